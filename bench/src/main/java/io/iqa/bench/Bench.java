@@ -1,0 +1,19 @@
+package io.iqa.bench;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** {@code scripts/bench SUBCOMMAND}: each benchmark prints a table and writes it under {@code bench/results/}. */
+@Command(name = "bench", mixinStandardHelpOptions = true, subcommands = {BrokerBench.class},
+    description = "Project benchmarks. Each prints a markdown table and writes it to bench/results/.")
+public final class Bench implements Runnable {
+
+  public static void main(String[] args) {
+    System.exit(new CommandLine(new Bench()).execute(args));
+  }
+
+  @Override
+  public void run() {
+    new CommandLine(this).usage(System.out);
+  }
+}

@@ -1,0 +1,211 @@
+package io.iqa.bench;
+
+import io.iqa.broker.BrokerOptions;
+import io.iqa.broker.BrokerVerticle;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.PoolOptions;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.net.URI;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.Recorder;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * Lease broker over HTTP on loopback: acquire+release cycles per second and grant latency with N
+ * concurrent clients, then hand-off latency (holder releases, queued waiter granted).
+ */
+@Command(name = "broker", mixinStandardHelpOptions = true,
+    description = "Acquire+release throughput, grant latency and hand-off latency of the lease broker.")
+final class BrokerBench implements Callable<Integer> {
+
+  @Option(names = "--clients", defaultValue = "16", description = "concurrent clients (default ${DEFAULT-VALUE})")
+  int clients;
+
+  @Option(names = "--seconds", defaultValue = "10", description = "measured seconds (default ${DEFAULT-VALUE})")
+  int seconds;
+
+  @Option(names = "--warmup", defaultValue = "5", description = "warm-up seconds (default ${DEFAULT-VALUE})")
+  int warmup;
+
+  @Option(names = "--handoffs", defaultValue = "300", description = "hand-offs measured (default ${DEFAULT-VALUE})")
+  int handoffs;
+
+  @Option(names = "--client-loops", defaultValue = "1", description = "event loops of the load generator (default ${DEFAULT-VALUE})")
+  int clientLoops;
+
+  @Option(names = "--url", description = "an already running broker (needs a whole-device gpu 0 and a gpu 1 "
+      + "with vram_mb); default: start an embedded one")
+  URI url;
+
+  @Option(names = "--store", defaultValue = "{\"type\":\"memory\"}",
+      description = "store config JSON for the embedded broker (default ${DEFAULT-VALUE})")
+  String store;
+
+  @Option(names = "--out", description = "results file (default bench/results/broker-<store>.md)")
+  Path out;
+
+  private HttpClient http;
+
+  @Override
+  public Integer call() throws Exception {
+    Vertx server = null;
+    // One event loop drives all clients: on a 2-core machine shared with the broker, more loops
+    // only add wake-ups and context switches.
+    Vertx clientVertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(clientLoops).setPreferNativeTransport(true));
+    JsonObject storeConf = new JsonObject(store);
+    String host = "127.0.0.1";
+    int port;
+    if (url == null) {
+      server = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
+      BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject()
+          .put("port", 0)
+          .put("gpus", new JsonArray()
+              .add(new JsonObject().put("index", 0).put("vram_mb", 0))
+              .add(new JsonObject().put("index", 1).put("vram_mb", 1_000_000)))
+          .put("store", storeConf)));
+      server.deployVerticle(broker).await(60, TimeUnit.SECONDS);
+      port = broker.actualPort();
+    } else {
+      host = url.getHost();
+      port = url.getPort();
+    }
+    http = clientVertx.createHttpClient(
+        new HttpClientOptions().setDefaultHost(host).setDefaultPort(port).setKeepAlive(true),
+        new PoolOptions().setHttp1MaxSize(clients + 4));
+    try {
+      System.out.printf("warming up %d s with %d clients...%n", warmup, clients);
+      throughput(warmup);
+      System.out.printf("measuring %d s...%n", seconds);
+      Throughput t = throughput(seconds);
+      System.out.printf("measuring %d hand-offs...%n", handoffs);
+      Histogram handoff = handoffs(handoffs);
+
+      String storeType = storeConf.getString("type", "memory");
+      double cps = t.cycles / (double) seconds;
+      ResultTable table = new ResultTable("Lease broker (" + storeType + " store), HTTP on loopback")
+          .note(clients + " concurrent clients, each looping acquire (gpu 1, vram_mb 1) then release; "
+              + seconds + " s measured after " + warmup + " s warm-up; broker and load generator share this machine")
+          .note("transport: " + (clientVertx.isNativeTransportEnabled() ? "native epoll" : "NIO")
+              + "; embedded broker: " + (url == null ? "yes (same JVM)" : "no, " + url))
+          .note("hand-off: a queued waiter (wait_s) is granted after the holder's release; time from sending the "
+              + "release to the waiter's grant, " + handoffs + " times")
+          .row("acquire+release cycles/s", String.format("%.0f", cps), ">= 10000", ResultTable.check(cps, 10_000, true))
+          .row("grant latency p50", ms(t.grant.getValueAtPercentile(50)), "", "")
+          .row("grant latency p99", ms(t.grant.getValueAtPercentile(99)), "", "")
+          .row("hand-off latency p50", ms(handoff.getValueAtPercentile(50)), "< 5 ms",
+              ResultTable.check(handoff.getValueAtPercentile(50) / 1e6, 5, false))
+          .row("hand-off latency p99", ms(handoff.getValueAtPercentile(99)), "", "")
+          .row("errors", Long.toString(t.errors), "0", t.errors == 0 ? "pass" : "MISS");
+      table.printAndWrite(out != null ? out : Path.of("bench/results/broker-" + storeType + ".md"));
+      return 0;
+    } finally {
+      http.close();
+      clientVertx.close().await(10, TimeUnit.SECONDS);
+      if (server != null) {
+        server.close().await(10, TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  private record Throughput(long cycles, long errors, Histogram grant) {
+  }
+
+  private Throughput throughput(int durationS) {
+    Recorder grant = new Recorder(3);
+    AtomicLong cycles = new AtomicLong();
+    AtomicLong errors = new AtomicLong();
+    long end = System.nanoTime() + durationS * 1_000_000_000L;
+    Future<?>[] loops = new Future<?>[clients];
+    for (int i = 0; i < clients; i++) {
+      Promise<Void> done = Promise.promise();
+      cycle("bench-" + i, end, grant, cycles, errors, done);
+      loops[i] = done.future();
+    }
+    Future.all(java.util.List.of(loops)).await();
+    return new Throughput(cycles.get(), errors.get(), grant.getIntervalHistogram());
+  }
+
+  private void cycle(String owner, long end, Recorder grant, AtomicLong cycles, AtomicLong errors, Promise<Void> done) {
+    if (System.nanoTime() >= end) {
+      done.complete();
+      return;
+    }
+    long t0 = System.nanoTime();
+    post("/v1/gpu/lease", new JsonObject().put("owner", owner).put("purpose", "bench").put("gpu", 1).put("vram_mb", 1))
+        .compose(lease -> {
+          grant.recordValue(System.nanoTime() - t0);
+          return post("/v1/gpu/release", new JsonObject().put("token", lease.getString("token")));
+        })
+        .onComplete(ar -> {
+          if (ar.succeeded()) {
+            cycles.incrementAndGet();
+          } else {
+            errors.incrementAndGet();
+          }
+          cycle(owner, end, grant, cycles, errors, done);
+        });
+  }
+
+  private Histogram handoffs(int n) throws Exception {
+    Histogram h = new Histogram(3);
+    JsonObject holder = post("/v1/gpu/lease", new JsonObject().put("owner", "holder").put("gpu", 0)).await();
+    for (int i = 0; i < n; i++) {
+      Future<JsonObject> waiter = post("/v1/gpu/lease",
+          new JsonObject().put("owner", "waiter").put("gpu", 0).put("wait_s", 30));
+      awaitQueued();
+      long t0 = System.nanoTime();
+      post("/v1/gpu/release", new JsonObject().put("token", holder.getString("token")));
+      holder = waiter.await(30, TimeUnit.SECONDS);
+      h.recordValue(System.nanoTime() - t0);
+    }
+    post("/v1/gpu/release", new JsonObject().put("token", holder.getString("token"))).await();
+    return h;
+  }
+
+  private void awaitQueued() throws Exception {
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (System.nanoTime() < deadline) {
+      JsonObject status = get("/v1/gpu/status").await(10, TimeUnit.SECONDS);
+      if (!status.getJsonArray("gpus").getJsonObject(0).getJsonArray("waiting").isEmpty()) {
+        return;
+      }
+      Thread.sleep(1);
+    }
+    throw new IllegalStateException("the waiter never showed up in the queue");
+  }
+
+  private Future<JsonObject> post(String path, JsonObject body) {
+    return call(new RequestOptions().setMethod(HttpMethod.POST).setURI(path), body.toBuffer());
+  }
+
+  private Future<JsonObject> get(String path) {
+    return call(new RequestOptions().setMethod(HttpMethod.GET).setURI(path), null);
+  }
+
+  private Future<JsonObject> call(RequestOptions ro, Buffer body) {
+    // body() nested inside send()'s callback, so no response body can arrive before its handler.
+    return http.request(ro)
+        .compose(req -> (body == null ? req.send() : req.send(body))
+            .compose(resp -> resp.body().compose(b -> resp.statusCode() == 200
+                ? Future.succeededFuture(b.toJsonObject())
+                : Future.failedFuture(ro.getURI() + " -> " + resp.statusCode() + " " + b))));
+  }
+
+  private static String ms(long nanos) {
+    return String.format("%.2f ms", nanos / 1e6);
+  }
+}

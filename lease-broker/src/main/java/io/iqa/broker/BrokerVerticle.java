@@ -1,0 +1,234 @@
+package io.iqa.broker;
+
+import io.iqa.broker.http.ApiException;
+import io.iqa.broker.http.BearerAuth;
+import io.iqa.broker.http.EventsApi;
+import io.iqa.broker.http.Json;
+import io.iqa.broker.http.LeaseApi;
+import io.iqa.broker.impl.BrokerMetrics;
+import io.iqa.broker.impl.Holders;
+import io.iqa.broker.impl.Waiters;
+import io.iqa.broker.store.EndReason;
+import io.iqa.broker.store.Lease;
+import io.iqa.broker.store.LeaseEvent;
+import io.iqa.broker.store.LeaseStore;
+import io.iqa.broker.store.StoreException;
+import io.iqa.broker.store.StoreListener;
+import io.iqa.broker.store.impl.MemoryLeaseStore;
+import io.iqa.broker.store.impl.StoreSettings;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
+import io.vertx.ext.web.handler.HttpException;
+import java.util.List;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The lease broker service: detects devices, starts the store, serves the v1 API and runs the
+ * reaper that ends expired leases and leases whose holder process has exited.
+ */
+public final class BrokerVerticle extends VerticleBase {
+
+  private static final Logger LOG = LoggerFactory.getLogger(BrokerVerticle.class);
+  private static final int BODY_LIMIT = 64 * 1024;
+  private static final Set<String> END_TYPES = Set.of("released", "expired", "force_released", "stale", "holder_exited");
+
+  private final BrokerOptions options;
+  private final Holders holders;
+  private final long startedNanos = System.nanoTime();
+  private List<GpuDevice> gpus;
+  private LeaseStore store;
+  private Waiters waiters;
+  private EventsApi eventsApi;
+  private BrokerMetrics metrics;
+  private HttpServer server;
+  private long reaper = -1;
+  private volatile boolean stopping;
+
+  public BrokerVerticle(BrokerOptions options) {
+    this(options, new Holders());
+  }
+
+  public BrokerVerticle(BrokerOptions options, Holders holders) {
+    this.options = options;
+    this.holders = holders;
+  }
+
+  @Override
+  public Future<?> start() {
+    return vertx.executeBlocking(() -> options.gpus() != null ? options.gpus() : GpuDetector.detect("nvidia-smi"))
+        .compose(detected -> {
+          gpus = detected;
+          store = createStore();
+          waiters = new Waiters(vertx, store);
+          eventsApi = new EventsApi(vertx, store);
+          metrics = new BrokerMetrics(gpus);
+          return store.start(gpus, new Listener());
+        })
+        .compose(v -> vertx.createHttpServer().requestHandler(router()).listen(options.port(), options.host()))
+        .onSuccess(s -> {
+          server = s;
+          reaper = vertx.setPeriodic(options.reaperIntervalMs(), t -> reap());
+          LOG.info("lease broker listening on http://{}:{} (store {}, gpus {}, auth {}, stale_max_age_s {}, transport {})",
+              options.host(), s.actualPort(), store.type(), describe(gpus),
+              options.authTokens().isEmpty() ? "off" : options.authTokens().size() + " token(s)", options.staleMaxAgeS(),
+              vertx.isNativeTransportEnabled() ? "native" : "nio");
+        });
+  }
+
+  @Override
+  public Future<?> stop() {
+    stopping = true;
+    if (reaper >= 0) {
+      vertx.cancelTimer(reaper);
+    }
+    if (waiters != null) {
+      waiters.closeAll();
+    }
+    if (eventsApi != null) {
+      eventsApi.closeAll();
+    }
+    Future<Void> closed = server == null ? Future.succeededFuture() : server.close();
+    return closed.eventually(() -> store == null ? Future.succeededFuture() : store.close());
+  }
+
+  /** @return the port the server listens on (useful with port 0) */
+  public int actualPort() {
+    return server.actualPort();
+  }
+
+  public List<GpuDevice> gpus() {
+    return gpus;
+  }
+
+  private LeaseStore createStore() {
+    StoreSettings settings = new StoreSettings(
+        Math.round(options.staleMaxAgeS() * 1000),
+        Math.round(options.priorityAgingS() * 1000),
+        options.eventsMax(),
+        Math.max(3_600_000L, Math.round(options.maxTtlS() * 1000)),
+        100_000);
+    return new MemoryLeaseStore(settings);
+  }
+
+  private Router router() {
+    LeaseApi api = new LeaseApi(options, gpus, store, waiters, holders, metrics);
+    Router router = Router.router(vertx);
+    router.get("/health").handler(this::health);
+    router.route().handler(BodyHandler.create(false).setBodyLimit(BODY_LIMIT));
+    router.route().handler(new BearerAuth(options.authTokens()));
+    router.post("/v1/gpu/lease").handler(api::lease);
+    router.post("/v1/gpu/renew").handler(api::renew);
+    router.post("/v1/gpu/release").handler(api::release);
+    router.get("/v1/gpu/status").handler(api::status);
+    router.post("/v1/gpu/force_release").handler(api::forceRelease);
+    router.get("/v1/gpu/events").handler(eventsApi::events);
+    router.get("/metrics").handler(this::metrics);
+    router.route().failureHandler(this::renderFailure);
+    router.errorHandler(404, ctx -> render(ctx, new ApiException(404, "not_found",
+        "no such endpoint: " + ctx.request().method() + " " + ctx.request().path())));
+    router.errorHandler(405, ctx -> render(ctx, new ApiException(405, "method_not_allowed",
+        ctx.request().method() + " is not allowed on " + ctx.request().path())));
+    return router;
+  }
+
+  private void health(RoutingContext ctx) {
+    store.snapshot()
+        .onSuccess(s -> Json.send(ctx, 200, new JsonObject()
+            .put("status", stopping ? "stopping" : "ok")
+            .put("store", store.type())
+            .put("store_ok", true)
+            .put("gpus", gpus.size())
+            .put("leases", s.leases().size())
+            .put("waiting", s.waiting().size())
+            .put("uptime_s", (System.nanoTime() - startedNanos) / 1_000_000_000L)))
+        .onFailure(e -> Json.send(ctx, 503, new JsonObject()
+            .put("status", "degraded")
+            .put("store", store.type())
+            .put("store_ok", false)
+            .put("message", e.getMessage())));
+  }
+
+  private void metrics(RoutingContext ctx) {
+    store.snapshot()
+        .onSuccess(s -> ctx.response()
+            .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            .end(metrics.scrape(s)))
+        .onFailure(ctx::fail);
+  }
+
+  private void renderFailure(RoutingContext ctx) {
+    Throwable failure = ctx.failure();
+    if (ctx.response().closed()) {
+      LOG.debug("client of {} {} left before its answer: {}", ctx.request().method(), ctx.request().path(),
+          failure == null ? ctx.statusCode() : failure.getMessage());
+      return;
+    }
+    if (failure instanceof ApiException api) {
+      render(ctx, api);
+    } else if (failure instanceof StoreException se) {
+      render(ctx, LeaseApi.toApi(se));
+    } else if (failure instanceof HttpException he && he.getStatusCode() == 413 || ctx.statusCode() == 413) {
+      render(ctx, new ApiException(413, "too_large", "request body exceeds " + BODY_LIMIT + " bytes"));
+    } else if (failure instanceof HttpException he && he.getStatusCode() < 500) {
+      render(ctx, new ApiException(he.getStatusCode(), "bad_request", String.valueOf(he.getPayload())));
+    } else if (failure == null && ctx.statusCode() >= 400 && ctx.statusCode() < 500) {
+      render(ctx, new ApiException(ctx.statusCode(), "bad_request", "request refused"));
+    } else {
+      LOG.error("internal error on {} {}", ctx.request().method(), ctx.request().path(), failure);
+      render(ctx, new ApiException(500, "internal", "internal error; see the broker log"));
+    }
+  }
+
+  private static void render(RoutingContext ctx, ApiException e) {
+    Json.send(ctx, e.status(), e.body());
+  }
+
+  /** Ends leases whose ttl ran out, then leases whose holder process on this host is gone. */
+  private void reap() {
+    store.expireDue()
+        .compose(v -> store.snapshot())
+        .onSuccess(snapshot -> {
+          for (Lease lease : snapshot.leases()) {
+            if (lease.pid() != null && lease.pidStartMs() != null && holders.isLocal(lease.host())
+                && !holders.alive(lease.pid(), lease.pidStartMs())) {
+              store.end(lease.leaseId(), EndReason.HOLDER_EXITED, "broker",
+                  "holder process " + lease.pid() + " on " + lease.host() + " exited");
+            }
+          }
+        })
+        .onFailure(e -> LOG.warn("reaper could not read the store: {}", e.getMessage()));
+  }
+
+  private static String describe(List<GpuDevice> gpus) {
+    JsonArray list = new JsonArray();
+    gpus.forEach(g -> list.add(g.index() + ":" + (g.vramMb() == 0 ? "whole" : g.vramMb() + "MB")));
+    return list.encode();
+  }
+
+  private final class Listener implements StoreListener {
+    @Override
+    public void onEvent(LeaseEvent event) {
+      if (END_TYPES.contains(event.type())) {
+        metrics.ended(event.type());
+        if (!"released".equals(event.type())) {
+          LOG.info("lease {} of '{}' on gpu {} ended: {} by {}{}", event.leaseId(), event.owner(), event.gpu(),
+              event.type(), event.by(), event.reason() == null ? "" : " (" + event.reason() + ")");
+        }
+      }
+      eventsApi.publish(event);
+    }
+
+    @Override
+    public void onWake(int gpu) {
+      waiters.wake(gpu);
+    }
+  }
+}

@@ -1,0 +1,65 @@
+package io.iqa.broker.http;
+
+import io.iqa.broker.AuthToken;
+import io.vertx.core.Handler;
+import io.vertx.ext.web.RoutingContext;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * Checks {@code Authorization: Bearer ...} against configured SHA-256 digests. With no tokens
+ * configured every caller is {@link Principal#OPEN}. The presented token is never logged.
+ */
+public final class BearerAuth implements Handler<RoutingContext> {
+
+  public static final String PRINCIPAL = "principal";
+  private final List<AuthToken> tokens;
+
+  public BearerAuth(List<AuthToken> tokens) {
+    this.tokens = tokens;
+  }
+
+  @Override
+  public void handle(RoutingContext ctx) {
+    if (tokens.isEmpty()) {
+      ctx.put(PRINCIPAL, Principal.OPEN);
+      ctx.next();
+      return;
+    }
+    String header = ctx.request().getHeader("Authorization");
+    if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+      ctx.response().putHeader("WWW-Authenticate", "Bearer");
+      ctx.fail(new ApiException(401, "unauthorized", "this broker requires 'Authorization: Bearer <token>'"));
+      return;
+    }
+    byte[] digest = sha256(header.substring(7).trim());
+    for (AuthToken token : tokens) {
+      if (MessageDigest.isEqual(digest, HexFormat.of().parseHex(token.tokenSha256()))) {
+        ctx.put(PRINCIPAL, new Principal(token.name(), token.role()));
+        ctx.next();
+        return;
+      }
+    }
+    ctx.response().putHeader("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    ctx.fail(new ApiException(401, "unauthorized", "the bearer token is not valid for this broker"));
+  }
+
+  public static Principal principal(RoutingContext ctx) {
+    Principal p = ctx.get(PRINCIPAL);
+    return p == null ? Principal.OPEN : p;
+  }
+
+  public static byte[] sha256(String s) {
+    try {
+      return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is part of every JRE", e);
+    }
+  }
+
+  public static String sha256Hex(String s) {
+    return HexFormat.of().formatHex(sha256(s));
+  }
+}

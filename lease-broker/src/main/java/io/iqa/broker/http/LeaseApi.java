@@ -1,0 +1,255 @@
+package io.iqa.broker.http;
+
+import io.iqa.broker.BrokerOptions;
+import io.iqa.broker.GpuDevice;
+import io.iqa.broker.impl.BrokerMetrics;
+import io.iqa.broker.impl.Holders;
+import io.iqa.broker.impl.Waiters;
+import io.iqa.broker.store.AcquireResult;
+import io.iqa.broker.store.ForceReleaseSelector;
+import io.iqa.broker.store.Lease;
+import io.iqa.broker.store.LeaseRequest;
+import io.iqa.broker.store.LeaseStore;
+import io.iqa.broker.store.Priority;
+import io.iqa.broker.store.StoreException;
+import io.iqa.broker.store.StoreSnapshot;
+import io.vertx.core.Future;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.RoutingContext;
+import java.security.SecureRandom;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The lease endpoints of the v1 contract: lease, renew, release, status, force_release. */
+public final class LeaseApi {
+
+  private static final Logger LOG = LoggerFactory.getLogger(LeaseApi.class);
+  public static final Pattern OWNER = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+  private static final Pattern HOST = Pattern.compile("[A-Za-z0-9._:\\[\\]-]{1,253}");
+  private static final Set<String> LEASE_FIELDS = Set.of("owner", "purpose", "ttl_s", "wait_s", "gpu", "vram_mb",
+      "priority", "pid", "host");
+  private static final Set<String> RENEW_FIELDS = Set.of("token", "ttl_s");
+  private static final Set<String> RELEASE_FIELDS = Set.of("token");
+  private static final Set<String> FORCE_FIELDS = Set.of("lease_id", "owner", "older_than_s", "reason");
+  private static final int TOKEN_BYTES = 32;
+
+  private final BrokerOptions options;
+  private final Map<Integer, GpuDevice> gpus = new TreeMap<>();
+  private final LeaseStore store;
+  private final Waiters waiters;
+  private final Holders holders;
+  private final BrokerMetrics metrics;
+  private final SecureRandom random = new SecureRandom();
+
+  public LeaseApi(BrokerOptions options, List<GpuDevice> gpus, LeaseStore store, Waiters waiters, Holders holders,
+      BrokerMetrics metrics) {
+    this.options = options;
+    gpus.forEach(g -> this.gpus.put(g.index(), g));
+    this.store = store;
+    this.waiters = waiters;
+    this.holders = holders;
+    this.metrics = metrics;
+  }
+
+  public void lease(RoutingContext ctx) {
+    long started = System.nanoTime();
+    Body body = Body.parse(ctx.body().buffer(), LEASE_FIELDS);
+    String token = newToken();
+    long waitMs = Math.round(body.number("wait_s", 0.0, 0, options.maxWaitS()) * 1000);
+    LeaseRequest request = leaseRequest(ctx, body, BearerAuth.sha256Hex(token), waitMs);
+    String waiterId = waitMs > 0 ? UUID.randomUUID().toString() : null;
+    if (waiterId != null) {
+      ctx.response().closeHandler(v -> waiters.abandon(waiterId));
+    }
+    store.acquire(request, waiterId)
+        .compose(first -> first instanceof AcquireResult.Busy busy && waiterId != null
+            ? waiters.await(waiterId, request, waitMs, busy)
+            : Future.succeededFuture(first))
+        .onSuccess(result -> answerLease(ctx, request, token, result, started))
+        .onFailure(ctx::fail);
+  }
+
+  private void answerLease(RoutingContext ctx, LeaseRequest request, String token, AcquireResult result, long started) {
+    if (result instanceof AcquireResult.Granted granted) {
+      Lease lease = granted.lease();
+      if (ctx.response().closed()) {
+        LOG.info("lease {} for '{}' granted after its client disconnected; releasing it", lease.leaseId(), lease.owner());
+        store.release(request.tokenHash());
+        return;
+      }
+      metrics.granted(lease.gpu(), System.nanoTime() - started);
+      LOG.debug("granted lease {} on gpu {} to '{}'", lease.leaseId(), lease.gpu(), lease.owner());
+      Json.send(ctx, 200, lease.toHolderJson(token));
+      return;
+    }
+    AcquireResult.Busy busy = (AcquireResult.Busy) result;
+    metrics.busy();
+    JsonArray holdersJson = new JsonArray();
+    busy.holders().forEach(l -> holdersJson.add(l.toPublicJson()));
+    String where = request.gpu() == null ? "any gpu" : "gpu " + request.gpu();
+    ctx.fail(new ApiException(409, "gpu_busy", where + " is busy (" + busy.holders().size() + " holder(s))",
+        new JsonObject().put("holders", holdersJson).put("queue_position", busy.queuePosition())));
+  }
+
+  public void renew(RoutingContext ctx) {
+    Body body = Body.parse(ctx.body().buffer(), RENEW_FIELDS);
+    String token = body.requiredString("token", 256, null);
+    Double ttlS = body.number("ttl_s", null, 1, options.maxTtlS());
+    store.renew(BearerAuth.sha256Hex(token), ttlS == null ? null : Math.round(ttlS * 1000))
+        .onSuccess(lease -> {
+          metrics.renewed();
+          Json.send(ctx, 200, lease.toHolderJson(null));
+        })
+        .onFailure(ctx::fail);
+  }
+
+  public void release(RoutingContext ctx) {
+    Body body = Body.parse(ctx.body().buffer(), RELEASE_FIELDS);
+    String token = body.requiredString("token", 256, null);
+    store.release(BearerAuth.sha256Hex(token))
+        .onSuccess(r -> Json.send(ctx, 200, r.released()
+            ? new JsonObject().put("released", true)
+            : new JsonObject().put("released", false).put("reason", r.reason().wireName())))
+        .onFailure(ctx::fail);
+  }
+
+  public void forceRelease(RoutingContext ctx) {
+    Body body = Body.parse(ctx.body().buffer(), FORCE_FIELDS);
+    Long leaseId = body.integer("lease_id", 1, Long.MAX_VALUE);
+    String owner = body.string("owner", null, 64, OWNER);
+    Double olderThanS = body.number("older_than_s", null, 0, 1e9);
+    String reason = body.string("reason", "force-released by operator", 500, null);
+    if (leaseId == null && owner == null) {
+      throw ApiException.badRequest("force_release needs lease_id, or owner (with optional older_than_s)");
+    }
+    Principal who = BearerAuth.principal(ctx);
+    if (!who.admin() && owner != null && !owner.equals(who.name())) {
+      throw new ApiException(403, "forbidden", "'" + who.name() + "' may only force-release its own leases, not '"
+          + owner + "''s");
+    }
+    ForceReleaseSelector selector = new ForceReleaseSelector(leaseId, owner,
+        olderThanS == null ? null : Math.round(olderThanS * 1000), who.admin() ? null : who.name(), who.name(), reason);
+    store.forceRelease(selector)
+        .onSuccess(released -> {
+          if (!released.isEmpty()) {
+            LOG.info("force-released {} lease(s) {} at the request of '{}': {}", released.size(),
+                released.stream().map(Lease::leaseId).toList(), who.name(), reason);
+          }
+          JsonArray list = new JsonArray();
+          released.forEach(l -> list.add(l.toPublicJson()));
+          Json.send(ctx, 200, new JsonObject().put("released", list));
+        })
+        .onFailure(ctx::fail);
+  }
+
+  public void status(RoutingContext ctx) {
+    store.snapshot()
+        .onSuccess(snapshot -> Json.send(ctx, 200, statusJson(snapshot)))
+        .onFailure(ctx::fail);
+  }
+
+  private JsonObject statusJson(StoreSnapshot snapshot) {
+    JsonArray devices = new JsonArray();
+    for (GpuDevice gpu : gpus.values()) {
+      JsonArray leases = new JsonArray();
+      int used = 0;
+      boolean exclusive = false;
+      for (Lease l : snapshot.leases()) {
+        if (l.gpu() == gpu.index()) {
+          leases.add(l.toPublicJson());
+          used += l.vramMb();
+          exclusive |= l.exclusive();
+        }
+      }
+      JsonArray waiting = new JsonArray();
+      snapshot.waiting().stream()
+          .filter(w -> w.gpu() == null || w.gpu() == gpu.index())
+          .forEach(w -> waiting.add(w.toJson()));
+      devices.add(new JsonObject()
+          .put("gpu", gpu.index())
+          .put("vram_mb", gpu.vramMb())
+          .put("free_vram_mb", exclusive ? 0 : Math.max(0, gpu.vramMb() - used))
+          .put("leases", leases)
+          .put("waiting", waiting));
+    }
+    return new JsonObject()
+        .put("gpus", devices)
+        .put("stale_max_age_s", options.staleMaxAgeS())
+        .put("store", store.type())
+        .put("time", snapshot.time().toString());
+  }
+
+  private LeaseRequest leaseRequest(RoutingContext ctx, Body body, String tokenHash, long waitMs) {
+    String owner = body.requiredString("owner", 64, OWNER);
+    String purpose = body.string("purpose", "", 256, null);
+    double ttlS = body.number("ttl_s", options.defaultTtlS(), 1, options.maxTtlS());
+    Long gpuIndex = body.integer("gpu", 0, Integer.MAX_VALUE);
+    Long vram = body.integer("vram_mb", 1, Integer.MAX_VALUE);
+    String priorityName = body.string("priority", "normal", 16, null);
+    Priority priority = Priority.parse(priorityName);
+    if (priority == null) {
+      throw ApiException.badRequest("priority must be 'low', 'normal' or 'high', not '" + priorityName + "'");
+    }
+    Long pid = body.integer("pid", 1, Integer.MAX_VALUE);
+    String host = body.string("host", null, 253, HOST);
+    Integer gpu = gpuIndex == null ? null : gpuIndex.intValue();
+    Integer vramMb = vram == null ? null : vram.intValue();
+    checkCapacity(gpu, vramMb);
+
+    Long pidStart = null;
+    if (pid != null && host == null && ctx.request().remoteAddress() != null
+        && isLoopback(ctx.request().remoteAddress().hostAddress())) {
+      host = holders.hostName();
+    }
+    if (pid != null && holders.isLocal(host)) {
+      pidStart = holders.startTimeMs(pid).orElseThrow(() ->
+          ApiException.badRequest("pid " + pid + " is not a running process on this host"));
+    }
+    return new LeaseRequest(owner, purpose, tokenHash, Math.round(ttlS * 1000), gpu, vramMb, priority, pid, pidStart,
+        host, waitMs);
+  }
+
+  private void checkCapacity(Integer gpu, Integer vramMb) {
+    if (gpu != null) {
+      GpuDevice device = gpus.get(gpu);
+      if (device == null) {
+        throw ApiException.badRequest("unknown gpu " + gpu + "; this broker arbitrates " + gpus.keySet());
+      }
+      if (vramMb != null && device.vramMb() > 0 && vramMb > device.vramMb()) {
+        throw ApiException.badRequest("vram_mb " + vramMb + " exceeds gpu " + gpu + "'s capacity of "
+            + device.vramMb() + " MB");
+      }
+    } else if (vramMb != null && gpus.values().stream().noneMatch(d -> d.vramMb() == 0 || d.vramMb() >= vramMb)) {
+      throw ApiException.badRequest("vram_mb " + vramMb + " exceeds the capacity of every gpu");
+    }
+  }
+
+  private static boolean isLoopback(String address) {
+    return address.startsWith("127.") || address.equals("0:0:0:0:0:0:0:1") || address.equals("::1");
+  }
+
+  private String newToken() {
+    byte[] bytes = new byte[TOKEN_BYTES];
+    random.nextBytes(bytes);
+    return Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
+  }
+
+  /** Maps a store failure to its HTTP error. */
+  public static ApiException toApi(StoreException e) {
+    return switch (e.kind()) {
+      case LEASE_LOST -> new ApiException(410, "lease_lost", e.getMessage(),
+          new JsonObject().put("reason", e.reason().wireName()));
+      case UNKNOWN_LEASE -> new ApiException(404, "unknown_lease", e.getMessage());
+      case FORBIDDEN -> new ApiException(403, "forbidden", e.getMessage());
+      case UNAVAILABLE -> new ApiException(503, "store_unavailable", e.getMessage());
+    };
+  }
+}

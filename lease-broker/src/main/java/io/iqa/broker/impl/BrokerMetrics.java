@@ -1,0 +1,91 @@
+package io.iqa.broker.impl;
+
+import io.iqa.broker.GpuDevice;
+import io.iqa.broker.store.StoreSnapshot;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/** The broker's Prometheus metrics. Counts this broker's own answers; gauges come from the store. */
+public final class BrokerMetrics {
+
+  private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+  private final Map<Integer, AtomicInteger> active = new HashMap<>();
+  private final Map<Integer, AtomicInteger> waiting = new HashMap<>();
+  private final Map<String, Counter> ends = new HashMap<>();
+  private final Map<Integer, Counter> grants = new HashMap<>();
+  private final Counter busy;
+  private final Counter renewals;
+  private final Timer grantWait;
+
+  public BrokerMetrics(List<GpuDevice> gpus) {
+    for (GpuDevice gpu : gpus) {
+      String idx = Integer.toString(gpu.index());
+      active.put(gpu.index(), registry.gauge("gpu_lease_active", List.of(io.micrometer.core.instrument.Tag.of("gpu", idx)),
+          new AtomicInteger()));
+      waiting.put(gpu.index(), registry.gauge("gpu_lease_waiting", List.of(io.micrometer.core.instrument.Tag.of("gpu", idx)),
+          new AtomicInteger()));
+      grants.put(gpu.index(), Counter.builder("gpu_lease_grants").tag("gpu", idx)
+          .description("leases granted by this broker").register(registry));
+      Gauge.builder("gpu_lease_vram_mb", gpu::vramMb).tag("gpu", idx).description("configured VRAM").register(registry);
+    }
+    busy = Counter.builder("gpu_lease_busy").description("lease requests answered 409 gpu_busy").register(registry);
+    renewals = Counter.builder("gpu_lease_renewals").description("successful renewals").register(registry);
+    grantWait = Timer.builder("gpu_lease_grant_wait")
+        .description("time from lease request to grant, waits included")
+        .publishPercentileHistogram()
+        .minimumExpectedValue(Duration.ofNanos(100_000))
+        .maximumExpectedValue(Duration.ofSeconds(600))
+        .register(registry);
+  }
+
+  public void granted(int gpu, long waitedNanos) {
+    Counter c = grants.get(gpu);
+    if (c != null) {
+      c.increment();
+    }
+    grantWait.record(waitedNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
+  }
+
+  public void ended(String reason) {
+    ends.computeIfAbsent(reason, r -> Counter.builder("gpu_lease_ends").tag("reason", r)
+        .description("leases ended, by reason").register(registry)).increment();
+  }
+
+  public void busy() {
+    busy.increment();
+  }
+
+  public void renewed() {
+    renewals.increment();
+  }
+
+  /** Updates the gauges from a snapshot and renders Prometheus text. */
+  public String scrape(StoreSnapshot snapshot) {
+    active.values().forEach(a -> a.set(0));
+    waiting.values().forEach(a -> a.set(0));
+    snapshot.leases().forEach(l -> {
+      AtomicInteger a = active.get(l.gpu());
+      if (a != null) {
+        a.incrementAndGet();
+      }
+    });
+    snapshot.waiting().forEach(w -> {
+      if (w.gpu() != null && waiting.containsKey(w.gpu())) {
+        waiting.get(w.gpu()).incrementAndGet();
+      }
+    });
+    return registry.scrape();
+  }
+
+  public PrometheusMeterRegistry registry() {
+    return registry;
+  }
+}

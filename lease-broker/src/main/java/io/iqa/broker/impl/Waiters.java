@@ -1,0 +1,180 @@
+package io.iqa.broker.impl;
+
+import io.iqa.broker.store.AcquireResult;
+import io.iqa.broker.store.LeaseRequest;
+import io.iqa.broker.store.LeaseStore;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Long-poll waiters of this broker. A waiter retries its acquire when the store says its GPU may
+ * have room ({@link #wake}), or when a blocking lease is due to expire or turn stale; there is no
+ * polling loop. All methods run on the broker's event loop.
+ */
+public final class Waiters {
+
+  private static final Logger LOG = LoggerFactory.getLogger(Waiters.class);
+
+  private final Vertx vertx;
+  private final LeaseStore store;
+  private final Map<String, Wait> waits = new LinkedHashMap<>();
+
+  public Waiters(Vertx vertx, LeaseStore store) {
+    this.vertx = vertx;
+    this.store = store;
+  }
+
+  /**
+   * Waits for a request already queued under {@code waiterId} (its first attempt answered
+   * {@code first}). Completes with the grant, or with the last busy answer when {@code waitMs} runs out.
+   */
+  public Future<AcquireResult> await(String waiterId, LeaseRequest request, long waitMs, AcquireResult.Busy first) {
+    Wait wait = new Wait(waiterId, request, first);
+    waits.put(waiterId, wait);
+    wait.deadlineTimer = vertx.setTimer(Math.max(1, waitMs), t -> wait.finish(wait.lastBusy, true));
+    wait.scheduleRetry(first.retryInMs());
+    return wait.promise.future();
+  }
+
+  /** The client went away: stop waiting; a grant that races with this is released at once. */
+  public void abandon(String waiterId) {
+    Wait wait = waits.get(waiterId);
+    if (wait != null) {
+      wait.finish(null, true);
+    }
+  }
+
+  /** Capacity or queue order on {@code gpu} changed: let every waiter that wants it try again. */
+  public void wake(int gpu) {
+    if (waits.isEmpty()) {
+      return;
+    }
+    List<Wait> wanting = new ArrayList<>();
+    for (Wait w : waits.values()) {
+      if (w.request.gpu() == null || w.request.gpu() == gpu) {
+        wanting.add(w);
+      }
+    }
+    wanting.forEach(Wait::retry);
+  }
+
+  public int size() {
+    return waits.size();
+  }
+
+  /** Ends every wait with its last busy answer (broker shutting down). */
+  public void closeAll() {
+    new ArrayList<>(waits.values()).forEach(w -> w.finish(w.lastBusy, true));
+  }
+
+  private final class Wait {
+    final String id;
+    final LeaseRequest request;
+    final Promise<AcquireResult> promise = Promise.promise();
+    AcquireResult.Busy lastBusy;
+    long deadlineTimer = -1;
+    long retryTimer = -1;
+    boolean inFlight;
+    boolean again;
+    boolean done;
+
+    Wait(String id, LeaseRequest request, AcquireResult.Busy first) {
+      this.id = id;
+      this.request = request;
+      this.lastBusy = first;
+    }
+
+    void retry() {
+      if (done) {
+        return;
+      }
+      if (inFlight) {
+        again = true;
+        return;
+      }
+      inFlight = true;
+      store.acquire(request, id).onComplete(ar -> {
+        inFlight = false;
+        if (ar.failed()) {
+          if (!done) {
+            finishFailed(ar.cause());
+          }
+          return;
+        }
+        AcquireResult result = ar.result();
+        if (result instanceof AcquireResult.Granted granted) {
+          if (done) {
+            // Timed out or abandoned while this attempt was in flight: nobody will hold it.
+            releaseOrphan(granted);
+          } else {
+            finish(granted, false);
+          }
+          return;
+        }
+        lastBusy = (AcquireResult.Busy) result;
+        scheduleRetry(lastBusy.retryInMs());
+        if (again) {
+          again = false;
+          retry();
+        }
+      });
+    }
+
+    void scheduleRetry(long inMs) {
+      if (retryTimer >= 0) {
+        vertx.cancelTimer(retryTimer);
+        retryTimer = -1;
+      }
+      if (inMs >= 0 && !done) {
+        retryTimer = vertx.setTimer(Math.max(1, inMs), t -> {
+          retryTimer = -1;
+          retry();
+        });
+      }
+    }
+
+    void finish(AcquireResult result, boolean leaveQueue) {
+      if (done) {
+        return;
+      }
+      done = true;
+      cleanup();
+      if (leaveQueue) {
+        store.cancelWait(id);
+      }
+      if (result != null) {
+        promise.tryComplete(result);
+      } else {
+        promise.tryFail("abandoned");
+      }
+    }
+
+    void finishFailed(Throwable cause) {
+      done = true;
+      cleanup();
+      store.cancelWait(id);
+      promise.tryFail(cause);
+    }
+
+    void cleanup() {
+      waits.remove(id);
+      vertx.cancelTimer(deadlineTimer);
+      if (retryTimer >= 0) {
+        vertx.cancelTimer(retryTimer);
+      }
+    }
+
+    void releaseOrphan(AcquireResult.Granted granted) {
+      LOG.info("lease {} was granted to a waiter of '{}' that had already gone; releasing it",
+          granted.lease().leaseId(), request.owner());
+      store.release(request.tokenHash());
+    }
+  }
+}

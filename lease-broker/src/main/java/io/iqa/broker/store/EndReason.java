@@ -1,0 +1,25 @@
+package io.iqa.broker.store;
+
+import java.util.Locale;
+
+/** Why a lease ended. The wire name is what {@code lease_lost.reason} and events carry. */
+public enum EndReason {
+  /** Not renewed within its ttl. */
+  EXPIRED,
+  /** An operator or client force-released it. */
+  FORCE_RELEASED,
+  /** Older than {@code stale_max_age_s} while another request wanted its GPU. */
+  STALE,
+  /** The holder process (pid + start time) on the broker's host is gone. */
+  HOLDER_EXITED,
+  /** The holder released it. */
+  RELEASED;
+
+  public String wireName() {
+    return name().toLowerCase(Locale.ROOT);
+  }
+
+  public static EndReason fromWire(String s) {
+    return valueOf(s.toUpperCase(Locale.ROOT));
+  }
+}

@@ -1,0 +1,13 @@
+package io.iqa.broker.store;
+
+/**
+ * Which leases a force-release ends: one {@code leaseId}, or every lease of {@code owner} (optionally
+ * only those older than {@code olderThanMs}).
+ *
+ * @param allowedOwner when not null, the caller may only end leases of this owner (a client token)
+ * @param by who asks, recorded in the event
+ * @param reason why, recorded in the event
+ */
+public record ForceReleaseSelector(
+    Long leaseId, String owner, Long olderThanMs, String allowedOwner, String by, String reason) {
+}

@@ -1,0 +1,69 @@
+package io.iqa.broker.store;
+
+import io.vertx.core.json.JsonObject;
+import java.time.Instant;
+
+/**
+ * A snapshot of one granted lease. Times are computed by the store from its own clock when the
+ * snapshot is taken. It carries no token, only its hash, which never leaves the broker.
+ *
+ * @param vramMb VRAM reserved; for a whole-device lease the device's size (0 when unknown)
+ * @param exclusive true for a whole-device lease
+ */
+public record Lease(
+    long leaseId,
+    String tokenHash,
+    int gpu,
+    String owner,
+    String purpose,
+    int vramMb,
+    boolean exclusive,
+    Priority priority,
+    Long pid,
+    Long pidStartMs,
+    String host,
+    Instant grantedAt,
+    Instant expiresAt,
+    long ttlMs,
+    long ageMs,
+    long expiresInMs) {
+
+  /** The view anyone may see: status, events, force-release answers. No token, no hash. */
+  public JsonObject toPublicJson() {
+    return new JsonObject()
+        .put("lease_id", leaseId)
+        .put("gpu", gpu)
+        .put("owner", owner)
+        .put("purpose", purpose)
+        .put("vram_mb", vramMb)
+        .put("exclusive", exclusive)
+        .put("priority", priority.wireName())
+        .put("pid", pid)
+        .put("host", host)
+        .put("age_s", ageMs / 1000.0)
+        .put("expires_in_s", Math.max(0, expiresInMs) / 1000.0)
+        .put("granted_at", grantedAt.toString())
+        .put("expires_at", expiresAt.toString());
+  }
+
+  /** The holder's view, returned once on grant and on every renew: adds the token and the ttl. */
+  public JsonObject toHolderJson(String token) {
+    JsonObject json = new JsonObject()
+        .put("lease_id", leaseId)
+        .put("gpu", gpu)
+        .put("owner", owner)
+        .put("purpose", purpose)
+        .put("vram_mb", vramMb)
+        .put("exclusive", exclusive)
+        .put("priority", priority.wireName())
+        .put("pid", pid)
+        .put("host", host)
+        .put("granted_at", grantedAt.toString())
+        .put("expires_at", expiresAt.toString())
+        .put("ttl_s", ttlMs / 1000.0);
+    if (token != null) {
+      json.put("token", token);
+    }
+    return json;
+  }
+}

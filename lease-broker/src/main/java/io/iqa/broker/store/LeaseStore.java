@@ -1,0 +1,58 @@
+package io.iqa.broker.store;
+
+import io.iqa.broker.GpuDevice;
+import io.vertx.core.Future;
+import java.util.List;
+
+/**
+ * Where lease state lives. Every method is one atomic step against the backing store and returns a
+ * {@link Future}; a store failure fails the future with a {@link StoreException}. Times (expiry,
+ * age, staleness) are measured on the store's own monotonic clock, so every broker sharing a store
+ * agrees on them.
+ */
+public interface LeaseStore {
+
+  /** @return the store's type as shown in status and health: {@code memory}, {@code redis} */
+  String type();
+
+  /** Connects (where there is something to connect to) and registers the devices it arbitrates. */
+  Future<Void> start(List<GpuDevice> devices, StoreListener listener);
+
+  /**
+   * One atomic acquire attempt: ends expired leases, drops abandoned waiters, force-releases stale
+   * leases that block this request, then grants if the request fits and no earlier waiter is ahead
+   * of it. When not granted and {@code waiterId} is not null, the request is queued under that id
+   * (or keeps its place when already queued) until {@link #cancelWait} or its wait runs out.
+   */
+  Future<AcquireResult> acquire(LeaseRequest request, String waiterId);
+
+  /** Removes a queued request; does nothing if it is not queued. */
+  Future<Void> cancelWait(String waiterId);
+
+  /**
+   * Extends the lease behind {@code tokenHash} by {@code ttlMs} from now (its own ttl when null).
+   * Fails with {@code LEASE_LOST} when it has ended, {@code UNKNOWN_LEASE} when never known.
+   */
+  Future<Lease> renew(String tokenHash, Long ttlMs);
+
+  /** Releases the lease behind {@code tokenHash}; idempotent. Fails with {@code UNKNOWN_LEASE}. */
+  Future<ReleaseResult> release(String tokenHash);
+
+  /** Ends the selected leases as {@code force_released}; atomic for the whole selection. */
+  Future<List<Lease>> forceRelease(ForceReleaseSelector selector);
+
+  /** Ends one lease for a reason the broker decided (e.g. {@code holder_exited}); no-op if already gone. */
+  Future<Boolean> end(long leaseId, EndReason reason, String by, String detail);
+
+  /** Ends every lease whose ttl ran out. @return the leases ended */
+  Future<List<Lease>> expireDue();
+
+  /** Every lease and waiter now. */
+  Future<StoreSnapshot> snapshot();
+
+  /** The most recent events, oldest first. */
+  Future<List<LeaseEvent>> events();
+
+  /** Releases connections and timers. Leases stay in a persistent store. */
+  Future<Void> close();
+}

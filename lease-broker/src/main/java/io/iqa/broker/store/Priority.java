@@ -1,0 +1,32 @@
+package io.iqa.broker.store;
+
+import java.util.Locale;
+
+/** Waiting priority of a lease request. A higher rank is served first; aging raises a waiter's rank over time. */
+public enum Priority {
+  LOW(0), NORMAL(1), HIGH(2);
+
+  private final int rank;
+
+  Priority(int rank) {
+    this.rank = rank;
+  }
+
+  public int rank() {
+    return rank;
+  }
+
+  public String wireName() {
+    return name().toLowerCase(Locale.ROOT);
+  }
+
+  /** @return the priority named {@code s} ({@code low}, {@code normal}, {@code high}), or null if unknown */
+  public static Priority parse(String s) {
+    for (Priority p : values()) {
+      if (p.wireName().equals(s)) {
+        return p;
+      }
+    }
+    return null;
+  }
+}

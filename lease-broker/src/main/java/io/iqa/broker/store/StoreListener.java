@@ -1,0 +1,14 @@
+package io.iqa.broker.store;
+
+/** What a store tells the broker that uses it. Called on the store's context; must not block. */
+public interface StoreListener {
+
+  /** A lease event happened. */
+  void onEvent(LeaseEvent event);
+
+  /**
+   * Capacity on {@code gpu} was freed or its queue changed, so a waiter may now be granted.
+   * Waiters retry their acquire on this, so a hand-off needs no polling.
+   */
+  void onWake(int gpu);
+}

@@ -1,0 +1,76 @@
+package io.iqa.broker;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class BrokerOptionsTest {
+
+  @Test
+  void defaultsMatchTheDocumentedOnes() {
+    BrokerOptions o = new BrokerOptions(new JsonObject());
+    assertEquals("127.0.0.1", o.host());
+    assertEquals(8470, o.port());
+    assertNull(o.gpus(), "no gpus configured means: detect them");
+    assertEquals(300, o.defaultTtlS());
+    assertEquals(3600, o.maxTtlS());
+    assertEquals(900, o.staleMaxAgeS());
+    assertEquals(1000, o.reaperIntervalMs());
+    assertEquals("memory", o.store().getString("type"));
+    assertTrue(o.authTokens().isEmpty());
+  }
+
+  @Test
+  void environmentOverridesTheFileAndNamesItsVariables() {
+    JsonObject file = new JsonObject().put("stale_max_age_s", 100).put("port", 9000);
+    JsonObject merged = BrokerOptions.applyEnv(file, Map.of(
+        "GPU_LEASE_STALE_MAX_AGE", "42",
+        "GPU_LEASE_GPUS", "[{\"index\":0,\"vram_mb\":24576},{\"index\":1,\"vram_mb\":24576}]",
+        "GPU_LEASE_HOST", "0.0.0.0"));
+    BrokerOptions o = new BrokerOptions(merged);
+    assertEquals(42, o.staleMaxAgeS());
+    assertEquals(9000, o.port(), "keys without a variable keep the file's value");
+    assertEquals("0.0.0.0", o.host());
+    assertEquals(List.of(new GpuDevice(0, 24576), new GpuDevice(1, 24576)), o.gpus());
+
+    ConfigException bad = assertThrows(ConfigException.class,
+        () -> BrokerOptions.applyEnv(new JsonObject(), Map.of("GPU_LEASE_PORT", "eighty")));
+    assertTrue(bad.getMessage().contains("GPU_LEASE_PORT"), bad.getMessage());
+  }
+
+  @Test
+  void mistakesInTheConfigNameTheKey() {
+    assertMessage(new JsonObject().put("stale_max_age", 5), "unknown config key 'stale_max_age'");
+    assertMessage(new JsonObject().put("port", "80"), "port must be a number");
+    assertMessage(new JsonObject().put("default_ttl_s", 500).put("max_ttl_s", 100), "must not exceed max_ttl_s");
+    assertMessage(new JsonObject().put("gpus", new io.vertx.core.json.JsonArray().add(new JsonObject().put("vram_mb", 1))),
+        "gpus[].index is required");
+    assertMessage(new JsonObject().put("store", new JsonObject().put("type", "etcd")), "store.type");
+    assertMessage(new JsonObject().put("auth", new JsonObject().put("tokens", new io.vertx.core.json.JsonArray()
+        .add(new JsonObject().put("name", "x").put("token_sha256", "abc")))), "64 hex digits");
+  }
+
+  @Test
+  void readsTheShippedConfigFile(@TempDir Path dir) throws Exception {
+    BrokerOptions shipped = new BrokerOptions(BrokerOptions.readFile(Path.of("../conf/broker.json")));
+    assertEquals(8470, shipped.port());
+    Path broken = dir.resolve("broken.json");
+    Files.writeString(broken, "{ not json");
+    ConfigException e = assertThrows(ConfigException.class, () -> BrokerOptions.readFile(broken));
+    assertTrue(e.getMessage().contains("broken.json"), e.getMessage());
+  }
+
+  private static void assertMessage(JsonObject json, String expected) {
+    ConfigException e = assertThrows(ConfigException.class, () -> new BrokerOptions(json));
+    assertTrue(e.getMessage().contains(expected), "message '" + e.getMessage() + "' lacks '" + expected + "'");
+  }
+}

@@ -1,0 +1,144 @@
+package io.iqa.broker;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonObject;
+import java.util.concurrent.TimeUnit;
+
+/** A real broker on a free loopback port, in its own Vert.x, plus a real HTTP client for it. */
+final class TestBroker implements AutoCloseable {
+
+  final Vertx vertx = Vertx.vertx();
+  final BrokerVerticle verticle;
+  final HttpClient http;
+  final int port;
+
+  TestBroker(JsonObject config) {
+    JsonObject json = config.copy().put("host", "127.0.0.1").put("port", 0);
+    verticle = new BrokerVerticle(new BrokerOptions(json));
+    vertx.deployVerticle(verticle).await();
+    port = verticle.actualPort();
+    http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(port));
+  }
+
+  Reply post(String path, Object body) {
+    return send(HttpMethod.POST, path, body == null ? null : Buffer.buffer(body.toString()), null);
+  }
+
+  Reply post(String path, Object body, String bearer) {
+    return send(HttpMethod.POST, path, body == null ? null : Buffer.buffer(body.toString()), bearer);
+  }
+
+  Reply get(String path) {
+    return send(HttpMethod.GET, path, null, null);
+  }
+
+  Reply get(String path, String bearer) {
+    return send(HttpMethod.GET, path, null, bearer);
+  }
+
+  /** Sends without waiting for the answer (a long-poll waiter). */
+  io.vertx.core.Future<Reply> postAsync(String path, Object body) {
+    return sendAsync(http, HttpMethod.POST, path, Buffer.buffer(body.toString()), null);
+  }
+
+  Reply send(HttpMethod method, String path, Buffer body, String bearer) {
+    return await(sendAsync(http, method, path, body, bearer));
+  }
+
+  /** Blocks this (non-Vert.x) thread for the result, failing the test after 60 s. */
+  static <T> T await(io.vertx.core.Future<T> future) {
+    try {
+      return future.await(60, TimeUnit.SECONDS);
+    } catch (java.util.concurrent.TimeoutException e) {
+      StringBuilder dump = new StringBuilder("no answer within 60 s; threads:\n");
+      Thread.getAllStackTraces().forEach((t, stack) -> {
+        dump.append(t.getName()).append(" ").append(t.getState()).append('\n');
+        for (StackTraceElement el : stack) {
+          dump.append("    at ").append(el).append('\n');
+        }
+      });
+      System.err.println(dump);
+      throw new AssertionError("no answer within 60 s (thread dump on stderr)", e);
+    }
+  }
+
+  static io.vertx.core.Future<Reply> sendAsync(HttpClient http, HttpMethod method, String path, Buffer body,
+      String bearer) {
+    RequestOptions ro = new RequestOptions().setMethod(method).setURI(path);
+    if (bearer != null) {
+      ro.putHeader("Authorization", "Bearer " + bearer);
+    }
+    if (body != null) {
+      ro.putHeader("Content-Type", "application/json");
+    }
+    // body() is asked for in the same callback that delivers the response: chained as a separate
+    // compose step from a non-Vert.x thread, the body can arrive before its handler is set.
+    return http.request(ro)
+        .compose(req -> (body == null ? req.send() : req.send(body))
+            .compose(resp -> resp.body().map(b -> new Reply(resp.statusCode(), b, resp.getHeader("Content-Type")))));
+  }
+
+  /** Waits until the status view shows {@code n} waiters, or fails after 10 s. */
+  void awaitWaiting(int n) {
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    int seen = -1;
+    while (System.nanoTime() < deadline) {
+      JsonObject status = get("/v1/gpu/status").json();
+      seen = status.getJsonArray("gpus").stream()
+          .mapToInt(g -> ((JsonObject) g).getJsonArray("waiting").size()).max().orElse(0);
+      if (seen == n) {
+        return;
+      }
+      sleep(20);
+    }
+    throw new AssertionError("expected " + n + " waiter(s), status shows " + seen);
+  }
+
+  static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(e);
+    }
+  }
+
+  /** Acquires a lease and asserts it was granted. */
+  JsonObject lease(JsonObject request) {
+    Reply r = post("/v1/gpu/lease", request);
+    if (r.status() != 200) {
+      throw new AssertionError("expected a grant for " + request.encode() + ", got " + r);
+    }
+    return r.json();
+  }
+
+  @Override
+  public void close() {
+    try {
+      http.close().await(10, TimeUnit.SECONDS);
+      vertx.close().await(10, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      throw new AssertionError("broker did not close", e);
+    }
+  }
+
+  record Reply(int status, Buffer body, String contentType) {
+    JsonObject json() {
+      try {
+        return body.toJsonObject();
+      } catch (RuntimeException e) {
+        throw new AssertionError("not a JSON object (status " + status + "): " + body, e);
+      }
+    }
+
+    @Override
+    public String toString() {
+      return status + " " + body;
+    }
+  }
+}

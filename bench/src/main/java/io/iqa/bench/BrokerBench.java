@@ -38,7 +38,8 @@ final class BrokerBench implements Callable<Integer> {
   @Option(names = "--seconds", defaultValue = "10", description = "measured seconds (default ${DEFAULT-VALUE})")
   int seconds;
 
-  @Option(names = "--warmup", defaultValue = "5", description = "warm-up seconds (default ${DEFAULT-VALUE})")
+  @Option(names = "--warmup", defaultValue = "15",
+      description = "warm-up seconds; on 2 cores the JIT needs about 10 s to settle (default ${DEFAULT-VALUE})")
   int warmup;
 
   @Option(names = "--handoffs", defaultValue = "300", description = "hand-offs measured (default ${DEFAULT-VALUE})")

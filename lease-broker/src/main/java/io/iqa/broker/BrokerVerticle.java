@@ -75,6 +75,10 @@ public final class BrokerVerticle extends VerticleBase {
         .compose(v -> vertx.createHttpServer().requestHandler(router()).listen(options.port(), options.host()))
         .onSuccess(s -> {
           server = s;
+          if (options.authTokens().isEmpty() && !isLoopback(options.host())) {
+            LOG.warn("listening on {} with auth OFF: anyone who can reach this port can take and force-release "
+                + "GPU leases. Configure auth.tokens or bind to 127.0.0.1.", options.host());
+          }
           reaper = vertx.setPeriodic(options.reaperIntervalMs(), t -> reap());
           LOG.info("lease broker listening on http://{}:{} (store {}, gpus {}, auth {}, stale_max_age_s {}, transport {})",
               options.host(), s.actualPort(), store.type(), describe(gpus),
@@ -205,6 +209,10 @@ public final class BrokerVerticle extends VerticleBase {
           }
         })
         .onFailure(e -> LOG.warn("reaper could not read the store: {}", e.getMessage()));
+  }
+
+  private static boolean isLoopback(String host) {
+    return host.startsWith("127.") || host.equals("localhost") || host.equals("::1");
   }
 
   private static String describe(List<GpuDevice> gpus) {

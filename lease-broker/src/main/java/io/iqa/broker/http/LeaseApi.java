@@ -139,10 +139,6 @@ public final class LeaseApi {
         olderThanS == null ? null : Math.round(olderThanS * 1000), who.admin() ? null : who.name(), who.name(), reason);
     store.forceRelease(selector)
         .onSuccess(released -> {
-          if (!released.isEmpty()) {
-            LOG.info("force-released {} lease(s) {} at the request of '{}': {}", released.size(),
-                released.stream().map(Lease::leaseId).toList(), who.name(), reason);
-          }
           JsonArray list = new JsonArray();
           released.forEach(l -> list.add(l.toPublicJson()));
           Json.send(ctx, 200, new JsonObject().put("released", list));

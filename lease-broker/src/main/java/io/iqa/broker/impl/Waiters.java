@@ -40,6 +40,9 @@ public final class Waiters {
     waits.put(waiterId, wait);
     wait.deadlineTimer = vertx.setTimer(Math.max(1, waitMs), t -> wait.finish(wait.lastBusy, true));
     wait.scheduleRetry(first.retryInMs());
+    // A wake-up that arrived between the first attempt and this registration found nobody to
+    // wake; one more attempt now closes that window (an async store makes it real).
+    wait.retry();
     return wait.promise.future();
   }
 

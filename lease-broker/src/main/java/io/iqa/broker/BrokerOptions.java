@@ -27,6 +27,9 @@ public final class BrokerOptions {
   public static final long DEFAULT_REAPER_INTERVAL_MS = 1000;
   public static final double DEFAULT_PRIORITY_AGING_S = 30;
   public static final int DEFAULT_EVENTS_MAX = 1000;
+  public static final String DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0";
+  public static final String DEFAULT_REDIS_PREFIX = "gpu-lease:";
+  public static final int DEFAULT_REDIS_POOL_SIZE = 16;
 
   /** Environment variable for each key; values of JSON-typed keys are JSON text. */
   public static final Map<String, String> ENV = Map.ofEntries(
@@ -41,6 +44,7 @@ public final class BrokerOptions {
       Map.entry("GPU_LEASE_PRIORITY_AGING", "priority_aging_s"),
       Map.entry("GPU_LEASE_EVENTS_MAX", "events_max"),
       Map.entry("GPU_LEASE_STORE", "store"),
+      Map.entry("GPU_LEASE_REDIS_URL", "store.url"),
       Map.entry("GPU_LEASE_AUTH", "auth"));
 
   private static final Set<String> KEYS = Set.of("host", "port", "gpus", "default_ttl_s", "max_ttl_s",
@@ -86,10 +90,7 @@ public final class BrokerOptions {
     }
     if (json.containsKey("store")) {
       store = object(json, "store");
-      String type = store.getString("type");
-      if (!"memory".equals(type)) {
-        throw new ConfigException("store.type must be 'memory', not '" + type + "'");
-      }
+      validateStore(store);
     }
     if (json.containsKey("auth")) {
       JsonObject auth = object(json, "auth");
@@ -124,6 +125,9 @@ public final class BrokerOptions {
       if (value == null || value.isBlank()) {
         return;
       }
+      if (key.equals("store.url")) {
+        return; // applied below, after GPU_LEASE_STORE
+      }
       Object parsed = switch (key) {
         case "host" -> value;
         case "gpus", "store", "auth" -> parseJsonEnv(var, value);
@@ -131,6 +135,11 @@ public final class BrokerOptions {
       };
       out.put(key, parsed);
     });
+    String redisUrl = env.get("GPU_LEASE_REDIS_URL");
+    if (redisUrl != null && !redisUrl.isBlank()) {
+      JsonObject store = out.getValue("store") instanceof JsonObject s ? s.copy() : new JsonObject();
+      out.put("store", store.put("type", "redis").put("url", redisUrl.trim()));
+    }
     return out;
   }
 
@@ -148,6 +157,30 @@ public final class BrokerOptions {
     } catch (NumberFormatException e) {
       throw new ConfigException(var + " must be a number, not '" + value + "'", e);
     }
+  }
+
+  private static void validateStore(JsonObject store) {
+    Object type = store.getValue("type");
+    if ("memory".equals(type)) {
+      if (store.size() > 1) {
+        throw new ConfigException("store of type 'memory' takes no other keys, got " + store.fieldNames());
+      }
+      return;
+    }
+    if (!"redis".equals(type)) {
+      throw new ConfigException("store.type must be 'memory' or 'redis', not '" + type + "'");
+    }
+    for (String key : store.fieldNames()) {
+      if (!Set.of("type", "url", "key_prefix", "pool_size").contains(key)) {
+        throw new ConfigException("unknown store key '" + key + "' (redis store: url, key_prefix, pool_size)");
+      }
+    }
+    String url = string(store, "url", DEFAULT_REDIS_URL);
+    if (!url.startsWith("redis://") && !url.startsWith("rediss://") && !url.startsWith("unix://")) {
+      throw new ConfigException("store.url must be a redis:// URL, not '" + url + "'");
+    }
+    string(store, "key_prefix", DEFAULT_REDIS_PREFIX);
+    number(store, "pool_size", DEFAULT_REDIS_POOL_SIZE, 1, 1024);
   }
 
   private static List<GpuDevice> parseGpus(Object value) {

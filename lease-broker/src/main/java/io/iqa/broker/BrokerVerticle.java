@@ -15,6 +15,7 @@ import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreListener;
 import io.iqa.broker.store.impl.MemoryLeaseStore;
+import io.iqa.broker.store.impl.RedisLeaseStore;
 import io.iqa.broker.store.impl.StoreSettings;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
@@ -119,6 +120,13 @@ public final class BrokerVerticle extends VerticleBase {
         options.eventsMax(),
         Math.max(3_600_000L, Math.round(options.maxTtlS() * 1000)),
         100_000);
+    JsonObject conf = options.store();
+    if ("redis".equals(conf.getString("type"))) {
+      return new RedisLeaseStore(vertx, conf.getString("url", BrokerOptions.DEFAULT_REDIS_URL),
+          conf.getString("key_prefix", BrokerOptions.DEFAULT_REDIS_PREFIX),
+          conf.getInteger("pool_size", BrokerOptions.DEFAULT_REDIS_POOL_SIZE), settings,
+          Math.max(2000, 3 * options.reaperIntervalMs()));
+    }
     return new MemoryLeaseStore(settings);
   }
 
@@ -197,6 +205,8 @@ public final class BrokerVerticle extends VerticleBase {
 
   /** Ends leases whose ttl ran out, then leases whose holder process on this host is gone. */
   private void reap() {
+    store.touchWaiters(waiters.ids())
+        .onFailure(e -> LOG.debug("could not heartbeat queued requests: {}", e.getMessage()));
     store.expireDue()
         .compose(v -> store.snapshot())
         .onSuccess(snapshot -> {
@@ -223,8 +233,8 @@ public final class BrokerVerticle extends VerticleBase {
 
   private final class Listener implements StoreListener {
     @Override
-    public void onEvent(LeaseEvent event) {
-      if (END_TYPES.contains(event.type())) {
+    public void onEvent(LeaseEvent event, boolean local) {
+      if (local && END_TYPES.contains(event.type())) {
         metrics.ended(event.type());
         if (!"released".equals(event.type())) {
           LOG.info("lease {} of '{}' on gpu {} ended: {} by {}{}", event.leaseId(), event.owner(), event.gpu(),

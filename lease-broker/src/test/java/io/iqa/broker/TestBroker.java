@@ -22,7 +22,8 @@ final class TestBroker implements AutoCloseable {
     verticle = new BrokerVerticle(new BrokerOptions(json));
     vertx.deployVerticle(verticle).await();
     port = verticle.actualPort();
-    http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(port));
+    http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(port),
+        new io.vertx.core.http.PoolOptions().setHttp1MaxSize(64));
   }
 
   Reply post(String path, Object body) {

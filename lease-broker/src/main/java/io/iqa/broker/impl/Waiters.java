@@ -72,6 +72,11 @@ public final class Waiters {
     return waits.size();
   }
 
+  /** The ids of the requests this broker is waiting for. */
+  public List<String> ids() {
+    return List.copyOf(waits.keySet());
+  }
+
   /** Ends every wait with its last busy answer (broker shutting down). */
   public void closeAll() {
     new ArrayList<>(waits.values()).forEach(w -> w.finish(w.lastBusy, true));

@@ -26,6 +26,15 @@ public interface LeaseStore {
    */
   Future<AcquireResult> acquire(LeaseRequest request, String waiterId);
 
+  /**
+   * Tells the store that this broker still serves these queued requests. A store shared by
+   * several brokers drops queued requests that are not touched in time (their broker died), so
+   * they do not block the queue until their {@code wait_s} runs out.
+   */
+  default Future<Void> touchWaiters(List<String> waiterIds) {
+    return Future.succeededFuture();
+  }
+
   /** Removes a queued request; does nothing if it is not queued. */
   Future<Void> cancelWait(String waiterId);
 

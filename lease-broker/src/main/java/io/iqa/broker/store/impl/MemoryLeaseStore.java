@@ -500,7 +500,7 @@ public final class MemoryLeaseStore implements LeaseStore {
       if (listener == null) {
         return;
       }
-      events.forEach(listener::onEvent);
+      events.forEach(e -> listener.onEvent(e, true));
       wakes.forEach(listener::onWake);
     }
   }

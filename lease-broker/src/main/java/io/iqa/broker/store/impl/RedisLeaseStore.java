@@ -1,0 +1,336 @@
+package io.iqa.broker.store.impl;
+
+import io.iqa.broker.GpuDevice;
+import io.iqa.broker.store.AcquireResult;
+import io.iqa.broker.store.EndReason;
+import io.iqa.broker.store.ForceReleaseSelector;
+import io.iqa.broker.store.Lease;
+import io.iqa.broker.store.LeaseEvent;
+import io.iqa.broker.store.LeaseRequest;
+import io.iqa.broker.store.LeaseStore;
+import io.iqa.broker.store.Priority;
+import io.iqa.broker.store.ReleaseResult;
+import io.iqa.broker.store.StoreException;
+import io.iqa.broker.store.StoreListener;
+import io.iqa.broker.store.StoreSnapshot;
+import io.iqa.broker.store.Waiter;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.redis.client.Command;
+import io.vertx.redis.client.Redis;
+import io.vertx.redis.client.RedisOptions;
+import io.vertx.redis.client.Request;
+import io.vertx.redis.client.Response;
+import io.vertx.redis.client.ResponseType;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.function.Function;
+
+/**
+ * Lease state in Redis, shared by any number of brokers. Every state change is one EVALSHA of
+ * {@code lease-store.lua}, decided on Redis's clock; lease ids come from one Redis counter. Events
+ * and wake-ups of other brokers arrive over pub/sub ({@link RedisNotifications}).
+ */
+public final class RedisLeaseStore implements LeaseStore {
+
+  private static final String SCRIPT = loadScript();
+
+  private final Vertx vertx;
+  private final String url;
+  private final String prefix;
+  private final StoreSettings settings;
+  private final long waiterHeartbeatMs;
+  private final String origin = UUID.randomUUID().toString();
+  private Redis redis;
+  private RedisNotifications notifications;
+  private StoreListener listener;
+  private JsonObject settingsJson;
+  private String sha;
+
+  /**
+   * @param waiterHeartbeatMs a queued request whose broker has not touched it for this long is dropped
+   */
+  public RedisLeaseStore(Vertx vertx, String url, String prefix, int poolSize, StoreSettings settings,
+      long waiterHeartbeatMs) {
+    this.vertx = vertx;
+    this.url = url;
+    this.prefix = prefix;
+    this.settings = settings;
+    this.waiterHeartbeatMs = waiterHeartbeatMs;
+    this.redis = Redis.createClient(vertx, new RedisOptions()
+        .setConnectionString(url)
+        .setMaxPoolSize(poolSize)
+        .setMaxPoolWaiting(10_000)
+        .setMaxWaitingHandlers(10_000));
+  }
+
+  @Override
+  public String type() {
+    return "redis";
+  }
+
+  @Override
+  public Future<Void> start(List<GpuDevice> gpus, StoreListener storeListener) {
+    this.listener = storeListener;
+    JsonArray devices = new JsonArray();
+    gpus.forEach(g -> devices.add(new JsonObject().put("index", g.index()).put("vram", g.vramMb())));
+    settingsJson = new JsonObject()
+        .put("gpus", devices)
+        .put("stale", settings.staleMaxAgeMs())
+        .put("aging", settings.priorityAgingMs())
+        .put("events_max", settings.eventsMax())
+        .put("tomb_ttl", settings.tombstoneTtlMs());
+    String gpusKey = prefix + "gpus";
+    return redis.send(Request.cmd(Command.SCRIPT).arg("LOAD").arg(SCRIPT))
+        .compose(loaded -> {
+          sha = loaded.toString();
+          return redis.send(Request.cmd(Command.SET).arg(gpusKey).arg(devices.encode()).arg("NX").arg("GET"));
+        })
+        .compose(previous -> {
+          if (previous != null && !new JsonArray(previous.toString()).equals(devices)) {
+            return Future.failedFuture(new StoreException(StoreException.Kind.UNAVAILABLE,
+                "the brokers sharing " + url + " (prefix '" + prefix + "') arbitrate gpus " + previous
+                    + ", this broker's config says " + devices.encode() + ": make them agree, or use another key_prefix"));
+          }
+          notifications = new RedisNotifications(vertx, url, prefix + "ch", origin, storeListener, gpus);
+          return notifications.start();
+        })
+        .recover(e -> Future.failedFuture(e instanceof StoreException ? e : unavailable(e)));
+  }
+
+  @Override
+  public Future<AcquireResult> acquire(LeaseRequest r, String waiterId) {
+    JsonObject req = new JsonObject()
+        .put("th", r.tokenHash())
+        .put("owner", r.owner())
+        .put("purpose", r.purpose())
+        .put("ttl", r.ttlMs())
+        .put("prio", r.priority().rank())
+        .put("wait", r.waitMs());
+    putIfSet(req, "gpu", r.gpu());
+    putIfSet(req, "vram", r.vramMb());
+    putIfSet(req, "pid", r.pid());
+    putIfSet(req, "pids", r.pidStartMs());
+    putIfSet(req, "host", r.host());
+    JsonObject args = new JsonObject().put("req", req).put("hb", waiterHeartbeatMs);
+    putIfSet(args, "waiter", waiterId);
+    return call("acquire", args, res -> {
+      long now = res.getLong("now");
+      JsonObject granted = res.getJsonObject("granted");
+      if (granted != null) {
+        return new AcquireResult.Granted(lease(granted, now));
+      }
+      JsonObject busy = res.getJsonObject("busy");
+      List<Lease> holders = new ArrayList<>();
+      for (Object o : array(busy, "holders")) {
+        holders.add(lease((JsonObject) o, now));
+      }
+      return new AcquireResult.Busy(holders, busy.getInteger("pos"), busy.getLong("retry_in"));
+    });
+  }
+
+  @Override
+  public Future<Void> cancelWait(String waiterId) {
+    return call("cancel", new JsonObject().put("waiter", waiterId), res -> null);
+  }
+
+  @Override
+  public Future<Void> touchWaiters(List<String> waiterIds) {
+    if (waiterIds.isEmpty()) {
+      return Future.succeededFuture();
+    }
+    return call("touch", new JsonObject().put("waiters", new JsonArray(waiterIds)).put("hb", waiterHeartbeatMs),
+        res -> null);
+  }
+
+  @Override
+  public Future<Lease> renew(String tokenHash, Long ttlMs) {
+    JsonObject args = new JsonObject().put("th", tokenHash);
+    putIfSet(args, "ttl", ttlMs);
+    return call("renew", args, res -> {
+      throwIfLostOrUnknown(res);
+      return lease(res.getJsonObject("lease"), res.getLong("now"));
+    });
+  }
+
+  @Override
+  public Future<ReleaseResult> release(String tokenHash) {
+    return call("release", new JsonObject().put("th", tokenHash), res -> {
+      throwIfLostOrUnknown(res);
+      boolean released = res.getBoolean("released");
+      return new ReleaseResult(released, released ? null : EndReason.fromWire(res.getString("reason")));
+    });
+  }
+
+  @Override
+  public Future<List<Lease>> forceRelease(ForceReleaseSelector sel) {
+    JsonObject args = new JsonObject().put("by", sel.by()).put("reason", sel.reason());
+    putIfSet(args, "lease_id", sel.leaseId());
+    putIfSet(args, "owner", sel.owner());
+    putIfSet(args, "older_than", sel.olderThanMs());
+    putIfSet(args, "allowed_owner", sel.allowedOwner());
+    return call("force", args, res -> {
+      if (res.getBoolean("unknown", false)) {
+        throw new StoreException(StoreException.Kind.UNKNOWN_LEASE, "no active lease matches lease_id "
+            + sel.leaseId() + (sel.owner() != null ? " and owner " + sel.owner() : ""));
+      }
+      if (res.getBoolean("forbidden", false)) {
+        throw new StoreException(StoreException.Kind.FORBIDDEN,
+            "'" + sel.allowedOwner() + "' may only force-release its own leases");
+      }
+      return leases(res, "leases");
+    });
+  }
+
+  @Override
+  public Future<Boolean> end(long leaseId, EndReason reason, String by, String detail) {
+    JsonObject args = new JsonObject().put("lease_id", leaseId).put("reason", reason.wireName()).put("by", by);
+    putIfSet(args, "detail", detail);
+    return call("end", args, res -> res.getBoolean("ended"));
+  }
+
+  @Override
+  public Future<List<Lease>> expireDue() {
+    return call("expire", new JsonObject(), res -> leases(res, "leases"));
+  }
+
+  @Override
+  public Future<StoreSnapshot> snapshot() {
+    return call("snapshot", new JsonObject(), res -> {
+      long now = res.getLong("now");
+      List<Waiter> waiting = new ArrayList<>();
+      for (Object o : array(res, "waiting")) {
+        JsonObject q = (JsonObject) o;
+        JsonObject r = q.getJsonObject("req");
+        waiting.add(new Waiter(r.getString("owner"), r.getString("purpose", ""), r.getInteger("gpu"),
+            r.getInteger("vram"), Priority.values()[r.getInteger("prio")], now - q.getLong("enq")));
+      }
+      return new StoreSnapshot(Instant.ofEpochMilli(now), leases(res, "leases"), waiting);
+    });
+  }
+
+  @Override
+  public Future<List<LeaseEvent>> events() {
+    return redis.send(Request.cmd(Command.LRANGE).arg(prefix + "events").arg(0).arg(-1))
+        .map(resp -> {
+          List<LeaseEvent> list = new ArrayList<>();
+          for (Response item : resp) {
+            list.add(RedisNotifications.event(new JsonObject(item.toString())));
+          }
+          return list;
+        })
+        .recover(e -> Future.failedFuture(unavailable(e)));
+  }
+
+  @Override
+  public Future<Void> close() {
+    Future<Void> n = notifications == null ? Future.succeededFuture() : notifications.close();
+    return n.eventually(() -> redis.close());
+  }
+
+  // ---- plumbing ----
+
+  private <T> Future<T> call(String op, JsonObject args, Function<JsonObject, T> decode) {
+    if (sha == null) {
+      return Future.failedFuture(new StoreException(StoreException.Kind.UNAVAILABLE, "redis store not started"));
+    }
+    String payload = args.put("s", settingsJson).put("origin", origin).encode();
+    return redis.send(Request.cmd(Command.EVALSHA).arg(sha).arg(0).arg(prefix).arg(op).arg(payload))
+        .recover(e -> {
+          // A restarted Redis has forgotten the script: load it again with the call itself.
+          if (isError(e) && e.toString().startsWith("NOSCRIPT")) {
+            return redis.send(Request.cmd(Command.EVAL).arg(SCRIPT).arg(0).arg(prefix).arg(op).arg(payload));
+          }
+          return Future.failedFuture(e);
+        })
+        .recover(e -> Future.failedFuture(isError(e)
+            ? new IllegalStateException("redis lease script failed in '" + op + "': " + e, e)
+            : unavailable(e)))
+        .map(resp -> {
+          JsonObject res = new JsonObject(resp.toString());
+          dispatchLocal(res);
+          return decode.apply(res);
+        });
+  }
+
+  /** Events and wake-ups of this broker's own steps are delivered at once; pub/sub skips them. */
+  private void dispatchLocal(JsonObject res) {
+    if (listener == null) {
+      return;
+    }
+    for (Object e : array(res, "events")) {
+      listener.onEvent(RedisNotifications.event((JsonObject) e), true);
+    }
+    for (Object gpu : array(res, "wakes")) {
+      listener.onWake(((Number) gpu).intValue());
+    }
+  }
+
+  private StoreException unavailable(Throwable e) {
+    return new StoreException(StoreException.Kind.UNAVAILABLE,
+        "lease store unavailable: redis at " + url + " does not answer (" + e.getMessage() + ")", null, e);
+  }
+
+  private static boolean isError(Throwable e) {
+    return e instanceof Response r && r.type() == ResponseType.ERROR;
+  }
+
+  private static void throwIfLostOrUnknown(JsonObject res) {
+    JsonObject lost = res.getJsonObject("lost");
+    if (lost != null) {
+      throw StoreException.leaseLost(EndReason.fromWire(lost.getString("reason")), lost.getLong("id"));
+    }
+    if (res.getBoolean("unknown", false)) {
+      throw new StoreException(StoreException.Kind.UNKNOWN_LEASE, "no lease is known for this token");
+    }
+  }
+
+  private List<Lease> leases(JsonObject res, String key) {
+    long now = res.getLong("now");
+    List<Lease> list = new ArrayList<>();
+    for (Object o : array(res, key)) {
+      list.add(lease((JsonObject) o, now));
+    }
+    list.sort(java.util.Comparator.comparingInt(Lease::gpu).thenComparingLong(Lease::leaseId));
+    return list;
+  }
+
+  private static Lease lease(JsonObject l, long now) {
+    long granted = l.getLong("granted");
+    long expires = l.getLong("expires");
+    return new Lease(l.getLong("id"), l.getString("th"), l.getInteger("gpu"), l.getString("owner"),
+        l.getString("purpose", ""), l.getInteger("vram"), l.getBoolean("excl"), Priority.values()[l.getInteger("prio")],
+        l.getLong("pid"), l.getLong("pids"), l.getString("host"), Instant.ofEpochMilli(granted),
+        Instant.ofEpochMilli(expires), l.getLong("ttl"), now - granted, expires - now);
+  }
+
+  /** Lua's JSON encoder writes an empty list as {}: read both as a list. */
+  static JsonArray array(JsonObject json, String key) {
+    Object v = json.getValue(key);
+    return v instanceof JsonArray a ? a : new JsonArray();
+  }
+
+  private static void putIfSet(JsonObject json, String key, Object value) {
+    if (value != null) {
+      json.put(key, value);
+    }
+  }
+
+  private static String loadScript() {
+    try (InputStream in = RedisLeaseStore.class.getResourceAsStream("lease-store.lua")) {
+      if (in == null) {
+        throw new IllegalStateException("lease-store.lua missing from the classpath");
+      }
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot read lease-store.lua", e);
+    }
+  }
+}

@@ -1,0 +1,322 @@
+-- Every lease state change of the Redis store, each one atomic step (one EVALSHA).
+-- ARGV[1] key prefix, ARGV[2] operation, ARGV[3] JSON arguments (with "s": the broker's settings).
+-- Time is Redis's own clock (TIME), so every broker sharing this Redis agrees on expiry and age.
+-- Keys (P = prefix): seq, eseq, qseq counters; lease:<id> JSON; dev:<gpu> zset of lease ids;
+-- exp zset id by expiry; tok:<token sha256> -> id; ended:<token sha256> -> "id:reason" (PX);
+-- queue hash waiter id -> JSON; events list of JSON; channel ch for pub/sub notifications.
+local P, op = ARGV[1], ARGV[2]
+local a = cjson.decode(ARGV[3])
+local S = a.s
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local events, wakes = {}, {}
+
+local function lease_key(id) return P .. 'lease:' .. id end
+
+local function get_lease(id)
+  local s = redis.call('GET', lease_key(id))
+  if s then return cjson.decode(s) end
+  return nil
+end
+
+local function dev_leases(gpu)
+  local r = {}
+  for _, id in ipairs(redis.call('ZRANGE', P .. 'dev:' .. gpu, 0, -1)) do
+    local l = get_lease(id)
+    if l then table.insert(r, l) end
+  end
+  return r
+end
+
+local function all_leases()
+  local r = {}
+  for _, g in ipairs(S.gpus) do
+    for _, l in ipairs(dev_leases(g.index)) do table.insert(r, l) end
+  end
+  return r
+end
+
+local function emit(etype, l, by, reason)
+  local e = {seq = redis.call('INCR', P .. 'eseq'), time = now, type = etype, lease_id = l.id, gpu = l.gpu,
+    owner = l.owner, purpose = l.purpose, by = by, reason = reason}
+  redis.call('RPUSH', P .. 'events', cjson.encode(e))
+  redis.call('LTRIM', P .. 'events', -S.events_max, -1)
+  table.insert(events, e)
+end
+
+local function end_lease(l, reason, by, detail)
+  redis.call('DEL', lease_key(l.id), P .. 'tok:' .. l.th)
+  redis.call('ZREM', P .. 'dev:' .. l.gpu, l.id)
+  redis.call('ZREM', P .. 'exp', l.id)
+  redis.call('SET', P .. 'ended:' .. l.th, l.id .. ':' .. reason, 'PX', S.tomb_ttl)
+  emit(reason, l, by, detail)
+  wakes[l.gpu] = true
+end
+
+local function expire_due()
+  local r = {}
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now)) do
+    local l = get_lease(id)
+    if l then
+      table.insert(r, l)
+      end_lease(l, 'expired', 'broker', 'not renewed within ttl_s=' .. (l.ttl / 1000))
+    else
+      redis.call('ZREM', P .. 'exp', id)
+    end
+  end
+  return r
+end
+
+local function device(i)
+  for _, g in ipairs(S.gpus) do if g.index == i then return g end end
+  return nil
+end
+
+local function candidates(req)
+  if req.gpu ~= nil then
+    local d = device(req.gpu)
+    if d then return {d} end
+    return {}
+  end
+  local r = {}
+  for _, g in ipairs(S.gpus) do
+    if req.vram == nil or g.vram == 0 or g.vram >= req.vram then table.insert(r, g) end
+  end
+  return r
+end
+
+local function wants(req, gpu)
+  if req.gpu ~= nil then return req.gpu == gpu end
+  local d = device(gpu)
+  return d ~= nil and (req.vram == nil or d.vram == 0 or d.vram >= req.vram)
+end
+
+local function exclusive(d, req) return req.vram == nil or d.vram == 0 end
+
+local function fits(d, req)
+  local ls = dev_leases(d.index)
+  if #ls == 0 then return true end
+  if exclusive(d, req) then return false end
+  local used = 0
+  for _, l in ipairs(ls) do
+    if l.excl then return false end
+    used = used + l.vram
+  end
+  return used + req.vram <= d.vram
+end
+
+local function queue_all()
+  local r = {}
+  local kv = redis.call('HGETALL', P .. 'queue')
+  for i = 1, #kv, 2 do table.insert(r, cjson.decode(kv[i + 1])) end
+  return r
+end
+
+-- Highest effective rank first (priority plus one level per aging interval waited), then FIFO.
+local function rank(q)
+  if S.aging > 0 then return q.req.prio + math.floor((now - q.enq) / S.aging) end
+  return q.req.prio
+end
+
+local function before(x, y)
+  local rx, ry = rank(x), rank(y)
+  if rx ~= ry then return rx > ry end
+  if x.enq ~= y.enq then return x.enq < y.enq end
+  return x.seq < y.seq
+end
+
+-- Waiters whose wait ran out, or whose broker stopped heart-beating them (it died), leave the queue.
+local function drop_abandoned(queue)
+  local kept = {}
+  for _, q in ipairs(queue) do
+    if q.deadline <= now or q.hb <= now then
+      redis.call('HDEL', P .. 'queue', q.id)
+      for _, d in ipairs(candidates(q.req)) do wakes[d.index] = true end
+    else
+      table.insert(kept, q)
+    end
+  end
+  return kept
+end
+
+local function grant(d, req)
+  local id = redis.call('INCR', P .. 'seq')
+  local ex = exclusive(d, req)
+  local l = {id = id, th = req.th, gpu = d.index, owner = req.owner, purpose = req.purpose,
+    vram = ex and d.vram or req.vram, excl = ex, prio = req.prio, pid = req.pid, pids = req.pids,
+    host = req.host, granted = now, expires = now + req.ttl, ttl = req.ttl}
+  redis.call('SET', lease_key(id), cjson.encode(l))
+  redis.call('ZADD', P .. 'dev:' .. d.index, id, id)
+  redis.call('ZADD', P .. 'exp', l.expires, id)
+  redis.call('SET', P .. 'tok:' .. req.th, id)
+  emit('granted', l, req.owner, nil)
+  return l
+end
+
+local function lost_or_unknown(th)
+  local tomb = redis.call('GET', P .. 'ended:' .. th)
+  if tomb then
+    local sep = string.find(tomb, ':')
+    return {lost = {id = tonumber(string.sub(tomb, 1, sep - 1)), reason = string.sub(tomb, sep + 1)}}
+  end
+  return {unknown = true}
+end
+
+local function live_by_token(th)
+  local id = redis.call('GET', P .. 'tok:' .. th)
+  if id then return get_lease(id) end
+  return nil
+end
+
+local function finish(result)
+  local w = {}
+  for gpu, _ in pairs(wakes) do table.insert(w, gpu) end
+  result.now = now
+  result.events = events
+  result.wakes = w
+  if #events > 0 or #w > 0 then
+    redis.call('PUBLISH', P .. 'ch', cjson.encode({origin = a.origin, events = events, wakes = w}))
+  end
+  return cjson.encode(result)
+end
+
+if op == 'acquire' then
+  local req, wid = a.req, a.waiter
+  expire_due()
+  local queue = drop_abandoned(queue_all())
+  local me = nil
+  if wid then
+    for _, q in ipairs(queue) do if q.id == wid then me = q end end
+  end
+  local probe = me or {id = wid, req = req, enq = now, deadline = now + req.wait, hb = now + a.hb, seq = 1e15}
+  local best, granted = nil, nil
+  for _, d in ipairs(candidates(req)) do
+    local ahead = 0
+    for _, q in ipairs(queue) do
+      if q ~= me and wants(q.req, d.index) and before(q, probe) then ahead = ahead + 1 end
+    end
+    if best == nil or ahead + 1 < best then best = ahead + 1 end
+    if ahead == 0 then
+      if not fits(d, req) then
+        for _, l in ipairs(dev_leases(d.index)) do
+          if now - l.granted >= S.stale then
+            end_lease(l, 'stale', 'broker', 'older than stale_max_age_s=' .. math.floor(S.stale / 1000)
+              .. ' while another request waited')
+          end
+        end
+      end
+      if fits(d, req) then
+        granted = grant(d, req)
+        if me then redis.call('HDEL', P .. 'queue', wid) end
+        break
+      end
+    end
+  end
+  if granted then
+    for _, q in ipairs(queue) do
+      if q ~= me and wants(q.req, granted.gpu) then wakes[granted.gpu] = true end
+    end
+    return finish({granted = granted})
+  end
+  if wid and not me and req.wait > 0 then
+    probe.seq = redis.call('INCR', P .. 'qseq')
+    redis.call('HSET', P .. 'queue', wid, cjson.encode(probe))
+  end
+  local holders, retry = {}, nil
+  for _, d in ipairs(candidates(req)) do
+    for _, l in ipairs(dev_leases(d.index)) do
+      table.insert(holders, l)
+      if retry == nil or l.expires < retry then retry = l.expires end
+      local stale_at = l.granted + S.stale
+      if stale_at > now and stale_at < retry then retry = stale_at end
+    end
+  end
+  local retry_in = -1
+  if retry then retry_in = math.max(1, retry - now) end
+  return finish({busy = {holders = holders, pos = best or 1, retry_in = retry_in}})
+
+elseif op == 'cancel' then
+  local s = redis.call('HGET', P .. 'queue', a.waiter)
+  if s then
+    redis.call('HDEL', P .. 'queue', a.waiter)
+    for _, d in ipairs(candidates(cjson.decode(s).req)) do wakes[d.index] = true end
+  end
+  return finish({})
+
+elseif op == 'touch' then
+  for _, wid in ipairs(a.waiters) do
+    local s = redis.call('HGET', P .. 'queue', wid)
+    if s then
+      local q = cjson.decode(s)
+      q.hb = now + a.hb
+      redis.call('HSET', P .. 'queue', wid, cjson.encode(q))
+    end
+  end
+  return finish({})
+
+elseif op == 'renew' then
+  local l = live_by_token(a.th)
+  if not l then return finish(lost_or_unknown(a.th)) end
+  if l.expires <= now then
+    end_lease(l, 'expired', 'broker', 'not renewed within its ttl')
+    return finish({lost = {id = l.id, reason = 'expired'}})
+  end
+  if a.ttl then l.ttl = a.ttl end
+  l.expires = now + l.ttl
+  redis.call('SET', lease_key(l.id), cjson.encode(l))
+  redis.call('ZADD', P .. 'exp', l.expires, l.id)
+  emit('renewed', l, l.owner, nil)
+  return finish({lease = l})
+
+elseif op == 'release' then
+  local l = live_by_token(a.th)
+  if not l then
+    local r = lost_or_unknown(a.th)
+    if r.lost then return finish({released = false, reason = r.lost.reason}) end
+    return finish({unknown = true})
+  end
+  if l.expires <= now then
+    end_lease(l, 'expired', 'broker', 'not renewed within its ttl')
+    return finish({released = false, reason = 'expired'})
+  end
+  end_lease(l, 'released', l.owner, nil)
+  return finish({released = true})
+
+elseif op == 'force' then
+  expire_due()
+  local selected = {}
+  for _, l in ipairs(all_leases()) do
+    if (a.lease_id == nil or l.id == a.lease_id) and (a.owner == nil or l.owner == a.owner)
+        and (a.older_than == nil or now - l.granted >= a.older_than) then
+      table.insert(selected, l)
+    end
+  end
+  if a.lease_id ~= nil and #selected == 0 then return finish({unknown = true}) end
+  if a.allowed_owner ~= nil then
+    for _, l in ipairs(selected) do
+      if l.owner ~= a.allowed_owner then return finish({forbidden = true}) end
+    end
+  end
+  for _, l in ipairs(selected) do end_lease(l, 'force_released', a.by, a.reason) end
+  return finish({leases = selected})
+
+elseif op == 'end' then
+  local l = get_lease(a.lease_id)
+  if l then end_lease(l, a.reason, a.by, a.detail) end
+  return finish({ended = l ~= nil})
+
+elseif op == 'expire' then
+  local expired = expire_due()
+  drop_abandoned(queue_all())
+  return finish({leases = expired})
+
+elseif op == 'snapshot' then
+  local queue = queue_all()
+  table.sort(queue, before)
+  local waiting = {}
+  for _, q in ipairs(queue) do
+    if q.deadline > now and q.hb > now then table.insert(waiting, q) end
+  end
+  return cjson.encode({now = now, leases = all_leases(), waiting = waiting})
+end
+return redis.error_reply('unknown operation ' .. tostring(op))

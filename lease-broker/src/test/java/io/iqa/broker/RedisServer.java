@@ -1,0 +1,102 @@
+package io.iqa.broker;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A real redis-server (Debian's package) on a free loopback port, with append-only persistence in
+ * its own folder so a test can kill -9 it and start it again with its data.
+ */
+final class RedisServer implements AutoCloseable {
+
+  final int port;
+  final Path dir;
+  private Process process;
+
+  RedisServer() throws IOException {
+    this.dir = Files.createTempDirectory("redis-test");
+    try (ServerSocket s = new ServerSocket(0)) {
+      this.port = s.getLocalPort();
+    }
+    start();
+  }
+
+  String url() {
+    return "redis://127.0.0.1:" + port + "/0";
+  }
+
+  /** Starts (again) on the same port and folder; waits until it answers PING. */
+  void start() throws IOException {
+    String binary = findBinary();
+    process = new ProcessBuilder(binary, "--port", Integer.toString(port), "--bind", "127.0.0.1",
+        "--dir", dir.toString(), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+        "--daemonize", "no", "--protected-mode", "yes")
+        .redirectErrorStream(true)
+        .redirectOutput(dir.resolve("redis.log").toFile())
+        .start();
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (System.nanoTime() < deadline) {
+      if (!process.isAlive()) {
+        throw new IOException("redis-server exited at start: " + Files.readString(dir.resolve("redis.log")));
+      }
+      if (ping()) {
+        return;
+      }
+      TestBroker.sleep(20);
+    }
+    throw new IOException("redis-server did not answer PING within 10 s");
+  }
+
+  /** kill -9: no shutdown, no final save. */
+  void kill() throws InterruptedException {
+    process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+  }
+
+  boolean ping() {
+    try (Socket s = new Socket("127.0.0.1", port)) {
+      s.setSoTimeout(1000);
+      OutputStream out = s.getOutputStream();
+      out.write("PING\r\n".getBytes(StandardCharsets.US_ASCII));
+      out.flush();
+      InputStream in = s.getInputStream();
+      byte[] buf = new byte[7];
+      int n = in.read(buf);
+      return n > 0 && new String(buf, 0, n, StandardCharsets.US_ASCII).startsWith("+PONG");
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  @Override
+  public void close() throws InterruptedException {
+    if (process != null) {
+      kill();
+    }
+  }
+
+  private static String findBinary() throws IOException {
+    for (String candidate : List.of("/usr/bin/redis-server", "/usr/local/bin/redis-server")) {
+      if (Files.isExecutable(Path.of(candidate))) {
+        return candidate;
+      }
+    }
+    String path = System.getenv("PATH");
+    if (path != null) {
+      for (String d : path.split(":")) {
+        if (Files.isExecutable(Path.of(d, "redis-server"))) {
+          return Path.of(d, "redis-server").toString();
+        }
+      }
+    }
+    throw new IOException("redis-server not found: these tests need a real one (apt-get install -y redis-server; "
+        + ".ci/run installs it)");
+  }
+}

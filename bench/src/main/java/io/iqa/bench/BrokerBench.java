@@ -56,6 +56,10 @@ final class BrokerBench implements Callable<Integer> {
       description = "store config JSON for the embedded broker (default ${DEFAULT-VALUE})")
   String store;
 
+  @Option(names = "--redis", description = "use the Redis store on a throwaway redis-server, and compare with "
+      + "redis-benchmark's raw SET NX PX + DEL rate on the same server")
+  boolean redis;
+
   @Option(names = "--out", description = "results file (default bench/results/broker-<store>.md)")
   Path out;
 
@@ -63,6 +67,10 @@ final class BrokerBench implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    LocalRedis localRedis = redis ? new LocalRedis() : null;
+    if (localRedis != null) {
+      store = new JsonObject().put("type", "redis").put("url", localRedis.url()).put("key_prefix", "bench:").encode();
+    }
     Vertx server = null;
     // One event loop drives all clients: on a 2-core machine shared with the broker, more loops
     // only add wake-ups and context switches.
@@ -97,6 +105,8 @@ final class BrokerBench implements Callable<Integer> {
 
       String storeType = storeConf.getString("type", "memory");
       double cps = t.cycles / (double) seconds;
+      // The issues' targets: 10,000/s on the in-memory store, 3,000/s through one broker on Redis.
+      int target = "redis".equals(storeType) ? 3000 : 10_000;
       ResultTable table = new ResultTable("Lease broker (" + storeType + " store), HTTP on loopback")
           .note(clients + " concurrent clients, each looping acquire (gpu 1, vram_mb 1) then release; "
               + seconds + " s measured after " + warmup + " s warm-up; broker and load generator share this machine")
@@ -104,13 +114,24 @@ final class BrokerBench implements Callable<Integer> {
               + "; embedded broker: " + (url == null ? "yes (same JVM)" : "no, " + url))
           .note("hand-off: a queued waiter (wait_s) is granted after the holder's release; time from sending the "
               + "release to the waiter's grant, " + handoffs + " times")
-          .row("acquire+release cycles/s", String.format("%.0f", cps), ">= 10000", ResultTable.check(cps, 10_000, true))
+          .row("acquire+release cycles/s", String.format("%.0f", cps), ">= " + target, ResultTable.check(cps, target, true))
           .row("grant latency p50", ms(t.grant.getValueAtPercentile(50)), "", "")
           .row("grant latency p99", ms(t.grant.getValueAtPercentile(99)), "", "")
           .row("hand-off latency p50", ms(handoff.getValueAtPercentile(50)), "< 5 ms",
               ResultTable.check(handoff.getValueAtPercentile(50) / 1e6, 5, false))
           .row("hand-off latency p99", ms(handoff.getValueAtPercentile(99)), "", "")
           .row("errors", Long.toString(t.errors), "0", t.errors == 0 ? "pass" : "MISS");
+      if (localRedis != null) {
+        double[] raw = localRedis.setNxPxDel(clients, 200_000);
+        double rawCycles = 1 / (1 / raw[0] + 1 / raw[1]);
+        table.row("redis-benchmark SET NX PX /s", String.format("%.0f", raw[0]), "", "")
+            .row("redis-benchmark DEL /s", String.format("%.0f", raw[1]), "", "")
+            .row("raw SET NX PX + DEL cycles/s", String.format("%.0f", rawCycles), "", "")
+            .row("broker / raw Redis cycle rate", String.format("%.2f", cps / rawCycles), "", "")
+            .note("Redis: redis-server " + localRedis.url() + " (appendonly yes, appendfsync everysec); each broker "
+                + "step is one EVALSHA of the lease script; redis-benchmark uses " + clients
+                + " connections, no pipelining, after the broker run");
+      }
       table.printAndWrite(out != null ? out : Path.of("bench/results/broker-" + storeType + ".md"));
       return 0;
     } finally {
@@ -118,6 +139,9 @@ final class BrokerBench implements Callable<Integer> {
       clientVertx.close().await(10, TimeUnit.SECONDS);
       if (server != null) {
         server.close().await(10, TimeUnit.SECONDS);
+      }
+      if (localRedis != null) {
+        localRedis.close();
       }
     }
   }

@@ -52,6 +52,7 @@ public final class BrokerVerticle extends VerticleBase {
   private HttpServer server;
   private long reaper = -1;
   private volatile boolean stopping;
+  private boolean storeDown;
 
   public BrokerVerticle(BrokerOptions options) {
     this(options, new Holders());
@@ -218,7 +219,19 @@ public final class BrokerVerticle extends VerticleBase {
             }
           }
         })
-        .onFailure(e -> LOG.warn("reaper could not read the store: {}", e.getMessage()));
+        .onSuccess(v -> {
+          if (storeDown) {
+            storeDown = false;
+            LOG.info("lease store reachable again");
+          }
+        })
+        .onFailure(e -> {
+          // Once per outage, not once per reaper tick.
+          if (!storeDown) {
+            storeDown = true;
+            LOG.warn("lease store unavailable, answering 503 store_unavailable until it is back: {}", e.getMessage());
+          }
+        });
   }
 
   private static boolean isLoopback(String host) {

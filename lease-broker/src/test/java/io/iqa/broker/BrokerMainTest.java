@@ -59,10 +59,6 @@ class BrokerMainTest {
   }
 
   private static Process launch(String... args) throws Exception {
-    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    List<String> cmd = new java.util.ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
-        BrokerMain.class.getName()));
-    cmd.addAll(List.of(args));
-    return new ProcessBuilder(cmd).start();
+    return BrokerProcess.launch(args);
   }
 }

@@ -48,6 +48,19 @@ class BrokerOptionsTest {
   }
 
   @Test
+  void redisStoreIsConfiguredByFileOrByGpuLeaseRedisUrl() {
+    BrokerOptions fromEnv = new BrokerOptions(BrokerOptions.applyEnv(
+        new JsonObject().put("store", new JsonObject().put("type", "memory")),
+        Map.of("GPU_LEASE_REDIS_URL", "redis://10.0.0.5:6380/2")));
+    assertEquals("redis", fromEnv.store().getString("type"));
+    assertEquals("redis://10.0.0.5:6380/2", fromEnv.store().getString("url"));
+    assertMessage(new JsonObject().put("store", new JsonObject().put("type", "redis").put("host", "x")),
+        "unknown store key 'host'");
+    assertMessage(new JsonObject().put("store", new JsonObject().put("type", "redis").put("url", "http://x")),
+        "redis:// URL");
+  }
+
+  @Test
   void mistakesInTheConfigNameTheKey() {
     assertMessage(new JsonObject().put("stale_max_age", 5), "unknown config key 'stale_max_age'");
     assertMessage(new JsonObject().put("port", "80"), "port must be a number");

@@ -20,7 +20,12 @@ final class TestBroker implements AutoCloseable {
   TestBroker(JsonObject config) {
     JsonObject json = config.copy().put("host", "127.0.0.1").put("port", 0);
     verticle = new BrokerVerticle(new BrokerOptions(json));
-    vertx.deployVerticle(verticle).await();
+    try {
+      vertx.deployVerticle(verticle).await();
+    } catch (RuntimeException e) {
+      vertx.close();
+      throw e;
+    }
     port = verticle.actualPort();
     http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(port),
         new io.vertx.core.http.PoolOptions().setHttp1MaxSize(64));

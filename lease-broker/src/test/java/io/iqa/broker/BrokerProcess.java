@@ -1,0 +1,87 @@
+package io.iqa.broker;
+
+import io.vertx.core.json.JsonObject;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** The broker launcher in its own JVM, as an operator runs it, so a test can kill -9 it. */
+final class BrokerProcess implements AutoCloseable {
+
+  private static final Pattern LISTENING = Pattern.compile("listening on http://127\\.0\\.0\\.1:(\\d+)");
+  private static final HttpClient HTTP = HttpClient.newHttpClient();
+
+  final Process process;
+  final int port;
+
+  /** Starts with {@code config} written to a file; waits for the "listening" line. */
+  BrokerProcess(JsonObject config, Path dir) throws IOException {
+    Path conf = Files.createTempFile(dir, "broker", ".json");
+    Files.writeString(conf, config.copy().put("port", 0).put("host", "127.0.0.1").encode());
+    process = launch("--conf", conf.toString());
+    BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+    String line = out.readLine();
+    Matcher m = line == null ? null : LISTENING.matcher(line);
+    if (m == null || !m.find()) {
+      process.destroyForcibly();
+      throw new IOException("broker did not start: " + line + " / "
+          + new String(process.getErrorStream().readNBytes(4000), StandardCharsets.UTF_8));
+    }
+    port = Integer.parseInt(m.group(1));
+    // Keep draining stderr so a chatty broker never blocks on a full pipe.
+    Thread drain = new Thread(() -> {
+      try {
+        process.getErrorStream().transferTo(java.io.OutputStream.nullOutputStream());
+      } catch (IOException ignored) {
+        // process gone
+      }
+    }, "broker-stderr-" + port);
+    drain.setDaemon(true);
+    drain.start();
+  }
+
+  static Process launch(String... args) throws IOException {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    List<String> cmd = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
+        BrokerMain.class.getName()));
+    cmd.addAll(List.of(args));
+    return new ProcessBuilder(cmd).start();
+  }
+
+  /** POSTs JSON; the future fails with an IOException when the broker dies before answering. */
+  CompletableFuture<HttpResponse<String>> postAsync(String path, JsonObject body) {
+    return HTTP.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+        .POST(HttpRequest.BodyPublishers.ofString(body.encode())).build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  HttpResponse<String> post(String path, JsonObject body) throws Exception {
+    return postAsync(path, body).get(60, TimeUnit.SECONDS);
+  }
+
+  JsonObject get(String path) throws Exception {
+    return new JsonObject(HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
+        HttpResponse.BodyHandlers.ofString()).body());
+  }
+
+  void kill9() throws InterruptedException {
+    process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+  }
+
+  @Override
+  public void close() throws InterruptedException {
+    kill9();
+  }
+}

@@ -1,0 +1,129 @@
+package io.iqa.broker;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.iqa.broker.TestBroker.Reply;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Brokers and Redis die while leases are held and requests wait: nothing is double-granted or lost. */
+class RedisFaultTest {
+
+  private static JsonObject config(RedisServer redis, String prefix) {
+    return new JsonObject()
+        .put("gpus", new JsonArray()
+            .add(new JsonObject().put("index", 0).put("vram_mb", 0))
+            .add(new JsonObject().put("index", 1).put("vram_mb", 1000)))
+        .put("reaper_interval_ms", 200)
+        .put("store", new JsonObject().put("type", "redis").put("url", redis.url()).put("key_prefix", prefix));
+  }
+
+  @Test
+  void killingOneBrokerWhileItHoldsWaitersLeavesTheOthersServing(@TempDir Path dir) throws Exception {
+    try (RedisServer redis = new RedisServer();
+        BrokerProcess a = new BrokerProcess(config(redis, "kill:"), dir);
+        BrokerProcess b = new BrokerProcess(config(redis, "kill:"), dir)) {
+      JsonObject holder = new JsonObject(b.post("/v1/gpu/lease", new JsonObject().put("owner", "holder").put("gpu", 0)
+          .put("ttl_s", 60)).body());
+      CompletableFuture<HttpResponse<String>> onA = a.postAsync("/v1/gpu/lease",
+          new JsonObject().put("owner", "waiter-on-a").put("gpu", 0).put("wait_s", 30));
+      awaitWaiting(b, 1);
+
+      a.kill9();
+      ExecutionException gone = assertThrows(ExecutionException.class, () -> onA.get(10, TimeUnit.SECONDS),
+          "the dead broker's client must get an error, not hang");
+      assertTrue(gone.getCause() instanceof java.io.IOException, "expected a connection error, got " + gone.getCause());
+
+      CompletableFuture<HttpResponse<String>> onB = b.postAsync("/v1/gpu/lease",
+          new JsonObject().put("owner", "waiter-on-b").put("gpu", 0).put("wait_s", 30));
+      HttpResponse<String> released = b.post("/v1/gpu/release", new JsonObject().put("token", holder.getString("token")));
+      assertEquals(200, released.statusCode());
+      // The dead broker's queued request stops being heart-beaten and leaves the queue within seconds.
+      HttpResponse<String> granted = onB.get(20, TimeUnit.SECONDS);
+      assertEquals(200, granted.statusCode(), granted.body());
+      JsonObject status = b.get("/v1/gpu/status");
+      JsonObject gpu0 = status.getJsonArray("gpus").getJsonObject(0);
+      assertEquals("waiter-on-b", gpu0.getJsonArray("leases").getJsonObject(0).getString("owner"));
+      assertTrue(gpu0.getJsonArray("waiting").isEmpty(), "the dead broker's waiter is still queued: " + gpu0);
+    }
+  }
+
+  @Test
+  void redisKilledAndRestartedWithItsDataKeepsLeasesAndNeverDoubleGrants() throws Exception {
+    try (RedisServer redis = new RedisServer(); TestBroker broker = new TestBroker(config(redis, "restart:"))) {
+      JsonObject held = broker.lease(new JsonObject().put("owner", "holder").put("gpu", 0).put("ttl_s", 60));
+
+      redis.kill();
+      Reply refused = broker.post("/v1/gpu/lease", new JsonObject().put("owner", "other").put("gpu", 1));
+      assertEquals(503, refused.status(), "no grant without Redis: " + refused);
+      assertEquals("store_unavailable", refused.json().getString("error"));
+      assertTrue(refused.json().getString("message").contains(redis.url()), refused.json().getString("message"));
+      assertEquals(503, broker.post("/v1/gpu/renew", new JsonObject().put("token", held.getString("token"))).status());
+      Reply health = broker.get("/health");
+      assertEquals(503, health.status());
+      assertFalse(health.json().getBoolean("store_ok"));
+
+      redis.start();
+      Reply renewed = null;
+      long deadline = System.nanoTime() + 15_000_000_000L;
+      while (System.nanoTime() < deadline) {
+        renewed = broker.post("/v1/gpu/renew", new JsonObject().put("token", held.getString("token")));
+        if (renewed.status() != 503) {
+          break;
+        }
+        TestBroker.sleep(100);
+      }
+      assertEquals(200, renewed.status(), "the lease Redis kept must renew after the restart: " + renewed);
+      Reply busy = broker.post("/v1/gpu/lease", new JsonObject().put("owner", "other").put("gpu", 0));
+      assertEquals(409, busy.status(), "gpu 0 granted twice after the Redis restart: " + busy);
+      JsonObject next = broker.lease(new JsonObject().put("owner", "other").put("gpu", 1));
+      assertTrue(next.getLong("lease_id") > held.getLong("lease_id"), "lease ids went backwards after the restart");
+      assertEquals(200, broker.get("/health").status());
+    }
+  }
+
+  @Test
+  void aBrokerRestartKeepsEveryLease() throws Exception {
+    try (RedisServer redis = new RedisServer()) {
+      JsonObject whole;
+      JsonObject packed;
+      try (TestBroker first = new TestBroker(config(redis, "same:"))) {
+        whole = first.lease(new JsonObject().put("owner", "a").put("gpu", 0).put("ttl_s", 60));
+        packed = first.lease(new JsonObject().put("owner", "b").put("gpu", 1).put("vram_mb", 400).put("ttl_s", 60));
+      }
+      try (TestBroker second = new TestBroker(config(redis, "same:"))) {
+        JsonArray gpus = second.get("/v1/gpu/status").json().getJsonArray("gpus");
+        assertEquals(whole.getLong("lease_id"), gpus.getJsonObject(0).getJsonArray("leases").getJsonObject(0)
+            .getLong("lease_id"));
+        assertEquals(600, gpus.getJsonObject(1).getInteger("free_vram_mb"));
+        for (JsonObject lease : new JsonObject[] {whole, packed}) {
+          assertEquals(200, second.post("/v1/gpu/renew", new JsonObject().put("token", lease.getString("token")))
+              .status());
+          assertEquals(new JsonObject().put("released", true),
+              second.post("/v1/gpu/release", new JsonObject().put("token", lease.getString("token"))).json());
+        }
+      }
+    }
+  }
+
+  private static void awaitWaiting(BrokerProcess b, int n) throws Exception {
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (System.nanoTime() < deadline) {
+      if (b.get("/v1/gpu/status").getJsonArray("gpus").getJsonObject(0).getJsonArray("waiting").size() == n) {
+        return;
+      }
+      TestBroker.sleep(20);
+    }
+    throw new AssertionError("never saw " + n + " waiter(s)");
+  }
+}

@@ -70,9 +70,17 @@ public final class LeaseApi {
       ctx.response().closeHandler(v -> waiters.abandon(waiterId));
     }
     store.acquire(request, waiterId)
-        .compose(first -> first instanceof AcquireResult.Busy busy && waiterId != null
-            ? waiters.await(waiterId, request, waitMs, busy)
-            : Future.succeededFuture(first))
+        .compose(first -> {
+          if (!(first instanceof AcquireResult.Busy busy) || waiterId == null) {
+            return Future.succeededFuture(first);
+          }
+          if (ctx.response().closed()) {
+            // The client left while the first attempt was in flight: do not keep its place.
+            store.cancelWait(waiterId);
+            return Future.succeededFuture(first);
+          }
+          return waiters.await(waiterId, request, waitMs, busy);
+        })
         .onSuccess(result -> answerLease(ctx, request, token, result, started))
         .onFailure(ctx::fail);
   }

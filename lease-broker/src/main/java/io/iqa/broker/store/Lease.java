@@ -30,6 +30,26 @@ public record Lease(
 
   /** The view anyone may see: status, events, force-release answers. No token, no hash. */
   public JsonObject toPublicJson() {
+    return common()
+        .put("age_s", ageMs / 1000.0)
+        .put("expires_in_s", Math.max(0, expiresInMs) / 1000.0)
+        .put("granted_at", grantedAt.toString())
+        .put("expires_at", expiresAt.toString());
+  }
+
+  /** The holder's view, returned once on grant (with the token) and on every renew (without). */
+  public JsonObject toHolderJson(String token) {
+    JsonObject json = common()
+        .put("granted_at", grantedAt.toString())
+        .put("expires_at", expiresAt.toString())
+        .put("ttl_s", ttlMs / 1000.0);
+    if (token != null) {
+      json.put("token", token);
+    }
+    return json;
+  }
+
+  private JsonObject common() {
     return new JsonObject()
         .put("lease_id", leaseId)
         .put("gpu", gpu)
@@ -39,31 +59,6 @@ public record Lease(
         .put("exclusive", exclusive)
         .put("priority", priority.wireName())
         .put("pid", pid)
-        .put("host", host)
-        .put("age_s", ageMs / 1000.0)
-        .put("expires_in_s", Math.max(0, expiresInMs) / 1000.0)
-        .put("granted_at", grantedAt.toString())
-        .put("expires_at", expiresAt.toString());
-  }
-
-  /** The holder's view, returned once on grant and on every renew: adds the token and the ttl. */
-  public JsonObject toHolderJson(String token) {
-    JsonObject json = new JsonObject()
-        .put("lease_id", leaseId)
-        .put("gpu", gpu)
-        .put("owner", owner)
-        .put("purpose", purpose)
-        .put("vram_mb", vramMb)
-        .put("exclusive", exclusive)
-        .put("priority", priority.wireName())
-        .put("pid", pid)
-        .put("host", host)
-        .put("granted_at", grantedAt.toString())
-        .put("expires_at", expiresAt.toString())
-        .put("ttl_s", ttlMs / 1000.0);
-    if (token != null) {
-      json.put("token", token);
-    }
-    return json;
+        .put("host", host);
   }
 }

@@ -1,0 +1,124 @@
+package io.iqa.sidecar.image;
+
+import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
+import java.util.zip.CRC32;
+import javax.imageio.ImageIO;
+
+/** Builds test images and broken variants of them; nothing is a copied binary blob. */
+final class TestImages {
+
+  private TestImages() {
+  }
+
+  /** 40x20: red left half, blue right half, a green pixel block in the top-left corner. */
+  static BufferedImage marked(int type) {
+    BufferedImage img = new BufferedImage(40, 20, type);
+    Graphics2D g = img.createGraphics();
+    g.setColor(Color.RED);
+    g.fillRect(0, 0, 20, 20);
+    g.setColor(Color.BLUE);
+    g.fillRect(20, 0, 20, 20);
+    g.setColor(Color.GREEN);
+    g.fillRect(0, 0, 4, 4);
+    g.dispose();
+    return img;
+  }
+
+  static byte[] encode(BufferedImage img, String format) throws IOException {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    if (!ImageIO.write(img, format, out)) {
+      throw new IOException("no writer for " + format);
+    }
+    return out.toByteArray();
+  }
+
+  /** WebP through Debian's cwebp (package webp), lossless so colours survive exactly. */
+  static byte[] webp(BufferedImage img, Path dir) throws IOException, InterruptedException {
+    Path png = dir.resolve("in.png");
+    Path webp = dir.resolve("out.webp");
+    Files.write(png, encode(img, "png"));
+    Process p;
+    try {
+      p = new ProcessBuilder("cwebp", "-quiet", "-lossless", png.toString(), "-o", webp.toString())
+          .redirectErrorStream(true).start();
+    } catch (IOException e) {
+      throw new IOException("cwebp not found: apt-get install -y webp (.ci/run installs it)", e);
+    }
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
+      throw new IOException("cwebp failed: " + out);
+    }
+    return Files.readAllBytes(webp);
+  }
+
+  /** Inserts an EXIF APP1 segment with the given orientation after the JPEG's APP0 (or SOI). */
+  static byte[] withExifOrientation(byte[] jpeg, int orientation) {
+    ByteBuffer tiff = ByteBuffer.allocate(26);
+    tiff.put(new byte[] {'M', 'M', 0, 42}).putInt(8);            // big-endian TIFF header, IFD at 8
+    tiff.putShort((short) 1);                                      // one entry
+    tiff.putShort((short) 0x0112).putShort((short) 3).putInt(1);   // Orientation, SHORT, count 1
+    tiff.putShort((short) orientation).putShort((short) 0);        // value, padding
+    tiff.putInt(0);                                                // no next IFD
+    byte[] exif = "Exif\0\0".getBytes(StandardCharsets.ISO_8859_1);
+    int length = 2 + exif.length + tiff.capacity();
+    ByteBuffer app1 = ByteBuffer.allocate(2 + length);
+    app1.put((byte) 0xFF).put((byte) 0xE1).putShort((short) length).put(exif).put(tiff.array());
+    int at = 2;
+    if ((jpeg[2] & 0xFF) == 0xFF && (jpeg[3] & 0xFF) == 0xE0) {
+      at = 4 + (((jpeg[4] & 0xFF) << 8) | (jpeg[5] & 0xFF));
+    }
+    byte[] out = new byte[jpeg.length + app1.capacity()];
+    System.arraycopy(jpeg, 0, out, 0, at);
+    System.arraycopy(app1.array(), 0, out, at, app1.capacity());
+    System.arraycopy(jpeg, at, out, at + app1.capacity(), jpeg.length - at);
+    return out;
+  }
+
+  /** A PNG whose header declares width x height but that carries almost no data. */
+  static byte[] pngDeclaring(int width, int height) {
+    ByteBuffer ihdr = ByteBuffer.allocate(13).putInt(width).putInt(height)
+        .put((byte) 8).put((byte) 2).put((byte) 0).put((byte) 0).put((byte) 0);
+    ByteBuffer png = ByteBuffer.allocate(8 + chunkSize(13) + chunkSize(0));
+    png.put(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'});
+    chunk(png, "IHDR", ihdr.array());
+    chunk(png, "IEND", new byte[0]);
+    return png.array();
+  }
+
+  /** A real JPEG whose SOF header is patched to declare width x height. */
+  static byte[] jpegDeclaring(byte[] jpeg, int width, int height) {
+    byte[] out = Arrays.copyOf(jpeg, jpeg.length);
+    for (int i = 0; i + 8 < out.length; i++) {
+      if ((out[i] & 0xFF) == 0xFF && ((out[i + 1] & 0xFF) == 0xC0 || (out[i + 1] & 0xFF) == 0xC2)) {
+        out[i + 5] = (byte) (height >> 8);
+        out[i + 6] = (byte) height;
+        out[i + 7] = (byte) (width >> 8);
+        out[i + 8] = (byte) width;
+        return out;
+      }
+    }
+    throw new IllegalStateException("no SOF marker");
+  }
+
+  private static int chunkSize(int dataLength) {
+    return 12 + dataLength;
+  }
+
+  private static void chunk(ByteBuffer png, String type, byte[] data) {
+    byte[] t = type.getBytes(StandardCharsets.US_ASCII);
+    CRC32 crc = new CRC32();
+    crc.update(t);
+    crc.update(data);
+    png.putInt(data.length).put(t).put(data).putInt((int) crc.getValue());
+  }
+}

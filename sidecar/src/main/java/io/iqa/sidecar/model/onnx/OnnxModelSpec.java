@@ -1,0 +1,29 @@
+package io.iqa.sidecar.model.onnx;
+
+import java.nio.file.Path;
+
+/**
+ * How to feed and read one ONNX model: images are resized (bilinear, aspect not kept) to
+ * {@code width} x {@code height}, scaled to 0..1, normalised per channel with {@code mean} and
+ * {@code std} (RGB order, on the 0..1 scale), and laid out as NCHW or NHWC float tensors.
+ *
+ * @param inputName the graph input to feed, or null for the model's only input
+ * @param nhwc true for [N, H, W, 3], false for [N, 3, H, W]
+ */
+public record OnnxModelSpec(String name, Path file, String inputName, boolean nhwc, int width, int height,
+    float[] mean, float[] std, OutputMode outputMode) {
+
+  public OnnxModelSpec {
+    if (width <= 0 || height <= 0) {
+      throw new IllegalArgumentException(name + ": input size must be positive, not " + width + "x" + height);
+    }
+    if (mean.length != 3 || std.length != 3) {
+      throw new IllegalArgumentException(name + ": mean and std need 3 values (R, G, B)");
+    }
+    for (float s : std) {
+      if (s <= 0) {
+        throw new IllegalArgumentException(name + ": std values must be positive");
+      }
+    }
+  }
+}

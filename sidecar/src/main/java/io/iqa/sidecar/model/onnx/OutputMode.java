@@ -1,0 +1,29 @@
+package io.iqa.sidecar.model.onnx;
+
+import java.util.Locale;
+
+/** How a model's output row becomes a score. */
+public enum OutputMode {
+  /** The first output value as it is. */
+  IDENTITY,
+  /** 1 / (1 + e^-x) of the first output value. */
+  SIGMOID,
+  /** The row is a distribution over scores 1..N: mean = sum(i * p_i), with its std. */
+  MEAN_OF_DISTRIBUTION,
+  /** The row holds logits over scores 1..N: softmax first, then as above. */
+  SOFTMAX_MEAN;
+
+  public String wireName() {
+    return name().toLowerCase(Locale.ROOT);
+  }
+
+  public static OutputMode parse(String s) {
+    for (OutputMode m : values()) {
+      if (m.wireName().equals(s)) {
+        return m;
+      }
+    }
+    throw new IllegalArgumentException("output mode must be identity, sigmoid, mean_of_distribution or softmax_mean, "
+        + "not '" + s + "'");
+  }
+}

@@ -25,7 +25,6 @@ import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -521,9 +520,5 @@ abstract class LeaseBrokerContractTest {
   static JsonObject lastEvent(TestBroker b, String bearer) {
     JsonArray events = b.get("/v1/gpu/events", bearer).json().getJsonArray("events");
     return events.getJsonObject(events.size() - 1);
-  }
-
-  static Set<String> keys(JsonObject o) {
-    return o.fieldNames();
   }
 }

@@ -84,8 +84,4 @@ public final class BrokerMetrics {
     });
     return registry.scrape();
   }
-
-  public PrometheusMeterRegistry registry() {
-    return registry;
-  }
 }

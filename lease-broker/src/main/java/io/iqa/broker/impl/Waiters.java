@@ -68,10 +68,6 @@ public final class Waiters {
     wanting.forEach(Wait::retry);
   }
 
-  public int size() {
-    return waits.size();
-  }
-
   /** The ids of the requests this broker is waiting for. */
   public List<String> ids() {
     return List.copyOf(waits.keySet());

@@ -26,17 +26,4 @@ public record LeaseEvent(
         .put("by", by)
         .put("reason", reason);
   }
-
-  public static LeaseEvent fromJson(JsonObject json) {
-    return new LeaseEvent(
-        json.getLong("seq"),
-        Instant.parse(json.getString("time")),
-        json.getString("type"),
-        json.getLong("lease_id"),
-        json.getInteger("gpu"),
-        json.getString("owner"),
-        json.getString("purpose"),
-        json.getString("by"),
-        json.getString("reason"));
-  }
 }

@@ -140,33 +140,9 @@ public final class OnnxModel implements AutoCloseable {
     return switch (spec.outputMode()) {
       case IDENTITY -> new Score(row[0], null);
       case SIGMOID -> new Score(1 / (1 + Math.exp(-row[0])), null);
-      case MEAN_OF_DISTRIBUTION -> distribution(row, false);
-      case SOFTMAX_MEAN -> distribution(row, true);
+      case MEAN_OF_DISTRIBUTION -> Score.ofDistribution(row, false);
+      case SOFTMAX_MEAN -> Score.ofDistribution(row, true);
     };
-  }
-
-  /** Mean and standard deviation of scores 1..N under the row's probabilities. */
-  static Score distribution(float[] row, boolean softmax) {
-    double[] p = new double[row.length];
-    double max = Double.NEGATIVE_INFINITY;
-    for (float v : row) {
-      max = Math.max(max, v);
-    }
-    double sum = 0;
-    for (int i = 0; i < row.length; i++) {
-      p[i] = softmax ? Math.exp(row[i] - max) : row[i];
-      sum += p[i];
-    }
-    double mean = 0;
-    for (int i = 0; i < p.length; i++) {
-      p[i] /= sum;
-      mean += (i + 1) * p[i];
-    }
-    double var = 0;
-    for (int i = 0; i < p.length; i++) {
-      var += p[i] * (i + 1 - mean) * (i + 1 - mean);
-    }
-    return new Score(mean, Math.sqrt(var));
   }
 
   private String checkInput(Map<String, NodeInfo> inputs) {

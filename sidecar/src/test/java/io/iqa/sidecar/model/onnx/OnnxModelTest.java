@@ -89,7 +89,7 @@ class OnnxModelTest {
       assertEquals(10.0, s.value(), 1e-3);
       assertTrue(s.std() < 0.01, "std " + s.std());
     }
-    Score uniform = OnnxModel.distribution(new float[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, true);
+    Score uniform = Score.ofDistribution(new float[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, true);
     assertEquals(5.5, uniform.value(), 1e-9);
     assertEquals(Math.sqrt(8.25), uniform.std(), 1e-9);
   }

@@ -1,0 +1,243 @@
+package io.iqa.sidecar.model.tf;
+
+import io.iqa.sidecar.model.Score;
+import java.awt.Graphics2D;
+import java.awt.RenderingHints;
+import java.awt.image.BufferedImage;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.tensorflow.SavedModelBundle;
+import org.tensorflow.SessionFunction;
+import org.tensorflow.Signature;
+import org.tensorflow.Tensor;
+import org.tensorflow.ndarray.NdArrays;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.ndarray.buffer.FloatDataBuffer;
+import org.tensorflow.proto.ConfigProto;
+import org.tensorflow.proto.DataType;
+import org.tensorflow.proto.GPUOptions;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TString;
+
+/**
+ * A NIMA or MUSIQ SavedModel loaded once through TensorFlow Java. NIMA scores a batch of decoded
+ * images in one call (plain resize to 224x224, MobileNet scaling x/127.5-1, score = mean of the
+ * 10-bin distribution, with its std); MUSIQ scores the original encoded bytes of one image. A
+ * signature that does not match fails at load with what was expected and what was found.
+ * Holds native memory until {@link #close()}.
+ */
+public final class TfModel implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(TfModel.class);
+  public static final int NIMA_SIZE = 224;
+  private static final Pattern CUDA = Pattern.compile("cuda:(\\d{1,2})");
+
+  private final TfModelSpec spec;
+  private final SavedModelBundle bundle;
+  private final SessionFunction function;
+  private final String device;
+  private final long loadMs;
+  private volatile boolean closed;
+
+  /** @throws IllegalArgumentException when the export lacks the expected signature, input or output */
+  public TfModel(TfModelSpec spec) {
+    long t0 = System.nanoTime();
+    this.spec = spec;
+    this.device = deviceName(spec);
+    this.bundle = SavedModelBundle.loader(spec.dir().toString())
+        .withTags(spec.tag())
+        .withConfigProto(config(spec))
+        .load();
+    try {
+      this.function = checkSignature();
+    } catch (RuntimeException e) {
+      bundle.close();
+      throw e;
+    }
+    this.loadMs = (System.nanoTime() - t0) / 1_000_000;
+  }
+
+  public String name() {
+    return spec.name();
+  }
+
+  public TfModelSpec spec() {
+    return spec;
+  }
+
+  public long loadMs() {
+    return loadMs;
+  }
+
+  /** @return {@code cpu}, or {@code cuda:N} when asked for (TensorFlow places ops itself) */
+  public String device() {
+    return device;
+  }
+
+  /** NIMA: one call for the whole batch. @return one score per image, in order */
+  public List<Score> scoreNima(List<BufferedImage> images) {
+    List<float[]> rows = runNima(images);
+    List<Score> scores = new ArrayList<>(rows.size());
+    for (float[] row : rows) {
+      scores.add(Score.ofDistribution(row, false));
+    }
+    return scores;
+  }
+
+  /** MUSIQ: the encoded bytes go in as they came, as one scalar string. */
+  public Score scoreMusiq(byte[] encoded) {
+    ensureOpen();
+    try (TString input = TString.tensorOfBytes(NdArrays.scalarOfObject(encoded));
+        var result = function.call(Map.of(spec.inputName(), input))) {
+      Tensor out = result.get(spec.outputName()).orElseThrow(() -> new IllegalStateException(
+          spec.name() + ": the model returned no '" + spec.outputName() + "'"));
+      if (!(out instanceof TFloat32 f) || f.size() < 1) {
+        throw new IllegalStateException(spec.name() + ": '" + spec.outputName() + "' is not a float score");
+      }
+      return new Score(f.shape().numDimensions() == 0 ? f.getFloat() : f.getFloat(new long[f.shape().numDimensions()]),
+          null);
+    }
+  }
+
+  /** The raw [N,10] rows for a batch (exposed to tests that check the preprocessing end to end). */
+  List<float[]> runNima(List<BufferedImage> images) {
+    ensureOpen();
+    if (images.isEmpty()) {
+      return List.of();
+    }
+    int n = images.size();
+    float[] data = new float[n * NIMA_SIZE * NIMA_SIZE * 3];
+    int at = 0;
+    for (BufferedImage img : images) {
+      at = preprocessNima(img, data, at);
+    }
+    FloatDataBuffer buffer = DataBuffers.of(data, true, false);
+    try (TFloat32 input = TFloat32.tensorOf(Shape.of(n, NIMA_SIZE, NIMA_SIZE, 3), buffer);
+        var result = function.call(Map.of(spec.inputName(), input))) {
+      Tensor out = result.get(spec.outputName()).orElseThrow(() -> new IllegalStateException(
+          spec.name() + ": the model returned no '" + spec.outputName() + "'"));
+      TFloat32 probs = (TFloat32) out;
+      long[] shape = probs.shape().asArray();
+      if (shape.length != 2 || shape[0] != n) {
+        throw new IllegalStateException(spec.name() + ": expected '" + spec.outputName() + "' of shape [" + n
+            + ", 10], got " + java.util.Arrays.toString(shape));
+      }
+      List<float[]> rows = new ArrayList<>(n);
+      for (int i = 0; i < n; i++) {
+        float[] row = new float[(int) shape[1]];
+        for (int j = 0; j < row.length; j++) {
+          row[j] = probs.getFloat(i, j);
+        }
+        rows.add(row);
+      }
+      return rows;
+    }
+  }
+
+  /** Plain resize to 224x224 (bilinear, aspect not kept), RGB order, x / 127.5 - 1 (MobileNet). */
+  static int preprocessNima(BufferedImage img, float[] into, int at) {
+    BufferedImage resized = img;
+    if (img.getWidth() != NIMA_SIZE || img.getHeight() != NIMA_SIZE) {
+      resized = new BufferedImage(NIMA_SIZE, NIMA_SIZE, BufferedImage.TYPE_INT_RGB);
+      Graphics2D g = resized.createGraphics();
+      try {
+        g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR);
+        g.drawImage(img, 0, 0, NIMA_SIZE, NIMA_SIZE, null);
+      } finally {
+        g.dispose();
+      }
+    }
+    int[] argb = resized.getRGB(0, 0, NIMA_SIZE, NIMA_SIZE, null, 0, NIMA_SIZE);
+    for (int p : argb) {
+      into[at++] = (p >> 16 & 0xFF) / 127.5f - 1f;
+      into[at++] = (p >> 8 & 0xFF) / 127.5f - 1f;
+      into[at++] = (p & 0xFF) / 127.5f - 1f;
+    }
+    return at;
+  }
+
+  private SessionFunction checkSignature() {
+    Signature sig = null;
+    StringBuilder found = new StringBuilder();
+    for (Signature s : bundle.signatures()) {
+      found.append(found.length() == 0 ? "" : "; ").append('\'').append(s.key()).append("': inputs ")
+          .append(s.inputNames()).append(" -> outputs ").append(s.outputNames());
+      if (s.key().equals(spec.signatureKey())) {
+        sig = s;
+      }
+    }
+    String expected = spec.kind() + " model '" + spec.name() + "' expects signature '" + spec.signatureKey()
+        + "' with input '" + spec.inputName() + "' and output '" + spec.outputName() + "'";
+    if (sig == null || !sig.inputNames().contains(spec.inputName()) || !sig.outputNames().contains(spec.outputName())) {
+      throw new IllegalArgumentException(expected + "; " + spec.dir() + " has "
+          + (found.length() == 0 ? "no signatures" : found));
+    }
+    Signature.TensorDescription in = sig.getInputs().get(spec.inputName());
+    DataType want = spec.kind() == TfModelSpec.Kind.NIMA ? DataType.DT_FLOAT : DataType.DT_STRING;
+    if (in.dataType != want) {
+      throw new IllegalArgumentException(expected + " of type " + want + "; found " + in.dataType);
+    }
+    if (spec.kind() == TfModelSpec.Kind.NIMA) {
+      long[] shape = in.shape.asArray();
+      if (shape == null || shape.length != 4 || shape[1] != NIMA_SIZE || shape[2] != NIMA_SIZE || shape[3] != 3) {
+        throw new IllegalArgumentException(expected + " of shape [-1, 224, 224, 3]; found " + in.shape);
+      }
+    }
+    return bundle.function(spec.signatureKey());
+  }
+
+  private static ConfigProto config(TfModelSpec spec) {
+    GPUOptions.Builder gpu = GPUOptions.newBuilder().setAllowGrowth(spec.allowGrowth());
+    if (spec.memoryFraction() > 0) {
+      gpu.setPerProcessGpuMemoryFraction(spec.memoryFraction());
+    }
+    ConfigProto.Builder config = ConfigProto.newBuilder().setGpuOptions(gpu);
+    Matcher m = spec.device() == null ? null : CUDA.matcher(spec.device());
+    if (m != null && m.matches()) {
+      gpu.setVisibleDeviceList(m.group(1));
+      config.setGpuOptions(gpu);
+    } else if ("cpu".equals(spec.device())) {
+      config.putDeviceCount("GPU", 0);
+    }
+    return config.build();
+  }
+
+  private static String deviceName(TfModelSpec spec) {
+    String d = spec.device() == null ? "auto" : spec.device();
+    if (!d.equals("auto") && !d.equals("cpu") && !CUDA.matcher(d).matches()) {
+      throw new IllegalArgumentException(spec.name() + ": device must be 'auto', 'cpu' or 'cuda:N', not '" + d + "'");
+    }
+    if (!d.equals("cpu") && !gpuNativesPresent()) {
+      if (!d.equals("auto")) {
+        LOG.warn("model {}: asked for {} but these TensorFlow natives are the CPU build; RUNNING ON CPU", spec.name(), d);
+      }
+      return "cpu";
+    }
+    return d.equals("auto") ? "cpu" : d;
+  }
+
+  /** TensorFlow's GPU natives ship libtensorflow_framework with CUDA kernels; the CPU jar does not. */
+  private static boolean gpuNativesPresent() {
+    return TfModel.class.getClassLoader().getResource("org/tensorflow/internal/c_api/linux-x86_64-gpu") != null;
+  }
+
+  private void ensureOpen() {
+    if (closed) {
+      throw new IllegalStateException("model " + spec.name() + " is closed");
+    }
+  }
+
+  @Override
+  public void close() {
+    if (!closed) {
+      closed = true;
+      bundle.close();
+    }
+  }
+}

@@ -42,6 +42,7 @@ public final class TfModel implements AutoCloseable {
   private final SavedModelBundle bundle;
   private final SessionFunction function;
   private final String device;
+  private String fallbackReason;
   private final long loadMs;
   private volatile boolean closed;
 
@@ -75,7 +76,7 @@ public final class TfModel implements AutoCloseable {
     return loadMs;
   }
 
-  /** @return {@code cpu}, or {@code cuda:N} when asked for (TensorFlow places ops itself) */
+  /** @return {@code cpu} or {@code cuda:N}: where this model's ops can go (TensorFlow places them) */
   public String device() {
     return device;
   }
@@ -208,21 +209,40 @@ public final class TfModel implements AutoCloseable {
     return config.build();
   }
 
-  private static String deviceName(TfModelSpec spec) {
+  /**
+   * TensorFlow Java cannot list devices, so the device is decided from what is installed: the GPU
+   * natives (the -Pgpu build) and a visible NVIDIA device. Asking for CUDA without both runs on CPU
+   * with a WARN and a {@link #fallbackReason()}.
+   */
+  private String deviceName(TfModelSpec spec) {
     String d = spec.device() == null ? "auto" : spec.device();
     if (!d.equals("auto") && !d.equals("cpu") && !CUDA.matcher(d).matches()) {
       throw new IllegalArgumentException(spec.name() + ": device must be 'auto', 'cpu' or 'cuda:N', not '" + d + "'");
     }
-    if (!d.equals("cpu") && !gpuNativesPresent()) {
-      if (!d.equals("auto")) {
-        LOG.warn("model {}: asked for {} but these TensorFlow natives are the CPU build; RUNNING ON CPU", spec.name(), d);
-      }
+    if (d.equals("cpu")) {
       return "cpu";
     }
-    return d.equals("auto") ? "cpu" : d;
+    String missing = !gpuNativesPresent() ? "these TensorFlow natives are the CPU build (build with -Pgpu)"
+        : !java.nio.file.Files.exists(java.nio.file.Path.of("/dev/nvidiactl")) ? "no NVIDIA device is visible"
+        : null;
+    if (missing == null) {
+      return d.equals("auto") ? "cuda:0" : d;
+    }
+    if (d.equals("auto")) {
+      LOG.info("model {}: device auto -> cpu ({})", spec.name(), missing);
+    } else {
+      fallbackReason = "asked for " + d + " but " + missing;
+      LOG.warn("model {}: {}; RUNNING ON CPU", spec.name(), fallbackReason);
+    }
+    return "cpu";
   }
 
-  /** TensorFlow's GPU natives ship libtensorflow_framework with CUDA kernels; the CPU jar does not. */
+  /** @return why CUDA was not used although asked for, or null */
+  public String fallbackReason() {
+    return fallbackReason;
+  }
+
+  /** TensorFlow's GPU natives live under c_api/linux-x86_64-gpu; the CPU jar has c_api/linux-x86_64. */
   private static boolean gpuNativesPresent() {
     return TfModel.class.getClassLoader().getResource("org/tensorflow/internal/c_api/linux-x86_64-gpu") != null;
   }

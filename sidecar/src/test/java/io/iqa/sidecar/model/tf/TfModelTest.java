@@ -43,7 +43,7 @@ class TfModelTest {
         assertEquals(5.0, s.value(), 1e-5, "sum(i * p_i)");
         assertEquals(Math.sqrt(1.2), s.std(), 1e-5, "std of the distribution");
       }
-      assertEquals("cpu", nima.device());
+      assertEquals("cpu", nima.device(), "no NVIDIA device on this machine");
       assertTrue(nima.loadMs() >= 0);
     }
   }
@@ -68,6 +68,24 @@ class TfModelTest {
       assertEquals(-1f, tensor[i + 1], 1e-6f);
       assertEquals(51 / 127.5f - 1f, tensor[i + 2], 1e-6f);
     }
+  }
+
+  @Test
+  void askingForCudaWithoutItRunsOnCpuAndSaysWhy() throws Exception {
+    Path export = TestSavedModels.nima(dir.resolve("gpu"), "image_quality", new float[10], P);
+    TfModelSpec base = TfModelSpec.of("nima", Kind.NIMA, export);
+    TfModelSpec cuda = new TfModelSpec(base.name(), base.kind(), base.dir(), base.tag(), base.signatureKey(),
+        base.inputName(), base.outputName(), "cuda:0", true, 0.4);
+    try (TfModel nima = new TfModel(cuda)) {
+      if (!java.nio.file.Files.exists(Path.of("/dev/nvidiactl"))) {
+        assertEquals("cpu", nima.device());
+        assertTrue(nima.fallbackReason().startsWith("asked for cuda:0 but"), nima.fallbackReason());
+      }
+      assertEquals(5.0, nima.scoreNima(List.of(solid(1, 2, 3, 8, 8))).get(0).value(), 1e-5, "still scores");
+    }
+    TfModelSpec bad = new TfModelSpec(base.name(), base.kind(), base.dir(), base.tag(), base.signatureKey(),
+        base.inputName(), base.outputName(), "gpu0", true, 0);
+    assertThrows(IllegalArgumentException.class, () -> new TfModel(bad));
   }
 
   @Test

@@ -62,8 +62,11 @@ public final class OnnxModelWriter {
     return this;
   }
 
-  /** A constant int64 tensor (shapes, axes). */
-  public OnnxModelWriter initializer(String name, long[] dims, long... values) {
+  /**
+   * A constant int64 tensor (shapes, axes). Named apart from {@link #initializer} on purpose: as an
+   * overload, integer literals meant as float weights would silently become int64.
+   */
+  public OnnxModelWriter int64Initializer(String name, long[] dims, long... values) {
     ByteBuffer raw = ByteBuffer.allocate(values.length * 8).order(ByteOrder.LITTLE_ENDIAN);
     for (long v : values) {
       raw.putLong(v);

@@ -9,7 +9,8 @@ die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 # Builds the module's jar when it is missing or older than its sources.
 ensure_jar() {
   local module="$1" jar="$2"
-  if [ ! -f "$ROOT/$jar" ] || [ -n "$(find "$ROOT/$module/src" "$ROOT/pom.xml" "$ROOT/$module/pom.xml" -newer "$ROOT/$jar" -print -quit)" ]; then
+  if [ ! -f "$ROOT/$jar" ] || [ -n "$(find "$ROOT/$module/src" "$ROOT/pom.xml" "$ROOT/$module/pom.xml" -newer "$ROOT/$jar" -print -quit)" ] \
+      || { [ "$module" = sidecar ] && [ ! -d "$ROOT/sidecar/target/lib" ]; }; then
     echo "building $module ..." >&2
     (cd "$ROOT" && mvn -q -B -DskipTests package -pl "$module" -am) >&2 || die "build of $module failed"
   fi

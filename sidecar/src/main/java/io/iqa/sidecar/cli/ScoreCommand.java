@@ -1,0 +1,124 @@
+package io.iqa.sidecar.cli;
+
+import io.iqa.sidecar.image.ImageDecoder;
+import io.iqa.sidecar.model.ImageModel;
+import io.iqa.sidecar.model.ImageScorer;
+import io.iqa.sidecar.model.ModelConfigException;
+import io.iqa.sidecar.model.ModelRegistry;
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code score [--conf FILE] [--models a,b] IMAGE...}: loads the models once, prints one JSON line
+ * per image (the /infer answer plus {@code path}, or {@code path} with {@code error} and
+ * {@code message}), and exits 0 when every image was scored, 1 when any was not, 2 when the
+ * configuration or a model is wrong. What the client's container fallback runs.
+ */
+@Command(name = "score", mixinStandardHelpOptions = true,
+    description = "Score images once and print one JSON line per image.")
+public final class ScoreCommand implements Callable<Integer> {
+
+  @Option(names = "--conf", description = "sidecar config JSON (default: the built-in weight-free model set)")
+  Path conf;
+
+  @Option(names = "--models", split = ",", description = "only these models (default: all in the config)")
+  List<String> models;
+
+  @Option(names = "--table", description = "a table for people instead of JSON lines")
+  boolean table;
+
+  @Parameters(arity = "1..*", paramLabel = "IMAGE", description = "image files")
+  List<Path> images;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+    JsonObject config;
+    ModelRegistry registry;
+    Path builtinDir = Files.createTempDirectory("iqa-builtin-models");
+    try {
+      config = SidecarConfig.read(conf);
+      registry = ModelRegistry.load(config, SidecarConfig.baseDir(conf), builtinDir);
+    } catch (ModelConfigException e) {
+      System.err.println("score: " + e.getMessage());
+      deleteTree(builtinDir);
+      return 2;
+    }
+    try (registry) {
+      ImageScorer scorer = new ImageScorer(new ImageDecoder(
+          config.getLong("max_image_bytes", ImageDecoder.DEFAULT_MAX_BYTES),
+          config.getLong("max_image_pixels", ImageDecoder.DEFAULT_MAX_PIXELS)), registry);
+      List<ImageModel> chosen;
+      try {
+        chosen = scorer.select(models);
+      } catch (ModelConfigException e) {
+        System.err.println("score: " + e.getMessage());
+        return 2;
+      }
+      boolean allOk = true;
+      ScoreTable tableOut = table ? new ScoreTable(chosen.stream().map(ImageModel::name).toList()) : null;
+      for (int from = 0; from < images.size(); from += registry.maxBatch()) {
+        List<Path> chunk = images.subList(from, Math.min(images.size(), from + registry.maxBatch()));
+        List<byte[]> readable = new ArrayList<>();
+        List<Path> readablePaths = new ArrayList<>();
+        for (Path p : chunk) {
+          try {
+            byte[] bytes = Files.readAllBytes(p);
+            readable.add(bytes);
+            readablePaths.add(p);
+          } catch (NoSuchFileException e) {
+            allOk = false;
+            emit(out, tableOut, new JsonObject(error(p, "not_found", "no such file: " + p)));
+          } catch (IOException e) {
+            allOk = false;
+            emit(out, tableOut, new JsonObject(error(p, "unreadable", "cannot read " + p + ": " + e.getMessage())));
+          }
+        }
+        List<JsonObject> answers = scorer.score(readable, chosen);
+        for (int i = 0; i < answers.size(); i++) {
+          JsonObject a = new JsonObject().put("path", readablePaths.get(i).toString()).mergeIn(answers.get(i));
+          allOk &= !a.containsKey("error");
+          emit(out, tableOut, a);
+        }
+      }
+      if (tableOut != null) {
+        out.print(tableOut.render());
+      }
+      return allOk ? 0 : 1;
+    } finally {
+      deleteTree(builtinDir);
+    }
+  }
+
+  private static void emit(PrintStream out, ScoreTable table, JsonObject answer) {
+    if (table != null) {
+      table.add(answer);
+    } else {
+      out.println(answer.encode());
+    }
+  }
+
+  private static String error(Path p, String code, String message) {
+    return new JsonObject().put("path", p.toString()).put("error", code).put("message", message).encode();
+  }
+
+  private static void deleteTree(Path dir) throws IOException {
+    if (Files.exists(dir)) {
+      try (var walk = Files.walk(dir)) {
+        walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      }
+    }
+  }
+}

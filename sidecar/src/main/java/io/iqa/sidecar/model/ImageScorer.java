@@ -1,0 +1,121 @@
+package io.iqa.sidecar.model;
+
+import io.iqa.sidecar.image.DecodedImage;
+import io.iqa.sidecar.image.ImageDecodeException;
+import io.iqa.sidecar.image.ImageDecoder;
+import io.vertx.core.json.JsonObject;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Image bytes in, scores out: hash, decode, then every chosen model over the batch in one call
+ * per model. The answer has the /infer shape ({@code sha256}, {@code scores}, {@code std},
+ * {@code device}, {@code timings_ms}); an image that cannot be decoded gets the error shape.
+ */
+public final class ImageScorer {
+
+  private final ImageDecoder decoder;
+  private final ModelRegistry registry;
+
+  public ImageScorer(ImageDecoder decoder, ModelRegistry registry) {
+    this.decoder = decoder;
+    this.registry = registry;
+  }
+
+  /** @throws ModelConfigException when {@code names} asks for a model that is not loaded */
+  public List<ImageModel> select(List<String> names) {
+    if (names == null || names.isEmpty()) {
+      return registry.models();
+    }
+    List<ImageModel> chosen = new ArrayList<>();
+    for (String n : names) {
+      ImageModel m = registry.get(n);
+      if (m == null) {
+        throw new ModelConfigException("unknown model '" + n + "'; loaded: "
+            + registry.models().stream().map(ImageModel::name).toList());
+      }
+      chosen.add(m);
+    }
+    return chosen;
+  }
+
+  /**
+   * Scores up to {@link ModelRegistry#maxBatch()} images; larger lists are cut into batches.
+   * @return one JSON answer per input, in order
+   */
+  public List<JsonObject> score(List<byte[]> images, List<ImageModel> models) throws Exception {
+    List<JsonObject> out = new ArrayList<>(images.size());
+    for (int from = 0; from < images.size(); from += registry.maxBatch()) {
+      out.addAll(scoreBatch(images.subList(from, Math.min(images.size(), from + registry.maxBatch())), models));
+    }
+    return out;
+  }
+
+  private List<JsonObject> scoreBatch(List<byte[]> batch, List<ImageModel> models) throws Exception {
+    List<JsonObject> answers = new ArrayList<>(batch.size());
+    List<ImageInput> inputs = new ArrayList<>();
+    List<JsonObject> pending = new ArrayList<>();
+    for (byte[] bytes : batch) {
+      long t0 = System.nanoTime();
+      JsonObject answer = new JsonObject().put("sha256", sha256(bytes));
+      try {
+        DecodedImage img = decoder.decode(bytes);
+        answer.put("width", img.width()).put("height", img.height())
+            .put("timings_ms", new JsonObject().put("decode", ms(t0)));
+        inputs.add(new ImageInput(img.rgb(), bytes));
+        pending.add(answer);
+      } catch (ImageDecodeException e) {
+        answer.put("error", e.errorCode()).put("message", e.getMessage());
+      }
+      answers.add(answer);
+    }
+    if (inputs.isEmpty()) {
+      return answers;
+    }
+    for (JsonObject a : pending) {
+      a.put("scores", new JsonObject());
+    }
+    Set<String> devices = new LinkedHashSet<>();
+    for (ImageModel model : models) {
+      long t0 = System.nanoTime();
+      List<Score> scores = model.score(inputs);
+      double elapsed = ms(t0);
+      devices.add(model.device());
+      for (int i = 0; i < pending.size(); i++) {
+        JsonObject a = pending.get(i);
+        Score s = scores.get(i);
+        a.getJsonObject("scores").put(model.name(), s.value());
+        if (s.std() != null) {
+          JsonObject std = a.getJsonObject("std");
+          if (std == null) {
+            a.put("std", std = new JsonObject());
+          }
+          std.put(model.name(), s.std());
+        }
+        a.getJsonObject("timings_ms").put(model.name(), elapsed);
+      }
+    }
+    String device = String.join("+", devices);
+    for (JsonObject a : pending) {
+      a.put("device", device).put("batch", inputs.size());
+    }
+    return answers;
+  }
+
+  private static double ms(long t0) {
+    return Math.round((System.nanoTime() - t0) / 10_000.0) / 100.0;
+  }
+
+  public static String sha256(byte[] bytes) {
+    try {
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is part of every JRE", e);
+    }
+  }
+}

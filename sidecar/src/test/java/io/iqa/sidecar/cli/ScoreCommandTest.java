@@ -1,0 +1,102 @@
+package io.iqa.sidecar.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.iqa.sidecar.SidecarMain;
+import io.vertx.core.json.JsonObject;
+import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.image.BufferedImage;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The one-shot command as the container fallback runs it: a separate JVM, JSON lines, exit codes. */
+class ScoreCommandTest {
+
+  @TempDir
+  Path dir;
+
+  private record Run(int exit, List<JsonObject> lines, String stderr) {
+  }
+
+  private Run score(String... args) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-cp", System.getProperty("java.class.path"), SidecarMain.class.getName(), "score"));
+    cmd.addAll(List.of(args));
+    Process p = new ProcessBuilder(cmd).redirectError(dir.resolve("stderr.txt").toFile()).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(p.waitFor(120, TimeUnit.SECONDS), "score did not finish");
+    List<JsonObject> lines = new ArrayList<>();
+    for (String line : out.split("\n")) {
+      if (!line.isBlank()) {
+        lines.add(new JsonObject(line));
+      }
+    }
+    return new Run(p.exitValue(), lines, Files.readString(dir.resolve("stderr.txt")));
+  }
+
+  private Path image(String name, Color c, String format) throws Exception {
+    BufferedImage img = new BufferedImage(120, 80, BufferedImage.TYPE_INT_RGB);
+    Graphics2D g = img.createGraphics();
+    g.setColor(c);
+    g.fillRect(0, 0, 120, 80);
+    g.setColor(Color.BLACK);
+    g.drawLine(0, 0, 119, 79);
+    g.dispose();
+    Path p = dir.resolve(name);
+    ImageIO.write(img, format, p.toFile());
+    return p;
+  }
+
+  @Test
+  void scoresEveryImageWithTheDefaultSetAndReportsBadOnesWithoutStopping() throws Exception {
+    Path jpg = image("a.jpg", new Color(200, 120, 40), "jpeg");
+    Path png = image("b.png", new Color(20, 90, 200), "png");
+    Path text = dir.resolve("notes.txt");
+    Files.writeString(text, "not an image");
+    Run run = score(jpg.toString(), text.toString(), png.toString(), dir.resolve("missing.jpg").toString());
+
+    assertEquals(1, run.exit(), "one image failed, so the exit code must say so; stderr: " + run.stderr());
+    assertEquals(4, run.lines().size(), "one line per image: " + run.lines());
+    JsonObject first = run.lines().stream().filter(l -> l.getString("path").equals(jpg.toString())).findFirst()
+        .orElseThrow();
+    assertEquals(64, first.getString("sha256").length());
+    assertEquals("cpu", first.getString("device"));
+    for (String model : List.of("tech_sharpness", "tech_exposure", "tech_contrast", "tech_colorfulness", "tech_noise")) {
+      double v = first.getJsonObject("scores").getDouble(model);
+      assertTrue(v >= 0 && v <= 100, model + " = " + v);
+      assertTrue(first.getJsonObject("timings_ms").containsKey(model));
+    }
+    JsonObject bad = run.lines().stream().filter(l -> l.getString("path").equals(text.toString())).findFirst()
+        .orElseThrow();
+    assertEquals("bad_image", bad.getString("error"));
+    JsonObject missing = run.lines().stream().filter(l -> l.getString("path").endsWith("missing.jpg")).findFirst()
+        .orElseThrow();
+    assertEquals("not_found", missing.getString("error"));
+
+    Run good = score("--models", "tech_sharpness,tech_noise", jpg.toString(), png.toString());
+    assertEquals(0, good.exit(), good.stderr());
+    assertEquals(2, good.lines().get(1).getJsonObject("scores").size());
+  }
+
+  @Test
+  void aBadConfigOrUnknownModelExitsWith2AndSaysWhy() throws Exception {
+    Path conf = dir.resolve("sidecar.json");
+    Files.writeString(conf, "{\"models\": [{\"name\": \"x\", \"backend\": \"onnxruntime\", \"file\": \"nope.onnx\"}]}");
+    Path jpg = image("a.jpg", Color.GRAY, "jpeg");
+    Run broken = score("--conf", conf.toString(), jpg.toString());
+    assertEquals(2, broken.exit());
+    assertTrue(broken.stderr().contains("nope.onnx does not exist"), broken.stderr());
+    Run unknown = score("--models", "nima_aesthetic", jpg.toString());
+    assertEquals(2, unknown.exit());
+    assertTrue(unknown.stderr().contains("unknown model 'nima_aesthetic'"), unknown.stderr());
+  }
+}

@@ -34,8 +34,8 @@ public final class ModelRegistry implements AutoCloseable {
   public static final int DEFAULT_MAX_BATCH = 8;
   private static final Set<String> COMMON = Set.of("name", "backend", "device");
   private static final Set<String> BUILTIN = Set.of("model");
-  private static final Set<String> ONNX = Set.of("file", "input_name", "layout", "width", "height", "mean", "std",
-      "output", "gpu_mem_limit_mb");
+  private static final Set<String> ONNX = Set.of("file", "input_name", "layout", "width", "height", "resize", "mean",
+      "std", "output", "gpu_mem_limit_mb");
   private static final Set<String> TF = Set.of("kind", "dir", "tag", "signature", "input", "output", "allow_growth",
       "memory_fraction");
 
@@ -93,7 +93,7 @@ public final class ModelRegistry implements AutoCloseable {
           check(name, e, BUILTIN);
           OnnxModelSpec spec = TechnicalModels.write(e.getString("model", name), builtinDir);
           spec = new OnnxModelSpec(name, spec.file(), spec.inputName(), spec.nhwc(), spec.width(), spec.height(),
-              spec.mean(), spec.std(), spec.outputMode());
+              spec.centerCrop(), spec.mean(), spec.std(), spec.outputMode());
           return onnx(spec, device, 0);
         }
         case "onnxruntime" -> {
@@ -102,9 +102,13 @@ public final class ModelRegistry implements AutoCloseable {
           if (!layout.equals("NCHW") && !layout.equals("NHWC")) {
             throw new ModelConfigException("model " + name + ": layout must be NCHW or NHWC, not " + layout);
           }
+          String resize = e.getString("resize", "stretch");
+          if (!resize.equals("stretch") && !resize.equals("crop")) {
+            throw new ModelConfigException("model " + name + ": resize must be 'stretch' or 'crop', not '" + resize + "'");
+          }
           OnnxModelSpec spec = new OnnxModelSpec(name, existing(name, baseDir, e.getString("file"), "file"),
               e.getString("input_name"), layout.equals("NHWC"), e.getInteger("width", 224), e.getInteger("height", 224),
-              triple(name, e, "mean", 0f), triple(name, e, "std", 1f), OutputMode.parse(e.getString("output", "identity")));
+              resize.equals("crop"), triple(name, e, "mean", 0f), triple(name, e, "std", 1f), OutputMode.parse(e.getString("output", "identity")));
           return onnx(spec, device, e.getLong("gpu_mem_limit_mb", 0L));
         }
         case "tensorflow" -> {

@@ -88,6 +88,32 @@ class ScoreCommandTest {
   }
 
   @Test
+  void theRepositorysSampleImagesScoreAsTheirDegradationsSay() throws Exception {
+    Path samples = Path.of("..", "samples").toAbsolutePath().normalize();
+    List<String> names = List.of("scene", "scene-blurred", "scene-overexposed", "scene-noisy", "scene-flat", "scene-gray");
+    List<String> args = new ArrayList<>();
+    names.forEach(n -> args.add(samples.resolve(n + ".jpg").toString()));
+    Run run = score(args.toArray(String[]::new));
+    assertEquals(0, run.exit(), run.stderr());
+    java.util.Map<String, JsonObject> byName = new java.util.HashMap<>();
+    for (int i = 0; i < names.size(); i++) {
+      assertTrue(run.lines().get(i).getString("path").endsWith(names.get(i) + ".jpg"), "answers out of order");
+      byName.put(names.get(i), run.lines().get(i).getJsonObject("scores"));
+    }
+    JsonObject clean = byName.get("scene");
+    assertLower(clean, byName.get("scene-blurred"), "tech_sharpness");
+    assertLower(clean, byName.get("scene-overexposed"), "tech_exposure");
+    assertLower(clean, byName.get("scene-noisy"), "tech_noise");
+    assertLower(clean, byName.get("scene-flat"), "tech_contrast");
+    assertLower(clean, byName.get("scene-gray"), "tech_colorfulness");
+  }
+
+  private static void assertLower(JsonObject clean, JsonObject worse, String score) {
+    assertTrue(worse.getDouble(score) < clean.getDouble(score) - 5,
+        score + ": " + clean.getDouble(score) + " -> " + worse.getDouble(score));
+  }
+
+  @Test
   void aBadConfigOrUnknownModelExitsWith2AndSaysWhy() throws Exception {
     Path conf = dir.resolve("sidecar.json");
     Files.writeString(conf, "{\"models\": [{\"name\": \"x\", \"backend\": \"onnxruntime\", \"file\": \"nope.onnx\"}]}");

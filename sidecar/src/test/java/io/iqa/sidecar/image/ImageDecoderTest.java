@@ -75,6 +75,17 @@ class ImageDecoderTest {
   }
 
   @Test
+  void cmykJpegComesOutAsRgb() throws Exception {
+    // Magenta + yellow ink, no cyan, no black: red on paper.
+    DecodedImage red = decoder.decode(TestImages.cmykJpeg(16, 16, 0, 255, 255, 0));
+    assertEquals(BufferedImage.TYPE_INT_RGB, red.rgb().getType());
+    Color c = new Color(red.rgb().getRGB(8, 8));
+    assertTrue(c.getRed() > 150 && c.getGreen() < 90 && c.getBlue() < 90, "CMYK red decoded as " + c);
+    Color white = new Color(decoder.decode(TestImages.cmykJpeg(16, 16, 0, 0, 0, 0)).rgb().getRGB(8, 8));
+    assertTrue(white.getRed() > 220 && white.getGreen() > 220 && white.getBlue() > 220, "no ink decoded as " + white);
+  }
+
+  @Test
   void theMalformedCorpusYieldsTypedErrorsOnly() throws Exception {
     byte[] jpeg = TestImages.encode(TestImages.marked(BufferedImage.TYPE_INT_RGB), "jpeg");
     byte[] png = TestImages.encode(TestImages.marked(BufferedImage.TYPE_INT_RGB), "png");

@@ -61,6 +61,38 @@ final class TestImages {
     return Files.readAllBytes(webp);
   }
 
+  /**
+   * A CMYK JPEG as Photoshop writes them: four components stored raw and inverted (255 = no ink),
+   * announced by an Adobe APP14 marker with transform 0. Every pixel has the given ink amounts
+   * (0..255). The JDK's writer stores a 4-band raster's components untransformed but adds no
+   * Adobe marker, so the marker is put in here.
+   */
+  static byte[] cmykJpeg(int w, int h, int c, int m, int y, int k) throws IOException {
+    java.awt.image.WritableRaster raster = java.awt.image.Raster.createInterleavedRaster(
+        java.awt.image.DataBuffer.TYPE_BYTE, w, h, 4, null);
+    int[] stored = {255 - c, 255 - m, 255 - y, 255 - k};
+    for (int j = 0; j < h; j++) {
+      for (int i = 0; i < w; i++) {
+        raster.setPixel(i, j, stored);
+      }
+    }
+    javax.imageio.ImageWriter writer = ImageIO.getImageWritersByFormatName("jpeg").next();
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try (javax.imageio.stream.ImageOutputStream ios = ImageIO.createImageOutputStream(out)) {
+      writer.setOutput(ios);
+      writer.write(null, new javax.imageio.IIOImage(raster, null, null), null);
+    } finally {
+      writer.dispose();
+    }
+    byte[] jpeg = out.toByteArray();
+    byte[] adobe = {(byte) 0xFF, (byte) 0xEE, 0, 14, 'A', 'd', 'o', 'b', 'e', 0, 100, 0, 0, 0, 0, 0};
+    byte[] withMarker = new byte[jpeg.length + adobe.length];
+    System.arraycopy(jpeg, 0, withMarker, 0, 2);
+    System.arraycopy(adobe, 0, withMarker, 2, adobe.length);
+    System.arraycopy(jpeg, 2, withMarker, 2 + adobe.length, jpeg.length - 2);
+    return withMarker;
+  }
+
   /** Inserts an EXIF APP1 segment with the given orientation after the JPEG's APP0 (or SOI). */
   static byte[] withExifOrientation(byte[] jpeg, int orientation) {
     ByteBuffer tiff = ByteBuffer.allocate(26);

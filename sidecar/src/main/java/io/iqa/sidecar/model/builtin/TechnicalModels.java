@@ -55,7 +55,7 @@ public final class TechnicalModels {
     body.accept(w);
     Path file = dir.resolve(name + ".onnx");
     w.write(file, OPSET);
-    return new OnnxModelSpec(name, file, "image", false, SIZE, SIZE, new float[3], new float[] {1, 1, 1},
+    return new OnnxModelSpec(name, file, "image", false, SIZE, SIZE, false, new float[3], new float[] {1, 1, 1},
         OutputMode.IDENTITY);
   }
 

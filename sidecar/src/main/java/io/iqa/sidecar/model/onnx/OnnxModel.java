@@ -129,7 +129,15 @@ public final class OnnxModel implements AutoCloseable {
     Graphics2D g = out.createGraphics();
     try {
       g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR);
-      g.drawImage(img, 0, 0, spec.width(), spec.height(), null);
+      if (spec.centerCrop()) {
+        // Scale so the image covers the target, then draw it centred: the overflow is cut off.
+        double scale = Math.max(spec.width() / (double) img.getWidth(), spec.height() / (double) img.getHeight());
+        int w = (int) Math.ceil(img.getWidth() * scale);
+        int h = (int) Math.ceil(img.getHeight() * scale);
+        g.drawImage(img, (spec.width() - w) / 2, (spec.height() - h) / 2, w, h, null);
+      } else {
+        g.drawImage(img, 0, 0, spec.width(), spec.height(), null);
+      }
     } finally {
       g.dispose();
     }

@@ -3,15 +3,16 @@ package io.iqa.sidecar.model.onnx;
 import java.nio.file.Path;
 
 /**
- * How to feed and read one ONNX model: images are resized (bilinear, aspect not kept) to
- * {@code width} x {@code height}, scaled to 0..1, normalised per channel with {@code mean} and
+ * How to feed and read one ONNX model: images are resized (bilinear) to {@code width} x
+ * {@code height}, either stretched (aspect not kept) or, with {@code centerCrop}, scaled to cover
+ * the target and cut to it around the centre; then scaled to 0..1, normalised per channel with {@code mean} and
  * {@code std} (RGB order, on the 0..1 scale), and laid out as NCHW or NHWC float tensors.
  *
  * @param inputName the graph input to feed, or null for the model's only input
  * @param nhwc true for [N, H, W, 3], false for [N, 3, H, W]
  */
 public record OnnxModelSpec(String name, Path file, String inputName, boolean nhwc, int width, int height,
-    float[] mean, float[] std, OutputMode outputMode) {
+    boolean centerCrop, float[] mean, float[] std, OutputMode outputMode) {
 
   public OnnxModelSpec {
     if (width <= 0 || height <= 0) {

@@ -37,7 +37,7 @@ class OnnxDeviceTest {
             OnnxModelWriter.Attribute.ints("axes", 1, 2, 3), OnnxModelWriter.Attribute.integer("keepdims", 0))
         .write(file, 13);
     try (OnnxModel model = new OnnxModel(OrtEnvironment.getEnvironment(), new OnnxModelSpec("m", file, null, false,
-        2, 2, new float[3], new float[] {1, 1, 1}, OutputMode.IDENTITY), device.options())) {
+        2, 2, false, new float[3], new float[] {1, 1, 1}, OutputMode.IDENTITY), device.options())) {
       java.awt.image.BufferedImage white = new java.awt.image.BufferedImage(2, 2,
           java.awt.image.BufferedImage.TYPE_INT_RGB);
       for (int x = 0; x < 2; x++) {

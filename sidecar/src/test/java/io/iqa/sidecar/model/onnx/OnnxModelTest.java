@@ -44,7 +44,7 @@ class OnnxModelTest {
   }
 
   private OnnxModel load(Path file, boolean nhwc, float[] mean, float[] std, OutputMode mode) throws Exception {
-    return new OnnxModel(ENV, new OnnxModelSpec("test", file, null, nhwc, 4, 4, mean, std, mode),
+    return new OnnxModel(ENV, new OnnxModelSpec("test", file, null, nhwc, 4, 4, false, mean, std, mode),
         new OrtSession.SessionOptions());
   }
 
@@ -130,6 +130,24 @@ class OnnxModelTest {
   }
 
   @Test
+  void centerCropKeepsTheMiddleWhereStretchSqueezesEverything() throws Exception {
+    // 12x4: blue | red | blue in thirds. Cropped to a square the model sees only red.
+    BufferedImage bands = solid(Color.BLUE, 12, 4);
+    Graphics2D g = bands.createGraphics();
+    g.setColor(Color.RED);
+    g.fillRect(4, 0, 4, 4);
+    g.dispose();
+    Path red = linearModel("red.onnx", false, 1, new float[] {1, 0, 0}, new float[] {0});
+    try (OnnxModel crop = new OnnxModel(ENV, new OnnxModelSpec("crop", red, null, false, 4, 4, true, ZERO, ONE,
+            OutputMode.IDENTITY), new OrtSession.SessionOptions());
+        OnnxModel stretch = load(red, false, ZERO, ONE, OutputMode.IDENTITY)) {
+      assertEquals(1.0, crop.score(List.of(bands)).get(0).value(), 0.02, "center crop sees only the red middle");
+      double squeezed = stretch.score(List.of(bands)).get(0).value();
+      assertTrue(squeezed > 0.2 && squeezed < 0.6, "stretch sees all three bands: " + squeezed);
+    }
+  }
+
+  @Test
   void aModelThatDoesNotMatchItsSpecFailsAtLoadSayingWhatItFound() throws Exception {
     Path nchw = linearModel("mean.onnx", false, 1, new float[] {1, 1, 1}, new float[] {0});
     IllegalArgumentException layout = assertThrows(IllegalArgumentException.class,
@@ -137,7 +155,7 @@ class OnnxModelTest {
     assertTrue(layout.getMessage().contains("NHWC") && layout.getMessage().contains("[-1, 3, 4, 4]"),
         layout.getMessage());
     IllegalArgumentException name = assertThrows(IllegalArgumentException.class, () -> new OnnxModel(ENV,
-        new OnnxModelSpec("test", nchw, "input_image", false, 4, 4, ZERO, ONE, OutputMode.IDENTITY),
+        new OnnxModelSpec("test", nchw, "input_image", false, 4, 4, false, ZERO, ONE, OutputMode.IDENTITY),
         new OrtSession.SessionOptions()));
     assertTrue(name.getMessage().contains("'input_image'") && name.getMessage().contains("[image]"),
         name.getMessage());

@@ -51,15 +51,7 @@ public final class OnnxModelWriter {
     for (float v : values) {
       raw.putFloat(v);
     }
-    initializers.add(message(out -> {
-      for (long d : dims) {
-        out.writeInt64(1, d);
-      }
-      out.writeInt32(2, FLOAT);
-      out.writeString(8, name);
-      out.writeByteArray(9, raw.array());
-    }));
-    return this;
+    return tensor(name, dims, FLOAT, raw.array());
   }
 
   /**
@@ -71,13 +63,18 @@ public final class OnnxModelWriter {
     for (long v : values) {
       raw.putLong(v);
     }
+    return tensor(name, dims, INT64, raw.array());
+  }
+
+  /** TensorProto: dims (1), data_type (2), name (8), raw_data (9). */
+  private OnnxModelWriter tensor(String name, long[] dims, int dataType, byte[] raw) {
     initializers.add(message(out -> {
       for (long d : dims) {
         out.writeInt64(1, d);
       }
-      out.writeInt32(2, INT64);
+      out.writeInt32(2, dataType);
       out.writeString(8, name);
-      out.writeByteArray(9, raw.array());
+      out.writeByteArray(9, raw);
     }));
     return this;
   }

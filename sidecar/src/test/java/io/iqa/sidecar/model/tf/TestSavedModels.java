@@ -1,6 +1,7 @@
 package io.iqa.sidecar.model.tf;
 
 import java.nio.file.Path;
+import java.util.function.BiFunction;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.SavedModelBundle;
@@ -39,25 +40,22 @@ final class TestSavedModels {
 
   /** MUSIQ-shaped: image_bytes_tensor scalar string -> output_0 = its length in bytes. */
   static Path musiqLength(Path dir) throws Exception {
-    try (Graph g = new Graph(); Session s = new Session(g)) {
-      Ops tf = Ops.create(g);
-      Placeholder<TString> x = tf.withName("image_bytes_tensor").placeholder(TString.class,
-          Placeholder.shape(Shape.scalar()));
-      Operand<TFloat32> out = tf.dtypes.cast(tf.strings.stringLength(x), TFloat32.class);
-      export(dir, s, Signature.builder("serving_default").input("image_bytes_tensor", x).output("output_0", out).build());
-    }
-    return dir;
+    return musiq(dir, (tf, x) -> tf.dtypes.cast(tf.strings.stringLength(x), TFloat32.class));
   }
 
   /** MUSIQ-shaped: decodes the JPEG bytes in-graph and returns their mean pixel value. */
   static Path musiqDecode(Path dir) throws Exception {
+    return musiq(dir, (tf, x) -> tf.math.mean(
+        tf.dtypes.cast(tf.image.decodeJpeg(x, DecodeJpeg.channels(3L)), TFloat32.class), tf.constant(new int[] {0, 1, 2})));
+  }
+
+  private static Path musiq(Path dir, BiFunction<Ops, Operand<TString>, Operand<TFloat32>> score) throws Exception {
     try (Graph g = new Graph(); Session s = new Session(g)) {
       Ops tf = Ops.create(g);
       Placeholder<TString> x = tf.withName("image_bytes_tensor").placeholder(TString.class,
           Placeholder.shape(Shape.scalar()));
-      Operand<TFloat32> pixels = tf.dtypes.cast(tf.image.decodeJpeg(x, DecodeJpeg.channels(3L)), TFloat32.class);
-      Operand<TFloat32> out = tf.math.mean(pixels, tf.constant(new int[] {0, 1, 2}));
-      export(dir, s, Signature.builder("serving_default").input("image_bytes_tensor", x).output("output_0", out).build());
+      export(dir, s, Signature.builder("serving_default").input("image_bytes_tensor", x)
+          .output("output_0", score.apply(tf, x)).build());
     }
     return dir;
   }

@@ -40,10 +40,12 @@ public final class ModelRegistry implements AutoCloseable {
       "memory_fraction");
 
   private final Map<String, ImageModel> models;
+  private final Map<String, String> fingerprints;
   private final int maxBatch;
 
-  private ModelRegistry(Map<String, ImageModel> models, int maxBatch) {
+  private ModelRegistry(Map<String, ImageModel> models, Map<String, String> fingerprints, int maxBatch) {
     this.models = models;
+    this.fingerprints = fingerprints;
     this.maxBatch = maxBatch;
   }
 
@@ -62,6 +64,7 @@ public final class ModelRegistry implements AutoCloseable {
       throw new ModelConfigException("max_batch must be 1..256, not " + maxBatch);
     }
     Map<String, ImageModel> loaded = new LinkedHashMap<>();
+    Map<String, String> fingerprints = new LinkedHashMap<>();
     try {
       for (Object o : entries) {
         if (!(o instanceof JsonObject entry)) {
@@ -76,13 +79,47 @@ public final class ModelRegistry implements AutoCloseable {
         }
         ImageModel model = loadOne(name, entry, entry.getString("device", defaultDevice), baseDir, builtinDir);
         loaded.put(name, model);
+        fingerprints.put(name, fingerprint(entry, model, baseDir));
         LOG.info("loaded model {} ({}, {}) in {} ms", name, model.backend(), model.device(), model.loadMs());
       }
     } catch (RuntimeException e) {
       loaded.values().forEach(ImageModel::close);
       throw e;
     }
-    return new ModelRegistry(loaded, maxBatch);
+    return new ModelRegistry(loaded, fingerprints, maxBatch);
+  }
+
+  /**
+   * What makes a model's scores what they are: its config entry, where it runs, and the size and
+   * modification time of every file it was loaded from. A cached score is only reused under the
+   * same fingerprint, so replacing a model file never returns a stale score.
+   */
+  private static String fingerprint(JsonObject entry, ImageModel model, Path baseDir) {
+    StringBuilder sb = new StringBuilder(entry.encode()).append('|').append(model.device());
+    for (String key : List.of("file", "dir")) {
+      String value = entry.getString(key);
+      if (value != null) {
+        Path p = baseDir.resolve(value).normalize();
+        try (var walk = Files.walk(p)) {
+          walk.filter(Files::isRegularFile).sorted().forEach(f -> {
+            try {
+              sb.append('|').append(p.relativize(f)).append(':').append(Files.size(f)).append(':')
+                  .append(Files.getLastModifiedTime(f).toMillis());
+            } catch (java.io.IOException e) {
+              sb.append('|').append(f).append(":?");
+            }
+          });
+        } catch (java.io.IOException e) {
+          sb.append("|unreadable");
+        }
+      }
+    }
+    return ImageScorer.sha256(sb.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)).substring(0, 16);
+  }
+
+  /** @return the model's fingerprint (16 hex digits), see {@link #fingerprint} */
+  public String fingerprint(String name) {
+    return fingerprints.get(name);
   }
 
   private static ImageModel loadOne(String name, JsonObject e, String device, Path baseDir, Path builtinDir) {

@@ -15,13 +15,13 @@ import java.util.zip.CRC32;
 import javax.imageio.ImageIO;
 
 /** Builds test images and broken variants of them; nothing is a copied binary blob. */
-final class TestImages {
+public final class TestImages {
 
   private TestImages() {
   }
 
   /** 40x20: red left half, blue right half, a green pixel block in the top-left corner. */
-  static BufferedImage marked(int type) {
+  public static BufferedImage marked(int type) {
     BufferedImage img = new BufferedImage(40, 20, type);
     Graphics2D g = img.createGraphics();
     g.setColor(Color.RED);
@@ -34,7 +34,7 @@ final class TestImages {
     return img;
   }
 
-  static byte[] encode(BufferedImage img, String format) throws IOException {
+  public static byte[] encode(BufferedImage img, String format) throws IOException {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     if (!ImageIO.write(img, format, out)) {
       throw new IOException("no writer for " + format);
@@ -43,7 +43,7 @@ final class TestImages {
   }
 
   /** WebP through Debian's cwebp (package webp), lossless so colours survive exactly. */
-  static byte[] webp(BufferedImage img, Path dir) throws IOException, InterruptedException {
+  public static byte[] webp(BufferedImage img, Path dir) throws IOException, InterruptedException {
     Path png = dir.resolve("in.png");
     Path webp = dir.resolve("out.webp");
     Files.write(png, encode(img, "png"));
@@ -67,7 +67,7 @@ final class TestImages {
    * (0..255). The JDK's writer stores a 4-band raster's components untransformed but adds no
    * Adobe marker, so the marker is put in here.
    */
-  static byte[] cmykJpeg(int w, int h, int c, int m, int y, int k) throws IOException {
+  public static byte[] cmykJpeg(int w, int h, int c, int m, int y, int k) throws IOException {
     java.awt.image.WritableRaster raster = java.awt.image.Raster.createInterleavedRaster(
         java.awt.image.DataBuffer.TYPE_BYTE, w, h, 4, null);
     int[] stored = {255 - c, 255 - m, 255 - y, 255 - k};
@@ -94,7 +94,7 @@ final class TestImages {
   }
 
   /** Inserts an EXIF APP1 segment with the given orientation after the JPEG's APP0 (or SOI). */
-  static byte[] withExifOrientation(byte[] jpeg, int orientation) {
+  public static byte[] withExifOrientation(byte[] jpeg, int orientation) {
     ByteBuffer tiff = ByteBuffer.allocate(26);
     tiff.put(new byte[] {'M', 'M', 0, 42}).putInt(8);            // big-endian TIFF header, IFD at 8
     tiff.putShort((short) 1);                                      // one entry
@@ -117,7 +117,7 @@ final class TestImages {
   }
 
   /** A PNG whose header declares width x height but that carries almost no data. */
-  static byte[] pngDeclaring(int width, int height) {
+  public static byte[] pngDeclaring(int width, int height) {
     ByteBuffer ihdr = ByteBuffer.allocate(13).putInt(width).putInt(height)
         .put((byte) 8).put((byte) 2).put((byte) 0).put((byte) 0).put((byte) 0);
     ByteBuffer png = ByteBuffer.allocate(8 + chunkSize(13) + chunkSize(0));
@@ -128,7 +128,7 @@ final class TestImages {
   }
 
   /** A real JPEG whose SOF header is patched to declare width x height. */
-  static byte[] jpegDeclaring(byte[] jpeg, int width, int height) {
+  public static byte[] jpegDeclaring(byte[] jpeg, int width, int height) {
     byte[] out = Arrays.copyOf(jpeg, jpeg.length);
     for (int i = 0; i + 8 < out.length; i++) {
       if ((out[i] & 0xFF) == 0xFF && ((out[i + 1] & 0xFF) == 0xC0 || (out[i + 1] & 0xFF) == 0xC2)) {

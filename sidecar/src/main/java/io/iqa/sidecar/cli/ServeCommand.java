@@ -1,0 +1,78 @@
+package io.iqa.sidecar.cli;
+
+import io.iqa.sidecar.model.ModelConfigException;
+import io.iqa.sidecar.service.SidecarOptions;
+import io.iqa.sidecar.service.SidecarVerticle;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code serve [--conf FILE] [--host H] [--port N]}: the long-lived sidecar. Prints
+ * {@code iqa-sidecar listening on http://HOST:PORT} once it serves; SIGTERM stops it cleanly.
+ */
+@Command(name = "serve", mixinStandardHelpOptions = true, description = "Run the sidecar HTTP service.")
+public final class ServeCommand implements Callable<Integer> {
+
+  private static final Logger LOG = LoggerFactory.getLogger(ServeCommand.class);
+
+  @Option(names = "--conf", description = "sidecar config JSON (default: the built-in weight-free model set)")
+  Path conf;
+
+  @Option(names = "--host", description = "address to bind (default 127.0.0.1)")
+  String host;
+
+  @Option(names = "--port", description = "port (default 8471; 0 picks a free one)")
+  Integer port;
+
+  @Override
+  public Integer call() {
+    SidecarOptions options;
+    try {
+      JsonObject json = SidecarOptions.applyEnv(SidecarConfig.read(conf), System.getenv());
+      if (host != null) {
+        json.put("host", host);
+      }
+      if (port != null) {
+        json.put("port", port);
+      }
+      options = new SidecarOptions(json);
+    } catch (ModelConfigException e) {
+      System.err.println("iqa-sidecar: config error: " + e.getMessage());
+      return 2;
+    }
+    Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
+    SidecarVerticle sidecar = new SidecarVerticle(options, SidecarConfig.baseDir(conf));
+    try {
+      vertx.deployVerticle(sidecar).await(10, TimeUnit.MINUTES);
+    } catch (Exception e) {
+      Throwable cause = e.getCause() != null && e instanceof java.util.concurrent.CompletionException ? e.getCause() : e;
+      System.err.println("iqa-sidecar: failed to start: " + cause.getMessage());
+      vertx.close();
+      return cause instanceof ModelConfigException ? 2 : 1;
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      LOG.info("stopping iqa-sidecar");
+      try {
+        vertx.close().await(60, TimeUnit.SECONDS);
+      } catch (Exception e) {
+        LOG.warn("sidecar did not stop cleanly: {}", e.getMessage());
+      }
+    }, "sidecar-shutdown"));
+    System.out.println("iqa-sidecar listening on http://" + options.host() + ":" + sidecar.actualPort());
+    System.out.flush();
+    try {
+      Thread.currentThread().join();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    return 0;
+  }
+}

@@ -1,0 +1,95 @@
+package io.iqa.sidecar.service;
+
+import io.iqa.sidecar.model.ImageInput;
+import io.iqa.sidecar.model.ImageModel;
+import io.iqa.sidecar.model.Score;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.WorkerExecutor;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Dynamic batching for one model, as Triton does it: images submitted while a batch is forming
+ * join it; the batch runs when it holds {@code maxBatch} images or {@code maxDelayMs} after its
+ * first image, on a bounded worker pool. More than {@code queueLimit} images waiting or running
+ * is refused with 503 {@code overloaded} instead of growing without bound. Called on one event loop.
+ */
+final class Batcher {
+
+  private final Vertx vertx;
+  private final ImageModel model;
+  private final int maxBatch;
+  private final long maxDelayMs;
+  private final int queueLimit;
+  private final WorkerExecutor pool;
+  private final SidecarMetrics metrics;
+  private List<Pending> forming = new ArrayList<>();
+  private long timer = -1;
+  private int outstanding;
+
+  private record Pending(ImageInput input, Promise<Score> promise) {
+  }
+
+  Batcher(Vertx vertx, ImageModel model, int maxBatch, long maxDelayMs, int queueLimit, WorkerExecutor pool,
+      SidecarMetrics metrics) {
+    this.vertx = vertx;
+    this.model = model;
+    this.maxBatch = maxBatch;
+    this.maxDelayMs = maxDelayMs;
+    this.queueLimit = queueLimit;
+    this.pool = pool;
+    this.metrics = metrics;
+  }
+
+  Future<Score> submit(ImageInput input) {
+    if (outstanding >= queueLimit) {
+      return Future.failedFuture(new ServiceException(503, "overloaded", model.name() + " has " + outstanding
+          + " images queued or running (queue_limit " + queueLimit + "); retry later"));
+    }
+    outstanding++;
+    Promise<Score> promise = Promise.promise();
+    forming.add(new Pending(input, promise));
+    if (forming.size() >= maxBatch || maxDelayMs <= 0) {
+      flush();
+    } else if (timer < 0) {
+      timer = vertx.setTimer(maxDelayMs, t -> {
+        timer = -1;
+        flush();
+      });
+    }
+    return promise.future();
+  }
+
+  int outstanding() {
+    return outstanding;
+  }
+
+  private void flush() {
+    if (timer >= 0) {
+      vertx.cancelTimer(timer);
+      timer = -1;
+    }
+    if (forming.isEmpty()) {
+      return;
+    }
+    List<Pending> batch = forming;
+    forming = new ArrayList<>();
+    List<ImageInput> inputs = new ArrayList<>(batch.size());
+    batch.forEach(p -> inputs.add(p.input()));
+    long t0 = System.nanoTime();
+    pool.executeBlocking(() -> model.score(inputs), false).onComplete(ar -> {
+      outstanding -= batch.size();
+      metrics.batch(model.name(), batch.size(), System.nanoTime() - t0);
+      if (ar.failed()) {
+        batch.forEach(p -> p.promise().fail(ar.cause()));
+        return;
+      }
+      List<Score> scores = ar.result();
+      for (int i = 0; i < batch.size(); i++) {
+        batch.get(i).promise().complete(scores.get(i));
+      }
+    });
+  }
+}

@@ -1,0 +1,316 @@
+package io.iqa.sidecar.service;
+
+import io.iqa.sidecar.image.ImageDecodeException;
+import io.iqa.sidecar.image.ImageDecoder;
+import io.iqa.sidecar.model.ImageModel;
+import io.iqa.sidecar.model.ModelRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.WorkerExecutor;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
+import io.vertx.ext.web.handler.HttpException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CompletionException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The sidecar service: loads every model once, then serves /infer, /health, /v1/models and
+ * /metrics. Inference and decoding run on bounded worker pools, never on the event loop.
+ */
+public final class SidecarVerticle extends VerticleBase {
+
+  private static final Logger LOG = LoggerFactory.getLogger(SidecarVerticle.class);
+
+  /** Lifecycle as /health reports it. */
+  public enum State { STARTING, OK, SHUTTING_DOWN }
+
+  private final SidecarOptions options;
+  private final Path baseDir;
+  private final long startedNanos = System.nanoTime();
+  private final SidecarMetrics metrics = new SidecarMetrics();
+  private volatile State state = State.STARTING;
+  private Path builtinDir;
+  private ModelRegistry registry;
+  private WorkerExecutor decodePool;
+  private WorkerExecutor inferPool;
+  private ScoreService service;
+  private HttpServer server;
+  private int inFlight;
+
+  /** @param baseDir the config file's folder: relative model paths are resolved against it */
+  public SidecarVerticle(SidecarOptions options, Path baseDir) {
+    this.options = options;
+    this.baseDir = baseDir;
+  }
+
+  @Override
+  public Future<?> start() {
+    return vertx.executeBlocking(() -> {
+      builtinDir = Files.createTempDirectory("iqa-builtin-models");
+      return ModelRegistry.load(options.json(), baseDir, builtinDir);
+    }).compose(loaded -> {
+      registry = loaded;
+      decodePool = vertx.createSharedWorkerExecutor("iqa-decode", Math.max(2, options.workers()));
+      inferPool = vertx.createSharedWorkerExecutor("iqa-infer", options.workers());
+      service = new ScoreService(vertx, context, registry,
+          new ImageDecoder(options.maxImageBytes(), options.maxImagePixels()), decodePool, inferPool, options, metrics);
+      return vertx.createHttpServer().requestHandler(router()).listen(options.port(), options.host());
+    }).onSuccess(s -> {
+      server = s;
+      state = State.OK;
+      LOG.info("iqa-sidecar listening on http://{}:{} with models {} on {}", options.host(), s.actualPort(),
+          registry.models().stream().map(ImageModel::name).toList(), devices());
+    });
+  }
+
+  @Override
+  public Future<?> stop() {
+    state = State.SHUTTING_DOWN;
+    Future<Void> closed = server == null ? Future.succeededFuture() : server.close();
+    return closed.eventually(() -> vertx.executeBlocking(() -> {
+      if (registry != null) {
+        registry.close();
+      }
+      deleteTree(builtinDir);
+      return null;
+    })).eventually(() -> {
+      if (decodePool != null) {
+        decodePool.close();
+        inferPool.close();
+      }
+      return Future.succeededFuture();
+    });
+  }
+
+  public int actualPort() {
+    return server.actualPort();
+  }
+
+  public State state() {
+    return state;
+  }
+
+  private Router router() {
+    Router router = Router.router(vertx);
+    router.get("/health").handler(this::health);
+    router.get("/v1/models").handler(this::models);
+    router.get("/metrics").handler(ctx -> ctx.response()
+        .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(metrics.registry.scrape()));
+    router.post("/infer").handler(BodyHandler.create(false).setBodyLimit(options.maxBodyBytes()));
+    router.post("/infer").handler(this::infer);
+    router.route().failureHandler(this::renderFailure);
+    router.errorHandler(404, ctx -> send(ctx, new ServiceException(404, "not_found",
+        "no such endpoint: " + ctx.request().method() + " " + ctx.request().path())));
+    router.errorHandler(405, ctx -> send(ctx, new ServiceException(405, "method_not_allowed",
+        ctx.request().method() + " is not allowed on " + ctx.request().path())));
+    return router;
+  }
+
+  private void infer(RoutingContext ctx) {
+    if (state != State.OK) {
+      throw state == State.STARTING ? new ServiceException(503, "not_ready", "models are still loading")
+          : new ServiceException(503, "shutting_down", "the sidecar is shutting down");
+    }
+    long t0 = System.nanoTime();
+    inFlight++;
+    ctx.addEndHandler(v -> {
+      inFlight--;
+      metrics.answered(ctx.response().getStatusCode(), System.nanoTime() - t0);
+    });
+    List<ImageModel> models = service.select(splitModels(ctx.request().getParam("models")));
+    imageBytes(ctx)
+        .compose(bytes -> service.infer(bytes, models))
+        .onSuccess(answer -> send(ctx, 200, answer))
+        .onFailure(ctx::fail);
+  }
+
+  /** Raw image bytes, or {"path": ...} inside an allowed root. */
+  private Future<byte[]> imageBytes(RoutingContext ctx) {
+    String type = contentType(ctx);
+    if (type.startsWith("image/") || type.equals("application/octet-stream")) {
+      return Future.succeededFuture(ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes());
+    }
+    if (type.equals("application/json")) {
+      return pathBytes(ctx);
+    }
+    return Future.failedFuture(new ServiceException(415, "unsupported_media_type", "send the image as image/* or "
+        + "application/octet-stream, or {\"path\": ...} as application/json; got '" + type + "'"));
+  }
+
+  private Future<byte[]> pathBytes(RoutingContext ctx) {
+    String path;
+    try {
+      JsonObject body = ctx.body().asJsonObject();
+      path = body == null ? null : body.getString("path");
+    } catch (DecodeException | ClassCastException e) {
+      return Future.failedFuture(new ServiceException(400, "bad_request", "body must be {\"path\": \"...\"}"));
+    }
+    if (path == null || path.isBlank()) {
+      return Future.failedFuture(new ServiceException(400, "bad_request", "body must be {\"path\": \"...\"}"));
+    }
+    if (options.allowedRoots().isEmpty()) {
+      return Future.failedFuture(new ServiceException(403, "forbidden",
+          "path input is off: configure allowed_roots to allow reading files"));
+    }
+    return decodePool.executeBlocking(() -> readInsideRoots(path), false);
+  }
+
+  private byte[] readInsideRoots(String path) throws IOException {
+    Path real;
+    try {
+      real = Path.of(path).toRealPath();
+    } catch (NoSuchFileException e) {
+      throw new ServiceException(404, "not_found", "no such file: " + path);
+    }
+    for (Path root : options.allowedRoots()) {
+      Path realRoot;
+      try {
+        realRoot = root.toRealPath();
+      } catch (IOException e) {
+        continue;
+      }
+      if (real.startsWith(realRoot)) {
+        if (!Files.isRegularFile(real)) {
+          throw new ServiceException(400, "bad_request", path + " is not a regular file");
+        }
+        if (Files.size(real) > options.maxImageBytes()) {
+          throw new ServiceException(413, "too_large", path + " is " + Files.size(real) + " bytes; the limit is "
+              + options.maxImageBytes());
+        }
+        return Files.readAllBytes(real);
+      }
+    }
+    throw new ServiceException(403, "forbidden", path + " (really " + real + ") is not inside allowed_roots");
+  }
+
+  private void health(RoutingContext ctx) {
+    JsonObject fallbacks = new JsonObject();
+    JsonArray names = new JsonArray();
+    if (registry != null) {
+      for (ImageModel m : registry.models()) {
+        names.add(m.name());
+        if (m.fallbackReason() != null) {
+          fallbacks.put(m.name(), m.fallbackReason());
+        }
+      }
+    }
+    JsonObject health = new JsonObject()
+        .put("status", state.name().toLowerCase(Locale.ROOT))
+        .put("device", registry == null ? null : devices())
+        .put("models", names)
+        .put("lease", new JsonObject().put("state", "none").put("reason", "no broker configured"))
+        .put("cache", service == null ? null : service.cacheStats())
+        .put("queued", service == null ? 0 : service.queued())
+        .put("in_flight", inFlight)
+        .put("uptime_s", (System.nanoTime() - startedNanos) / 1_000_000_000L);
+    if (!fallbacks.isEmpty()) {
+      health.put("device_fallbacks", fallbacks);
+    }
+    send(ctx, 200, health);
+  }
+
+  private void models(RoutingContext ctx) {
+    JsonArray list = new JsonArray();
+    for (ImageModel m : registry.models()) {
+      list.add(new JsonObject().put("name", m.name()).put("backend", m.backend()).put("device", m.device())
+          .put("inputs", m.inputs()).put("load_ms", m.loadMs()).put("fingerprint", registry.fingerprint(m.name()))
+          .put("fallback_reason", m.fallbackReason()));
+    }
+    send(ctx, 200, new JsonObject().put("models", list));
+  }
+
+  private String devices() {
+    return String.join("+", registry.models().stream().map(ImageModel::device).distinct().toList());
+  }
+
+  private void renderFailure(RoutingContext ctx) {
+    if (ctx.response().closed() || ctx.response().ended()) {
+      return;
+    }
+    Throwable f = ctx.failure();
+    while ((f instanceof CompletionException || f instanceof java.util.concurrent.ExecutionException)
+        && f.getCause() != null) {
+      f = f.getCause();
+    }
+    if (f instanceof ServiceException se) {
+      send(ctx, se);
+    } else if (f instanceof ImageDecodeException de) {
+      send(ctx, new ServiceException(de.httpStatus(), de.errorCode(), de.getMessage()));
+    } else if (f instanceof HttpException he && he.getStatusCode() == 413 || ctx.statusCode() == 413) {
+      send(ctx, new ServiceException(413, "too_large", "request body exceeds max_body_bytes ("
+          + options.maxBodyBytes() + ")"));
+    } else if (f instanceof HttpException he && he.getStatusCode() < 500) {
+      send(ctx, new ServiceException(he.getStatusCode(), "bad_request", String.valueOf(he.getPayload())));
+    } else if (f == null && ctx.statusCode() >= 400 && ctx.statusCode() < 500) {
+      send(ctx, new ServiceException(ctx.statusCode(), "bad_request", "request refused"));
+    } else {
+      LOG.error("internal error on {} {}", ctx.request().method(), ctx.request().path(), f);
+      send(ctx, new ServiceException(500, "internal", "internal error; see the sidecar log"));
+    }
+  }
+
+  private static void send(RoutingContext ctx, ServiceException e) {
+    send(ctx, e.status(), e.body());
+  }
+
+  static void send(RoutingContext ctx, int status, JsonObject body) {
+    if (!ctx.response().ended() && !ctx.response().closed()) {
+      ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(body.toBuffer());
+    }
+  }
+
+  private static String contentType(RoutingContext ctx) {
+    String type = ctx.request().getHeader("Content-Type");
+    if (type == null) {
+      return "";
+    }
+    int semi = type.indexOf(';');
+    return (semi < 0 ? type : type.substring(0, semi)).trim().toLowerCase(Locale.ROOT);
+  }
+
+  private static List<String> splitModels(String param) {
+    if (param == null || param.isBlank()) {
+      return List.of();
+    }
+    return Arrays.stream(param.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
+  }
+
+  private static void deleteTree(Path dir) throws IOException {
+    if (dir != null && Files.exists(dir)) {
+      try (var walk = Files.walk(dir)) {
+        walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      }
+    }
+  }
+
+  /** Completes when no /infer is in flight (checked every 20 ms), or fails after {@code timeoutMs}. */
+  Future<Void> drained(long timeoutMs) {
+    Promise<Void> p = Promise.promise();
+    long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+    vertx.setPeriodic(20, id -> {
+      if (inFlight == 0 && service.queued() == 0) {
+        vertx.cancelTimer(id);
+        p.tryComplete();
+      } else if (System.nanoTime() > deadline) {
+        vertx.cancelTimer(id);
+        p.tryFail(inFlight + " request(s) still running after drain_timeout_s");
+      }
+    });
+    return p.future();
+  }
+}

@@ -1,0 +1,236 @@
+package io.iqa.sidecar.service;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.iqa.sidecar.image.TestImages;
+import io.iqa.sidecar.samples.SampleImages;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.PoolOptions;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.io.ByteArrayOutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The sidecar over real HTTP on a free port, with the built-in models. */
+class SidecarServiceTest {
+
+  @TempDir
+  Path dir;
+  private Vertx vertx;
+  private HttpClient http;
+  private SidecarVerticle sidecar;
+
+  record Reply(int status, Buffer body) {
+    JsonObject json() {
+      return body.toJsonObject();
+    }
+  }
+
+  private void start(JsonObject extra) {
+    JsonArray models = new JsonArray();
+    for (String n : List.of("tech_sharpness", "tech_exposure", "tech_noise")) {
+      models.add(new JsonObject().put("name", n).put("backend", "builtin"));
+    }
+    JsonObject config = new JsonObject().put("models", models).put("device", "cpu").put("port", 0).mergeIn(extra);
+    vertx = Vertx.vertx();
+    sidecar = new SidecarVerticle(new SidecarOptions(config), dir);
+    await(vertx.deployVerticle(sidecar));
+    http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(sidecar.actualPort()),
+        new PoolOptions().setHttp1MaxSize(32));
+  }
+
+  @AfterEach
+  void stop() {
+    if (vertx != null) {
+      await(vertx.close());
+    }
+  }
+
+  static <T> T await(Future<T> f) {
+    try {
+      return f.await(60, TimeUnit.SECONDS);
+    } catch (java.util.concurrent.TimeoutException e) {
+      throw new AssertionError("no answer within 60 s", e);
+    }
+  }
+
+  Future<Reply> send(HttpMethod method, String uri, String contentType, byte[] body) {
+    RequestOptions ro = new RequestOptions().setMethod(method).setURI(uri);
+    if (contentType != null) {
+      ro.putHeader("Content-Type", contentType);
+    }
+    return http.request(ro).compose(req -> (body == null ? req.send() : req.send(Buffer.buffer(body)))
+        .compose(resp -> resp.body().map(b -> new Reply(resp.statusCode(), b))));
+  }
+
+  Reply infer(byte[] image) {
+    return await(send(HttpMethod.POST, "/infer", "image/jpeg", image));
+  }
+
+  Reply get(String uri) {
+    return await(send(HttpMethod.GET, uri, null, null));
+  }
+
+  static byte[] jpeg(int shift) throws Exception {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ImageIO.write(SampleImages.perChannel(SampleImages.scene(128), v -> v + shift), "jpeg", out);
+    return out.toByteArray();
+  }
+
+  /** Images the model really scored, read from the Prometheus text. */
+  long modelImages(String model) {
+    Matcher m = Pattern.compile("iqa_model_images_total\\{model=\"" + model + "\"\\} ([0-9.]+)")
+        .matcher(get("/metrics").body().toString());
+    return m.find() ? (long) Double.parseDouble(m.group(1)) : 0;
+  }
+
+  @Test
+  void theSecondRequestForTheSameBytesIsCachedAndRunsNoModel() throws Exception {
+    start(new JsonObject());
+    byte[] img = jpeg(0);
+    Reply first = infer(img);
+    assertEquals(200, first.status(), first.body().toString());
+    JsonObject a = first.json();
+    assertEquals(3, a.getJsonObject("scores").size());
+    assertFalse(a.getBoolean("cached"));
+    assertEquals("cpu", a.getString("device"));
+    assertEquals(64, a.getString("sha256").length());
+    assertEquals(1, modelImages("tech_sharpness"));
+
+    JsonObject again = infer(img).json();
+    assertTrue(again.getBoolean("cached"), "second request for the same bytes must be cached");
+    assertEquals(a.getJsonObject("scores"), again.getJsonObject("scores"));
+    assertEquals(1, modelImages("tech_sharpness"), "the cached answer ran the model again");
+
+    JsonObject health = get("/health").json();
+    assertEquals("ok", health.getString("status"));
+    assertEquals(3, health.getJsonObject("cache").getLong("hits"));
+    assertEquals(3, health.getJsonObject("cache").getLong("misses"));
+
+    JsonObject noiseOnly = await(send(HttpMethod.POST, "/infer?models=tech_noise", "image/jpeg", jpeg(9))).json();
+    assertEquals(List.of("tech_noise"), new ArrayList<>(noiseOnly.getJsonObject("scores").fieldNames()));
+    Reply unknown = await(send(HttpMethod.POST, "/infer?models=nima", "image/jpeg", img));
+    assertEquals(400, unknown.status());
+    assertTrue(unknown.json().getString("message").contains("unknown model 'nima'"));
+  }
+
+  @Test
+  void twentyConcurrentRequestsForOneNewImageRunEachModelOnce() throws Exception {
+    start(new JsonObject());
+    byte[] img = jpeg(17);
+    List<Future<Reply>> replies = new ArrayList<>();
+    for (int i = 0; i < 20; i++) {
+      replies.add(send(HttpMethod.POST, "/infer", "image/jpeg", img));
+    }
+    for (Future<Reply> r : replies) {
+      assertEquals(200, await(r).status());
+    }
+    assertEquals(1, modelImages("tech_sharpness"), "20 concurrent requests for one image ran the model more than once");
+    assertEquals(1, modelImages("tech_noise"));
+  }
+
+  @Test
+  void concurrentRequestsAreBatchedAndAQueueLimitGives503() throws Exception {
+    start(new JsonObject().put("max_batch", 8).put("batching", new JsonObject().put("max_queue_delay_ms", 200)
+        .put("queue_limit", 6)));
+    List<Future<Reply>> replies = new ArrayList<>();
+    for (int i = 0; i < 8; i++) {
+      replies.add(send(HttpMethod.POST, "/infer?models=tech_sharpness", "image/jpeg", jpeg(i * 3)));
+    }
+    int ok = 0;
+    int overloaded = 0;
+    for (Future<Reply> r : replies) {
+      Reply reply = await(r);
+      if (reply.status() == 200) {
+        ok++;
+      } else {
+        assertEquals(503, reply.status(), reply.body().toString());
+        assertEquals("overloaded", reply.json().getString("error"));
+        overloaded++;
+      }
+    }
+    assertEquals(6, ok, "queue_limit 6 lets six in");
+    assertEquals(2, overloaded);
+    String metrics = get("/metrics").body().toString();
+    Matcher max = Pattern.compile("iqa_model_batch_size_max\\{model=\"tech_sharpness\"\\} ([0-9.]+)").matcher(metrics);
+    assertTrue(max.find() && Double.parseDouble(max.group(1)) > 1, "no batch held more than one image:\n" + metrics);
+  }
+
+  @Test
+  void badInputGetsItsFourHundredJsonErrorAndTheSidecarStaysUp() throws Exception {
+    Path root = Files.createDirectories(dir.resolve("root"));
+    Files.write(root.resolve("ok.jpg"), jpeg(3));
+    Path outside = dir.resolve("secret.jpg");
+    Files.write(outside, jpeg(4));
+    Files.createSymbolicLink(root.resolve("link.jpg"), outside);
+    start(new JsonObject().put("max_body_bytes", 200_000).put("allowed_roots", new JsonArray().add(root.toString())));
+
+    byte[] good = TestImages.encode(SampleImages.scene(64), "png");
+    List<Object[]> cases = List.of(
+        new Object[] {new byte[0], 400, "bad_image"},
+        new Object[] {Arrays.copyOf(good, good.length / 2), 400, "bad_image"},
+        new Object[] {"hello, not an image".getBytes(), 400, "bad_image"},
+        new Object[] {TestImages.pngDeclaring(100_000, 100_000), 413, "too_large"},
+        new Object[] {new byte[300_000], 413, "too_large"});
+    for (Object[] c : cases) {
+      Reply r = await(send(HttpMethod.POST, "/infer", "application/octet-stream", (byte[]) c[0]));
+      assertEquals(c[1], r.status(), r.body().toString());
+      assertEquals(c[2], r.json().getString("error"));
+    }
+    Reply wrongType = await(send(HttpMethod.POST, "/infer", "text/plain", good));
+    assertEquals(415, wrongType.status());
+    assertEquals("unsupported_media_type", wrongType.json().getString("error"));
+
+    assertEquals(200, pathInfer(root.resolve("ok.jpg").toString()).status());
+    for (String escape : List.of(outside.toString(), root + "/../secret.jpg", root.resolve("link.jpg").toString())) {
+      Reply r = pathInfer(escape);
+      assertEquals(403, r.status(), escape + " -> " + r.body());
+      assertEquals("forbidden", r.json().getString("error"));
+    }
+    assertEquals(404, pathInfer(root.resolve("missing.jpg").toString()).status());
+    assertEquals(400, await(send(HttpMethod.POST, "/infer", "application/json", "{\"file\":1}".getBytes())).status());
+    assertEquals(404, get("/nowhere").status());
+    assertEquals(200, get("/health").status(), "the sidecar must still answer after bad input");
+    assertEquals(200, infer(jpeg(5)).status());
+  }
+
+  private Reply pathInfer(String path) {
+    return await(send(HttpMethod.POST, "/infer", "application/json",
+        new JsonObject().put("path", path).encode().getBytes()));
+  }
+
+  @Test
+  void modelsAndHealthDescribeTheLoadedModels() {
+    start(new JsonObject());
+    JsonArray models = get("/v1/models").json().getJsonArray("models");
+    assertEquals(3, models.size());
+    JsonObject m = models.getJsonObject(0);
+    assertEquals("tech_sharpness", m.getString("name"));
+    assertEquals("onnxruntime", m.getString("backend"));
+    assertEquals("cpu", m.getString("device"));
+    assertTrue(m.getString("inputs").contains("[N,3,256,256]"), m.encode());
+    assertEquals(16, m.getString("fingerprint").length());
+    JsonObject health = get("/health").json();
+    assertEquals("cpu", health.getString("device"));
+    assertEquals(3, health.getJsonArray("models").size());
+  }
+}

@@ -49,7 +49,23 @@ public final class ServeCommand implements Callable<Integer> {
       return 2;
     }
     Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
+    java.util.concurrent.atomic.AtomicBoolean exiting = new java.util.concurrent.atomic.AtomicBoolean();
     SidecarVerticle sidecar = new SidecarVerticle(options, SidecarConfig.baseDir(conf));
+    // /shutdown, a lost lease and idleness end here. System.exit runs in its own thread: called
+    // from the SIGTERM hook below it would wait for that very hook.
+    sidecar.onExit(code -> {
+      if (exiting.compareAndSet(false, true)) {
+        Thread t = new Thread(() -> {
+          try {
+            vertx.close().await(30, TimeUnit.SECONDS);
+          } catch (Exception e) {
+            LOG.warn("sidecar did not stop cleanly: {}", e.getMessage());
+          }
+          System.exit(code);
+        }, "sidecar-exit");
+        t.start();
+      }
+    });
     try {
       vertx.deployVerticle(sidecar).await(10, TimeUnit.MINUTES);
     } catch (Exception e) {
@@ -59,13 +75,17 @@ public final class ServeCommand implements Callable<Integer> {
       return cause instanceof ModelConfigException ? 2 : 1;
     }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      LOG.info("stopping iqa-sidecar");
+      if (!exiting.compareAndSet(false, true)) {
+        return;
+      }
+      // SIGTERM: the same as /shutdown: drain, close the models, release the lease.
       try {
-        vertx.close().await(60, TimeUnit.SECONDS);
+        sidecar.shutdown("SIGTERM", 0).await(options.drainTimeoutS() + 30, TimeUnit.SECONDS);
+        vertx.close().await(30, TimeUnit.SECONDS);
       } catch (Exception e) {
         LOG.warn("sidecar did not stop cleanly: {}", e.getMessage());
       }
-    }, "sidecar-shutdown"));
+    }, "sidecar-sigterm"));
     System.out.println("iqa-sidecar listening on http://" + options.host() + ":" + sidecar.actualPort());
     System.out.flush();
     try {

@@ -31,7 +31,7 @@ public final class SidecarOptions {
 
   private static final Set<String> KEYS = Set.of("models", "device", "max_batch", "max_image_bytes",
       "max_image_pixels", "host", "port", "max_body_bytes", "cache", "batching", "allowed_roots", "broker",
-      "on_lease_lost", "drain_timeout_s", "idle_shutdown_s", "auth");
+      "on_lease_lost", "drain_timeout_s", "idle_shutdown_s", "auth", "lease");
 
   private final JsonObject json;
   private final List<Path> allowedRoots = new ArrayList<>();
@@ -124,6 +124,15 @@ public final class SidecarOptions {
 
   public JsonObject broker() {
     return json.getJsonObject("broker");
+  }
+
+  /**
+   * @return lease.required: whether a sidecar that gets no lease must fail to start; default true
+   *     where an NVIDIA device is visible, false elsewhere (a CPU-only machine has nothing to guard)
+   */
+  public boolean leaseRequired() {
+    JsonObject lease = json.getJsonObject("lease", new JsonObject());
+    return lease.getBoolean("required", java.nio.file.Files.exists(Path.of("/dev/nvidiactl")));
   }
 
   public String onLeaseLost() {

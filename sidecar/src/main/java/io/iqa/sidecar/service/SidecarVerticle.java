@@ -51,6 +51,11 @@ public final class SidecarVerticle extends VerticleBase {
   private ScoreService service;
   private HttpServer server;
   private int inFlight;
+  private LeaseKeeper lease;
+  private String leaseNote = "no broker configured";
+  private Future<Void> shuttingDown;
+  private long lastRequestNanos = System.nanoTime();
+  private java.util.function.IntConsumer exit = code -> { };
 
   /** @param baseDir the config file's folder: relative model paths are resolved against it */
   public SidecarVerticle(SidecarOptions options, Path baseDir) {
@@ -58,23 +63,137 @@ public final class SidecarVerticle extends VerticleBase {
     this.baseDir = baseDir;
   }
 
+  /** Called with the exit code when the process should end (after /shutdown, a lost lease, idleness). */
+  public SidecarVerticle onExit(java.util.function.IntConsumer exit) {
+    this.exit = exit;
+    return this;
+  }
+
   @Override
   public Future<?> start() {
+    decodePool = vertx.createSharedWorkerExecutor("iqa-decode", Math.max(2, options.workers()));
+    inferPool = vertx.createSharedWorkerExecutor("iqa-infer", options.workers());
+    return takeLease()
+        .compose(device -> loadModels(device))
+        .compose(v -> vertx.createHttpServer().requestHandler(router()).listen(options.port(), options.host()))
+        .onSuccess(s -> {
+          server = s;
+          state = State.OK;
+          startIdleWatch();
+          LOG.info("iqa-sidecar listening on http://{}:{} with models {} on {}", options.host(), s.actualPort(),
+              registry.models().stream().map(ImageModel::name).toList(), devices());
+        });
+  }
+
+  /**
+   * Takes the GPU lease before any model loads. @return the device the models may use: the leased
+   * GPU, the configured device when no broker is configured, or cpu when running without a lease
+   */
+  private Future<String> takeLease() {
+    String configured = options.json().getString("device", "auto");
+    JsonObject broker = options.broker();
+    if (broker == null || broker.getString("url") == null) {
+      return Future.succeededFuture(configured);
+    }
+    lease = new LeaseKeeper(vertx, broker, this::leaseLost);
+    return lease.acquire()
+        .map(l -> configured.equals("auto") ? "cuda:" + l.getInteger("gpu") : configured)
+        .recover(err -> {
+          if (options.leaseRequired()) {
+            return Future.failedFuture(new IllegalStateException("lease.required is true and no GPU lease was "
+                + "granted: " + err.getMessage()));
+          }
+          leaseNote = "running on CPU without a lease: " + err.getMessage();
+          LOG.warn("{} (lease.required is false)", leaseNote);
+          lease.close();
+          lease = null;
+          return Future.succeededFuture("cpu");
+        });
+  }
+
+  private Future<Void> loadModels(String device) {
+    JsonObject config = options.json().copy().put("device", device);
     return vertx.executeBlocking(() -> {
-      builtinDir = Files.createTempDirectory("iqa-builtin-models");
-      return ModelRegistry.load(options.json(), baseDir, builtinDir);
-    }).compose(loaded -> {
+      if (builtinDir == null) {
+        builtinDir = Files.createTempDirectory("iqa-builtin-models");
+      }
+      return ModelRegistry.load(config, baseDir, builtinDir);
+    }).map(loaded -> {
       registry = loaded;
-      decodePool = vertx.createSharedWorkerExecutor("iqa-decode", Math.max(2, options.workers()));
-      inferPool = vertx.createSharedWorkerExecutor("iqa-infer", options.workers());
       service = new ScoreService(vertx, context, registry,
           new ImageDecoder(options.maxImageBytes(), options.maxImagePixels()), decodePool, inferPool, options, metrics);
-      return vertx.createHttpServer().requestHandler(router()).listen(options.port(), options.host());
-    }).onSuccess(s -> {
-      server = s;
-      state = State.OK;
-      LOG.info("iqa-sidecar listening on http://{}:{} with models {} on {}", options.host(), s.actualPort(),
-          registry.models().stream().map(ImageModel::name).toList(), devices());
+      return null;
+    });
+  }
+
+  /** The broker took the GPU back: stop GPU work now; exit, or carry on with the models on CPU. */
+  private void leaseLost(String why) {
+    if (state == State.SHUTTING_DOWN) {
+      return;
+    }
+    if (options.onLeaseLost().equals("cpu")) {
+      state = State.STARTING;
+      LOG.warn("reloading every model on CPU (on_lease_lost: cpu)");
+      ModelRegistry old = registry;
+      vertx.executeBlocking(() -> {
+        old.close();
+        return null;
+      }).compose(v -> loadModels("cpu")).onComplete(ar -> {
+        if (ar.succeeded()) {
+          state = State.OK;
+          LOG.info("models reloaded on CPU; serving again");
+        } else {
+          LOG.error("could not reload the models on CPU: {}", ar.cause().getMessage());
+          shutdown("models could not be reloaded on CPU", 3);
+        }
+      });
+    } else {
+      shutdown("GPU lease lost (" + why + ")", 3);
+    }
+  }
+
+  /**
+   * Stops taking work (new /infer get 503), lets in-flight requests finish (up to drain_timeout_s),
+   * closes every model, releases the lease, then asks for the process to exit with {@code code}.
+   * Idempotent: every caller gets the same future.
+   */
+  public Future<Void> shutdown(String why, int code) {
+    if (shuttingDown != null) {
+      return shuttingDown;
+    }
+    state = State.SHUTTING_DOWN;
+    LOG.info("shutting down: {}", why);
+    boolean lost = code != 0;
+    shuttingDown = (lost ? Future.<Void>succeededFuture() : drained(options.drainTimeoutS() * 1000)
+        .recover(e -> {
+          LOG.warn("drain: {}; closing anyway", e.getMessage());
+          return Future.succeededFuture();
+        }))
+        .compose(v -> vertx.executeBlocking(() -> {
+          if (registry != null) {
+            registry.close();
+          }
+          return null;
+        }))
+        .compose(v -> lease == null ? Future.succeededFuture() : lease.release())
+        .onComplete(ar -> {
+          LOG.info("models closed{}; exiting with {}", lease == null ? "" : ", lease released", code);
+          exit.accept(code);
+        })
+        .mapEmpty();
+    return shuttingDown;
+  }
+
+  private void startIdleWatch() {
+    long idleS = options.idleShutdownS();
+    if (idleS <= 0) {
+      return;
+    }
+    vertx.setPeriodic(Math.max(100, Math.min(1000, idleS * 250)), id -> {
+      if (state == State.OK && inFlight == 0 && System.nanoTime() - lastRequestNanos > idleS * 1_000_000_000L) {
+        vertx.cancelTimer(id);
+        shutdown("no request for idle_shutdown_s=" + idleS, 0);
+      }
     });
   }
 
@@ -88,7 +207,8 @@ public final class SidecarVerticle extends VerticleBase {
       }
       deleteTree(builtinDir);
       return null;
-    })).eventually(() -> {
+    })).eventually(() -> lease == null ? Future.succeededFuture() : lease.release().onComplete(ar -> lease.close()))
+        .eventually(() -> {
       if (decodePool != null) {
         decodePool.close();
         inferPool.close();
@@ -113,6 +233,7 @@ public final class SidecarVerticle extends VerticleBase {
         .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(metrics.registry.scrape()));
     router.post("/infer").handler(BodyHandler.create(false).setBodyLimit(options.maxBodyBytes()));
     router.post("/infer").handler(this::infer);
+    router.post("/shutdown").handler(this::shutdownRequest);
     router.route().failureHandler(this::renderFailure);
     router.errorHandler(404, ctx -> send(ctx, new ServiceException(404, "not_found",
         "no such endpoint: " + ctx.request().method() + " " + ctx.request().path())));
@@ -121,11 +242,32 @@ public final class SidecarVerticle extends VerticleBase {
     return router;
   }
 
+  private void shutdownRequest(RoutingContext ctx) {
+    String expected = options.adminTokenSha256();
+    if (expected != null) {
+      String header = ctx.request().getHeader("Authorization");
+      String presented = header != null && header.regionMatches(true, 0, "Bearer ", 0, 7)
+          ? header.substring(7).trim() : null;
+      if (presented == null || !java.security.MessageDigest.isEqual(
+          io.iqa.sidecar.model.ImageScorer.sha256(presented.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+              .getBytes(java.nio.charset.StandardCharsets.US_ASCII),
+          expected.toLowerCase(Locale.ROOT).getBytes(java.nio.charset.StandardCharsets.US_ASCII))) {
+        throw new ServiceException(401, "unauthorized", "/shutdown needs 'Authorization: Bearer <admin token>'");
+      }
+    }
+    send(ctx, 202, new JsonObject().put("status", "shutting_down")
+        .put("message", "finishing " + inFlight + " request(s), then closing the models and releasing the lease"));
+    shutdown("POST /shutdown", 0);
+  }
+
   private void infer(RoutingContext ctx) {
     if (state != State.OK) {
-      throw state == State.STARTING ? new ServiceException(503, "not_ready", "models are still loading")
-          : new ServiceException(503, "shutting_down", "the sidecar is shutting down");
+      throw state == State.STARTING ? new ServiceException(503, "not_ready", "models are loading")
+          : lease != null && "lost".equals(lease.status().getString("state"))
+              ? new ServiceException(503, "lease_lost", "the GPU lease was lost; the sidecar is exiting")
+              : new ServiceException(503, "shutting_down", "the sidecar is shutting down");
     }
+    lastRequestNanos = System.nanoTime();
     long t0 = System.nanoTime();
     inFlight++;
     ctx.addEndHandler(v -> {
@@ -213,7 +355,7 @@ public final class SidecarVerticle extends VerticleBase {
         .put("status", state.name().toLowerCase(Locale.ROOT))
         .put("device", registry == null ? null : devices())
         .put("models", names)
-        .put("lease", new JsonObject().put("state", "none").put("reason", "no broker configured"))
+        .put("lease", lease != null ? lease.status() : new JsonObject().put("state", "none").put("reason", leaseNote))
         .put("cache", service == null ? null : service.cacheStats())
         .put("queued", service == null ? 0 : service.queued())
         .put("in_flight", inFlight)

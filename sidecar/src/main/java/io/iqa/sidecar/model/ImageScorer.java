@@ -67,7 +67,7 @@ public final class ImageScorer {
         DecodedImage img = decoder.decode(bytes);
         answer.put("width", img.width()).put("height", img.height())
             .put("timings_ms", new JsonObject().put("decode", ms(t0)));
-        inputs.add(new ImageInput(img.rgb(), bytes));
+        inputs.add(ImageInput.decoded(img.rgb(), bytes));
         pending.add(answer);
       } catch (ImageDecodeException e) {
         answer.put("error", e.errorCode()).put("message", e.getMessage());

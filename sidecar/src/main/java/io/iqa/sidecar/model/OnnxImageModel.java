@@ -53,7 +53,7 @@ final class OnnxImageModel implements ImageModel {
   @Override
   public List<Score> score(List<ImageInput> images) throws OrtException {
     List<BufferedImage> rgb = new ArrayList<>(images.size());
-    images.forEach(i -> rgb.add(i.rgb()));
+    images.forEach(i -> rgb.add(i.decodedRgb()));
     return model.score(rgb);
   }
 

@@ -51,7 +51,7 @@ final class TfImageModel implements ImageModel {
   public List<Score> score(List<ImageInput> images) {
     if (model.spec().kind() == TfModelSpec.Kind.NIMA) {
       List<BufferedImage> rgb = new ArrayList<>(images.size());
-      images.forEach(i -> rgb.add(i.rgb()));
+      images.forEach(i -> rgb.add(i.decodedRgb()));
       return model.scoreNima(rgb);
     }
     List<Score> scores = new ArrayList<>(images.size());

@@ -1,5 +1,6 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.sidecar.image.ImageDecodeException;
 import io.iqa.sidecar.model.ImageInput;
 import io.iqa.sidecar.model.ImageModel;
 import io.iqa.sidecar.model.Score;
@@ -76,19 +77,39 @@ final class Batcher {
     }
     List<Pending> batch = forming;
     forming = new ArrayList<>();
-    List<ImageInput> inputs = new ArrayList<>(batch.size());
-    batch.forEach(p -> inputs.add(p.input()));
     long t0 = System.nanoTime();
-    pool.executeBlocking(() -> model.score(inputs), false).onComplete(ar -> {
+    // Decoding happens here, on the inference worker, the first time any model needs the image:
+    // no extra hop through another pool. An image that does not decode fails alone.
+    pool.executeBlocking(() -> {
+      Object[] outcome = new Object[batch.size()];
+      List<ImageInput> good = new ArrayList<>(batch.size());
+      for (int i = 0; i < batch.size(); i++) {
+        try {
+          batch.get(i).input().rgb();
+          good.add(batch.get(i).input());
+        } catch (ImageDecodeException e) {
+          outcome[i] = e;
+        }
+      }
+      List<Score> scores = good.isEmpty() ? List.of() : model.score(good);
+      for (int i = 0, g = 0; i < batch.size(); i++) {
+        if (outcome[i] == null) {
+          outcome[i] = scores.get(g++);
+        }
+      }
+      return outcome;
+    }, false).onComplete(ar -> {
       outstanding -= batch.size();
       metrics.batch(model.name(), batch.size(), System.nanoTime() - t0);
-      if (ar.failed()) {
-        batch.forEach(p -> p.promise().fail(ar.cause()));
-        return;
-      }
-      List<Score> scores = ar.result();
       for (int i = 0; i < batch.size(); i++) {
-        batch.get(i).promise().complete(scores.get(i));
+        Promise<Score> promise = batch.get(i).promise();
+        if (ar.failed()) {
+          promise.fail(ar.cause());
+        } else if (ar.result()[i] instanceof Score s) {
+          promise.complete(s);
+        } else {
+          promise.fail((Throwable) ar.result()[i]);
+        }
       }
     });
   }

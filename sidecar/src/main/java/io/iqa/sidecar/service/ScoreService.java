@@ -1,6 +1,6 @@
 package io.iqa.sidecar.service;
 
-import com.github.benmanes.caffeine.cache.AsyncCache;
+import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import io.iqa.sidecar.image.ImageDecoder;
 import io.iqa.sidecar.model.ImageInput;
@@ -8,7 +8,6 @@ import io.iqa.sidecar.model.ImageModel;
 import io.iqa.sidecar.model.ImageScorer;
 import io.iqa.sidecar.model.ModelRegistry;
 import io.iqa.sidecar.model.Score;
-import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.WorkerExecutor;
@@ -19,37 +18,34 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 
 /**
  * One /infer: hash the bytes, answer every model from the cache where it can, and for the rest
  * decode once and queue the image on each model's {@link Batcher}. The cache key is the image's
- * SHA-256 plus the model's fingerprint; while a score is being computed its future sits in the
- * cache, so concurrent requests for the same new image run each model once. Failures are not
- * cached. Runs on the verticle's event loop; hashing and decoding go to a worker pool.
+ * SHA-256 plus the model's fingerprint. A score being computed sits in an in-flight map that
+ * later requests join, so concurrent requests for the same new image run each model once; only
+ * successful scores enter the cache. Runs on the verticle's event loop (which is what makes the
+ * plain in-flight map safe); hashing and decoding go to a worker pool.
  */
 final class ScoreService {
 
-  private final Vertx vertx;
-  private final Context context;
   private final ModelRegistry registry;
   private final ImageDecoder decoder;
   private final WorkerExecutor decodePool;
   private final Map<String, Batcher> batchers = new HashMap<>();
-  private final AsyncCache<String, Score> cache;
+  private final Cache<String, Score> cache;
+  private final Map<String, Future<Score>> inFlight = new HashMap<>();
   private final SidecarMetrics metrics;
   private final long maxEntries;
 
-  ScoreService(Vertx vertx, Context context, ModelRegistry registry, ImageDecoder decoder, WorkerExecutor decodePool,
+  ScoreService(Vertx vertx, ModelRegistry registry, ImageDecoder decoder, WorkerExecutor decodePool,
       WorkerExecutor inferPool, SidecarOptions options, SidecarMetrics metrics) {
-    this.vertx = vertx;
-    this.context = context;
     this.registry = registry;
     this.decoder = decoder;
     this.decodePool = decodePool;
     this.metrics = metrics;
     this.maxEntries = options.cacheMaxEntries();
-    this.cache = Caffeine.newBuilder().maximumSize(maxEntries).executor(Runnable::run).buildAsync();
+    this.cache = Caffeine.newBuilder().maximumSize(maxEntries).executor(Runnable::run).build();
     for (ImageModel m : registry.models()) {
       batchers.put(m.name(), new Batcher(vertx, m, registry.maxBatch(), options.maxQueueDelayMs(), options.queueLimit(),
           inferPool, metrics));
@@ -73,28 +69,40 @@ final class ScoreService {
     return chosen;
   }
 
-  Future<JsonObject> infer(byte[] bytes, List<ImageModel> models) {
+  /** @param sha256 the bytes' hash when the caller computed it while reading, else null */
+  Future<JsonObject> infer(byte[] bytes, String sha256, List<ImageModel> models) {
     long t0 = System.nanoTime();
-    return decodePool.executeBlocking(() -> ImageScorer.sha256(bytes), false).compose(sha -> {
+    Future<String> hashed = sha256 != null ? Future.succeededFuture(sha256)
+        : decodePool.executeBlocking(() -> ImageScorer.sha256(bytes), false);
+    return hashed.compose(sha -> {
       Request request = new Request(bytes);
       List<Future<Score>> scores = new ArrayList<>(models.size());
       boolean allCached = true;
       for (ImageModel m : models) {
         String key = sha + "|" + registry.fingerprint(m.name());
-        CompletableFuture<Score> known = cache.getIfPresent(key);
+        Score known = cache.getIfPresent(key);
         if (known != null) {
           metrics.hit();
-          allCached &= known.isDone();
-          scores.add(Future.fromCompletionStage(known, context));
+          scores.add(Future.succeededFuture(known));
           continue;
         }
         allCached = false;
-        CompletableFuture<Score> computed = cache.get(key, (k, executor) -> {
-          metrics.miss();
-          return request.decoded().compose(input -> batchers.get(m.name()).submit(input))
-              .toCompletionStage().toCompletableFuture();
-        });
-        scores.add(Future.fromCompletionStage(computed, context));
+        Future<Score> running = inFlight.get(key);
+        if (running != null) {
+          metrics.hit();
+          scores.add(running);
+          continue;
+        }
+        metrics.miss();
+        Future<Score> computed = batchers.get(m.name()).submit(request.input)
+            .andThen(ar -> {
+              inFlight.remove(key);
+              if (ar.succeeded()) {
+                cache.put(key, ar.result());
+              }
+            });
+        inFlight.put(key, computed);
+        scores.add(computed);
       }
       boolean cached = allCached;
       return Future.all(scores).map(done -> answer(sha, models, scores, cached, request, t0));
@@ -115,9 +123,6 @@ final class ScoreService {
       devices.add(models.get(i).device());
     }
     JsonObject timings = new JsonObject().put("total", ms(System.nanoTime() - t0));
-    if (request.decodeNanos > 0) {
-      timings.put("decode", ms(request.decodeNanos));
-    }
     JsonObject answer = new JsonObject().put("sha256", sha).put("scores", values);
     if (!std.isEmpty()) {
       answer.put("std", std);
@@ -127,7 +132,7 @@ final class ScoreService {
 
   JsonObject cacheStats() {
     return new JsonObject()
-        .put("entries", cache.synchronous().estimatedSize())
+        .put("entries", cache.estimatedSize())
         .put("max_entries", maxEntries)
         .put("hits", metrics.hitCount.get())
         .put("misses", metrics.missCount.get());
@@ -141,23 +146,12 @@ final class ScoreService {
     return Math.round(nanos / 10_000.0) / 100.0;
   }
 
-  /** Decodes its image at most once, and only if some model needs it. */
+  /** One request's image: decoded at most once, by the first model batch that needs it. */
   private final class Request {
-    private final byte[] bytes;
-    private Future<ImageInput> decoded;
-    long decodeNanos;
+    final ImageInput input;
 
     Request(byte[] bytes) {
-      this.bytes = bytes;
-    }
-
-    Future<ImageInput> decoded() {
-      if (decoded == null) {
-        long t0 = System.nanoTime();
-        decoded = decodePool.executeBlocking(() -> new ImageInput(decoder.decode(bytes).rgb(), bytes), false)
-            .onComplete(ar -> decodeNanos = System.nanoTime() - t0);
-      }
-      return decoded;
+      this.input = ImageInput.lazy(bytes, decoder);
     }
   }
 }

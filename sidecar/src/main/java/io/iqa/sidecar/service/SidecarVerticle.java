@@ -14,7 +14,6 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
-import io.vertx.ext.web.handler.BodyHandler;
 import io.vertx.ext.web.handler.HttpException;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -120,7 +119,7 @@ public final class SidecarVerticle extends VerticleBase {
       return ModelRegistry.load(config, baseDir, builtinDir);
     }).map(loaded -> {
       registry = loaded;
-      service = new ScoreService(vertx, context, registry,
+      service = new ScoreService(vertx, registry,
           new ImageDecoder(options.maxImageBytes(), options.maxImagePixels()), decodePool, inferPool, options, metrics);
       return null;
     });
@@ -231,7 +230,6 @@ public final class SidecarVerticle extends VerticleBase {
     router.get("/v1/models").handler(this::models);
     router.get("/metrics").handler(ctx -> ctx.response()
         .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(metrics.registry.scrape()));
-    router.post("/infer").handler(BodyHandler.create(false).setBodyLimit(options.maxBodyBytes()));
     router.post("/infer").handler(this::infer);
     router.post("/shutdown").handler(this::shutdownRequest);
     router.route().failureHandler(this::renderFailure);
@@ -276,29 +274,34 @@ public final class SidecarVerticle extends VerticleBase {
     });
     List<ImageModel> models = service.select(splitModels(ctx.request().getParam("models")));
     imageBytes(ctx)
-        .compose(bytes -> service.infer(bytes, models))
+        .compose(image -> service.infer(image.bytes(), image.sha256(), models))
         .onSuccess(answer -> send(ctx, 200, answer))
         .onFailure(ctx::fail);
   }
 
-  /** Raw image bytes, or {"path": ...} inside an allowed root. */
-  private Future<byte[]> imageBytes(RoutingContext ctx) {
+  /**
+   * Raw image bytes (streamed: limited and hashed while they arrive), or {"path": ...} inside an
+   * allowed root. @return the bytes with their SHA-256, or null hash when it is still to compute
+   */
+  private Future<StreamedBody.Image> imageBytes(RoutingContext ctx) {
     String type = contentType(ctx);
     if (type.startsWith("image/") || type.equals("application/octet-stream")) {
-      return Future.succeededFuture(ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes());
+      return StreamedBody.read(ctx.request(), options.maxBodyBytes());
     }
     if (type.equals("application/json")) {
-      return pathBytes(ctx);
+      return StreamedBody.small(ctx.request(), 64 * 1024).compose(this::pathBytes)
+          .map(bytes -> new StreamedBody.Image(bytes, null));
     }
+    ctx.request().resume();
     return Future.failedFuture(new ServiceException(415, "unsupported_media_type", "send the image as image/* or "
         + "application/octet-stream, or {\"path\": ...} as application/json; got '" + type + "'"));
   }
 
-  private Future<byte[]> pathBytes(RoutingContext ctx) {
+  private Future<byte[]> pathBytes(io.vertx.core.buffer.Buffer body) {
     String path;
     try {
-      JsonObject body = ctx.body().asJsonObject();
-      path = body == null ? null : body.getString("path");
+      Object json = io.vertx.core.json.Json.decodeValue(body);
+      path = json instanceof JsonObject o ? o.getString("path") : null;
     } catch (DecodeException | ClassCastException e) {
       return Future.failedFuture(new ServiceException(400, "bad_request", "body must be {\"path\": \"...\"}"));
     }

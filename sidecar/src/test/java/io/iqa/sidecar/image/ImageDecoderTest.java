@@ -87,25 +87,7 @@ class ImageDecoderTest {
 
   @Test
   void theMalformedCorpusYieldsTypedErrorsOnly() throws Exception {
-    byte[] jpeg = TestImages.encode(TestImages.marked(BufferedImage.TYPE_INT_RGB), "jpeg");
-    byte[] png = TestImages.encode(TestImages.marked(BufferedImage.TYPE_INT_RGB), "png");
-    Map<String, Object[]> corpus = new LinkedHashMap<>();
-    corpus.put("zero bytes", new Object[] {new byte[0], Kind.EMPTY});
-    corpus.put("truncated JPEG", new Object[] {Arrays.copyOf(jpeg, jpeg.length / 2), Kind.CORRUPT});
-    corpus.put("JPEG cut after its header", new Object[] {Arrays.copyOf(jpeg, 200), Kind.CORRUPT});
-    corpus.put("truncated PNG", new Object[] {Arrays.copyOf(png, png.length / 2), Kind.CORRUPT});
-    corpus.put("PNG magic, garbage after", new Object[] {concat(Arrays.copyOf(png, 8), "garbage".getBytes()), Kind.CORRUPT});
-    corpus.put("wrong magic", new Object[] {concat(new byte[] {'P', 'N', 'X'}, Arrays.copyOfRange(png, 3, png.length)),
-        Kind.UNSUPPORTED});
-    corpus.put("text file", new Object[] {"hello, this is not an image\n".getBytes(StandardCharsets.UTF_8),
-        Kind.UNSUPPORTED});
-    corpus.put("HTML", new Object[] {"<!doctype html><html><body>no</body></html>".getBytes(StandardCharsets.UTF_8),
-        Kind.UNSUPPORTED});
-    corpus.put("zeros (WBMP look-alike)", new Object[] {new byte[64], Kind.UNSUPPORTED});
-    corpus.put("PNG declaring 100000x100000", new Object[] {TestImages.pngDeclaring(100_000, 100_000),
-        Kind.TOO_MANY_PIXELS});
-    corpus.put("JPEG declaring 65000x65000", new Object[] {TestImages.jpegDeclaring(jpeg, 65_000, 65_000),
-        Kind.TOO_MANY_PIXELS});
+    Map<String, Object[]> corpus = TestImages.malformedCorpus();
     for (Map.Entry<String, Object[]> c : corpus.entrySet()) {
       ImageDecodeException e = assertThrows(ImageDecodeException.class, () -> decoder.decode((byte[]) c.getValue()[0]),
           c.getKey() + " was accepted");

@@ -93,6 +93,36 @@ public final class TestImages {
     return withMarker;
   }
 
+  /**
+   * The malformed-image corpus: name -> {bytes, expected ImageDecodeException.Kind}. Used by the
+   * decoder's tests and, over HTTP, by the sidecar's.
+   */
+  public static java.util.Map<String, Object[]> malformedCorpus() throws IOException {
+    byte[] jpeg = encode(marked(BufferedImage.TYPE_INT_RGB), "jpeg");
+    byte[] png = encode(marked(BufferedImage.TYPE_INT_RGB), "png");
+    java.util.Map<String, Object[]> corpus = new java.util.LinkedHashMap<>();
+    corpus.put("zero bytes", new Object[] {new byte[0], ImageDecodeException.Kind.EMPTY});
+    corpus.put("truncated JPEG", new Object[] {Arrays.copyOf(jpeg, jpeg.length / 2), ImageDecodeException.Kind.CORRUPT});
+    corpus.put("JPEG cut after its header", new Object[] {Arrays.copyOf(jpeg, 200), ImageDecodeException.Kind.CORRUPT});
+    corpus.put("truncated PNG", new Object[] {Arrays.copyOf(png, png.length / 2), ImageDecodeException.Kind.CORRUPT});
+    byte[] garbage = Arrays.copyOf(png, 15);
+    System.arraycopy("garbage".getBytes(StandardCharsets.US_ASCII), 0, garbage, 8, 7);
+    corpus.put("PNG magic, garbage after", new Object[] {garbage, ImageDecodeException.Kind.CORRUPT});
+    byte[] wrongMagic = png.clone();
+    wrongMagic[3] = 'X';
+    corpus.put("wrong magic", new Object[] {wrongMagic, ImageDecodeException.Kind.UNSUPPORTED});
+    corpus.put("text file", new Object[] {"hello, this is not an image\n".getBytes(StandardCharsets.UTF_8),
+        ImageDecodeException.Kind.UNSUPPORTED});
+    corpus.put("HTML", new Object[] {"<!doctype html><html><body>no</body></html>".getBytes(StandardCharsets.UTF_8),
+        ImageDecodeException.Kind.UNSUPPORTED});
+    corpus.put("zeros (WBMP look-alike)", new Object[] {new byte[64], ImageDecodeException.Kind.UNSUPPORTED});
+    corpus.put("PNG declaring 100000x100000", new Object[] {pngDeclaring(100_000, 100_000),
+        ImageDecodeException.Kind.TOO_MANY_PIXELS});
+    corpus.put("JPEG declaring 65000x65000", new Object[] {jpegDeclaring(jpeg, 65_000, 65_000),
+        ImageDecodeException.Kind.TOO_MANY_PIXELS});
+    return corpus;
+  }
+
   /** Inserts an EXIF APP1 segment with the given orientation after the JPEG's APP0 (or SOI). */
   public static byte[] withExifOrientation(byte[] jpeg, int orientation) {
     ByteBuffer tiff = ByteBuffer.allocate(26);

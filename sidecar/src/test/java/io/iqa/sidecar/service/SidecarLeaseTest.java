@@ -148,6 +148,16 @@ class SidecarLeaseTest {
   }
 
   @Test
+  void sigtermDrainsClosesAndReleasesTheLease() throws Exception {
+    SidecarProcess s = sidecar(new JsonObject());
+    assertEquals(1, leases().size());
+    s.process.destroy(); // SIGTERM
+    s.awaitExit(30);
+    assertEquals(0, leases().size(), "SIGTERM must release the lease\n" + s.log());
+    assertTrue(s.log().contains("shutting down: SIGTERM"), s.log());
+  }
+
+  @Test
   void idleShutdownStopsTheSidecarAndReleasesItsLease() throws Exception {
     SidecarProcess s = sidecar(new JsonObject().put("idle_shutdown_s", 1));
     assertEquals(0, s.awaitExit(20), s.log());

@@ -20,7 +20,6 @@ import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -185,17 +184,15 @@ class SidecarServiceTest {
     start(new JsonObject().put("max_body_bytes", 200_000).put("allowed_roots", new JsonArray().add(root.toString())));
 
     byte[] good = TestImages.encode(SampleImages.scene(64), "png");
-    List<Object[]> cases = List.of(
-        new Object[] {new byte[0], 400, "bad_image"},
-        new Object[] {Arrays.copyOf(good, good.length / 2), 400, "bad_image"},
-        new Object[] {"hello, not an image".getBytes(), 400, "bad_image"},
-        new Object[] {TestImages.pngDeclaring(100_000, 100_000), 413, "too_large"},
-        new Object[] {new byte[300_000], 413, "too_large"});
-    for (Object[] c : cases) {
-      Reply r = await(send(HttpMethod.POST, "/infer", "application/octet-stream", (byte[]) c[0]));
-      assertEquals(c[1], r.status(), r.body().toString());
-      assertEquals(c[2], r.json().getString("error"));
+    for (var c : TestImages.malformedCorpus().entrySet()) {
+      boolean tooBig = c.getValue()[1] == io.iqa.sidecar.image.ImageDecodeException.Kind.TOO_MANY_PIXELS;
+      Reply r = await(send(HttpMethod.POST, "/infer", "application/octet-stream", (byte[]) c.getValue()[0]));
+      assertEquals(tooBig ? 413 : 400, r.status(), c.getKey() + " -> " + r.body());
+      assertEquals(tooBig ? "too_large" : "bad_image", r.json().getString("error"), c.getKey());
     }
+    Reply oversize = await(send(HttpMethod.POST, "/infer", "application/octet-stream", new byte[300_000]));
+    assertEquals(413, oversize.status(), "a body over max_body_bytes");
+    assertEquals("too_large", oversize.json().getString("error"));
     Reply wrongType = await(send(HttpMethod.POST, "/infer", "text/plain", good));
     assertEquals(415, wrongType.status());
     assertEquals("unsupported_media_type", wrongType.json().getString("error"));
@@ -216,6 +213,30 @@ class SidecarServiceTest {
   private Reply pathInfer(String path) {
     return await(send(HttpMethod.POST, "/infer", "application/json",
         new JsonObject().put("path", path).encode().getBytes()));
+  }
+
+  @Test
+  void shutdownNeedsTheAdminTokenWhenAuthIsConfigured() throws Exception {
+    start(new JsonObject().put("auth", new JsonObject().put("admin_token_sha256",
+        io.iqa.sidecar.model.ImageScorer.sha256("admin-secret".getBytes()))));
+    java.util.concurrent.atomic.AtomicInteger exitCode = new java.util.concurrent.atomic.AtomicInteger(-1);
+    sidecar.onExit(exitCode::set);
+    assertEquals(401, await(send(HttpMethod.POST, "/shutdown", null, null)).status());
+    assertEquals(401, shutdownWith("guess").status());
+    assertEquals("ok", get("/health").json().getString("status"), "a refused /shutdown must not stop anything");
+    assertEquals(202, shutdownWith("admin-secret").status());
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (exitCode.get() < 0 && System.nanoTime() < deadline) {
+      Thread.sleep(20);
+    }
+    assertEquals(0, exitCode.get(), "an authorised /shutdown ends with exit code 0");
+  }
+
+  private Reply shutdownWith(String bearer) {
+    RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setURI("/shutdown")
+        .putHeader("Authorization", "Bearer " + bearer);
+    return await(http.request(ro).compose(r -> r.send().compose(resp -> resp.body()
+        .map(b -> new Reply(resp.statusCode(), b)))));
   }
 
   @Test

@@ -28,3 +28,47 @@ api() {
   printf '%s\n' "${out%$'\n'*}"
   [ "$code" -lt 400 ] || return 1
 }
+
+# start_service NAME LOG_PATTERN CMD...: runs CMD in the background (pid in run/NAME.pid, log in
+# run/NAME.log) and waits until LOG_PATTERN shows up in its output.
+start_service() {
+  local name="$1" pattern="$2"
+  shift 2
+  mkdir -p "$RUN_DIR"
+  local pidfile="$RUN_DIR/$name.pid" log="$RUN_DIR/$name.log"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    die "$name already running (pid $(cat "$pidfile")); scripts/$name-stop first"
+  fi
+  nohup "$@" >"$log" 2>&1 &
+  echo $! >"$pidfile"
+  for _ in $(seq 1 600); do
+    if line="$(grep -m1 "$pattern" "$log" 2>/dev/null)"; then
+      echo "$line (pid $(cat "$pidfile"), log $log)"
+      return 0
+    fi
+    kill -0 "$(cat "$pidfile")" 2>/dev/null || { cat "$log" >&2; rm -f "$pidfile"; die "$name exited"; }
+    sleep 0.1
+  done
+  die "$name did not report '$pattern' within 60 s; see $log"
+}
+
+# stop_service NAME [GRACE_S]: SIGTERM, then SIGKILL after GRACE_S (default 15) seconds.
+stop_service() {
+  local name="$1" grace="${2:-15}"
+  local pidfile="$RUN_DIR/$name.pid"
+  [ -f "$pidfile" ] || { echo "$name not running (no $pidfile)"; return 0; }
+  local pid
+  pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    for _ in $(seq 1 $((grace * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "$name $pid ignored SIGTERM for $grace s; killing it" >&2
+      kill -KILL "$pid"
+    fi
+    echo "stopped $name $pid"
+  else
+    echo "$name $pid was not running"
+  fi
+  rm -f "$pidfile"
+}

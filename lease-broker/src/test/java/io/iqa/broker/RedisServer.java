@@ -15,13 +15,13 @@ import java.util.concurrent.TimeUnit;
  * A real redis-server (Debian's package) on a free loopback port, with append-only persistence in
  * its own folder so a test can kill -9 it and start it again with its data.
  */
-final class RedisServer implements AutoCloseable {
+public final class RedisServer implements AutoCloseable {
 
-  final int port;
-  final Path dir;
+  public final int port;
+  public final Path dir;
   private Process process;
 
-  RedisServer() throws IOException {
+  public RedisServer() throws IOException {
     this.dir = Files.createTempDirectory("redis-test");
     try (ServerSocket s = new ServerSocket(0)) {
       this.port = s.getLocalPort();
@@ -29,12 +29,12 @@ final class RedisServer implements AutoCloseable {
     start();
   }
 
-  String url() {
+  public String url() {
     return "redis://127.0.0.1:" + port + "/0";
   }
 
   /** Starts (again) on the same port and folder; waits until it answers PING. */
-  void start() throws IOException {
+  public void start() throws IOException {
     String binary = findBinary();
     process = new ProcessBuilder(binary, "--port", Integer.toString(port), "--bind", "127.0.0.1",
         "--dir", dir.toString(), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
@@ -56,11 +56,11 @@ final class RedisServer implements AutoCloseable {
   }
 
   /** kill -9: no shutdown, no final save. */
-  void kill() throws InterruptedException {
+  public void kill() throws InterruptedException {
     process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
   }
 
-  boolean ping() {
+  public boolean ping() {
     try (Socket s = new Socket("127.0.0.1", port)) {
       s.setSoTimeout(1000);
       OutputStream out = s.getOutputStream();

@@ -35,6 +35,7 @@ final class ScoreService {
   private final Map<String, Batcher> batchers = new HashMap<>();
   private final Cache<String, Score> cache;
   private final Map<String, Future<Score>> inFlight = new HashMap<>();
+  private final SharedCache shared;
   private final SidecarMetrics metrics;
   private final long maxEntries;
 
@@ -46,6 +47,8 @@ final class ScoreService {
     this.metrics = metrics;
     this.maxEntries = options.cacheMaxEntries();
     this.cache = Caffeine.newBuilder().maximumSize(maxEntries).executor(Runnable::run).build();
+    String redisUrl = options.sharedCacheUrl();
+    this.shared = redisUrl == null ? null : new SharedCache(vertx, redisUrl, options.sharedCacheTtlS());
     for (ImageModel m : registry.models()) {
       batchers.put(m.name(), new Batcher(vertx, m, registry.maxBatch(), options.maxQueueDelayMs(), options.queueLimit(),
           inferPool, metrics));
@@ -93,8 +96,21 @@ final class ScoreService {
           scores.add(running);
           continue;
         }
-        metrics.miss();
-        Future<Score> computed = batchers.get(m.name()).submit(request.input)
+        Batcher batcher = batchers.get(m.name());
+        Future<Score> computed = (shared == null ? Future.<Score>succeededFuture(null) : shared.get(key))
+            .compose(found -> {
+              if (found != null) {
+                metrics.hit();
+                return Future.succeededFuture(found);
+              }
+              metrics.miss();
+              request.ranModel = true;
+              return batcher.submit(request.input).andThen(ar -> {
+                if (ar.succeeded() && shared != null) {
+                  shared.put(key, ar.result());
+                }
+              });
+            })
             .andThen(ar -> {
               inFlight.remove(key);
               if (ar.succeeded()) {
@@ -104,8 +120,8 @@ final class ScoreService {
         inFlight.put(key, computed);
         scores.add(computed);
       }
-      boolean cached = allCached;
-      return Future.all(scores).map(done -> answer(sha, models, scores, cached, request, t0));
+      boolean local = allCached;
+      return Future.all(scores).map(done -> answer(sha, models, scores, local || !request.ranModel, request, t0));
     });
   }
 
@@ -131,11 +147,21 @@ final class ScoreService {
   }
 
   JsonObject cacheStats() {
-    return new JsonObject()
+    JsonObject stats = new JsonObject()
         .put("entries", cache.estimatedSize())
         .put("max_entries", maxEntries)
         .put("hits", metrics.hitCount.get())
         .put("misses", metrics.missCount.get());
+    if (shared != null) {
+      stats.put("shared", shared.stats());
+    }
+    return stats;
+  }
+
+  void close() {
+    if (shared != null) {
+      shared.close();
+    }
   }
 
   int queued() {
@@ -149,6 +175,7 @@ final class ScoreService {
   /** One request's image: decoded at most once, by the first model batch that needs it. */
   private final class Request {
     final ImageInput input;
+    boolean ranModel;
 
     Request(byte[] bytes) {
       this.input = ImageInput.lazy(bytes, decoder);

@@ -19,15 +19,9 @@ public final class SidecarOptions {
   public static final String DEFAULT_HOST = "127.0.0.1";
   public static final int DEFAULT_PORT = 8471;
 
-  /** Environment variable -> top-level key. */
-  public static final Map<String, String> ENV = Map.of(
-      "IQA_SIDECAR_HOST", "host",
-      "IQA_SIDECAR_PORT", "port",
-      "IQA_SIDECAR_DEVICE", "device",
-      "IQA_SIDECAR_MAX_BATCH", "max_batch",
-      "IQA_SIDECAR_IDLE_SHUTDOWN_S", "idle_shutdown_s",
-      "IQA_SIDECAR_DRAIN_TIMEOUT_S", "drain_timeout_s",
-      "IQA_SIDECAR_ON_LEASE_LOST", "on_lease_lost");
+  /** Environment variables that override the config: IQA_SIDECAR_KEY or IQA_SIDECAR_BLOCK_KEY. */
+  public static final String ENV_PREFIX = "IQA_SIDECAR_";
+  private static final Set<String> BLOCKS = Set.of("cache", "batching", "broker", "lease", "auth");
 
   private static final Set<String> KEYS = Set.of("models", "device", "max_batch", "max_image_bytes",
       "max_image_pixels", "host", "port", "max_body_bytes", "cache", "batching", "allowed_roots", "broker",
@@ -53,29 +47,44 @@ public final class SidecarOptions {
     }
   }
 
-  /** Returns a copy of {@code json} with every {@link #ENV} variable present in {@code env} applied. */
+  /**
+   * Returns a copy of {@code json} with environment overrides applied: {@code IQA_SIDECAR_PORT=9000}
+   * sets {@code port}, {@code IQA_SIDECAR_BATCHING_MAX_QUEUE_DELAY_MS=2} sets
+   * {@code batching.max_queue_delay_ms}, {@code IQA_SIDECAR_BROKER_URL=http://...} sets
+   * {@code broker.url}. Values are read as JSON when they parse (numbers, booleans, lists), else as
+   * text. A variable that names no key is refused, so a typo does not go unnoticed.
+   */
   public static JsonObject applyEnv(JsonObject json, Map<String, String> env) {
     JsonObject out = json.copy();
-    ENV.forEach((var, key) -> {
-      String v = env.get(var);
-      if (v == null || v.isBlank()) {
-        return;
+    for (Map.Entry<String, String> e : new java.util.TreeMap<>(env).entrySet()) {
+      if (!e.getKey().startsWith(ENV_PREFIX) || e.getValue() == null || e.getValue().isBlank()) {
+        continue;
       }
-      if (key.equals("host") || key.equals("device") || key.equals("on_lease_lost")) {
-        out.put(key, v.trim());
-      } else {
-        try {
-          out.put(key, Long.parseLong(v.trim()));
-        } catch (NumberFormatException e) {
-          throw new ModelConfigException(var + " must be a whole number, not '" + v + "'");
-        }
+      String name = e.getKey().substring(ENV_PREFIX.length()).toLowerCase(java.util.Locale.ROOT);
+      Object value = parse(e.getValue().trim());
+      if (KEYS.contains(name) && !BLOCKS.contains(name)) {
+        out.put(name, value);
+        continue;
       }
-    });
-    String broker = env.get("IQA_BROKER_URL");
-    if (broker != null && !broker.isBlank()) {
-      out.put("broker", out.getJsonObject("broker", new JsonObject()).copy().put("url", broker.trim()));
+      int cut = name.indexOf('_');
+      String block = cut < 0 ? name : name.substring(0, cut);
+      if (cut < 0 || !BLOCKS.contains(block)) {
+        throw new ModelConfigException(e.getKey() + " names no config key (top-level keys: "
+            + KEYS.stream().filter(k -> !BLOCKS.contains(k)).sorted().toList() + "; blocks: " + BLOCKS.stream().sorted()
+                .toList() + ")");
+      }
+      JsonObject nested = out.getJsonObject(block, new JsonObject()).copy();
+      out.put(block, nested.put(name.substring(cut + 1), value));
     }
     return out;
+  }
+
+  private static Object parse(String v) {
+    try {
+      return io.vertx.core.json.Json.decodeValue(v);
+    } catch (io.vertx.core.json.DecodeException e) {
+      return v;
+    }
   }
 
   public JsonObject json() {
@@ -104,6 +113,15 @@ public final class SidecarOptions {
 
   public long cacheMaxEntries() {
     return json.getJsonObject("cache", new JsonObject()).getLong("max_entries", 100_000L);
+  }
+
+  /** @return cache.redis_url, the optional shared cache, or null */
+  public String sharedCacheUrl() {
+    return json.getJsonObject("cache", new JsonObject()).getString("redis_url");
+  }
+
+  public long sharedCacheTtlS() {
+    return json.getJsonObject("cache", new JsonObject()).getLong("redis_ttl_s", 30L * 24 * 3600);
   }
 
   public long maxQueueDelayMs() {

@@ -119,6 +119,9 @@ public final class SidecarVerticle extends VerticleBase {
       return ModelRegistry.load(config, baseDir, builtinDir);
     }).map(loaded -> {
       registry = loaded;
+      if (service != null) {
+        service.close();
+      }
       service = new ScoreService(vertx, registry,
           new ImageDecoder(options.maxImageBytes(), options.maxImagePixels()), decodePool, inferPool, options, metrics);
       return null;
@@ -200,6 +203,9 @@ public final class SidecarVerticle extends VerticleBase {
   public Future<?> stop() {
     state = State.SHUTTING_DOWN;
     Future<Void> closed = server == null ? Future.succeededFuture() : server.close();
+    if (service != null) {
+      service.close();
+    }
     return closed.eventually(() -> vertx.executeBlocking(() -> {
       if (registry != null) {
         registry.close();

@@ -1,0 +1,47 @@
+package io.iqa.sidecar.service;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.iqa.sidecar.model.ModelConfigException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class SidecarOptionsTest {
+
+  @Test
+  void everyKeyCanBeSetFromTheEnvironment() {
+    JsonObject file = new JsonObject().put("port", 8471).put("batching", new JsonObject().put("workers", 3));
+    SidecarOptions o = new SidecarOptions(SidecarOptions.applyEnv(file, Map.of(
+        "IQA_SIDECAR_PORT", "9000",
+        "IQA_SIDECAR_BATCHING_MAX_QUEUE_DELAY_MS", "2",
+        "IQA_SIDECAR_BROKER_URL", "http://10.0.0.7:8470",
+        "IQA_SIDECAR_LEASE_REQUIRED", "true",
+        "IQA_SIDECAR_ALLOWED_ROOTS", "[\"/data/photos\"]",
+        "IQA_SIDECAR_CACHE_REDIS_URL", "redis://127.0.0.1:6379/1",
+        "PATH", "/usr/bin")));
+    assertEquals(9000, o.port());
+    assertEquals(2, o.maxQueueDelayMs());
+    assertEquals(3, o.workers(), "keys the environment does not name keep the file's value");
+    assertEquals("http://10.0.0.7:8470", o.broker().getString("url"));
+    assertTrue(o.leaseRequired());
+    assertEquals(List.of(java.nio.file.Path.of("/data/photos")), o.allowedRoots());
+    assertEquals("redis://127.0.0.1:6379/1", o.sharedCacheUrl());
+  }
+
+  @Test
+  void typosAreRefusedWithTheKnownNames() {
+    ModelConfigException env = assertThrows(ModelConfigException.class,
+        () -> SidecarOptions.applyEnv(new JsonObject(), Map.of("IQA_SIDECAR_PROT", "9000")));
+    assertTrue(env.getMessage().contains("IQA_SIDECAR_PROT names no config key"), env.getMessage());
+    ModelConfigException file = assertThrows(ModelConfigException.class,
+        () -> new SidecarOptions(new JsonObject().put("idle_shutdown", 5)));
+    assertTrue(file.getMessage().contains("unknown config key 'idle_shutdown'"), file.getMessage());
+    assertThrows(ModelConfigException.class, () -> new SidecarOptions(new JsonObject().put("on_lease_lost", "pause")));
+    assertEquals(0, new SidecarOptions(new JsonObject().put("models", new JsonArray())).idleShutdownS());
+  }
+}

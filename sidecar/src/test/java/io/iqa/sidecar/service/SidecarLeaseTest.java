@@ -104,6 +104,40 @@ class SidecarLeaseTest {
   }
 
   @Test
+  void afterTheLeaseIsLostInferAnswers503LeaseLostAndTheExitCodeIs3() throws Exception {
+    // In-process, so the moment between loss and exit can be observed.
+    java.util.concurrent.atomic.AtomicInteger exitCode = new java.util.concurrent.atomic.AtomicInteger(-1);
+    SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(config(new JsonObject()).put("port", 0)
+        .put("broker", new JsonObject().put("url", brokerUrl).put("owner", "iqa-sidecar-test").put("ttl_s", 1.5))), dir)
+        .onExit(exitCode::set);
+    Vertx own = Vertx.vertx();
+    try {
+      SidecarServiceTest.await(own.deployVerticle(sidecar));
+      java.net.URI infer = URI.create("http://127.0.0.1:" + sidecar.actualPort() + "/infer");
+      forceRelease();
+      HttpResponse<String> r = null;
+      long deadline = System.nanoTime() + 10_000_000_000L;
+      while (System.nanoTime() < deadline) {
+        r = SidecarProcess.HTTP.send(HttpRequest.newBuilder(infer).header("Content-Type", "image/jpeg")
+            .POST(HttpRequest.BodyPublishers.ofByteArray(SidecarServiceTest.jpeg(7))).build(),
+            HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() == 503) {
+          break;
+        }
+        Thread.sleep(50);
+      }
+      assertEquals(503, r.statusCode(), r.body());
+      assertEquals("lease_lost", new JsonObject(r.body()).getString("error"));
+      while (exitCode.get() < 0 && System.nanoTime() < deadline) {
+        Thread.sleep(20);
+      }
+      assertEquals(3, exitCode.get());
+    } finally {
+      SidecarServiceTest.await(own.close());
+    }
+  }
+
+  @Test
   void onLeaseLostCpuReloadsTheModelsOnCpuAndCarriesOn() throws Exception {
     SidecarProcess s = sidecar(new JsonObject().put("on_lease_lost", "cpu"));
     forceRelease();

@@ -1,0 +1,305 @@
+package io.iqa.client;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.net.http.HttpRequest;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * What the host application calls to score images: the sidecar when it answers, otherwise a
+ * one-shot container run ({@link ContainerFallback}); a per-image cache in front of both. Every
+ * answer says which path served it. Blocking methods plus {@code *Async} variants; no Vert.x.
+ * Thread-safe. Build with {@link #builder()} or {@link ClientConfig#load}.
+ */
+public final class IqaClient implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(IqaClient.class);
+
+  private final Http sidecar;
+  private final ScoreCache cache;
+  private final ContainerFallback fallback;
+  private final List<String> models;
+  private final String modelKey;
+  private final int concurrency;
+  private final ExecutorService pool;
+
+  IqaClient(Builder b) {
+    this.sidecar = new Http(b.sidecarUrl, b.token, b.timeout);
+    this.cache = new ScoreCache(b.cacheMaxEntries, b.cacheDir);
+    this.fallback = b.fallback;
+    this.models = List.copyOf(b.models);
+    this.modelKey = String.join(",", models);
+    this.concurrency = b.concurrency;
+    this.pool = Executors.newFixedThreadPool(b.concurrency, r -> {
+      Thread t = new Thread(r, "iqa-client");
+      t.setDaemon(true);
+      return t;
+    });
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** @throws IqaException when neither the sidecar nor the fallback can score it */
+  public ScoreResult score(Path image) {
+    return Http.join(scoreAsync(image));
+  }
+
+  public ScoreResult score(byte[] image) {
+    return Http.join(scoreAsync(image));
+  }
+
+  public CompletableFuture<ScoreResult> scoreAsync(Path image) {
+    return cacheOrSidecar(image)
+        .exceptionallyCompose(e -> fallbackOrFail(e, () -> fallbackScore(List.of(image)).get(image)));
+  }
+
+  private CompletableFuture<ScoreResult> cacheOrSidecar(Path image) {
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return cache.sha256(image);
+      } catch (IOException e) {
+        throw new IqaException("cannot read " + image + ": " + e.getMessage(), e);
+      }
+    }, pool).thenCompose(sha -> {
+      ScoreResult cached = cache.get(sha, modelKey);
+      if (cached != null) {
+        return CompletableFuture.completedFuture(cached);
+      }
+      return sidecarScore(() -> HttpRequest.BodyPublishers.ofFile(image)).thenApply(this::remember);
+    });
+  }
+
+  public CompletableFuture<ScoreResult> scoreAsync(byte[] image) {
+    String sha = Hashing.sha256(image);
+    ScoreResult cached = cache.get(sha, modelKey);
+    if (cached != null) {
+      return CompletableFuture.completedFuture(cached);
+    }
+    return sidecarScore(() -> HttpRequest.BodyPublishers.ofByteArray(image))
+        .thenApply(this::remember)
+        .exceptionallyCompose(e -> fallbackOrFail(e, () -> {
+          Path dir = Files.createTempDirectory("iqa-client");
+          Path file = dir.resolve("image-" + sha.substring(0, 16));
+          try {
+            Files.write(file, image);
+            return fallbackScore(List.of(file)).get(file);
+          } finally {
+            Files.deleteIfExists(file);
+            Files.deleteIfExists(dir);
+          }
+        }));
+  }
+
+  /**
+   * Scores many files: from the cache, else through the sidecar, at most {@code concurrency} at a
+   * time; every file the sidecar could not take (unreachable, not serving) then goes through the
+   * container fallback together, one run per folder, so start-up is paid once.
+   * @return path -> outcome (a result, or the error that kept it from one), in input order
+   */
+  public Map<Path, Outcome> scoreAll(Collection<Path> images) {
+    Map<Path, CompletableFuture<ScoreResult>> futures = new LinkedHashMap<>();
+    Semaphore permits = new Semaphore(concurrency);
+    for (Path p : images) {
+      permits.acquireUninterruptibly();
+      futures.put(p, cacheOrSidecar(p).whenComplete((r, e) -> permits.release()));
+    }
+    Map<Path, Outcome> out = new LinkedHashMap<>();
+    List<Path> unserved = new ArrayList<>();
+    Throwable why = null;
+    for (Map.Entry<Path, CompletableFuture<ScoreResult>> f : futures.entrySet()) {
+      try {
+        out.put(f.getKey(), new Outcome(f.getValue().join(), null));
+      } catch (CompletionException e) {
+        Throwable cause = e.getCause() != null ? e.getCause() : e;
+        out.put(f.getKey(), new Outcome(null, cause.getMessage()));
+        if (unreachable(cause)) {
+          unserved.add(f.getKey());
+          why = cause;
+        }
+      }
+    }
+    if (!unserved.isEmpty() && fallback != null) {
+      LOG.info("sidecar unavailable ({}); scoring {} image(s) through the container fallback", why.getMessage(),
+          unserved.size());
+      try {
+        fallbackOutcomes(unserved).forEach(out::put);
+      } catch (IqaException e) {
+        unserved.forEach(p -> out.put(p, new Outcome(null, e.getMessage())));
+      }
+    }
+    return out;
+  }
+
+  private Map<Path, Outcome> fallbackOutcomes(List<Path> files) {
+    Map<Path, Outcome> out = new LinkedHashMap<>();
+    fallback.score(files).forEach((p, j) -> out.put(p, j.has("error")
+        ? new Outcome(null, j.path("error").asText() + ": " + j.path("message").asText())
+        : new Outcome(remember(result(j, "container")), null)));
+    return out;
+  }
+
+  private static boolean unreachable(Throwable e) {
+    return e instanceof IqaException ie && (ie.status() == 0 || ie.status() == 503);
+  }
+
+  /** One image of {@link #scoreAll}: a result, or the error that kept it from one. */
+  public record Outcome(ScoreResult result, String error) {
+  }
+
+  /** Asks the sidecar to shut down (frees its GPU memory and lease). @return its answer */
+  public JsonNode shutdownSidecar() {
+    return Http.expect(Http.join(sidecar.send("POST", "/shutdown", null, null, null)), "sidecar /shutdown", 202);
+  }
+
+  /** @return the sidecar's /health, or fails when it does not answer */
+  public JsonNode sidecarHealth() {
+    return Http.expect(Http.join(sidecar.get("/health")), "sidecar /health", 200);
+  }
+
+  long cachedEntries() {
+    return cache.size();
+  }
+
+  private interface Body {
+    HttpRequest.BodyPublisher get() throws IOException;
+  }
+
+  private interface FallbackCall {
+    ScoreResult get() throws IOException;
+  }
+
+  private CompletableFuture<ScoreResult> sidecarScore(Body body) {
+    String path = models.isEmpty() ? "/infer" : "/infer?models=" + modelKey;
+    try {
+      return sidecar.send("POST", path, body.get(), "application/octet-stream", null).thenApply(r -> {
+        JsonNode j = Http.expect(r, "sidecar /infer", 200);
+        return result(j, "sidecar");
+      });
+    } catch (IOException e) {
+      return CompletableFuture.failedFuture(new IqaException("cannot read the image: " + e.getMessage(), e));
+    }
+  }
+
+  /** Falls back only when the sidecar is unreachable or not serving (503); a 4xx is the image's fault. */
+  private CompletableFuture<ScoreResult> fallbackOrFail(Throwable error, FallbackCall call) {
+    Throwable e = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+    if (!unreachable(e) || fallback == null) {
+      return CompletableFuture.failedFuture(e);
+    }
+    LOG.info("sidecar unavailable ({}); scoring through the container fallback", e.getMessage());
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return remember(call.get());
+      } catch (IOException io) {
+        throw new IqaException("fallback failed: " + io.getMessage(), io);
+      }
+    }, pool);
+  }
+
+  private Map<Path, ScoreResult> fallbackScore(List<Path> files) {
+    Map<Path, ScoreResult> out = new LinkedHashMap<>();
+    fallback.score(files).forEach((p, j) -> {
+      if (j.has("error")) {
+        throw new IqaException("fallback could not score " + p + ": " + j.path("error").asText() + ": "
+            + j.path("message").asText(), 0, j.path("error").asText(), null);
+      }
+      out.put(p, result(j, "container"));
+    });
+    return out;
+  }
+
+  private ScoreResult remember(ScoreResult r) {
+    cache.put(modelKey, r);
+    return r;
+  }
+
+  private static ScoreResult result(JsonNode j, String servedBy) {
+    Map<String, Double> scores = new LinkedHashMap<>();
+    j.path("scores").fields().forEachRemaining(e -> scores.put(e.getKey(), e.getValue().asDouble()));
+    return new ScoreResult(j.path("sha256").asText(), scores, servedBy, j.path("device").asText(null));
+  }
+
+  @Override
+  public void close() {
+    pool.shutdownNow();
+  }
+
+  /** Settings of an {@link IqaClient}; every one has a default. */
+  public static final class Builder {
+    String sidecarUrl = "http://127.0.0.1:8471";
+    String token;
+    Duration timeout = Duration.ofSeconds(120);
+    long cacheMaxEntries = 100_000;
+    Path cacheDir;
+    List<String> models = new ArrayList<>();
+    int concurrency = 4;
+    ContainerFallback fallback = new ContainerFallback(ContainerFallback.DEFAULT_COMMAND, ContainerFallback.DEFAULT_IMAGE,
+        600, null);
+
+    public Builder sidecarUrl(String url) {
+      this.sidecarUrl = url;
+      return this;
+    }
+
+    /** The sidecar's admin token (for {@link #shutdownSidecar()} when it has auth). */
+    public Builder token(String t) {
+      this.token = t;
+      return this;
+    }
+
+    public Builder timeout(Duration d) {
+      this.timeout = d;
+      return this;
+    }
+
+    public Builder cacheMaxEntries(long n) {
+      this.cacheMaxEntries = n;
+      return this;
+    }
+
+    /** Persist the cache in this directory (created if missing); null keeps it in memory only. */
+    public Builder cacheDir(Path dir) {
+      this.cacheDir = dir;
+      return this;
+    }
+
+    public Builder models(List<String> names) {
+      this.models = new ArrayList<>(names);
+      return this;
+    }
+
+    public Builder concurrency(int n) {
+      if (n < 1) {
+        throw new IllegalArgumentException("concurrency must be at least 1");
+      }
+      this.concurrency = n;
+      return this;
+    }
+
+    /** The container fallback, or null for none (then an unreachable sidecar is an error). */
+    public Builder fallback(ContainerFallback f) {
+      this.fallback = f;
+      return this;
+    }
+
+    public IqaClient build() {
+      return new IqaClient(this);
+    }
+  }
+}

@@ -1,0 +1,115 @@
+package io.iqa.client;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The client's per-image cache: scores by content hash (and the requested model list), bounded;
+ * optionally persisted as JSON lines in a directory so a rerun of the same job sends nothing it
+ * already scored. A file whose size and modification time are unchanged is not hashed again.
+ */
+final class ScoreCache {
+
+  private static final Logger LOG = LoggerFactory.getLogger(ScoreCache.class);
+  private static final String FILE = "iqa-scores.jsonl";
+
+  private final Cache<String, ScoreResult> scores;
+  private final Map<Path, Stat> hashes = new ConcurrentHashMap<>();
+  private final Path file;
+
+  private record Stat(long size, long mtime, String sha256) {
+  }
+
+  ScoreCache(long maxEntries, Path dir) {
+    this.scores = Caffeine.newBuilder().maximumSize(maxEntries).build();
+    this.file = dir == null ? null : dir.resolve(FILE);
+    if (file != null) {
+      load();
+    }
+  }
+
+  /** The file's SHA-256, computed only when its size or mtime changed since last time. */
+  String sha256(Path path) throws IOException {
+    Path abs = path.toAbsolutePath().normalize();
+    long size = Files.size(abs);
+    long mtime = Files.getLastModifiedTime(abs).toMillis();
+    Stat known = hashes.get(abs);
+    if (known != null && known.size == size && known.mtime == mtime) {
+      return known.sha256;
+    }
+    String sha = Hashing.sha256(Files.readAllBytes(abs));
+    hashes.put(abs, new Stat(size, mtime, sha));
+    return sha;
+  }
+
+  ScoreResult get(String sha256, String models) {
+    ScoreResult r = scores.getIfPresent(key(sha256, models));
+    return r == null ? null : r.servedFromCache();
+  }
+
+  void put(String models, ScoreResult result) {
+    scores.put(key(result.sha256(), models), result);
+    if (file != null) {
+      ObjectNode line = Http.object().put("sha256", result.sha256()).put("models", models).put("device", result.device());
+      ObjectNode s = line.putObject("scores");
+      result.scores().forEach(s::put);
+      synchronized (this) {
+        try {
+          Files.writeString(file, line + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+              StandardOpenOption.APPEND);
+        } catch (IOException e) {
+          throw new UncheckedIOException("cannot persist the score cache to " + file, e);
+        }
+      }
+    }
+  }
+
+  long size() {
+    return scores.estimatedSize();
+  }
+
+  private void load() {
+    try {
+      Files.createDirectories(file.getParent());
+      if (!Files.exists(file)) {
+        return;
+      }
+      int n = 0;
+      for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+        if (line.isBlank()) {
+          continue;
+        }
+        try {
+          JsonNode j = Http.JSON.readTree(line);
+          Map<String, Double> values = new LinkedHashMap<>();
+          j.path("scores").fields().forEachRemaining(e -> values.put(e.getKey(), e.getValue().asDouble()));
+          scores.put(key(j.path("sha256").asText(), j.path("models").asText()),
+              new ScoreResult(j.path("sha256").asText(), values, "cache", j.path("device").asText(null)));
+          n++;
+        } catch (IOException e) {
+          LOG.warn("skipping a damaged line in {}", file);
+        }
+      }
+      LOG.info("loaded {} cached score(s) from {}", n, file);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read the score cache " + file, e);
+    }
+  }
+
+  private static String key(String sha256, String models) {
+    return sha256 + "|" + models;
+  }
+}

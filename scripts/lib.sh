@@ -10,7 +10,7 @@ die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 ensure_jar() {
   local module="$1" jar="$2"
   if [ ! -f "$ROOT/$jar" ] || [ -n "$(find "$ROOT/$module/src" "$ROOT/pom.xml" "$ROOT/$module/pom.xml" -newer "$ROOT/$jar" -print -quit)" ] \
-      || { [ "$module" != lease-broker ] && [ ! -d "$ROOT/$module/target/lib" ]; }; then
+      || { { [ "$module" = sidecar ] || [ "$module" = bench ]; } && [ ! -d "$ROOT/$module/target/lib" ]; }; then
     echo "building $module ..." >&2
     (cd "$ROOT" && mvn -q -B -DskipTests package -pl "$module" -am) >&2 || die "build of $module failed"
   fi

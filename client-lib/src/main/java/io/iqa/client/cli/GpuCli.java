@@ -1,0 +1,97 @@
+package io.iqa.client.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.iqa.client.LeaseClient;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/** {@code iqa gpu status} and {@code iqa gpu force-release}. */
+@Command(name = "gpu", mixinStandardHelpOptions = true, description = "GPU leases at the broker.",
+    subcommands = {GpuCli.Status.class, GpuCli.ForceRelease.class})
+final class GpuCli implements Runnable {
+
+  @ParentCommand
+  IqaMain main;
+
+  @Override
+  public void run() {
+    new picocli.CommandLine(this).usage(System.out);
+  }
+
+  @Command(name = "status", mixinStandardHelpOptions = true, description = "Who holds which GPU, who waits.")
+  static final class Status implements Callable<Integer> {
+    @ParentCommand
+    GpuCli gpu;
+
+    @Override
+    public Integer call() {
+      try (LeaseClient client = gpu.main.config().leaseClient()) {
+        JsonNode status = client.status();
+        List<List<String>> rows = new ArrayList<>();
+        for (JsonNode g : status.path("gpus")) {
+          String gpuName = g.path("gpu").asText() + (g.path("vram_mb").asInt() > 0
+              ? " (" + g.path("free_vram_mb").asInt() + "/" + g.path("vram_mb").asInt() + " MB free)" : "");
+          for (JsonNode l : g.path("leases")) {
+            rows.add(List.of(gpuName, "held", l.path("owner").asText(), l.path("lease_id").asText(),
+                l.path("purpose").asText(), String.format("%.0f s", l.path("age_s").asDouble()),
+                String.format("%.0f s", l.path("expires_in_s").asDouble()), l.path("pid").asText("")));
+          }
+          for (JsonNode w : g.path("waiting")) {
+            rows.add(List.of(gpuName, "waiting", w.path("owner").asText(), "", w.path("purpose").asText(),
+                String.format("%.0f s", w.path("waited_s").asDouble()), "", ""));
+          }
+          if (g.path("leases").isEmpty() && g.path("waiting").isEmpty()) {
+            rows.add(List.of(gpuName, "free", "", "", "", "", "", ""));
+          }
+        }
+        Table.print(System.out, List.of("gpu", "state", "owner", "lease", "purpose", "age", "expires in", "pid"), rows);
+        System.out.println("store " + status.path("store").asText() + ", stale after "
+            + status.path("stale_max_age_s").asText() + " s, at " + status.path("time").asText());
+        return IqaMain.OK;
+      }
+    }
+  }
+
+  @Command(name = "force-release", mixinStandardHelpOptions = true, description = "End leases at once.")
+  static final class ForceRelease implements Callable<Integer> {
+    @ParentCommand
+    GpuCli gpu;
+
+    static final class Selector {
+      @Option(names = "--lease", description = "one lease id", required = true)
+      Long lease;
+
+      @Option(names = "--owner", description = "every lease of this owner", required = true)
+      String owner;
+    }
+
+    @ArgGroup(multiplicity = "1")
+    Selector selector;
+
+    @Option(names = "--older-than", description = "with --owner: only leases older than this many seconds")
+    Double olderThan;
+
+    @Option(names = "--reason", defaultValue = "force-released with iqa", description = "recorded in the event log")
+    String reason;
+
+    @Override
+    public Integer call() {
+      try (LeaseClient client = gpu.main.config().leaseClient()) {
+        List<JsonNode> released = client.forceRelease(selector.lease, selector.owner, olderThan, reason);
+        for (JsonNode l : released) {
+          System.out.println("released lease " + l.path("lease_id").asText() + " of " + l.path("owner").asText()
+              + " on gpu " + l.path("gpu").asText());
+        }
+        if (released.isEmpty()) {
+          System.out.println("no lease matched");
+        }
+        return IqaMain.OK;
+      }
+    }
+  }
+}

@@ -1,0 +1,171 @@
+package io.iqa.client.cli;
+
+import io.iqa.client.IqaClient;
+import io.iqa.client.ScoreResult;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+/** {@code iqa score [--json|--csv] PATH|DIR...}: a table on stdout, progress on stderr. */
+@Command(name = "score", mixinStandardHelpOptions = true, description = "Score image files (folders: recursively).")
+final class ScoreCli implements Callable<Integer> {
+
+  private static final Set<String> EXTENSIONS = Set.of("jpg", "jpeg", "png", "bmp", "gif", "webp");
+
+  @ParentCommand
+  IqaMain main;
+
+  @Option(names = "--json", description = "one JSON object per line")
+  boolean json;
+
+  @Option(names = "--csv", description = "CSV with a header row")
+  boolean csv;
+
+  @Option(names = "--no-progress", description = "no progress bar on stderr")
+  boolean noProgress;
+
+  @Parameters(arity = "1..*", paramLabel = "PATH", description = "image files or folders")
+  List<Path> paths;
+
+  @Override
+  public Integer call() throws IOException {
+    PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+    List<Path> images = new ArrayList<>();
+    for (Path p : paths) {
+      if (!Files.exists(p)) {
+        System.err.println("iqa: no such file or folder: " + p);
+        return IqaMain.USAGE;
+      }
+      if (Files.isDirectory(p)) {
+        try (Stream<Path> walk = Files.walk(p)) {
+          walk.filter(Files::isRegularFile).filter(ScoreCli::isImage).sorted().forEach(images::add);
+        }
+      } else {
+        images.add(p);
+      }
+    }
+    if (images.isEmpty()) {
+      System.err.println("iqa: no images (" + String.join(", ", EXTENSIONS) + ") under " + paths);
+      return IqaMain.USAGE;
+    }
+    Progress progress = new Progress(images.size(), !noProgress && images.size() > 1);
+    Map<Path, IqaClient.Outcome> outcomes = new LinkedHashMap<>();
+    try (IqaClient client = main.config().clientBuilder().build()) {
+      // Chunks keep the progress bar moving while scoreAll batches the fallback per chunk.
+      for (int from = 0; from < images.size(); from += 16) {
+        List<Path> chunk = images.subList(from, Math.min(images.size(), from + 16));
+        outcomes.putAll(client.scoreAll(chunk));
+        progress.advance(chunk.size());
+      }
+    }
+    progress.done();
+    render(out, outcomes);
+    long failed = outcomes.values().stream().filter(o -> o.result() == null).count();
+    if (failed == outcomes.size() && outcomes.values().stream().allMatch(o -> o.error().contains("unreachable")
+        || o.error().contains("not found on PATH"))) {
+      return IqaMain.UNREACHABLE;
+    }
+    return failed == 0 ? IqaMain.OK : IqaMain.PARTLY_FAILED;
+  }
+
+  private void render(PrintStream out, Map<Path, IqaClient.Outcome> outcomes) {
+    Set<String> models = new LinkedHashSet<>();
+    outcomes.values().stream().filter(o -> o.result() != null).forEach(o -> models.addAll(o.result().scores().keySet()));
+    if (json) {
+      outcomes.forEach((p, o) -> out.println(jsonLine(p, o)));
+      return;
+    }
+    List<String> header = new ArrayList<>(List.of("image"));
+    header.addAll(models);
+    header.addAll(List.of("served_by", "error"));
+    List<List<String>> rows = new ArrayList<>();
+    outcomes.forEach((p, o) -> {
+      List<String> row = new ArrayList<>(List.of(p.toString()));
+      for (String m : models) {
+        Double v = o.result() == null ? null : o.result().scores().get(m);
+        row.add(v == null ? "" : String.format(Locale.ROOT, "%.2f", v));
+      }
+      row.add(o.result() == null ? "" : o.result().servedBy());
+      row.add(o.error() == null ? "" : o.error());
+      rows.add(row);
+    });
+    if (csv) {
+      out.println(String.join(",", header));
+      rows.forEach(r -> out.println(String.join(",", r.stream().map(ScoreCli::csvCell).toList())));
+    } else {
+      Table.print(out, header, rows);
+    }
+  }
+
+  private static String jsonLine(Path p, IqaClient.Outcome o) {
+    var node = io.iqa.client.ClientJson.object().put("path", p.toString());
+    if (o.result() != null) {
+      ScoreResult r = o.result();
+      node.put("sha256", r.sha256()).put("served_by", r.servedBy()).put("device", r.device());
+      var scores = node.putObject("scores");
+      r.scores().forEach(scores::put);
+    } else {
+      node.put("error", o.error());
+    }
+    return node.toString();
+  }
+
+  private static String csvCell(String s) {
+    return s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replace("\"", "\"\"") + "\"" : s;
+  }
+
+  private static boolean isImage(Path p) {
+    String name = p.getFileName().toString().toLowerCase(Locale.ROOT);
+    int dot = name.lastIndexOf('.');
+    return dot > 0 && EXTENSIONS.contains(name.substring(dot + 1));
+  }
+
+  /** A one-line progress bar on stderr. */
+  private static final class Progress {
+    private final int total;
+    private final boolean show;
+    private int done;
+
+    Progress(int total, boolean show) {
+      this.total = total;
+      this.show = show;
+      draw();
+    }
+
+    void advance(int n) {
+      done += n;
+      draw();
+    }
+
+    void done() {
+      if (show) {
+        System.err.println();
+      }
+    }
+
+    private void draw() {
+      if (!show) {
+        return;
+      }
+      int width = 30;
+      int filled = total == 0 ? width : done * width / total;
+      System.err.print("\r[" + "#".repeat(filled) + " ".repeat(width - filled) + "] " + done + "/" + total + " images");
+      System.err.flush();
+    }
+  }
+}

@@ -1,0 +1,49 @@
+package io.iqa.client.cli;
+
+import io.iqa.client.IqaClient;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.ParentCommand;
+
+/** {@code iqa sidecar shutdown} (and {@code health}). */
+@Command(name = "sidecar", mixinStandardHelpOptions = true, description = "The IQA sidecar.",
+    subcommands = {SidecarCli.Shutdown.class, SidecarCli.Health.class})
+final class SidecarCli implements Runnable {
+
+  @ParentCommand
+  IqaMain main;
+
+  @Override
+  public void run() {
+    new picocli.CommandLine(this).usage(System.out);
+  }
+
+  @Command(name = "shutdown", mixinStandardHelpOptions = true,
+      description = "Drain, close the models (freeing VRAM), release the lease, exit.")
+  static final class Shutdown implements Callable<Integer> {
+    @ParentCommand
+    SidecarCli sidecar;
+
+    @Override
+    public Integer call() {
+      try (IqaClient client = sidecar.main.config().clientBuilder().fallback(null).build()) {
+        System.out.println(client.shutdownSidecar().path("message").asText("shutting down"));
+        return IqaMain.OK;
+      }
+    }
+  }
+
+  @Command(name = "health", mixinStandardHelpOptions = true, description = "The sidecar's /health.")
+  static final class Health implements Callable<Integer> {
+    @ParentCommand
+    SidecarCli sidecar;
+
+    @Override
+    public Integer call() {
+      try (IqaClient client = sidecar.main.config().clientBuilder().fallback(null).build()) {
+        System.out.println(client.sidecarHealth().toPrettyString());
+        return IqaMain.OK;
+      }
+    }
+  }
+}

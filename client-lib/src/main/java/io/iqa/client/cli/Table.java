@@ -1,0 +1,34 @@
+package io.iqa.client.cli;
+
+import java.io.PrintStream;
+import java.util.List;
+
+/** A plain aligned text table. */
+final class Table {
+  private Table() {
+  }
+
+  static void print(PrintStream out, List<String> header, List<List<String>> rows) {
+    int[] width = new int[header.size()];
+    for (int i = 0; i < header.size(); i++) {
+      width[i] = header.get(i).length();
+    }
+    for (List<String> r : rows) {
+      for (int i = 0; i < r.size(); i++) {
+        width[i] = Math.max(width[i], r.get(i).length());
+      }
+    }
+    line(out, width, header);
+    for (List<String> r : rows) {
+      line(out, width, r);
+    }
+  }
+
+  private static void line(PrintStream out, int[] width, List<String> cells) {
+    StringBuilder sb = new StringBuilder();
+    for (int i = 0; i < cells.size(); i++) {
+      sb.append(i == 0 ? "" : "  ").append(String.format("%-" + width[i] + "s", cells.get(i)));
+    }
+    out.println(sb.toString().stripTrailing());
+  }
+}

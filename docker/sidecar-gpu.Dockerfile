@@ -1,0 +1,29 @@
+# The IQA sidecar with CUDA: `docker build -f docker/sidecar-gpu.Dockerfile -t iqa-sidecar:gpu .`
+# Built with -Pgpu (onnxruntime_gpu 1.22 and TensorFlow 2.18's linux-x86_64-gpu natives, both
+# CUDA 12 + cuDNN 9). Run with --gpus all; without a usable GPU every model falls back to CPU and
+# says so in the log and /health.
+
+FROM maven:3.9-eclipse-temurin-17 AS build
+WORKDIR /src
+COPY pom.xml ./
+COPY lease-broker/pom.xml lease-broker/
+COPY sidecar/pom.xml sidecar/
+COPY client-lib/pom.xml client-lib/
+COPY bench/pom.xml bench/
+COPY lease-broker/src lease-broker/src
+COPY sidecar/src sidecar/src
+RUN mvn -B -ntp -DskipTests -Pgpu -pl sidecar -am package
+
+FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /app iqa
+WORKDIR /app
+COPY --from=build /src/sidecar/target/lib/ /app/lib/
+COPY --from=build /src/sidecar/target/iqa-sidecar.jar /app/iqa-sidecar.jar
+COPY conf/sidecar.json /app/conf/sidecar.json
+USER iqa
+EXPOSE 8471
+ENTRYPOINT ["java", "-jar", "/app/iqa-sidecar.jar"]
+CMD ["serve", "--conf", "/app/conf/sidecar.json", "--host", "0.0.0.0"]

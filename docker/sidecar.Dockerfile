@@ -1,0 +1,31 @@
+# The IQA sidecar on CPU: `docker build -f docker/sidecar.Dockerfile -t iqa-sidecar:latest .`
+# serve:    docker run -p 8471:8471 iqa-sidecar:latest
+# one-shot: docker run --rm -v "$PWD/photos:/in:ro" iqa-sidecar:latest score /in/a.jpg /in/b.jpg
+#           (what the client's container fallback runs; JSON lines on stdout, logs on stderr)
+
+FROM maven:3.9-eclipse-temurin-17 AS build
+WORKDIR /src
+# The reactor needs every module's pom; only the broker (a test dependency of the sidecar,
+# compiled but not run with -DskipTests) and the sidecar need sources.
+COPY pom.xml ./
+COPY lease-broker/pom.xml lease-broker/
+COPY sidecar/pom.xml sidecar/
+COPY client-lib/pom.xml client-lib/
+COPY bench/pom.xml bench/
+RUN mvn -B -ntp -q -pl sidecar -am dependency:go-offline || true
+COPY lease-broker/src lease-broker/src
+COPY sidecar/src sidecar/src
+ARG MAVEN_PROFILES=""
+RUN mvn -B -ntp -DskipTests ${MAVEN_PROFILES} -pl sidecar -am package
+
+FROM eclipse-temurin:17-jre-jammy
+RUN useradd --system --uid 10001 --home-dir /app iqa
+WORKDIR /app
+COPY --from=build /src/sidecar/target/lib/ /app/lib/
+COPY --from=build /src/sidecar/target/iqa-sidecar.jar /app/iqa-sidecar.jar
+COPY conf/sidecar.json /app/conf/sidecar.json
+USER iqa
+EXPOSE 8471
+ENTRYPOINT ["java", "-jar", "/app/iqa-sidecar.jar"]
+# Inside a container the service must listen beyond loopback; publish the port deliberately.
+CMD ["serve", "--conf", "/app/conf/sidecar.json", "--host", "0.0.0.0"]

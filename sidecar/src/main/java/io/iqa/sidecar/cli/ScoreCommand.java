@@ -13,7 +13,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -47,13 +46,11 @@ public final class ScoreCommand implements Callable<Integer> {
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
     JsonObject config;
     ModelRegistry registry;
-    Path builtinDir = Files.createTempDirectory("iqa-builtin-models");
     try {
       config = SidecarConfig.read(conf);
-      registry = ModelRegistry.load(config, SidecarConfig.baseDir(conf), builtinDir);
+      registry = ModelRegistry.load(config, SidecarConfig.baseDir(conf));
     } catch (ModelConfigException e) {
       System.err.println("score: " + e.getMessage());
-      deleteTree(builtinDir);
       return 2;
     }
     try (registry) {
@@ -97,8 +94,6 @@ public final class ScoreCommand implements Callable<Integer> {
         out.print(tableOut.render());
       }
       return allOk ? 0 : 1;
-    } finally {
-      deleteTree(builtinDir);
     }
   }
 
@@ -114,11 +109,5 @@ public final class ScoreCommand implements Callable<Integer> {
     return new JsonObject().put("path", p.toString()).put("error", code).put("message", message).encode();
   }
 
-  private static void deleteTree(Path dir) throws IOException {
-    if (Files.exists(dir)) {
-      try (var walk = Files.walk(dir)) {
-        walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      }
-    }
-  }
+
 }

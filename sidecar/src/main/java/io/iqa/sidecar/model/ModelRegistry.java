@@ -42,6 +42,7 @@ public final class ModelRegistry implements AutoCloseable {
   private final Map<String, ImageModel> models;
   private final Map<String, String> fingerprints;
   private final int maxBatch;
+  private Path ownedDir;
 
   private ModelRegistry(Map<String, ImageModel> models, Map<String, String> fingerprints, int maxBatch) {
     this.models = models;
@@ -50,8 +51,31 @@ public final class ModelRegistry implements AutoCloseable {
   }
 
   /**
+   * Loads the models, writing the built-in ones into a temporary folder that this registry owns
+   * and deletes on {@link #close()}.
+   *
    * @param baseDir relative model paths are resolved against it (the config file's folder)
-   * @param builtinDir where the built-in ONNX models are written
+   */
+  public static ModelRegistry load(JsonObject config, Path baseDir) {
+    Path dir;
+    try {
+      dir = Files.createTempDirectory("iqa-builtin-models");
+    } catch (java.io.IOException e) {
+      throw new ModelConfigException("cannot create a folder for the built-in models: " + e.getMessage(), e);
+    }
+    try {
+      ModelRegistry registry = load(config, baseDir, dir);
+      registry.ownedDir = dir;
+      return registry;
+    } catch (RuntimeException e) {
+      deleteTree(dir);
+      throw e;
+    }
+  }
+
+  /**
+   * @param baseDir relative model paths are resolved against it (the config file's folder)
+   * @param builtinDir where the built-in ONNX models are written (the caller owns it)
    */
   public static ModelRegistry load(JsonObject config, Path baseDir, Path builtinDir) {
     JsonArray entries = config.getJsonArray("models");
@@ -238,6 +262,18 @@ public final class ModelRegistry implements AutoCloseable {
       } catch (RuntimeException e) {
         LOG.warn("closing model {}: {}", m.name(), e.getMessage());
       }
+    }
+    if (ownedDir != null) {
+      deleteTree(ownedDir);
+      ownedDir = null;
+    }
+  }
+
+  private static void deleteTree(Path dir) {
+    try (var walk = Files.walk(dir)) {
+      walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (java.io.IOException e) {
+      LOG.warn("could not delete {}: {}", dir, e.getMessage());
     }
   }
 }

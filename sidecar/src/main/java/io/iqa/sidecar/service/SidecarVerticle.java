@@ -20,7 +20,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CompletionException;
@@ -43,7 +42,6 @@ public final class SidecarVerticle extends VerticleBase {
   private final long startedNanos = System.nanoTime();
   private final SidecarMetrics metrics = new SidecarMetrics();
   private volatile State state = State.STARTING;
-  private Path builtinDir;
   private ModelRegistry registry;
   private WorkerExecutor decodePool;
   private WorkerExecutor inferPool;
@@ -112,12 +110,7 @@ public final class SidecarVerticle extends VerticleBase {
 
   private Future<Void> loadModels(String device) {
     JsonObject config = options.json().copy().put("device", device);
-    return vertx.executeBlocking(() -> {
-      if (builtinDir == null) {
-        builtinDir = Files.createTempDirectory("iqa-builtin-models");
-      }
-      return ModelRegistry.load(config, baseDir, builtinDir);
-    }).map(loaded -> {
+    return vertx.executeBlocking(() -> ModelRegistry.load(config, baseDir)).map(loaded -> {
       registry = loaded;
       if (service != null) {
         service.close();
@@ -210,7 +203,6 @@ public final class SidecarVerticle extends VerticleBase {
       if (registry != null) {
         registry.close();
       }
-      deleteTree(builtinDir);
       return null;
     })).eventually(() -> lease == null ? Future.succeededFuture() : lease.release().onComplete(ar -> lease.close()))
         .eventually(() -> {
@@ -441,13 +433,7 @@ public final class SidecarVerticle extends VerticleBase {
     return Arrays.stream(param.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
   }
 
-  private static void deleteTree(Path dir) throws IOException {
-    if (dir != null && Files.exists(dir)) {
-      try (var walk = Files.walk(dir)) {
-        walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      }
-    }
-  }
+
 
   /** Completes when no /infer is in flight (checked every 20 ms), or fails after {@code timeoutMs}. */
   Future<Void> drained(long timeoutMs) {

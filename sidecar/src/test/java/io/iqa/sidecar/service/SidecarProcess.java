@@ -81,8 +81,12 @@ final class SidecarProcess implements AutoCloseable {
     return process.exitValue();
   }
 
+  /** SIGTERM first, as operators stop it (it cleans up after itself); SIGKILL only if that hangs. */
   @Override
   public void close() throws InterruptedException {
-    process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+    process.destroy();
+    if (!process.waitFor(20, TimeUnit.SECONDS)) {
+      process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+    }
   }
 }

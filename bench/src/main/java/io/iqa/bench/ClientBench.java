@@ -6,7 +6,6 @@ import io.iqa.sidecar.samples.SampleImages;
 import io.iqa.sidecar.service.SidecarOptions;
 import io.iqa.sidecar.service.SidecarVerticle;
 import io.vertx.core.Vertx;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -47,12 +46,8 @@ final class ClientBench implements Callable<Integer> {
     Vertx vertx = Vertx.vertx();
     double sidecarS;
     try {
-      JsonArray models = new JsonArray();
-      for (String name : io.iqa.sidecar.model.builtin.TechnicalModels.NAMES) {
-        models.add(new JsonObject().put("name", name).put("backend", "builtin"));
-      }
       SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
-          .put("device", "cpu").put("models", models)), dir);
+          .put("device", "cpu").put("models", io.iqa.sidecar.model.builtin.TechnicalModels.entries())), dir);
       vertx.deployVerticle(sidecar).await(120, TimeUnit.SECONDS);
       try (IqaClient client = IqaClient.builder().sidecarUrl("http://127.0.0.1:" + sidecar.actualPort())
           .fallback(null).build()) {

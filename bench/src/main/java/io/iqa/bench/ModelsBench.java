@@ -5,7 +5,6 @@ import io.iqa.sidecar.model.ImageModel;
 import io.iqa.sidecar.model.ImageScorer;
 import io.iqa.sidecar.model.ModelRegistry;
 import io.iqa.sidecar.samples.SampleImages;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
@@ -76,11 +75,8 @@ final class ModelsBench implements Callable<Integer> {
   }
 
   private static JsonObject config(int maxBatch) {
-    JsonArray models = new JsonArray();
-    for (String name : io.iqa.sidecar.model.builtin.TechnicalModels.NAMES) {
-      models.add(new JsonObject().put("name", name).put("backend", "builtin"));
-    }
-    return new JsonObject().put("device", "cpu").put("max_batch", maxBatch).put("models", models);
+    return new JsonObject().put("device", "cpu").put("max_batch", maxBatch)
+        .put("models", io.iqa.sidecar.model.builtin.TechnicalModels.entries());
   }
 
   /** Best images/s of {@code passes} passes over the corpus. */

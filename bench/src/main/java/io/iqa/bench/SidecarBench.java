@@ -147,11 +147,7 @@ final class SidecarBench implements Callable<Integer> {
   }
 
   private static JsonObject config(int maxBatch, long delayMs) {
-    JsonArray models = new JsonArray();
-    for (String name : io.iqa.sidecar.model.builtin.TechnicalModels.NAMES) {
-      models.add(new JsonObject().put("name", name).put("backend", "builtin"));
-    }
-    return new JsonObject().put("models", models).put("device", "cpu").put("port", 0).put("max_batch", maxBatch)
+    return new JsonObject().put("models", io.iqa.sidecar.model.builtin.TechnicalModels.entries()).put("device", "cpu").put("port", 0).put("max_batch", maxBatch)
         .put("batching", new JsonObject().put("max_queue_delay_ms", delayMs).put("workers", 2));
   }
 

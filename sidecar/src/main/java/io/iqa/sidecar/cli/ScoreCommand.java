@@ -59,7 +59,7 @@ public final class ScoreCommand implements Callable<Integer> {
           config.getLong("max_image_pixels", ImageDecoder.DEFAULT_MAX_PIXELS)), registry);
       List<ImageModel> chosen;
       try {
-        chosen = scorer.select(models);
+        chosen = registry.select(models);
       } catch (ModelConfigException e) {
         System.err.println("score: " + e.getMessage());
         return 2;

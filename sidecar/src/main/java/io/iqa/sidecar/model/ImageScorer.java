@@ -27,23 +27,6 @@ public final class ImageScorer {
     this.registry = registry;
   }
 
-  /** @throws ModelConfigException when {@code names} asks for a model that is not loaded */
-  public List<ImageModel> select(List<String> names) {
-    if (names == null || names.isEmpty()) {
-      return registry.models();
-    }
-    List<ImageModel> chosen = new ArrayList<>();
-    for (String n : names) {
-      ImageModel m = registry.get(n);
-      if (m == null) {
-        throw new ModelConfigException("unknown model '" + n + "'; loaded: "
-            + registry.models().stream().map(ImageModel::name).toList());
-      }
-      chosen.add(m);
-    }
-    return chosen;
-  }
-
   /**
    * Scores up to {@link ModelRegistry#maxBatch()} images; larger lists are cut into batches.
    * @return one JSON answer per input, in order

@@ -244,6 +244,26 @@ public final class ModelRegistry implements AutoCloseable {
     return List.copyOf(models.values());
   }
 
+  /**
+   * @param names model names, or null/empty for all
+   * @return the named models, in the given order
+   * @throws ModelConfigException naming the unknown model and the loaded ones
+   */
+  public List<ImageModel> select(List<String> names) {
+    if (names == null || names.isEmpty()) {
+      return models();
+    }
+    List<ImageModel> chosen = new ArrayList<>();
+    for (String n : names) {
+      ImageModel m = models.get(n);
+      if (m == null) {
+        throw new ModelConfigException("unknown model '" + n + "'; loaded: " + List.copyOf(models.keySet()));
+      }
+      chosen.add(m);
+    }
+    return chosen;
+  }
+
   public ImageModel get(String name) {
     return models.get(name);
   }

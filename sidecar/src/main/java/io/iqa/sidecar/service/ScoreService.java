@@ -57,19 +57,11 @@ final class ScoreService {
 
   /** @throws ServiceException 400 when a requested model is not loaded */
   List<ImageModel> select(List<String> names) {
-    if (names == null || names.isEmpty()) {
-      return registry.models();
+    try {
+      return registry.select(names);
+    } catch (io.iqa.sidecar.model.ModelConfigException e) {
+      throw new ServiceException(400, "bad_request", e.getMessage());
     }
-    List<ImageModel> chosen = new ArrayList<>();
-    for (String n : names) {
-      ImageModel m = registry.get(n);
-      if (m == null) {
-        throw new ServiceException(400, "bad_request", "unknown model '" + n + "'; loaded: "
-            + registry.models().stream().map(ImageModel::name).toList());
-      }
-      chosen.add(m);
-    }
-    return chosen;
   }
 
   /** @param sha256 the bytes' hash when the caller computed it while reading, else null */

@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 import io.iqa.sidecar.image.ImageDecodeException.Kind;
 import java.awt.Color;
 import java.awt.image.BufferedImage;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;

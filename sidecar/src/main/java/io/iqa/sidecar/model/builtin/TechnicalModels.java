@@ -43,6 +43,13 @@ public final class TechnicalModels {
   private TechnicalModels() {
   }
 
+  /** The config entries of the whole default set ({@code {"name": ..., "backend": "builtin"}}), in order. */
+  public static io.vertx.core.json.JsonArray entries() {
+    io.vertx.core.json.JsonArray list = new io.vertx.core.json.JsonArray();
+    NAMES.forEach(n -> list.add(new io.vertx.core.json.JsonObject().put("name", n).put("backend", "builtin")));
+    return list;
+  }
+
   /** Writes the model {@code name} into {@code dir} (same bytes every time) and returns its spec. */
   public static OnnxModelSpec write(String name, Path dir) throws IOException {
     Consumer<OnnxModelWriter> body = GRAPHS.get(name);

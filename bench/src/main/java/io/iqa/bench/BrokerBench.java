@@ -85,7 +85,7 @@ final class BrokerBench implements Callable<Integer> {
           .put("gpus", new JsonArray()
               .add(new JsonObject().put("index", 0).put("vram_mb", 0))
               .add(new JsonObject().put("index", 1).put("vram_mb", 1_000_000)))
-          .put("store", storeConf)));
+          .put("store", storeConf)).fresh(true));
       server.deployVerticle(broker).await(60, TimeUnit.SECONDS);
       port = broker.actualPort();
     } else {

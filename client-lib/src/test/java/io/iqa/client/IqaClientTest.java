@@ -40,7 +40,7 @@ class IqaClientTest {
   void start() throws Exception {
     vertx = Vertx.vertx();
     BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
-        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))));
+        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
     vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
     SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
         .put("broker", new JsonObject().put("url", "http://127.0.0.1:" + broker.actualPort()).put("owner", "sidecar"))

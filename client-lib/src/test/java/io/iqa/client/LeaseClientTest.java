@@ -25,7 +25,7 @@ class LeaseClientTest {
   void broker() throws Exception {
     vertx = Vertx.vertx();
     BrokerVerticle b = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0).put("gpus",
-        new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))));
+        new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
     vertx.deployVerticle(b).await(60, TimeUnit.SECONDS);
     url = "http://127.0.0.1:" + b.actualPort();
   }

@@ -28,6 +28,11 @@ public final class BrokerMain implements Callable<Integer> {
   @Option(names = "--port", description = "port to listen on (default 8470; 0 picks a free one)")
   Integer port;
 
+  @Option(names = "--fresh", description = "no lease from an earlier run can be alive (first start, or every "
+      + "holder is known to be gone): skip the recovery period of a start without lease state, and discard the "
+      + "state file if there is one")
+  boolean fresh;
+
   public static void main(String[] args) {
     System.exit(new CommandLine(new BrokerMain()).execute(args));
   }
@@ -44,7 +49,8 @@ public final class BrokerMain implements Callable<Integer> {
       if (port != null) {
         json.put("port", port);
       }
-      options = new BrokerOptions(json);
+      options = new BrokerOptions(json).fresh(fresh)
+          .resolveAgainst(conf == null ? null : conf.toAbsolutePath().getParent());
     } catch (ConfigException e) {
       System.err.println("lease-broker: config error: " + e.getMessage());
       return 2;

@@ -30,6 +30,7 @@ public final class BrokerOptions {
   public static final String DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0";
   public static final String DEFAULT_REDIS_PREFIX = "gpu-lease:";
   public static final int DEFAULT_REDIS_POOL_SIZE = 16;
+  public static final boolean DEFAULT_STATE_FSYNC = false;
 
   /** Environment variable for each key; values of JSON-typed keys are JSON text. */
   public static final Map<String, String> ENV = Map.ofEntries(
@@ -45,10 +46,14 @@ public final class BrokerOptions {
       Map.entry("GPU_LEASE_EVENTS_MAX", "events_max"),
       Map.entry("GPU_LEASE_STORE", "store"),
       Map.entry("GPU_LEASE_REDIS_URL", "store.url"),
-      Map.entry("GPU_LEASE_AUTH", "auth"));
+      Map.entry("GPU_LEASE_AUTH", "auth"),
+      Map.entry("GPU_LEASE_STATE_FILE", "state_file"),
+      Map.entry("GPU_LEASE_STATE_FSYNC", "state_fsync"),
+      Map.entry("GPU_LEASE_RECOVERY_GRACE", "recovery_grace_s"));
 
   private static final Set<String> KEYS = Set.of("host", "port", "gpus", "default_ttl_s", "max_ttl_s",
-      "max_wait_s", "stale_max_age_s", "reaper_interval_ms", "priority_aging_s", "events_max", "store", "auth");
+      "max_wait_s", "stale_max_age_s", "reaper_interval_ms", "priority_aging_s", "events_max", "store", "auth",
+      "state_file", "state_fsync", "recovery_grace_s");
 
   private String host = DEFAULT_HOST;
   private int port = DEFAULT_PORT;
@@ -62,6 +67,10 @@ public final class BrokerOptions {
   private int eventsMax = DEFAULT_EVENTS_MAX;
   private JsonObject store = new JsonObject().put("type", "memory");
   private List<AuthToken> authTokens = List.of();
+  private Path stateFile;
+  private boolean stateFsync = DEFAULT_STATE_FSYNC;
+  private Double recoveryGraceS;
+  private boolean fresh;
 
   public BrokerOptions() {
   }
@@ -91,6 +100,19 @@ public final class BrokerOptions {
     if (json.containsKey("store")) {
       store = object(json, "store");
       validateStore(store);
+    }
+    String file = json.getValue("state_file") == null ? null : string(json, "state_file", null);
+    stateFile = file == null ? null : Path.of(file);
+    if (stateFile != null && !"memory".equals(store.getString("type"))) {
+      throw new ConfigException("state_file is for the memory store; the redis store keeps its state in Redis");
+    }
+    Object fsync = json.getValue("state_fsync");
+    if (fsync != null && !(fsync instanceof Boolean)) {
+      throw new ConfigException("state_fsync must be true or false, not " + fsync);
+    }
+    stateFsync = fsync == null ? DEFAULT_STATE_FSYNC : (Boolean) fsync;
+    if (json.getValue("recovery_grace_s") != null) {
+      recoveryGraceS = number(json, "recovery_grace_s", 0, 0, 86_400 * 7);
     }
     if (json.containsKey("auth")) {
       JsonObject auth = object(json, "auth");
@@ -129,7 +151,8 @@ public final class BrokerOptions {
         return; // applied below, after GPU_LEASE_STORE
       }
       Object parsed = switch (key) {
-        case "host" -> value;
+        case "host", "state_file" -> value;
+        case "state_fsync" -> Boolean.parseBoolean(value.trim());
         case "gpus", "store", "auth" -> parseJsonEnv(var, value);
         default -> parseNumberEnv(var, value);
       };
@@ -262,4 +285,20 @@ public final class BrokerOptions {
   public int eventsMax() { return eventsMax; }
   public JsonObject store() { return store; }
   public List<AuthToken> authTokens() { return authTokens; }
+  /** @return the memory store's state file, or null (state kept in this process only) */
+  public Path stateFile() { return stateFile; }
+  public boolean stateFsync() { return stateFsync; }
+  /** @return how long a broker that starts without its lease state grants nothing: max_ttl_s unless configured */
+  public double recoveryGraceS() { return recoveryGraceS != null ? recoveryGraceS : maxTtlS; }
+  /** @return whether the operator said no lease from an earlier run can be alive (--fresh): no recovery period */
+  public boolean fresh() { return fresh; }
+  public BrokerOptions fresh(boolean f) { this.fresh = f; return this; }
+
+  /** Resolves a relative state_file against {@code dir} (the config file's folder). */
+  public BrokerOptions resolveAgainst(Path dir) {
+    if (stateFile != null && !stateFile.isAbsolute() && dir != null) {
+      stateFile = dir.resolve(stateFile).normalize();
+    }
+    return this;
+  }
 }

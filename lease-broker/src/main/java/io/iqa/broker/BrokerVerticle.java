@@ -5,6 +5,8 @@ import io.iqa.broker.http.BearerAuth;
 import io.iqa.broker.http.EventsApi;
 import io.iqa.broker.http.Json;
 import io.iqa.broker.http.LeaseApi;
+import io.iqa.broker.http.SseHub;
+import io.iqa.broker.http.WatchApi;
 import io.iqa.broker.impl.BrokerMetrics;
 import io.iqa.broker.impl.Holders;
 import io.iqa.broker.impl.Waiters;
@@ -16,7 +18,7 @@ import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreListener;
 import io.iqa.broker.store.impl.MemoryLeaseStore;
 import io.iqa.broker.store.impl.RedisLeaseStore;
-import io.iqa.broker.store.impl.StoreSettings;
+import io.iqa.broker.store.StoreSettings;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.HttpServer;
@@ -39,6 +41,7 @@ public final class BrokerVerticle extends VerticleBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(BrokerVerticle.class);
   private static final int BODY_LIMIT = 64 * 1024;
+  /** The first end of a lease (a revocation counts; how it finished is counted apart). */
   private static final Set<String> END_TYPES = Set.of("released", "expired", "force_released", "stale", "holder_exited");
 
   private final BrokerOptions options;
@@ -48,6 +51,8 @@ public final class BrokerVerticle extends VerticleBase {
   private LeaseStore store;
   private Waiters waiters;
   private EventsApi eventsApi;
+  private WatchApi watchApi;
+  private SseHub sse;
   private BrokerMetrics metrics;
   private HttpServer server;
   private long reaper = -1;
@@ -70,7 +75,9 @@ public final class BrokerVerticle extends VerticleBase {
           gpus = detected;
           store = createStore();
           waiters = new Waiters(vertx, store);
-          eventsApi = new EventsApi(vertx, store);
+          sse = new SseHub(vertx, SseHub.KEEPALIVE_MS);
+          eventsApi = new EventsApi(store, sse);
+          watchApi = new WatchApi(store, sse);
           metrics = new BrokerMetrics(gpus);
           return store.start(gpus, new Listener());
         })
@@ -98,8 +105,8 @@ public final class BrokerVerticle extends VerticleBase {
     if (waiters != null) {
       waiters.closeAll();
     }
-    if (eventsApi != null) {
-      eventsApi.closeAll();
+    if (sse != null) {
+      sse.closeAll();
     }
     Future<Void> closed = server == null ? Future.succeededFuture() : server.close();
     return closed.eventually(() -> store == null ? Future.succeededFuture() : store.close());
@@ -120,7 +127,11 @@ public final class BrokerVerticle extends VerticleBase {
         Math.round(options.priorityAgingS() * 1000),
         options.eventsMax(),
         Math.max(3_600_000L, Math.round(options.maxTtlS() * 1000)),
-        100_000);
+        100_000,
+        Math.round(options.recoveryGraceS() * 1000),
+        options.fresh(),
+        options.stateFile(),
+        options.stateFsync());
     JsonObject conf = options.store();
     if ("redis".equals(conf.getString("type"))) {
       return new RedisLeaseStore(vertx, conf.getString("url", BrokerOptions.DEFAULT_REDIS_URL),
@@ -140,6 +151,7 @@ public final class BrokerVerticle extends VerticleBase {
     router.post("/v1/gpu/lease").handler(api::lease);
     router.post("/v1/gpu/renew").handler(api::renew);
     router.post("/v1/gpu/release").handler(api::release);
+    router.get("/v1/gpu/lease/watch").handler(watchApi::watch);
     router.get("/v1/gpu/status").handler(api::status);
     router.post("/v1/gpu/force_release").handler(api::forceRelease);
     router.get("/v1/gpu/events").handler(eventsApi::events);
@@ -155,9 +167,10 @@ public final class BrokerVerticle extends VerticleBase {
   private void health(RoutingContext ctx) {
     store.snapshot()
         .onSuccess(s -> Json.send(ctx, 200, new JsonObject()
-            .put("status", stopping ? "stopping" : "ok")
+            .put("status", stopping ? "stopping" : s.recoveringUntil() != null ? "recovering" : "ok")
             .put("store", store.type())
             .put("store_ok", true)
+            .put("recovering_until", s.recoveringUntil() == null ? null : s.recoveringUntil().toString())
             .put("gpus", gpus.size())
             .put("leases", s.leases().size())
             .put("waiting", s.waiting().size())
@@ -247,14 +260,38 @@ public final class BrokerVerticle extends VerticleBase {
   private final class Listener implements StoreListener {
     @Override
     public void onEvent(LeaseEvent event, boolean local) {
-      if (local && END_TYPES.contains(event.type())) {
-        metrics.ended(event.type());
-        if (!"released".equals(event.type())) {
-          LOG.info("lease {} of '{}' on gpu {} ended: {} by {}{}", event.leaseId(), event.owner(), event.gpu(),
-              event.type(), event.by(), event.reason() == null ? "" : " (" + event.reason() + ")");
-        }
+      if (local) {
+        count(event);
       }
+      watchApi.onEvent(event);
       eventsApi.publish(event);
+    }
+
+    private void count(LeaseEvent event) {
+      if (END_TYPES.contains(event.type())) {
+        metrics.ended(event.type());
+      }
+      if (event.revokes()) {
+        boolean now = Boolean.TRUE.equals(event.immediate());
+        if (now) {
+          metrics.revocationFinished("immediate");
+        }
+        LOG.info("lease {} of '{}' on gpu {} revoked: {} by {}{}; {}", event.leaseId(), event.owner(), event.gpu(),
+            event.type(), event.by(), event.reason() == null ? "" : " (" + event.reason() + ")",
+            now ? "handed on at once (immediate)" : "handed on when its holder releases, at " + event.handoffAt()
+                + " at the latest");
+      } else if (event.type().equals(LeaseEvent.REVOKE_CONFIRMED) || event.type().equals(LeaseEvent.REVOKE_EXPIRED)) {
+        metrics.revocationFinished(event.type().equals(LeaseEvent.REVOKE_CONFIRMED) ? "confirmed" : "expired");
+        LOG.info("lease {} of '{}' on gpu {} handed on: {}", event.leaseId(), event.owner(), event.gpu(), event.reason());
+      } else if (END_TYPES.contains(event.type()) && !"released".equals(event.type())) {
+        LOG.info("lease {} of '{}' on gpu {} ended: {} by {}{}", event.leaseId(), event.owner(), event.gpu(),
+            event.type(), event.by(), event.reason() == null ? "" : " (" + event.reason() + ")");
+      }
+    }
+
+    @Override
+    public void onResync() {
+      watchApi.resync();
     }
 
     @Override

@@ -26,12 +26,16 @@ final class BrokerProcess implements AutoCloseable {
 
   final Process process;
   final int port;
+  private final Path conf;
 
-  /** Starts with {@code config} written to a file; waits for the "listening" line. */
+  /** Starts {@code --fresh} with {@code config} written to a file; waits for the "listening" line. */
   BrokerProcess(JsonObject config, Path dir) throws IOException {
-    Path conf = Files.createTempFile(dir, "broker", ".json");
-    Files.writeString(conf, config.copy().put("port", 0).put("host", "127.0.0.1").encode());
-    process = launch("--conf", conf.toString());
+    this(writeConf(config.copy().put("port", 0), dir), true);
+  }
+
+  private BrokerProcess(Path conf, boolean fresh) throws IOException {
+    this.conf = conf;
+    process = fresh ? launch("--conf", conf.toString(), "--fresh") : launch("--conf", conf.toString());
     BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
     String line = out.readLine();
     Matcher m = line == null ? null : LISTENING.matcher(line);
@@ -51,6 +55,19 @@ final class BrokerProcess implements AutoCloseable {
     }, "broker-stderr-" + port);
     drain.setDaemon(true);
     drain.start();
+  }
+
+  /** The same broker started again on the same port and config (after {@link #kill9()}), as a restart. */
+  BrokerProcess restart(boolean fresh) throws IOException {
+    JsonObject config = new JsonObject(Files.readString(conf)).put("port", port);
+    Files.writeString(conf, config.encode());
+    return new BrokerProcess(conf, fresh);
+  }
+
+  private static Path writeConf(JsonObject config, Path dir) throws IOException {
+    Path conf = Files.createTempFile(dir, "broker", ".json");
+    Files.writeString(conf, config.copy().put("host", "127.0.0.1").encode());
+    return conf;
   }
 
   static Process launch(String... args) throws IOException {

@@ -13,6 +13,7 @@ import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import io.iqa.broker.TestBroker.Reply;
 import io.iqa.broker.http.BearerAuth;
+import io.iqa.broker.store.LeaseEvent;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
@@ -270,25 +271,174 @@ abstract class LeaseBrokerContractTest {
   }
 
   @Test
-  void staleLeaseIsForceReleasedOnlyWhenSomeoneWantsItsGpu() {
+  void staleLeaseIsRevokedOnlyWhenSomeoneWantsItsGpuAndHandedOnWhenItsHolderReleases() {
     TestBroker b = broker(new JsonObject().put("stale_max_age_s", 1));
     JsonObject old = b.lease(req("old").put("gpu", 0).put("ttl_s", 60));
     TestBroker.sleep(1300);
     JsonArray leases = b.get("/v1/gpu/status").json().getJsonArray("gpus").getJsonObject(0).getJsonArray("leases");
     assertEquals(1, leases.size(), "a stale lease nobody waits for must stay");
-    JsonObject fresh = b.lease(req("fresh").put("gpu", 0));
+    assertEquals("held", leases.getJsonObject(0).getString("state"));
+
+    Reply busy = b.post("/v1/gpu/lease", req("fresh").put("gpu", 0));
+    assertEquals(409, busy.status(), "a stale lease is revoked, not freed, while its holder may still use the GPU: "
+        + busy);
+    JsonObject holder = busy.json().getJsonArray("holders").getJsonObject(0);
+    assertEquals("revoking", holder.getString("state"));
+    assertEquals("stale", holder.getString("revoked"));
     Reply lost = b.post("/v1/gpu/renew", token(old));
     assertEquals(410, lost.status());
     assertEquals("stale", lost.json().getString("reason"));
     assertTrue(eventTypes(b).contains("stale"));
 
-    // A waiter already queued is granted when the holder turns stale, with no reaper pass.
-    long start = System.nanoTime();
-    Reply waiter = b.post("/v1/gpu/lease", req("waiter").put("gpu", 0).put("wait_s", 20));
-    long waitedMs = (System.nanoTime() - start) / 1_000_000;
-    assertEquals(200, waiter.status(), waiter.toString());
-    assertTrue(waitedMs < 5000, "waited " + waitedMs + " ms for a lease that turned stale");
-    assertEquals("stale", b.post("/v1/gpu/renew", token(fresh)).json().getString("reason"));
+    Future<Reply> waiter = b.postAsync("/v1/gpu/lease", req("waiter").put("gpu", 0).put("wait_s", 20));
+    b.awaitWaiting(1);
+    TestBroker.sleep(200);
+    assertFalse(waiter.isComplete(), "granted before the stale holder confirmed or its lease expired");
+    assertEquals(new JsonObject().put("released", true).put("revoked", "stale"),
+        b.post("/v1/gpu/release", token(old)).json());
+    long confirmed = System.nanoTime();
+    Reply granted = TestBroker.await(waiter);
+    assertEquals(200, granted.status(), granted.toString());
+    assertTrue((System.nanoTime() - confirmed) / 1_000_000 < 2000, "the hand-off after the holder released was slow");
+    assertTrue(eventTypes(b).contains(LeaseEvent.REVOKE_CONFIRMED), eventTypes(b).toString());
+  }
+
+  @Test
+  void aForceReleasedLeaseKeepsItsGpuUntilItsHolderReleasesAndTheWaiterIsGrantedThen() {
+    TestBroker b = broker();
+    JsonObject held = b.lease(req("holder").put("gpu", 0).put("ttl_s", 60));
+    Future<Reply> waiter = b.postAsync("/v1/gpu/lease", req("waiter").put("gpu", 0).put("wait_s", 20));
+    b.awaitWaiting(1);
+    Reply fr = b.post("/v1/gpu/force_release",
+        new JsonObject().put("lease_id", held.getLong("lease_id")).put("reason", "llm needs it"));
+    assertEquals(200, fr.status(), fr.toString());
+    JsonObject revoked = fr.json().getJsonArray("released").getJsonObject(0);
+    assertEquals("revoking", revoked.getString("state"));
+    assertEquals("force_released", revoked.getString("revoked"));
+    JsonObject shown = b.get("/v1/gpu/status").json().getJsonArray("gpus").getJsonObject(0).getJsonArray("leases")
+        .getJsonObject(0);
+    assertEquals("revoking", shown.getString("state"), "status must show the lease until its holder stopped");
+
+    TestBroker.sleep(300);
+    assertFalse(waiter.isComplete(), "the waiter was granted while the revoked holder may still use the GPU");
+    Reply renew = b.post("/v1/gpu/renew", token(held));
+    assertEquals(410, renew.status());
+    assertEquals("force_released", renew.json().getString("reason"));
+    assertEquals(new JsonObject().put("released", true).put("revoked", "force_released"),
+        b.post("/v1/gpu/release", token(held)).json());
+    assertEquals(200, TestBroker.await(waiter).status());
+    assertEquals(new JsonObject().put("released", false).put("reason", "force_released"),
+        b.post("/v1/gpu/release", token(held)).json());
+
+    JsonArray events = b.get("/v1/gpu/events").json().getJsonArray("events");
+    JsonObject revocation = events.stream().map(JsonObject.class::cast)
+        .filter(e -> e.getString("type").equals("force_released")).findFirst().orElseThrow();
+    assertEquals(false, revocation.getBoolean("immediate"));
+    assertEquals(held.getString("expires_at"), revocation.getString("handoff_at"),
+        "the latest hand-off is the revoked lease's expires_at");
+    assertTrue(eventTypes(b).contains(LeaseEvent.REVOKE_CONFIRMED));
+  }
+
+  @Test
+  void aRevokedLeaseWhoseHolderNeverConfirmsIsHandedOnAtItsExpiresAt() {
+    TestBroker b = broker();
+    JsonObject held = b.lease(req("hung").put("gpu", 0).put("ttl_s", 1.5));
+    Future<Reply> waiter = b.postAsync("/v1/gpu/lease", req("waiter").put("gpu", 0).put("wait_s", 20));
+    b.awaitWaiting(1);
+    long revokedAt = System.nanoTime();
+    b.post("/v1/gpu/force_release", new JsonObject().put("owner", "hung"));
+    Reply granted = TestBroker.await(waiter);
+    long waitedMs = (System.nanoTime() - revokedAt) / 1_000_000;
+    assertEquals(200, granted.status(), granted.toString());
+    assertTrue(waitedMs >= 900 && waitedMs < 5000, "handed on after " + waitedMs + " ms; expected at expires_at");
+    assertTrue(eventTypes(b).contains(LeaseEvent.REVOKE_EXPIRED), eventTypes(b).toString());
+    assertEquals("force_released", b.post("/v1/gpu/renew", token(held)).json().getString("reason"));
+  }
+
+  @Test
+  void onlyAnAdminMayForceReleaseImmediatelyAndThatHandsTheGpuOnAtOnce() {
+    JsonArray tokens = new JsonArray()
+        .add(new JsonObject().put("name", "alice").put("token_sha256", BearerAuth.sha256Hex("alice-secret"))
+            .put("role", "client"))
+        .add(new JsonObject().put("name", "ops").put("token_sha256", BearerAuth.sha256Hex("ops-secret"))
+            .put("role", "admin"));
+    TestBroker b = broker(new JsonObject().put("auth", new JsonObject().put("tokens", tokens)));
+    JsonObject hung = b.post("/v1/gpu/lease", req("alice").put("gpu", 0).put("ttl_s", 60), "alice-secret").json();
+    Reply refused = b.post("/v1/gpu/force_release",
+        new JsonObject().put("owner", "alice").put("immediate", true), "alice-secret");
+    assertEquals(403, refused.status(), refused.toString());
+    Future<Reply> waiter = TestBroker.sendAsync(b.http, HttpMethod.POST, "/v1/gpu/lease",
+        Buffer.buffer(req("ops").put("gpu", 0).put("wait_s", 20).encode()), "ops-secret");
+    TestBroker.sleep(300);
+    long t0 = System.nanoTime();
+    Reply now = b.post("/v1/gpu/force_release", new JsonObject().put("lease_id", hung.getLong("lease_id"))
+        .put("immediate", true).put("reason", "holder hung"), "ops-secret");
+    assertEquals(200, now.status(), now.toString());
+    assertEquals(200, TestBroker.await(waiter).status());
+    assertTrue((System.nanoTime() - t0) / 1_000_000 < 2000, "an immediate force-release must hand on at once");
+    JsonObject event = b.get("/v1/gpu/events", "ops-secret").json().getJsonArray("events").stream()
+        .map(JsonObject.class::cast).filter(e -> e.getString("type").equals("force_released")).findFirst().orElseThrow();
+    assertEquals(true, event.getBoolean("immediate"), "the event must say the wait was skipped: " + event);
+    assertEquals("ops", event.getString("by"));
+  }
+
+  @Test
+  void theHolderHearsOfItsRevocationOnTheWatchChannelAtOnce() {
+    TestBroker b = broker();
+    assertEquals(400, b.watch(null).status, "a watch without Lease-Token is a bad request");
+    assertEquals(404, b.watch("never-issued").status);
+    JsonObject held = b.lease(req("watched").put("gpu", 0).put("ttl_s", 60));
+    TestBroker.Watch watch = b.watch(held.getString("token"));
+    assertEquals(200, watch.status);
+    JsonObject first = watch.next(5000);
+    assertEquals("lease", first.getString("event"));
+    assertEquals("held", first.getJsonObject("data").getString("state"));
+    assertFalse(first.encode().contains(held.getString("token")), "the watch must not echo the token");
+
+    long t0 = System.nanoTime();
+    b.post("/v1/gpu/force_release", new JsonObject().put("owner", "watched").put("reason", "maintenance"));
+    JsonObject revoked = watch.next(1000);
+    long heardMs = (System.nanoTime() - t0) / 1_000_000;
+    assertEquals("revoked", revoked.getString("event"), revoked.encode());
+    assertEquals("force_released", revoked.getJsonObject("data").getString("reason"));
+    assertEquals("maintenance", revoked.getJsonObject("data").getString("message"));
+    assertEquals(held.getString("expires_at"), revoked.getJsonObject("data").getString("handoff_at"));
+    assertTrue(heardMs < 1000, "the holder heard of its revocation after " + heardMs + " ms");
+
+    TestBroker.Watch late = b.watch(held.getString("token"));
+    assertEquals(200, late.status, "a revoking lease can still be watched");
+    late.next(5000);
+    assertEquals("revoked", late.next(5000).getString("event"), "a late watcher is told at once");
+
+    b.post("/v1/gpu/release", token(held));
+    JsonObject ended = watch.next(5000);
+    assertEquals("ended", ended.getString("event"));
+    assertEquals(LeaseEvent.REVOKE_CONFIRMED, ended.getJsonObject("data").getString("event"));
+    TestBroker.await(watch.ended.future());
+    assertEquals(410, b.watch(held.getString("token")).status, "an ended lease answers 410 like renew");
+  }
+
+  @Test
+  void aBrokerStartedWithoutItsLeaseStateGrantsNothingUntilTheRecoveryGracePasses() {
+    JsonObject config = new JsonObject()
+        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))
+        .put("recovery_grace_s", 1.5)
+        .put("store", storeConfig());
+    TestBroker b = new TestBroker(config, false);
+    brokers.add(b);
+    long started = System.nanoTime();
+    JsonObject health = b.get("/health").json();
+    assertEquals("recovering", health.getString("status"), health.encode());
+    assertNotNull(health.getString("recovering_until"));
+    Reply refused = b.post("/v1/gpu/lease", req("early").put("gpu", 0));
+    assertEquals(409, refused.status(), refused.toString());
+    assertNotNull(refused.json().getString("recovering_until"));
+    assertTrue(refused.json().getString("message").contains("--fresh"), refused.json().getString("message"));
+    Reply waited = b.post("/v1/gpu/lease", req("patient").put("gpu", 0).put("wait_s", 10));
+    long waitedMs = (System.nanoTime() - started) / 1_000_000;
+    assertEquals(200, waited.status(), waited.toString());
+    assertTrue(waitedMs >= 1200, "granted " + waitedMs + " ms after start, inside the recovery period");
+    assertEquals("ok", b.get("/health").json().getString("status"));
   }
 
   @Test

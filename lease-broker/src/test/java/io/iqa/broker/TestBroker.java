@@ -17,9 +17,15 @@ final class TestBroker implements AutoCloseable {
   final HttpClient http;
   final int port;
 
+  /** A broker that starts {@code --fresh}: no lease from an earlier run can be alive in a test. */
   TestBroker(JsonObject config) {
+    this(config, true);
+  }
+
+  /** @param fresh false: the broker starts as after a restart that lost its state (recovery period) */
+  TestBroker(JsonObject config, boolean fresh) {
     JsonObject json = config.copy().put("host", "127.0.0.1").put("port", 0);
-    verticle = new BrokerVerticle(new BrokerOptions(json));
+    verticle = new BrokerVerticle(new BrokerOptions(json).fresh(fresh));
     try {
       vertx.deployVerticle(verticle).await();
     } catch (RuntimeException e) {
@@ -87,6 +93,68 @@ final class TestBroker implements AutoCloseable {
     return http.request(ro)
         .compose(req -> (body == null ? req.send() : req.send(body))
             .compose(resp -> resp.body().map(b -> new Reply(resp.statusCode(), b, resp.getHeader("Content-Type")))));
+  }
+
+  /** An open lease watch: its server-sent events as they arrive. */
+  static final class Watch {
+    final int status;
+    final java.util.concurrent.BlockingQueue<JsonObject> events = new java.util.concurrent.LinkedBlockingQueue<>();
+    final io.vertx.core.Promise<Void> ended = io.vertx.core.Promise.promise();
+    private final StringBuilder pending = new StringBuilder();
+
+    Watch(int status) {
+      this.status = status;
+    }
+
+    /** Each complete frame becomes {"event": name, "data": {...}}. */
+    synchronized void feed(Buffer chunk) {
+      pending.append(chunk.toString());
+      int cut;
+      while ((cut = pending.indexOf("\n\n")) >= 0) {
+        String frame = pending.substring(0, cut);
+        pending.delete(0, cut + 2);
+        String event = null;
+        String data = null;
+        for (String line : frame.split("\n")) {
+          if (line.startsWith("event: ")) {
+            event = line.substring(7);
+          } else if (line.startsWith("data: ")) {
+            data = line.substring(6);
+          }
+        }
+        if (event != null) {
+          events.add(new JsonObject().put("event", event).put("data", new JsonObject(data)));
+        }
+      }
+    }
+
+    /** The next event, or fails after {@code ms}. */
+    JsonObject next(long ms) {
+      try {
+        JsonObject e = events.poll(ms, TimeUnit.MILLISECONDS);
+        if (e == null) {
+          throw new AssertionError("no watch event within " + ms + " ms");
+        }
+        return e;
+      } catch (InterruptedException e) {
+        throw new AssertionError(e);
+      }
+    }
+  }
+
+  /** Opens {@code GET /v1/gpu/lease/watch} for a lease token; a non-200 answer has no events. */
+  Watch watch(String leaseToken) {
+    RequestOptions ro = new RequestOptions().setMethod(HttpMethod.GET).setURI("/v1/gpu/lease/watch");
+    if (leaseToken != null) {
+      ro.putHeader("Lease-Token", leaseToken);
+    }
+    return await(http.request(ro).compose(req -> req.send().map(resp -> {
+      Watch w = new Watch(resp.statusCode());
+      resp.handler(w::feed);
+      resp.endHandler(v -> w.ended.tryComplete());
+      resp.exceptionHandler(e -> w.ended.tryComplete());
+      return w;
+    })));
   }
 
   /** Waits until the status view shows {@code n} waiters, or fails after 10 s. */

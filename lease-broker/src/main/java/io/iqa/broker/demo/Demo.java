@@ -31,7 +31,7 @@ public final class Demo {
     int code = 1;
     try {
       BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(BrokerOptions.applyEnv(
-          new JsonObject().put("port", 0), System.getenv())));
+          new JsonObject().put("port", 0), System.getenv())).fresh(true));
       vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
       System.out.println("embedded lease broker on http://127.0.0.1:" + broker.actualPort()
           + " (in-memory store), gpus " + broker.gpus());
@@ -79,9 +79,12 @@ public final class Demo {
         .put("reason", "demo: operator frees the GPU")));
     System.out.printf("6. operator force-releases llm-server's %d lease(s)%n", forced.getJsonArray("released").size());
     JsonObject lost = expect(410, post("/v1/gpu/renew", new JsonObject().put("token", llm.getString("token"))));
-    System.out.printf("7. llm-server's next heartbeat: %s (%s)%n", lost.getString("error"), lost.getString("reason"));
+    System.out.printf("7. llm-server's next heartbeat: %s (%s); the GPU stays its own until it stops%n",
+        lost.getString("error"), lost.getString("reason"));
+    JsonObject confirmed = expect(200, post("/v1/gpu/release", new JsonObject().put("token", llm.getString("token"))));
+    System.out.printf("8. llm-server stops and releases (confirms): %s%n", confirmed.encode());
 
-    System.out.println("8. event log:");
+    System.out.println("9. event log:");
     for (Object o : expect(200, get("/v1/gpu/events")).getJsonArray("events")) {
       JsonObject e = (JsonObject) o;
       System.out.printf("   #%d %-15s lease %d %-12s by %s%s%n", e.getLong("seq"), e.getString("type"),

@@ -91,6 +91,17 @@ public final class Body {
     return d;
   }
 
+  public Boolean bool(String field) {
+    Object v = json.getValue(field);
+    if (v == null) {
+      return null;
+    }
+    if (!(v instanceof Boolean b)) {
+      throw ApiException.badRequest(field + " must be true or false");
+    }
+    return b;
+  }
+
   public Long integer(String field, long min, long max) {
     Object v = json.getValue(field);
     if (v == null) {

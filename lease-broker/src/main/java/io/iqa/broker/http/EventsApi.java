@@ -2,7 +2,6 @@ package io.iqa.broker.http;
 
 import io.iqa.broker.store.LeaseEvent;
 import io.iqa.broker.store.LeaseStore;
-import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -18,15 +17,13 @@ import java.util.Set;
  */
 public final class EventsApi {
 
-  private static final long KEEPALIVE_MS = 15_000;
-  private final Vertx vertx;
   private final LeaseStore store;
+  private final SseHub hub;
   private final Set<HttpServerResponse> streams = new LinkedHashSet<>();
-  private long keepalive = -1;
 
-  public EventsApi(Vertx vertx, LeaseStore store) {
-    this.vertx = vertx;
+  public EventsApi(LeaseStore store, SseHub hub) {
     this.store = store;
+    this.hub = hub;
   }
 
   public void events(RoutingContext ctx) {
@@ -50,38 +47,15 @@ public final class EventsApi {
     if (streams.isEmpty()) {
       return;
     }
-    String frame = frame(event);
     for (HttpServerResponse response : List.copyOf(streams)) {
-      response.write(frame);
-    }
-  }
-
-  /** Ends every open stream (broker stopping). */
-  public void closeAll() {
-    List.copyOf(streams).forEach(HttpServerResponse::end);
-    streams.clear();
-    if (keepalive >= 0) {
-      vertx.cancelTimer(keepalive);
+      SseHub.send(response, event.type(), event.seq(), event.toJson());
     }
   }
 
   private void openStream(RoutingContext ctx, List<LeaseEvent> recent) {
-    HttpServerResponse response = ctx.response();
-    response.setChunked(true)
-        .putHeader("Content-Type", "text/event-stream")
-        .putHeader("Cache-Control", "no-cache")
-        .putHeader("X-Accel-Buffering", "no");
-    response.write(": lease events\n\n");
-    recent.forEach(e -> response.write(frame(e)));
+    HttpServerResponse response = hub.open(ctx, "lease events", () -> streams.remove(ctx.response()));
+    recent.forEach(e -> SseHub.send(response, e.type(), e.seq(), e.toJson()));
     streams.add(response);
-    response.closeHandler(v -> streams.remove(response));
-    if (keepalive < 0) {
-      keepalive = vertx.setPeriodic(KEEPALIVE_MS, t -> List.copyOf(streams).forEach(r -> r.write(": keep-alive\n\n")));
-    }
-  }
-
-  private static String frame(LeaseEvent e) {
-    return "id: " + e.seq() + "\nevent: " + e.type() + "\ndata: " + e.toJson().encode() + "\n\n";
   }
 
   private static long since(RoutingContext ctx) {

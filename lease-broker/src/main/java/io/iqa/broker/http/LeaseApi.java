@@ -38,7 +38,7 @@ public final class LeaseApi {
       "priority", "pid", "host");
   private static final Set<String> RENEW_FIELDS = Set.of("token", "ttl_s");
   private static final Set<String> RELEASE_FIELDS = Set.of("token");
-  private static final Set<String> FORCE_FIELDS = Set.of("lease_id", "owner", "older_than_s", "reason");
+  private static final Set<String> FORCE_FIELDS = Set.of("lease_id", "owner", "older_than_s", "reason", "immediate");
   private static final int TOKEN_BYTES = 32;
 
   private final BrokerOptions options;
@@ -103,8 +103,15 @@ public final class LeaseApi {
     JsonArray holdersJson = new JsonArray();
     busy.holders().forEach(l -> holdersJson.add(l.toPublicJson()));
     String where = request.gpu() == null ? "any gpu" : "gpu " + request.gpu();
-    ctx.fail(new ApiException(409, "gpu_busy", where + " is busy (" + busy.holders().size() + " holder(s))",
-        new JsonObject().put("holders", holdersJson).put("queue_position", busy.queuePosition())));
+    JsonObject extra = new JsonObject().put("holders", holdersJson).put("queue_position", busy.queuePosition());
+    if (busy.recoveringUntil() != null) {
+      extra.put("recovering_until", busy.recoveringUntil().toString());
+      ctx.fail(new ApiException(409, "gpu_busy", "the broker started without its lease state and grants nothing "
+          + "until " + busy.recoveringUntil() + " (recovery_grace_s), in case a lease granted before is still in use; "
+          + "an operator who knows no such lease is alive restarts it with --fresh", extra));
+      return;
+    }
+    ctx.fail(new ApiException(409, "gpu_busy", where + " is busy (" + busy.holders().size() + " holder(s))", extra));
   }
 
   public void renew(RoutingContext ctx) {
@@ -123,9 +130,10 @@ public final class LeaseApi {
     Body body = Body.parse(ctx.body().buffer(), RELEASE_FIELDS);
     String token = body.requiredString("token", 256, null);
     store.release(BearerAuth.sha256Hex(token))
-        .onSuccess(r -> Json.send(ctx, 200, r.released()
-            ? new JsonObject().put("released", true)
-            : new JsonObject().put("released", false).put("reason", r.reason().wireName())))
+        .onSuccess(r -> Json.send(ctx, 200, !r.released()
+            ? new JsonObject().put("released", false).put("reason", r.reason().wireName())
+            : r.revoked() == null ? new JsonObject().put("released", true)
+            : new JsonObject().put("released", true).put("revoked", r.revoked().wireName())))
         .onFailure(ctx::fail);
   }
 
@@ -135,6 +143,7 @@ public final class LeaseApi {
     String owner = body.string("owner", null, 64, OWNER);
     Double olderThanS = body.number("older_than_s", null, 0, 1e9);
     String reason = body.string("reason", "force-released by operator", 500, null);
+    boolean immediate = Boolean.TRUE.equals(body.bool("immediate"));
     if (leaseId == null && owner == null) {
       throw ApiException.badRequest("force_release needs lease_id, or owner (with optional older_than_s)");
     }
@@ -143,8 +152,13 @@ public final class LeaseApi {
       throw new ApiException(403, "forbidden", "'" + who.name() + "' may only force-release its own leases, not '"
           + owner + "''s");
     }
+    if (immediate && !who.admin()) {
+      throw new ApiException(403, "forbidden", "only an admin may force-release with \"immediate\": true (it hands "
+          + "the GPU on without waiting for the holder to stop)");
+    }
     ForceReleaseSelector selector = new ForceReleaseSelector(leaseId, owner,
-        olderThanS == null ? null : Math.round(olderThanS * 1000), who.admin() ? null : who.name(), who.name(), reason);
+        olderThanS == null ? null : Math.round(olderThanS * 1000), who.admin() ? null : who.name(), who.name(), reason,
+        immediate);
     store.forceRelease(selector)
         .onSuccess(released -> {
           JsonArray list = new JsonArray();
@@ -188,6 +202,7 @@ public final class LeaseApi {
         .put("gpus", devices)
         .put("stale_max_age_s", options.staleMaxAgeS())
         .put("store", store.type())
+        .put("recovering_until", snapshot.recoveringUntil() == null ? null : snapshot.recoveringUntil().toString())
         .put("time", snapshot.time().toString());
   }
 

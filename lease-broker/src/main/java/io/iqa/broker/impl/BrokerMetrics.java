@@ -59,6 +59,12 @@ public final class BrokerMetrics {
         .description("leases ended, by reason").register(registry)).increment();
   }
 
+  /** How a revocation finished: {@code confirmed} by the holder, {@code expired}, or {@code immediate}. */
+  public void revocationFinished(String outcome) {
+    ends.computeIfAbsent("revocation:" + outcome, r -> Counter.builder("gpu_lease_revocations").tag("outcome", outcome)
+        .description("revocations by how the GPU was handed on").register(registry)).increment();
+  }
+
   public void busy() {
     busy.increment();
   }

@@ -7,7 +7,9 @@ package io.iqa.broker.store;
  * @param allowedOwner when not null, the caller may only end leases of this owner (a client token)
  * @param by who asks, recorded in the event
  * @param reason why, recorded in the event
+ * @param immediate hand the GPU on at once instead of waiting for the holder's confirmation or its
+ *     expires_at (an admin's choice for a hung holder)
  */
 public record ForceReleaseSelector(
-    Long leaseId, String owner, Long olderThanMs, String allowedOwner, String by, String reason) {
+    Long leaseId, String owner, Long olderThanMs, String allowedOwner, String by, String reason, boolean immediate) {
 }

@@ -7,8 +7,14 @@ import java.time.Instant;
  * A snapshot of one granted lease. Times are computed by the store from its own clock when the
  * snapshot is taken. It carries no token, only its hash, which never leaves the broker.
  *
+ * <p>A lease that was force-released or ended as stale is <em>revoking</em> ({@link #revoked()} not
+ * null): its holder has been told to stop, and the lease keeps its capacity until the holder
+ * confirms (releases) or {@code expiresAt} passes, whichever comes first.
+ *
  * @param vramMb VRAM reserved; for a whole-device lease the device's size (0 when unknown)
  * @param exclusive true for a whole-device lease
+ * @param revoked why the lease is being taken back, or null while it is simply held
+ * @param revokedAt when the revocation started, or null
  */
 public record Lease(
     long leaseId,
@@ -26,15 +32,26 @@ public record Lease(
     Instant expiresAt,
     long ttlMs,
     long ageMs,
-    long expiresInMs) {
+    long expiresInMs,
+    EndReason revoked,
+    Instant revokedAt) {
+
+  public boolean revoking() {
+    return revoked != null;
+  }
 
   /** The view anyone may see: status, events, force-release answers. No token, no hash. */
   public JsonObject toPublicJson() {
-    return common()
+    JsonObject json = common()
         .put("age_s", ageMs / 1000.0)
         .put("expires_in_s", Math.max(0, expiresInMs) / 1000.0)
         .put("granted_at", grantedAt.toString())
         .put("expires_at", expiresAt.toString());
+    if (revoked != null) {
+      // The GPU is handed on when the holder releases, at expires_at at the latest.
+      json.put("revoked", revoked.wireName()).put("revoked_at", revokedAt.toString());
+    }
+    return json;
   }
 
   /** The holder's view, returned once on grant (with the token) and on every renew (without). */
@@ -52,6 +69,7 @@ public record Lease(
   private JsonObject common() {
     return new JsonObject()
         .put("lease_id", leaseId)
+        .put("state", revoked == null ? "held" : "revoking")
         .put("gpu", gpu)
         .put("owner", owner)
         .put("purpose", purpose)

@@ -4,18 +4,42 @@ import io.vertx.core.json.JsonObject;
 import java.time.Instant;
 
 /**
- * One entry of the lease history: {@code granted}, {@code renewed}, or an end ({@code released},
- * {@code expired}, {@code force_released}, {@code stale}, {@code holder_exited}).
+ * One entry of the lease history. Types: {@code granted}, {@code renewed}; the ends
+ * {@code released}, {@code expired}, {@code holder_exited}; the revocations {@code force_released}
+ * and {@code stale} (the holder is told to stop; the GPU is handed on when it confirms, or at
+ * {@code handoffAt}); and how a revocation finished: {@code revoke_confirmed} (the holder released)
+ * or {@code revoke_expired} (its {@code expires_at} passed first). An immediate force-release
+ * ({@code immediate} true) hands the GPU on at once.
  *
  * @param seq increases by one per event across the store
  * @param by who caused it: a principal name, or {@code broker} for the broker's own decisions
  * @param reason free text given with a force-release, or why the broker decided
+ * @param immediate for revocations: true when the GPU was handed on without waiting for the holder
+ * @param handoffAt for revocations: the latest moment the GPU is handed on (the lease's expires_at)
  */
 public record LeaseEvent(
-    long seq, Instant time, String type, long leaseId, int gpu, String owner, String purpose, String by, String reason) {
+    long seq, Instant time, String type, long leaseId, int gpu, String owner, String purpose, String by, String reason,
+    Boolean immediate, Instant handoffAt) {
+
+  public static final String REVOKE_CONFIRMED = "revoke_confirmed";
+  public static final String REVOKE_EXPIRED = "revoke_expired";
+
+  /** @return true for the events after which the lease no longer holds any capacity */
+  public boolean freesCapacity() {
+    return switch (type) {
+      case "released", "expired", "holder_exited", REVOKE_CONFIRMED, REVOKE_EXPIRED -> true;
+      case "force_released", "stale" -> Boolean.TRUE.equals(immediate);
+      default -> false;
+    };
+  }
+
+  /** @return true for a revocation: the holder must stop using the GPU */
+  public boolean revokes() {
+    return type.equals("force_released") || type.equals("stale");
+  }
 
   public JsonObject toJson() {
-    return new JsonObject()
+    JsonObject json = new JsonObject()
         .put("seq", seq)
         .put("time", time.toString())
         .put("type", type)
@@ -25,5 +49,12 @@ public record LeaseEvent(
         .put("purpose", purpose)
         .put("by", by)
         .put("reason", reason);
+    if (immediate != null) {
+      json.put("immediate", immediate);
+    }
+    if (handoffAt != null) {
+      json.put("handoff_at", handoffAt.toString());
+    }
+    return json;
   }
 }

@@ -9,20 +9,30 @@ import java.util.List;
  * {@link Future}; a store failure fails the future with a {@link StoreException}. Times (expiry,
  * age, staleness) are measured on the store's own monotonic clock, so every broker sharing a store
  * agrees on them.
+ *
+ * <p>Revocation: a force-release (unless immediate) and a stale release do not free the lease's
+ * capacity at once. The lease turns <em>revoking</em>: renewals fail with {@code LEASE_LOST}, the
+ * holder is told through the events, and the capacity is freed when the holder releases
+ * (confirms) or the lease's expires_at passes, whichever comes first. So a holder that has not yet
+ * heard of its revocation never overlaps with the next grant.
+ *
+ * <p>Recovery: a store that starts without its lease state (no state file, a lost one, a Redis that
+ * lost its data) grants nothing for {@link StoreSettings#recoveryGraceMs()} unless
+ * {@link StoreSettings#fresh()}: a lease granted before may still be in use.
  */
 public interface LeaseStore {
 
   /** @return the store's type as shown in status and health: {@code memory}, {@code redis} */
   String type();
 
-  /** Connects (where there is something to connect to) and registers the devices it arbitrates. */
+  /** Connects (where there is something to connect to), restores state, registers the devices. */
   Future<Void> start(List<GpuDevice> devices, StoreListener listener);
 
   /**
-   * One atomic acquire attempt: ends expired leases, drops abandoned waiters, force-releases stale
-   * leases that block this request, then grants if the request fits and no earlier waiter is ahead
-   * of it. When not granted and {@code waiterId} is not null, the request is queued under that id
-   * (or keeps its place when already queued) until {@link #cancelWait} or its wait runs out.
+   * One atomic acquire attempt: ends expired leases, drops abandoned waiters, revokes stale leases
+   * that block this request, then grants if the request fits and no earlier waiter is ahead of it.
+   * When not granted and {@code waiterId} is not null, the request is queued under that id (or keeps
+   * its place when already queued) until {@link #cancelWait} or its wait runs out.
    */
   Future<AcquireResult> acquire(LeaseRequest request, String waiterId);
 
@@ -40,20 +50,27 @@ public interface LeaseStore {
 
   /**
    * Extends the lease behind {@code tokenHash} by {@code ttlMs} from now (its own ttl when null).
-   * Fails with {@code LEASE_LOST} when it has ended, {@code UNKNOWN_LEASE} when never known.
+   * Fails with {@code LEASE_LOST} when it has ended or is being revoked, {@code UNKNOWN_LEASE} when
+   * never known.
    */
   Future<Lease> renew(String tokenHash, Long ttlMs);
 
-  /** Releases the lease behind {@code tokenHash}; idempotent. Fails with {@code UNKNOWN_LEASE}. */
+  /**
+   * Releases the lease behind {@code tokenHash} (for a revoking lease: the holder's confirmation);
+   * idempotent. Fails with {@code UNKNOWN_LEASE}.
+   */
   Future<ReleaseResult> release(String tokenHash);
 
-  /** Ends the selected leases as {@code force_released}; atomic for the whole selection. */
+  /** The live lease (held or revoking) behind {@code tokenHash}; fails like {@link #renew}. */
+  Future<Lease> lookup(String tokenHash);
+
+  /** Revokes the selected leases (or ends them at once when immediate); atomic for the whole selection. */
   Future<List<Lease>> forceRelease(ForceReleaseSelector selector);
 
-  /** Ends one lease for a reason the broker decided (e.g. {@code holder_exited}); no-op if already gone. */
+  /** Ends one lease at once for a reason the broker decided (e.g. {@code holder_exited}); no-op if already gone. */
   Future<Boolean> end(long leaseId, EndReason reason, String by, String detail);
 
-  /** Ends every lease whose ttl ran out. @return the leases ended */
+  /** Ends every lease whose ttl ran out (revoking ones included). @return the leases ended */
   Future<List<Lease>> expireDue();
 
   /** Every lease and waiter now. */
@@ -62,6 +79,6 @@ public interface LeaseStore {
   /** The most recent events, oldest first. */
   Future<List<LeaseEvent>> events();
 
-  /** Releases connections and timers. Leases stay in a persistent store. */
+  /** Releases connections, timers and files. Leases stay in a persistent store. */
   Future<Void> close();
 }

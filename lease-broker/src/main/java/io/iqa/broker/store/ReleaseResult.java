@@ -1,5 +1,9 @@
 package io.iqa.broker.store;
 
-/** Release outcome: {@code released} true the first time; false with the end reason after that. */
-public record ReleaseResult(boolean released, EndReason reason) {
+/**
+ * Release outcome: {@code released} true when this call freed the lease's capacity (for a revoking
+ * lease: the holder's confirmation, with {@code revoked} saying why it was being taken back); false
+ * with the end {@code reason} when the lease had already ended.
+ */
+public record ReleaseResult(boolean released, EndReason reason, EndReason revoked) {
 }

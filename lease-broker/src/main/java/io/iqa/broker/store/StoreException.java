@@ -34,6 +34,12 @@ public class StoreException extends RuntimeException {
         "lease " + leaseId + " has ended: " + reason.wireName(), reason, null);
   }
 
+  /** The lease is being taken back: its holder must stop using the GPU, then release it. */
+  public static StoreException revoked(EndReason reason, long leaseId) {
+    return new StoreException(Kind.LEASE_LOST, "lease " + leaseId + " is being revoked (" + reason.wireName()
+        + "): stop using the GPU, then release the lease so the GPU is handed on at once", reason, null);
+  }
+
   public Kind kind() {
     return kind;
   }

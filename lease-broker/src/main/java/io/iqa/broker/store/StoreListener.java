@@ -16,4 +16,11 @@ public interface StoreListener {
    * Waiters retry their acquire on this, so a hand-off needs no polling.
    */
   void onWake(int gpu);
+
+  /**
+   * Events may have been missed (a shared store's notification channel was down): whoever keeps
+   * state derived from events should read it again from the store.
+   */
+  default void onResync() {
+  }
 }

@@ -34,7 +34,7 @@ class SidecarLeaseTest {
   void startBroker() {
     vertx = Vertx.vertx();
     BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
-        .put("reaper_interval_ms", 200).put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))));
+        .put("reaper_interval_ms", 200).put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
     SidecarServiceTest.await(vertx.deployVerticle(broker));
     brokerUrl = "http://127.0.0.1:" + broker.actualPort();
   }

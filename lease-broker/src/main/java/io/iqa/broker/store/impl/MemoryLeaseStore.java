@@ -13,9 +13,11 @@ import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.ReleaseResult;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreListener;
+import io.iqa.broker.store.StoreSettings;
 import io.iqa.broker.store.StoreSnapshot;
 import io.iqa.broker.store.Waiter;
 import io.vertx.core.Future;
+import io.vertx.core.json.JsonObject;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayDeque;
@@ -23,27 +25,37 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The embedded default store: all state in this process, every operation one synchronized step on
- * a monotonic clock. Listeners are called after the step, never inside it.
+ * a monotonic clock, optionally kept in a state file ({@link LeaseJournal}) written inside the step.
+ * Listeners are called after the step, never inside it.
  */
 public final class MemoryLeaseStore implements LeaseStore {
+
+  private static final Logger LOG = LoggerFactory.getLogger(MemoryLeaseStore.class);
 
   private final StoreSettings settings;
   private final long monoBaseMs = monoMs();
   private final long wallBaseMs = System.currentTimeMillis();
 
-  private final Map<Integer, Device> devices = new TreeMap<>();
-  private final Map<String, Held> byToken = new HashMap<>();
-  private final Map<Long, Held> byId = new TreeMap<>();
+  private final Map<Integer, List<MemoryLease>> devices = new TreeMap<>();
+  private final Map<Integer, GpuDevice> gpus = new TreeMap<>();
+  private final Map<String, MemoryLease> byToken = new HashMap<>();
+  private final Map<Long, MemoryLease> byId = new TreeMap<>();
   private final Map<String, Queued> queue = new LinkedHashMap<>();
   private final ArrayDeque<LeaseEvent> events = new ArrayDeque<>();
   private final Cache<String, Tombstone> ended;
   private StoreListener listener;
+  private LeaseJournal journal;
+  private long recoveringUntil;
   private long nextLeaseId = 1;
   private long nextEventSeq = 1;
   private long nextQueueSeq = 1;
@@ -64,197 +76,227 @@ public final class MemoryLeaseStore implements LeaseStore {
   }
 
   @Override
-  public Future<Void> start(List<GpuDevice> gpus, StoreListener storeListener) {
-    synchronized (this) {
-      this.listener = storeListener;
-      for (GpuDevice gpu : gpus) {
-        devices.put(gpu.index(), new Device(gpu));
+  public Future<Void> start(List<GpuDevice> list, StoreListener storeListener) {
+    try {
+      synchronized (this) {
+        this.listener = storeListener;
+        for (GpuDevice gpu : list) {
+          gpus.put(gpu.index(), gpu);
+          devices.put(gpu.index(), new ArrayList<>());
+        }
+        restore();
       }
+      return Future.succeededFuture();
+    } catch (StoreException e) {
+      return Future.failedFuture(e);
     }
-    return Future.succeededFuture();
+  }
+
+  /** Reads the state file, or starts the recovery period when there is no state to read. */
+  private void restore() {
+    long now = monoMs();
+    LeaseJournal.State state = settings.stateFile() == null || settings.fresh() ? null
+        : LeaseJournal.read(settings.stateFile());
+    if (state != null) {
+      nextLeaseId = state.nextLeaseId();
+      for (JsonObject j : state.leases()) {
+        MemoryLease l = LeaseJournal.fromJson(j, wall -> now + (wall - System.currentTimeMillis()));
+        if (!devices.containsKey(l.gpu)) {
+          throw new StoreException(StoreException.Kind.UNAVAILABLE, "the lease state file " + settings.stateFile()
+              + " holds lease " + l.leaseId + " on gpu " + l.gpu + ", which this broker's gpus do not list");
+        }
+        put(l);
+      }
+      LOG.info("restored {} lease(s) from {} (next lease_id {})", byId.size(), settings.stateFile(), nextLeaseId);
+    } else if (!settings.fresh() && settings.recoveryGraceMs() > 0) {
+      recoveringUntil = now + settings.recoveryGraceMs();
+      LOG.warn("started without lease state ({}): granting nothing until {} (recovery_grace_s={}), in case a lease "
+          + "granted before this start is still in use. Start with --fresh when no such lease can be alive.",
+          settings.stateFile() == null ? "no state_file configured" : "no state file at " + settings.stateFile(),
+          wall(recoveringUntil), settings.recoveryGraceMs() / 1000);
+    }
+    if (settings.stateFile() != null) {
+      journal = LeaseJournal.open(settings.stateFile(), settings.stateFsync(), nextLeaseId, liveJson());
+    }
   }
 
   @Override
   public Future<AcquireResult> acquire(LeaseRequest request, String waiterId) {
-    Outbox out = new Outbox();
-    AcquireResult result;
-    synchronized (this) {
+    return step(out -> {
       long now = monoMs();
       expire(now, out);
       dropAbandonedWaiters(now, out);
       Queued me = waiterId == null ? null : queue.get(waiterId);
       Queued probe = me != null ? me : new Queued(waiterId, request, now, now + request.waitMs(), Long.MAX_VALUE);
       int bestPosition = Integer.MAX_VALUE;
-      result = null;
-      for (Device device : candidates(request)) {
-        int ahead = countAhead(device.gpu.index(), probe, now);
+      boolean recovering = now < recoveringUntil;
+      for (int gpu : candidates(request)) {
+        int ahead = countAhead(gpu, probe, now);
         bestPosition = Math.min(bestPosition, ahead + 1);
-        if (ahead > 0) {
+        if (ahead > 0 || recovering) {
           continue;
         }
-        if (!fits(device, request)) {
-          endStale(device, now, out);
-          if (!fits(device, request)) {
+        if (!fits(gpu, request)) {
+          revokeStale(gpu, now, out);
+          if (!fits(gpu, request)) {
             continue;
           }
         }
         if (me != null) {
           queue.remove(waiterId);
         }
-        result = new AcquireResult.Granted(grant(device, request, now, out));
-        break;
+        return new AcquireResult.Granted(grant(gpu, request, now, out));
       }
-      if (result == null) {
-        if (me == null && waiterId != null && request.waitMs() > 0) {
-          queue.put(waiterId, new Queued(waiterId, request, now, now + request.waitMs(), nextQueueSeq++));
-        }
-        result = busy(request, bestPosition, now);
+      if (me == null && waiterId != null && request.waitMs() > 0) {
+        queue.put(waiterId, new Queued(waiterId, request, now, now + request.waitMs(), nextQueueSeq++));
       }
-    }
-    out.dispatch(listener);
-    return Future.succeededFuture(result);
+      return busy(request, bestPosition, now);
+    });
   }
 
   @Override
   public Future<Void> cancelWait(String waiterId) {
-    Outbox out = new Outbox();
-    synchronized (this) {
+    return step(out -> {
       Queued removed = queue.remove(waiterId);
       if (removed != null) {
-        wakeCandidates(removed.request, out);
+        out.wakes.addAll(candidates(removed.request));
       }
-    }
-    out.dispatch(listener);
-    return Future.succeededFuture();
+      return null;
+    });
   }
 
   @Override
   public Future<Lease> renew(String tokenHash, Long ttlMs) {
-    Outbox out = new Outbox();
-    Lease renewed;
-    StoreException lost = null;
-    synchronized (this) {
+    return step(out -> {
       long now = monoMs();
-      Held held = byToken.get(tokenHash);
-      if (held == null) {
-        lost = lostOrUnknown(tokenHash);
-        renewed = null;
-      } else if (held.expiresMono <= now) {
-        end(held, EndReason.EXPIRED, "broker", "not renewed within its ttl", now, out);
-        lost = StoreException.leaseLost(EndReason.EXPIRED, held.leaseId);
-        renewed = null;
-      } else {
-        if (ttlMs != null) {
-          held.ttlMs = ttlMs;
-        }
-        held.expiresMono = now + held.ttlMs;
-        renewed = held.view(now);
-        out.events.add(event("renewed", held, held.owner, null));
+      MemoryLease l = live(tokenHash, now, out);
+      if (ttlMs != null) {
+        l.ttlMs = ttlMs;
       }
-    }
-    out.dispatch(listener);
-    return lost != null ? Future.failedFuture(lost) : Future.succeededFuture(renewed);
+      long expires = now + l.ttlMs;
+      if (journal != null) {
+        journal.renew(l.leaseId, l.ttlMs, wallMs(expires));
+      }
+      l.expiresMono = expires;
+      out.events.add(event("renewed", l, l.owner, null, null));
+      return l.view(now, this::wall);
+    });
+  }
+
+  @Override
+  public Future<Lease> lookup(String tokenHash) {
+    return step(out -> {
+      long now = monoMs();
+      MemoryLease l = byToken.get(tokenHash);
+      if (l == null) {
+        throw lostOrUnknown(tokenHash);
+      }
+      return l.view(now, this::wall);
+    });
   }
 
   @Override
   public Future<ReleaseResult> release(String tokenHash) {
-    Outbox out = new Outbox();
-    ReleaseResult result;
-    synchronized (this) {
+    return step(out -> {
       long now = monoMs();
-      Held held = byToken.get(tokenHash);
-      if (held != null && held.expiresMono <= now) {
-        end(held, EndReason.EXPIRED, "broker", "not renewed within its ttl", now, out);
-        result = new ReleaseResult(false, EndReason.EXPIRED);
-      } else if (held != null) {
-        end(held, EndReason.RELEASED, held.owner, null, now, out);
-        result = new ReleaseResult(true, null);
-      } else {
-        Tombstone tomb = ended.getIfPresent(tokenHash);
-        result = tomb == null ? null : new ReleaseResult(false, tomb.reason);
+      MemoryLease l = byToken.get(tokenHash);
+      if (l == null) {
+        StoreException e = lostOrUnknown(tokenHash);
+        if (e.kind() == StoreException.Kind.UNKNOWN_LEASE) {
+          throw e;
+        }
+        return new ReleaseResult(false, e.reason(), null);
       }
-    }
-    out.dispatch(listener);
-    return result != null ? Future.succeededFuture(result)
-        : Future.failedFuture(new StoreException(StoreException.Kind.UNKNOWN_LEASE, "no lease is known for this token"));
+      if (l.expiresMono <= now) {
+        EndReason why = endExpired(l, now, out);
+        return new ReleaseResult(false, why, null);
+      }
+      EndReason revoked = l.revoked;
+      if (revoked != null) {
+        end(l, LeaseEvent.REVOKE_CONFIRMED, revoked, l.owner, "the holder stopped and released", now, out);
+      } else {
+        end(l, EndReason.RELEASED.wireName(), EndReason.RELEASED, l.owner, null, now, out);
+      }
+      return new ReleaseResult(true, null, revoked);
+    });
   }
 
   @Override
   public Future<List<Lease>> forceRelease(ForceReleaseSelector sel) {
-    Outbox out = new Outbox();
-    List<Lease> released = new ArrayList<>();
-    StoreException failure = null;
-    synchronized (this) {
+    return step(out -> {
       long now = monoMs();
       expire(now, out);
-      List<Held> selected = new ArrayList<>();
-      for (Held held : byId.values()) {
-        if ((sel.leaseId() == null || held.leaseId == sel.leaseId())
-            && (sel.owner() == null || held.owner.equals(sel.owner()))
-            && (sel.olderThanMs() == null || now - held.grantedMono >= sel.olderThanMs())) {
-          selected.add(held);
+      List<MemoryLease> selected = new ArrayList<>();
+      for (MemoryLease l : byId.values()) {
+        if ((sel.leaseId() == null || l.leaseId == sel.leaseId())
+            && (sel.owner() == null || l.owner.equals(sel.owner()))
+            && (sel.olderThanMs() == null || now - l.grantedMono >= sel.olderThanMs())) {
+          selected.add(l);
         }
       }
       if (sel.leaseId() != null && selected.isEmpty()) {
-        failure = new StoreException(StoreException.Kind.UNKNOWN_LEASE,
+        throw new StoreException(StoreException.Kind.UNKNOWN_LEASE,
             "no active lease matches lease_id " + sel.leaseId() + (sel.owner() != null ? " and owner " + sel.owner() : ""));
-      } else if (sel.allowedOwner() != null
-          && selected.stream().anyMatch(h -> !h.owner.equals(sel.allowedOwner()))) {
-        failure = new StoreException(StoreException.Kind.FORBIDDEN,
+      }
+      if (sel.allowedOwner() != null && selected.stream().anyMatch(l -> !l.owner.equals(sel.allowedOwner()))) {
+        throw new StoreException(StoreException.Kind.FORBIDDEN,
             "'" + sel.allowedOwner() + "' may only force-release its own leases");
-      } else {
-        for (Held held : selected) {
-          released.add(held.view(now));
-          end(held, EndReason.FORCE_RELEASED, sel.by(), sel.reason(), now, out);
+      }
+      List<Lease> released = new ArrayList<>();
+      for (MemoryLease l : selected) {
+        if (sel.immediate()) {
+          released.add(l.view(now, this::wall));
+          end(l, EndReason.FORCE_RELEASED.wireName(), EndReason.FORCE_RELEASED, sel.by(), sel.reason(), now, out,
+              true);
+        } else {
+          if (l.revoked == null) {
+            revoke(l, EndReason.FORCE_RELEASED, sel.by(), sel.reason(), now, out);
+          }
+          released.add(l.view(now, this::wall));
         }
       }
-    }
-    out.dispatch(listener);
-    return failure != null ? Future.failedFuture(failure) : Future.succeededFuture(released);
+      return released;
+    });
   }
 
   @Override
   public Future<Boolean> end(long leaseId, EndReason reason, String by, String detail) {
-    Outbox out = new Outbox();
-    boolean done;
-    synchronized (this) {
-      Held held = byId.get(leaseId);
-      done = held != null;
-      if (done) {
-        end(held, reason, by, detail, monoMs(), out);
+    return step(out -> {
+      MemoryLease l = byId.get(leaseId);
+      if (l != null) {
+        end(l, reason.wireName(), reason, by, detail, monoMs(), out);
       }
-    }
-    out.dispatch(listener);
-    return Future.succeededFuture(done);
+      return l != null;
+    });
   }
 
   @Override
   public Future<List<Lease>> expireDue() {
-    Outbox out = new Outbox();
-    List<Lease> expired;
-    synchronized (this) {
+    return step(out -> {
       long now = monoMs();
-      expired = expire(now, out);
+      List<Lease> expired = expire(now, out);
       dropAbandonedWaiters(now, out);
-    }
-    out.dispatch(listener);
-    return Future.succeededFuture(expired);
+      return expired;
+    });
   }
 
   @Override
   public synchronized Future<StoreSnapshot> snapshot() {
     long now = monoMs();
     List<Lease> leases = new ArrayList<>();
-    for (Held held : byId.values()) {
-      leases.add(held.view(now));
+    for (MemoryLease l : byId.values()) {
+      leases.add(l.view(now, this::wall));
     }
     leases.sort(Comparator.comparingInt(Lease::gpu).thenComparingLong(Lease::leaseId));
     List<Waiter> waiting = new ArrayList<>();
     for (Queued q : queueOrder(now)) {
-      LeaseRequest r = q.request;
-      waiting.add(new Waiter(r.owner(), r.purpose(), r.gpu(), r.vramMb(), r.priority(), now - q.enqueuedMono));
+      if (q.deadlineMono > now) {
+        LeaseRequest r = q.request;
+        waiting.add(new Waiter(r.owner(), r.purpose(), r.gpu(), r.vramMb(), r.priority(), now - q.enqueuedMono));
+      }
     }
-    return Future.succeededFuture(new StoreSnapshot(wall(now), leases, waiting));
+    return Future.succeededFuture(new StoreSnapshot(wall(now), leases, waiting,
+        now < recoveringUntil ? wall(recoveringUntil) : null));
   }
 
   @Override
@@ -263,123 +305,207 @@ public final class MemoryLeaseStore implements LeaseStore {
   }
 
   @Override
-  public Future<Void> close() {
+  public synchronized Future<Void> close() {
+    if (journal != null) {
+      journal.close();
+    }
     return Future.succeededFuture();
   }
 
   // ---- the steps, always called holding the lock ----
 
-  private List<Device> candidates(LeaseRequest request) {
-    if (request.gpu() != null) {
-      Device d = devices.get(request.gpu());
-      return d == null ? List.of() : List.of(d);
+  /** Runs {@code body} as one atomic step; its events and wake-ups are delivered after the lock. */
+  private <T> Future<T> step(java.util.function.Function<Outbox, T> body) {
+    Outbox out = new Outbox();
+    T result;
+    try {
+      synchronized (this) {
+        result = body.apply(out);
+      }
+    } catch (StoreException e) {
+      out.dispatch(listener);
+      return Future.failedFuture(e);
     }
-    List<Device> out = new ArrayList<>();
-    for (Device d : devices.values()) {
-      if (request.vramMb() == null || d.gpu.vramMb() == 0 || d.gpu.vramMb() >= request.vramMb()) {
-        out.add(d);
+    out.dispatch(listener);
+    return Future.succeededFuture(result);
+  }
+
+  /** The live lease behind a token that may still be renewed; throws LEASE_LOST or UNKNOWN_LEASE. */
+  private MemoryLease live(String tokenHash, long now, Outbox out) {
+    MemoryLease l = byToken.get(tokenHash);
+    if (l == null) {
+      throw lostOrUnknown(tokenHash);
+    }
+    if (l.expiresMono <= now) {
+      throw StoreException.leaseLost(endExpired(l, now, out), l.leaseId);
+    }
+    if (l.revoked != null) {
+      throw StoreException.revoked(l.revoked, l.leaseId);
+    }
+    return l;
+  }
+
+  private List<Integer> candidates(LeaseRequest request) {
+    if (request.gpu() != null) {
+      return gpus.containsKey(request.gpu()) ? List.of(request.gpu()) : List.of();
+    }
+    List<Integer> out = new ArrayList<>();
+    for (GpuDevice d : gpus.values()) {
+      if (request.vramMb() == null || d.vramMb() == 0 || d.vramMb() >= request.vramMb()) {
+        out.add(d.index());
       }
     }
     return out;
   }
 
-  private static boolean exclusive(Device device, LeaseRequest request) {
-    return request.vramMb() == null || device.gpu.vramMb() == 0;
+  private boolean exclusive(int gpu, LeaseRequest request) {
+    return request.vramMb() == null || gpus.get(gpu).vramMb() == 0;
   }
 
-  private static boolean fits(Device device, LeaseRequest request) {
-    if (device.leases.isEmpty()) {
+  /** Revoking leases still hold their capacity: their holders may not have stopped yet. */
+  private boolean fits(int gpu, LeaseRequest request) {
+    List<MemoryLease> held = devices.get(gpu);
+    if (held.isEmpty()) {
       return true;
     }
-    if (exclusive(device, request)) {
+    if (exclusive(gpu, request)) {
       return false;
     }
     int used = 0;
-    for (Held held : device.leases) {
-      if (held.exclusive) {
+    for (MemoryLease l : held) {
+      if (l.exclusive) {
         return false;
       }
-      used += held.vramMb;
+      used += l.vramMb;
     }
-    return used + request.vramMb() <= device.gpu.vramMb();
+    return used + request.vramMb() <= gpus.get(gpu).vramMb();
   }
 
-  private Lease grant(Device device, LeaseRequest r, long now, Outbox out) {
-    boolean exclusive = exclusive(device, r);
-    Held held = new Held(nextLeaseId++, r, device.gpu.index(), exclusive ? device.gpu.vramMb() : r.vramMb(), exclusive, now);
-    device.leases.add(held);
-    byToken.put(held.tokenHash, held);
-    byId.put(held.leaseId, held);
-    out.events.add(event("granted", held, held.owner, null));
-    // A grant moves the queue head: the next waiter may fit beside this lease.
-    if (queue.values().stream().anyMatch(q -> q.wants(device.gpu.index(), devices))) {
-      out.wakes.add(device.gpu.index());
+  private Lease grant(int gpu, LeaseRequest r, long now, Outbox out) {
+    boolean exclusive = exclusive(gpu, r);
+    MemoryLease l = MemoryLease.granted(nextLeaseId, r, gpu, exclusive ? gpus.get(gpu).vramMb() : r.vramMb(),
+        exclusive, now);
+    if (journal != null) {
+      journal.grant(LeaseJournal.toJson(l, this::wallMs));
     }
-    return held.view(now);
+    nextLeaseId++;
+    put(l);
+    out.events.add(event("granted", l, l.owner, null, null));
+    // A grant moves the queue head: the next waiter may fit beside this lease.
+    if (queue.values().stream().anyMatch(q -> wantsAny(q, gpu))) {
+      out.wakes.add(gpu);
+    }
+    compactIfDue();
+    return l.view(now, this::wall);
+  }
+
+  private void put(MemoryLease l) {
+    devices.get(l.gpu).add(l);
+    byToken.put(l.tokenHash, l);
+    byId.put(l.leaseId, l);
   }
 
   private AcquireResult.Busy busy(LeaseRequest request, int position, long now) {
     List<Lease> holders = new ArrayList<>();
     long retryAt = Long.MAX_VALUE;
-    for (Device device : candidates(request)) {
-      for (Held held : device.leases) {
-        holders.add(held.view(now));
-        retryAt = Math.min(retryAt, held.expiresMono);
-        long staleAt = held.grantedMono + settings.staleMaxAgeMs();
-        if (staleAt > now) {
+    for (int gpu : candidates(request)) {
+      for (MemoryLease l : devices.get(gpu)) {
+        holders.add(l.view(now, this::wall));
+        retryAt = Math.min(retryAt, l.expiresMono);
+        long staleAt = l.grantedMono + settings.staleMaxAgeMs();
+        if (l.revoked == null && staleAt > now) {
           retryAt = Math.min(retryAt, staleAt);
         }
       }
     }
+    boolean recovering = now < recoveringUntil;
+    if (recovering) {
+      retryAt = recoveringUntil;
+    }
     return new AcquireResult.Busy(holders, position == Integer.MAX_VALUE ? 1 : position,
-        retryAt == Long.MAX_VALUE ? -1 : Math.max(1, retryAt - now));
+        retryAt == Long.MAX_VALUE ? -1 : Math.max(1, retryAt - now), recovering ? wall(recoveringUntil) : null);
   }
 
   private List<Lease> expire(long now, Outbox out) {
     List<Lease> expired = new ArrayList<>();
-    for (Held held : List.copyOf(byId.values())) {
-      if (held.expiresMono <= now) {
-        expired.add(held.view(now));
-        end(held, EndReason.EXPIRED, "broker", "not renewed within ttl_s=" + held.ttlMs / 1000.0, now, out);
+    for (MemoryLease l : List.copyOf(byId.values())) {
+      if (l.expiresMono <= now) {
+        expired.add(l.view(now, this::wall));
+        endExpired(l, now, out);
       }
     }
     return expired;
   }
 
-  private void endStale(Device device, long now, Outbox out) {
-    for (Held held : List.copyOf(device.leases)) {
-      long age = now - held.grantedMono;
-      if (age >= settings.staleMaxAgeMs()) {
-        end(held, EndReason.STALE, "broker",
+  /** Ends a lease whose expires_at passed. @return the reason its holder is told */
+  private EndReason endExpired(MemoryLease l, long now, Outbox out) {
+    if (l.revoked != null) {
+      end(l, LeaseEvent.REVOKE_EXPIRED, l.revoked, "broker", "expires_at passed before the holder released", now, out);
+      return l.revoked;
+    }
+    end(l, EndReason.EXPIRED.wireName(), EndReason.EXPIRED, "broker", "not renewed within ttl_s=" + l.ttlMs / 1000.0,
+        now, out);
+    return EndReason.EXPIRED;
+  }
+
+  private void revokeStale(int gpu, long now, Outbox out) {
+    for (MemoryLease l : List.copyOf(devices.get(gpu))) {
+      if (l.revoked == null && now - l.grantedMono >= settings.staleMaxAgeMs()) {
+        revoke(l, EndReason.STALE, "broker",
             "older than stale_max_age_s=" + settings.staleMaxAgeMs() / 1000 + " while another request waited", now, out);
       }
     }
+  }
+
+  /** Tells the holder to stop; the capacity stays held until it confirms or expires_at passes. */
+  private void revoke(MemoryLease l, EndReason reason, String by, String detail, long now, Outbox out) {
+    if (journal != null) {
+      journal.revoke(l.leaseId, reason, wallMs(now));
+    }
+    l.revoked = reason;
+    l.revokedMono = now;
+    out.events.add(event(reason.wireName(), l, by, detail, false));
+  }
+
+  private void end(MemoryLease l, String eventType, EndReason reason, String by, String detail, long now,
+      Outbox out) {
+    end(l, eventType, reason, by, detail, now, out, null);
+  }
+
+  private void end(MemoryLease l, String eventType, EndReason reason, String by, String detail, long now, Outbox out,
+      Boolean immediate) {
+    if (journal != null) {
+      journal.end(l.leaseId);
+    }
+    devices.get(l.gpu).remove(l);
+    byToken.remove(l.tokenHash);
+    byId.remove(l.leaseId);
+    ended.put(l.tokenHash, new Tombstone(l.leaseId, reason));
+    out.events.add(event(eventType, l, by, detail, immediate));
+    out.wakes.add(l.gpu);
+    compactIfDue();
+  }
+
+  private void compactIfDue() {
+    if (journal != null && journal.compactionDue(byId.size())) {
+      journal.compact(nextLeaseId, liveJson());
+    }
+  }
+
+  private List<JsonObject> liveJson() {
+    List<JsonObject> list = new ArrayList<>();
+    byId.values().forEach(l -> list.add(LeaseJournal.toJson(l, this::wallMs)));
+    return list;
   }
 
   private void dropAbandonedWaiters(long now, Outbox out) {
     queue.values().removeIf(q -> {
       boolean gone = q.deadlineMono <= now;
       if (gone) {
-        wakeCandidates(q.request, out);
+        out.wakes.addAll(candidates(q.request));
       }
       return gone;
     });
-  }
-
-  private void end(Held held, EndReason reason, String by, String detail, long now, Outbox out) {
-    Device device = devices.get(held.gpu);
-    device.leases.remove(held);
-    byToken.remove(held.tokenHash);
-    byId.remove(held.leaseId);
-    ended.put(held.tokenHash, new Tombstone(held.leaseId, reason));
-    out.events.add(event(reason.wireName(), held, by, detail));
-    out.wakes.add(held.gpu);
-  }
-
-  private void wakeCandidates(LeaseRequest request, Outbox out) {
-    for (Device d : candidates(request)) {
-      out.wakes.add(d.gpu.index());
-    }
   }
 
   private StoreException lostOrUnknown(String tokenHash) {
@@ -394,7 +520,7 @@ public final class MemoryLeaseStore implements LeaseStore {
     int ahead = 0;
     Comparator<Queued> order = order(now);
     for (Queued q : queue.values()) {
-      if (q != me && q.wants(gpu, devices) && order.compare(q, me) < 0) {
+      if (q != me && wantsAny(q, gpu) && order.compare(q, me) < 0) {
         ahead++;
       }
     }
@@ -415,9 +541,11 @@ public final class MemoryLeaseStore implements LeaseStore {
     return byRank.thenComparingLong(q -> q.enqueuedMono).thenComparingLong(q -> q.seq);
   }
 
-  private LeaseEvent event(String type, Held held, String by, String reason) {
-    LeaseEvent e = new LeaseEvent(nextEventSeq++, Instant.now(), type, held.leaseId, held.gpu, held.owner,
-        held.purpose, by, reason);
+  private LeaseEvent event(String type, MemoryLease l, String by, String reason, Boolean immediate) {
+    boolean revocation = type.equals("force_released") || type.equals("stale");
+    LeaseEvent e = new LeaseEvent(nextEventSeq++, Instant.now(), type, l.leaseId, l.gpu, l.owner, l.purpose, by,
+        reason, revocation ? immediate : null,
+        revocation ? (Boolean.TRUE.equals(immediate) ? Instant.now() : wall(l.expiresMono)) : null);
     events.addLast(e);
     while (events.size() > settings.eventsMax()) {
       events.removeFirst();
@@ -426,7 +554,11 @@ public final class MemoryLeaseStore implements LeaseStore {
   }
 
   private Instant wall(long mono) {
-    return Instant.ofEpochMilli(wallBaseMs + (mono - monoBaseMs));
+    return Instant.ofEpochMilli(wallMs(mono));
+  }
+
+  private long wallMs(long mono) {
+    return wallBaseMs + (mono - monoBaseMs);
   }
 
   private static long monoMs() {
@@ -435,57 +567,12 @@ public final class MemoryLeaseStore implements LeaseStore {
 
   // ---- state ----
 
-  private static final class Device {
-    final GpuDevice gpu;
-    final List<Held> leases = new ArrayList<>();
-
-    Device(GpuDevice gpu) {
-      this.gpu = gpu;
-    }
-  }
-
-  private final class Held {
-    final long leaseId;
-    final String tokenHash;
-    final int gpu;
-    final String owner;
-    final String purpose;
-    final int vramMb;
-    final boolean exclusive;
-    final LeaseRequest request;
-    final long grantedMono;
-    long ttlMs;
-    long expiresMono;
-
-    Held(long leaseId, LeaseRequest r, int gpu, int vramMb, boolean exclusive, long now) {
-      this.leaseId = leaseId;
-      this.tokenHash = r.tokenHash();
-      this.gpu = gpu;
-      this.owner = r.owner();
-      this.purpose = r.purpose();
-      this.vramMb = vramMb;
-      this.exclusive = exclusive;
-      this.request = r;
-      this.grantedMono = now;
-      this.ttlMs = r.ttlMs();
-      this.expiresMono = now + r.ttlMs();
-    }
-
-    Lease view(long now) {
-      return new Lease(leaseId, tokenHash, gpu, owner, purpose, vramMb, exclusive, request.priority(),
-          request.pid(), request.pidStartMs(), request.host(), wall(grantedMono), wall(expiresMono), ttlMs,
-          now - grantedMono, expiresMono - now);
-    }
-  }
-
   private record Queued(String waiterId, LeaseRequest request, long enqueuedMono, long deadlineMono, long seq) {
-    boolean wants(int gpu, Map<Integer, Device> devices) {
-      if (request.gpu() != null) {
-        return request.gpu() == gpu;
-      }
-      Device d = devices.get(gpu);
-      return request.vramMb() == null || d.gpu.vramMb() == 0 || d.gpu.vramMb() >= request.vramMb();
-    }
+  }
+
+  private boolean wantsAny(Queued q, int gpu) {
+    return q.request.gpu() != null ? q.request.gpu() == gpu
+        : q.request.vramMb() == null || gpus.get(gpu).vramMb() == 0 || gpus.get(gpu).vramMb() >= q.request.vramMb();
   }
 
   private record Tombstone(long leaseId, EndReason reason) {
@@ -494,7 +581,7 @@ public final class MemoryLeaseStore implements LeaseStore {
   /** Events and wake-ups collected inside a step, delivered after it. */
   private static final class Outbox {
     final List<LeaseEvent> events = new ArrayList<>();
-    final java.util.Set<Integer> wakes = new java.util.LinkedHashSet<>();
+    final Set<Integer> wakes = new LinkedHashSet<>();
 
     void dispatch(StoreListener listener) {
       if (listener == null) {

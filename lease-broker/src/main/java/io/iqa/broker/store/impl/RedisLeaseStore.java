@@ -12,6 +12,7 @@ import io.iqa.broker.store.Priority;
 import io.iqa.broker.store.ReleaseResult;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreListener;
+import io.iqa.broker.store.StoreSettings;
 import io.iqa.broker.store.StoreSnapshot;
 import io.iqa.broker.store.Waiter;
 import io.vertx.core.Future;
@@ -31,7 +32,10 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Lease state in Redis, shared by any number of brokers. Every state change is one EVALSHA of
@@ -40,6 +44,7 @@ import java.util.function.Function;
  */
 public final class RedisLeaseStore implements LeaseStore {
 
+  private static final Logger LOG = LoggerFactory.getLogger(RedisLeaseStore.class);
   private static final String SCRIPT = loadScript();
 
   private final Vertx vertx;
@@ -53,6 +58,8 @@ public final class RedisLeaseStore implements LeaseStore {
   private StoreListener listener;
   private JsonObject settingsJson;
   private String sha;
+  /** The highest lease id this broker has seen: a Redis that lost its data never goes below it. */
+  private final AtomicLong maxLeaseId = new AtomicLong();
 
   /**
    * @param waiterHeartbeatMs a queued request whose broker has not touched it for this long is dropped
@@ -86,7 +93,8 @@ public final class RedisLeaseStore implements LeaseStore {
         .put("stale", settings.staleMaxAgeMs())
         .put("aging", settings.priorityAgingMs())
         .put("events_max", settings.eventsMax())
-        .put("tomb_ttl", settings.tombstoneTtlMs());
+        .put("tomb_ttl", settings.tombstoneTtlMs())
+        .put("grace", settings.recoveryGraceMs());
     String gpusKey = prefix + "gpus";
     return redis.send(Request.cmd(Command.SCRIPT).arg("LOAD").arg(SCRIPT))
         .compose(loaded -> {
@@ -98,6 +106,15 @@ public final class RedisLeaseStore implements LeaseStore {
             return Future.failedFuture(new StoreException(StoreException.Kind.UNAVAILABLE,
                 "the brokers sharing " + url + " (prefix '" + prefix + "') arbitrate gpus " + previous
                     + ", this broker's config says " + devices.encode() + ": make them agree, or use another key_prefix"));
+          }
+          return call("start", new JsonObject().put("fresh", settings.fresh()), res -> res);
+        })
+        .compose(res -> {
+          long until = res.getLong("recovering_until", 0L);
+          if (res.getBoolean("created", false) && until > res.getLong("now")) {
+            LOG.warn("redis at {} holds no lease state for prefix '{}': granting nothing until {} (recovery_grace_s={}), "
+                + "in case a lease granted before is still in use. Start with --fresh when no such lease can be alive.",
+                url, prefix, Instant.ofEpochMilli(until), settings.recoveryGraceMs() / 1000);
           }
           notifications = new RedisNotifications(vertx, url, prefix + "ch", origin, storeListener, gpus);
           return notifications.start();
@@ -132,7 +149,9 @@ public final class RedisLeaseStore implements LeaseStore {
       for (Object o : array(busy, "holders")) {
         holders.add(lease((JsonObject) o, now));
       }
-      return new AcquireResult.Busy(holders, busy.getInteger("pos"), busy.getLong("retry_in"));
+      Long until = busy.getLong("recovering_until");
+      return new AcquireResult.Busy(holders, busy.getInteger("pos"), busy.getLong("retry_in"),
+          until == null ? null : Instant.ofEpochMilli(until));
     });
   }
 
@@ -165,13 +184,23 @@ public final class RedisLeaseStore implements LeaseStore {
     return call("release", new JsonObject().put("th", tokenHash), res -> {
       throwIfLostOrUnknown(res);
       boolean released = res.getBoolean("released");
-      return new ReleaseResult(released, released ? null : EndReason.fromWire(res.getString("reason")));
+      String revoked = res.getString("revoked");
+      return new ReleaseResult(released, released ? null : EndReason.fromWire(res.getString("reason")),
+          revoked == null ? null : EndReason.fromWire(revoked));
+    });
+  }
+
+  @Override
+  public Future<Lease> lookup(String tokenHash) {
+    return call("lookup", new JsonObject().put("th", tokenHash), res -> {
+      throwIfLostOrUnknown(res);
+      return lease(res.getJsonObject("lease"), res.getLong("now"));
     });
   }
 
   @Override
   public Future<List<Lease>> forceRelease(ForceReleaseSelector sel) {
-    JsonObject args = new JsonObject().put("by", sel.by()).put("reason", sel.reason());
+    JsonObject args = new JsonObject().put("by", sel.by()).put("reason", sel.reason()).put("immediate", sel.immediate());
     putIfSet(args, "lease_id", sel.leaseId());
     putIfSet(args, "owner", sel.owner());
     putIfSet(args, "older_than", sel.olderThanMs());
@@ -212,7 +241,9 @@ public final class RedisLeaseStore implements LeaseStore {
         waiting.add(new Waiter(r.getString("owner"), r.getString("purpose", ""), r.getInteger("gpu"),
             r.getInteger("vram"), Priority.values()[r.getInteger("prio")], now - q.getLong("enq")));
       }
-      return new StoreSnapshot(Instant.ofEpochMilli(now), leases(res, "leases"), waiting);
+      Long until = res.getLong("recovering_until");
+      return new StoreSnapshot(Instant.ofEpochMilli(now), leases(res, "leases"), waiting,
+          until == null ? null : Instant.ofEpochMilli(until));
     });
   }
 
@@ -241,7 +272,7 @@ public final class RedisLeaseStore implements LeaseStore {
     if (sha == null) {
       return Future.failedFuture(new StoreException(StoreException.Kind.UNAVAILABLE, "redis store not started"));
     }
-    String payload = args.put("s", settingsJson).put("origin", origin).encode();
+    String payload = args.put("s", settingsJson).put("origin", origin).put("floor", maxLeaseId.get()).encode();
     return redis.send(Request.cmd(Command.EVALSHA).arg(sha).arg(0).arg(prefix).arg(op).arg(payload))
         .recover(e -> {
           // A restarted Redis has forgotten the script: load it again with the call itself.
@@ -255,6 +286,9 @@ public final class RedisLeaseStore implements LeaseStore {
             : unavailable(e)))
         .map(resp -> {
           JsonObject res = new JsonObject(resp.toString());
+          if (res.getBoolean("reinit", false) && !op.equals("start")) {
+            lostState();
+          }
           dispatchLocal(res);
           return decode.apply(res);
         });
@@ -273,6 +307,13 @@ public final class RedisLeaseStore implements LeaseStore {
     }
   }
 
+  /** Redis answered without the lease state it had: it lost its data (restarted without persistence). */
+  private void lostState() {
+    LOG.warn("redis at {} lost the lease state of prefix '{}' (restarted without its data?): granting nothing for "
+        + "recovery_grace_s={} so leases granted before run out; lease ids continue above {}", url, prefix,
+        settings.recoveryGraceMs() / 1000, maxLeaseId.get());
+  }
+
   private StoreException unavailable(Throwable e) {
     return new StoreException(StoreException.Kind.UNAVAILABLE,
         "lease store unavailable: redis at " + url + " does not answer (" + e.getMessage() + ")", null, e);
@@ -285,7 +326,9 @@ public final class RedisLeaseStore implements LeaseStore {
   private static void throwIfLostOrUnknown(JsonObject res) {
     JsonObject lost = res.getJsonObject("lost");
     if (lost != null) {
-      throw StoreException.leaseLost(EndReason.fromWire(lost.getString("reason")), lost.getLong("id"));
+      EndReason reason = EndReason.fromWire(lost.getString("reason"));
+      throw lost.getBoolean("revoking", false) ? StoreException.revoked(reason, lost.getLong("id"))
+          : StoreException.leaseLost(reason, lost.getLong("id"));
     }
     if (res.getBoolean("unknown", false)) {
       throw new StoreException(StoreException.Kind.UNKNOWN_LEASE, "no lease is known for this token");
@@ -302,13 +345,16 @@ public final class RedisLeaseStore implements LeaseStore {
     return list;
   }
 
-  private static Lease lease(JsonObject l, long now) {
+  private Lease lease(JsonObject l, long now) {
     long granted = l.getLong("granted");
     long expires = l.getLong("expires");
+    maxLeaseId.accumulateAndGet(l.getLong("id"), Math::max);
+    String rv = l.getString("rv");
     return new Lease(l.getLong("id"), l.getString("th"), l.getInteger("gpu"), l.getString("owner"),
         l.getString("purpose", ""), l.getInteger("vram"), l.getBoolean("excl"), Priority.values()[l.getInteger("prio")],
         l.getLong("pid"), l.getLong("pids"), l.getString("host"), Instant.ofEpochMilli(granted),
-        Instant.ofEpochMilli(expires), l.getLong("ttl"), now - granted, expires - now);
+        Instant.ofEpochMilli(expires), l.getLong("ttl"), now - granted, expires - now,
+        rv == null ? null : EndReason.fromWire(rv), rv == null ? null : Instant.ofEpochMilli(l.getLong("rvat")));
   }
 
   /** Lua's JSON encoder writes an empty list as {}: read both as a list. */

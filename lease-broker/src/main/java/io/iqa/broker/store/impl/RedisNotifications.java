@@ -90,6 +90,7 @@ final class RedisNotifications {
         lostLogged = false;
         backoffMs = 50;
         gpus.forEach(g -> listener.onWake(g.index()));
+        listener.onResync();
       }).onFailure(e -> {
         backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
         reconnectLater();
@@ -114,8 +115,9 @@ final class RedisNotifications {
   }
 
   static LeaseEvent event(JsonObject e) {
+    Long handoff = e.getLong("handoff_at");
     return new LeaseEvent(e.getLong("seq"), Instant.ofEpochMilli(e.getLong("time")), e.getString("type"),
         e.getLong("lease_id"), e.getInteger("gpu"), e.getString("owner"), e.getString("purpose"), e.getString("by"),
-        e.getString("reason"));
+        e.getString("reason"), e.getBoolean("immediate"), handoff == null ? null : Instant.ofEpochMilli(handoff));
   }
 }

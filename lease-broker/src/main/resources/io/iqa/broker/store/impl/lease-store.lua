@@ -3,13 +3,17 @@
 -- Time is Redis's own clock (TIME), so every broker sharing this Redis agrees on expiry and age.
 -- Keys (P = prefix): seq, eseq, qseq counters; lease:<id> JSON; dev:<gpu> zset of lease ids;
 -- exp zset id by expiry; tok:<token sha256> -> id; ended:<token sha256> -> "id:reason" (PX);
--- queue hash waiter id -> JSON; events list of JSON; channel ch for pub/sub notifications.
+-- queue hash waiter id -> JSON; events list of JSON; init JSON (the state exists; recovering_until);
+-- channel ch for pub/sub notifications.
+-- The same rules as MemoryLeaseStore: a revoked lease (force_released, stale) keeps its capacity
+-- until its holder releases (revoke_confirmed) or its expires_at passes (revoke_expired).
 local P, op = ARGV[1], ARGV[2]
 local a = cjson.decode(ARGV[3])
 local S = a.s
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local events, wakes = {}, {}
+local reinit = false
 
 local function lease_key(id) return P .. 'lease:' .. id end
 
@@ -36,21 +40,60 @@ local function all_leases()
   return r
 end
 
-local function emit(etype, l, by, reason)
+-- A missing init key means this Redis has no lease state for the prefix (first use, or it lost its
+-- data): leases granted before may still be in use, so grant nothing for the grace period, unless
+-- the broker was started with --fresh. lease_id never goes below what the broker has seen.
+local function init_state(fresh)
+  local s = redis.call('GET', P .. 'init')
+  if s then return cjson.decode(s) end
+  local st = {created = now, recovering_until = 0}
+  if not fresh and S.grace > 0 then st.recovering_until = now + S.grace end
+  if a.floor and tonumber(redis.call('GET', P .. 'seq') or '0') < a.floor then
+    redis.call('SET', P .. 'seq', a.floor)
+  end
+  redis.call('SET', P .. 'init', cjson.encode(st))
+  reinit = true
+  return st
+end
+
+local function emit(etype, l, by, reason, immediate)
   local e = {seq = redis.call('INCR', P .. 'eseq'), time = now, type = etype, lease_id = l.id, gpu = l.gpu,
     owner = l.owner, purpose = l.purpose, by = by, reason = reason}
+  if etype == 'force_released' or etype == 'stale' then
+    e.immediate = immediate
+    if immediate then e.handoff_at = now else e.handoff_at = l.expires end
+  end
   redis.call('RPUSH', P .. 'events', cjson.encode(e))
   redis.call('LTRIM', P .. 'events', -S.events_max, -1)
   table.insert(events, e)
 end
 
-local function end_lease(l, reason, by, detail)
+-- Frees the lease's capacity; renew/release answer with tomb_reason afterwards.
+local function end_lease(l, etype, tomb_reason, by, detail, immediate)
   redis.call('DEL', lease_key(l.id), P .. 'tok:' .. l.th)
   redis.call('ZREM', P .. 'dev:' .. l.gpu, l.id)
   redis.call('ZREM', P .. 'exp', l.id)
-  redis.call('SET', P .. 'ended:' .. l.th, l.id .. ':' .. reason, 'PX', S.tomb_ttl)
-  emit(reason, l, by, detail)
+  redis.call('SET', P .. 'ended:' .. l.th, l.id .. ':' .. tomb_reason, 'PX', S.tomb_ttl)
+  emit(etype, l, by, detail, immediate)
   wakes[l.gpu] = true
+end
+
+-- The holder is told to stop; the capacity stays held until it confirms or expires_at passes.
+local function revoke(l, reason, by, detail)
+  l.rv = reason
+  l.rvat = now
+  redis.call('SET', lease_key(l.id), cjson.encode(l))
+  emit(reason, l, by, detail, false)
+end
+
+-- Ends a lease whose expires_at passed; returns the reason its holder is told.
+local function end_expired(l)
+  if l.rv then
+    end_lease(l, 'revoke_expired', l.rv, 'broker', 'expires_at passed before the holder released')
+    return l.rv
+  end
+  end_lease(l, 'expired', 'expired', 'broker', 'not renewed within ttl_s=' .. (l.ttl / 1000))
+  return 'expired'
 end
 
 local function expire_due()
@@ -59,7 +102,7 @@ local function expire_due()
     local l = get_lease(id)
     if l then
       table.insert(r, l)
-      end_lease(l, 'expired', 'broker', 'not renewed within ttl_s=' .. (l.ttl / 1000))
+      end_expired(l)
     else
       redis.call('ZREM', P .. 'exp', id)
     end
@@ -93,6 +136,7 @@ end
 
 local function exclusive(d, req) return req.vram == nil or d.vram == 0 end
 
+-- Revoking leases still hold their capacity: their holders may not have stopped yet.
 local function fits(d, req)
   local ls = dev_leases(d.index)
   if #ls == 0 then return true end
@@ -174,11 +218,20 @@ local function finish(result)
   result.now = now
   result.events = events
   result.wakes = w
+  result.reinit = reinit
   if #events > 0 or #w > 0 then
     redis.call('PUBLISH', P .. 'ch', cjson.encode({origin = a.origin, events = events, wakes = w}))
   end
   return cjson.encode(result)
 end
+
+if op == 'start' then
+  local st = init_state(a.fresh)
+  return finish({recovering_until = st.recovering_until, created = reinit})
+end
+
+local state = init_state(false)
+local recovering = now < state.recovering_until
 
 if op == 'acquire' then
   local req, wid = a.req, a.waiter
@@ -196,11 +249,11 @@ if op == 'acquire' then
       if q ~= me and wants(q.req, d.index) and before(q, probe) then ahead = ahead + 1 end
     end
     if best == nil or ahead + 1 < best then best = ahead + 1 end
-    if ahead == 0 then
+    if ahead == 0 and not recovering then
       if not fits(d, req) then
         for _, l in ipairs(dev_leases(d.index)) do
-          if now - l.granted >= S.stale then
-            end_lease(l, 'stale', 'broker', 'older than stale_max_age_s=' .. math.floor(S.stale / 1000)
+          if not l.rv and now - l.granted >= S.stale then
+            revoke(l, 'stale', 'broker', 'older than stale_max_age_s=' .. math.floor(S.stale / 1000)
               .. ' while another request waited')
           end
         end
@@ -228,12 +281,15 @@ if op == 'acquire' then
       table.insert(holders, l)
       if retry == nil or l.expires < retry then retry = l.expires end
       local stale_at = l.granted + S.stale
-      if stale_at > now and stale_at < retry then retry = stale_at end
+      if not l.rv and stale_at > now and stale_at < retry then retry = stale_at end
     end
   end
+  if recovering then retry = state.recovering_until end
   local retry_in = -1
   if retry then retry_in = math.max(1, retry - now) end
-  return finish({busy = {holders = holders, pos = best or 1, retry_in = retry_in}})
+  local busy = {holders = holders, pos = best or 1, retry_in = retry_in}
+  if recovering then busy.recovering_until = state.recovering_until end
+  return finish({busy = busy})
 
 elseif op == 'cancel' then
   local s = redis.call('HGET', P .. 'queue', a.waiter)
@@ -258,14 +314,19 @@ elseif op == 'renew' then
   local l = live_by_token(a.th)
   if not l then return finish(lost_or_unknown(a.th)) end
   if l.expires <= now then
-    end_lease(l, 'expired', 'broker', 'not renewed within its ttl')
-    return finish({lost = {id = l.id, reason = 'expired'}})
+    return finish({lost = {id = l.id, reason = end_expired(l)}})
   end
+  if l.rv then return finish({lost = {id = l.id, reason = l.rv, revoking = true}}) end
   if a.ttl then l.ttl = a.ttl end
   l.expires = now + l.ttl
   redis.call('SET', lease_key(l.id), cjson.encode(l))
   redis.call('ZADD', P .. 'exp', l.expires, l.id)
   emit('renewed', l, l.owner, nil)
+  return finish({lease = l})
+
+elseif op == 'lookup' then
+  local l = live_by_token(a.th)
+  if not l then return finish(lost_or_unknown(a.th)) end
   return finish({lease = l})
 
 elseif op == 'release' then
@@ -276,10 +337,13 @@ elseif op == 'release' then
     return finish({unknown = true})
   end
   if l.expires <= now then
-    end_lease(l, 'expired', 'broker', 'not renewed within its ttl')
-    return finish({released = false, reason = 'expired'})
+    return finish({released = false, reason = end_expired(l)})
   end
-  end_lease(l, 'released', l.owner, nil)
+  if l.rv then
+    end_lease(l, 'revoke_confirmed', l.rv, l.owner, 'the holder stopped and released')
+    return finish({released = true, revoked = l.rv})
+  end
+  end_lease(l, 'released', 'released', l.owner, nil)
   return finish({released = true})
 
 elseif op == 'force' then
@@ -297,12 +361,18 @@ elseif op == 'force' then
       if l.owner ~= a.allowed_owner then return finish({forbidden = true}) end
     end
   end
-  for _, l in ipairs(selected) do end_lease(l, 'force_released', a.by, a.reason) end
+  for _, l in ipairs(selected) do
+    if a.immediate then
+      end_lease(l, 'force_released', 'force_released', a.by, a.reason, true)
+    elseif not l.rv then
+      revoke(l, 'force_released', a.by, a.reason)
+    end
+  end
   return finish({leases = selected})
 
 elseif op == 'end' then
   local l = get_lease(a.lease_id)
-  if l then end_lease(l, a.reason, a.by, a.detail) end
+  if l then end_lease(l, a.reason, a.reason, a.by, a.detail) end
   return finish({ended = l ~= nil})
 
 elseif op == 'expire' then
@@ -317,6 +387,8 @@ elseif op == 'snapshot' then
   for _, q in ipairs(queue) do
     if q.deadline > now and q.hb > now then table.insert(waiting, q) end
   end
-  return cjson.encode({now = now, leases = all_leases(), waiting = waiting})
+  local r = {now = now, leases = all_leases(), waiting = waiting, reinit = reinit}
+  if recovering then r.recovering_until = state.recovering_until end
+  return cjson.encode(r)
 end
 return redis.error_reply('unknown operation ' .. tostring(op))

@@ -1,0 +1,123 @@
+package io.iqa.broker.http;
+
+import io.iqa.broker.store.Lease;
+import io.iqa.broker.store.LeaseEvent;
+import io.iqa.broker.store.LeaseStore;
+import io.iqa.broker.store.StoreException;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.RoutingContext;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code GET /v1/gpu/lease/watch} with header {@code Lease-Token: TOKEN}: the holder's channel, a
+ * server-sent event stream that tells it at once what happens to its lease. Events: {@code lease}
+ * (the state when the stream opens), {@code revoked} (stop using the GPU, then release: the GPU is
+ * handed on at that moment, or at {@code handoff_at} at the latest), {@code ended} (the lease no
+ * longer holds anything; the stream ends). Driven by the store's events, so a revocation through
+ * any broker sharing the store reaches the holder; after a gap in those events every watched lease
+ * is read again ({@link #resync}). An unknown token answers 404, an ended lease 410, as renew does.
+ */
+public final class WatchApi {
+
+  public static final String HEADER = "Lease-Token";
+
+  private final LeaseStore store;
+  private final SseHub hub;
+  private final Map<Long, List<Watch>> watches = new HashMap<>();
+
+  private record Watch(String tokenHash, HttpServerResponse response) {
+  }
+
+  public WatchApi(LeaseStore store, SseHub hub) {
+    this.store = store;
+    this.hub = hub;
+  }
+
+  public void watch(RoutingContext ctx) {
+    String token = ctx.request().getHeader(HEADER);
+    if (token == null || token.isBlank() || token.length() > 256) {
+      throw ApiException.badRequest("the lease watch needs the lease's token in a '" + HEADER + "' header");
+    }
+    String hash = BearerAuth.sha256Hex(token.trim());
+    store.lookup(hash).onSuccess(lease -> {
+      if (ctx.response().closed()) {
+        return;
+      }
+      Watch w = new Watch(hash, ctx.response());
+      hub.open(ctx, "lease " + lease.leaseId(), () -> forget(lease.leaseId(), w));
+      watches.computeIfAbsent(lease.leaseId(), id -> new ArrayList<>()).add(w);
+      SseHub.send(w.response, "lease", null, lease.toHolderJson(null));
+      if (lease.revoking()) {
+        SseHub.send(w.response, "revoked", null, revoked(lease.leaseId(), lease.revoked().wireName(), null,
+            null, false, lease.expiresAt().toString()));
+      }
+    }).onFailure(ctx::fail);
+  }
+
+  /** A store event: tells the lease's watchers, and ends their streams once it holds nothing. */
+  public void onEvent(LeaseEvent e) {
+    List<Watch> list = watches.get(e.leaseId());
+    if (list == null) {
+      return;
+    }
+    for (Watch w : List.copyOf(list)) {
+      if (e.revokes()) {
+        SseHub.send(w.response, "revoked", null, revoked(e.leaseId(), e.type(), e.by(), e.reason(),
+            Boolean.TRUE.equals(e.immediate()), e.handoffAt() == null ? null : e.handoffAt().toString()));
+      }
+      if (e.freesCapacity()) {
+        SseHub.send(w.response, "ended", null, new JsonObject().put("lease_id", e.leaseId()).put("event", e.type()));
+        hub.end(w.response);
+      }
+    }
+    if (e.freesCapacity()) {
+      watches.remove(e.leaseId());
+    }
+  }
+
+  /** Events may have been missed: reads every watched lease again and tells its watchers what changed. */
+  public void resync() {
+    for (Map.Entry<Long, List<Watch>> entry : List.copyOf(watches.entrySet())) {
+      for (Watch w : List.copyOf(entry.getValue())) {
+        store.lookup(w.tokenHash).onComplete(ar -> {
+          if (ar.succeeded() && ar.result().revoking()) {
+            Lease l = ar.result();
+            SseHub.send(w.response, "revoked", null, revoked(l.leaseId(), l.revoked().wireName(), null, null, false,
+                l.expiresAt().toString()));
+          } else if (ar.failed() && ar.cause() instanceof StoreException se
+              && se.kind() != StoreException.Kind.UNAVAILABLE) {
+            if (se.reason() != null && se.reason().wireName().matches("force_released|stale")) {
+              SseHub.send(w.response, "revoked", null, revoked(entry.getKey(), se.reason().wireName(), null, null,
+                  false, null));
+            }
+            SseHub.send(w.response, "ended", null, new JsonObject().put("lease_id", entry.getKey())
+                .put("event", se.reason() == null ? "unknown" : se.reason().wireName()));
+            hub.end(w.response);
+            forget(entry.getKey(), w);
+          }
+        });
+      }
+    }
+  }
+
+  private void forget(long leaseId, Watch w) {
+    List<Watch> list = watches.get(leaseId);
+    if (list != null) {
+      list.remove(w);
+      if (list.isEmpty()) {
+        watches.remove(leaseId);
+      }
+    }
+  }
+
+  private static JsonObject revoked(long leaseId, String reason, String by, String why, boolean immediate,
+      String handoffAt) {
+    return new JsonObject().put("lease_id", leaseId).put("reason", reason).put("by", by).put("message", why)
+        .put("immediate", immediate).put("handoff_at", handoffAt)
+        .put("action", "stop using the GPU, then release the lease");
+  }
+}

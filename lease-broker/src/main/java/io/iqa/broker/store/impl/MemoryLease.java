@@ -1,0 +1,58 @@
+package io.iqa.broker.store.impl;
+
+import io.iqa.broker.store.EndReason;
+import io.iqa.broker.store.Lease;
+import io.iqa.broker.store.LeaseRequest;
+import io.iqa.broker.store.Priority;
+import java.time.Instant;
+import java.util.function.LongFunction;
+
+/** One lease as the memory store keeps it; times are on the store's monotonic clock (ms). */
+final class MemoryLease {
+  final long leaseId;
+  final String tokenHash;
+  final int gpu;
+  final String owner;
+  final String purpose;
+  final int vramMb;
+  final boolean exclusive;
+  final Priority priority;
+  final Long pid;
+  final Long pidStartMs;
+  final String host;
+  final long grantedMono;
+  long ttlMs;
+  long expiresMono;
+  /** Why it is being taken back (revoking), or null while simply held. */
+  EndReason revoked;
+  long revokedMono;
+
+  MemoryLease(long leaseId, String tokenHash, int gpu, String owner, String purpose, int vramMb, boolean exclusive,
+      Priority priority, Long pid, Long pidStartMs, String host, long grantedMono, long ttlMs, long expiresMono) {
+    this.leaseId = leaseId;
+    this.tokenHash = tokenHash;
+    this.gpu = gpu;
+    this.owner = owner;
+    this.purpose = purpose;
+    this.vramMb = vramMb;
+    this.exclusive = exclusive;
+    this.priority = priority;
+    this.pid = pid;
+    this.pidStartMs = pidStartMs;
+    this.host = host;
+    this.grantedMono = grantedMono;
+    this.ttlMs = ttlMs;
+    this.expiresMono = expiresMono;
+  }
+
+  static MemoryLease granted(long leaseId, LeaseRequest r, int gpu, int vramMb, boolean exclusive, long now) {
+    return new MemoryLease(leaseId, r.tokenHash(), gpu, r.owner(), r.purpose(), vramMb, exclusive, r.priority(),
+        r.pid(), r.pidStartMs(), r.host(), now, r.ttlMs(), now + r.ttlMs());
+  }
+
+  Lease view(long now, LongFunction<Instant> wall) {
+    return new Lease(leaseId, tokenHash, gpu, owner, purpose, vramMb, exclusive, priority, pid, pidStartMs, host,
+        wall.apply(grantedMono), wall.apply(expiresMono), ttlMs, now - grantedMono, expiresMono - now, revoked,
+        revoked == null ? null : wall.apply(revokedMono));
+  }
+}

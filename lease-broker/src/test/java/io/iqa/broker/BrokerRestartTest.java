@@ -1,0 +1,127 @@
+package io.iqa.broker;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * kill -9 of a memory-store broker and a restart on the same port: with its state file it knows
+ * every lease it had granted; without one it grants nothing until every lease it may have
+ * forgotten has run out. Neither may grant a GPU that a holder still believes it holds.
+ */
+class BrokerRestartTest {
+
+  private static JsonObject config() {
+    return new JsonObject()
+        .put("gpus", new JsonArray()
+            .add(new JsonObject().put("index", 0).put("vram_mb", 0))
+            .add(new JsonObject().put("index", 1).put("vram_mb", 1000)))
+        .put("reaper_interval_ms", 200);
+  }
+
+  private static JsonObject lease(BrokerProcess b, JsonObject request) throws Exception {
+    HttpResponse<String> r = b.post("/v1/gpu/lease", request);
+    assertEquals(200, r.statusCode(), r.body());
+    return new JsonObject(r.body());
+  }
+
+  private static int status(BrokerProcess b, String path, JsonObject body) throws Exception {
+    return b.post(path, body).statusCode();
+  }
+
+  @Test
+  void withItsStateFileARestartedBrokerKeepsEveryLeaseAndNeverDoubleGrants(@TempDir Path dir) throws Exception {
+    Path state = dir.resolve("state/broker-state.jsonl");
+    BrokerProcess first = new BrokerProcess(config().put("state_file", state.toString()), dir);
+    JsonObject whole;
+    JsonObject packed;
+    JsonObject revoked;
+    BrokerProcess second = null;
+    try {
+      whole = lease(first, new JsonObject().put("owner", "llm").put("gpu", 0).put("ttl_s", 60));
+      packed = lease(first, new JsonObject().put("owner", "small").put("gpu", 1).put("vram_mb", 400).put("ttl_s", 60));
+      revoked = lease(first, new JsonObject().put("owner", "batch").put("gpu", 1).put("vram_mb", 300).put("ttl_s", 60));
+      assertEquals(200, status(first, "/v1/gpu/renew", new JsonObject().put("token", whole.getString("token"))));
+      assertEquals(200, status(first, "/v1/gpu/force_release", new JsonObject().put("owner", "batch")));
+      first.kill9();
+
+      second = first.restart(false);
+      assertEquals("ok", second.get("/health").getString("status"), "a broker that read its state is not recovering");
+      JsonArray gpus = second.get("/v1/gpu/status").getJsonArray("gpus");
+      assertEquals(whole.getLong("lease_id"), gpus.getJsonObject(0).getJsonArray("leases").getJsonObject(0)
+          .getLong("lease_id"));
+      assertEquals(300, gpus.getJsonObject(1).getInteger("free_vram_mb"), "both gpu 1 leases must be back");
+      HttpResponse<String> busy = second.post("/v1/gpu/lease", new JsonObject().put("owner", "other").put("gpu", 0));
+      assertEquals(409, busy.statusCode(), "gpu 0 granted twice after the restart: " + busy.body());
+      assertEquals(200, status(second, "/v1/gpu/renew", new JsonObject().put("token", whole.getString("token"))),
+          "the holder's lease must renew on the restarted broker");
+      HttpResponse<String> stillRevoked = second.post("/v1/gpu/renew",
+          new JsonObject().put("token", revoked.getString("token")));
+      assertEquals(410, stillRevoked.statusCode(), "a revocation must survive the restart: " + stillRevoked.body());
+
+      CompletableFuture<HttpResponse<String>> waiter = second.postAsync("/v1/gpu/lease",
+          new JsonObject().put("owner", "next").put("gpu", 0).put("wait_s", 20));
+      Thread.sleep(300);
+      assertTrue(!waiter.isDone(), "the waiter was granted while the restored lease is held");
+      second.post("/v1/gpu/release", new JsonObject().put("token", whole.getString("token")));
+      JsonObject next = new JsonObject(waiter.get(20, TimeUnit.SECONDS).body());
+      assertTrue(next.getLong("lease_id") > revoked.getLong("lease_id"), "lease ids went backwards: " + next);
+      assertEquals(new JsonObject().put("released", true),
+          new JsonObject(second.post("/v1/gpu/release", new JsonObject().put("token", packed.getString("token"))).body()));
+      assertTrue(Files.size(state) > 0);
+    } finally {
+      first.close();
+      if (second != null) {
+        second.close();
+      }
+    }
+  }
+
+  @Test
+  void withoutStateARestartedBrokerGrantsNothingUntilEveryForgottenLeaseHasRunOut(@TempDir Path dir)
+      throws Exception {
+    // max_ttl_s 3: no lease can outlive 3 s without a renew, so the recovery period is 3 s.
+    JsonObject config = config().put("max_ttl_s", 3).put("default_ttl_s", 3);
+    BrokerProcess first = new BrokerProcess(config, dir);
+    BrokerProcess second = null;
+    try {
+      JsonObject held = lease(first, new JsonObject().put("owner", "llm").put("gpu", 0).put("ttl_s", 3));
+      long renewSent = System.nanoTime();
+      assertEquals(200, status(first, "/v1/gpu/renew", new JsonObject().put("token", held.getString("token"))));
+      // The holder believes it holds gpu 0 until its own deadline: its last renew's send time + ttl.
+      long holderDeadline = renewSent + 3_000_000_000L;
+      first.kill9();
+
+      second = first.restart(false);
+      long restarted = System.nanoTime();
+      JsonObject health = second.get("/health");
+      assertEquals("recovering", health.getString("status"), health.encode());
+      HttpResponse<String> refused = second.post("/v1/gpu/lease", new JsonObject().put("owner", "other").put("gpu", 0));
+      assertEquals(409, refused.statusCode(), "granted a GPU a forgotten holder may still use: " + refused.body());
+      HttpResponse<String> unknown = second.post("/v1/gpu/renew", new JsonObject().put("token", held.getString("token")));
+      assertEquals(404, unknown.statusCode(), "the forgotten holder must hear that its lease is unknown: "
+          + unknown.body());
+      HttpResponse<String> granted = second.post("/v1/gpu/lease",
+          new JsonObject().put("owner", "other").put("gpu", 0).put("wait_s", 20));
+      long grantedAt = System.nanoTime();
+      assertEquals(200, granted.statusCode(), granted.body());
+      assertTrue(grantedAt > holderDeadline, "granted " + (holderDeadline - grantedAt) / 1_000_000
+          + " ms before the forgotten holder's own deadline");
+      assertTrue((grantedAt - restarted) / 1_000_000 < 6000, "the recovery period lasted much longer than max_ttl_s");
+    } finally {
+      first.close();
+      if (second != null) {
+        second.close();
+      }
+    }
+  }
+}

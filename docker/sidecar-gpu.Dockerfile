@@ -9,8 +9,10 @@ COPY pom.xml ./
 COPY lease-broker/pom.xml lease-broker/
 COPY sidecar/pom.xml sidecar/
 COPY client-lib/pom.xml client-lib/
+COPY iqa-cli/pom.xml iqa-cli/
 COPY bench/pom.xml bench/
 COPY lease-broker/src lease-broker/src
+COPY client-lib/src client-lib/src
 COPY sidecar/src sidecar/src
 RUN mvn -B -ntp -DskipTests -Pgpu -pl sidecar -am package
 

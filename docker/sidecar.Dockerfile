@@ -6,14 +6,17 @@
 FROM maven:3.9-eclipse-temurin-17 AS build
 WORKDIR /src
 # The reactor needs every module's pom; only the broker (a test dependency of the sidecar,
-# compiled but not run with -DskipTests) and the sidecar need sources.
+# compiled but not run with -DskipTests), the client library (its lease client) and the sidecar
+# need sources.
 COPY pom.xml ./
 COPY lease-broker/pom.xml lease-broker/
 COPY sidecar/pom.xml sidecar/
 COPY client-lib/pom.xml client-lib/
+COPY iqa-cli/pom.xml iqa-cli/
 COPY bench/pom.xml bench/
 RUN mvn -B -ntp -q -pl sidecar -am dependency:go-offline || true
 COPY lease-broker/src lease-broker/src
+COPY client-lib/src client-lib/src
 COPY sidecar/src sidecar/src
 ARG MAVEN_PROFILES=""
 RUN mvn -B -ntp -DskipTests ${MAVEN_PROFILES} -pl sidecar -am package

@@ -99,17 +99,29 @@ public final class ClientConfig {
     if (cache.hasNonNull("dir")) {
       b.cacheDir(Path.of(cache.path("dir").asText()));
     }
+    b.brokerUrl(brokerUrl(), brokerToken());
     JsonNode fb = json.path("fallback");
     if (!fb.path("enabled").asBoolean(true)) {
       b.fallback(null);
     } else {
-      List<String> command = new ArrayList<>();
-      fb.path("command").forEach(a -> command.add(a.asText()));
-      b.fallback(new ContainerFallback(command.isEmpty() ? ContainerFallback.DEFAULT_COMMAND : command,
-          fb.path("image").asText(ContainerFallback.DEFAULT_IMAGE), fb.path("timeout_s").asLong(600),
+      ContainerFallback.Settings d = ContainerFallback.Settings.defaults();
+      b.fallback(new ContainerFallback.Settings(strings(fb.path("command"), d.command()),
+          strings(fb.path("gpu_args"), d.gpuArgs()), fb.path("image").asText(d.image()),
+          fb.path("cpu_image").asText(d.cpuImage()), fb.path("timeout_s").asLong(d.timeoutS()),
+          fb.path("lease_wait_s").asDouble(d.leaseWaitS()), fb.path("lease_ttl_s").asDouble(d.leaseTtlS()),
+          fb.hasNonNull("gpu") ? fb.path("gpu").asInt() : null, fb.path("on_no_lease").asText(d.onNoLease()), owner(),
           fb.path("search_path").asText(null)));
     }
     return b;
+  }
+
+  private static List<String> strings(JsonNode list, List<String> def) {
+    if (!list.isArray()) {
+      return def;
+    }
+    List<String> out = new ArrayList<>();
+    list.forEach(a -> out.add(a.asText()));
+    return out;
   }
 
   private static JsonNode parse(String v) {

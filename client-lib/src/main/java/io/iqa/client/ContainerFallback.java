@@ -10,44 +10,87 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Scores images with a one-shot container run of the sidecar's {@code score} command when the
- * sidecar is unreachable. The command is an argument list (never a shell line) with placeholders:
- * {@code {dir}} (the images' folder), {@code {image}} (the container image) and {@code {file}}
- * (an image's name; the argument holding it is repeated once per image, so one run scores a whole
- * folder's worth and pays start-up once). The default is
- * {@code docker run --rm --gpus all -v {dir}:/in:ro {image} score /in/{file}}.
+ * sidecar is unreachable. Like every GPU user it holds a lease: before each run it asks the broker
+ * for one (waiting up to {@link Settings#leaseWaitS()}), passes the granted GPU to the container
+ * ({@code --gpus device=N}, never {@code all}) and holds the lease, with this process's pid, until
+ * the container has exited; a revocation stops the container first. Without a lease it runs the
+ * CPU image with no GPU arguments (said in a WARN), or fails, as configured.
+ *
+ * <p>The command is an argument list (never a shell line) with placeholders: {@code {dir}} (the
+ * images' folder), {@code {image}} (the GPU image with a lease, the CPU image without),
+ * {@code {file}} (an image's name; the argument holding it is repeated once per image, so one run
+ * scores a folder and pays start-up once), and an argument exactly {@code {gpu_args}}, replaced by
+ * {@link Settings#gpuArgs()} (where {@code {gpu}} is the leased device) with a lease, by nothing
+ * without one.
  */
 public final class ContainerFallback {
 
-  public static final List<String> DEFAULT_COMMAND = List.of("docker", "run", "--rm", "--gpus", "all", "-v",
-      "{dir}:/in:ro", "{image}", "score", "/in/{file}");
-  public static final String DEFAULT_IMAGE = "iqa-sidecar:latest";
+  private static final Logger LOG = LoggerFactory.getLogger(ContainerFallback.class);
 
-  private final List<String> command;
-  private final String image;
-  private final long timeoutS;
-  private final String searchPath;
+  public static final List<String> DEFAULT_COMMAND = List.of("docker", "run", "--rm", "{gpu_args}", "-v",
+      "{dir}:/in:ro", "{image}", "score", "/in/{file}");
+  public static final List<String> DEFAULT_GPU_ARGS = List.of("--gpus", "device={gpu}");
+  public static final String DEFAULT_IMAGE = "iqa-sidecar:gpu";
+  public static final String DEFAULT_CPU_IMAGE = "iqa-sidecar:latest";
 
   /**
+   * The fallback's settings.
+   *
+   * @param image the image run with a GPU lease
+   * @param cpuImage the image run without one
+   * @param leaseWaitS how long to wait for a GPU lease before each run
+   * @param leaseTtlS the lease's ttl (renewed while the container runs)
+   * @param gpu the device to ask for, or null for any
+   * @param onNoLease {@code cpu} (run the CPU image) or {@code fail}
+   * @param owner the lease's owner
    * @param searchPath where to look for the executable when it has no '/' (default: PATH)
    */
-  public ContainerFallback(List<String> command, String image, long timeoutS, String searchPath) {
-    if (command.stream().noneMatch(a -> a.contains("{file}"))) {
-      throw new IllegalArgumentException("the fallback command needs a {file} argument: " + command);
+  public record Settings(List<String> command, List<String> gpuArgs, String image, String cpuImage, long timeoutS,
+      double leaseWaitS, double leaseTtlS, Integer gpu, String onNoLease, String owner, String searchPath) {
+
+    public static Settings defaults() {
+      return new Settings(DEFAULT_COMMAND, DEFAULT_GPU_ARGS, DEFAULT_IMAGE, DEFAULT_CPU_IMAGE, 600, 30, 60, null,
+          "cpu", "iqa-client", null);
     }
-    this.command = List.copyOf(command);
-    this.image = image;
-    this.timeoutS = timeoutS;
-    this.searchPath = searchPath != null ? searchPath : System.getenv().getOrDefault("PATH", "/usr/bin:/bin");
+
+    public Settings {
+      if (command.stream().noneMatch(a -> a.contains("{file}"))) {
+        throw new IqaException("fallback.command needs a {file} argument: " + command);
+      }
+      if (command.stream().anyMatch(a -> a.equals("--gpus") || a.startsWith("--gpus=") || a.startsWith("--gpu="))) {
+        throw new IqaException("fallback.command must not name GPUs itself (" + command + "): put {gpu_args} where "
+            + "fallback.gpu_args go, so the container gets only the leased GPU");
+      }
+      if (!onNoLease.equals("cpu") && !onNoLease.equals("fail")) {
+        throw new IqaException("fallback.on_no_lease must be 'cpu' or 'fail', not '" + onNoLease + "'");
+      }
+      command = List.copyOf(command);
+      gpuArgs = List.copyOf(gpuArgs);
+    }
+  }
+
+  private final Settings settings;
+  private final LeaseClient leases;
+  private final String searchPath;
+
+  /** @param leases the broker's client for the run's lease, or null when there is no broker (CPU runs) */
+  public ContainerFallback(Settings settings, LeaseClient leases) {
+    this.settings = settings;
+    this.leases = leases;
+    this.searchPath = settings.searchPath() != null ? settings.searchPath()
+        : System.getenv().getOrDefault("PATH", "/usr/bin:/bin");
   }
 
   /**
    * Scores every file (grouped by folder, one run per folder).
    * @return path -> the score command's JSON line for it
-   * @throws IqaException when the executable is missing, times out, or fails without answering
+   * @throws IqaException when the executable is missing, times out, or fails without answering, or
+   *     when no lease came and {@code on_no_lease} is {@code fail}
    */
   public Map<Path, JsonNode> score(List<Path> files) {
     Map<Path, List<Path>> byDir = new LinkedHashMap<>();
@@ -61,72 +104,103 @@ public final class ContainerFallback {
   }
 
   private Map<Path, JsonNode> run(Path dir, List<Path> group) {
-    List<String> args = new ArrayList<>();
-    for (String a : command) {
-      if (a.contains("{file}")) {
-        for (Path f : group) {
-          args.add(fill(a, dir).replace("{file}", f.getFileName().toString()));
-        }
-      } else {
-        args.add(fill(a, dir));
-      }
-    }
-    args.set(0, resolve(args.get(0)));
-    Path stderr;
-    Process p;
+    String exe = resolve(settings.command().get(0));
+    Lease lease = lease();
+    List<String> args = args(dir, group, lease);
+    args.set(0, exe);
+    Path stdout = null;
+    Path stderr = null;
     try {
+      stdout = Files.createTempFile("iqa-fallback", ".out");
       stderr = Files.createTempFile("iqa-fallback", ".err");
-      p = new ProcessBuilder(args).redirectError(stderr.toFile()).start();
+      LeasedProcess.Result result = new LeasedProcess(args, Map.of(), settings.timeoutS() * 1000, 10_000, "TERM",
+          stdout, stderr).run(lease);
+      if (result.timedOut()) {
+        throw new IqaException("fallback run timed out after " + settings.timeoutS() + " s and was stopped: " + args);
+      }
+      if (result.loss() != null) {
+        throw new IqaException("fallback run stopped: its GPU lease was lost (" + result.loss().message() + ")");
+      }
+      return answers(group, Files.readString(stdout, StandardCharsets.UTF_8), result.exitCode(), args, stderr);
     } catch (IOException e) {
-      throw new IqaException("fallback command '" + args.get(0) + "' could not start: " + e.getMessage(), e);
-    }
-    try {
-      p.getOutputStream().close();
-      byte[] stdout = p.getInputStream().readAllBytes();
-      if (!p.waitFor(timeoutS, TimeUnit.SECONDS)) {
-        p.destroyForcibly();
-        throw new IqaException("fallback run timed out after " + timeoutS + " s and was killed: " + args);
+      if (lease != null) {
+        lease.close();
       }
-      Map<String, JsonNode> byName = new LinkedHashMap<>();
-      for (String line : new String(stdout, StandardCharsets.UTF_8).split("\n")) {
-        if (line.isBlank()) {
-          continue;
-        }
-        try {
-          JsonNode j = Http.JSON.readTree(line);
-          byName.put(new File(j.path("path").asText()).getName(), j);
-        } catch (IOException e) {
-          // not a result line (a log line on stdout): ignore it
-        }
-      }
-      Map<Path, JsonNode> out = new LinkedHashMap<>();
-      for (Path f : group) {
-        JsonNode j = byName.get(f.getFileName().toString());
-        if (j == null) {
-          throw new IqaException("fallback run " + args + " exited " + p.exitValue() + " without an answer for " + f
-              + ": " + tail(stderr));
-        }
-        out.put(f, j);
-      }
-      return out;
-    } catch (IOException e) {
       throw new IqaException("fallback run failed: " + e.getMessage(), e);
-    } catch (InterruptedException e) {
-      p.destroyForcibly();
-      Thread.currentThread().interrupt();
-      throw new IqaException("interrupted while the fallback ran", e);
     } finally {
-      p.destroyForcibly();
-      try {
-        Files.deleteIfExists(stderr);
-      } catch (IOException ignored) {
-        // temp file
-      }
+      deleteQuietly(stdout);
+      deleteQuietly(stderr);
     }
   }
 
-  private String fill(String arg, Path dir) {
-    return arg.replace("{dir}", dir.toString()).replace("{image}", image);
+  /** A lease for this run, or null to run on CPU; throws when none came and the config says fail. */
+  private Lease lease() {
+    String why;
+    if (leases == null) {
+      why = "no broker is configured";
+    } else {
+      try {
+        return leases.acquire(LeaseRequest.of(settings.owner()).withPurpose("iqa container fallback")
+            .withTtl(settings.leaseTtlS()).withWait(settings.leaseWaitS()).withGpu(settings.gpu()));
+      } catch (IqaException e) {
+        why = e.getMessage();
+      }
+    }
+    if (settings.onNoLease().equals("fail")) {
+      throw new IqaException("no GPU lease for the container fallback (" + why + ") and fallback.on_no_lease is 'fail'");
+    }
+    LOG.warn("no GPU lease for the container fallback ({}); running it on CPU: image {}, no GPU arguments", why,
+        settings.cpuImage());
+    return null;
+  }
+
+  private List<String> args(Path dir, List<Path> group, Lease lease) {
+    List<String> args = new ArrayList<>();
+    for (String a : settings.command()) {
+      if (a.equals("{gpu_args}")) {
+        if (lease != null) {
+          settings.gpuArgs().forEach(g -> args.add(g.replace("{gpu}", Integer.toString(lease.gpu()))));
+        }
+      } else if (a.contains("{file}")) {
+        for (Path f : group) {
+          args.add(fill(a, dir, lease).replace("{file}", f.getFileName().toString()));
+        }
+      } else {
+        args.add(fill(a, dir, lease));
+      }
+    }
+    return args;
+  }
+
+  private Map<Path, JsonNode> answers(List<Path> group, String stdout, int exit, List<String> args, Path stderr)
+      throws IOException {
+    Map<String, JsonNode> byName = new LinkedHashMap<>();
+    for (String line : stdout.split("\n")) {
+      if (line.isBlank()) {
+        continue;
+      }
+      try {
+        JsonNode j = Http.JSON.readTree(line);
+        byName.put(new File(j.path("path").asText()).getName(), j);
+      } catch (IOException e) {
+        // not a result line (a log line on stdout): ignore it
+      }
+    }
+    Map<Path, JsonNode> out = new LinkedHashMap<>();
+    for (Path f : group) {
+      JsonNode j = byName.get(f.getFileName().toString());
+      if (j == null) {
+        throw new IqaException("fallback run " + args + " exited " + exit + " without an answer for " + f + ": "
+            + tail(stderr));
+      }
+      out.put(f, j);
+    }
+    return out;
+  }
+
+  private String fill(String arg, Path dir, Lease lease) {
+    return arg.replace("{dir}", dir.toString())
+        .replace("{image}", lease != null ? settings.image() : settings.cpuImage());
   }
 
   private String resolve(String exe) {
@@ -146,5 +220,15 @@ public final class ContainerFallback {
   private static String tail(Path file) throws IOException {
     String s = Files.readString(file);
     return s.length() > 800 ? "..." + s.substring(s.length() - 800) : s.isBlank() ? "(no stderr)" : s;
+  }
+
+  private static void deleteQuietly(Path p) {
+    if (p != null) {
+      try {
+        Files.deleteIfExists(p);
+      } catch (IOException ignored) {
+        // temp file
+      }
+    }
   }
 }

@@ -23,7 +23,9 @@ final class Http {
   private final Duration timeout;
 
   Http(String base, String bearer, Duration timeout) {
-    this.client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    // HTTP/1.1: the servers speak it, and the JDK's h2c upgrade attempt only adds a round of headers.
+    this.client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+        .connectTimeout(Duration.ofSeconds(5)).build();
     this.base = base.replaceAll("/+$", "");
     this.bearer = bearer;
     this.timeout = timeout;
@@ -32,16 +34,26 @@ final class Http {
   record Reply(int status, JsonNode body) {
   }
 
+  /** A request to {@code path} with the bearer token; {@code callTimeout} bounds the wait for the answer's head. */
+  HttpRequest.Builder request(String path, Duration callTimeout) {
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path))
+        .timeout(callTimeout == null ? timeout : callTimeout);
+    if (bearer != null) {
+      b.header("Authorization", "Bearer " + bearer);
+    }
+    return b;
+  }
+
+  HttpClient client() {
+    return client;
+  }
+
   CompletableFuture<Reply> send(String method, String path, HttpRequest.BodyPublisher body, String contentType,
       Duration callTimeout) {
-    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path))
-        .timeout(callTimeout == null ? timeout : callTimeout)
+    HttpRequest.Builder b = request(path, callTimeout)
         .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : body);
     if (contentType != null) {
       b.header("Content-Type", contentType);
-    }
-    if (bearer != null) {
-      b.header("Authorization", "Bearer " + bearer);
     }
     return client.sendAsync(b.build(), HttpResponse.BodyHandlers.ofByteArray())
         .thenApply(r -> new Reply(r.statusCode(), parse(r.body())))
@@ -52,9 +64,13 @@ final class Http {
   }
 
   CompletableFuture<Reply> postJson(String path, ObjectNode body) {
+    return postJson(path, body, null);
+  }
+
+  CompletableFuture<Reply> postJson(String path, ObjectNode body, Duration callTimeout) {
     try {
       return send("POST", path, HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)),
-          "application/json", null);
+          "application/json", callTimeout);
     } catch (IOException e) {
       return CompletableFuture.failedFuture(e);
     }
@@ -84,7 +100,7 @@ final class Http {
     return JSON.createObjectNode();
   }
 
-  private static JsonNode parse(byte[] bytes) {
+  static JsonNode parse(byte[] bytes) {
     try {
       return bytes.length == 0 ? JSON.createObjectNode() : JSON.readTree(bytes);
     } catch (IOException e) {

@@ -32,6 +32,8 @@ public final class IqaClient implements AutoCloseable {
   private final Http sidecar;
   private final ScoreCache cache;
   private final ContainerFallback fallback;
+  /** The fallback's lease client when this client made it (and so closes it). */
+  private final LeaseClient ownLeases;
   private final List<String> models;
   private final String modelKey;
   private final int concurrency;
@@ -40,7 +42,10 @@ public final class IqaClient implements AutoCloseable {
   IqaClient(Builder b) {
     this.sidecar = new Http(b.sidecarUrl, b.token, b.timeout);
     this.cache = new ScoreCache(b.cacheMaxEntries, b.cacheDir);
-    this.fallback = b.fallback;
+    this.ownLeases = b.fallback != null && b.leases == null && b.brokerUrl != null
+        ? new LeaseClient(b.brokerUrl, b.brokerToken, LeaseClient.DEFAULT_SELF_LEASE_MAX_AGE_S) : null;
+    this.fallback = b.fallback == null ? null
+        : new ContainerFallback(b.fallback, b.leases != null ? b.leases : ownLeases);
     this.models = List.copyOf(b.models);
     this.modelKey = String.join(",", models);
     this.concurrency = b.concurrency;
@@ -238,6 +243,9 @@ public final class IqaClient implements AutoCloseable {
   @Override
   public void close() {
     pool.shutdownNow();
+    if (ownLeases != null) {
+      ownLeases.close();
+    }
   }
 
   /** Settings of an {@link IqaClient}; every one has a default. */
@@ -249,8 +257,10 @@ public final class IqaClient implements AutoCloseable {
     Path cacheDir;
     List<String> models = new ArrayList<>();
     int concurrency = 4;
-    ContainerFallback fallback = new ContainerFallback(ContainerFallback.DEFAULT_COMMAND, ContainerFallback.DEFAULT_IMAGE,
-        600, null);
+    ContainerFallback.Settings fallback = ContainerFallback.Settings.defaults();
+    String brokerUrl = "http://127.0.0.1:8470";
+    String brokerToken;
+    LeaseClient leases;
 
     public Builder sidecarUrl(String url) {
       this.sidecarUrl = url;
@@ -292,9 +302,25 @@ public final class IqaClient implements AutoCloseable {
       return this;
     }
 
-    /** The container fallback, or null for none (then an unreachable sidecar is an error). */
-    public Builder fallback(ContainerFallback f) {
+    /** The container fallback's settings, or null for none (then an unreachable sidecar is an error). */
+    public Builder fallback(ContainerFallback.Settings f) {
       this.fallback = f;
+      return this;
+    }
+
+    /**
+     * The broker the container fallback takes its GPU lease from (default {@code http://127.0.0.1:8470});
+     * null for none: the fallback then always runs on CPU.
+     */
+    public Builder brokerUrl(String url, String bearerToken) {
+      this.brokerUrl = url;
+      this.brokerToken = bearerToken;
+      return this;
+    }
+
+    /** A lease client of the application's own for the container fallback (it stays the caller's to close). */
+    public Builder leases(LeaseClient client) {
+      this.leases = client;
       return this;
     }
 

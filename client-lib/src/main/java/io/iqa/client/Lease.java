@@ -1,6 +1,8 @@
 package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.time.Duration;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -9,28 +11,61 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A granted GPU lease that renews itself at ttl/3 until {@link #close()} releases it (use it in
- * try-with-resources). If the broker ends it (force-release, expiry, stale), the loss callback
- * runs once, within one renew period, with the broker's reason. Thread-safe.
+ * A granted GPU lease, held until {@link #close()} (use it in try-with-resources). While held it
+ * renews itself every ttl/3 and listens on the broker's watch channel. It is lost, and the loss
+ * callback runs once, when:
+ * <ul>
+ *   <li>the broker revokes it (force-release, stale): heard at once on the watch channel, or at the
+ *       next renew ({@code 410});</li>
+ *   <li>the broker answers {@code 410 lease_lost} or {@code 404 unknown_lease} (a broker restarted
+ *       without its state) to a renew;</li>
+ *   <li>no renew succeeded before the holder's own deadline: the send time of the last successful
+ *       renew (or of the request) plus the ttl, on this process's monotonic clock. The callback runs
+ *       a safety margin (a tenth of the ttl, at most 2 s) before that deadline, whatever the broker
+ *       answers or fails to answer: the broker's expires_at is never earlier, so the holder has
+ *       stopped before anyone else can be granted the GPU.</li>
+ * </ul>
+ * After a loss stop all GPU work, then call {@link #close()}: its release is the confirmation a
+ * revoking broker waits for to hand the GPU on at once (else at the lease's expires_at). Callbacks
+ * run on the client's scheduler thread: keep them short or hand off. Thread-safe.
  */
 public final class Lease implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(Lease.class);
 
   private final Http broker;
+  private final ScheduledExecutorService scheduler;
   private final JsonNode granted;
   private final String token;
-  private final ScheduledFuture<?> renewal;
-  private volatile Consumer<String> onLost = reason -> { };
-  private volatile String lostReason;
-  private volatile boolean closed;
+  private final long ttlNanos;
+  private final long marginNanos;
+  private final LeaseWatch watch;
+  private final Runnable onClose;
+  private long deadlineNanos;
+  private Consumer<LeaseLoss> onLost = loss -> { };
+  private LeaseLoss lost;
+  private boolean closed;
+  private ScheduledFuture<?> renewTask;
+  private ScheduledFuture<?> deadlineTask;
 
-  Lease(Http broker, JsonNode granted, ScheduledExecutorService scheduler) {
+  Lease(Http broker, ScheduledExecutorService scheduler, JsonNode granted, long requestSentNanos, Runnable onClose) {
     this.broker = broker;
+    this.scheduler = scheduler;
     this.granted = granted;
     this.token = granted.path("token").asText();
-    long every = Math.max(100, (long) (granted.path("ttl_s").asDouble() * 1000 / 3));
-    this.renewal = scheduler.scheduleAtFixedRate(this::renew, every, every, TimeUnit.MILLISECONDS);
+    this.ttlNanos = (long) (granted.path("ttl_s").asDouble() * 1e9);
+    this.marginNanos = Math.min(ttlNanos / 10, 2_000_000_000L);
+    this.deadlineNanos = requestSentNanos + ttlNanos;
+    this.onClose = onClose;
+    this.watch = new LeaseWatch(broker, token, id(), scheduler, this::watchEvent);
+  }
+
+  /** Starts renewing, the deadline check and the watch. */
+  synchronized Lease start() {
+    scheduleRenew(ttlNanos / 3);
+    scheduleDeadlineCheck();
+    watch.open();
+    return this;
   }
 
   public long id() {
@@ -45,63 +80,187 @@ public final class Lease implements AutoCloseable {
     return granted.path("owner").asText();
   }
 
-  /** Runs {@code callback} with the reason when the broker takes the lease away (at most once). */
-  public Lease onLost(Consumer<String> callback) {
-    this.onLost = callback;
-    if (lostReason != null) {
-      callback.accept(lostReason);
+  /** @return the VRAM reserved in MB (for a whole-device lease the device's size, 0 when unknown) */
+  public int vramMb() {
+    return granted.path("vram_mb").asInt();
+  }
+
+  public Duration ttl() {
+    return Duration.ofNanos(ttlNanos);
+  }
+
+  /** @return whether the GPU may be used now: not lost, and this holder's own deadline not passed */
+  public synchronized boolean valid() {
+    return lost == null && !closed && System.nanoTime() < deadlineNanos - marginNanos;
+  }
+
+  /**
+   * @return the time left before this holder's own deadline (the last successful renew's send time
+   *     plus the ttl, less the safety margin). After a revocation, GPU work already running may finish
+   *     within it (the broker hands the GPU on only once this holder releases, or later); new work may
+   *     not start. Zero once closed.
+   */
+  public synchronized Duration remaining() {
+    return closed ? Duration.ZERO : Duration.ofNanos(Math.max(0, deadlineNanos - marginNanos - System.nanoTime()));
+  }
+
+  /** Runs {@code callback} once when the lease is lost (at once if it already is). */
+  public Lease onLost(Consumer<LeaseLoss> callback) {
+    LeaseLoss already;
+    synchronized (this) {
+      this.onLost = callback;
+      already = lost;
+    }
+    if (already != null) {
+      callback.accept(already);
     }
     return this;
   }
 
   /** @return why the lease was lost, or null while it is held */
-  public String lostReason() {
-    return lostReason;
+  public synchronized LeaseLoss loss() {
+    return lost;
   }
 
   private void renew() {
-    if (closed || lostReason != null) {
+    long sent = System.nanoTime();
+    synchronized (this) {
+      if (lost != null || closed) {
+        return;
+      }
+    }
+    Duration timeout = Duration.ofNanos(Math.max(100_000_000L, Math.min(ttlNanos / 3, deadlineNanos - sent)));
+    broker.postJson("/v1/gpu/renew", Http.object().put("token", token), timeout).whenComplete((r, e) -> {
+      if (e == null && r.status() == 200) {
+        renewed(sent, r.body());
+      } else if (e == null && (r.status() == 410 || r.status() == 404)) {
+        String reason = r.status() == 404 ? "unknown_lease" : r.body().path("reason").asText("lease_lost");
+        lose(new LeaseLoss(reason, r.body().path("message").asText(reason), LeaseLoss.isRevocation(reason)));
+      } else {
+        String why = e != null ? String.valueOf(e.getCause() != null ? e.getCause().getMessage() : e.getMessage())
+            : r.status() + " " + r.body().path("message").asText();
+        LOG.warn("renewing lease {} failed ({}); retrying, and stopping by its own deadline in {} ms", id(), why,
+            Math.max(0, (deadlineNanos - marginNanos - System.nanoTime()) / 1_000_000));
+        synchronized (this) {
+          scheduleRenew(Math.min(ttlNanos / 10, 1_000_000_000L));
+        }
+      }
+    });
+  }
+
+  private synchronized void renewed(long sentNanos, JsonNode answer) {
+    if (lost != null || closed) {
       return;
     }
-    try {
-      Http.Reply r = Http.join(broker.postJson("/v1/gpu/renew", Http.object().put("token", token)));
-      if (r.status() == 410) {
-        lost(r.body().path("reason").asText("lease_lost"));
-      } else if (r.status() != 200) {
-        LOG.warn("renewing lease {} failed: {} {}", id(), r.status(), r.body().path("message").asText());
-      }
-    } catch (IqaException e) {
-      LOG.warn("renewing lease {} failed: {} (will retry)", id(), e.getMessage());
+    long ttl = (long) (answer.path("ttl_s").asDouble(ttlNanos / 1e9) * 1e9);
+    deadlineNanos = Math.max(deadlineNanos, sentNanos + ttl);
+    scheduleRenew(ttlNanos / 3);
+    scheduleDeadlineCheck();
+  }
+
+  private void watchEvent(String event, JsonNode data) {
+    if (event.equals("revoked")) {
+      String reason = data.path("reason").asText("force_released");
+      String by = data.path("by").isTextual() ? " by " + data.path("by").asText() : "";
+      String why = data.path("message").isTextual() ? ": " + data.path("message").asText() : "";
+      lose(new LeaseLoss(reason, "lease " + id() + " revoked (" + reason + by + why + ")", true));
+    } else if (event.equals("ended")) {
+      String reason = data.path("reason").asText(data.path("event").asText("ended"));
+      lose(new LeaseLoss(reason, "lease " + id() + " ended: " + reason, LeaseLoss.isRevocation(reason)));
     }
   }
 
-  private void lost(String reason) {
-    lostReason = reason;
-    renewal.cancel(false);
-    LOG.warn("GPU lease {} lost: {}", id(), reason);
-    onLost.accept(reason);
+  private void checkDeadline() {
+    synchronized (this) {
+      if (lost != null || closed || System.nanoTime() < deadlineNanos - marginNanos) {
+        return;
+      }
+    }
+    lose(new LeaseLoss("deadline", "no renew of lease " + id() + " succeeded within its ttl of " + ttlNanos / 1e9
+        + " s: stopping by the holder's own deadline", false));
   }
 
-  /** Stops renewing and releases the lease (idempotent; a lease already lost is not released again). */
+  private void lose(LeaseLoss loss) {
+    Consumer<LeaseLoss> callback;
+    synchronized (this) {
+      if (lost != null || closed) {
+        return;
+      }
+      lost = loss;
+      cancelTasks();
+      callback = onLost;
+    }
+    watch.close();
+    LOG.warn("GPU lease {} lost: {}", id(), loss.message());
+    try {
+      scheduler.execute(() -> callback.accept(loss));
+    } catch (RejectedExecutionException e) {
+      callback.accept(loss);
+    }
+  }
+
+  private void scheduleRenew(long inNanos) {
+    if (renewTask != null) {
+      renewTask.cancel(false);
+    }
+    renewTask = schedule(this::renew, inNanos);
+  }
+
+  private void scheduleDeadlineCheck() {
+    if (deadlineTask != null) {
+      deadlineTask.cancel(false);
+    }
+    deadlineTask = schedule(this::checkDeadline, deadlineNanos - marginNanos - System.nanoTime());
+  }
+
+  private ScheduledFuture<?> schedule(Runnable task, long inNanos) {
+    try {
+      return scheduler.schedule(task, Math.max(0, inNanos), TimeUnit.NANOSECONDS);
+    } catch (RejectedExecutionException e) {
+      return null;
+    }
+  }
+
+  private void cancelTasks() {
+    if (renewTask != null) {
+      renewTask.cancel(false);
+    }
+    if (deadlineTask != null) {
+      deadlineTask.cancel(false);
+    }
+  }
+
+  /**
+   * Stops renewing and releases the lease: for a lease being revoked this is the confirmation that
+   * lets the broker hand the GPU on at once. Call it only once GPU work has stopped. Idempotent;
+   * never throws (an unreachable broker hands the GPU on at expires_at instead).
+   */
   @Override
   public void close() {
-    if (closed) {
-      return;
-    }
-    closed = true;
-    renewal.cancel(false);
-    if (lostReason == null) {
-      try {
-        Http.join(broker.postJson("/v1/gpu/release", Http.object().put("token", token)));
-      } catch (IqaException e) {
-        LOG.warn("releasing lease {} failed: {} (it expires after its ttl)", id(), e.getMessage());
+    LeaseLoss was;
+    synchronized (this) {
+      if (closed) {
+        return;
       }
+      closed = true;
+      was = lost;
+      cancelTasks();
+    }
+    watch.close();
+    onClose.run();
+    if (was != null && !was.revoked() && !"deadline".equals(was.reason())) {
+      return; // the broker already ended it: nothing to confirm
+    }
+    try {
+      Http.join(broker.postJson("/v1/gpu/release", Http.object().put("token", token), Duration.ofSeconds(10)));
+    } catch (RuntimeException e) {
+      LOG.warn("releasing lease {} failed: {} (the broker hands it on at its expires_at)", id(), e.getMessage());
     }
   }
 
   @Override
   public String toString() {
-    return "Lease[" + id() + " gpu " + gpu() + " owner " + owner() + (lostReason != null ? " lost: " + lostReason : "")
-        + "]";
+    LeaseLoss l = loss();
+    return "Lease[" + id() + " gpu " + gpu() + " owner " + owner() + (l != null ? " lost: " + l.reason() : "") + "]";
   }
 }

@@ -2,29 +2,39 @@ package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.net.InetAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The broker's client: acquire self-renewing {@link Lease}s, read the status, force-release.
- * Before acquiring it heals itself as the old pipeline did: this owner's own leases older than
- * {@code selfLeaseMaxAgeS} (default 240) are force-released first (another owner's never are).
+ * The broker's client, and the only lease client of the project: the sidecar, the {@code iqa}
+ * command line, the container fallback and host applications all hold GPUs through it. Acquire
+ * {@link Lease}s (waiting as long as the request's {@code wait_s}: the HTTP call waits with it),
+ * read the status, force-release. Before acquiring it heals itself as the old pipeline did: this
+ * owner's own leases older than {@code selfLeaseMaxAgeS} (default 240) are force-released first
+ * (another owner's never are); like any force-release that revokes them, so their holders, if
+ * alive, are told to stop. {@link #close()} releases every lease still open.
  */
 public final class LeaseClient implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(LeaseClient.class);
   public static final double DEFAULT_SELF_LEASE_MAX_AGE_S = 240;
+  /** Added to {@code wait_s} for the HTTP timeout of an acquire: the broker answers when the wait runs out. */
+  private static final Duration ANSWER_MARGIN = Duration.ofSeconds(30);
 
   private final Http http;
   private final double selfLeaseMaxAgeS;
+  private final Set<Lease> open = ConcurrentHashMap.newKeySet();
   private final ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
-    Thread t = new Thread(r, "iqa-lease-renewal");
+    Thread t = new Thread(r, "iqa-lease");
     t.setDaemon(true);
     return t;
   });
@@ -35,7 +45,12 @@ public final class LeaseClient implements AutoCloseable {
    * @param selfLeaseMaxAgeS own leases older than this are released before acquiring (0 = never)
    */
   public LeaseClient(String brokerUrl, String token, double selfLeaseMaxAgeS) {
-    this.http = new Http(brokerUrl, token, Duration.ofSeconds(30));
+    this(brokerUrl, token, selfLeaseMaxAgeS, Duration.ofSeconds(30));
+  }
+
+  /** @param callTimeout how long any call but an acquire may take (an acquire takes its wait_s + 30 s) */
+  LeaseClient(String brokerUrl, String token, double selfLeaseMaxAgeS, Duration callTimeout) {
+    this.http = new Http(brokerUrl, token, callTimeout);
     this.selfLeaseMaxAgeS = selfLeaseMaxAgeS;
   }
 
@@ -43,7 +58,16 @@ public final class LeaseClient implements AutoCloseable {
     this(brokerUrl, null, DEFAULT_SELF_LEASE_MAX_AGE_S);
   }
 
-  /** Blocks until granted. @throws IqaException {@code gpu_busy} (409) when not granted within wait_s */
+  /** @return the broker's base URL */
+  public String brokerUrl() {
+    return http.base();
+  }
+
+  /**
+   * Blocks until granted or the request's {@code wait_s} ran out.
+   * @throws IqaException {@code gpu_busy} (409) when not granted within wait_s; status 0 when the
+   *     broker is unreachable
+   */
   public Lease acquire(LeaseRequest request) {
     return Http.join(acquireAsync(request));
   }
@@ -59,10 +83,18 @@ public final class LeaseClient implements AutoCloseable {
         body.put("vram_mb", request.vramMb());
       }
       if (request.pid() != null) {
-        body.put("pid", request.pid());
+        body.put("pid", request.pid()).put("host", HOST);
       }
-      return http.postJson("/v1/gpu/lease", body);
-    }).thenApply(r -> new Lease(http, Http.expect(r, "lease for '" + request.owner() + "'", 200), scheduler));
+      long sent = System.nanoTime();
+      Duration timeout = Duration.ofMillis((long) (request.waitS() * 1000)).plus(ANSWER_MARGIN);
+      return http.postJson("/v1/gpu/lease", body, timeout).thenApply(r -> {
+        JsonNode granted = Http.expect(r, "lease for '" + request.owner() + "'", 200);
+        Lease[] self = new Lease[1];
+        self[0] = new Lease(http, scheduler, granted, sent, () -> open.remove(self[0]));
+        open.add(self[0]);
+        return self[0].start();
+      });
+    });
   }
 
   /** @return the broker's /v1/gpu/status */
@@ -71,10 +103,12 @@ public final class LeaseClient implements AutoCloseable {
   }
 
   /**
-   * Ends leases: one by {@code leaseId}, or all of {@code owner}'s (optionally only those older than
-   * {@code olderThanS}). @return the released leases (public view)
+   * Revokes leases: one by {@code leaseId}, or all of {@code owner}'s (optionally only those older
+   * than {@code olderThanS}). Their holders are told to stop; each GPU is handed on when its holder
+   * releases, or at its expires_at; {@code immediate} (admins only) hands it on at once.
+   * @return the leases affected (public view)
    */
-  public List<JsonNode> forceRelease(Long leaseId, String owner, Double olderThanS, String reason) {
+  public List<JsonNode> forceRelease(Long leaseId, String owner, Double olderThanS, String reason, boolean immediate) {
     ObjectNode body = Http.object().put("reason", reason == null ? "force-released by iqa client" : reason);
     if (leaseId != null) {
       body.put("lease_id", leaseId);
@@ -84,6 +118,9 @@ public final class LeaseClient implements AutoCloseable {
     }
     if (olderThanS != null) {
       body.put("older_than_s", olderThanS);
+    }
+    if (immediate) {
+      body.put("immediate", true);
     }
     JsonNode answer = Http.expect(Http.join(http.postJson("/v1/gpu/force_release", body)), "force_release", 200);
     List<JsonNode> released = new ArrayList<>();
@@ -99,26 +136,41 @@ public final class LeaseClient implements AutoCloseable {
       boolean stale = false;
       for (JsonNode gpu : r.body().path("gpus")) {
         for (JsonNode l : gpu.path("leases")) {
-          stale |= owner.equals(l.path("owner").asText()) && l.path("age_s").asDouble() > selfLeaseMaxAgeS;
+          stale |= owner.equals(l.path("owner").asText()) && l.path("age_s").asDouble() > selfLeaseMaxAgeS
+              && !"revoking".equals(l.path("state").asText());
         }
       }
       if (!stale) {
         return CompletableFuture.completedFuture(null);
       }
       ObjectNode body = Http.object().put("owner", owner).put("older_than_s", selfLeaseMaxAgeS)
-          .put("reason", "self-heal: '" + owner + "' releases its own leases older than " + selfLeaseMaxAgeS + " s");
+          .put("reason", "self-heal: '" + owner + "' revokes its own leases older than " + selfLeaseMaxAgeS + " s");
       return http.postJson("/v1/gpu/force_release", body).thenAccept(fr -> {
         if (fr.status() == 200) {
-          LOG.info("self-heal released {} old lease(s) of '{}'", fr.body().path("released").size(), owner);
+          LOG.info("self-heal revoked {} old lease(s) of '{}'", fr.body().path("released").size(), owner);
         } else {
-          LOG.warn("self-heal could not release old leases of '{}': {}", owner, fr.body());
+          LOG.warn("self-heal could not revoke old leases of '{}': {}", owner, fr.body());
         }
       });
     });
   }
 
+  /** Releases every lease still open, then stops the renewals. */
   @Override
   public void close() {
+    for (Lease lease : List.copyOf(open)) {
+      lease.close();
+    }
     scheduler.shutdownNow();
+  }
+
+  private static final String HOST = hostName();
+
+  private static String hostName() {
+    try {
+      return InetAddress.getLocalHost().getHostName();
+    } catch (Exception e) {
+      return "localhost";
+    }
   }
 }

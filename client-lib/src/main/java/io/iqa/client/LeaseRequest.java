@@ -3,6 +3,9 @@ package io.iqa.client;
 /**
  * What to ask the broker for. Build with {@link #of(String)} and the {@code with*} methods.
  *
+ * @param ttlS seconds the lease lives without a renew; the holder stops by its own deadline (the
+ *     request's send time + ttl) whenever no renew succeeded
+ * @param waitS seconds to wait in the broker's queue; the HTTP call waits as long
  * @param gpu device index, or null for any
  * @param vramMb VRAM to reserve, or null for the whole device
  * @param pid holder pid (the broker releases the lease when it dies), or null
@@ -27,11 +30,13 @@ public record LeaseRequest(String owner, String purpose, double ttlS, double wai
     return new LeaseRequest(owner, purpose, ttlS, seconds, gpu, vramMb, priority, pid);
   }
 
-  public LeaseRequest withGpu(int index) {
+  /** @param index a device index, or null for any device */
+  public LeaseRequest withGpu(Integer index) {
     return new LeaseRequest(owner, purpose, ttlS, waitS, index, vramMb, priority, pid);
   }
 
-  public LeaseRequest withVramMb(int mb) {
+  /** @param mb VRAM to reserve, or null for the whole device */
+  public LeaseRequest withVramMb(Integer mb) {
     return new LeaseRequest(owner, purpose, ttlS, waitS, gpu, mb, priority, pid);
   }
 

@@ -1,6 +1,8 @@
 package io.iqa.client;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -9,30 +11,39 @@ import io.iqa.broker.BrokerVerticle;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-/** LeaseClient against a real broker on a free port. */
+/** The one lease client against a real broker on a free port. */
 class LeaseClientTest {
 
   private Vertx vertx;
+  private int port;
   private String url;
 
   @BeforeEach
   void broker() throws Exception {
     vertx = Vertx.vertx();
-    BrokerVerticle b = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0).put("gpus",
-        new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
-    vertx.deployVerticle(b).await(60, TimeUnit.SECONDS);
-    url = "http://127.0.0.1:" + b.actualPort();
+    port = deploy(vertx, 0);
+    url = "http://127.0.0.1:" + port;
   }
 
   @AfterEach
   void stop() throws Exception {
     vertx.close().await(30, TimeUnit.SECONDS);
+  }
+
+  /** A fresh memory-store broker with one whole-device gpu 0. @return its port */
+  private static int deploy(Vertx vertx, int port) throws Exception {
+    BrokerVerticle b = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", port)
+        .put("reaper_interval_ms", 200)
+        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
+    vertx.deployVerticle(b).await(60, TimeUnit.SECONDS);
+    return b.actualPort();
   }
 
   private static int leases(LeaseClient c) {
@@ -44,6 +55,7 @@ class LeaseClientTest {
     try (LeaseClient client = new LeaseClient(url)) {
       try (Lease lease = client.acquire(LeaseRequest.of("batch-job").withPurpose("test").withTtl(3))) {
         assertEquals(0, lease.gpu());
+        assertTrue(lease.valid());
         assertEquals(1, leases(client));
       }
       assertEquals(0, leases(client), "close() must release");
@@ -57,34 +69,92 @@ class LeaseClientTest {
   }
 
   @Test
-  void aForceReleaseReachesTheLossCallbackWithinOneRenewPeriod() throws Exception {
-    try (LeaseClient client = new LeaseClient(url)) {
-      Lease lease = client.acquire(LeaseRequest.of("victim").withTtl(1.5));
-      CompletableFuture<String> lost = new CompletableFuture<>();
+  void anAcquireWaitsAsLongAsItsWaitNotAsLongAsTheCallTimeout() throws Exception {
+    try (LeaseClient client = new LeaseClient(url, null, 0, Duration.ofSeconds(1))) {
+      Lease holder = client.acquire(LeaseRequest.of("holder").withTtl(30));
+      CompletableFuture<Lease> waiter = client.acquireAsync(LeaseRequest.of("waiter").withWait(20));
+      Thread.sleep(2500);
+      assertFalse(waiter.isDone(), "the waiter gave up or was granted while the holder held the GPU: " + waiter);
+      holder.close();
+      try (Lease granted = waiter.get(10, TimeUnit.SECONDS)) {
+        assertTrue(granted.valid());
+      }
+    }
+  }
+
+  @Test
+  void aRevocationIsHeardAtOnceAndCloseConfirmsItSoTheWaiterIsGrantedThen() throws Exception {
+    try (LeaseClient client = new LeaseClient(url); LeaseClient other = new LeaseClient(url)) {
+      Lease lease = client.acquire(LeaseRequest.of("victim").withTtl(60));
+      CompletableFuture<LeaseLoss> lost = new CompletableFuture<>();
       lease.onLost(lost::complete);
+      CompletableFuture<Lease> waiter = other.acquireAsync(LeaseRequest.of("next").withWait(30));
+      Thread.sleep(300);
       long t0 = System.nanoTime();
-      client.forceRelease(lease.id(), null, null, "operator");
-      String reason = lost.get(5, TimeUnit.SECONDS);
-      long ms = (System.nanoTime() - t0) / 1_000_000;
-      assertEquals("force_released", reason);
-      assertTrue(ms <= 500 + 300, "loss reported after " + ms + " ms; the renew period is 500 ms");
+      client.forceRelease(lease.id(), null, null, "operator", false);
+      LeaseLoss loss = lost.get(5, TimeUnit.SECONDS);
+      long heardMs = (System.nanoTime() - t0) / 1_000_000;
+      assertEquals("force_released", loss.reason());
+      assertTrue(loss.revoked());
+      assertTrue(heardMs < 1000, "loss heard after " + heardMs + " ms; ttl/3 is 20 s, so the watch did not work");
+      assertFalse(lease.valid());
+      Thread.sleep(300);
+      assertFalse(waiter.isDone(), "granted before the revoked holder confirmed");
+      lease.close();
+      try (Lease next = waiter.get(5, TimeUnit.SECONDS)) {
+        assertTrue(next.id() > lease.id());
+      }
+    }
+  }
+
+  @Test
+  void withTheBrokerUnreachableTheHolderStopsByItsOwnDeadline() throws Exception {
+    try (LeaseClient client = new LeaseClient(url)) {
+      Lease lease = client.acquire(LeaseRequest.of("cut-off").withTtl(2));
+      CompletableFuture<LeaseLoss> lost = new CompletableFuture<>();
+      lease.onLost(lost::complete);
+      long brokerGone = System.nanoTime();
+      vertx.close().await(30, TimeUnit.SECONDS);
+      LeaseLoss loss = lost.get(10, TimeUnit.SECONDS);
+      long lostAfterMs = (System.nanoTime() - brokerGone) / 1_000_000;
+      assertEquals("deadline", loss.reason(), loss.toString());
+      assertFalse(loss.revoked());
+      // The last renew succeeded before the broker went: the deadline lies within one ttl of that.
+      assertTrue(lostAfterMs <= 2000, "lost " + lostAfterMs + " ms after the broker went; the ttl is 2 s");
+      assertFalse(lease.valid());
       lease.close();
     }
   }
 
   @Test
-  void selfHealReleasesTheOwnersOldLeaseButNotAnotherOwners() throws Exception {
-    try (LeaseClient fresh = new LeaseClient(url, null, 0.5)) {
-      Lease mine = new LeaseClient(url).acquire(LeaseRequest.of("pipeline").withTtl(60).withPid(null));
+  void aBrokerRestartedWithoutItsStateAnswers404AndTheLeaseIsLostAtOnce() throws Exception {
+    try (LeaseClient client = new LeaseClient(url)) {
+      Lease lease = client.acquire(LeaseRequest.of("forgotten").withTtl(3));
+      CompletableFuture<LeaseLoss> lost = new CompletableFuture<>();
+      lease.onLost(lost::complete);
+      vertx.close().await(30, TimeUnit.SECONDS);
+      vertx = Vertx.vertx();
+      deploy(vertx, port);
+      LeaseLoss loss = lost.get(10, TimeUnit.SECONDS);
+      assertTrue(loss.reason().equals("unknown_lease"), "expected unknown_lease, got " + loss);
+      lease.close();
+    }
+  }
+
+  @Test
+  void selfHealRevokesTheOwnersOldLeaseButNotAnotherOwners() throws Exception {
+    try (LeaseClient old = new LeaseClient(url, null, 0); LeaseClient fresh = new LeaseClient(url, null, 0.5)) {
+      Lease mine = old.acquire(LeaseRequest.of("pipeline").withTtl(60).withPid(null));
+      mine.onLost(loss -> mine.close()); // a well-behaved holder: stops, then confirms
       Thread.sleep(800);
-      // The GPU is whole-device: while "pipeline"'s old lease is held nobody else gets it; the
-      // self-heal of "pipeline" frees it, a different owner's acquire must not.
+      // Whole-device gpu: another owner's self-heal must not touch "pipeline"'s lease.
       IqaException other = assertThrows(IqaException.class, () -> fresh.acquire(LeaseRequest.of("someone-else")));
-      assertEquals(409, other.status(), "another owner's self-heal must not touch pipeline's lease");
-      try (Lease again = fresh.acquire(LeaseRequest.of("pipeline"))) {
+      assertEquals(409, other.status());
+      assertNull(mine.loss());
+      try (Lease again = fresh.acquire(LeaseRequest.of("pipeline").withWait(10))) {
         assertTrue(again.id() > mine.id());
       }
-      assertTrue(mine.lostReason() == null || mine.lostReason().equals("force_released"));
+      assertEquals("force_released", mine.loss().reason());
     }
   }
 }

@@ -23,7 +23,9 @@ import picocli.CommandLine.Parameters;
  * {@code score [--conf FILE] [--models a,b] IMAGE...}: loads the models once, prints one JSON line
  * per image (the /infer answer plus {@code path}, or {@code path} with {@code error} and
  * {@code message}), and exits 0 when every image was scored, 1 when any was not, 2 when the
- * configuration or a model is wrong. What the client's container fallback runs.
+ * configuration or a model is wrong, 3 when its GPU lease was lost (or none came and one is
+ * required). With a broker configured and a CUDA device it holds a GPU lease while it runs
+ * ({@link OneShotLease}). What the client's container fallback runs.
  */
 @Command(name = "score", mixinStandardHelpOptions = true,
     description = "Score images once and print one JSON line per image.")
@@ -45,9 +47,30 @@ public final class ScoreCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
     JsonObject config;
-    ModelRegistry registry;
     try {
       config = SidecarConfig.read(conf);
+    } catch (ModelConfigException e) {
+      System.err.println("score: " + e.getMessage());
+      return 2;
+    }
+    OneShotLease lease;
+    try {
+      lease = OneShotLease.take(config);
+    } catch (ModelConfigException e) {
+      System.err.println("score: " + e.getMessage());
+      return 2;
+    } catch (io.iqa.client.IqaException e) {
+      System.err.println("score: " + e.getMessage());
+      return 3;
+    }
+    try (lease) {
+      return score(out, config, lease);
+    }
+  }
+
+  private int score(PrintStream out, JsonObject config, OneShotLease lease) throws Exception {
+    ModelRegistry registry;
+    try {
       registry = ModelRegistry.load(config, SidecarConfig.baseDir(conf));
     } catch (ModelConfigException e) {
       System.err.println("score: " + e.getMessage());
@@ -68,6 +91,13 @@ public final class ScoreCommand implements Callable<Integer> {
       ScoreTable tableOut = table ? new ScoreTable(chosen.stream().map(ImageModel::name).toList()) : null;
       for (int from = 0; from < images.size(); from += registry.maxBatch()) {
         List<Path> chunk = images.subList(from, Math.min(images.size(), from + registry.maxBatch()));
+        if (lease.lost() != null) {
+          // Stop using the GPU: no more model calls; the lease is released once the models are closed.
+          for (Path p : chunk) {
+            emit(out, tableOut, new JsonObject(error(p, "lease_lost", "not scored: " + lease.lost().message())));
+          }
+          continue;
+        }
         List<byte[]> readable = new ArrayList<>();
         List<Path> readablePaths = new ArrayList<>();
         for (Path p : chunk) {
@@ -93,7 +123,7 @@ public final class ScoreCommand implements Callable<Integer> {
       if (tableOut != null) {
         out.print(tableOut.render());
       }
-      return allOk ? 0 : 1;
+      return lease.lost() != null ? 3 : allOk ? 0 : 1;
     }
   }
 

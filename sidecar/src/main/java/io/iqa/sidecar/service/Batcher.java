@@ -29,6 +29,8 @@ final class Batcher {
   private List<Pending> forming = new ArrayList<>();
   private long timer = -1;
   private int outstanding;
+  private int runningBatches;
+  private ServiceException stopped;
 
   private record Pending(ImageInput input, Promise<Score> promise) {
   }
@@ -45,6 +47,9 @@ final class Batcher {
   }
 
   Future<Score> submit(ImageInput input) {
+    if (stopped != null) {
+      return Future.failedFuture(stopped);
+    }
     if (outstanding >= queueLimit) {
       return Future.failedFuture(new ServiceException(503, "overloaded", model.name() + " has " + outstanding
           + " images queued or running (queue_limit " + queueLimit + "); retry later"));
@@ -67,6 +72,27 @@ final class Batcher {
     return outstanding;
   }
 
+  /** @return model calls running now (each may hold GPU memory until it returns) */
+  int running() {
+    return runningBatches;
+  }
+
+  /**
+   * No more model calls: images waiting for a batch fail with {@code why}, and so does every later
+   * submit. Calls already running finish.
+   */
+  void stop(ServiceException why) {
+    stopped = why;
+    if (timer >= 0) {
+      vertx.cancelTimer(timer);
+      timer = -1;
+    }
+    List<Pending> waiting = forming;
+    forming = new ArrayList<>();
+    outstanding -= waiting.size();
+    waiting.forEach(p -> p.promise().fail(why));
+  }
+
   private void flush() {
     if (timer >= 0) {
       vertx.cancelTimer(timer);
@@ -78,6 +104,7 @@ final class Batcher {
     List<Pending> batch = forming;
     forming = new ArrayList<>();
     long t0 = System.nanoTime();
+    runningBatches++;
     // Decoding happens here, on the inference worker, the first time any model needs the image:
     // no extra hop through another pool. An image that does not decode fails alone.
     pool.executeBlocking(() -> {
@@ -99,6 +126,7 @@ final class Batcher {
       }
       return outcome;
     }, false).onComplete(ar -> {
+      runningBatches--;
       outstanding -= batch.size();
       metrics.batch(model.name(), batch.size(), System.nanoTime() - t0);
       for (int i = 0; i < batch.size(); i++) {

@@ -160,6 +160,16 @@ final class ScoreService {
     return batchers.values().stream().mapToInt(Batcher::outstanding).sum();
   }
 
+  /** Starts no more model calls: waiting images fail with {@code why}; running calls finish. */
+  void stopModelCalls(ServiceException why) {
+    batchers.values().forEach(b -> b.stop(why));
+  }
+
+  /** @return model calls running now */
+  int runningModelCalls() {
+    return batchers.values().stream().mapToInt(Batcher::running).sum();
+  }
+
   private static double ms(long nanos) {
     return Math.round(nanos / 10_000.0) / 100.0;
   }

@@ -144,13 +144,43 @@ public final class SidecarOptions {
     return json.getJsonObject("broker");
   }
 
+  /** @return whether a broker is configured to lease GPUs from */
+  public boolean hasBroker() {
+    return broker() != null && broker().getString("url") != null;
+  }
+
+  /** The lease request the {@code broker} block describes, for this process. */
+  public io.iqa.client.LeaseRequest leaseRequest() {
+    JsonObject conf = broker();
+    return io.iqa.client.LeaseRequest.of(conf.getString("owner", "iqa-sidecar"))
+        .withPurpose(conf.getString("purpose", "image scoring"))
+        .withTtl(conf.getDouble("ttl_s", 60.0))
+        .withWait(conf.getDouble("wait_s", 0.0))
+        .withPriority(conf.getString("priority", "normal"))
+        .withGpu(conf.getInteger("gpu"))
+        .withVramMb(conf.getInteger("vram_mb"));
+  }
+
+  /**
+   * @return whether the models would use a GPU: {@code device} is {@code cuda:N}, or {@code auto}
+   *     where an NVIDIA device is visible
+   */
+  public boolean wantsGpu() {
+    String device = json.getString("device", "auto");
+    return device.startsWith("cuda:") || device.equals("auto") && nvidiaVisible();
+  }
+
+  private static boolean nvidiaVisible() {
+    return java.nio.file.Files.exists(Path.of("/dev/nvidiactl"));
+  }
+
   /**
    * @return lease.required: whether a sidecar that gets no lease must fail to start; default true
    *     where an NVIDIA device is visible, false elsewhere (a CPU-only machine has nothing to guard)
    */
   public boolean leaseRequired() {
     JsonObject lease = json.getJsonObject("lease", new JsonObject());
-    return lease.getBoolean("required", java.nio.file.Files.exists(Path.of("/dev/nvidiactl")));
+    return lease.getBoolean("required", nvidiaVisible());
   }
 
   public String onLeaseLost() {

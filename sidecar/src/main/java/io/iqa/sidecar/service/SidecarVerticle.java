@@ -35,7 +35,7 @@ public final class SidecarVerticle extends VerticleBase {
   private static final Logger LOG = LoggerFactory.getLogger(SidecarVerticle.class);
 
   /** Lifecycle as /health reports it. */
-  public enum State { STARTING, OK, SHUTTING_DOWN }
+  public enum State { STARTING, OK, LEASE_LOST, SHUTTING_DOWN }
 
   private final SidecarOptions options;
   private final Path baseDir;
@@ -48,7 +48,8 @@ public final class SidecarVerticle extends VerticleBase {
   private ScoreService service;
   private HttpServer server;
   private int inFlight;
-  private LeaseKeeper lease;
+  private SidecarLease lease;
+  private ServiceException leaseLostError;
   private String leaseNote = "no broker configured";
   private Future<Void> shuttingDown;
   private long lastRequestNanos = System.nanoTime();
@@ -88,13 +89,12 @@ public final class SidecarVerticle extends VerticleBase {
    */
   private Future<String> takeLease() {
     String configured = options.json().getString("device", "auto");
-    JsonObject broker = options.broker();
-    if (broker == null || broker.getString("url") == null) {
+    if (!options.hasBroker()) {
       return Future.succeededFuture(configured);
     }
-    lease = new LeaseKeeper(vertx, broker, this::leaseLost);
+    lease = new SidecarLease(vertx, options, this::leaseLost);
     return lease.acquire()
-        .map(l -> configured.equals("auto") ? "cuda:" + l.getInteger("gpu") : configured)
+        .map(l -> configured.equals("auto") ? "cuda:" + l.gpu() : configured)
         .recover(err -> {
           if (options.leaseRequired()) {
             return Future.failedFuture(new IllegalStateException("lease.required is true and no GPU lease was "
@@ -121,30 +121,70 @@ public final class SidecarVerticle extends VerticleBase {
     });
   }
 
-  /** The broker took the GPU back: stop GPU work now; exit, or carry on with the models on CPU. */
-  private void leaseLost(String why) {
-    if (state == State.SHUTTING_DOWN) {
+  /**
+   * The GPU lease was revoked or lost. No model call starts any more (waiting images answer 503
+   * {@code lease_lost}); calls already running finish, within this holder's own deadline; then the
+   * models close (freeing VRAM) and the release confirms the stop, so the broker hands the GPU on
+   * only after the last answer of a leased model. Then exit 3, or reload the models on CPU and
+   * carry on without a lease ({@code on_lease_lost: cpu}).
+   */
+  private void leaseLost(io.iqa.client.LeaseLoss loss) {
+    if (state == State.SHUTTING_DOWN || state == State.LEASE_LOST) {
       return;
     }
-    if (options.onLeaseLost().equals("cpu")) {
-      state = State.STARTING;
-      LOG.warn("reloading every model on CPU (on_lease_lost: cpu)");
-      ModelRegistry old = registry;
-      vertx.executeBlocking(() -> {
-        old.close();
-        return null;
-      }).compose(v -> loadModels("cpu")).onComplete(ar -> {
-        if (ar.succeeded()) {
-          state = State.OK;
-          LOG.info("models reloaded on CPU; serving again");
-        } else {
-          LOG.error("could not reload the models on CPU: {}", ar.cause().getMessage());
-          shutdown("models could not be reloaded on CPU", 3);
-        }
-      });
-    } else {
-      shutdown("GPU lease lost (" + why + ")", 3);
+    boolean cpu = options.onLeaseLost().equals("cpu");
+    state = State.LEASE_LOST;
+    leaseLostError = new ServiceException(503, "lease_lost", "the GPU lease was " + (loss.revoked() ? "revoked" : "lost")
+        + " (" + loss.reason() + "); " + (cpu ? "the models are being reloaded on CPU" : "the sidecar is exiting"));
+    LOG.warn("GPU lease {} ({}): finishing running model calls within {} ms, then closing the models{}",
+        loss.revoked() ? "revoked" : "lost", loss.message(), lease.remaining().toMillis(),
+        cpu ? " and reloading them on CPU" : " and exiting with 3");
+    service.stopModelCalls(leaseLostError);
+    ModelRegistry old = registry;
+    modelCallsDone(lease.remaining().toMillis())
+        .compose(finished -> {
+          if (!finished) {
+            // A native call cannot be interrupted: only the end of this process frees its GPU memory.
+            LOG.error("model calls still running at the lease's deadline; exiting at once to free the GPU");
+            exit.accept(3);
+            return Future.failedFuture("deadline");
+          }
+          return vertx.executeBlocking(() -> {
+            old.close();
+            return null;
+          });
+        })
+        .compose(v -> lease.release())
+        .compose(v -> cpu ? loadModels("cpu") : Future.failedFuture("exit"))
+        .onComplete(ar -> {
+          if (ar.succeeded()) {
+            state = State.OK;
+            LOG.info("models reloaded on CPU; serving again, without a GPU lease");
+          } else if (!"deadline".equals(ar.cause().getMessage())) {
+            if (cpu) {
+              LOG.error("could not reload the models on CPU: {}", ar.cause().getMessage());
+            }
+            state = State.SHUTTING_DOWN;
+            LOG.info("GPU freed and lease released; exiting with 3");
+            exit.accept(3);
+          }
+        });
+  }
+
+  /** @return true once no model call runs (checked every 10 ms), false when {@code withinMs} ran out first */
+  private Future<Boolean> modelCallsDone(long withinMs) {
+    Promise<Boolean> done = Promise.promise();
+    long deadline = System.nanoTime() + withinMs * 1_000_000;
+    if (service.runningModelCalls() == 0) {
+      return Future.succeededFuture(true);
     }
+    vertx.setPeriodic(10, id -> {
+      if (service.runningModelCalls() == 0 || System.nanoTime() > deadline) {
+        vertx.cancelTimer(id);
+        done.complete(service.runningModelCalls() == 0);
+      }
+    });
+    return done.future();
   }
 
   /**
@@ -158,12 +198,11 @@ public final class SidecarVerticle extends VerticleBase {
     }
     state = State.SHUTTING_DOWN;
     LOG.info("shutting down: {}", why);
-    boolean lost = code != 0;
-    shuttingDown = (lost ? Future.<Void>succeededFuture() : drained(options.drainTimeoutS() * 1000)
+    shuttingDown = drained(options.drainTimeoutS() * 1000)
         .recover(e -> {
           LOG.warn("drain: {}; closing anyway", e.getMessage());
           return Future.succeededFuture();
-        }))
+        })
         .compose(v -> vertx.executeBlocking(() -> {
           if (registry != null) {
             registry.close();
@@ -258,10 +297,11 @@ public final class SidecarVerticle extends VerticleBase {
 
   private void infer(RoutingContext ctx) {
     if (state != State.OK) {
-      throw state == State.STARTING ? new ServiceException(503, "not_ready", "models are loading")
-          : lease != null && "lost".equals(lease.status().getString("state"))
-              ? new ServiceException(503, "lease_lost", "the GPU lease was lost; the sidecar is exiting")
-              : new ServiceException(503, "shutting_down", "the sidecar is shutting down");
+      throw switch (state) {
+        case STARTING -> new ServiceException(503, "not_ready", "models are loading");
+        case LEASE_LOST -> leaseLostError;
+        default -> new ServiceException(503, "shutting_down", "the sidecar is shutting down");
+      };
     }
     lastRequestNanos = System.nanoTime();
     long t0 = System.nanoTime();

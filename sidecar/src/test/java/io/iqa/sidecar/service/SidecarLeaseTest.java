@@ -100,7 +100,8 @@ class SidecarLeaseTest {
     forceRelease();
     int code = s.awaitExit(15);
     assertEquals(3, code, "a sidecar whose lease was taken away exits with 3\n" + s.log());
-    assertTrue(s.log().contains("lost: lease_lost: force_released"), s.log());
+    assertTrue(s.log().contains("revoked (force_released"), s.log());
+    assertTrue(s.log().contains("confirming that the sidecar stopped using the GPU"), s.log());
   }
 
   @Test
@@ -138,6 +139,73 @@ class SidecarLeaseTest {
   }
 
   @Test
+  void afterAForceReleaseTheWaiterIsGrantedOnlyAfterTheSidecarsLastAnswerFromTheLeasedModel() throws Exception {
+    // ttl 30 s: a renew comes every 10 s, so hearing of the revocation within 1 s proves the watch channel.
+    SidecarProcess s = sidecar(new JsonObject().put("broker", new JsonObject().put("url", brokerUrl)
+        .put("owner", "iqa-sidecar-test").put("ttl_s", 30))
+        .put("batching", new JsonObject().put("max_queue_delay_ms", 20)));
+    java.util.concurrent.atomic.AtomicLong last200 = new java.util.concurrent.atomic.AtomicLong();
+    java.util.concurrent.atomic.AtomicLong first503 = new java.util.concurrent.atomic.AtomicLong();
+    java.util.concurrent.atomic.AtomicInteger answers = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+    List<Thread> clients = new ArrayList<>();
+    for (int c = 0; c < 3; c++) {
+      int client = c;
+      Thread t = new Thread(() -> {
+        for (int i = 0; !stop.get(); i++) {
+          try {
+            HttpResponse<String> r = s.inferAsync(image(client * 100_000 + i)).get(30, TimeUnit.SECONDS);
+            long now = System.nanoTime();
+            if (r.statusCode() == 200 && !new JsonObject(r.body()).getBoolean("cached")) {
+              last200.accumulateAndGet(now, Math::max);
+              answers.incrementAndGet();
+            } else if (r.statusCode() == 503 && r.body().contains("lease_lost")) {
+              first503.compareAndSet(0, now);
+            }
+          } catch (Exception e) {
+            return; // the sidecar has exited
+          }
+        }
+      }, "infer-" + c);
+      t.start();
+      clients.add(t);
+    }
+    while (answers.get() < 20) {
+      Thread.sleep(20);
+    }
+    CompletableFuture<HttpResponse<String>> waiter = SidecarProcess.HTTP.sendAsync(
+        HttpRequest.newBuilder(URI.create(brokerUrl + "/v1/gpu/lease")).POST(HttpRequest.BodyPublishers.ofString(
+            "{\"owner\":\"llm-server\",\"gpu\":0,\"wait_s\":30}")).build(), HttpResponse.BodyHandlers.ofString());
+    java.util.concurrent.atomic.AtomicLong grantedAt = new java.util.concurrent.atomic.AtomicLong();
+    waiter.thenRun(() -> grantedAt.set(System.nanoTime()));
+    long revokedAt = System.nanoTime();
+    forceRelease();
+    assertEquals(3, s.awaitExit(30), s.log());
+    HttpResponse<String> granted = waiter.get(30, TimeUnit.SECONDS);
+    stop.set(true);
+    for (Thread t : clients) {
+      t.join(30_000);
+    }
+    assertEquals(200, granted.statusCode(), granted.body());
+    assertTrue(first503.get() > 0, "no request was refused with lease_lost\n" + s.log());
+    long heardMs = (first503.get() - revokedAt) / 1_000_000;
+    assertTrue(heardMs < 1000, "the sidecar refused work " + heardMs + " ms after the force-release; expected < 1 s");
+    assertTrue(grantedAt.get() > last200.get(), "the waiter was granted " + (last200.get() - grantedAt.get()) / 1e6
+        + " ms before the sidecar's last 200 from its model\n" + s.log());
+    JsonArray events = brokerGet("/v1/gpu/events").getJsonArray("events");
+    assertTrue(events.encode().contains("\"revoke_confirmed\""), "the sidecar must confirm by releasing: " + events);
+  }
+
+  /** A distinct JPEG per {@code i}, so every request is a cache miss that runs the model. */
+  private static byte[] image(int i) throws Exception {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    int shift = i % 150;
+    javax.imageio.ImageIO.write(io.iqa.sidecar.samples.SampleImages.perChannel(
+        io.iqa.sidecar.samples.SampleImages.scene(64 + (i / 150) % 128), v -> v + shift), "jpeg", out);
+    return out.toByteArray();
+  }
+
+  @Test
   void onLeaseLostCpuReloadsTheModelsOnCpuAndCarriesOn() throws Exception {
     SidecarProcess s = sidecar(new JsonObject().put("on_lease_lost", "cpu"));
     forceRelease();
@@ -145,7 +213,7 @@ class SidecarLeaseTest {
     long deadline = System.nanoTime() + 15_000_000_000L;
     while (System.nanoTime() < deadline) {
       health = s.health();
-      if ("lost".equals(health.getJsonObject("lease").getString("state")) && "ok".equals(health.getString("status"))) {
+      if ("revoked".equals(health.getJsonObject("lease").getString("state")) && "ok".equals(health.getString("status"))) {
         break;
       }
       Thread.sleep(100);

@@ -1,4 +1,4 @@
-package io.iqa.client.cli;
+package io.iqa.cli;
 
 import io.iqa.client.IqaClient;
 import java.util.concurrent.Callable;

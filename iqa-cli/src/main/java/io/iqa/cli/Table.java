@@ -1,4 +1,4 @@
-package io.iqa.client.cli;
+package io.iqa.cli;
 
 import java.io.PrintStream;
 import java.util.List;

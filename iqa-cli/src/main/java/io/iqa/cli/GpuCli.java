@@ -1,6 +1,7 @@
-package io.iqa.client.cli;
+package io.iqa.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.iqa.client.IqaException;
 import io.iqa.client.LeaseClient;
 import java.util.ArrayList;
 import java.util.List;
@@ -10,9 +11,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
-/** {@code iqa gpu status} and {@code iqa gpu force-release}. */
+/** {@code iqa gpu status}, {@code iqa gpu force-release} and {@code iqa gpu run}. */
 @Command(name = "gpu", mixinStandardHelpOptions = true, description = "GPU leases at the broker.",
-    subcommands = {GpuCli.Status.class, GpuCli.ForceRelease.class})
+    subcommands = {GpuCli.Status.class, GpuCli.ForceRelease.class, GpuRun.class})
 final class GpuCli implements Runnable {
 
   @ParentCommand
@@ -37,7 +38,8 @@ final class GpuCli implements Runnable {
           String gpuName = g.path("gpu").asText() + (g.path("vram_mb").asInt() > 0
               ? " (" + g.path("free_vram_mb").asInt() + "/" + g.path("vram_mb").asInt() + " MB free)" : "");
           for (JsonNode l : g.path("leases")) {
-            rows.add(List.of(gpuName, "held", l.path("owner").asText(), l.path("lease_id").asText(),
+            String state = l.has("revoked") ? "revoking (" + l.path("revoked").asText() + ")" : "held";
+            rows.add(List.of(gpuName, state, l.path("owner").asText(), l.path("lease_id").asText(),
                 l.path("purpose").asText(), String.format("%.0f s", l.path("age_s").asDouble()),
                 String.format("%.0f s", l.path("expires_in_s").asDouble()), l.path("pid").asText("")));
           }
@@ -51,7 +53,9 @@ final class GpuCli implements Runnable {
         }
         Table.print(System.out, List.of("gpu", "state", "owner", "lease", "purpose", "age", "expires in", "pid"), rows);
         System.out.println("store " + status.path("store").asText() + ", stale after "
-            + status.path("stale_max_age_s").asText() + " s, at " + status.path("time").asText());
+            + status.path("stale_max_age_s").asText() + " s, at " + status.path("time").asText()
+            + (status.hasNonNull("recovering_until") ? "; recovering (no grants) until "
+                + status.path("recovering_until").asText() : ""));
         return IqaMain.OK;
       }
     }
@@ -79,13 +83,19 @@ final class GpuCli implements Runnable {
     @Option(names = "--reason", defaultValue = "force-released with iqa", description = "recorded in the event log")
     String reason;
 
+    @Option(names = "--immediate", description = "hand the GPU on at once, without waiting for the holder to stop "
+        + "(for a hung holder; admins only)")
+    boolean immediate;
+
     @Override
     public Integer call() {
       try (LeaseClient client = gpu.main.config().leaseClient()) {
-        List<JsonNode> released = client.forceRelease(selector.lease, selector.owner, olderThan, reason);
+        List<JsonNode> released = client.forceRelease(selector.lease, selector.owner, olderThan, reason, immediate);
         for (JsonNode l : released) {
-          System.out.println("released lease " + l.path("lease_id").asText() + " of " + l.path("owner").asText()
-              + " on gpu " + l.path("gpu").asText());
+          System.out.println((immediate ? "released lease " : "revoked lease ") + l.path("lease_id").asText() + " of "
+              + l.path("owner").asText() + " on gpu " + l.path("gpu").asText() + (immediate ? ""
+              : ": its holder is told to stop; the GPU is handed on when it releases, at "
+                  + l.path("expires_at").asText() + " at the latest"));
         }
         if (released.isEmpty()) {
           System.out.println("no lease matched");

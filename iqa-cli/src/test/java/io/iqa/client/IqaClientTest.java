@@ -34,16 +34,19 @@ class IqaClientTest {
   private Vertx vertx;
   private String sidecarUrl;
   private String sidecarDeployment;
+  private String brokerUrl;
   private final List<Path> images = new ArrayList<>();
 
   @BeforeEach
   void start() throws Exception {
     vertx = Vertx.vertx();
     BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
-        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
+        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0))
+            .add(new JsonObject().put("index", 1).put("vram_mb", 0)))).fresh(true));
     vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
+    brokerUrl = "http://127.0.0.1:" + broker.actualPort();
     SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
-        .put("broker", new JsonObject().put("url", "http://127.0.0.1:" + broker.actualPort()).put("owner", "sidecar"))
+        .put("broker", new JsonObject().put("url", brokerUrl).put("owner", "sidecar").put("gpu", 0))
         .put("models", new JsonArray().add(new JsonObject().put("name", "tech_sharpness").put("backend", "builtin"))
             .add(new JsonObject().put("name", "tech_noise").put("backend", "builtin")))), dir);
     sidecarDeployment = vertx.deployVerticle(sidecar).await(120, TimeUnit.SECONDS);
@@ -71,29 +74,48 @@ class IqaClientTest {
     return bin;
   }
 
+  /**
+   * Expects {@code run --rm [--gpus device=N] -v DIR:/in:ro IMAGE score /in/FILE...}: the GPU image
+   * with {@code --gpus}, the CPU image without. Records its arguments and, while it runs, the
+   * broker's status; then runs the real score command on the files.
+   */
   private Path realScoreDocker() throws Exception {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     return standInDocker("""
         #!/bin/bash
-        # expects: run --rm --gpus all -v DIR:/in:ro IMAGE score /in/FILE...
-        echo "$*" >> "$(dirname "$0")/runs"
-        [ "$1 $2 $3 $4 $5" = "run --rm --gpus all -v" ] || { echo "bad args: $*" >&2; exit 64; }
-        mount="$6"; dir="${mount%%:/in:ro}"
+        here="$(dirname "$0")"
+        echo "$*" >> "$here/runs"
+        curl -s "%s/v1/gpu/status" > "$here/status-during-run.json"
+        [ "$1 $2" = "run --rm" ] || { echo "bad args: $*" >&2; exit 64; }
+        shift 2
+        image_wanted=test-image:cpu
+        if [ "$1" = "--gpus" ]; then
+          case "$2" in device=[0-9]*) ;; *) echo "bad --gpus value: $2" >&2; exit 64;; esac
+          image_wanted=test-image:gpu
+          shift 2
+        fi
+        [ "$1" = "-v" ] || { echo "bad args: $*" >&2; exit 64; }
+        mount="$2"; dir="${mount%%:/in:ro}"
         [ "$mount" = "$dir:/in:ro" ] || { echo "bad mount: $mount" >&2; exit 64; }
-        [ "$7" = "test-image:1" ] && [ "$8" = "score" ] || { echo "bad image/command: $7 $8" >&2; exit 64; }
-        shift 8
+        [ "$3" = "$image_wanted" ] && [ "$4" = "score" ] || { echo "bad image/command: $3 $4" >&2; exit 64; }
+        shift 4
         files=()
         for f in "$@"; do
           case "$f" in /in/*) files+=("$dir/${f#/in/}");; *) echo "not under /in: $f" >&2; exit 64;; esac
         done
         exec "%s" -cp "%s" %s score --models tech_sharpness,tech_noise "${files[@]}"
-        """.formatted(java, System.getProperty("java.class.path"), SidecarMain.class.getName()));
+        """.formatted(brokerUrl, java, System.getProperty("java.class.path"), SidecarMain.class.getName()));
+  }
+
+  private ContainerFallback.Settings fallback(Path searchPath, double leaseWaitS, String onNoLease) {
+    ContainerFallback.Settings d = ContainerFallback.Settings.defaults();
+    return new ContainerFallback.Settings(d.command(), d.gpuArgs(), "test-image:gpu", "test-image:cpu", 120,
+        leaseWaitS, 30, null, onNoLease, "iqa-test-client", searchPath == null ? null : searchPath.toString());
   }
 
   private IqaClient client(Path searchPath, Path cacheDir) {
-    ContainerFallback fallback = new ContainerFallback(ContainerFallback.DEFAULT_COMMAND, "test-image:1", 120,
-        searchPath == null ? null : searchPath.toString());
-    return IqaClient.builder().sidecarUrl(sidecarUrl).cacheDir(cacheDir).fallback(fallback).build();
+    return IqaClient.builder().sidecarUrl(sidecarUrl).cacheDir(cacheDir).brokerUrl(brokerUrl, null)
+        .fallback(fallback(searchPath, 5, "cpu")).build();
   }
 
   @Test
@@ -129,6 +151,53 @@ class IqaClientTest {
       List<String> runs = Files.readAllLines(bin.resolve("runs"));
       assertEquals(1, runs.size(), "all three images must go through one container run: " + runs);
       assertTrue(runs.get(0).contains("/in/img0.jpg /in/img1.jpg /in/img2.jpg"), runs.get(0));
+    }
+  }
+
+  @Test
+  void theFallbackRunsHoldingALeaseForTheGpuItPassesToDocker() throws Exception {
+    vertx.undeploy(sidecarDeployment).await(60, TimeUnit.SECONDS);
+    Path bin = realScoreDocker();
+    try (LeaseClient others = new LeaseClient(brokerUrl);
+        Lease llm = others.acquire(LeaseRequest.of("llm-server").withGpu(0).withTtl(60));
+        IqaClient client = client(bin, null)) {
+      ScoreResult r = client.score(images.get(0));
+      assertEquals("container", r.servedBy());
+      String run = Files.readAllLines(bin.resolve("runs")).get(0);
+      assertTrue(run.startsWith("run --rm --gpus device=1 -v "), "gpu 0 is the LLM's: the container must get "
+          + "exactly the leased gpu 1, never all: " + run);
+      JsonObject during = new JsonObject(Files.readString(bin.resolve("status-during-run.json")));
+      JsonArray gpu1 = during.getJsonArray("gpus").getJsonObject(1).getJsonArray("leases");
+      assertEquals(1, gpu1.size(), "while the container ran, gpu 1 must be leased: " + during);
+      assertEquals("iqa-test-client", gpu1.getJsonObject(0).getString("owner"));
+      assertEquals(ProcessHandle.current().pid(), gpu1.getJsonObject(0).getLong("pid"),
+          "the lease names the client's pid");
+      assertEquals(0, others.status().path("gpus").get(1).path("leases").size(),
+          "the fallback's lease must be released after the run");
+      assertTrue(llm.valid());
+    }
+  }
+
+  @Test
+  void withoutALeaseInTimeTheFallbackRunsTheCpuImageWithoutGpusOrFailsAsConfigured() throws Exception {
+    vertx.undeploy(sidecarDeployment).await(60, TimeUnit.SECONDS);
+    Path bin = realScoreDocker();
+    try (LeaseClient others = new LeaseClient(brokerUrl);
+        Lease a = others.acquire(LeaseRequest.of("llm-a").withGpu(0).withTtl(60));
+        Lease b = others.acquire(LeaseRequest.of("llm-b").withGpu(1).withTtl(60))) {
+      try (IqaClient cpu = IqaClient.builder().sidecarUrl(sidecarUrl).brokerUrl(brokerUrl, null)
+          .fallback(fallback(bin, 0.5, "cpu")).build()) {
+        assertEquals("container", cpu.score(images.get(1)).servedBy());
+        String run = Files.readAllLines(bin.resolve("runs")).get(0);
+        assertTrue(run.startsWith("run --rm -v ") && run.contains(" test-image:cpu score "),
+            "without a lease: the CPU image, no --gpus: " + run);
+      }
+      try (IqaClient strict = IqaClient.builder().sidecarUrl(sidecarUrl).brokerUrl(brokerUrl, null)
+          .fallback(fallback(bin, 0.5, "fail")).build()) {
+        IqaException e = assertThrows(IqaException.class, () -> strict.score(images.get(2)));
+        assertTrue(e.getMessage().contains("no GPU lease") && e.getMessage().contains("on_no_lease"), e.getMessage());
+      }
+      assertTrue(a.valid() && b.valid());
     }
   }
 

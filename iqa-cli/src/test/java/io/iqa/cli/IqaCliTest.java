@@ -1,11 +1,12 @@
-package io.iqa.client;
+package io.iqa.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
-import io.iqa.client.cli.IqaMain;
+import io.iqa.client.ClientConfig;
+import io.iqa.client.IqaException;
 import io.iqa.sidecar.samples.SampleImages;
 import io.iqa.sidecar.service.SidecarOptions;
 import io.iqa.sidecar.service.SidecarVerticle;
@@ -123,8 +124,13 @@ class IqaCliTest {
     Run released = iqa("--conf", conf.toString(), "gpu", "force-release", "--owner", "iqa-sidecar",
         "--reason", "test");
     assertEquals(0, released.exit(), released.err());
-    assertTrue(released.out().startsWith("released lease"), released.out());
-    Run free = iqa("--conf", conf.toString(), "gpu", "status");
+    assertTrue(released.out().startsWith("revoked lease"), released.out());
+    // The sidecar hears of the revocation, stops its models and releases: then the GPU is free.
+    Run free = null;
+    for (int i = 0; i < 50 && (free == null || !free.out().contains("free")); i++) {
+      Thread.sleep(100);
+      free = iqa("--conf", conf.toString(), "gpu", "status");
+    }
     assertTrue(free.out().contains("free"), free.out());
 
     Run both = iqa("--conf", conf.toString(), "gpu", "force-release", "--lease", "1", "--owner", "x");

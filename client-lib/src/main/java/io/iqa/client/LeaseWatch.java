@@ -1,0 +1,163 @@
+package io.iqa.client;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Flow;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The holder's side of {@code GET /v1/gpu/lease/watch}: a server-sent event stream on which the
+ * broker says at once that a lease is revoked or has ended. Reconnects with back-off while the
+ * lease lives; a stream silent for longer than three keep-alive periods is taken for dead and
+ * reopened. Events go to {@code onEvent(name, data)}; a 404/410 answer becomes an {@code ended}
+ * event. The renew loop and the holder's own deadline stay in charge when the stream is down.
+ */
+final class LeaseWatch {
+
+  private static final Logger LOG = LoggerFactory.getLogger(LeaseWatch.class);
+  private static final long SILENCE_LIMIT_MS = 45_000;
+
+  private final Http broker;
+  private final String token;
+  private final long leaseId;
+  private final ScheduledExecutorService scheduler;
+  private final BiConsumer<String, JsonNode> onEvent;
+  private volatile boolean closed;
+  private volatile Flow.Subscription subscription;
+  private volatile long lastHeardNanos = System.nanoTime();
+  private long backoffMs = 250;
+  private ScheduledFuture<?> silenceCheck;
+
+  LeaseWatch(Http broker, String token, long leaseId, ScheduledExecutorService scheduler,
+      BiConsumer<String, JsonNode> onEvent) {
+    this.broker = broker;
+    this.token = token;
+    this.leaseId = leaseId;
+    this.scheduler = scheduler;
+    this.onEvent = onEvent;
+  }
+
+  void open() {
+    if (closed) {
+      return;
+    }
+    silenceCheck = scheduler.scheduleAtFixedRate(this::checkSilence, SILENCE_LIMIT_MS, SILENCE_LIMIT_MS / 3,
+        TimeUnit.MILLISECONDS);
+    connect();
+  }
+
+  void close() {
+    closed = true;
+    if (silenceCheck != null) {
+      silenceCheck.cancel(false);
+    }
+    Flow.Subscription s = subscription;
+    if (s != null) {
+      s.cancel();
+    }
+  }
+
+  private void connect() {
+    if (closed) {
+      return;
+    }
+    lastHeardNanos = System.nanoTime();
+    var request = broker.request("/v1/gpu/lease/watch", Duration.ofSeconds(10))
+        .header("Lease-Token", token).header("Accept", "text/event-stream").GET().build();
+    Frames frames = new Frames();
+    CompletableFuture<HttpResponse<Void>> sent = broker.client().sendAsync(request, info -> info.statusCode() == 200
+        ? HttpResponse.BodySubscribers.fromLineSubscriber(frames)
+        : HttpResponse.BodySubscribers.mapping(HttpResponse.BodySubscribers.ofByteArray(), bytes -> {
+          refused(info.statusCode(), Http.parse(bytes));
+          return null;
+        }));
+    sent.whenComplete((r, e) -> {
+      if (e != null) {
+        LOG.debug("watch of lease {} failed: {}", leaseId, e.toString());
+      }
+      reconnectLater();
+    });
+  }
+
+  private void refused(int status, JsonNode body) {
+    if (status == 404 || status == 410) {
+      closed = true;
+      onEvent.accept("ended", Http.object().put("status", status)
+          .put("reason", body.path("reason").asText(status == 404 ? "unknown_lease" : "ended"))
+          .put("message", body.path("message").asText()));
+    } else {
+      LOG.debug("watch of lease {} answered {}: {}", leaseId, status, body);
+    }
+  }
+
+  private void reconnectLater() {
+    if (closed) {
+      return;
+    }
+    long delay = backoffMs;
+    backoffMs = Math.min(5000, backoffMs * 2);
+    try {
+      scheduler.schedule(this::connect, delay, TimeUnit.MILLISECONDS);
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      // the client is closing
+    }
+  }
+
+  private void checkSilence() {
+    if (!closed && (System.nanoTime() - lastHeardNanos) / 1_000_000 > SILENCE_LIMIT_MS) {
+      LOG.debug("watch of lease {} silent for {} ms; reopening it", leaseId, SILENCE_LIMIT_MS);
+      Flow.Subscription s = subscription;
+      if (s != null) {
+        s.cancel();
+      }
+    }
+  }
+
+  /** Reads lines into server-sent-event frames: {@code event:} and {@code data:} until a blank line. */
+  private final class Frames implements Flow.Subscriber<String> {
+    private String event;
+    private final StringBuilder data = new StringBuilder();
+
+    @Override
+    public void onSubscribe(Flow.Subscription s) {
+      subscription = s;
+      backoffMs = 250;
+      s.request(Long.MAX_VALUE);
+    }
+
+    @Override
+    public void onNext(String line) {
+      lastHeardNanos = System.nanoTime();
+      if (line.isEmpty()) {
+        if (event != null) {
+          JsonNode json = Http.parse(data.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+          String name = event;
+          event = null;
+          data.setLength(0);
+          onEvent.accept(name, json);
+        }
+      } else if (line.startsWith("event:")) {
+        event = line.substring(6).trim();
+      } else if (line.startsWith("data:")) {
+        data.append(line.substring(5).trim());
+      }
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      subscription = null;
+    }
+
+    @Override
+    public void onComplete() {
+      subscription = null;
+    }
+  }
+}

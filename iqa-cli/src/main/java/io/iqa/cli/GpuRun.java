@@ -1,0 +1,97 @@
+package io.iqa.cli;
+
+import io.iqa.client.IqaException;
+import io.iqa.client.Lease;
+import io.iqa.client.LeaseClient;
+import io.iqa.client.LeasedProcess;
+import io.iqa.client.LeaseRequest;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+/**
+ * {@code iqa gpu run [options] -- CMD ARGS...}: a lease wrapper for any program, as {@code flock} is
+ * for files. Acquires a GPU lease, runs CMD with {@code CUDA_VISIBLE_DEVICES} set to the granted
+ * GPU and {@code GPU_LEASE_ID}, renews while it runs, and releases when it exits, returning its
+ * exit code. On a revocation CMD gets SIGTERM, then SIGKILL after {@code --grace-s}, and the
+ * lease is released only once CMD has exited ({@link LeasedProcess}).
+ */
+@Command(name = "run", mixinStandardHelpOptions = true,
+    description = {"Run CMD holding a GPU lease: CUDA_VISIBLE_DEVICES is the granted GPU, GPU_LEASE_ID the lease.",
+        "On a revocation CMD gets SIGTERM (then SIGKILL after --grace-s); the lease is released once it exited.",
+        "Exit code: CMD's (128+N when signal N ended it); 1 when no lease came within --wait-s; 3 broker unreachable."})
+final class GpuRun implements Callable<Integer> {
+
+  @ParentCommand
+  GpuCli gpu;
+
+  @Option(names = "--owner", description = "lease owner (default: CMD's name)")
+  String owner;
+
+  @Option(names = "--purpose", description = "shown in the broker's status (default: the command line)")
+  String purpose;
+
+  @Option(names = "--gpu", description = "device index (default: any)")
+  Integer gpuIndex;
+
+  @Option(names = "--vram-mb", description = "VRAM to reserve (default: the whole device)")
+  Integer vramMb;
+
+  @Option(names = "--wait-s", defaultValue = "300", description = "wait this long for the GPU (default ${DEFAULT-VALUE})")
+  double waitS;
+
+  @Option(names = "--ttl-s", defaultValue = "60",
+      description = "lease ttl, renewed every ttl/3 while CMD runs (default ${DEFAULT-VALUE})")
+  double ttlS;
+
+  @Option(names = "--priority", defaultValue = "normal", description = "low, normal or high (default ${DEFAULT-VALUE})")
+  String priority;
+
+  @Option(names = "--grace-s", defaultValue = "10",
+      description = "after SIGTERM, SIGKILL CMD when it has not exited within this long (default ${DEFAULT-VALUE})")
+  double graceS;
+
+  @Parameters(arity = "1..*", paramLabel = "CMD", description = "the command and its arguments (after --)")
+  List<String> command;
+
+  @Override
+  public Integer call() {
+    String who = owner != null ? owner : defaultOwner(command.get(0));
+    LeaseRequest request = LeaseRequest.of(who).withPurpose(purpose != null ? purpose : cut(String.join(" ", command)))
+        .withGpu(gpuIndex).withVramMb(vramMb).withWait(waitS).withTtl(ttlS).withPriority(priority);
+    // No self-heal: a second run of the same program must queue, not revoke the first one's lease.
+    try (LeaseClient client = new LeaseClient(gpu.main.config().brokerUrl(), gpu.main.config().brokerToken(), 0)) {
+      Lease lease;
+      try {
+        lease = client.acquire(request);
+      } catch (IqaException e) {
+        System.err.println("iqa: no GPU lease for " + command.get(0) + ": " + e.getMessage());
+        return e.status() == 0 ? IqaMain.UNREACHABLE : IqaMain.PARTLY_FAILED;
+      }
+      System.err.println("iqa: lease " + lease.id() + " on gpu " + lease.gpu() + " (owner " + who + ", ttl "
+          + ttlS + " s); running " + command.get(0));
+      LeasedProcess.Result result = new LeasedProcess(command, Map.of("CUDA_VISIBLE_DEVICES",
+          Integer.toString(lease.gpu()), "GPU_LEASE_ID", Long.toString(lease.id())), 0, Math.round(graceS * 1000),
+          "KILL", null, null).run(lease);
+      if (result.loss() != null) {
+        System.err.println("iqa: " + command.get(0) + " stopped, exit code " + result.exitCode() + ": "
+            + result.loss().message() + "; lease released");
+      }
+      return result.exitCode();
+    }
+  }
+
+  /** The command's file name, cut to what an owner may be ({@code [A-Za-z0-9._-]{1,64}}). */
+  static String defaultOwner(String cmd) {
+    String name = cmd.substring(cmd.lastIndexOf('/') + 1).replaceAll("[^A-Za-z0-9._-]", "_");
+    return name.isEmpty() ? "gpu-run" : name.length() > 64 ? name.substring(0, 64) : name;
+  }
+
+  private static String cut(String s) {
+    return s.length() > 256 ? s.substring(0, 253) + "..." : s;
+  }
+}

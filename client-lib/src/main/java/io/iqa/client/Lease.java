@@ -85,6 +85,11 @@ public final class Lease implements AutoCloseable {
     return granted.path("vram_mb").asInt();
   }
 
+  /** @return true for a whole-device lease */
+  public boolean exclusive() {
+    return granted.path("exclusive").asBoolean(true);
+  }
+
   public Duration ttl() {
     return Duration.ofNanos(ttlNanos);
   }
@@ -256,6 +261,14 @@ public final class Lease implements AutoCloseable {
     } catch (RuntimeException e) {
       LOG.warn("releasing lease {} failed: {} (the broker hands it on at its expires_at)", id(), e.getMessage());
     }
+  }
+
+  /** Stops renewing and watching without releasing (see {@link LeaseClient#halt()}). */
+  synchronized void halt() {
+    closed = true;
+    cancelTasks();
+    watch.close();
+    onClose.run();
   }
 
   @Override

@@ -27,10 +27,9 @@ public final class LeaseClient implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(LeaseClient.class);
   public static final double DEFAULT_SELF_LEASE_MAX_AGE_S = 240;
-  /** Added to {@code wait_s} for the HTTP timeout of an acquire: the broker answers when the wait runs out. */
-  private static final Duration ANSWER_MARGIN = Duration.ofSeconds(30);
-
   private final Http http;
+  /** Added to {@code wait_s} for the HTTP timeout of an acquire: the broker answers when the wait runs out. */
+  private final Duration callTimeout;
   private final double selfLeaseMaxAgeS;
   private final Set<Lease> open = ConcurrentHashMap.newKeySet();
   private final ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -51,6 +50,7 @@ public final class LeaseClient implements AutoCloseable {
   /** @param callTimeout how long any call but an acquire may take (an acquire takes its wait_s + 30 s) */
   LeaseClient(String brokerUrl, String token, double selfLeaseMaxAgeS, Duration callTimeout) {
     this.http = new Http(brokerUrl, token, callTimeout);
+    this.callTimeout = callTimeout;
     this.selfLeaseMaxAgeS = selfLeaseMaxAgeS;
   }
 
@@ -86,7 +86,7 @@ public final class LeaseClient implements AutoCloseable {
         body.put("pid", request.pid()).put("host", HOST);
       }
       long sent = System.nanoTime();
-      Duration timeout = Duration.ofMillis((long) (request.waitS() * 1000)).plus(ANSWER_MARGIN);
+      Duration timeout = Duration.ofMillis((long) (request.waitS() * 1000)).plus(callTimeout);
       return http.postJson("/v1/gpu/lease", body, timeout).thenApply(r -> {
         JsonNode granted = Http.expect(r, "lease for '" + request.owner() + "'", 200);
         Lease[] self = new Lease[1];
@@ -153,6 +153,17 @@ public final class LeaseClient implements AutoCloseable {
         }
       });
     });
+  }
+
+  /**
+   * Stops every renewal and watch at once and releases nothing, as if this process had died: for
+   * tests that play a killed holder.
+   */
+  void halt() {
+    scheduler.shutdownNow();
+    for (Lease lease : List.copyOf(open)) {
+      lease.halt();
+    }
   }
 
   /** Releases every lease still open, then stops the renewals. */

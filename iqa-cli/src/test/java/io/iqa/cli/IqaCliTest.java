@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
-import io.iqa.client.ClientConfig;
-import io.iqa.client.IqaException;
 import io.iqa.sidecar.samples.SampleImages;
 import io.iqa.sidecar.service.SidecarOptions;
 import io.iqa.sidecar.service.SidecarVerticle;

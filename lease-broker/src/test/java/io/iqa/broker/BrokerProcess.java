@@ -19,17 +19,17 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** The broker launcher in its own JVM, as an operator runs it, so a test can kill -9 it. */
-final class BrokerProcess implements AutoCloseable {
+public final class BrokerProcess implements AutoCloseable {
 
   private static final Pattern LISTENING = Pattern.compile("listening on http://127\\.0\\.0\\.1:(\\d+)");
   private static final HttpClient HTTP = HttpClient.newHttpClient();
 
-  final Process process;
-  final int port;
+  public final Process process;
+  public final int port;
   private final Path conf;
 
   /** Starts {@code --fresh} with {@code config} written to a file; waits for the "listening" line. */
-  BrokerProcess(JsonObject config, Path dir) throws IOException {
+  public BrokerProcess(JsonObject config, Path dir) throws IOException {
     this(writeConf(config.copy().put("port", 0), dir), true);
   }
 
@@ -58,7 +58,7 @@ final class BrokerProcess implements AutoCloseable {
   }
 
   /** The same broker started again on the same port and config (after {@link #kill9()}), as a restart. */
-  BrokerProcess restart(boolean fresh) throws IOException {
+  public BrokerProcess restart(boolean fresh) throws IOException {
     JsonObject config = new JsonObject(Files.readString(conf)).put("port", port);
     Files.writeString(conf, config.encode());
     return new BrokerProcess(conf, fresh);
@@ -79,21 +79,21 @@ final class BrokerProcess implements AutoCloseable {
   }
 
   /** POSTs JSON; the future fails with an IOException when the broker dies before answering. */
-  CompletableFuture<HttpResponse<String>> postAsync(String path, JsonObject body) {
+  public CompletableFuture<HttpResponse<String>> postAsync(String path, JsonObject body) {
     return HTTP.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
         .POST(HttpRequest.BodyPublishers.ofString(body.encode())).build(), HttpResponse.BodyHandlers.ofString());
   }
 
-  HttpResponse<String> post(String path, JsonObject body) throws Exception {
+  public HttpResponse<String> post(String path, JsonObject body) throws Exception {
     return postAsync(path, body).get(60, TimeUnit.SECONDS);
   }
 
-  JsonObject get(String path) throws Exception {
+  public JsonObject get(String path) throws Exception {
     return new JsonObject(HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
         HttpResponse.BodyHandlers.ofString()).body());
   }
 
-  void kill9() throws InterruptedException {
+  public void kill9() throws InterruptedException {
     process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
   }
 

@@ -9,26 +9,33 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Checks a history of grants recorded by clients. Each lease is known by an inner interval: from
- * when its grant answer arrived to the last moment the client had proof it was alive (the send
- * time of its last successful renew, or of its release). The inner interval lies inside the lease's
- * true life, so two inner intervals that overlap beyond a device's capacity are a real violation.
+ * Checks a history of grants recorded by clients: no two intervals on a device overlap beyond its
+ * capacity, and lease ids are unique and increasing. Each lease is known by an interval that starts
+ * when its grant answer arrived and ends at {@code aliveUntilNs}, which is either
+ * <ul>
+ *   <li>the last moment the client had proof the lease was alive (the send time of its last
+ *       successful renew, or of its release): an inner interval of the broker's own record, so an
+ *       overlap is a double grant in the broker's bookkeeping; or</li>
+ *   <li>the moment the holder stopped believing it may use the GPU (it released, heard of a
+ *       revocation and stopped, reached its own deadline, or was killed): an overlap is two programs
+ *       using one GPU at once, the failure the whole project exists to prevent.</li>
+ * </ul>
  */
-final class LeaseHistoryChecker {
+public final class LeaseHistoryChecker {
 
   /** One granted lease as a client saw it. Times are System.nanoTime() of one JVM. */
-  record Grant(long leaseId, int gpu, int vramMb, boolean exclusive, long requestSentNs, long grantReceivedNs,
+  public record Grant(long leaseId, int gpu, int vramMb, boolean exclusive, long requestSentNs, long grantReceivedNs,
       long aliveUntilNs, String client) {
   }
 
   private final Map<Integer, Integer> capacity;
 
-  LeaseHistoryChecker(Map<Integer, Integer> capacityMbByGpu) {
+  public LeaseHistoryChecker(Map<Integer, Integer> capacityMbByGpu) {
     this.capacity = capacityMbByGpu;
   }
 
   /** @return the problems found, each naming the leases involved; empty when the history is sound */
-  List<String> check(List<Grant> grants) {
+  public List<String> check(List<Grant> grants) {
     List<String> problems = new ArrayList<>();
     Set<Long> ids = new HashSet<>();
     for (Grant g : grants) {
@@ -107,7 +114,7 @@ final class LeaseHistoryChecker {
           problems.add("gpu " + gpu + ": lease " + e.g().leaseId() + " (" + e.g().client() + ", "
               + (e.g().exclusive() ? "whole device" : e.g().vramMb() + " MB") + ") granted while lease "
               + other.leaseId() + " (" + other.client() + ", " + (other.exclusive() ? "whole device" : other.vramMb() + " MB")
-              + ") was provably alive");
+              + ") was still in its interval (alive or in use)");
           break;
         }
       }

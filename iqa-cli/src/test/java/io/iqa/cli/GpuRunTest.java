@@ -1,0 +1,176 @@
+package io.iqa.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.iqa.broker.BrokerOptions;
+import io.iqa.broker.BrokerVerticle;
+import io.iqa.client.Lease;
+import io.iqa.client.LeaseClient;
+import io.iqa.client.LeaseRequest;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code iqa gpu run -- CMD} as a separate process wrapping a real child process: the child sees
+ * the granted GPU, the lease lives exactly as long as the child, a revocation stops the child, and
+ * the waiter gets the GPU only after the child has exited.
+ */
+class GpuRunTest {
+
+  @TempDir
+  Path dir;
+  private Vertx vertx;
+  private String brokerUrl;
+  private Path conf;
+  private LeaseClient broker;
+
+  @BeforeEach
+  void start() throws Exception {
+    vertx = Vertx.vertx();
+    BrokerVerticle b = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
+        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0))
+            .add(new JsonObject().put("index", 1).put("vram_mb", 0)))).fresh(true));
+    vertx.deployVerticle(b).await(60, TimeUnit.SECONDS);
+    brokerUrl = "http://127.0.0.1:" + b.actualPort();
+    conf = dir.resolve("client.json");
+    Files.writeString(conf, new JsonObject().put("broker_url", brokerUrl).encode());
+    broker = new LeaseClient(brokerUrl);
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    broker.close();
+    vertx.close().await(60, TimeUnit.SECONDS);
+  }
+
+  /**
+   * A child that writes its environment, starts a grandchild, says it is ready, and on SIGTERM
+   * takes 0.5 s to clean up before it writes "exited" and exits 143.
+   */
+  private Path child() throws Exception {
+    Path script = dir.resolve("child.sh");
+    Files.writeString(script, """
+        #!/bin/bash
+        out="$1"
+        env > "$out/env"
+        sleep 300 &
+        echo $! > "$out/grandchild"
+        trap 'echo term > "$out/got-term"; sleep 0.5; echo exited > "$out/exited"; exit 143' TERM
+        echo ready > "$out/ready"
+        for i in $(seq 1 600); do sleep 0.1; done
+        echo exited > "$out/exited"
+        exit 0
+        """);
+    Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
+    return script;
+  }
+
+  private Process iqa(String... args) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-cp", System.getProperty("java.class.path"), IqaMain.class.getName(), "--conf", conf.toString()));
+    cmd.addAll(List.of(args));
+    return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("iqa.log").toFile()).start();
+  }
+
+  private void await(Path file) throws Exception {
+    long deadline = System.nanoTime() + 30_000_000_000L;
+    while (!Files.exists(file)) {
+      assertTrue(System.nanoTime() < deadline, file + " never appeared; iqa said:\n" + Files.readString(dir.resolve("iqa.log")));
+      Thread.sleep(20);
+    }
+  }
+
+  private JsonNode gpuLeases(int gpu) {
+    return broker.status().path("gpus").get(gpu).path("leases");
+  }
+
+  @Test
+  void theChildSeesTheGrantedGpuAndTheLeaseLivesExactlyAsLongAsTheChild() throws Exception {
+    Path out = Files.createDirectories(dir.resolve("run1"));
+    Path quick = dir.resolve("quick.sh");
+    Files.writeString(quick, "#!/bin/bash\nenv > \"$1/env\"\necho ready > \"$1/ready\"\nsleep 1\nexit 7\n");
+    Files.setPosixFilePermissions(quick, PosixFilePermissions.fromString("rwxr-xr-x"));
+    try (Lease other = broker.acquire(LeaseRequest.of("someone").withGpu(0))) {
+      Process iqa = iqa("gpu", "run", "--owner", "batch-7", "--ttl-s", "5", "--", quick.toString(), out.toString());
+      await(out.resolve("ready"));
+      JsonNode held = gpuLeases(1);
+      assertEquals(1, held.size(), "while the child runs its lease must show: " + broker.status());
+      assertEquals("batch-7", held.get(0).path("owner").asText());
+      List<String> env = Files.readAllLines(out.resolve("env"));
+      assertTrue(env.contains("CUDA_VISIBLE_DEVICES=1"), "gpu 0 is taken, so the child must get gpu 1: " + env);
+      assertTrue(env.contains("GPU_LEASE_ID=" + held.get(0).path("lease_id").asText()), env.toString());
+      assertTrue(iqa.waitFor(30, TimeUnit.SECONDS));
+      assertEquals(7, iqa.exitValue(), "iqa gpu run returns the child's exit code\n"
+          + Files.readString(dir.resolve("iqa.log")));
+      assertEquals(0, gpuLeases(1).size(), "the lease must be released when the child exits");
+    }
+  }
+
+  @Test
+  void aForceReleaseStopsTheChildAndTheWaiterIsGrantedOnlyAfterItExited() throws Exception {
+    Path out = Files.createDirectories(dir.resolve("run2"));
+    Process iqa = iqa("gpu", "run", "--gpu", "0", "--ttl-s", "30", "--grace-s", "5", "--", child().toString(),
+        out.toString());
+    await(out.resolve("ready"));
+    long leaseId = gpuLeases(0).get(0).path("lease_id").asLong();
+    long grandchild = Long.parseLong(Files.readString(out.resolve("grandchild")).trim());
+    AtomicBoolean childGoneAtGrant = new AtomicBoolean();
+    CompletableFuture<Lease> waiter = broker.acquireAsync(LeaseRequest.of("llm-server").withGpu(0).withWait(30))
+        .whenComplete((l, e) -> childGoneAtGrant.set(Files.exists(out.resolve("exited"))));
+    Thread.sleep(300);
+    long t0 = System.nanoTime();
+    broker.forceRelease(leaseId, null, null, "the LLM needs the GPU", false);
+    try (Lease granted = waiter.get(30, TimeUnit.SECONDS)) {
+      assertTrue(Files.exists(out.resolve("got-term")), "the child never got SIGTERM");
+      assertTrue(childGoneAtGrant.get(), "the waiter was granted before the child had exited");
+      assertTrue((System.nanoTime() - t0) / 1_000_000 >= 400, "granted before the child's 0.5 s clean-up");
+      assertTrue(iqa.waitFor(30, TimeUnit.SECONDS));
+      assertEquals(143, iqa.exitValue(), "the child's exit code after SIGTERM\n"
+          + Files.readString(dir.resolve("iqa.log")));
+      assertFalse(ProcessHandle.of(grandchild).map(ProcessHandle::isAlive).orElse(false),
+          "the child's own children are in its process group and must be stopped too");
+      assertTrue(Files.readString(dir.resolve("iqa.log")).contains("revoked"), Files.readString(dir.resolve("iqa.log")));
+      assertTrue(granted.valid());
+    }
+  }
+
+  @Test
+  void whenIqaItselfIsStoppedTheChildStopsAndTheLeaseIsReleased() throws Exception {
+    Path out = Files.createDirectories(dir.resolve("run3"));
+    Process iqa = iqa("gpu", "run", "--ttl-s", "30", "--grace-s", "5", "--", child().toString(), out.toString());
+    await(out.resolve("ready"));
+    assertEquals(1, gpuLeases(0).size());
+    iqa.destroy(); // SIGTERM, as a service manager stops it
+    assertTrue(iqa.waitFor(30, TimeUnit.SECONDS));
+    assertTrue(Files.exists(out.resolve("exited")), "the child must be stopped with iqa");
+    assertEquals(0, gpuLeases(0).size(), "the lease must be released once the child is gone");
+  }
+
+  @Test
+  void aBusyGpuWithinTheWaitRunsNothingAndExits1() throws Exception {
+    try (Lease a = broker.acquire(LeaseRequest.of("a").withGpu(0)); Lease b = broker.acquire(LeaseRequest.of("b").withGpu(1))) {
+      Path marker = dir.resolve("ran");
+      Process iqa = iqa("gpu", "run", "--wait-s", "0.5", "--", "touch", marker.toString());
+      assertTrue(iqa.waitFor(30, TimeUnit.SECONDS));
+      assertEquals(1, iqa.exitValue(), Files.readString(dir.resolve("iqa.log")));
+      assertFalse(Files.exists(marker), "the command must not run without a lease");
+      assertTrue(Files.readString(dir.resolve("iqa.log")).contains("gpu_busy"), Files.readString(dir.resolve("iqa.log")));
+    }
+  }
+}

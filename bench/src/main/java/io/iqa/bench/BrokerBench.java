@@ -48,6 +48,14 @@ final class BrokerBench implements Callable<Integer> {
   @Option(names = "--client-loops", defaultValue = "1", description = "event loops of the load generator (default ${DEFAULT-VALUE})")
   int clientLoops;
 
+  @Option(names = "--revocations", defaultValue = "200",
+      description = "force-releases of a cooperating holder measured (default ${DEFAULT-VALUE})")
+  int revocations;
+
+  @Option(names = "--state-file", description = "the embedded memory broker keeps its state in this file "
+      + "(as conf/broker.json does), to measure what writing it costs")
+  Path stateFile;
+
   @Option(names = "--url", description = "an already running broker (needs a whole-device gpu 0 and a gpu 1 "
       + "with vram_mb); default: start an embedded one")
   URI url;
@@ -80,12 +88,16 @@ final class BrokerBench implements Callable<Integer> {
     int port;
     if (url == null) {
       server = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
-      BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject()
+      JsonObject conf = new JsonObject()
           .put("port", 0)
           .put("gpus", new JsonArray()
               .add(new JsonObject().put("index", 0).put("vram_mb", 0))
               .add(new JsonObject().put("index", 1).put("vram_mb", 1_000_000)))
-          .put("store", storeConf)).fresh(true));
+          .put("store", storeConf);
+      if (stateFile != null) {
+        conf.put("state_file", stateFile.toAbsolutePath().toString());
+      }
+      BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(conf).fresh(true));
       server.deployVerticle(broker).await(60, TimeUnit.SECONDS);
       port = broker.actualPort();
     } else {
@@ -102,6 +114,8 @@ final class BrokerBench implements Callable<Integer> {
       Throughput t = throughput(seconds);
       System.out.printf("measuring %d hand-offs...%n", handoffs);
       Histogram handoff = handoffs(handoffs);
+      System.out.printf("measuring %d revocations...%n", revocations);
+      Histogram revocation = RevocationBench.measure("http://" + host + ":" + port, revocations);
 
       String storeType = storeConf.getString("type", "memory");
       double cps = t.cycles / (double) seconds;
@@ -114,12 +128,17 @@ final class BrokerBench implements Callable<Integer> {
               + "; embedded broker: " + (url == null ? "yes (same JVM)" : "no, " + url))
           .note("hand-off: a queued waiter (wait_s) is granted after the holder's release; time from sending the "
               + "release to the waiter's grant, " + handoffs + " times")
+          .note("revocation to grant: " + RevocationBench.DESCRIPTION + ", " + revocations + " times")
+          .note("state file: " + (stateFile == null ? "none (in memory only)" : "yes, written inside every step"))
           .row("acquire+release cycles/s", String.format("%.0f", cps), ">= " + target, ResultTable.check(cps, target, true))
           .row("grant latency p50", ms(t.grant.getValueAtPercentile(50)), "", "")
           .row("grant latency p99", ms(t.grant.getValueAtPercentile(99)), "", "")
           .row("hand-off latency p50", ms(handoff.getValueAtPercentile(50)), "< 5 ms",
               ResultTable.check(handoff.getValueAtPercentile(50) / 1e6, 5, false))
           .row("hand-off latency p99", ms(handoff.getValueAtPercentile(99)), "", "")
+          .row("revocation to grant p50", ms(revocation.getValueAtPercentile(50)), "< 50 ms",
+              ResultTable.check(revocation.getValueAtPercentile(50) / 1e6, 50, false))
+          .row("revocation to grant p99", ms(revocation.getValueAtPercentile(99)), "", "")
           .row("errors", Long.toString(t.errors), "0", t.errors == 0 ? "pass" : "MISS");
       if (localRedis != null) {
         double[] raw = localRedis.setNxPxDel(clients, 200_000);
@@ -132,7 +151,8 @@ final class BrokerBench implements Callable<Integer> {
                 + "step is one EVALSHA of the lease script; redis-benchmark uses " + clients
                 + " connections, no pipelining, after the broker run");
       }
-      table.printAndWrite(out != null ? out : Path.of("bench/results/broker-" + storeType + ".md"));
+      table.printAndWrite(out != null ? out
+          : Path.of("bench/results/broker-" + storeType + (stateFile != null ? "-file" : "") + ".md"));
       return 0;
     } finally {
       http.close();

@@ -3,11 +3,22 @@ package io.iqa.sidecar.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.iqa.broker.BrokerOptions;
+import io.iqa.broker.BrokerVerticle;
+import io.iqa.client.Lease;
+import io.iqa.client.LeaseClient;
+import io.iqa.client.LeaseRequest;
 import io.iqa.sidecar.SidecarMain;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.awt.Color;
 import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -124,5 +135,47 @@ class ScoreCommandTest {
     Run unknown = score("--models", "nima_aesthetic", jpg.toString());
     assertEquals(2, unknown.exit());
     assertTrue(unknown.stderr().contains("unknown model 'nima_aesthetic'"), unknown.stderr());
+  }
+
+  @Test
+  void withABrokerAndACudaDeviceScoreHoldsALeaseWhileItRunsAndFallsBackToCpuWithoutOne() throws Exception {
+    Vertx vertx = Vertx.vertx();
+    try {
+      BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(
+          new JsonObject().put("port", 0).put("gpus", new JsonArray()
+              .add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
+      vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
+      String url = "http://127.0.0.1:" + broker.actualPort();
+      Path jpg = image("leased.jpg", new Color(200, 120, 40), "jpeg");
+      JsonObject config = new JsonObject().put("device", "cuda:0")
+          .put("models", new JsonArray().add(new JsonObject().put("name", "tech_sharpness")
+              .put("backend", "builtin")))
+          .put("broker", new JsonObject().put("url", url).put("owner", "one-shot").put("wait_s", 1));
+      Path conf = dir.resolve("leased.json");
+      Files.writeString(conf, config.encode());
+
+      Run leased = score("--conf", conf.toString(), jpg.toString());
+      assertEquals(0, leased.exit(), leased.stderr());
+      assertTrue(leased.stderr().contains("score: GPU lease"), leased.stderr());
+      String events = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+          URI.create(url + "/v1/gpu/events")).build(), HttpResponse.BodyHandlers.ofString()).body();
+      assertTrue(events.contains("\"granted\"") && events.contains("\"owner\":\"one-shot\"")
+          && events.contains("\"released\""), "score must take and release a lease: " + events);
+
+      try (LeaseClient other = new LeaseClient(url);
+          Lease held = other.acquire(LeaseRequest.of("llm").withGpu(0))) {
+        Run cpu = score("--conf", conf.toString(), jpg.toString());
+        assertEquals(0, cpu.exit(), cpu.stderr());
+        assertTrue(cpu.stderr().contains("no GPU lease") && cpu.stderr().contains("scoring on CPU"), cpu.stderr());
+        assertEquals("cpu", cpu.lines().get(0).getString("device"));
+
+        Files.writeString(conf, config.copy().put("lease", new JsonObject().put("required", true)).encode());
+        Run refused = score("--conf", conf.toString(), jpg.toString());
+        assertEquals(3, refused.exit(), "no lease and lease.required: exit 3; " + refused.stderr());
+        assertTrue(refused.lines().isEmpty(), "nothing may be scored without the required lease");
+      }
+    } finally {
+      vertx.close().await(30, TimeUnit.SECONDS);
+    }
   }
 }

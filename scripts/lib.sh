@@ -6,6 +6,13 @@ BROKER_URL="${GPU_LEASE_URL:-http://127.0.0.1:${GPU_LEASE_PORT:-8470}}"
 
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 
+# alive PID: the process runs (a zombie, killed but not yet reaped, does not count).
+alive() {
+  local state
+  state="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+  [ -n "$state" ] && [ "${state:0:1}" != Z ]
+}
+
 # Builds the module's jar when it is missing or older than its sources.
 ensure_jar() {
   local module="$1" jar="$2"
@@ -36,7 +43,7 @@ start_service() {
   shift 2
   mkdir -p "$RUN_DIR"
   local pidfile="$RUN_DIR/$name.pid" log="$RUN_DIR/$name.log"
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  if [ -f "$pidfile" ] && alive "$(cat "$pidfile")"; then
     die "$name already running (pid $(cat "$pidfile")); scripts/$name-stop first"
   fi
   nohup "$@" >"$log" 2>&1 &
@@ -46,7 +53,7 @@ start_service() {
       echo "$line (pid $(cat "$pidfile"), log $log)"
       return 0
     fi
-    kill -0 "$(cat "$pidfile")" 2>/dev/null || { cat "$log" >&2; rm -f "$pidfile"; die "$name exited"; }
+    alive "$(cat "$pidfile")" || { cat "$log" >&2; rm -f "$pidfile"; die "$name exited"; }
     sleep 0.1
   done
   die "$name did not report '$pattern' within 60 s; see $log"
@@ -59,10 +66,10 @@ stop_service() {
   [ -f "$pidfile" ] || { echo "$name not running (no $pidfile)"; return 0; }
   local pid
   pid="$(cat "$pidfile")"
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     kill -TERM "$pid"
-    for _ in $(seq 1 $((grace * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
+    for _ in $(seq 1 $((grace * 10))); do alive "$pid" || break; sleep 0.1; done
+    if alive "$pid"; then
       echo "$name $pid ignored SIGTERM for $grace s; killing it" >&2
       kill -KILL "$pid"
     fi

@@ -29,9 +29,12 @@ class StateFileTest {
   void aTornLastLineFromACrashIsDroppedAndEverythingBeforeItRestored() throws Exception {
     Path state = dir.resolve("broker-state.jsonl");
     JsonObject held;
+    long lastSeq;
     try (TestBroker first = new TestBroker(config(state))) {
       held = first.lease(new JsonObject().put("owner", "kept").put("ttl_s", 60));
       first.post("/v1/gpu/renew", new JsonObject().put("token", held.getString("token")));
+      JsonArray events = first.get("/v1/gpu/events").json().getJsonArray("events");
+      lastSeq = events.getJsonObject(events.size() - 1).getLong("seq");
     }
     assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(state)),
         "the state file holds token hashes: owner only");
@@ -40,6 +43,9 @@ class StateFileTest {
     try (TestBroker second = new TestBroker(config(state), false)) {
       assertEquals("ok", second.get("/health").json().getString("status"), "a readable file means no recovery period");
       assertEquals(200, second.post("/v1/gpu/renew", new JsonObject().put("token", held.getString("token"))).status());
+      JsonObject renewed = second.get("/v1/gpu/events").json().getJsonArray("events").getJsonObject(0);
+      assertEquals(lastSeq + 1, renewed.getLong("seq"), "the event log must go on where it stopped, so a client "
+          + "reading ?since=SEQ misses nothing: " + renewed);
       assertEquals(409, second.post("/v1/gpu/lease", new JsonObject().put("owner", "next").put("gpu", 0)).status(),
           "the restored lease still holds gpu 0");
     }

@@ -35,8 +35,11 @@ final class LeaseJournal implements AutoCloseable {
 
   private static final int COMPACT_MIN_LINES = 1024;
 
-  /** What a state file holds: the next lease id and the live leases (wall-clock times). */
-  record State(long nextLeaseId, List<JsonObject> leases) {
+  /**
+   * What a state file holds: the next lease id, the next event sequence number (each change line is
+   * one event, so a restarted broker's event log goes on from there) and the live leases.
+   */
+  record State(long nextLeaseId, long nextEventSeq, List<JsonObject> leases) {
   }
 
   private final Path file;
@@ -65,6 +68,7 @@ final class LeaseJournal implements AutoCloseable {
       throw damaged(file, "cannot read it: " + e.getMessage());
     }
     long nextId = 1;
+    long nextSeq = 1;
     Map<Long, JsonObject> live = new LinkedHashMap<>();
     for (int i = 0; i < lines.size(); i++) {
       if (lines.get(i).isBlank()) {
@@ -83,6 +87,7 @@ final class LeaseJournal implements AutoCloseable {
         case "snapshot" -> {
           live.clear();
           nextId = rec.getLong("next_id");
+          nextSeq = rec.getLong("next_event_seq", 1L) - 1;
           for (Object l : rec.getJsonArray("leases")) {
             live.put(((JsonObject) l).getLong("id"), (JsonObject) l);
           }
@@ -97,8 +102,9 @@ final class LeaseJournal implements AutoCloseable {
         case "end" -> live.remove(rec.getLong("id"));
         default -> throw damaged(file, "line " + (i + 1) + " has no known op");
       }
+      nextSeq++;
     }
-    return new State(nextId, new ArrayList<>(live.values()));
+    return new State(nextId, nextSeq, new ArrayList<>(live.values()));
   }
 
   private static void update(Map<Long, JsonObject> live, JsonObject rec, java.util.function.Consumer<JsonObject> change) {
@@ -109,9 +115,10 @@ final class LeaseJournal implements AutoCloseable {
   }
 
   /** Starts a fresh file holding {@code leases}, replacing whatever was there. */
-  static LeaseJournal open(Path file, boolean fsync, long nextLeaseId, Collection<JsonObject> leases) {
+  static LeaseJournal open(Path file, boolean fsync, long nextLeaseId, long nextEventSeq,
+      Collection<JsonObject> leases) {
     LeaseJournal journal = new LeaseJournal(file, fsync);
-    journal.compact(nextLeaseId, leases);
+    journal.compact(nextLeaseId, nextEventSeq, leases);
     return journal;
   }
 
@@ -137,9 +144,9 @@ final class LeaseJournal implements AutoCloseable {
   }
 
   /** Rewrites the file as one snapshot line. */
-  void compact(long nextLeaseId, Collection<JsonObject> leases) {
+  void compact(long nextLeaseId, long nextEventSeq, Collection<JsonObject> leases) {
     JsonObject snapshot = new JsonObject().put("op", "snapshot").put("next_id", nextLeaseId)
-        .put("leases", new JsonArray(new ArrayList<>(leases)));
+        .put("next_event_seq", nextEventSeq).put("leases", new JsonArray(new ArrayList<>(leases)));
     Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
     try {
       Files.createDirectories(file.toAbsolutePath().getParent());

@@ -99,6 +99,7 @@ public final class MemoryLeaseStore implements LeaseStore {
         : LeaseJournal.read(settings.stateFile());
     if (state != null) {
       nextLeaseId = state.nextLeaseId();
+      nextEventSeq = state.nextEventSeq();
       for (JsonObject j : state.leases()) {
         MemoryLease l = LeaseJournal.fromJson(j, wall -> now + (wall - System.currentTimeMillis()));
         if (!devices.containsKey(l.gpu)) {
@@ -116,7 +117,7 @@ public final class MemoryLeaseStore implements LeaseStore {
           wall(recoveringUntil), settings.recoveryGraceMs() / 1000);
     }
     if (settings.stateFile() != null) {
-      journal = LeaseJournal.open(settings.stateFile(), settings.stateFsync(), nextLeaseId, liveJson());
+      journal = LeaseJournal.open(settings.stateFile(), settings.stateFsync(), nextLeaseId, nextEventSeq, liveJson());
     }
   }
 
@@ -488,7 +489,7 @@ public final class MemoryLeaseStore implements LeaseStore {
 
   private void compactIfDue() {
     if (journal != null && journal.compactionDue(byId.size())) {
-      journal.compact(nextLeaseId, liveJson());
+      journal.compact(nextLeaseId, nextEventSeq, liveJson());
     }
   }
 

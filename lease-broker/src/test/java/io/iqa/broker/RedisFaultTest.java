@@ -116,6 +116,53 @@ class RedisFaultTest {
     }
   }
 
+  @Test
+  void aRedisThatLostItsDataGrantsNothingUntilEveryForgottenLeaseRanOut() throws Exception {
+    try (RedisServer redis = new RedisServer()) {
+      JsonObject conf = config(redis, "lost:").put("recovery_grace_s", 2);
+      try (TestBroker broker = new TestBroker(conf)) {
+        JsonObject held = broker.lease(new JsonObject().put("owner", "holder").put("gpu", 0).put("ttl_s", 2));
+        redis.kill();
+        try (var files = java.nio.file.Files.list(redis.dir)) {
+          for (Path f : files.toList()) {
+            if (!f.getFileName().toString().equals("redis.log")) {
+              deleteTree(f);
+            }
+          }
+        }
+        redis.start(); // empty: as if it ran without persistence
+        long restarted = System.nanoTime();
+        Reply refused = null;
+        for (int i = 0; i < 100; i++) {
+          refused = broker.post("/v1/gpu/lease", new JsonObject().put("owner", "other").put("gpu", 0));
+          if (refused.status() != 503) {
+            break;
+          }
+          TestBroker.sleep(50);
+        }
+        assertEquals(409, refused.status(), "a Redis without its state must not grant at once: " + refused);
+        assertTrue(refused.json().containsKey("recovering_until"), refused.toString());
+        assertEquals(404, broker.post("/v1/gpu/renew", new JsonObject().put("token", held.getString("token"))).status(),
+            "the forgotten holder hears at once that its lease is unknown");
+        assertEquals("recovering", broker.get("/health").json().getString("status"));
+        JsonObject next = broker.lease(new JsonObject().put("owner", "other").put("gpu", 0).put("wait_s", 10));
+        assertTrue((System.nanoTime() - restarted) / 1_000_000 >= 1500, "granted inside the recovery period");
+        assertTrue(next.getLong("lease_id") > held.getLong("lease_id"), "lease ids went backwards: " + next);
+      }
+    }
+  }
+
+  private static void deleteTree(Path p) throws java.io.IOException {
+    if (java.nio.file.Files.isDirectory(p)) {
+      try (var children = java.nio.file.Files.list(p)) {
+        for (Path c : children.toList()) {
+          deleteTree(c);
+        }
+      }
+    }
+    java.nio.file.Files.delete(p);
+  }
+
   private static void awaitWaiting(BrokerProcess b, int n) throws Exception {
     long deadline = System.nanoTime() + 10_000_000_000L;
     while (System.nanoTime() < deadline) {

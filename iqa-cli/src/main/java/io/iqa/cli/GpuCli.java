@@ -61,7 +61,9 @@ final class GpuCli implements Runnable {
     }
   }
 
-  @Command(name = "force-release", mixinStandardHelpOptions = true, description = "End leases at once.")
+  @Command(name = "force-release", mixinStandardHelpOptions = true,
+      description = "Revoke leases: each holder is told to stop; its GPU is handed on when it releases, or at its "
+          + "expires_at (at once with --immediate).")
   static final class ForceRelease implements Callable<Integer> {
     @ParentCommand
     GpuCli gpu;

@@ -32,7 +32,8 @@ final class GpuRun implements Callable<Integer> {
   @Option(names = "--owner", description = "lease owner (default: CMD's name)")
   String owner;
 
-  @Option(names = "--purpose", description = "shown in the broker's status (default: the command line)")
+  @Option(names = "--purpose", description = "shown in the broker's status (default: 'iqa gpu run CMD', without "
+      + "CMD's arguments, which may hold secrets)")
   String purpose;
 
   @Option(names = "--gpu", description = "device index (default: any)")
@@ -61,7 +62,8 @@ final class GpuRun implements Callable<Integer> {
   @Override
   public Integer call() {
     String who = owner != null ? owner : defaultOwner(command.get(0));
-    LeaseRequest request = LeaseRequest.of(who).withPurpose(purpose != null ? purpose : cut(String.join(" ", command)))
+    String name = command.get(0).substring(command.get(0).lastIndexOf('/') + 1);
+    LeaseRequest request = LeaseRequest.of(who).withPurpose(purpose != null ? purpose : cut("iqa gpu run " + name))
         .withGpu(gpuIndex).withVramMb(vramMb).withWait(waitS).withTtl(ttlS).withPriority(priority);
     // No self-heal: a second run of the same program must queue, not revoke the first one's lease.
     try (LeaseClient client = new LeaseClient(gpu.main.config().brokerUrl(), gpu.main.config().brokerToken(), 0)) {

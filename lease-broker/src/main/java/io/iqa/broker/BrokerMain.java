@@ -1,5 +1,6 @@
 package io.iqa.broker;
 
+import io.iqa.protocol.config.ConfigException;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.json.JsonObject;
@@ -8,9 +9,9 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /** {@code java -jar lease-broker.jar [--conf FILE] [--host H] [--port N]}. */
 @Command(name = "lease-broker", mixinStandardHelpOptions = true, version = "lease-broker 0.1.0",

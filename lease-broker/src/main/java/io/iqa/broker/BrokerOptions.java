@@ -1,7 +1,10 @@
 package io.iqa.broker;
 
+import io.iqa.protocol.config.ConfigException;
+import io.iqa.protocol.config.ConfigNode;
+import io.iqa.server.ConfigJson;
+import io.iqa.server.ServerLimits;
 import io.vertx.core.json.DecodeException;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -53,7 +56,7 @@ public final class BrokerOptions {
 
   private static final Set<String> KEYS = Set.of("host", "port", "gpus", "default_ttl_s", "max_ttl_s",
       "max_wait_s", "stale_max_age_s", "reaper_interval_ms", "priority_aging_s", "events_max", "store", "auth",
-      "state_file", "state_fsync", "recovery_grace_s");
+      "state_file", "state_fsync", "recovery_grace_s", "limits");
 
   private String host = DEFAULT_HOST;
   private int port = DEFAULT_PORT;
@@ -71,61 +74,45 @@ public final class BrokerOptions {
   private boolean stateFsync = DEFAULT_STATE_FSYNC;
   private Double recoveryGraceS;
   private boolean fresh;
+  private ServerLimits limits = ServerLimits.defaults();
 
   public BrokerOptions() {
   }
 
   /** @throws ConfigException naming the offending key */
   public BrokerOptions(JsonObject json) {
-    for (String key : json.fieldNames()) {
-      if (!KEYS.contains(key)) {
-        throw new ConfigException("unknown config key '" + key + "' (known: " + String.join(", ", sortedKeys()) + ")");
-      }
+    ConfigNode c = ConfigJson.root(json).known(KEYS);
+    host = c.string("host", host);
+    port = (int) c.integer("port", port, 0, 65535);
+    if (c.has("gpus")) {
+      gpus = parseGpus(c);
     }
-    host = string(json, "host", host);
-    port = (int) number(json, "port", port, 0, 65535);
-    if (json.containsKey("gpus") && json.getValue("gpus") != null) {
-      gpus = parseGpus(json.getValue("gpus"));
-    }
-    defaultTtlS = number(json, "default_ttl_s", defaultTtlS, 1, 86_400 * 7);
-    maxTtlS = number(json, "max_ttl_s", maxTtlS, 1, 86_400 * 7);
-    maxWaitS = number(json, "max_wait_s", maxWaitS, 0, 86_400);
-    staleMaxAgeS = number(json, "stale_max_age_s", staleMaxAgeS, 0.001, 86_400 * 365);
-    reaperIntervalMs = (long) number(json, "reaper_interval_ms", reaperIntervalMs, 10, 3_600_000);
-    priorityAgingS = number(json, "priority_aging_s", priorityAgingS, 0, 86_400);
-    eventsMax = (int) number(json, "events_max", eventsMax, 1, 1_000_000);
+    defaultTtlS = c.number("default_ttl_s", defaultTtlS, 1, 86_400 * 7);
+    maxTtlS = c.number("max_ttl_s", maxTtlS, 1, 86_400 * 7);
+    maxWaitS = c.number("max_wait_s", maxWaitS, 0, 86_400);
+    staleMaxAgeS = c.number("stale_max_age_s", staleMaxAgeS, 0.001, 86_400 * 365);
+    reaperIntervalMs = c.integer("reaper_interval_ms", reaperIntervalMs, 10, 3_600_000);
+    priorityAgingS = c.number("priority_aging_s", priorityAgingS, 0, 86_400);
+    eventsMax = (int) c.integer("events_max", eventsMax, 1, 1_000_000);
     if (defaultTtlS > maxTtlS) {
       throw new ConfigException("default_ttl_s (" + defaultTtlS + ") must not exceed max_ttl_s (" + maxTtlS + ")");
     }
-    if (json.containsKey("store")) {
-      store = object(json, "store");
-      validateStore(store);
+    if (c.has("store")) {
+      store = validateStore(c.block("store"));
     }
-    String file = json.getValue("state_file") == null ? null : string(json, "state_file", null);
+    List<AuthToken> parsed = new ArrayList<>();
+    for (ConfigNode t : c.block("auth").known(Set.of("tokens")).blocks("tokens")) {
+      parsed.add(AuthToken.from(t));
+    }
+    authTokens = List.copyOf(parsed);
+    String file = c.string("state_file", null);
     stateFile = file == null ? null : Path.of(file);
     if (stateFile != null && !"memory".equals(store.getString("type"))) {
       throw new ConfigException("state_file is for the memory store; the redis store keeps its state in Redis");
     }
-    Object fsync = json.getValue("state_fsync");
-    if (fsync != null && !(fsync instanceof Boolean)) {
-      throw new ConfigException("state_fsync must be true or false, not " + fsync);
-    }
-    stateFsync = fsync == null ? DEFAULT_STATE_FSYNC : (Boolean) fsync;
-    if (json.getValue("recovery_grace_s") != null) {
-      recoveryGraceS = number(json, "recovery_grace_s", 0, 0, 86_400 * 7);
-    }
-    if (json.containsKey("auth")) {
-      JsonObject auth = object(json, "auth");
-      JsonArray tokens = auth.getJsonArray("tokens", new JsonArray());
-      List<AuthToken> parsed = new ArrayList<>();
-      for (Object t : tokens) {
-        if (!(t instanceof JsonObject o)) {
-          throw new ConfigException("auth.tokens must be a list of objects");
-        }
-        parsed.add(AuthToken.fromJson(o));
-      }
-      authTokens = List.copyOf(parsed);
-    }
+    stateFsync = c.bool("state_fsync", DEFAULT_STATE_FSYNC);
+    recoveryGraceS = c.optionalNumber("recovery_grace_s", 0, 86_400 * 7);
+    limits = ServerLimits.from(c.block("limits").known(ServerLimits.KEYS));
   }
 
   /** Reads a JSON config file. @throws ConfigException when unreadable or not a JSON object */
@@ -182,91 +169,38 @@ public final class BrokerOptions {
     }
   }
 
-  private static void validateStore(JsonObject store) {
-    Object type = store.getValue("type");
-    if ("memory".equals(type)) {
-      if (store.size() > 1) {
-        throw new ConfigException("store of type 'memory' takes no other keys, got " + store.fieldNames());
-      }
-      return;
+  private static JsonObject validateStore(ConfigNode store) {
+    String type = store.choice("type", "memory", Set.of("memory", "redis"));
+    if (type.equals("memory")) {
+      store.known(Set.of("type"));
+      return new JsonObject().put("type", "memory");
     }
-    if (!"redis".equals(type)) {
-      throw new ConfigException("store.type must be 'memory' or 'redis', not '" + type + "'");
-    }
-    for (String key : store.fieldNames()) {
-      if (!Set.of("type", "url", "key_prefix", "pool_size").contains(key)) {
-        throw new ConfigException("unknown store key '" + key + "' (redis store: url, key_prefix, pool_size)");
-      }
-    }
-    String url = string(store, "url", DEFAULT_REDIS_URL);
-    if (!url.startsWith("redis://") && !url.startsWith("rediss://") && !url.startsWith("unix://")) {
-      throw new ConfigException("store.url must be a redis:// URL, not '" + url + "'");
-    }
-    string(store, "key_prefix", DEFAULT_REDIS_PREFIX);
-    number(store, "pool_size", DEFAULT_REDIS_POOL_SIZE, 1, 1024);
+    store.known(Set.of("type", "url", "key_prefix", "pool_size"));
+    String url = store.string("url", DEFAULT_REDIS_URL, java.util.regex.Pattern.compile("(redis|rediss|unix)://.*"),
+        "a redis:// URL");
+    return new JsonObject().put("type", "redis").put("url", url)
+        .put("key_prefix", store.string("key_prefix", DEFAULT_REDIS_PREFIX))
+        .put("pool_size", (int) store.integer("pool_size", DEFAULT_REDIS_POOL_SIZE, 1, 1024));
   }
 
-  private static List<GpuDevice> parseGpus(Object value) {
-    if (!(value instanceof JsonArray array)) {
-      throw new ConfigException("gpus must be a list of {\"index\": i, \"vram_mb\": m}");
-    }
+  private static List<GpuDevice> parseGpus(ConfigNode c) {
     List<GpuDevice> list = new ArrayList<>();
-    for (Object o : array) {
-      if (!(o instanceof JsonObject g)) {
-        throw new ConfigException("gpus must be a list of {\"index\": i, \"vram_mb\": m}");
+    for (ConfigNode g : c.blocks("gpus")) {
+      g.known(Set.of("index", "vram_mb"));
+      Long index = g.optionalInteger("index", 0, 1024);
+      if (index == null) {
+        throw new ConfigException(g.name("index") + " is required");
       }
-      int index = (int) number(g, "index", -1, 0, 1024);
-      if (!g.containsKey("index")) {
-        throw new ConfigException("gpus[].index is required");
-      }
-      int vram = (int) number(g, "vram_mb", 0, 0, 16 * 1024 * 1024);
+      int vram = (int) g.integer("vram_mb", 0, 0, 16 * 1024 * 1024);
       if (list.stream().anyMatch(d -> d.index() == index)) {
         throw new ConfigException("gpus lists index " + index + " twice");
       }
-      list.add(new GpuDevice(index, vram));
+      list.add(new GpuDevice(index.intValue(), vram));
     }
     if (list.isEmpty()) {
       throw new ConfigException("gpus must name at least one device");
     }
     return List.copyOf(list);
-  }
-
-  private static String string(JsonObject json, String key, String def) {
-    Object v = json.getValue(key);
-    if (v == null) {
-      return def;
-    }
-    if (!(v instanceof String s) || s.isBlank()) {
-      throw new ConfigException(key + " must be a non-empty string");
-    }
-    return s;
-  }
-
-  private static double number(JsonObject json, String key, double def, double min, double max) {
-    Object v = json.getValue(key);
-    if (v == null) {
-      return def;
-    }
-    if (!(v instanceof Number n)) {
-      throw new ConfigException(key + " must be a number, not " + v);
-    }
-    double d = n.doubleValue();
-    if (Double.isNaN(d) || d < min || d > max) {
-      throw new ConfigException(key + " must be between " + min + " and " + max + ", not " + d);
-    }
-    return d;
-  }
-
-  private static JsonObject object(JsonObject json, String key) {
-    Object v = json.getValue(key);
-    if (!(v instanceof JsonObject o)) {
-      throw new ConfigException(key + " must be a JSON object");
-    }
-    return o;
-  }
-
-  private static List<String> sortedKeys() {
-    return KEYS.stream().sorted().toList();
   }
 
   public String host() { return host; }
@@ -292,6 +226,8 @@ public final class BrokerOptions {
   public double recoveryGraceS() { return recoveryGraceS != null ? recoveryGraceS : maxTtlS; }
   /** @return whether the operator said no lease from an earlier run can be alive (--fresh): no recovery period */
   public boolean fresh() { return fresh; }
+  /** @return the HTTP limits (timeouts, connections, request sizes): the {@code limits} block */
+  public ServerLimits limits() { return limits; }
   public BrokerOptions fresh(boolean f) { this.fresh = f; return this; }
 
   /** Resolves a relative state_file against {@code dir} (the config file's folder). */

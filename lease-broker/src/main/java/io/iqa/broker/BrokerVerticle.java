@@ -1,9 +1,8 @@
 package io.iqa.broker;
 
-import io.iqa.broker.http.ApiException;
 import io.iqa.broker.http.BearerAuth;
+import io.iqa.broker.http.Body;
 import io.iqa.broker.http.EventsApi;
-import io.iqa.broker.http.Json;
 import io.iqa.broker.http.LeaseApi;
 import io.iqa.broker.http.SseHub;
 import io.iqa.broker.http.WatchApi;
@@ -16,18 +15,22 @@ import io.iqa.broker.store.LeaseEvent;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreListener;
+import io.iqa.broker.store.StoreSettings;
 import io.iqa.broker.store.impl.MemoryLeaseStore;
 import io.iqa.broker.store.impl.RedisLeaseStore;
-import io.iqa.broker.store.StoreSettings;
+import io.iqa.server.BodyReader;
+import io.iqa.server.ErrorRenderer;
+import io.iqa.server.GuardedServer;
+import io.iqa.server.Json;
+import io.iqa.server.Routes;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
-import io.vertx.ext.web.handler.BodyHandler;
-import io.vertx.ext.web.handler.HttpException;
 import java.util.List;
 import java.util.Set;
 import org.slf4j.Logger;
@@ -81,7 +84,7 @@ public final class BrokerVerticle extends VerticleBase {
           metrics = new BrokerMetrics(gpus);
           return store.start(gpus, new Listener());
         })
-        .compose(v -> vertx.createHttpServer().requestHandler(router()).listen(options.port(), options.host()))
+        .compose(v -> GuardedServer.listen(vertx, router(), options.host(), options.port(), options.limits()))
         .onSuccess(s -> {
           server = s;
           if (options.authTokens().isEmpty() && !isLoopback(options.host())) {
@@ -145,23 +148,31 @@ public final class BrokerVerticle extends VerticleBase {
   private Router router() {
     LeaseApi api = new LeaseApi(options, gpus, store, waiters, holders, metrics);
     Router router = Router.router(vertx);
-    router.get("/health").handler(this::health);
-    router.route().handler(BodyHandler.create(false).setBodyLimit(BODY_LIMIT));
+    Routes.get(router, "/health").handler(this::health);
     router.route().handler(new BearerAuth(options.authTokens()));
-    router.post("/v1/gpu/lease").handler(api::lease);
-    router.post("/v1/gpu/renew").handler(api::renew);
-    router.post("/v1/gpu/release").handler(api::release);
-    router.get("/v1/gpu/lease/watch").handler(watchApi::watch);
-    router.get("/v1/gpu/status").handler(api::status);
-    router.post("/v1/gpu/force_release").handler(api::forceRelease);
-    router.get("/v1/gpu/events").handler(eventsApi::events);
-    router.get("/metrics").handler(this::metrics);
-    router.route().failureHandler(this::renderFailure);
-    router.errorHandler(404, ctx -> render(ctx, new ApiException(404, "not_found",
-        "no such endpoint: " + ctx.request().method() + " " + ctx.request().path())));
-    router.errorHandler(405, ctx -> render(ctx, new ApiException(405, "method_not_allowed",
-        ctx.request().method() + " is not allowed on " + ctx.request().path())));
+    router.post("/v1/gpu/lease").handler(this::readBody).handler(api::lease);
+    router.post("/v1/gpu/renew").handler(this::readBody).handler(api::renew);
+    router.post("/v1/gpu/release").handler(this::readBody).handler(api::release);
+    Routes.get(router, "/v1/gpu/lease/watch").handler(watchApi::watch);
+    Routes.get(router, "/v1/gpu/status").handler(api::status);
+    router.post("/v1/gpu/force_release").handler(this::readBody).handler(api::forceRelease);
+    Routes.get(router, "/v1/gpu/events").handler(eventsApi::events);
+    Routes.get(router, "/metrics").handler(this::metrics);
+    ErrorRenderer.install(router, "broker", e -> e instanceof StoreException se ? LeaseApi.toApi(se) : null);
     return router;
+  }
+
+  /**
+   * Reads the body whatever its content type (curl's -d sends form-urlencoded JSON), capped at 64 KiB,
+   * into the context for {@link Body#of}.
+   */
+  private void readBody(RoutingContext ctx) {
+    BodyReader.read(ctx.request(), BODY_LIMIT, false, null, "the broker's body limit")
+        .onSuccess(body -> {
+          ctx.put(Body.CONTEXT_KEY, Buffer.buffer(body.bytes()));
+          ctx.next();
+        })
+        .onFailure(ctx::fail);
   }
 
   private void health(RoutingContext ctx) {
@@ -188,33 +199,6 @@ public final class BrokerVerticle extends VerticleBase {
             .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
             .end(metrics.scrape(s)))
         .onFailure(ctx::fail);
-  }
-
-  private void renderFailure(RoutingContext ctx) {
-    Throwable failure = ctx.failure();
-    if (ctx.response().closed()) {
-      LOG.debug("client of {} {} left before its answer: {}", ctx.request().method(), ctx.request().path(),
-          failure == null ? ctx.statusCode() : failure.getMessage());
-      return;
-    }
-    if (failure instanceof ApiException api) {
-      render(ctx, api);
-    } else if (failure instanceof StoreException se) {
-      render(ctx, LeaseApi.toApi(se));
-    } else if (failure instanceof HttpException he && he.getStatusCode() == 413 || ctx.statusCode() == 413) {
-      render(ctx, new ApiException(413, "too_large", "request body exceeds " + BODY_LIMIT + " bytes"));
-    } else if (failure instanceof HttpException he && he.getStatusCode() < 500) {
-      render(ctx, new ApiException(he.getStatusCode(), "bad_request", String.valueOf(he.getPayload())));
-    } else if (failure == null && ctx.statusCode() >= 400 && ctx.statusCode() < 500) {
-      render(ctx, new ApiException(ctx.statusCode(), "bad_request", "request refused"));
-    } else {
-      LOG.error("internal error on {} {}", ctx.request().method(), ctx.request().path(), failure);
-      render(ctx, new ApiException(500, "internal", "internal error; see the broker log"));
-    }
-  }
-
-  private static void render(RoutingContext ctx, ApiException e) {
-    Json.send(ctx, e.status(), e.body());
   }
 
   /** Ends leases whose ttl ran out, then leases whose holder process on this host is gone. */

@@ -1,5 +1,6 @@
 package io.iqa.broker;
 
+import io.iqa.protocol.config.ConfigException;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -55,7 +56,7 @@ class BrokerOptionsTest {
     assertEquals("redis", fromEnv.store().getString("type"));
     assertEquals("redis://10.0.0.5:6380/2", fromEnv.store().getString("url"));
     assertMessage(new JsonObject().put("store", new JsonObject().put("type", "redis").put("host", "x")),
-        "unknown store key 'host'");
+        "unknown config key 'store.host'");
     assertMessage(new JsonObject().put("store", new JsonObject().put("type", "redis").put("url", "http://x")),
         "redis:// URL");
   }
@@ -63,10 +64,15 @@ class BrokerOptionsTest {
   @Test
   void mistakesInTheConfigNameTheKey() {
     assertMessage(new JsonObject().put("stale_max_age", 5), "unknown config key 'stale_max_age'");
-    assertMessage(new JsonObject().put("port", "80"), "port must be a number");
+    assertMessage(new JsonObject().put("port", "80"), "port must be a whole number between 0 and 65535, not \"80\"");
     assertMessage(new JsonObject().put("default_ttl_s", 500).put("max_ttl_s", 100), "must not exceed max_ttl_s");
     assertMessage(new JsonObject().put("gpus", new io.vertx.core.json.JsonArray().add(new JsonObject().put("vram_mb", 1))),
-        "gpus[].index is required");
+        "gpus[0].index is required");
+    assertMessage(new JsonObject().put("limits", new JsonObject().put("idle_timeout", 5)),
+        "unknown config key 'limits.idle_timeout'");
+    assertMessage(new JsonObject().put("auth", new JsonObject().put("tokens", new io.vertx.core.json.JsonArray()
+        .add(new JsonObject().put("name", "x").put("token_sha256", "a".repeat(64)).put("owners", "x")))),
+        "auth.tokens[0].owners must be a list of strings");
     assertMessage(new JsonObject().put("store", new JsonObject().put("type", "etcd")), "store.type");
     assertMessage(new JsonObject().put("auth", new JsonObject().put("tokens", new io.vertx.core.json.JsonArray()
         .add(new JsonObject().put("name", "x").put("token_sha256", "abc")))), "64 hex digits");

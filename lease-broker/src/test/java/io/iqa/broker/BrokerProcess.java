@@ -27,6 +27,7 @@ public final class BrokerProcess implements AutoCloseable {
   public final Process process;
   public final int port;
   private final Path conf;
+  private final StringBuffer log = new StringBuffer();
 
   /** Starts {@code --fresh} with {@code config} written to a file; waits for the "listening" line. */
   public BrokerProcess(JsonObject config, Path dir) throws IOException {
@@ -45,16 +46,24 @@ public final class BrokerProcess implements AutoCloseable {
           + new String(process.getErrorStream().readNBytes(4000), StandardCharsets.UTF_8));
     }
     port = Integer.parseInt(m.group(1));
-    // Keep draining stderr so a chatty broker never blocks on a full pipe.
+    // Keep reading stderr (the log) so a chatty broker never blocks on a full pipe.
     Thread drain = new Thread(() -> {
-      try {
-        process.getErrorStream().transferTo(java.io.OutputStream.nullOutputStream());
+      try (BufferedReader err = new BufferedReader(new InputStreamReader(process.getErrorStream(),
+          StandardCharsets.UTF_8))) {
+        for (String l = err.readLine(); l != null; l = err.readLine()) {
+          log.append(l).append('\n');
+        }
       } catch (IOException ignored) {
         // process gone
       }
     }, "broker-stderr-" + port);
     drain.setDaemon(true);
     drain.start();
+  }
+
+  /** @return what the broker logged so far (its stderr), line by line */
+  public String log() {
+    return log.toString();
   }
 
   /** The same broker started again on the same port and config (after {@link #kill9()}), as a restart. */

@@ -1,6 +1,7 @@
 package io.iqa.broker.http;
 
 import io.iqa.broker.AuthToken;
+import io.iqa.server.HttpError;
 import io.vertx.core.Handler;
 import io.vertx.ext.web.RoutingContext;
 import java.nio.charset.StandardCharsets;
@@ -31,19 +32,19 @@ public final class BearerAuth implements Handler<RoutingContext> {
     String header = ctx.request().getHeader("Authorization");
     if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
       ctx.response().putHeader("WWW-Authenticate", "Bearer");
-      ctx.fail(new ApiException(401, "unauthorized", "this broker requires 'Authorization: Bearer <token>'"));
+      ctx.fail(new HttpError(401, "unauthorized", "this broker requires 'Authorization: Bearer <token>'"));
       return;
     }
     byte[] digest = sha256(header.substring(7).trim());
     for (AuthToken token : tokens) {
       if (MessageDigest.isEqual(digest, HexFormat.of().parseHex(token.tokenSha256()))) {
-        ctx.put(PRINCIPAL, new Principal(token.name(), token.role()));
+        ctx.put(PRINCIPAL, new Principal(token.name(), token.role(), token.owners()));
         ctx.next();
         return;
       }
     }
     ctx.response().putHeader("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-    ctx.fail(new ApiException(401, "unauthorized", "the bearer token is not valid for this broker"));
+    ctx.fail(new HttpError(401, "unauthorized", "the bearer token is not valid for this broker"));
   }
 
   public static Principal principal(RoutingContext ctx) {

@@ -1,5 +1,6 @@
 package io.iqa.broker.http;
 
+import io.iqa.server.HttpError;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.Json;
@@ -11,9 +12,12 @@ import java.util.regex.Pattern;
 
 /**
  * A request body read as a JSON object with typed, range-checked getters. Every problem becomes a
- * 400 {@link ApiException} that names the field, never a 500.
+ * 400 {@link HttpError} that names the field, never a 500.
  */
 public final class Body {
+
+  /** Where the broker's body reader leaves the request body in the routing context. */
+  public static final String CONTEXT_KEY = "body";
 
   private final JsonObject json;
 
@@ -21,19 +25,24 @@ public final class Body {
     this.json = json;
   }
 
-  /** @throws ApiException 400 when the body is missing, not JSON, not an object, or has unknown fields */
+  /** The request's body (read by the broker's body reader) as {@link #parse} reads it. */
+  public static Body of(io.vertx.ext.web.RoutingContext ctx, Set<String> allowed) {
+    return parse(ctx.get(CONTEXT_KEY), allowed);
+  }
+
+  /** @throws HttpError 400 when the body is missing, not JSON, not an object, or has unknown fields */
   public static Body parse(Buffer buffer, Set<String> allowed) {
     if (buffer == null || buffer.length() == 0) {
-      throw ApiException.badRequest("request body must be a JSON object");
+      throw HttpError.badRequest("request body must be a JSON object");
     }
     Object value;
     try {
       value = Json.decodeValue(buffer);
     } catch (DecodeException e) {
-      throw ApiException.badRequest("request body is not valid JSON: " + firstLine(e.getMessage()));
+      throw HttpError.badRequest("request body is not valid JSON: " + firstLine(e.getMessage()));
     }
     if (!(value instanceof JsonObject json)) {
-      throw ApiException.badRequest("request body must be a JSON object");
+      throw HttpError.badRequest("request body must be a JSON object");
     }
     List<String> unknown = new ArrayList<>();
     for (String field : json.fieldNames()) {
@@ -42,7 +51,7 @@ public final class Body {
       }
     }
     if (!unknown.isEmpty()) {
-      throw ApiException.badRequest("unknown field(s) " + unknown + "; allowed: " + allowed.stream().sorted().toList());
+      throw HttpError.badRequest("unknown field(s) " + unknown + "; allowed: " + allowed.stream().sorted().toList());
     }
     return new Body(json);
   }
@@ -57,13 +66,13 @@ public final class Body {
       return def;
     }
     if (!(v instanceof String s)) {
-      throw ApiException.badRequest(field + " must be a string");
+      throw HttpError.badRequest(field + " must be a string");
     }
     if (s.length() > maxLength) {
-      throw ApiException.badRequest(field + " must be at most " + maxLength + " characters");
+      throw HttpError.badRequest(field + " must be at most " + maxLength + " characters");
     }
     if (pattern != null && !pattern.matcher(s).matches()) {
-      throw ApiException.badRequest(field + " '" + printable(s) + "' must match " + pattern.pattern());
+      throw HttpError.badRequest(field + " '" + printable(s) + "' must match " + pattern.pattern());
     }
     return s;
   }
@@ -71,7 +80,7 @@ public final class Body {
   public String requiredString(String field, int maxLength, Pattern pattern) {
     String s = string(field, null, maxLength, pattern);
     if (s == null) {
-      throw ApiException.badRequest(field + " is required");
+      throw HttpError.badRequest(field + " is required");
     }
     return s;
   }
@@ -82,11 +91,11 @@ public final class Body {
       return def;
     }
     if (!(v instanceof Number n)) {
-      throw ApiException.badRequest(field + " must be a number");
+      throw HttpError.badRequest(field + " must be a number");
     }
     double d = n.doubleValue();
     if (Double.isNaN(d) || Double.isInfinite(d) || d < min || d > max) {
-      throw ApiException.badRequest(field + " must be between " + trim(min) + " and " + trim(max) + ", not " + trim(d));
+      throw HttpError.badRequest(field + " must be between " + trim(min) + " and " + trim(max) + ", not " + trim(d));
     }
     return d;
   }
@@ -97,7 +106,7 @@ public final class Body {
       return null;
     }
     if (!(v instanceof Boolean b)) {
-      throw ApiException.badRequest(field + " must be true or false");
+      throw HttpError.badRequest(field + " must be true or false");
     }
     return b;
   }
@@ -108,11 +117,11 @@ public final class Body {
       return null;
     }
     if (!(v instanceof Number n) || n.doubleValue() != Math.rint(n.doubleValue())) {
-      throw ApiException.badRequest(field + " must be an integer");
+      throw HttpError.badRequest(field + " must be an integer");
     }
     double d = n.doubleValue();
     if (d < min || d > max) {
-      throw ApiException.badRequest(field + " must be between " + min + " and " + max + ", not " + trim(d));
+      throw HttpError.badRequest(field + " must be between " + min + " and " + max + ", not " + trim(d));
     }
     return n.longValue();
   }

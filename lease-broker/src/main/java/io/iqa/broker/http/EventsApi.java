@@ -2,6 +2,8 @@ package io.iqa.broker.http;
 
 import io.iqa.broker.store.LeaseEvent;
 import io.iqa.broker.store.LeaseStore;
+import io.iqa.server.HttpError;
+import io.iqa.server.Json;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -69,7 +71,7 @@ public final class EventsApi {
     try {
       return Long.parseLong(value.trim());
     } catch (NumberFormatException e) {
-      throw ApiException.badRequest("since must be an event sequence number, not '" + value + "'");
+      throw HttpError.badRequest("since must be an event sequence number, not '" + value + "'");
     }
   }
 }

@@ -13,6 +13,8 @@ import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.Priority;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreSnapshot;
+import io.iqa.server.HttpError;
+import io.iqa.server.Json;
 import io.vertx.core.Future;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -61,7 +63,7 @@ public final class LeaseApi {
 
   public void lease(RoutingContext ctx) {
     long started = System.nanoTime();
-    Body body = Body.parse(ctx.body().buffer(), LEASE_FIELDS);
+    Body body = Body.of(ctx, LEASE_FIELDS);
     String token = newToken();
     long waitMs = Math.round(body.number("wait_s", 0.0, 0, options.maxWaitS()) * 1000);
     LeaseRequest request = leaseRequest(ctx, body, BearerAuth.sha256Hex(token), waitMs);
@@ -90,7 +92,7 @@ public final class LeaseApi {
       Lease lease = granted.lease();
       if (ctx.response().closed()) {
         LOG.info("lease {} for '{}' granted after its client disconnected; releasing it", lease.leaseId(), lease.owner());
-        store.release(request.tokenHash());
+        store.release(request.tokenHash(), "broker");
         return;
       }
       metrics.granted(lease.gpu(), System.nanoTime() - started);
@@ -106,19 +108,19 @@ public final class LeaseApi {
     JsonObject extra = new JsonObject().put("holders", holdersJson).put("queue_position", busy.queuePosition());
     if (busy.recoveringUntil() != null) {
       extra.put("recovering_until", busy.recoveringUntil().toString());
-      ctx.fail(new ApiException(409, "gpu_busy", "the broker started without its lease state and grants nothing "
+      ctx.fail(new HttpError(409, "gpu_busy", "the broker started without its lease state and grants nothing "
           + "until " + busy.recoveringUntil() + " (recovery_grace_s), in case a lease granted before is still in use; "
           + "an operator who knows no such lease is alive restarts it with --fresh", extra));
       return;
     }
-    ctx.fail(new ApiException(409, "gpu_busy", where + " is busy (" + busy.holders().size() + " holder(s))", extra));
+    ctx.fail(new HttpError(409, "gpu_busy", where + " is busy (" + busy.holders().size() + " holder(s))", extra));
   }
 
   public void renew(RoutingContext ctx) {
-    Body body = Body.parse(ctx.body().buffer(), RENEW_FIELDS);
+    Body body = Body.of(ctx, RENEW_FIELDS);
     String token = body.requiredString("token", 256, null);
     Double ttlS = body.number("ttl_s", null, 1, options.maxTtlS());
-    store.renew(BearerAuth.sha256Hex(token), ttlS == null ? null : Math.round(ttlS * 1000))
+    store.renew(BearerAuth.sha256Hex(token), ttlS == null ? null : Math.round(ttlS * 1000), caller(ctx))
         .onSuccess(lease -> {
           metrics.renewed();
           Json.send(ctx, 200, lease.toHolderJson(null));
@@ -127,9 +129,9 @@ public final class LeaseApi {
   }
 
   public void release(RoutingContext ctx) {
-    Body body = Body.parse(ctx.body().buffer(), RELEASE_FIELDS);
+    Body body = Body.of(ctx, RELEASE_FIELDS);
     String token = body.requiredString("token", 256, null);
-    store.release(BearerAuth.sha256Hex(token))
+    store.release(BearerAuth.sha256Hex(token), caller(ctx))
         .onSuccess(r -> Json.send(ctx, 200, !r.released()
             ? new JsonObject().put("released", false).put("reason", r.reason().wireName())
             : r.revoked() == null ? new JsonObject().put("released", true)
@@ -138,26 +140,26 @@ public final class LeaseApi {
   }
 
   public void forceRelease(RoutingContext ctx) {
-    Body body = Body.parse(ctx.body().buffer(), FORCE_FIELDS);
+    Body body = Body.of(ctx, FORCE_FIELDS);
     Long leaseId = body.integer("lease_id", 1, Long.MAX_VALUE);
     String owner = body.string("owner", null, 64, OWNER);
     Double olderThanS = body.number("older_than_s", null, 0, 1e9);
     String reason = body.string("reason", "force-released by operator", 500, null);
     boolean immediate = Boolean.TRUE.equals(body.bool("immediate"));
     if (leaseId == null && owner == null) {
-      throw ApiException.badRequest("force_release needs lease_id, or owner (with optional older_than_s)");
+      throw HttpError.badRequest("force_release needs lease_id, or owner (with optional older_than_s)");
     }
     Principal who = BearerAuth.principal(ctx);
-    if (!who.admin() && owner != null && !owner.equals(who.name())) {
-      throw new ApiException(403, "forbidden", "'" + who.name() + "' may only force-release its own leases, not '"
-          + owner + "''s");
+    if (owner != null && !who.mayActAs(owner)) {
+      throw new HttpError(403, "forbidden", "'" + who.name() + "' may only force-release leases of " + who.owners()
+          + ", not '" + owner + "''s");
     }
     if (immediate && !who.admin()) {
-      throw new ApiException(403, "forbidden", "only an admin may force-release with \"immediate\": true (it hands "
+      throw new HttpError(403, "forbidden", "only an admin may force-release with \"immediate\": true (it hands "
           + "the GPU on without waiting for the holder to stop)");
     }
     ForceReleaseSelector selector = new ForceReleaseSelector(leaseId, owner,
-        olderThanS == null ? null : Math.round(olderThanS * 1000), who.admin() ? null : who.name(), who.name(), reason,
+        olderThanS == null ? null : Math.round(olderThanS * 1000), who.ownersOrNullForAny(), who.name(), reason,
         immediate);
     store.forceRelease(selector)
         .onSuccess(released -> {
@@ -206,8 +208,19 @@ public final class LeaseApi {
         .put("time", snapshot.time().toString());
   }
 
+  /** Who renews or releases, for the event: the token's name with auth on; null (the lease's owner) without. */
+  private static String caller(RoutingContext ctx) {
+    Principal who = BearerAuth.principal(ctx);
+    return who == Principal.OPEN ? null : who.name();
+  }
+
   private LeaseRequest leaseRequest(RoutingContext ctx, Body body, String tokenHash, long waitMs) {
     String owner = body.requiredString("owner", 64, OWNER);
+    Principal who = BearerAuth.principal(ctx);
+    if (!who.mayActAs(owner)) {
+      throw new HttpError(403, "forbidden", "the token '" + who.name() + "' may lease only as " + who.owners()
+          + ", not as '" + owner + "' (an admin token, or auth.tokens[].owners, allows more)");
+    }
     String purpose = body.string("purpose", "", 256, null);
     double ttlS = body.number("ttl_s", options.defaultTtlS(), 1, options.maxTtlS());
     Long gpuIndex = body.integer("gpu", 0, Integer.MAX_VALUE);
@@ -215,7 +228,7 @@ public final class LeaseApi {
     String priorityName = body.string("priority", "normal", 16, null);
     Priority priority = Priority.parse(priorityName);
     if (priority == null) {
-      throw ApiException.badRequest("priority must be 'low', 'normal' or 'high', not '" + priorityName + "'");
+      throw HttpError.badRequest("priority must be 'low', 'normal' or 'high', not '" + priorityName + "'");
     }
     Long pid = body.integer("pid", 1, Integer.MAX_VALUE);
     String host = body.string("host", null, 253, HOST);
@@ -230,7 +243,7 @@ public final class LeaseApi {
     }
     if (pid != null && holders.isLocal(host)) {
       pidStart = holders.startTimeMs(pid).orElseThrow(() ->
-          ApiException.badRequest("pid " + pid + " is not a running process on this host"));
+          HttpError.badRequest("pid " + pid + " is not a running process on this host"));
     }
     return new LeaseRequest(owner, purpose, tokenHash, Math.round(ttlS * 1000), gpu, vramMb, priority, pid, pidStart,
         host, waitMs);
@@ -240,14 +253,14 @@ public final class LeaseApi {
     if (gpu != null) {
       GpuDevice device = gpus.get(gpu);
       if (device == null) {
-        throw ApiException.badRequest("unknown gpu " + gpu + "; this broker arbitrates " + gpus.keySet());
+        throw HttpError.badRequest("unknown gpu " + gpu + "; this broker arbitrates " + gpus.keySet());
       }
       if (vramMb != null && device.vramMb() > 0 && vramMb > device.vramMb()) {
-        throw ApiException.badRequest("vram_mb " + vramMb + " exceeds gpu " + gpu + "'s capacity of "
+        throw HttpError.badRequest("vram_mb " + vramMb + " exceeds gpu " + gpu + "'s capacity of "
             + device.vramMb() + " MB");
       }
     } else if (vramMb != null && gpus.values().stream().noneMatch(d -> d.vramMb() == 0 || d.vramMb() >= vramMb)) {
-      throw ApiException.badRequest("vram_mb " + vramMb + " exceeds the capacity of every gpu");
+      throw HttpError.badRequest("vram_mb " + vramMb + " exceeds the capacity of every gpu");
     }
   }
 
@@ -262,13 +275,13 @@ public final class LeaseApi {
   }
 
   /** Maps a store failure to its HTTP error. */
-  public static ApiException toApi(StoreException e) {
+  public static HttpError toApi(StoreException e) {
     return switch (e.kind()) {
-      case LEASE_LOST -> new ApiException(410, "lease_lost", e.getMessage(),
+      case LEASE_LOST -> new HttpError(410, "lease_lost", e.getMessage(),
           new JsonObject().put("reason", e.reason().wireName()));
-      case UNKNOWN_LEASE -> new ApiException(404, "unknown_lease", e.getMessage());
-      case FORBIDDEN -> new ApiException(403, "forbidden", e.getMessage());
-      case UNAVAILABLE -> new ApiException(503, "store_unavailable", e.getMessage());
+      case UNKNOWN_LEASE -> new HttpError(404, "unknown_lease", e.getMessage());
+      case FORBIDDEN -> new HttpError(403, "forbidden", e.getMessage());
+      case UNAVAILABLE -> new HttpError(503, "store_unavailable", e.getMessage());
     };
   }
 }

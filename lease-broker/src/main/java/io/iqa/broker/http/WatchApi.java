@@ -4,6 +4,7 @@ import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseEvent;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.StoreException;
+import io.iqa.server.HttpError;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
@@ -40,7 +41,7 @@ public final class WatchApi {
   public void watch(RoutingContext ctx) {
     String token = ctx.request().getHeader(HEADER);
     if (token == null || token.isBlank() || token.length() > 256) {
-      throw ApiException.badRequest("the lease watch needs the lease's token in a '" + HEADER + "' header");
+      throw HttpError.badRequest("the lease watch needs the lease's token in a '" + HEADER + "' header");
     }
     String hash = BearerAuth.sha256Hex(token.trim());
     store.lookup(hash).onSuccess(lease -> {

@@ -28,13 +28,19 @@ public final class BrokerMetrics {
   public BrokerMetrics(List<GpuDevice> gpus) {
     for (GpuDevice gpu : gpus) {
       String idx = Integer.toString(gpu.index());
-      active.put(gpu.index(), registry.gauge("gpu_lease_active", List.of(io.micrometer.core.instrument.Tag.of("gpu", idx)),
-          new AtomicInteger()));
-      waiting.put(gpu.index(), registry.gauge("gpu_lease_waiting", List.of(io.micrometer.core.instrument.Tag.of("gpu", idx)),
-          new AtomicInteger()));
+      AtomicInteger a = new AtomicInteger();
+      Gauge.builder("gpu_lease_active", a, AtomicInteger::get).tag("gpu", idx)
+          .description("leases held on this gpu now, revoking ones included").register(registry);
+      active.put(gpu.index(), a);
+      AtomicInteger w = new AtomicInteger();
+      Gauge.builder("gpu_lease_waiting", w, AtomicInteger::get).tag("gpu", idx)
+          .description("requests queued for this gpu now").register(registry);
+      waiting.put(gpu.index(), w);
       grants.put(gpu.index(), Counter.builder("gpu_lease_grants").tag("gpu", idx)
           .description("leases granted by this broker").register(registry));
-      Gauge.builder("gpu_lease_vram_mb", gpu::vramMb).tag("gpu", idx).description("configured VRAM").register(registry);
+      Gauge.builder("gpu_lease_vram_bytes", () -> gpu.vramMb() * 1024.0 * 1024.0).tag("gpu", idx).baseUnit("bytes")
+          .description("the gpu's VRAM as configured or detected (0: unknown, whole-device leases only)")
+          .register(registry);
     }
     busy = Counter.builder("gpu_lease_busy").description("lease requests answered 409 gpu_busy").register(registry);
     renewals = Counter.builder("gpu_lease_renewals").description("successful renewals").register(registry);

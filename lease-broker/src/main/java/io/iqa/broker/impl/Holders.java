@@ -32,12 +32,28 @@ public final class Holders {
     return host != null && localNames.contains(host.toLowerCase(Locale.ROOT));
   }
 
-  /** @return the process's start time in epoch ms, or empty when no such process runs here */
+  /**
+   * @return the process's start time in epoch ms, or empty when no such process runs here. A zombie
+   *     (killed, not yet reaped by its parent) does not run: its GPU memory is already gone.
+   */
   public Optional<Long> startTimeMs(long pid) {
     return ProcessHandle.of(pid)
         .filter(ProcessHandle::isAlive)
+        .filter(h -> !zombie(pid))
         .flatMap(h -> h.info().startInstant())
         .map(java.time.Instant::toEpochMilli);
+  }
+
+  /** Linux: the state field of /proc/PID/stat is Z (zombie) or X (dead). Elsewhere: false. */
+  static boolean zombie(long pid) {
+    try {
+      String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc", Long.toString(pid), "stat"));
+      int close = stat.lastIndexOf(')'); // the command name may hold spaces and parentheses
+      char state = close >= 0 && close + 2 < stat.length() ? stat.charAt(close + 2) : '?';
+      return state == 'Z' || state == 'X';
+    } catch (java.io.IOException | RuntimeException e) {
+      return false;
+    }
   }
 
   /** @return whether the process {@code pid} that started at {@code startMs} still runs */

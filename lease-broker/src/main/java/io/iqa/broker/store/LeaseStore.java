@@ -49,17 +49,18 @@ public interface LeaseStore {
   Future<Void> cancelWait(String waiterId);
 
   /**
-   * Extends the lease behind {@code tokenHash} by {@code ttlMs} from now (its own ttl when null).
+   * Extends the lease behind {@code tokenHash} by {@code ttlMs} from now (its own ttl when null);
+   * {@code by} is who asked, recorded in the event.
    * Fails with {@code LEASE_LOST} when it has ended or is being revoked, {@code UNKNOWN_LEASE} when
    * never known.
    */
-  Future<Lease> renew(String tokenHash, Long ttlMs);
+  Future<Lease> renew(String tokenHash, Long ttlMs, String by);
 
   /**
    * Releases the lease behind {@code tokenHash} (for a revoking lease: the holder's confirmation);
-   * idempotent. Fails with {@code UNKNOWN_LEASE}.
+   * idempotent. Fails with {@code UNKNOWN_LEASE}. {@code by} is who asked, recorded in the event.
    */
-  Future<ReleaseResult> release(String tokenHash);
+  Future<ReleaseResult> release(String tokenHash, String by);
 
   /** The live lease (held or revoking) behind {@code tokenHash}; fails like {@link #renew}. */
   Future<Lease> lookup(String tokenHash);

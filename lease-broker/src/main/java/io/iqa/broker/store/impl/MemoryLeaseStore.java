@@ -167,7 +167,7 @@ public final class MemoryLeaseStore implements LeaseStore {
   }
 
   @Override
-  public Future<Lease> renew(String tokenHash, Long ttlMs) {
+  public Future<Lease> renew(String tokenHash, Long ttlMs, String by) {
     return step(out -> {
       long now = monoMs();
       MemoryLease l = live(tokenHash, now, out);
@@ -179,7 +179,7 @@ public final class MemoryLeaseStore implements LeaseStore {
         journal.renew(l.leaseId, l.ttlMs, wallMs(expires));
       }
       l.expiresMono = expires;
-      out.events.add(event("renewed", l, l.owner, null, null));
+      out.events.add(event("renewed", l, by != null ? by : l.owner, null, null));
       return l.view(now, this::wall);
     });
   }
@@ -197,7 +197,7 @@ public final class MemoryLeaseStore implements LeaseStore {
   }
 
   @Override
-  public Future<ReleaseResult> release(String tokenHash) {
+  public Future<ReleaseResult> release(String tokenHash, String by) {
     return step(out -> {
       long now = monoMs();
       MemoryLease l = byToken.get(tokenHash);
@@ -213,10 +213,11 @@ public final class MemoryLeaseStore implements LeaseStore {
         return new ReleaseResult(false, why, null);
       }
       EndReason revoked = l.revoked;
+      String who = by != null ? by : l.owner;
       if (revoked != null) {
-        end(l, LeaseEvent.REVOKE_CONFIRMED, revoked, l.owner, "the holder stopped and released", now, out);
+        end(l, LeaseEvent.REVOKE_CONFIRMED, revoked, who, "the holder stopped and released", now, out);
       } else {
-        end(l, EndReason.RELEASED.wireName(), EndReason.RELEASED, l.owner, null, now, out);
+        end(l, EndReason.RELEASED.wireName(), EndReason.RELEASED, who, null, now, out);
       }
       return new ReleaseResult(true, null, revoked);
     });
@@ -239,9 +240,9 @@ public final class MemoryLeaseStore implements LeaseStore {
         throw new StoreException(StoreException.Kind.UNKNOWN_LEASE,
             "no active lease matches lease_id " + sel.leaseId() + (sel.owner() != null ? " and owner " + sel.owner() : ""));
       }
-      if (sel.allowedOwner() != null && selected.stream().anyMatch(l -> !l.owner.equals(sel.allowedOwner()))) {
+      if (sel.allowedOwners() != null && selected.stream().anyMatch(l -> !sel.allowedOwners().contains(l.owner))) {
         throw new StoreException(StoreException.Kind.FORBIDDEN,
-            "'" + sel.allowedOwner() + "' may only force-release its own leases");
+            "'" + sel.by() + "' may only force-release leases of " + sel.allowedOwners());
       }
       List<Lease> released = new ArrayList<>();
       for (MemoryLease l : selected) {

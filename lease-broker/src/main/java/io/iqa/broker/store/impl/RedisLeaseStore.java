@@ -170,8 +170,9 @@ public final class RedisLeaseStore implements LeaseStore {
   }
 
   @Override
-  public Future<Lease> renew(String tokenHash, Long ttlMs) {
+  public Future<Lease> renew(String tokenHash, Long ttlMs, String by) {
     JsonObject args = new JsonObject().put("th", tokenHash);
+    putIfSet(args, "by", by); // a JSON null would reach Lua as cjson.null, which is true
     putIfSet(args, "ttl", ttlMs);
     return call("renew", args, res -> {
       throwIfLostOrUnknown(res);
@@ -180,8 +181,10 @@ public final class RedisLeaseStore implements LeaseStore {
   }
 
   @Override
-  public Future<ReleaseResult> release(String tokenHash) {
-    return call("release", new JsonObject().put("th", tokenHash), res -> {
+  public Future<ReleaseResult> release(String tokenHash, String by) {
+    JsonObject args = new JsonObject().put("th", tokenHash);
+    putIfSet(args, "by", by);
+    return call("release", args, res -> {
       throwIfLostOrUnknown(res);
       boolean released = res.getBoolean("released");
       String revoked = res.getString("revoked");
@@ -204,7 +207,9 @@ public final class RedisLeaseStore implements LeaseStore {
     putIfSet(args, "lease_id", sel.leaseId());
     putIfSet(args, "owner", sel.owner());
     putIfSet(args, "older_than", sel.olderThanMs());
-    putIfSet(args, "allowed_owner", sel.allowedOwner());
+    if (sel.allowedOwners() != null) {
+      args.put("allowed_owners", new JsonArray(List.copyOf(sel.allowedOwners())));
+    }
     return call("force", args, res -> {
       if (res.getBoolean("unknown", false)) {
         throw new StoreException(StoreException.Kind.UNKNOWN_LEASE, "no active lease matches lease_id "
@@ -212,7 +217,7 @@ public final class RedisLeaseStore implements LeaseStore {
       }
       if (res.getBoolean("forbidden", false)) {
         throw new StoreException(StoreException.Kind.FORBIDDEN,
-            "'" + sel.allowedOwner() + "' may only force-release its own leases");
+            "'" + sel.by() + "' may only force-release leases of " + sel.allowedOwners());
       }
       return leases(res, "leases");
     });

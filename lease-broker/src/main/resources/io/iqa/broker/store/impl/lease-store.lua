@@ -321,7 +321,7 @@ elseif op == 'renew' then
   l.expires = now + l.ttl
   redis.call('SET', lease_key(l.id), cjson.encode(l))
   redis.call('ZADD', P .. 'exp', l.expires, l.id)
-  emit('renewed', l, l.owner, nil)
+  emit('renewed', l, a.by or l.owner, nil)
   return finish({lease = l})
 
 elseif op == 'lookup' then
@@ -340,10 +340,10 @@ elseif op == 'release' then
     return finish({released = false, reason = end_expired(l)})
   end
   if l.rv then
-    end_lease(l, 'revoke_confirmed', l.rv, l.owner, 'the holder stopped and released')
+    end_lease(l, 'revoke_confirmed', l.rv, a.by or l.owner, 'the holder stopped and released')
     return finish({released = true, revoked = l.rv})
   end
-  end_lease(l, 'released', 'released', l.owner, nil)
+  end_lease(l, 'released', 'released', a.by or l.owner, nil)
   return finish({released = true})
 
 elseif op == 'force' then
@@ -356,9 +356,11 @@ elseif op == 'force' then
     end
   end
   if a.lease_id ~= nil and #selected == 0 then return finish({unknown = true}) end
-  if a.allowed_owner ~= nil then
+  if a.allowed_owners ~= nil then
+    local allowed = {}
+    for _, o in ipairs(a.allowed_owners) do allowed[o] = true end
     for _, l in ipairs(selected) do
-      if l.owner ~= a.allowed_owner then return finish({forbidden = true}) end
+      if not allowed[l.owner] then return finish({forbidden = true}) end
     end
   end
   for _, l in ipairs(selected) do

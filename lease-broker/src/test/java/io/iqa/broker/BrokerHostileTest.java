@@ -1,0 +1,275 @@
+package io.iqa.broker;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.iqa.broker.RawHttp.Answer;
+import io.iqa.broker.TestBroker.Reply;
+import io.iqa.broker.http.BearerAuth;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The broker against careless and hostile clients, each finding of the probe replayed against a
+ * real broker: idle and slow connections, connection floods, odd content types, over-long lines and
+ * heads, forged log lines, tokens that lease in another's name, zombie holders, and metrics that
+ * Prometheus' own linter must accept.
+ */
+class BrokerHostileTest {
+
+  @TempDir
+  Path dir;
+  private final List<TestBroker> brokers = new ArrayList<>();
+
+  @AfterEach
+  void close() {
+    brokers.forEach(TestBroker::close);
+  }
+
+  private TestBroker broker(JsonObject extra) {
+    JsonObject config = new JsonObject()
+        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))
+        .put("reaper_interval_ms", 100)
+        .put("limits", new JsonObject().put("header_timeout_ms", 1000).put("idle_timeout_ms", 1500)
+            .put("body_timeout_ms", 1000).put("max_connections", 50))
+        .mergeIn(extra, true);
+    TestBroker b = new TestBroker(config);
+    brokers.add(b);
+    return b;
+  }
+
+  @Test
+  void idleSocketsHalfSentHeadsAndDripsAreClosedWithinTheHeaderTimeout() throws Exception {
+    TestBroker b = broker(new JsonObject());
+    try (RawHttp idle = new RawHttp(b.port); RawHttp half = new RawHttp(b.port); RawHttp drip = new RawHttp(b.port)) {
+      half.send("POST /v1/gpu/lease HTTP/1.1\r\nHost: x\r\nContent-Type: app");
+      Thread dripper = new Thread(() -> {
+        try {
+          for (char c : "GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ".toCharArray()) {
+            drip.send(String.valueOf(c));
+            Thread.sleep(100);
+          }
+        } catch (Exception closed) {
+          // the broker closed it: what this test wants
+        }
+      });
+      dripper.start();
+      long idleMs = idle.millisUntilClosed(5000);
+      assertTrue(idleMs >= 0 && idleMs < 2500, "an idle socket stayed open " + idleMs + " ms (header_timeout_ms 1000)");
+      long halfMs = half.millisUntilClosed(5000);
+      assertTrue(halfMs >= 0 && halfMs < 2500, "a half-sent head stayed open (" + halfMs + " ms)");
+      long dripMs = drip.millisUntilClosed(5000);
+      assertTrue(dripMs >= 0, "a dripping head kept its connection open past the header timeout");
+      dripper.join(10_000);
+    }
+    // A kept-alive connection with nothing in progress goes after idle_timeout_ms.
+    try (RawHttp keep = new RawHttp(b.port)) {
+      keep.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+      assertEquals(200, keep.read().status());
+      long keptMs = keep.millisUntilClosed(6000);
+      assertTrue(keptMs >= 1000 && keptMs < 3500, "a kept-alive idle connection closed after " + keptMs
+          + " ms; idle_timeout_ms is 1500");
+    }
+    assertEquals(200, b.get("/health").status());
+  }
+
+  @Test
+  void aConnectionFloodNeverStopsHealthAndEveryOtherRequestGetsAJson503() throws Exception {
+    TestBroker b = broker(new JsonObject());
+    List<RawHttp> flood = new ArrayList<>();
+    try {
+      for (int i = 0; i < 300; i++) {
+        flood.add(new RawHttp(b.port));
+      }
+      try (RawHttp probe = new RawHttp(b.port); RawHttp other = new RawHttp(b.port)) {
+        probe.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+        Answer health = probe.read();
+        assertEquals(200, health.status(), "health must answer during a connection flood: " + health);
+        other.send("GET /v1/gpu/status HTTP/1.1\r\nHost: x\r\n\r\n");
+        Answer refused = other.read();
+        assertEquals(503, refused.status(), refused.toString());
+        assertTrue(refused.head().contains("Retry-After") && refused.body().contains("\"overloaded\""),
+            refused.toString());
+      }
+    } finally {
+      for (RawHttp r : flood) {
+        r.close();
+      }
+    }
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (b.get("/v1/gpu/status").status() != 200 && System.nanoTime() < deadline) {
+      Thread.sleep(100);
+    }
+    assertEquals(200, b.get("/v1/gpu/status").status(), "the broker must recover once the flood is gone");
+  }
+
+  @Test
+  void formAndMultipartBodiesOfAnySizeNeverGive500BeforeOrAfterAuth() throws Exception {
+    TestBroker open = broker(new JsonObject());
+    String lease = "{\"owner\":\"curl\",\"purpose\":\"" + "p".repeat(200) + "\"}" + " ".repeat(2000);
+    // curl -d sends application/x-www-form-urlencoded: the broker reads the JSON all the same.
+    try (RawHttp r = new RawHttp(open.port)) {
+      r.send("POST /v1/gpu/lease HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+          + "Content-Length: " + lease.length() + "\r\n\r\n" + lease);
+      Answer a = r.read();
+      assertEquals(200, a.status(), a.toString());
+    }
+    String multipart = "--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n" + "x".repeat(5000) + "\r\n--xyz--\r\n";
+    for (TestBroker b : List.of(open, broker(new JsonObject().put("auth", new JsonObject().put("tokens",
+        new JsonArray().add(new JsonObject().put("name", "ops").put("role", "admin")
+            .put("token_sha256", BearerAuth.sha256Hex("ops-secret")))))))) {
+      for (String auth : List.of("", "Authorization: Bearer ops-secret\r\n")) {
+        try (RawHttp r = new RawHttp(b.port)) {
+          r.send("POST /v1/gpu/renew HTTP/1.1\r\nHost: x\r\n" + auth
+              + "Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: " + multipart.length() + "\r\n\r\n"
+              + multipart);
+          Answer a = r.read();
+          assertTrue(a.status() == 400 || a.status() == 401, a.toString());
+          assertTrue(a.head().contains("application/json") && a.body().startsWith("{\"error\""), a.toString());
+        }
+      }
+    }
+  }
+
+  @Test
+  void aBodyThatDoesNotArriveIsRefusedWith408AndOverlongLinesAndHeadsGetJson() throws Exception {
+    TestBroker b = broker(new JsonObject());
+    try (RawHttp slow = new RawHttp(b.port)) {
+      slow.send("POST /v1/gpu/lease HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"owner\":");
+      Answer a = slow.read();
+      assertEquals(408, a.status(), a.toString());
+      assertTrue(a.body().contains("\"request_timeout\""), a.body());
+    }
+    try (RawHttp longLine = new RawHttp(b.port)) {
+      longLine.send("GET /" + "a".repeat(20_000) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+      Answer a = longLine.read();
+      assertEquals(414, a.status(), a.toString());
+      assertTrue(a.head().contains("application/json") && a.body().contains("\"uri_too_long\""), a.toString());
+    }
+    try (RawHttp bigHead = new RawHttp(b.port)) {
+      bigHead.send("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + "b".repeat(40_000) + "\r\n\r\n");
+      Answer a = bigHead.read();
+      assertEquals(431, a.status(), a.toString());
+      assertTrue(a.body().contains("\"headers_too_large\""), a.toString());
+    }
+    try (RawHttp garbage = new RawHttp(b.port)) {
+      garbage.send("\u0001\u0002 nonsense\r\n\r\n");
+      Answer a = garbage.read();
+      assertTrue(a == null || a.status() == 400 && a.body().contains("\"error\""), String.valueOf(a));
+    }
+    for (String path : List.of("/health", "/v1/gpu/status", "/v1/gpu/events", "/metrics")) {
+      Reply head = b.send(HttpMethod.HEAD, path, null, null);
+      assertEquals(200, head.status(), "HEAD " + path + " must work where GET does");
+      assertEquals(0, head.body().length(), "HEAD has no body");
+    }
+    Reply wrong = b.send(HttpMethod.DELETE, "/v1/gpu/lease", null, null);
+    assertEquals(405, wrong.status());
+    assertEquals("method_not_allowed", wrong.json().getString("error"));
+  }
+
+  @Test
+  void requestTextIsEscapedInTheLogAndTheLogLinesCarryTheDate() throws Exception {
+    try (BrokerProcess b = new BrokerProcess(new JsonObject()
+        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0))), dir)) {
+      String forged = "2026-01-01 00:00:00.000 ERROR [main] forged - the broker was hacked";
+      b.post("/v1/gpu/lease", new JsonObject().put("owner", "victim").put("purpose", "a\r\n" + forged));
+      b.post("/v1/gpu/force_release", new JsonObject().put("owner", "victim")
+          .put("reason", "ops\n" + forged + "\u001b[2J"));
+      long deadline = System.nanoTime() + 10_000_000_000L;
+      while (!b.log().contains("revoked") && System.nanoTime() < deadline) {
+        Thread.sleep(50);
+      }
+      String log = b.log();
+      assertTrue(log.contains("revoked"), log);
+      for (String line : log.split("\n")) {
+        assertFalse(line.startsWith("2026-01-01 00:00:00.000 ERROR"), "a request forged a log line:\n" + log);
+        assertFalse(line.contains("\u001b"), "a terminal escape reached the log: " + line);
+        if (!line.isBlank() && !line.startsWith("\tat ") && !line.startsWith("lease-broker listening")) {
+          assertTrue(line.matches("^\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}\\.\\d{3} .*"), "a log line without its date: "
+              + line);
+        }
+      }
+      assertTrue(log.contains("ops\\u000a2026-01-01"), "the reason must be shown escaped:\n" + log);
+    }
+  }
+
+  @Test
+  void aClientTokenLeasesOnlyInItsOwnNamesAndEventsNameTheCaller() {
+    JsonArray tokens = new JsonArray()
+        .add(new JsonObject().put("name", "alice").put("token_sha256", BearerAuth.sha256Hex("alice-secret")))
+        .add(new JsonObject().put("name", "pipeline").put("token_sha256", BearerAuth.sha256Hex("pipe-secret"))
+            .put("owners", new JsonArray().add("iqa-sidecar").add("iqa-client")));
+    TestBroker b = broker(new JsonObject().put("auth", new JsonObject().put("tokens", tokens)));
+    Reply asBob = b.post("/v1/gpu/lease", new JsonObject().put("owner", "bob"), "alice-secret");
+    assertEquals(403, asBob.status(), "a client token must not lease in another owner's name: " + asBob);
+    assertEquals("forbidden", asBob.json().getString("error"));
+    JsonObject own = b.post("/v1/gpu/lease", new JsonObject().put("owner", "alice").put("gpu", 0), "alice-secret").json();
+    assertEquals(200, b.post("/v1/gpu/renew", new JsonObject().put("token", own.getString("token")), "pipe-secret")
+        .status(), "the lease token is what renews");
+    b.post("/v1/gpu/release", new JsonObject().put("token", own.getString("token")), "alice-secret");
+    Reply mapped = b.post("/v1/gpu/lease", new JsonObject().put("owner", "iqa-sidecar"), "pipe-secret");
+    assertEquals(200, mapped.status(), "owners listed for the token are allowed: " + mapped);
+    assertEquals(403, b.post("/v1/gpu/lease", new JsonObject().put("owner", "pipeline-x"), "pipe-secret").status());
+    JsonArray events = b.get("/v1/gpu/events", "alice-secret").json().getJsonArray("events");
+    JsonObject renewed = events.stream().map(JsonObject.class::cast).filter(e -> e.getString("type").equals("renewed"))
+        .findFirst().orElseThrow();
+    assertEquals("pipeline", renewed.getString("by"), "renew events name the caller's token: " + renewed);
+    JsonObject released = events.stream().map(JsonObject.class::cast)
+        .filter(e -> e.getString("type").equals("released")).findFirst().orElseThrow();
+    assertEquals("alice", released.getString("by"));
+  }
+
+  @Test
+  void aKilledButUnreapedHolderCountsAsExited() throws Exception {
+    TestBroker b = broker(new JsonObject());
+    // sh starts a sleeper, then becomes a process that never reaps it: killed, it stays a zombie.
+    Process parent = new ProcessBuilder("sh", "-c", "sleep 600 & echo $!; exec sleep 600").start();
+    try {
+      long zombie = Long.parseLong(new java.io.BufferedReader(new java.io.InputStreamReader(parent.getInputStream(),
+          StandardCharsets.US_ASCII)).readLine().trim());
+      JsonObject lease = b.lease(new JsonObject().put("owner", "ghost").put("gpu", 0).put("pid", zombie)
+          .put("ttl_s", 600));
+      new ProcessBuilder("kill", "-9", Long.toString(zombie)).start().waitFor(5, TimeUnit.SECONDS);
+      Thread.sleep(100);
+      String state = Files.readString(Path.of("/proc", Long.toString(zombie), "stat"));
+      assertTrue(state.contains(") Z "), "the test needs a zombie: " + state);
+      Reply renew = null;
+      long deadline = System.nanoTime() + 5_000_000_000L;
+      while (System.nanoTime() < deadline) {
+        renew = b.post("/v1/gpu/renew", new JsonObject().put("token", lease.getString("token")));
+        if (renew.status() != 200) {
+          break;
+        }
+        Thread.sleep(50);
+      }
+      assertEquals(410, renew.status(), "a zombie holder kept its lease: " + renew);
+      assertEquals("holder_exited", renew.json().getString("reason"));
+    } finally {
+      parent.destroyForcibly();
+    }
+  }
+
+  @Test
+  void metricsPassPrometheusOwnLinter() throws Exception {
+    TestBroker b = broker(new JsonObject());
+    JsonObject lease = b.lease(new JsonObject().put("owner", "m").put("gpu", 0));
+    b.post("/v1/gpu/lease", new JsonObject().put("owner", "busy").put("gpu", 0));
+    b.post("/v1/gpu/force_release", new JsonObject().put("owner", "m"));
+    b.post("/v1/gpu/release", new JsonObject().put("token", lease.getString("token")));
+    Promtool.assertLintClean(b.get("/metrics").body().toString());
+  }
+
+}

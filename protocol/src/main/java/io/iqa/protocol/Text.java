@@ -1,0 +1,46 @@
+package io.iqa.protocol;
+
+/**
+ * Text that came from a request, a file name or another program, made safe to show: in a log line
+ * (no forged line from a CR/LF), on a terminal (no escape sequence from ESC), anywhere (no NUL).
+ */
+public final class Text {
+
+  private Text() {
+  }
+
+  /**
+   * @return {@code s} with every control character (C0, DEL, C1) and the Unicode line and paragraph
+   *     separators shown as {@code \\uXXXX}, and backslashes doubled so the result reads back
+   *     unambiguously; "null" for null
+   */
+  public static String printable(String s) {
+    if (s == null) {
+      return "null";
+    }
+    StringBuilder out = null;
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      boolean control = c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || c == '\u2028' || c == '\u2029';
+      if (control || c == '\\') {
+        if (out == null) {
+          out = new StringBuilder(s.length() + 16).append(s, 0, i);
+        }
+        if (c == '\\') {
+          out.append("\\\\");
+        } else {
+          out.append(String.format("\\u%04x", (int) c));
+        }
+      } else if (out != null) {
+        out.append(c);
+      }
+    }
+    return out == null ? s : out.toString();
+  }
+
+  /** {@link #printable} cut to at most {@code max} characters, with "..." when cut. */
+  public static String printable(String s, int max) {
+    String p = printable(s);
+    return p.length() <= max ? p : p.substring(0, Math.max(0, max - 3)) + "...";
+  }
+}

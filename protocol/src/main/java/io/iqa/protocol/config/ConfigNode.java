@@ -1,0 +1,221 @@
+package io.iqa.protocol.config;
+
+import io.iqa.protocol.Text;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Pattern;
+
+/**
+ * One block of a program's configuration, as JSON reads it (maps, lists, strings, numbers,
+ * booleans, nulls), with getters that check the type and the range and name the key by its path
+ * when they refuse it. {@link #known} refuses keys nobody reads, so a typo never falls back to a
+ * default silently. A null value means "the default".
+ */
+public final class ConfigNode {
+
+  private final Map<String, Object> map;
+  private final String path;
+
+  private ConfigNode(Map<String, Object> map, String path) {
+    this.map = map;
+    this.path = path;
+  }
+
+  /** The top level of a configuration. */
+  public static ConfigNode root(Map<String, ?> map) {
+    return new ConfigNode(copy(map), "");
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Map<String, Object> copy(Map<String, ?> map) {
+    return map == null ? new LinkedHashMap<>() : new LinkedHashMap<>((Map<String, Object>) map);
+  }
+
+  /** @throws ConfigException naming every key of this block that is not in {@code keys} */
+  public ConfigNode known(Set<String> keys) {
+    List<String> unknown = new ArrayList<>();
+    for (String k : map.keySet()) {
+      if (!keys.contains(k)) {
+        unknown.add(path + k);
+      }
+    }
+    if (!unknown.isEmpty()) {
+      throw new ConfigException("unknown config key" + (unknown.size() > 1 ? "s " : " ") + quoted(unknown) + " ("
+          + (path.isEmpty() ? "known keys" : path.substring(0, path.length() - 1) + " takes") + ": "
+          + String.join(", ", new TreeSet<>(keys)) + ")");
+    }
+    return this;
+  }
+
+  public boolean has(String key) {
+    return map.get(key) != null;
+  }
+
+  /** @return the path of {@code key} in the configuration, for messages */
+  public String name(String key) {
+    return path + key;
+  }
+
+  /** A nested object; an absent or null one reads as empty. */
+  public ConfigNode block(String key) {
+    Object v = map.get(key);
+    if (v == null) {
+      return new ConfigNode(new LinkedHashMap<>(), path + key + ".");
+    }
+    if (!(v instanceof Map<?, ?> m)) {
+      throw wrongType(key, "an object", v);
+    }
+    return new ConfigNode(copy(cast(m)), path + key + ".");
+  }
+
+  /** The objects of a list. */
+  public List<ConfigNode> blocks(String key) {
+    Object v = map.get(key);
+    List<ConfigNode> out = new ArrayList<>();
+    if (v == null) {
+      return out;
+    }
+    if (!(v instanceof List<?> list)) {
+      throw wrongType(key, "a list of objects", v);
+    }
+    for (int i = 0; i < list.size(); i++) {
+      if (!(list.get(i) instanceof Map<?, ?> m)) {
+        throw wrongType(key + "[" + i + "]", "an object", list.get(i));
+      }
+      out.add(new ConfigNode(copy(cast(m)), path + key + "[" + i + "]."));
+    }
+    return out;
+  }
+
+  public String string(String key, String def) {
+    Object v = map.get(key);
+    if (v == null) {
+      return def;
+    }
+    if (!(v instanceof String s) || s.isBlank()) {
+      throw wrongType(key, "a non-empty string", v);
+    }
+    return s;
+  }
+
+  /** A string that must match {@code pattern}. */
+  public String string(String key, String def, Pattern pattern, String what) {
+    String s = string(key, def);
+    if (s != null && !pattern.matcher(s).matches()) {
+      throw new ConfigException(name(key) + " must be " + what + ", not \"" + Text.printable(s, 80) + "\"");
+    }
+    return s;
+  }
+
+  /** A string that must be one of {@code choices}. */
+  public String choice(String key, String def, Set<String> choices) {
+    String s = string(key, def);
+    if (s != null && !choices.contains(s)) {
+      throw new ConfigException(name(key) + " must be one of " + quoted(new ArrayList<>(new TreeSet<>(choices)))
+          + ", not \"" + Text.printable(s, 80) + "\"");
+    }
+    return s;
+  }
+
+  public boolean bool(String key, boolean def) {
+    Object v = map.get(key);
+    if (v == null) {
+      return def;
+    }
+    if (!(v instanceof Boolean b)) {
+      throw wrongType(key, "true or false", v);
+    }
+    return b;
+  }
+
+  public double number(String key, double def, double min, double max) {
+    Double d = optionalNumber(key, min, max);
+    return d == null ? def : d;
+  }
+
+  /** @return the number, or null when absent */
+  public Double optionalNumber(String key, double min, double max) {
+    Object v = map.get(key);
+    if (v == null) {
+      return null;
+    }
+    if (!(v instanceof Number n) || Double.isNaN(n.doubleValue())) {
+      throw wrongType(key, "a number between " + trim(min) + " and " + trim(max), v);
+    }
+    double d = n.doubleValue();
+    if (d < min || d > max) {
+      throw new ConfigException(name(key) + " must be between " + trim(min) + " and " + trim(max) + ", not " + trim(d));
+    }
+    return d;
+  }
+
+  public long integer(String key, long def, long min, long max) {
+    Long l = optionalInteger(key, min, max);
+    return l == null ? def : l;
+  }
+
+  /** @return the whole number, or null when absent */
+  public Long optionalInteger(String key, long min, long max) {
+    Object v = map.get(key);
+    if (v == null) {
+      return null;
+    }
+    if (!(v instanceof Number n) || n.doubleValue() != Math.rint(n.doubleValue())) {
+      throw wrongType(key, "a whole number between " + min + " and " + max, v);
+    }
+    long l = n.longValue();
+    if (l < min || l > max) {
+      throw new ConfigException(name(key) + " must be between " + min + " and " + max + ", not " + l);
+    }
+    return l;
+  }
+
+  /** A list of strings; absent or null gives {@code def}. */
+  public List<String> strings(String key, List<String> def) {
+    Object v = map.get(key);
+    if (v == null) {
+      return def;
+    }
+    if (!(v instanceof List<?> list) || list.stream().anyMatch(e -> !(e instanceof String))) {
+      throw wrongType(key, "a list of strings", v);
+    }
+    List<String> out = new ArrayList<>();
+    list.forEach(e -> out.add((String) e));
+    return out;
+  }
+
+  /** The raw value (for parts that check themselves, such as model entries). */
+  public Object raw(String key) {
+    return map.get(key);
+  }
+
+  /** The block's raw map. */
+  public Map<String, Object> map() {
+    return map;
+  }
+
+  private ConfigException wrongType(String key, String expected, Object v) {
+    String shown = v instanceof String s ? "\"" + Text.printable(s, 80) + "\" (a string)"
+        : v instanceof Map ? "an object" : v instanceof List ? "a list" : Text.printable(String.valueOf(v), 80);
+    return new ConfigException(name(key) + " must be " + expected + ", not " + shown);
+  }
+
+  private static String quoted(List<String> names) {
+    List<String> q = new ArrayList<>();
+    names.forEach(n -> q.add("'" + Text.printable(n, 80) + "'"));
+    return String.join(", ", q);
+  }
+
+  private static String trim(double d) {
+    return d == Math.rint(d) && Math.abs(d) < 1e15 ? Long.toString((long) d) : Double.toString(d);
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Map<String, ?> cast(Map<?, ?> m) {
+    return (Map<String, ?>) m;
+  }
+}

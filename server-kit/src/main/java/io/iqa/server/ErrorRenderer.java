@@ -1,0 +1,83 @@
+package io.iqa.server;
+
+import io.iqa.protocol.Text;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.HttpException;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one place a server turns a failure into its answer: {@link HttpError} as it is, a service's
+ * own exceptions through {@code translate}, vertx-web's status failures by their status, anything
+ * else a 500 {@code internal} with the cause in the log. Every answer has the v1 JSON shape.
+ */
+public final class ErrorRenderer {
+
+  private static final Logger LOG = LoggerFactory.getLogger(ErrorRenderer.class);
+
+  private final String service;
+  private final Function<Throwable, HttpError> translate;
+
+  /**
+   * @param service named in a 500's message ("see the broker log")
+   * @param translate the service's own exceptions as HTTP errors, or null for "not mine"
+   */
+  private ErrorRenderer(String service, Function<Throwable, HttpError> translate) {
+    this.service = service;
+    this.translate = translate;
+  }
+
+  /** Installs the failure handler and the 404/405 handlers on {@code router}. */
+  public static void install(Router router, String service, Function<Throwable, HttpError> translate) {
+    ErrorRenderer r = new ErrorRenderer(service, translate);
+    router.route().failureHandler(r::render);
+    router.errorHandler(404, ctx -> r.send(ctx, new HttpError(404, "not_found",
+        "no such endpoint: " + ctx.request().method() + " " + Text.printable(ctx.request().path(), 200))));
+    router.errorHandler(405, ctx -> r.send(ctx, new HttpError(405, "method_not_allowed",
+        ctx.request().method() + " is not allowed on " + Text.printable(ctx.request().path(), 200))));
+  }
+
+  private void render(RoutingContext ctx) {
+    if (ctx.response().closed() || ctx.response().ended()) {
+      LOG.debug("client of {} {} left before its answer", ctx.request().method(),
+          Text.printable(ctx.request().path(), 200));
+      return;
+    }
+    send(ctx, toHttp(ctx.failure(), ctx.statusCode()));
+  }
+
+  private HttpError toHttp(Throwable failure, int status) {
+    Throwable f = failure;
+    while ((f instanceof CompletionException || f instanceof ExecutionException) && f.getCause() != null) {
+      f = f.getCause();
+    }
+    if (f instanceof HttpError e) {
+      return e;
+    }
+    HttpError mine = f == null || translate == null ? null : translate.apply(f);
+    if (mine != null) {
+      return mine;
+    }
+    int code = f instanceof HttpException he ? he.getStatusCode() : f == null ? status : 500;
+    if (code >= 400 && code < 500) {
+      return switch (code) {
+        case 404 -> new HttpError(404, "not_found", "not found");
+        case 405 -> new HttpError(405, "method_not_allowed", "method not allowed");
+        case 413 -> new HttpError(413, "too_large", "request body too large");
+        case 415 -> new HttpError(415, "unsupported_media_type", "unsupported media type");
+        default -> new HttpError(code, "bad_request", f instanceof HttpException he && he.getPayload() != null
+            ? Text.printable(he.getPayload(), 200) : "request refused");
+      };
+    }
+    LOG.error("internal error ({})", f == null ? "status " + status : f.getClass().getSimpleName(), f);
+    return new HttpError(500, "internal", "internal error; see the " + service + " log");
+  }
+
+  private void send(RoutingContext ctx, HttpError e) {
+    Json.send(ctx.response(), e);
+  }
+}

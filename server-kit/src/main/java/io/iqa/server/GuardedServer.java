@@ -1,0 +1,166 @@
+package io.iqa.server;
+
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.iqa.protocol.Text;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpConnection;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.ext.web.Router;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An HTTP server that holds under abuse ({@link ServerLimits}): a connection must deliver a
+ * complete request head within the header timeout (the idle timeout between requests), a body
+ * within the body timeout; beyond {@code max_connections} only {@code /health} is answered; an
+ * over-long request line or head, or a malformed request, gets a JSON 414/431/400. Every refusal
+ * is JSON; a connection that never sent a request is just closed.
+ */
+public final class GuardedServer {
+
+  private static final Logger LOG = LoggerFactory.getLogger(GuardedServer.class);
+  private static final long OVER_LIMIT_GRACE_MS = 2000;
+
+  private final Vertx vertx;
+  private final ServerLimits limits;
+  private final Map<HttpConnection, Conn> conns = new ConcurrentHashMap<>();
+  private final AtomicInteger open = new AtomicInteger();
+
+  private GuardedServer(Vertx vertx, ServerLimits limits) {
+    this.vertx = vertx;
+    this.limits = limits;
+  }
+
+  /**
+   * Listens on {@code host:port}, handing requests to {@code router}.
+   * @return the server, or a failed future whose message names the address it could not listen on
+   */
+  public static Future<HttpServer> listen(Vertx vertx, Router router, String host, int port, ServerLimits limits) {
+    GuardedServer guard = new GuardedServer(vertx, limits);
+    // First route: re-arm the connection's idle timer when an answer ends.
+    router.route().order(Integer.MIN_VALUE).handler(ctx -> {
+      HttpConnection c = ctx.request().connection();
+      ctx.addEndHandler(v -> guard.answered(c));
+      ctx.next();
+    });
+    // No h2c: then Vert.x sets up HTTP/1 at accept and calls the connection handler at once, so an
+    // idle socket is seen (with h2c it is only seen once its first request has arrived).
+    HttpServerOptions options = new HttpServerOptions()
+        .setHttp2ClearTextEnabled(false)
+        .setMaxInitialLineLength(limits.maxUriBytes())
+        .setMaxHeaderSize(limits.maxHeaderBytes());
+    return vertx.createHttpServer(options)
+        .connectionHandler(guard::connected)
+        .invalidRequestHandler(guard::invalid)
+        .requestHandler(req -> guard.request(req, router))
+        .listen(port, host)
+        .recover(e -> Future.failedFuture(new IllegalStateException("cannot listen on " + host + ":" + port + ": "
+            + e.getMessage(), e)));
+  }
+
+  /** @return open connections now (for metrics and tests) */
+  public int openConnections() {
+    return open.get();
+  }
+
+  private static final class Conn {
+    final boolean overLimit;
+    long timer = -1;
+
+    Conn(boolean overLimit) {
+      this.overLimit = overLimit;
+    }
+  }
+
+  private void connected(HttpConnection c) {
+    Conn conn = new Conn(open.incrementAndGet() > limits.maxConnections());
+    conns.put(c, conn);
+    c.closeHandler(v -> {
+      open.decrementAndGet();
+      Conn gone = conns.remove(c);
+      if (gone != null && gone.timer >= 0) {
+        vertx.cancelTimer(gone.timer);
+      }
+    });
+    arm(c, conn, conn.overLimit ? Math.min(OVER_LIMIT_GRACE_MS, limits.headerTimeoutMs()) : limits.headerTimeoutMs());
+  }
+
+  /** No complete request head within {@code ms}: close. A request that arrives cancels it. */
+  private void arm(HttpConnection c, Conn conn, long ms) {
+    if (conn.timer >= 0) {
+      vertx.cancelTimer(conn.timer);
+    }
+    conn.timer = vertx.setTimer(ms, t -> {
+      conn.timer = -1;
+      c.close();
+    });
+  }
+
+  private void disarm(Conn conn) {
+    if (conn != null && conn.timer >= 0) {
+      vertx.cancelTimer(conn.timer);
+      conn.timer = -1;
+    }
+  }
+
+  private void answered(HttpConnection c) {
+    Conn conn = conns.get(c);
+    if (conn != null) {
+      arm(c, conn, limits.idleTimeoutMs());
+    }
+  }
+
+  private void request(HttpServerRequest req, Router router) {
+    Conn conn = conns.get(req.connection());
+    disarm(conn);
+    boolean health = req.path().equals("/health") && (req.method() == HttpMethod.GET || req.method() == HttpMethod.HEAD);
+    if (conn != null && conn.overLimit && !health) {
+      req.response().putHeader("Connection", "close");
+      Json.send(req.response(), HttpError.overloaded("more than max_connections=" + limits.maxConnections()
+          + " connections are open; retry later", 1));
+      return;
+    }
+    if (hasBody(req)) {
+      long t = vertx.setTimer(limits.bodyTimeoutMs(), id -> bodyTooSlow(req));
+      req.end().onComplete(ar -> vertx.cancelTimer(t));
+    }
+    router.handle(req);
+  }
+
+  private static boolean hasBody(HttpServerRequest req) {
+    String length = req.getHeader("Content-Length");
+    return req.getHeader("Transfer-Encoding") != null || length != null && !length.trim().equals("0");
+  }
+
+  private void bodyTooSlow(HttpServerRequest req) {
+    if (req.isEnded() || req.response().headWritten()) {
+      return;
+    }
+    req.response().putHeader("Connection", "close");
+    Json.send(req.response(), 408, new HttpError(408, "request_timeout", "the request body did not arrive within "
+        + "body_timeout_ms=" + limits.bodyTimeoutMs()).body());
+    req.connection().close();
+  }
+
+  private void invalid(HttpServerRequest req) {
+    Throwable cause = req.decoderResult() == null ? null : req.decoderResult().cause();
+    HttpError e = cause instanceof TooLongHttpLineException
+        ? new HttpError(414, "uri_too_long", "the request line is longer than max_uri_bytes=" + limits.maxUriBytes())
+        : cause instanceof TooLongHttpHeaderException
+            ? new HttpError(431, "headers_too_large", "the request headers exceed max_header_bytes="
+                + limits.maxHeaderBytes())
+            : HttpError.badRequest("malformed HTTP request" + (cause == null ? ""
+                : ": " + Text.printable(cause.getMessage(), 200)));
+    LOG.debug("refused an invalid request: {}", e.getMessage());
+    req.response().putHeader("Connection", "close");
+    Json.send(req.response(), e);
+  }
+}

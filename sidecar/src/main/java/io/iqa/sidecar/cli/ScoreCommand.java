@@ -1,9 +1,9 @@
 package io.iqa.sidecar.cli;
 
+import io.iqa.protocol.config.ConfigException;
 import io.iqa.sidecar.image.ImageDecoder;
 import io.iqa.sidecar.model.ImageModel;
 import io.iqa.sidecar.model.ImageScorer;
-import io.iqa.sidecar.model.ModelConfigException;
 import io.iqa.sidecar.model.ModelRegistry;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
@@ -49,14 +49,14 @@ public final class ScoreCommand implements Callable<Integer> {
     JsonObject config;
     try {
       config = SidecarConfig.read(conf);
-    } catch (ModelConfigException e) {
+    } catch (ConfigException e) {
       System.err.println("score: " + e.getMessage());
       return 2;
     }
     OneShotLease lease;
     try {
       lease = OneShotLease.take(config);
-    } catch (ModelConfigException e) {
+    } catch (ConfigException e) {
       System.err.println("score: " + e.getMessage());
       return 2;
     } catch (io.iqa.client.IqaException e) {
@@ -72,7 +72,7 @@ public final class ScoreCommand implements Callable<Integer> {
     ModelRegistry registry;
     try {
       registry = ModelRegistry.load(config, SidecarConfig.baseDir(conf));
-    } catch (ModelConfigException e) {
+    } catch (ConfigException e) {
       System.err.println("score: " + e.getMessage());
       return 2;
     }
@@ -83,7 +83,7 @@ public final class ScoreCommand implements Callable<Integer> {
       List<ImageModel> chosen;
       try {
         chosen = registry.select(models);
-      } catch (ModelConfigException e) {
+      } catch (ConfigException e) {
         System.err.println("score: " + e.getMessage());
         return 2;
       }

@@ -1,6 +1,7 @@
 package io.iqa.sidecar.cli;
 
-import io.iqa.sidecar.model.ModelConfigException;
+import io.iqa.protocol.config.ConfigException;
+import io.iqa.sidecar.model.ModelRegistry;
 import io.iqa.sidecar.service.SidecarOptions;
 import io.iqa.sidecar.service.SidecarVerticle;
 import io.vertx.core.Vertx;
@@ -44,7 +45,9 @@ public final class ServeCommand implements Callable<Integer> {
         json.put("port", port);
       }
       options = new SidecarOptions(json);
-    } catch (ModelConfigException e) {
+      // The model entries too (keys, types, files), before the lease wait and the model loading.
+      ModelRegistry.check(options.json(), SidecarConfig.baseDir(conf));
+    } catch (ConfigException e) {
       System.err.println("iqa-sidecar: config error: " + e.getMessage());
       return 2;
     }
@@ -72,7 +75,7 @@ public final class ServeCommand implements Callable<Integer> {
       Throwable cause = e.getCause() != null && e instanceof java.util.concurrent.CompletionException ? e.getCause() : e;
       System.err.println("iqa-sidecar: failed to start: " + cause.getMessage());
       vertx.close();
-      return cause instanceof ModelConfigException ? 2 : 1;
+      return cause instanceof ConfigException ? 2 : 1;
     }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       if (!exiting.compareAndSet(false, true)) {

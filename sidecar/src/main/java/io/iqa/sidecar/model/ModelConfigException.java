@@ -1,7 +1,12 @@
 package io.iqa.sidecar.model;
 
-/** A model entry in the sidecar config is wrong, or its model cannot be loaded; says which and why. */
-public class ModelConfigException extends RuntimeException {
+import io.iqa.protocol.config.ConfigException;
+
+/**
+ * A model entry in the sidecar config is wrong, a model cannot be loaded, or a request names a
+ * model that is not loaded; says which and why. A configuration error (exit 2).
+ */
+public class ModelConfigException extends ConfigException {
   public ModelConfigException(String message) {
     super(message);
   }

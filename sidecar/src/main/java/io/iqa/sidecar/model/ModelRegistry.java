@@ -1,23 +1,20 @@
 package io.iqa.sidecar.model;
 
 import ai.onnxruntime.OrtEnvironment;
+import io.iqa.protocol.config.ConfigNode;
+import io.iqa.server.ConfigJson;
 import io.iqa.sidecar.model.builtin.TechnicalModels;
 import io.iqa.sidecar.model.onnx.OnnxDevice;
 import io.iqa.sidecar.model.onnx.OnnxModel;
 import io.iqa.sidecar.model.onnx.OnnxModelSpec;
-import io.iqa.sidecar.model.onnx.OutputMode;
 import io.iqa.sidecar.model.tf.TfModel;
-import io.iqa.sidecar.model.tf.TfModelSpec;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,12 +29,6 @@ public final class ModelRegistry implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(ModelRegistry.class);
   public static final int DEFAULT_MAX_BATCH = 8;
-  private static final Set<String> COMMON = Set.of("name", "backend", "device");
-  private static final Set<String> BUILTIN = Set.of("model");
-  private static final Set<String> ONNX = Set.of("file", "input_name", "layout", "width", "height", "resize", "mean",
-      "std", "output", "gpu_mem_limit_mb");
-  private static final Set<String> TF = Set.of("kind", "dir", "tag", "signature", "input", "output", "allow_growth",
-      "memory_fraction");
 
   private final Map<String, ImageModel> models;
   private final Map<String, String> fingerprints;
@@ -74,37 +65,32 @@ public final class ModelRegistry implements AutoCloseable {
   }
 
   /**
+   * Checks every entry of the config's {@code models} list (keys, types, files) without loading
+   * anything: what the sidecar does before it asks for a lease.
+   *
+   * @throws ModelConfigException naming the entry and the key
+   */
+  public static List<ModelEntry> check(JsonObject config, Path baseDir) {
+    ConfigNode root = ConfigJson.root(config);
+    root.integer("max_batch", DEFAULT_MAX_BATCH, 1, 256);
+    return ModelEntry.parse(root, baseDir);
+  }
+
+  /**
    * @param baseDir relative model paths are resolved against it (the config file's folder)
    * @param builtinDir where the built-in ONNX models are written (the caller owns it)
    */
   public static ModelRegistry load(JsonObject config, Path baseDir, Path builtinDir) {
-    JsonArray entries = config.getJsonArray("models");
-    if (entries == null || entries.isEmpty()) {
-      throw new ModelConfigException("config has no 'models' list");
-    }
-    String defaultDevice = config.getString("device", "auto");
-    int maxBatch = config.getInteger("max_batch", DEFAULT_MAX_BATCH);
-    if (maxBatch < 1 || maxBatch > 256) {
-      throw new ModelConfigException("max_batch must be 1..256, not " + maxBatch);
-    }
+    List<ModelEntry> entries = check(config, baseDir);
+    int maxBatch = (int) ConfigJson.root(config).integer("max_batch", DEFAULT_MAX_BATCH, 1, 256);
     Map<String, ImageModel> loaded = new LinkedHashMap<>();
     Map<String, String> fingerprints = new LinkedHashMap<>();
     try {
-      for (Object o : entries) {
-        if (!(o instanceof JsonObject entry)) {
-          throw new ModelConfigException("each 'models' entry must be an object, not " + o);
-        }
-        String name = entry.getString("name");
-        if (name == null || !name.matches("[A-Za-z0-9_.-]{1,64}")) {
-          throw new ModelConfigException("model name '" + name + "' must match [A-Za-z0-9_.-]{1,64}");
-        }
-        if (loaded.containsKey(name)) {
-          throw new ModelConfigException("model name '" + name + "' is used twice");
-        }
-        ImageModel model = loadOne(name, entry, entry.getString("device", defaultDevice), baseDir, builtinDir);
-        loaded.put(name, model);
-        fingerprints.put(name, fingerprint(entry, model, baseDir));
-        LOG.info("loaded model {} ({}, {}) in {} ms", name, model.backend(), model.device(), model.loadMs());
+      for (ModelEntry entry : entries) {
+        ImageModel model = loadOne(entry, builtinDir);
+        loaded.put(entry.name(), model);
+        fingerprints.put(entry.name(), fingerprint(entry, model, baseDir));
+        LOG.info("loaded model {} ({}, {}) in {} ms", entry.name(), model.backend(), model.device(), model.loadMs());
       }
     } catch (RuntimeException e) {
       loaded.values().forEach(ImageModel::close);
@@ -118,8 +104,9 @@ public final class ModelRegistry implements AutoCloseable {
    * modification time of every file it was loaded from. A cached score is only reused under the
    * same fingerprint, so replacing a model file never returns a stale score.
    */
-  private static String fingerprint(JsonObject entry, ImageModel model, Path baseDir) {
-    StringBuilder sb = new StringBuilder(entry.encode()).append('|').append(model.device());
+  private static String fingerprint(ModelEntry me, ImageModel model, Path baseDir) {
+    JsonObject entry = new JsonObject(me.json());
+    StringBuilder sb = new StringBuilder(me.json()).append('|').append(model.device());
     for (String key : List.of("file", "dir")) {
       String value = entry.getString(key);
       if (value != null) {
@@ -146,55 +133,21 @@ public final class ModelRegistry implements AutoCloseable {
     return fingerprints.get(name);
   }
 
-  private static ImageModel loadOne(String name, JsonObject e, String device, Path baseDir, Path builtinDir) {
-    String backend = e.getString("backend", "");
+  private static ImageModel loadOne(ModelEntry entry, Path builtinDir) {
     try {
-      switch (backend) {
-        case "builtin" -> {
-          check(name, e, BUILTIN);
-          OnnxModelSpec spec = TechnicalModels.write(e.getString("model", name), builtinDir);
-          spec = new OnnxModelSpec(name, spec.file(), spec.inputName(), spec.nhwc(), spec.width(), spec.height(),
-              spec.centerCrop(), spec.mean(), spec.std(), spec.outputMode());
-          return onnx(spec, device, 0);
-        }
-        case "onnxruntime" -> {
-          check(name, e, ONNX);
-          String layout = e.getString("layout", "NCHW").toUpperCase(Locale.ROOT);
-          if (!layout.equals("NCHW") && !layout.equals("NHWC")) {
-            throw new ModelConfigException("model " + name + ": layout must be NCHW or NHWC, not " + layout);
-          }
-          String resize = e.getString("resize", "stretch");
-          if (!resize.equals("stretch") && !resize.equals("crop")) {
-            throw new ModelConfigException("model " + name + ": resize must be 'stretch' or 'crop', not '" + resize + "'");
-          }
-          OnnxModelSpec spec = new OnnxModelSpec(name, existing(name, baseDir, e.getString("file"), "file"),
-              e.getString("input_name"), layout.equals("NHWC"), e.getInteger("width", 224), e.getInteger("height", 224),
-              resize.equals("crop"), triple(name, e, "mean", 0f), triple(name, e, "std", 1f), OutputMode.parse(e.getString("output", "identity")));
-          return onnx(spec, device, e.getLong("gpu_mem_limit_mb", 0L));
-        }
-        case "tensorflow" -> {
-          check(name, e, TF);
-          TfModelSpec.Kind kind;
-          try {
-            kind = TfModelSpec.Kind.valueOf(e.getString("kind", "").toUpperCase(Locale.ROOT));
-          } catch (IllegalArgumentException bad) {
-            throw new ModelConfigException("model " + name + ": kind must be 'nima' or 'musiq', not '"
-                + e.getString("kind") + "'");
-          }
-          TfModelSpec base = TfModelSpec.of(name, kind, existing(name, baseDir, e.getString("dir"), "dir"));
-          TfModelSpec spec = new TfModelSpec(name, kind, base.dir(), e.getString("tag", base.tag()),
-              e.getString("signature", base.signatureKey()), e.getString("input", base.inputName()),
-              e.getString("output", base.outputName()), device, e.getBoolean("allow_growth", true),
-              e.getDouble("memory_fraction", 0.0));
-          return new TfImageModel(new TfModel(spec));
-        }
-        default -> throw new ModelConfigException("model " + name + ": backend must be builtin, onnxruntime or "
-            + "tensorflow, not '" + backend + "'");
+      if (entry instanceof ModelEntry.Builtin b) {
+        OnnxModelSpec spec = TechnicalModels.write(b.model(), builtinDir);
+        return onnx(new OnnxModelSpec(b.name(), spec.file(), spec.inputName(), spec.nhwc(), spec.width(),
+            spec.height(), spec.centerCrop(), spec.mean(), spec.std(), spec.outputMode()), b.device(), 0);
       }
+      if (entry instanceof ModelEntry.Onnx o) {
+        return onnx(o.spec(), o.device(), o.gpuMemLimitMb());
+      }
+      return new TfImageModel(new TfModel(((ModelEntry.Tf) entry).spec()));
     } catch (ModelConfigException ex) {
       throw ex;
     } catch (Exception ex) {
-      throw new ModelConfigException("model " + name + " (" + backend + ") did not load: " + ex.getMessage(), ex);
+      throw new ModelConfigException("model " + entry.name() + " did not load: " + ex.getMessage(), ex);
     }
   }
 
@@ -206,37 +159,6 @@ public final class ModelRegistry implements AutoCloseable {
       d.options().close();
       throw ex;
     }
-  }
-
-  private static void check(String name, JsonObject e, Set<String> allowed) {
-    for (String key : e.fieldNames()) {
-      if (!COMMON.contains(key) && !allowed.contains(key)) {
-        throw new ModelConfigException("model " + name + ": unknown key '" + key + "' for backend "
-            + e.getString("backend") + " (allowed: " + allowed.stream().sorted().toList() + ")");
-      }
-    }
-  }
-
-  private static Path existing(String name, Path baseDir, String value, String key) {
-    if (value == null) {
-      throw new ModelConfigException("model " + name + ": '" + key + "' is required");
-    }
-    Path p = baseDir.resolve(value).normalize();
-    if (!Files.exists(p)) {
-      throw new ModelConfigException("model " + name + ": " + key + " " + p + " does not exist");
-    }
-    return p;
-  }
-
-  private static float[] triple(String name, JsonObject e, String key, float def) {
-    JsonArray a = e.getJsonArray(key);
-    if (a == null) {
-      return new float[] {def, def, def};
-    }
-    if (a.size() != 3) {
-      throw new ModelConfigException("model " + name + ": " + key + " needs 3 numbers (R, G, B)");
-    }
-    return new float[] {a.getNumber(0).floatValue(), a.getNumber(1).floatValue(), a.getNumber(2).floatValue()};
   }
 
   /** The models in config order. */

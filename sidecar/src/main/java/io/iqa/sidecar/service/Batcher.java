@@ -1,5 +1,6 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.server.HttpError;
 import io.iqa.sidecar.image.ImageDecodeException;
 import io.iqa.sidecar.model.ImageInput;
 import io.iqa.sidecar.model.ImageModel;
@@ -30,7 +31,7 @@ final class Batcher {
   private long timer = -1;
   private int outstanding;
   private int runningBatches;
-  private ServiceException stopped;
+  private HttpError stopped;
 
   private record Pending(ImageInput input, Promise<Score> promise) {
   }
@@ -51,7 +52,7 @@ final class Batcher {
       return Future.failedFuture(stopped);
     }
     if (outstanding >= queueLimit) {
-      return Future.failedFuture(new ServiceException(503, "overloaded", model.name() + " has " + outstanding
+      return Future.failedFuture(new HttpError(503, "overloaded", model.name() + " has " + outstanding
           + " images queued or running (queue_limit " + queueLimit + "); retry later"));
     }
     outstanding++;
@@ -81,7 +82,7 @@ final class Batcher {
    * No more model calls: images waiting for a batch fail with {@code why}, and so does every later
    * submit. Calls already running finish.
    */
-  void stop(ServiceException why) {
+  void stop(HttpError why) {
     stopped = why;
     if (timer >= 0) {
       vertx.cancelTimer(timer);

@@ -2,6 +2,7 @@ package io.iqa.sidecar.service;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import io.iqa.server.HttpError;
 import io.iqa.sidecar.image.ImageDecoder;
 import io.iqa.sidecar.model.ImageInput;
 import io.iqa.sidecar.model.ImageModel;
@@ -9,6 +10,7 @@ import io.iqa.sidecar.model.ImageScorer;
 import io.iqa.sidecar.model.ModelRegistry;
 import io.iqa.sidecar.model.Score;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.WorkerExecutor;
 import io.vertx.core.json.JsonObject;
@@ -55,12 +57,12 @@ final class ScoreService {
     }
   }
 
-  /** @throws ServiceException 400 when a requested model is not loaded */
+  /** @throws HttpError 400 when a requested model is not loaded */
   List<ImageModel> select(List<String> names) {
     try {
       return registry.select(names);
     } catch (io.iqa.sidecar.model.ModelConfigException e) {
-      throw new ServiceException(400, "bad_request", e.getMessage());
+      throw new HttpError(400, "bad_request", e.getMessage());
     }
   }
 
@@ -89,7 +91,11 @@ final class ScoreService {
           continue;
         }
         Batcher batcher = batchers.get(m.name());
-        Future<Score> computed = (shared == null ? Future.<Score>succeededFuture(null) : shared.get(key))
+        // The slot is in the map before the computation starts: a computation that fails at once
+        // (a full queue) must still leave the map, and never be found there by a later request.
+        Promise<Score> slot = Promise.promise();
+        inFlight.put(key, slot.future());
+        (shared == null ? Future.<Score>succeededFuture(null) : shared.get(key))
             .compose(found -> {
               if (found != null) {
                 metrics.hit();
@@ -103,14 +109,14 @@ final class ScoreService {
                 }
               });
             })
-            .andThen(ar -> {
+            .onComplete(ar -> {
               inFlight.remove(key);
               if (ar.succeeded()) {
                 cache.put(key, ar.result());
               }
+              slot.handle(ar);
             });
-        inFlight.put(key, computed);
-        scores.add(computed);
+        scores.add(slot.future());
       }
       boolean local = allCached;
       return Future.all(scores).map(done -> answer(sha, models, scores, local || !request.ranModel, request, t0));
@@ -161,7 +167,7 @@ final class ScoreService {
   }
 
   /** Starts no more model calls: waiting images fail with {@code why}; running calls finish. */
-  void stopModelCalls(ServiceException why) {
+  void stopModelCalls(HttpError why) {
     batchers.values().forEach(b -> b.stop(why));
   }
 

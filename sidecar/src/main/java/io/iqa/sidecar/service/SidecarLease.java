@@ -59,7 +59,7 @@ final class SidecarLease {
           Throwable e = err instanceof java.util.concurrent.CompletionException && err.getCause() != null
               ? err.getCause() : err;
           String why = e instanceof IqaException ie && ie.status() == 409
-              ? "the GPU stayed busy for wait_s=" + conf.getDouble("wait_s", 0.0) + " (" + e.getMessage() + ")"
+              ? "the GPU stayed busy for wait_s=" + request.waitS() + " (" + e.getMessage() + ")"
               : e instanceof IqaException ie && ie.status() == 0 ? "broker at " + client.brokerUrl() + " unreachable: "
                   + e.getMessage()
               : "the broker refused the lease: " + e.getMessage();

@@ -42,12 +42,13 @@ final class SidecarMetrics {
         .description("images scored by the model (cache misses)").register(registry)).increment(size);
     batches.computeIfAbsent(model, m -> DistributionSummary.builder("iqa_model_batch_size").tag("model", m)
         .description("images per model call").register(registry)).record(size);
-    Timer.builder("iqa_model_batch").tag("model", model).register(registry).record(nanos, TimeUnit.NANOSECONDS);
+    Timer.builder("iqa_model_batch").tag("model", model).description("time of one model call, decoding included")
+        .register(registry).record(nanos, TimeUnit.NANOSECONDS);
   }
 
   void answered(int status, long nanos) {
     infer.record(nanos, TimeUnit.NANOSECONDS);
     answers.computeIfAbsent(Integer.toString(status), s -> Counter.builder("iqa_infer_answers").tag("status", s)
-        .register(registry)).increment();
+        .description("/infer answers by HTTP status").register(registry)).increment();
   }
 }

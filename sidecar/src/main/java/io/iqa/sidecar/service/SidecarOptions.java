@@ -1,164 +1,211 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.client.LeaseRequest;
+import io.iqa.protocol.config.ConfigException;
+import io.iqa.protocol.config.ConfigNode;
+import io.iqa.protocol.config.EnvOverrides;
+import io.iqa.server.ConfigJson;
+import io.iqa.server.ServerLimits;
 import io.iqa.sidecar.image.ImageDecoder;
-import io.iqa.sidecar.model.ModelConfigException;
-import io.vertx.core.json.JsonArray;
+import io.iqa.sidecar.model.ModelRegistry;
+import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonObject;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Pattern;
 
 /**
- * The sidecar service's settings: the config file's service keys (the {@code models} list is the
- * registry's), then environment variables, then command-line flags. Unknown keys are refused.
+ * The sidecar's settings: the config file, then environment variables, then command-line flags.
+ * Every key of every block is checked, with its type and range, when the options are built, so a
+ * typo or a wrong type is a {@link ConfigException} naming the key before any lease or model work.
+ * (The {@code models} list is checked by {@link ModelRegistry#check}.)
  */
 public final class SidecarOptions {
 
   public static final String DEFAULT_HOST = "127.0.0.1";
   public static final int DEFAULT_PORT = 8471;
-
   /** Environment variables that override the config: IQA_SIDECAR_KEY or IQA_SIDECAR_BLOCK_KEY. */
   public static final String ENV_PREFIX = "IQA_SIDECAR_";
-  private static final Set<String> BLOCKS = Set.of("cache", "batching", "broker", "lease", "auth");
 
+  private static final Set<String> BLOCKS = Set.of("cache", "batching", "broker", "lease", "auth", "limits");
   private static final Set<String> KEYS = Set.of("models", "device", "max_batch", "max_image_bytes",
-      "max_image_pixels", "host", "port", "max_body_bytes", "cache", "batching", "allowed_roots", "broker",
-      "on_lease_lost", "drain_timeout_s", "idle_shutdown_s", "auth", "lease");
+      "max_image_pixels", "host", "port", "max_body_bytes", "max_inflight_bytes", "cache", "batching", "allowed_roots",
+      "broker", "on_lease_lost", "drain_timeout_s", "idle_shutdown_s", "auth", "lease", "limits");
+  private static final Set<String> BROKER_KEYS = Set.of("url", "owner", "purpose", "ttl_s", "wait_s", "vram_mb", "gpu",
+      "priority", "token");
+  private static final Pattern OWNER = Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
   private final JsonObject json;
+  private final String host;
+  private final int port;
+  private final long maxBodyBytes;
+  private final long maxImageBytes;
+  private final long maxImagePixels;
+  private final long maxInflightBytes;
+  private final long cacheMaxEntries;
+  private final String sharedCacheUrl;
+  private final long sharedCacheTtlS;
+  private final long maxQueueDelayMs;
+  private final int queueLimit;
+  private final int workers;
   private final List<Path> allowedRoots = new ArrayList<>();
+  private final JsonObject broker;
+  private final LeaseRequest leaseRequest;
+  private final Boolean leaseRequired;
+  private final String onLeaseLost;
+  private final long drainTimeoutS;
+  private final long idleShutdownS;
+  private final String adminTokenSha256;
+  private final ServerLimits limits;
 
+  /** @throws ConfigException naming the key, for any unknown key, wrong type or out-of-range value */
   public SidecarOptions(JsonObject json) {
     this.json = json;
-    for (String key : json.fieldNames()) {
-      if (!KEYS.contains(key)) {
-        throw new ModelConfigException("unknown config key '" + key + "' (known: " + KEYS.stream().sorted().toList() + ")");
+    ConfigNode c = ConfigJson.root(json).known(KEYS);
+    host = c.string("host", DEFAULT_HOST);
+    port = (int) c.integer("port", DEFAULT_PORT, 0, 65535);
+    c.string("device", "auto", Pattern.compile("auto|cpu|cuda:\\d{1,2}"), "auto, cpu or cuda:N");
+    c.integer("max_batch", ModelRegistry.DEFAULT_MAX_BATCH, 1, 256);
+    maxBodyBytes = c.integer("max_body_bytes", ImageDecoder.DEFAULT_MAX_BYTES, 1024, 1L << 31);
+    maxImageBytes = c.integer("max_image_bytes", ImageDecoder.DEFAULT_MAX_BYTES, 1024, 1L << 31);
+    maxImagePixels = c.integer("max_image_pixels", ImageDecoder.DEFAULT_MAX_PIXELS, 1, 1L << 34);
+    maxInflightBytes = c.integer("max_inflight_bytes", defaultInflightBytes(), 1L << 20, 1L << 40);
+    ConfigNode cache = c.block("cache").known(Set.of("max_entries", "redis_url", "redis_ttl_s"));
+    cacheMaxEntries = cache.integer("max_entries", 100_000, 0, 1L << 31);
+    sharedCacheUrl = cache.string("redis_url", null, Pattern.compile("(redis|rediss|unix)://.*"), "a redis:// URL");
+    sharedCacheTtlS = cache.integer("redis_ttl_s", 30L * 24 * 3600, 1, 10L * 365 * 24 * 3600);
+    ConfigNode batching = c.block("batching").known(Set.of("max_queue_delay_ms", "queue_limit", "workers"));
+    maxQueueDelayMs = batching.integer("max_queue_delay_ms", 5, 0, 60_000);
+    queueLimit = (int) batching.integer("queue_limit", 256, 1, 1_000_000);
+    workers = (int) batching.integer("workers", 2, 1, 256);
+    for (String r : c.strings("allowed_roots", List.of())) {
+      Path root = Path.of(r);
+      if (!root.isAbsolute()) {
+        throw new ConfigException("allowed_roots entries must be absolute paths, not '" + r + "'");
       }
+      allowedRoots.add(root);
     }
-    JsonArray roots = json.getJsonArray("allowed_roots", new JsonArray());
-    for (Object r : roots) {
-      allowedRoots.add(Path.of(String.valueOf(r)));
+    ConfigNode b = c.block("broker").known(BROKER_KEYS);
+    if (b.has("url")) {
+      String url = b.string("url", null, Pattern.compile("https?://.+"), "an http:// URL");
+      broker = new JsonObject().put("url", url).put("token", b.string("token", null));
+      Long gpu = b.optionalInteger("gpu", 0, 1024);
+      Long vram = b.optionalInteger("vram_mb", 1, Integer.MAX_VALUE);
+      leaseRequest = LeaseRequest.of(b.string("owner", "iqa-sidecar", OWNER, "[A-Za-z0-9._-]{1,64}"))
+          .withPurpose(b.string("purpose", "image scoring"))
+          .withTtl(b.number("ttl_s", 60, 1, 86_400))
+          .withWait(b.number("wait_s", 0, 0, 86_400))
+          .withPriority(b.choice("priority", "normal", Set.of("low", "normal", "high")))
+          .withGpu(gpu == null ? null : gpu.intValue())
+          .withVramMb(vram == null ? null : vram.intValue());
+    } else {
+      b.known(Set.of()); // other broker keys without a url would do nothing: refuse them
+      broker = null;
+      leaseRequest = null;
     }
-    String onLost = onLeaseLost();
-    if (!onLost.equals("exit") && !onLost.equals("cpu")) {
-      throw new ModelConfigException("on_lease_lost must be 'exit' or 'cpu', not '" + onLost + "'");
-    }
+    ConfigNode lease = c.block("lease").known(Set.of("required"));
+    leaseRequired = lease.has("required") ? lease.bool("required", false) : null;
+    onLeaseLost = c.choice("on_lease_lost", "exit", Set.of("exit", "cpu"));
+    drainTimeoutS = c.integer("drain_timeout_s", 30, 0, 3600);
+    idleShutdownS = c.integer("idle_shutdown_s", 0, 0, 365L * 24 * 3600);
+    adminTokenSha256 = c.block("auth").known(Set.of("admin_token_sha256"))
+        .string("admin_token_sha256", null, Pattern.compile("[0-9a-fA-F]{64}"), "64 hex digits (sha256sum of the token)");
+    limits = ServerLimits.from(c.block("limits").known(ServerLimits.KEYS));
+  }
+
+  /** A quarter of the JVM's heap: what a burst of large uploads may hold before 503 {@code overloaded}. */
+  private static long defaultInflightBytes() {
+    return Math.max(64L << 20, Runtime.getRuntime().maxMemory() / 4);
   }
 
   /**
-   * Returns a copy of {@code json} with environment overrides applied: {@code IQA_SIDECAR_PORT=9000}
-   * sets {@code port}, {@code IQA_SIDECAR_BATCHING_MAX_QUEUE_DELAY_MS=2} sets
-   * {@code batching.max_queue_delay_ms}, {@code IQA_SIDECAR_BROKER_URL=http://...} sets
-   * {@code broker.url}. Values are read as JSON when they parse (numbers, booleans, lists), else as
-   * text. A variable that names no key is refused, so a typo does not go unnoticed.
+   * A copy of {@code json} with environment overrides applied: {@code IQA_SIDECAR_PORT=9000} sets
+   * {@code port}, {@code IQA_SIDECAR_BATCHING_MAX_QUEUE_DELAY_MS=2} sets
+   * {@code batching.max_queue_delay_ms}. Values are JSON when they parse, else text; a name that
+   * matches no key is refused.
    */
   public static JsonObject applyEnv(JsonObject json, Map<String, String> env) {
-    JsonObject out = json.copy();
-    for (Map.Entry<String, String> e : new java.util.TreeMap<>(env).entrySet()) {
-      if (!e.getKey().startsWith(ENV_PREFIX) || e.getValue() == null || e.getValue().isBlank()) {
-        continue;
-      }
-      String name = e.getKey().substring(ENV_PREFIX.length()).toLowerCase(java.util.Locale.ROOT);
-      Object value = parse(e.getValue().trim());
-      if (KEYS.contains(name) && !BLOCKS.contains(name)) {
-        out.put(name, value);
-        continue;
-      }
-      int cut = name.indexOf('_');
-      String block = cut < 0 ? name : name.substring(0, cut);
-      if (cut < 0 || !BLOCKS.contains(block)) {
-        throw new ModelConfigException(e.getKey() + " names no config key (top-level keys: "
-            + KEYS.stream().filter(k -> !BLOCKS.contains(k)).sorted().toList() + "; blocks: " + BLOCKS.stream().sorted()
-                .toList() + ")");
-      }
-      JsonObject nested = out.getJsonObject(block, new JsonObject()).copy();
-      out.put(block, nested.put(name.substring(cut + 1), value));
-    }
-    return out;
+    Set<String> plain = new java.util.HashSet<>(KEYS);
+    plain.removeAll(BLOCKS);
+    return new JsonObject(EnvOverrides.apply(ConfigJson.plain(json), ENV_PREFIX, env, plain, BLOCKS, Json::decodeValue));
   }
 
-  private static Object parse(String v) {
-    try {
-      return io.vertx.core.json.Json.decodeValue(v);
-    } catch (io.vertx.core.json.DecodeException e) {
-      return v;
-    }
-  }
-
+  /** The whole config (the model registry reads its {@code models}, {@code device}, {@code max_batch}). */
   public JsonObject json() {
     return json;
   }
 
   public String host() {
-    return json.getString("host", DEFAULT_HOST);
+    return host;
   }
 
   public int port() {
-    return json.getInteger("port", DEFAULT_PORT);
+    return port;
   }
 
   public long maxBodyBytes() {
-    return json.getLong("max_body_bytes", ImageDecoder.DEFAULT_MAX_BYTES);
+    return maxBodyBytes;
   }
 
   public long maxImageBytes() {
-    return json.getLong("max_image_bytes", ImageDecoder.DEFAULT_MAX_BYTES);
+    return maxImageBytes;
   }
 
   public long maxImagePixels() {
-    return json.getLong("max_image_pixels", ImageDecoder.DEFAULT_MAX_PIXELS);
+    return maxImagePixels;
+  }
+
+  /** @return the cap on bytes held for requests in flight (503 overloaded beyond it) */
+  public long maxInflightBytes() {
+    return maxInflightBytes;
   }
 
   public long cacheMaxEntries() {
-    return json.getJsonObject("cache", new JsonObject()).getLong("max_entries", 100_000L);
+    return cacheMaxEntries;
   }
 
   /** @return cache.redis_url, the optional shared cache, or null */
   public String sharedCacheUrl() {
-    return json.getJsonObject("cache", new JsonObject()).getString("redis_url");
+    return sharedCacheUrl;
   }
 
   public long sharedCacheTtlS() {
-    return json.getJsonObject("cache", new JsonObject()).getLong("redis_ttl_s", 30L * 24 * 3600);
+    return sharedCacheTtlS;
   }
 
   public long maxQueueDelayMs() {
-    return json.getJsonObject("batching", new JsonObject()).getLong("max_queue_delay_ms", 5L);
+    return maxQueueDelayMs;
   }
 
   public int queueLimit() {
-    return json.getJsonObject("batching", new JsonObject()).getInteger("queue_limit", 256);
+    return queueLimit;
   }
 
   public int workers() {
-    return json.getJsonObject("batching", new JsonObject()).getInteger("workers", 2);
+    return workers;
   }
 
   public List<Path> allowedRoots() {
     return allowedRoots;
   }
 
+  /** @return {@code url} and {@code token} of the broker block, or null when no broker is configured */
   public JsonObject broker() {
-    return json.getJsonObject("broker");
+    return broker;
   }
 
   /** @return whether a broker is configured to lease GPUs from */
   public boolean hasBroker() {
-    return broker() != null && broker().getString("url") != null;
+    return broker != null;
   }
 
   /** The lease request the {@code broker} block describes, for this process. */
-  public io.iqa.client.LeaseRequest leaseRequest() {
-    JsonObject conf = broker();
-    return io.iqa.client.LeaseRequest.of(conf.getString("owner", "iqa-sidecar"))
-        .withPurpose(conf.getString("purpose", "image scoring"))
-        .withTtl(conf.getDouble("ttl_s", 60.0))
-        .withWait(conf.getDouble("wait_s", 0.0))
-        .withPriority(conf.getString("priority", "normal"))
-        .withGpu(conf.getInteger("gpu"))
-        .withVramMb(conf.getInteger("vram_mb"));
+  public LeaseRequest leaseRequest() {
+    return leaseRequest;
   }
 
   /**
@@ -171,7 +218,7 @@ public final class SidecarOptions {
   }
 
   private static boolean nvidiaVisible() {
-    return java.nio.file.Files.exists(Path.of("/dev/nvidiactl"));
+    return Files.exists(Path.of("/dev/nvidiactl"));
   }
 
   /**
@@ -179,25 +226,28 @@ public final class SidecarOptions {
    *     where an NVIDIA device is visible, false elsewhere (a CPU-only machine has nothing to guard)
    */
   public boolean leaseRequired() {
-    JsonObject lease = json.getJsonObject("lease", new JsonObject());
-    return lease.getBoolean("required", nvidiaVisible());
+    return leaseRequired != null ? leaseRequired : nvidiaVisible();
   }
 
   public String onLeaseLost() {
-    return json.getString("on_lease_lost", "exit");
+    return onLeaseLost;
   }
 
   public long drainTimeoutS() {
-    return json.getLong("drain_timeout_s", 30L);
+    return drainTimeoutS;
   }
 
   public long idleShutdownS() {
-    return json.getLong("idle_shutdown_s", 0L);
+    return idleShutdownS;
   }
 
   /** @return SHA-256 of the admin bearer token, or null when auth is off */
   public String adminTokenSha256() {
-    JsonObject auth = json.getJsonObject("auth");
-    return auth == null ? null : auth.getString("admin_token_sha256");
+    return adminTokenSha256;
+  }
+
+  /** @return the HTTP limits (timeouts, connections, request sizes): the {@code limits} block */
+  public ServerLimits limits() {
+    return limits;
   }
 }

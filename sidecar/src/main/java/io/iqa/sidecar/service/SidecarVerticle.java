@@ -1,5 +1,13 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.protocol.Text;
+import io.iqa.server.BodyReader;
+import io.iqa.server.ErrorRenderer;
+import io.iqa.server.GuardedServer;
+import io.iqa.server.HttpError;
+import io.iqa.server.InflightBudget;
+import io.iqa.server.Json;
+import io.iqa.server.Routes;
 import io.iqa.sidecar.image.ImageDecodeException;
 import io.iqa.sidecar.image.ImageDecoder;
 import io.iqa.sidecar.model.ImageModel;
@@ -14,15 +22,10 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
-import io.vertx.ext.web.handler.HttpException;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.CompletionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,7 +52,9 @@ public final class SidecarVerticle extends VerticleBase {
   private HttpServer server;
   private int inFlight;
   private SidecarLease lease;
-  private ServiceException leaseLostError;
+  private HttpError leaseLostError;
+  private InflightBudget inflight;
+  private PathInput paths;
   private String leaseNote = "no broker configured";
   private Future<Void> shuttingDown;
   private long lastRequestNanos = System.nanoTime();
@@ -71,9 +76,13 @@ public final class SidecarVerticle extends VerticleBase {
   public Future<?> start() {
     decodePool = vertx.createSharedWorkerExecutor("iqa-decode", Math.max(2, options.workers()));
     inferPool = vertx.createSharedWorkerExecutor("iqa-infer", options.workers());
-    return takeLease()
+    inflight = new InflightBudget(options.maxInflightBytes());
+    paths = new PathInput(options.allowedRoots(), options.maxImageBytes());
+    // Every config mistake before any lease or model work (the lease wait may be long).
+    return vertx.executeBlocking(() -> ModelRegistry.check(options.json(), baseDir))
+        .compose(checked -> takeLease())
         .compose(device -> loadModels(device))
-        .compose(v -> vertx.createHttpServer().requestHandler(router()).listen(options.port(), options.host()))
+        .compose(v -> GuardedServer.listen(vertx, router(), options.host(), options.port(), options.limits()))
         .onSuccess(s -> {
           server = s;
           state = State.OK;
@@ -134,7 +143,7 @@ public final class SidecarVerticle extends VerticleBase {
     }
     boolean cpu = options.onLeaseLost().equals("cpu");
     state = State.LEASE_LOST;
-    leaseLostError = new ServiceException(503, "lease_lost", "the GPU lease was " + (loss.revoked() ? "revoked" : "lost")
+    leaseLostError = new HttpError(503, "lease_lost", "the GPU lease was " + (loss.revoked() ? "revoked" : "lost")
         + " (" + loss.reason() + "); " + (cpu ? "the models are being reloaded on CPU" : "the sidecar is exiting"));
     LOG.warn("GPU lease {} ({}): finishing running model calls within {} ms, then closing the models{}",
         loss.revoked() ? "revoked" : "lost", loss.message(), lease.remaining().toMillis(),
@@ -263,17 +272,15 @@ public final class SidecarVerticle extends VerticleBase {
 
   private Router router() {
     Router router = Router.router(vertx);
-    router.get("/health").handler(this::health);
-    router.get("/v1/models").handler(this::models);
-    router.get("/metrics").handler(ctx -> ctx.response()
+    Routes.get(router, "/health").handler(this::health);
+    Routes.get(router, "/v1/models").handler(this::models);
+    Routes.get(router, "/metrics").handler(ctx -> ctx.response()
         .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(metrics.registry.scrape()));
     router.post("/infer").handler(this::infer);
     router.post("/shutdown").handler(this::shutdownRequest);
-    router.route().failureHandler(this::renderFailure);
-    router.errorHandler(404, ctx -> send(ctx, new ServiceException(404, "not_found",
-        "no such endpoint: " + ctx.request().method() + " " + ctx.request().path())));
-    router.errorHandler(405, ctx -> send(ctx, new ServiceException(405, "method_not_allowed",
-        ctx.request().method() + " is not allowed on " + ctx.request().path())));
+    ErrorRenderer.install(router, "sidecar", e -> e instanceof ImageDecodeException de
+        ? new HttpError(de.httpStatus(), de.errorCode(), de.getMessage())
+        : e instanceof io.iqa.sidecar.model.ModelConfigException mc ? HttpError.badRequest(mc.getMessage()) : null);
     return router;
   }
 
@@ -287,10 +294,10 @@ public final class SidecarVerticle extends VerticleBase {
           io.iqa.sidecar.model.ImageScorer.sha256(presented.getBytes(java.nio.charset.StandardCharsets.UTF_8))
               .getBytes(java.nio.charset.StandardCharsets.US_ASCII),
           expected.toLowerCase(Locale.ROOT).getBytes(java.nio.charset.StandardCharsets.US_ASCII))) {
-        throw new ServiceException(401, "unauthorized", "/shutdown needs 'Authorization: Bearer <admin token>'");
+        throw new HttpError(401, "unauthorized", "/shutdown needs 'Authorization: Bearer <admin token>'");
       }
     }
-    send(ctx, 202, new JsonObject().put("status", "shutting_down")
+    Json.send(ctx, 202, new JsonObject().put("status", "shutting_down")
         .put("message", "finishing " + inFlight + " request(s), then closing the models and releasing the lease"));
     shutdown("POST /shutdown", 0);
   }
@@ -298,87 +305,70 @@ public final class SidecarVerticle extends VerticleBase {
   private void infer(RoutingContext ctx) {
     if (state != State.OK) {
       throw switch (state) {
-        case STARTING -> new ServiceException(503, "not_ready", "models are loading");
+        case STARTING -> new HttpError(503, "not_ready", "models are loading");
         case LEASE_LOST -> leaseLostError;
-        default -> new ServiceException(503, "shutting_down", "the sidecar is shutting down");
+        default -> new HttpError(503, "shutting_down", "the sidecar is shutting down");
       };
     }
     lastRequestNanos = System.nanoTime();
     long t0 = System.nanoTime();
     inFlight++;
+    // The request's bytes count against max_inflight_bytes until its answer has been sent.
+    InflightBudget.Reservation held = inflight.open();
     ctx.addEndHandler(v -> {
       inFlight--;
+      held.close();
       metrics.answered(ctx.response().getStatusCode(), System.nanoTime() - t0);
     });
     List<ImageModel> models = service.select(splitModels(ctx.request().getParam("models")));
-    imageBytes(ctx)
+    imageBytes(ctx, held)
         .compose(image -> service.infer(image.bytes(), image.sha256(), models))
-        .onSuccess(answer -> send(ctx, 200, answer))
+        .onSuccess(answer -> Json.send(ctx, 200, answer))
         .onFailure(ctx::fail);
   }
 
   /**
-   * Raw image bytes (streamed: limited and hashed while they arrive), or {"path": ...} inside an
-   * allowed root. @return the bytes with their SHA-256, or null hash when it is still to compute
+   * Raw image bytes (read as they arrive: limited, hashed, counted against max_inflight_bytes), or
+   * {"path": ...} inside an allowed root. @return the bytes with their SHA-256 (null: still to compute)
    */
-  private Future<StreamedBody.Image> imageBytes(RoutingContext ctx) {
+  private Future<BodyReader.Body> imageBytes(RoutingContext ctx, InflightBudget.Reservation held) {
     String type = contentType(ctx);
     if (type.startsWith("image/") || type.equals("application/octet-stream")) {
-      return StreamedBody.read(ctx.request(), options.maxBodyBytes());
+      return BodyReader.read(ctx.request(), options.maxBodyBytes(), true, held, "max_body_bytes");
     }
     if (type.equals("application/json")) {
-      return StreamedBody.small(ctx.request(), 64 * 1024).compose(this::pathBytes)
-          .map(bytes -> new StreamedBody.Image(bytes, null));
+      return BodyReader.read(ctx.request(), 64 * 1024, false, held, "the limit of a JSON body")
+          .compose(body -> pathBytes(body.bytes(), held))
+          .map(bytes -> new BodyReader.Body(bytes, null));
     }
     ctx.request().resume();
-    return Future.failedFuture(new ServiceException(415, "unsupported_media_type", "send the image as image/* or "
-        + "application/octet-stream, or {\"path\": ...} as application/json; got '" + type + "'"));
+    return Future.failedFuture(new HttpError(415, "unsupported_media_type", "send the image as image/* or "
+        + "application/octet-stream, or {\"path\": ...} as application/json; got '" + Text.printable(type, 80) + "'"));
   }
 
-  private Future<byte[]> pathBytes(io.vertx.core.buffer.Buffer body) {
+  private Future<byte[]> pathBytes(byte[] body, InflightBudget.Reservation held) {
     String path;
     try {
-      Object json = io.vertx.core.json.Json.decodeValue(body);
-      path = json instanceof JsonObject o ? o.getString("path") : null;
-    } catch (DecodeException | ClassCastException e) {
-      return Future.failedFuture(new ServiceException(400, "bad_request", "body must be {\"path\": \"...\"}"));
+      Object json = io.vertx.core.json.Json.decodeValue(io.vertx.core.buffer.Buffer.buffer(body));
+      path = json instanceof JsonObject o && o.getValue("path") instanceof String s ? s : null;
+    } catch (DecodeException e) {
+      path = null;
     }
-    if (path == null || path.isBlank()) {
-      return Future.failedFuture(new ServiceException(400, "bad_request", "body must be {\"path\": \"...\"}"));
+    if (path == null) {
+      return Future.failedFuture(HttpError.badRequest("body must be {\"path\": \"/absolute/path\"}"));
     }
-    if (options.allowedRoots().isEmpty()) {
-      return Future.failedFuture(new ServiceException(403, "forbidden",
+    if (!paths.enabled()) {
+      return Future.failedFuture(new HttpError(403, "forbidden",
           "path input is off: configure allowed_roots to allow reading files"));
     }
-    return decodePool.executeBlocking(() -> readInsideRoots(path), false);
-  }
-
-  private byte[] readInsideRoots(String path) throws IOException {
-    Path real;
-    try {
-      real = Path.of(path).toRealPath();
-    } catch (NoSuchFileException e) {
-      throw new ServiceException(404, "not_found", "no such file: " + path);
-    }
-    for (Path root : options.allowedRoots()) {
-      Path realRoot;
-      try {
-        realRoot = root.toRealPath();
-      } catch (IOException e) {
-        continue;
+    String requested = path;
+    return decodePool.executeBlocking(() -> {
+      byte[] bytes = paths.read(requested);
+      if (!held.grow(bytes.length)) {
+        throw HttpError.overloaded("too many bytes of requests in flight (max_inflight_bytes); retry later", 1);
       }
-      if (real.startsWith(realRoot)) {
-        if (!Files.isRegularFile(real)) {
-          throw new ServiceException(400, "bad_request", path + " is not a regular file");
-        }
-        if (Files.size(real) > options.maxImageBytes()) {
-          throw new ServiceException(413, "too_large", path + " is " + Files.size(real) + " bytes; the limit is "
-              + options.maxImageBytes());
-        }
-        return Files.readAllBytes(real);
-      }
-    }
-    throw new ServiceException(403, "forbidden", path + " (really " + real + ") is not inside allowed_roots");
+      return bytes;
+    }, false);
   }
 
   private void health(RoutingContext ctx) {
@@ -404,7 +394,7 @@ public final class SidecarVerticle extends VerticleBase {
     if (!fallbacks.isEmpty()) {
       health.put("device_fallbacks", fallbacks);
     }
-    send(ctx, 200, health);
+    Json.send(ctx, 200, health);
   }
 
   private void models(RoutingContext ctx) {
@@ -414,47 +404,11 @@ public final class SidecarVerticle extends VerticleBase {
           .put("inputs", m.inputs()).put("load_ms", m.loadMs()).put("fingerprint", registry.fingerprint(m.name()))
           .put("fallback_reason", m.fallbackReason()));
     }
-    send(ctx, 200, new JsonObject().put("models", list));
+    Json.send(ctx, 200, new JsonObject().put("models", list));
   }
 
   private String devices() {
     return String.join("+", registry.models().stream().map(ImageModel::device).distinct().toList());
-  }
-
-  private void renderFailure(RoutingContext ctx) {
-    if (ctx.response().closed() || ctx.response().ended()) {
-      return;
-    }
-    Throwable f = ctx.failure();
-    while ((f instanceof CompletionException || f instanceof java.util.concurrent.ExecutionException)
-        && f.getCause() != null) {
-      f = f.getCause();
-    }
-    if (f instanceof ServiceException se) {
-      send(ctx, se);
-    } else if (f instanceof ImageDecodeException de) {
-      send(ctx, new ServiceException(de.httpStatus(), de.errorCode(), de.getMessage()));
-    } else if (f instanceof HttpException he && he.getStatusCode() == 413 || ctx.statusCode() == 413) {
-      send(ctx, new ServiceException(413, "too_large", "request body exceeds max_body_bytes ("
-          + options.maxBodyBytes() + ")"));
-    } else if (f instanceof HttpException he && he.getStatusCode() < 500) {
-      send(ctx, new ServiceException(he.getStatusCode(), "bad_request", String.valueOf(he.getPayload())));
-    } else if (f == null && ctx.statusCode() >= 400 && ctx.statusCode() < 500) {
-      send(ctx, new ServiceException(ctx.statusCode(), "bad_request", "request refused"));
-    } else {
-      LOG.error("internal error on {} {}", ctx.request().method(), ctx.request().path(), f);
-      send(ctx, new ServiceException(500, "internal", "internal error; see the sidecar log"));
-    }
-  }
-
-  private static void send(RoutingContext ctx, ServiceException e) {
-    send(ctx, e.status(), e.body());
-  }
-
-  static void send(RoutingContext ctx, int status, JsonObject body) {
-    if (!ctx.response().ended() && !ctx.response().closed()) {
-      ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(body.toBuffer());
-    }
   }
 
   private static String contentType(RoutingContext ctx) {

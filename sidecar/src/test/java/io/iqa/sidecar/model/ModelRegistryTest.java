@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.iqa.protocol.config.ConfigException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
@@ -40,16 +41,19 @@ class ModelRegistryTest {
   @Test
   void badEntriesNameTheModelAndTheProblem() {
     assertMessage(new JsonObject().put("models", new JsonArray()), "no 'models' list");
-    assertMessage(config(new JsonObject().put("name", "a b").put("backend", "builtin")), "must match");
+    assertMessage(config(new JsonObject().put("name", "a b").put("backend", "builtin")),
+        "models[0].name must be [A-Za-z0-9_.-]{1,64}, not \"a b\"");
     assertMessage(config(new JsonObject().put("name", "x").put("backend", "pytorch")), "backend must be");
     assertMessage(config(new JsonObject().put("name", "x").put("backend", "builtin").put("model", "tech_magic")),
-        "no built-in model 'tech_magic'");
+        "models[0].model must be one of");
     assertMessage(config(new JsonObject().put("name", "x").put("backend", "onnxruntime").put("file", "missing.onnx")),
         "missing.onnx does not exist");
     assertMessage(config(new JsonObject().put("name", "x").put("backend", "onnxruntime").put("fle", "a.onnx")),
-        "unknown key 'fle'");
+        "unknown config key 'models[0].fle'");
     assertMessage(config(new JsonObject().put("name", "n").put("backend", "tensorflow").put("kind", "vgg")
-        .put("dir", ".")), "kind must be 'nima' or 'musiq'");
+        .put("dir", ".")), "models[0].kind must be one of 'musiq', 'nima'");
+    assertMessage(config(new JsonObject().put("name", "o").put("backend", "onnxruntime").put("file", ".")
+        .put("width", "224")), "models[0].width must be a whole number between 1 and 8192, not \"224\" (a string)");
     assertMessage(config(new JsonObject().put("name", "t").put("backend", "builtin").put("model", "tech_noise"),
         new JsonObject().put("name", "t").put("backend", "builtin").put("model", "tech_noise")), "used twice");
     assertMessage(config(new JsonObject().put("name", "x").put("backend", "builtin").put("model", "tech_noise")
@@ -57,7 +61,7 @@ class ModelRegistryTest {
   }
 
   private void assertMessage(JsonObject config, String expected) {
-    ModelConfigException e = assertThrows(ModelConfigException.class, () -> ModelRegistry.load(config, dir, dir));
+    ConfigException e = assertThrows(ConfigException.class, () -> ModelRegistry.load(config, dir, dir));
     assertTrue(e.getMessage().contains(expected), "'" + e.getMessage() + "' lacks '" + expected + "'");
   }
 }

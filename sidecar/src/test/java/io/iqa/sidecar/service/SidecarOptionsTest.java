@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.sidecar.model.ModelConfigException;
+import io.iqa.protocol.config.ConfigException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.List;
@@ -35,13 +35,24 @@ class SidecarOptionsTest {
 
   @Test
   void typosAreRefusedWithTheKnownNames() {
-    ModelConfigException env = assertThrows(ModelConfigException.class,
+    ConfigException env = assertThrows(ConfigException.class,
         () -> SidecarOptions.applyEnv(new JsonObject(), Map.of("IQA_SIDECAR_PROT", "9000")));
     assertTrue(env.getMessage().contains("IQA_SIDECAR_PROT names no config key"), env.getMessage());
-    ModelConfigException file = assertThrows(ModelConfigException.class,
+    ConfigException file = assertThrows(ConfigException.class,
         () -> new SidecarOptions(new JsonObject().put("idle_shutdown", 5)));
     assertTrue(file.getMessage().contains("unknown config key 'idle_shutdown'"), file.getMessage());
-    assertThrows(ModelConfigException.class, () -> new SidecarOptions(new JsonObject().put("on_lease_lost", "pause")));
+    assertThrows(ConfigException.class, () -> new SidecarOptions(new JsonObject().put("on_lease_lost", "pause")));
+    // Inside a block too, and with the type named: no silent default, no ClassCastException.
+    ConfigException block = assertThrows(ConfigException.class, () -> new SidecarOptions(new JsonObject()
+        .put("batching", new JsonObject().put("max_queue_delay", 2))));
+    assertTrue(block.getMessage().contains("unknown config key 'batching.max_queue_delay'")
+        && block.getMessage().contains("max_queue_delay_ms"), block.getMessage());
+    ConfigException port = assertThrows(ConfigException.class, () -> new SidecarOptions(new JsonObject()
+        .put("port", "8471")));
+    assertTrue(port.getMessage().startsWith("port must be a whole number"), port.getMessage());
+    ConfigException owner = assertThrows(ConfigException.class, () -> new SidecarOptions(new JsonObject()
+        .put("broker", new JsonObject().put("url", "http://b:8470").put("ttl_s", "60"))));
+    assertTrue(owner.getMessage().startsWith("broker.ttl_s must be a number"), owner.getMessage());
     assertEquals(0, new SidecarOptions(new JsonObject().put("models", new JsonArray())).idleShutdownS());
   }
 }

@@ -30,11 +30,22 @@ final class SidecarProcess implements AutoCloseable {
   int port;
 
   SidecarProcess(JsonObject config, Path dir) throws IOException {
+    this(config, dir, List.of());
+  }
+
+  /** @param jvmArgs e.g. {@code -Xmx512m} */
+  SidecarProcess(JsonObject config, Path dir, List<String> jvmArgs) throws IOException {
     Path conf = Files.createTempFile(dir, "sidecar", ".json");
-    Files.writeString(conf, config.copy().put("port", 0).encode());
+    JsonObject written = config.copy();
+    if (!written.containsKey("port")) {
+      written.put("port", 0);
+    }
+    Files.writeString(conf, written.encode());
     stderr = Files.createTempFile(dir, "sidecar", ".log");
-    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-cp", System.getProperty("java.class.path"), SidecarMain.class.getName(), "serve", "--conf", conf.toString()));
+    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+    cmd.addAll(jvmArgs);
+    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), SidecarMain.class.getName(), "serve", "--conf",
+        conf.toString()));
     process = new ProcessBuilder(cmd).redirectError(stderr.toFile()).start();
   }
 

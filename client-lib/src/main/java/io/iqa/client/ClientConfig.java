@@ -1,134 +1,137 @@
 package io.iqa.client;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.core.type.TypeReference;
+import io.iqa.protocol.config.ConfigException;
+import io.iqa.protocol.config.ConfigNode;
+import io.iqa.protocol.config.EnvOverrides;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
+import java.util.regex.Pattern;
 
 /**
  * {@code conf/client.json} plus environment overrides ({@code IQA_CLIENT_<KEY>} or
- * {@code IQA_CLIENT_<BLOCK>_<KEY>}, values read as JSON when they parse). Unknown keys are refused.
+ * {@code IQA_CLIENT_<BLOCK>_<KEY>}, values read as JSON when they parse), read with the project's
+ * one config reader: every key of every block and every type is checked when the config is
+ * loaded, and a mistake is a {@link ConfigException} naming the key.
  */
 public final class ClientConfig {
 
+  private static final String ENV_PREFIX = "IQA_CLIENT_";
+  private static final Set<String> BLOCKS = Set.of("cache", "fallback");
   private static final Set<String> KEYS = Set.of("sidecar_url", "broker_url", "token", "broker_token", "models",
       "concurrency", "timeout_s", "owner", "self_lease_max_age_s", "cache", "fallback");
-  private static final Set<String> BLOCKS = Set.of("cache", "fallback");
+  private static final Set<String> FALLBACK_KEYS = Set.of("enabled", "command", "gpu_args", "image", "cpu_image",
+      "timeout_s", "lease_wait_s", "lease_ttl_s", "gpu", "on_no_lease", "search_path");
+  private static final Pattern URL = Pattern.compile("https?://.+");
 
-  private final ObjectNode json;
+  private final String sidecarUrl;
+  private final String brokerUrl;
+  private final String token;
+  private final String brokerToken;
+  private final String owner;
+  private final double selfLeaseMaxAgeS;
+  private final List<String> models;
+  private final int concurrency;
+  private final double timeoutS;
+  private final long cacheMaxEntries;
+  private final String cacheDir;
+  private final ContainerFallback.Settings fallback;
 
-  private ClientConfig(ObjectNode json) {
-    this.json = json;
-    json.fieldNames().forEachRemaining(k -> {
-      if (!KEYS.contains(k)) {
-        throw new IqaException("unknown client config key '" + k + "' (known: " + KEYS.stream().sorted().toList() + ")");
-      }
-    });
+  private ClientConfig(ConfigNode c) {
+    c.known(KEYS);
+    sidecarUrl = c.string("sidecar_url", "http://127.0.0.1:8471", URL, "an http:// URL");
+    brokerUrl = c.string("broker_url", "http://127.0.0.1:8470", URL, "an http:// URL");
+    token = c.string("token", null);
+    brokerToken = c.string("broker_token", null);
+    owner = c.string("owner", "iqa-client", Pattern.compile("[A-Za-z0-9._-]{1,64}"), "[A-Za-z0-9._-]{1,64}");
+    selfLeaseMaxAgeS = c.number("self_lease_max_age_s", LeaseClient.DEFAULT_SELF_LEASE_MAX_AGE_S, 0, 86_400 * 7);
+    models = c.strings("models", List.of());
+    concurrency = (int) c.integer("concurrency", 4, 1, 256);
+    timeoutS = c.number("timeout_s", 120, 0.1, 86_400);
+    ConfigNode cache = c.block("cache").known(Set.of("max_entries", "dir"));
+    cacheMaxEntries = cache.integer("max_entries", 100_000, 0, 1L << 31);
+    cacheDir = cache.string("dir", null);
+    ConfigNode fb = c.block("fallback").known(FALLBACK_KEYS);
+    ContainerFallback.Settings d = ContainerFallback.Settings.defaults();
+    Long gpu = fb.optionalInteger("gpu", 0, 1024);
+    try {
+      fallback = !fb.bool("enabled", true) ? null : new ContainerFallback.Settings(
+          fb.strings("command", d.command()), fb.strings("gpu_args", d.gpuArgs()), fb.string("image", d.image()),
+          fb.string("cpu_image", d.cpuImage()), fb.integer("timeout_s", d.timeoutS(), 1, 86_400),
+          fb.number("lease_wait_s", d.leaseWaitS(), 0, 86_400), fb.number("lease_ttl_s", d.leaseTtlS(), 1, 86_400),
+          gpu == null ? null : gpu.intValue(), fb.choice("on_no_lease", d.onNoLease(), Set.of("cpu", "fail")), owner,
+          fb.string("search_path", null));
+    } catch (IqaException e) {
+      throw new ConfigException(e.getMessage(), e);
+    }
   }
 
-  /** @param file the JSON file, or null for the defaults */
+  /**
+   * @param file the JSON file, or null for the defaults
+   * @throws ConfigException naming the key, or the file that cannot be read
+   */
   public static ClientConfig load(Path file, Map<String, String> env) {
-    ObjectNode json;
-    try {
-      json = file == null ? Http.object() : (ObjectNode) Http.JSON.readTree(Files.readString(file));
-    } catch (IOException | ClassCastException e) {
-      throw new IqaException("cannot read client config " + file + ": " + e.getMessage(), e);
+    Map<String, Object> json = new LinkedHashMap<>();
+    if (file != null) {
+      try {
+        json = Http.JSON.readValue(Files.readString(file), new TypeReference<LinkedHashMap<String, Object>>() { });
+      } catch (IOException e) {
+        throw new ConfigException("cannot read client config " + file + ": " + e.getMessage(), e);
+      }
     }
-    for (Map.Entry<String, String> e : new TreeMap<>(env).entrySet()) {
-      if (!e.getKey().startsWith("IQA_CLIENT_") || e.getValue().isBlank()) {
-        continue;
+    Set<String> plain = new HashSet<>(KEYS);
+    plain.removeAll(BLOCKS);
+    json = EnvOverrides.apply(json, ENV_PREFIX, env, plain, BLOCKS, v -> {
+      try {
+        return Http.JSON.readValue(v, Object.class);
+      } catch (IOException e) {
+        throw new IllegalArgumentException(e);
       }
-      String name = e.getKey().substring("IQA_CLIENT_".length()).toLowerCase(Locale.ROOT);
-      JsonNode value = parse(e.getValue().trim());
-      if (KEYS.contains(name) && !BLOCKS.contains(name)) {
-        json.set(name, value);
-        continue;
-      }
-      int cut = name.indexOf('_');
-      String block = cut < 0 ? name : name.substring(0, cut);
-      if (cut < 0 || !BLOCKS.contains(block)) {
-        throw new IqaException(e.getKey() + " names no client config key");
-      }
-      JsonNode existing = json.get(block);
-      ObjectNode nested = existing instanceof ObjectNode o ? o : json.putObject(block);
-      nested.set(name.substring(cut + 1), value);
-    }
-    return new ClientConfig(json);
+    });
+    return new ClientConfig(ConfigNode.root(json));
   }
 
   public String brokerUrl() {
-    return json.path("broker_url").asText("http://127.0.0.1:8470");
+    return brokerUrl;
   }
 
   public String brokerToken() {
-    return json.path("broker_token").asText(null);
+    return brokerToken;
   }
 
   public String owner() {
-    return json.path("owner").asText("iqa-client");
+    return owner;
   }
 
   public double selfLeaseMaxAgeS() {
-    return json.path("self_lease_max_age_s").asDouble(LeaseClient.DEFAULT_SELF_LEASE_MAX_AGE_S);
+    return selfLeaseMaxAgeS;
   }
 
   public LeaseClient leaseClient() {
-    return new LeaseClient(brokerUrl(), brokerToken(), selfLeaseMaxAgeS());
+    return new LeaseClient(brokerUrl, brokerToken, selfLeaseMaxAgeS);
   }
 
   /** @return a builder with every setting of this config applied */
   public IqaClient.Builder clientBuilder() {
     IqaClient.Builder b = IqaClient.builder()
-        .sidecarUrl(json.path("sidecar_url").asText("http://127.0.0.1:8471"))
-        .token(json.path("token").asText(null))
-        .timeout(Duration.ofMillis((long) (json.path("timeout_s").asDouble(120) * 1000)))
-        .concurrency(json.path("concurrency").asInt(4));
-    List<String> models = new ArrayList<>();
-    json.path("models").forEach(m -> models.add(m.asText()));
-    b.models(models);
-    JsonNode cache = json.path("cache");
-    b.cacheMaxEntries(cache.path("max_entries").asLong(100_000));
-    if (cache.hasNonNull("dir")) {
-      b.cacheDir(Path.of(cache.path("dir").asText()));
-    }
-    b.brokerUrl(brokerUrl(), brokerToken());
-    JsonNode fb = json.path("fallback");
-    if (!fb.path("enabled").asBoolean(true)) {
-      b.fallback(null);
-    } else {
-      ContainerFallback.Settings d = ContainerFallback.Settings.defaults();
-      b.fallback(new ContainerFallback.Settings(strings(fb.path("command"), d.command()),
-          strings(fb.path("gpu_args"), d.gpuArgs()), fb.path("image").asText(d.image()),
-          fb.path("cpu_image").asText(d.cpuImage()), fb.path("timeout_s").asLong(d.timeoutS()),
-          fb.path("lease_wait_s").asDouble(d.leaseWaitS()), fb.path("lease_ttl_s").asDouble(d.leaseTtlS()),
-          fb.hasNonNull("gpu") ? fb.path("gpu").asInt() : null, fb.path("on_no_lease").asText(d.onNoLease()), owner(),
-          fb.path("search_path").asText(null)));
+        .sidecarUrl(sidecarUrl)
+        .token(token)
+        .timeout(Duration.ofMillis((long) (timeoutS * 1000)))
+        .concurrency(concurrency)
+        .models(models)
+        .cacheMaxEntries(cacheMaxEntries)
+        .brokerUrl(brokerUrl, brokerToken)
+        .fallback(fallback);
+    if (cacheDir != null) {
+      b.cacheDir(Path.of(cacheDir));
     }
     return b;
-  }
-
-  private static List<String> strings(JsonNode list, List<String> def) {
-    if (!list.isArray()) {
-      return def;
-    }
-    List<String> out = new ArrayList<>();
-    list.forEach(a -> out.add(a.asText()));
-    return out;
-  }
-
-  private static JsonNode parse(String v) {
-    try {
-      return Http.JSON.readTree(v);
-    } catch (IOException e) {
-      return Http.JSON.getNodeFactory().textNode(v);
-    }
   }
 }

@@ -37,6 +37,8 @@ public final class ContainerFallback {
   public static final List<String> DEFAULT_GPU_ARGS = List.of("--gpus", "device={gpu}");
   public static final String DEFAULT_IMAGE = "iqa-sidecar:gpu";
   public static final String DEFAULT_CPU_IMAGE = "iqa-sidecar:latest";
+  /** The error code of a file whose name cannot be passed to the container. */
+  public static final String BAD_FILE_NAME = "bad_file_name";
 
   /**
    * The fallback's settings.
@@ -94,16 +96,40 @@ public final class ContainerFallback {
    */
   public Map<Path, JsonNode> score(List<Path> files) {
     Map<Path, List<Path>> byDir = new LinkedHashMap<>();
+    Map<Path, Path> given = new LinkedHashMap<>();
     for (Path f : files) {
       Path abs = f.toAbsolutePath().normalize();
+      given.put(abs, f);
       byDir.computeIfAbsent(abs.getParent(), d -> new ArrayList<>()).add(abs);
     }
+    Map<Path, JsonNode> byAbs = new LinkedHashMap<>();
+    byDir.forEach((dir, group) -> byAbs.putAll(run(dir, group)));
     Map<Path, JsonNode> out = new LinkedHashMap<>();
-    byDir.forEach((dir, group) -> out.putAll(run(dir, group)));
+    byAbs.forEach((abs, j) -> out.put(given.get(abs), j));
     return out;
   }
 
-  private Map<Path, JsonNode> run(Path dir, List<Path> group) {
+  private Map<Path, JsonNode> run(Path dir, List<Path> all) {
+    // A name that does not survive the trip through text (not valid in this system's encoding)
+    // cannot be named to the container: that file's own error, the others go on.
+    Map<Path, JsonNode> out = new LinkedHashMap<>();
+    List<Path> group = new ArrayList<>();
+    for (Path f : all) {
+      if (dir.resolve(f.getFileName().toString()).equals(f)) {
+        group.add(f);
+      } else {
+        out.put(f, Http.object().put("path", f.toString()).put("error", BAD_FILE_NAME).put("message",
+            "the file name is not valid in this system's encoding, so it cannot be passed to the container: rename it"));
+      }
+    }
+    if (group.isEmpty()) {
+      return out;
+    }
+    out.putAll(runGroup(dir, group));
+    return out;
+  }
+
+  private Map<Path, JsonNode> runGroup(Path dir, List<Path> group) {
     String exe = resolve(settings.command().get(0));
     Lease lease = lease();
     List<String> args = args(dir, group, lease);

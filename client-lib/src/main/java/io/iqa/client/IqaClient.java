@@ -1,10 +1,13 @@
 package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.iqa.protocol.Text;
 import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -75,19 +78,31 @@ public final class IqaClient implements AutoCloseable {
   }
 
   private CompletableFuture<ScoreResult> cacheOrSidecar(Path image) {
-    return CompletableFuture.supplyAsync(() -> {
-      try {
-        return cache.sha256(image);
-      } catch (IOException e) {
-        throw new IqaException("cannot read " + image + ": " + e.getMessage(), e);
-      }
-    }, pool).thenCompose(sha -> {
+    return CompletableFuture.supplyAsync(() -> readableSha256(image), pool).thenCompose(sha -> {
       ScoreResult cached = cache.get(sha, modelKey);
       if (cached != null) {
         return CompletableFuture.completedFuture(cached);
       }
       return sidecarScore(() -> HttpRequest.BodyPublishers.ofFile(image)).thenApply(this::remember);
     });
+  }
+
+  /**
+   * The file's SHA-256, or a {@link LocalFileException}: a file that is missing, unreadable or not a
+   * regular file (a FIFO would block the reader forever) is the file's problem, not the sidecar's.
+   */
+  private String readableSha256(Path image) {
+    String shown = Text.printable(image.toString());
+    try {
+      if (!Files.readAttributes(image, BasicFileAttributes.class).isRegularFile()) {
+        throw new LocalFileException("not a regular file (a folder, a FIFO or a device): " + shown, "not_a_file", null);
+      }
+      return cache.sha256(image);
+    } catch (NoSuchFileException e) {
+      throw new LocalFileException("no such file: " + shown, "not_found", e);
+    } catch (IOException e) {
+      throw new LocalFileException("cannot read " + shown + ": " + Text.printable(e.getMessage()), "unreadable", e);
+    }
   }
 
   public CompletableFuture<ScoreResult> scoreAsync(byte[] image) {
@@ -129,10 +144,10 @@ public final class IqaClient implements AutoCloseable {
     Throwable why = null;
     for (Map.Entry<Path, CompletableFuture<ScoreResult>> f : futures.entrySet()) {
       try {
-        out.put(f.getKey(), new Outcome(f.getValue().join(), null));
+        out.put(f.getKey(), Outcome.of(f.getValue().join()));
       } catch (CompletionException e) {
         Throwable cause = e.getCause() != null ? e.getCause() : e;
-        out.put(f.getKey(), new Outcome(null, cause.getMessage()));
+        out.put(f.getKey(), Outcome.failed(cause));
         if (unreachable(cause)) {
           unserved.add(f.getKey());
           why = cause;
@@ -143,28 +158,44 @@ public final class IqaClient implements AutoCloseable {
       LOG.info("sidecar unavailable ({}); scoring {} image(s) through the container fallback", why.getMessage(),
           unserved.size());
       try {
-        fallbackOutcomes(unserved).forEach(out::put);
+        // Keyed by the paths given, so each image has one outcome: the fallback's replaces the sidecar's.
+        fallback.score(unserved).forEach((p, j) -> out.put(p, j.has("error")
+            ? new Outcome(null, j.path("error").asText() + ": " + j.path("message").asText(),
+                ContainerFallback.BAD_FILE_NAME.equals(j.path("error").asText()) ? Failure.FILE : Failure.IMAGE)
+            : Outcome.of(remember(result(j, "container")))));
       } catch (IqaException e) {
-        unserved.forEach(p -> out.put(p, new Outcome(null, e.getMessage())));
+        unserved.forEach(p -> out.put(p, new Outcome(null, e.getMessage(), Failure.UNAVAILABLE)));
       }
     }
     return out;
   }
 
-  private Map<Path, Outcome> fallbackOutcomes(List<Path> files) {
-    Map<Path, Outcome> out = new LinkedHashMap<>();
-    fallback.score(files).forEach((p, j) -> out.put(p, j.has("error")
-        ? new Outcome(null, j.path("error").asText() + ": " + j.path("message").asText())
-        : new Outcome(remember(result(j, "container")), null)));
-    return out;
-  }
-
+  /** The sidecar cannot serve (unreachable, or 503): the container fallback may. Never for a local file. */
   private static boolean unreachable(Throwable e) {
-    return e instanceof IqaException ie && (ie.status() == 0 || ie.status() == 503);
+    return e instanceof IqaException ie && !(e instanceof LocalFileException) && (ie.status() == 0 || ie.status() == 503);
   }
 
-  /** One image of {@link #scoreAll}: a result, or the error that kept it from one. */
-  public record Outcome(ScoreResult result, String error) {
+  /** Why an image has no result. */
+  public enum Failure {
+    /** The image itself was refused (not an image, too large): the sidecar's or the fallback's 4xx. */
+    IMAGE,
+    /** The file could not be read here (missing, unreadable, not a regular file). */
+    FILE,
+    /** Neither the sidecar nor a working fallback could be reached. */
+    UNAVAILABLE
+  }
+
+  /** One image of {@link #scoreAll}: a result, or the error that kept it from one and its kind. */
+  public record Outcome(ScoreResult result, String error, Failure failure) {
+    static Outcome of(ScoreResult r) {
+      return new Outcome(r, null, null);
+    }
+
+    static Outcome failed(Throwable e) {
+      Failure kind = e instanceof LocalFileException ? Failure.FILE
+          : unreachable(e) ? Failure.UNAVAILABLE : Failure.IMAGE;
+      return new Outcome(null, e.getMessage(), kind);
+    }
   }
 
   /** Asks the sidecar to shut down (frees its GPU memory and lease). @return its answer */

@@ -2,6 +2,7 @@ package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -45,6 +46,8 @@ public final class Lease implements AutoCloseable {
   private Consumer<LeaseLoss> onLost = loss -> { };
   private LeaseLoss lost;
   private boolean closed;
+  /** The release (or nothing to release): every caller of close() waits for this one. */
+  private CompletableFuture<?> released;
   private ScheduledFuture<?> renewTask;
   private ScheduledFuture<?> deadlineTask;
 
@@ -242,22 +245,25 @@ public final class Lease implements AutoCloseable {
    */
   @Override
   public void close() {
-    LeaseLoss was;
+    CompletableFuture<?> release;
     synchronized (this) {
-      if (closed) {
-        return;
+      if (released == null) {
+        boolean first = !closed;
+        closed = true;
+        cancelTasks();
+        LeaseLoss was = lost;
+        // A lease the broker already ended has nothing to confirm.
+        released = !first || was != null && !was.revoked() && !"deadline".equals(was.reason())
+            ? CompletableFuture.completedFuture(null)
+            : broker.postJson("/v1/gpu/release", Http.object().put("token", token), Duration.ofSeconds(10));
       }
-      closed = true;
-      was = lost;
-      cancelTasks();
+      release = released;
     }
     watch.close();
     onClose.run();
-    if (was != null && !was.revoked() && !"deadline".equals(was.reason())) {
-      return; // the broker already ended it: nothing to confirm
-    }
     try {
-      Http.join(broker.postJson("/v1/gpu/release", Http.object().put("token", token), Duration.ofSeconds(10)));
+      // Every caller waits for the one release: a JVM shutting down must not exit before it is sent.
+      Http.join(release);
     } catch (RuntimeException e) {
       LOG.warn("releasing lease {} failed: {} (the broker hands it on at its expires_at)", id(), e.getMessage());
     }

@@ -1,8 +1,8 @@
 package io.iqa.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.iqa.client.IqaException;
 import io.iqa.client.LeaseClient;
+import io.iqa.protocol.Text;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -14,14 +14,16 @@ import picocli.CommandLine.ParentCommand;
 /** {@code iqa gpu status}, {@code iqa gpu force-release} and {@code iqa gpu run}. */
 @Command(name = "gpu", mixinStandardHelpOptions = true, description = "GPU leases at the broker.",
     subcommands = {GpuCli.Status.class, GpuCli.ForceRelease.class, GpuRun.class})
-final class GpuCli implements Runnable {
+final class GpuCli implements Callable<Integer> {
 
   @ParentCommand
   IqaMain main;
 
+  /** {@code iqa gpu} without a command: its usage, and the usage exit code. */
   @Override
-  public void run() {
-    new picocli.CommandLine(this).usage(System.out);
+  public Integer call() {
+    new picocli.CommandLine(this).usage(System.err);
+    return IqaMain.USAGE;
   }
 
   @Command(name = "status", mixinStandardHelpOptions = true, description = "Who holds which GPU, who waits.")
@@ -95,7 +97,7 @@ final class GpuCli implements Runnable {
         List<JsonNode> released = client.forceRelease(selector.lease, selector.owner, olderThan, reason, immediate);
         for (JsonNode l : released) {
           System.out.println((immediate ? "released lease " : "revoked lease ") + l.path("lease_id").asText() + " of "
-              + l.path("owner").asText() + " on gpu " + l.path("gpu").asText() + (immediate ? ""
+              + Text.printable(l.path("owner").asText()) + " on gpu " + l.path("gpu").asText() + (immediate ? ""
               : ": its holder is told to stop; the GPU is handed on when it releases, at "
                   + l.path("expires_at").asText() + " at the latest"));
         }

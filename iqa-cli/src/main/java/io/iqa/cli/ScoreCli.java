@@ -2,11 +2,15 @@ package io.iqa.cli;
 
 import io.iqa.client.IqaClient;
 import io.iqa.client.ScoreResult;
+import io.iqa.protocol.Text;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -15,7 +19,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -48,15 +51,13 @@ final class ScoreCli implements Callable<Integer> {
     List<Path> images = new ArrayList<>();
     for (Path p : paths) {
       if (!Files.exists(p)) {
-        System.err.println("iqa: no such file or folder: " + p);
+        System.err.println("iqa: no such file or folder: " + Text.printable(p.toString()));
         return IqaMain.USAGE;
       }
       if (Files.isDirectory(p)) {
-        try (Stream<Path> walk = Files.walk(p)) {
-          walk.filter(Files::isRegularFile).filter(ScoreCli::isImage).sorted().forEach(images::add);
-        }
+        images.addAll(imagesUnder(p));
       } else {
-        images.add(p);
+        images.add(p); // scored, or refused on its own line when it is not a regular file (a FIFO, a device)
       }
     }
     if (images.isEmpty()) {
@@ -76,11 +77,37 @@ final class ScoreCli implements Callable<Integer> {
     progress.done();
     render(out, outcomes);
     long failed = outcomes.values().stream().filter(o -> o.result() == null).count();
-    if (failed == outcomes.size() && outcomes.values().stream().allMatch(o -> o.error().contains("unreachable")
-        || o.error().contains("not found on PATH"))) {
+    if (failed == outcomes.size()
+        && outcomes.values().stream().allMatch(o -> o.failure() == IqaClient.Failure.UNAVAILABLE)) {
       return IqaMain.UNREACHABLE;
     }
     return failed == 0 ? IqaMain.OK : IqaMain.PARTLY_FAILED;
+  }
+
+  /**
+   * The image files under a folder, sorted; a subfolder that cannot be read is skipped with a
+   * warning, and only regular files count (a FIFO or a device is never opened).
+   */
+  private static List<Path> imagesUnder(Path dir) throws IOException {
+    List<Path> found = new ArrayList<>();
+    Files.walkFileTree(dir, new SimpleFileVisitor<>() {
+      @Override
+      public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
+        if (attrs.isRegularFile() && isImage(file)) {
+          found.add(file);
+        }
+        return FileVisitResult.CONTINUE;
+      }
+
+      @Override
+      public FileVisitResult visitFileFailed(Path file, IOException e) {
+        System.err.println("iqa: skipping " + Text.printable(file.toString()) + ": cannot read it ("
+            + Text.printable(e.getClass().getSimpleName()) + ")");
+        return FileVisitResult.CONTINUE;
+      }
+    });
+    found.sort(null);
+    return found;
   }
 
   private void render(PrintStream out, Map<Path, IqaClient.Outcome> outcomes) {
@@ -125,7 +152,8 @@ final class ScoreCli implements Callable<Integer> {
     return node.toString();
   }
 
-  private static String csvCell(String s) {
+  private static String csvCell(String raw) {
+    String s = Text.printable(raw);
     return s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replace("\"", "\"\"") + "\"" : s;
   }
 

@@ -8,14 +8,16 @@ import picocli.CommandLine.ParentCommand;
 /** {@code iqa sidecar shutdown} (and {@code health}). */
 @Command(name = "sidecar", mixinStandardHelpOptions = true, description = "The IQA sidecar.",
     subcommands = {SidecarCli.Shutdown.class, SidecarCli.Health.class})
-final class SidecarCli implements Runnable {
+final class SidecarCli implements java.util.concurrent.Callable<Integer> {
 
   @ParentCommand
   IqaMain main;
 
+  /** {@code iqa sidecar} without a command: its usage, and the usage exit code. */
   @Override
-  public void run() {
-    new picocli.CommandLine(this).usage(System.out);
+  public Integer call() {
+    new picocli.CommandLine(this).usage(System.err);
+    return IqaMain.USAGE;
   }
 
   @Command(name = "shutdown", mixinStandardHelpOptions = true,

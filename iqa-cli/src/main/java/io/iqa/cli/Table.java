@@ -1,14 +1,19 @@
 package io.iqa.cli;
 
+import io.iqa.protocol.Text;
 import java.io.PrintStream;
 import java.util.List;
 
-/** A plain aligned text table. */
+/**
+ * A plain aligned text table. Cells hold text from the broker and the sidecar (owners, purposes,
+ * error messages): control characters are shown as {@code \\uXXXX}, so none can drive the terminal.
+ */
 final class Table {
   private Table() {
   }
 
-  static void print(PrintStream out, List<String> header, List<List<String>> rows) {
+  static void print(PrintStream out, List<String> header, List<List<String>> cells) {
+    List<List<String>> rows = cells.stream().map(r -> r.stream().map(Text::printable).toList()).toList();
     int[] width = new int[header.size()];
     for (int i = 0; i < header.size(); i++) {
       width[i] = header.get(i).length();

@@ -244,6 +244,7 @@ class IqaClientTest {
       assertEquals("sidecar", client.score(images.get(2)).servedBy());
       assertEquals("ok", client.sidecarHealth().path("status").asText());
     }
-    assertThrows(IqaException.class, () -> ClientConfig.load(conf, Map.of("IQA_CLIENT_SIDECARURL", "x")));
+    assertThrows(io.iqa.protocol.config.ConfigException.class,
+        () -> ClientConfig.load(conf, Map.of("IQA_CLIENT_SIDECARURL", "x")));
   }
 }

@@ -89,6 +89,7 @@ class SidecarHostileTest {
         RawHttp.Answer a = r.read();
         statuses.computeIfAbsent(a == null ? -1 : a.status(), k -> new AtomicInteger()).incrementAndGet();
       }
+      System.out.println("250 headers-only 32 MiB requests, -Xmx512m: " + statuses);
       assertFalse(statuses.containsKey(500), "a declared body must never cost memory up front: " + statuses);
       assertTrue(statuses.containsKey(408), "the missing bodies must time out (408): " + statuses);
     } finally {
@@ -119,6 +120,7 @@ class SidecarHostileTest {
       }
       statuses.computeIfAbsent(status, k -> new AtomicInteger()).incrementAndGet();
     }
+    System.out.println("24 real 31 MB uploads at once, -Xmx512m: " + statuses);
     assertFalse(statuses.containsKey(500), "uploads beyond max_inflight_bytes must be refused, not crash: " + statuses);
     assertEquals(200, get(s, "/health").statusCode(), s.log());
     assertFalse(s.log().contains("OutOfMemoryError"), s.log());

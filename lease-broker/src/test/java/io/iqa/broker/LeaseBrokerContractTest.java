@@ -419,6 +419,78 @@ abstract class LeaseBrokerContractTest {
   }
 
   @Test
+  void aYieldableHolderIsAskedOnceOnItsWatchWhenAnEqualPriorityWaiterComesAndItsReleaseSaysYielded() {
+    TestBroker b = broker();
+    JsonObject held = b.lease(req("sidecar").put("gpu", 0).put("ttl_s", 60).put("yield", true));
+    assertEquals(true, held.getBoolean("yield"), held.encode());
+    TestBroker.Watch watch = b.watch(held.getString("token"));
+    assertEquals("lease", watch.next(5000).getString("event"));
+
+    Reply noWait = b.post("/v1/gpu/lease", req("prober").put("gpu", 0));
+    assertEquals(409, noWait.status(), "a request that will not wait asks nobody to yield");
+    assertFalse(eventTypes(b).contains(LeaseEvent.YIELD_REQUESTED), eventTypes(b).toString());
+
+    long t0 = System.nanoTime();
+    Future<Reply> waiter = b.postAsync("/v1/gpu/lease", req("llm").put("gpu", 0).put("wait_s", 20));
+    JsonObject asked = watch.next(2000);
+    assertEquals(LeaseEvent.YIELD_REQUESTED, asked.getString("event"), asked.encode());
+    assertEquals("llm", asked.getJsonObject("data").getString("by"));
+    assertTrue((System.nanoTime() - t0) / 1_000_000 < 1000, "the holder must be asked at once");
+    Future<Reply> second = b.postAsync("/v1/gpu/lease", req("other").put("gpu", 0).put("wait_s", 20));
+    b.awaitWaiting(2);
+    JsonObject shown = b.get("/v1/gpu/status").json().getJsonArray("gpus").getJsonObject(0).getJsonArray("leases")
+        .getJsonObject(0);
+    assertEquals("held", shown.getString("state"), "a yield request does not revoke: " + shown);
+    assertNotNull(shown.getString("yield_requested_at"), shown.encode());
+    assertEquals(200, b.post("/v1/gpu/renew", token(held)).status(), "the lease stays valid until it yields");
+
+    Reply released = b.post("/v1/gpu/release", token(held).put("reason", "yielded"));
+    assertEquals(new JsonObject().put("released", true), released.json());
+    assertEquals(200, TestBroker.await(waiter).status());
+    JsonArray events = b.get("/v1/gpu/events").json().getJsonArray("events");
+    List<JsonObject> list = events.stream().map(JsonObject.class::cast).toList();
+    assertEquals(1, list.stream().filter(e -> e.getString("type").equals(LeaseEvent.YIELD_REQUESTED)).count(),
+        "asked once per lease, however many wait: " + list);
+    JsonObject end = list.stream().filter(e -> e.getString("type").equals("released")).findFirst().orElseThrow();
+    assertEquals("yielded", end.getString("reason"));
+    assertEquals(400, b.post("/v1/gpu/release", token(held).put("reason", "bad\nreason")).status());
+  }
+
+  @Test
+  void aHolderThatDidNotOfferIsAskedOnlyByAPreemptingWaiterOfHigherPriority() {
+    TestBroker b = broker();
+    JsonObject low = b.lease(req("batch").put("gpu", 0).put("ttl_s", 60).put("priority", "low"));
+    TestBroker.Watch watch = b.watch(low.getString("token"));
+    watch.next(5000);
+    Future<Reply> polite = b.postAsync("/v1/gpu/lease", req("polite").put("gpu", 0).put("wait_s", 1)
+        .put("priority", "high"));
+    assertEquals(409, TestBroker.await(polite).status());
+    assertFalse(eventTypes(b).contains(LeaseEvent.YIELD_REQUESTED), "the holder did not offer to yield");
+    Future<Reply> sameRank = b.postAsync("/v1/gpu/lease", req("peer").put("gpu", 0).put("wait_s", 1)
+        .put("priority", "low").put("preempt", true));
+    assertEquals(409, TestBroker.await(sameRank).status());
+    assertFalse(eventTypes(b).contains(LeaseEvent.YIELD_REQUESTED), "preempt reaches lower priorities only");
+
+    Future<Reply> urgent = b.postAsync("/v1/gpu/lease", req("llm").put("gpu", 0).put("wait_s", 20)
+        .put("priority", "high").put("preempt", true));
+    JsonObject asked = watch.next(2000);
+    assertEquals(LeaseEvent.YIELD_REQUESTED, asked.getString("event"), asked.encode());
+    assertTrue(asked.getJsonObject("data").getString("message").contains("preempt"), asked.encode());
+    b.post("/v1/gpu/release", token(low).put("reason", "yielded"));
+    assertEquals(200, TestBroker.await(urgent).status());
+  }
+
+  @Test
+  void aYieldableHolderIsNotAskedByALowerPriorityWaiter() {
+    TestBroker b = broker();
+    b.lease(req("sidecar").put("gpu", 0).put("ttl_s", 60).put("yield", true).put("priority", "high"));
+    Future<Reply> low = b.postAsync("/v1/gpu/lease", req("batch").put("gpu", 0).put("wait_s", 1)
+        .put("priority", "normal"));
+    assertEquals(409, TestBroker.await(low).status());
+    assertFalse(eventTypes(b).contains(LeaseEvent.YIELD_REQUESTED), eventTypes(b).toString());
+  }
+
+  @Test
   void aBrokerStartedWithoutItsLeaseStateGrantsNothingUntilTheRecoveryGracePasses() {
     JsonObject config = new JsonObject()
         .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))

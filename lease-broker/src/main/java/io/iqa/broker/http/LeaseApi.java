@@ -37,9 +37,10 @@ public final class LeaseApi {
   public static final Pattern OWNER = Pattern.compile("[A-Za-z0-9._-]{1,64}");
   private static final Pattern HOST = Pattern.compile("[A-Za-z0-9._:\\[\\]-]{1,253}");
   private static final Set<String> LEASE_FIELDS = Set.of("owner", "purpose", "ttl_s", "wait_s", "gpu", "vram_mb",
-      "priority", "pid", "host");
+      "priority", "pid", "host", "yield", "preempt");
   private static final Set<String> RENEW_FIELDS = Set.of("token", "ttl_s");
-  private static final Set<String> RELEASE_FIELDS = Set.of("token");
+  private static final Set<String> RELEASE_FIELDS = Set.of("token", "reason");
+  private static final Pattern RELEASE_REASON = Pattern.compile("[A-Za-z0-9._ -]{1,64}");
   private static final Set<String> FORCE_FIELDS = Set.of("lease_id", "owner", "older_than_s", "reason", "immediate");
   private static final int TOKEN_BYTES = 32;
 
@@ -92,7 +93,7 @@ public final class LeaseApi {
       Lease lease = granted.lease();
       if (ctx.response().closed()) {
         LOG.info("lease {} for '{}' granted after its client disconnected; releasing it", lease.leaseId(), lease.owner());
-        store.release(request.tokenHash(), "broker");
+        store.release(request.tokenHash(), "broker", "its client had gone");
         return;
       }
       metrics.granted(lease.gpu(), System.nanoTime() - started);
@@ -131,7 +132,8 @@ public final class LeaseApi {
   public void release(RoutingContext ctx) {
     Body body = Body.of(ctx, RELEASE_FIELDS);
     String token = body.requiredString("token", 256, null);
-    store.release(BearerAuth.sha256Hex(token), caller(ctx))
+    String why = body.string("reason", null, 64, RELEASE_REASON);
+    store.release(BearerAuth.sha256Hex(token), caller(ctx), why)
         .onSuccess(r -> Json.send(ctx, 200, !r.released()
             ? new JsonObject().put("released", false).put("reason", r.reason().wireName())
             : r.revoked() == null ? new JsonObject().put("released", true)
@@ -246,7 +248,7 @@ public final class LeaseApi {
           HttpError.badRequest("pid " + pid + " is not a running process on this host"));
     }
     return new LeaseRequest(owner, purpose, tokenHash, Math.round(ttlS * 1000), gpu, vramMb, priority, pid, pidStart,
-        host, waitMs);
+        host, waitMs, Boolean.TRUE.equals(body.bool("yield")), Boolean.TRUE.equals(body.bool("preempt")));
   }
 
   private void checkCapacity(Integer gpu, Integer vramMb) {

@@ -17,7 +17,9 @@ import java.util.Map;
  * {@code GET /v1/gpu/lease/watch} with header {@code Lease-Token: TOKEN}: the holder's channel, a
  * server-sent event stream that tells it at once what happens to its lease. Events: {@code lease}
  * (the state when the stream opens), {@code revoked} (stop using the GPU, then release: the GPU is
- * handed on at that moment, or at {@code handoff_at} at the latest), {@code ended} (the lease no
+ * handed on at that moment, or at {@code handoff_at} at the latest), {@code yield_requested} (a
+ * waiter wants this GPU and the lease offered to yield: release it when convenient, with reason
+ * {@code yielded}; the lease stays valid until then), {@code ended} (the lease no
  * longer holds anything; the stream ends). Driven by the store's events, so a revocation through
  * any broker sharing the store reaches the holder; after a gap in those events every watched lease
  * is read again ({@link #resync}). An unknown token answers 404, an ended lease 410, as renew does.
@@ -55,6 +57,8 @@ public final class WatchApi {
       if (lease.revoking()) {
         SseHub.send(w.response, "revoked", null, revoked(lease.leaseId(), lease.revoked().wireName(), null,
             null, false, lease.expiresAt().toString()));
+      } else if (lease.yieldRequestedAt() != null) {
+        SseHub.send(w.response, LeaseEvent.YIELD_REQUESTED, null, yieldRequested(lease.leaseId(), null, null));
       }
     }).onFailure(ctx::fail);
   }
@@ -69,6 +73,9 @@ public final class WatchApi {
       if (e.revokes()) {
         SseHub.send(w.response, "revoked", null, revoked(e.leaseId(), e.type(), e.by(), e.reason(),
             Boolean.TRUE.equals(e.immediate()), e.handoffAt() == null ? null : e.handoffAt().toString()));
+      }
+      if (e.type().equals(LeaseEvent.YIELD_REQUESTED)) {
+        SseHub.send(w.response, LeaseEvent.YIELD_REQUESTED, null, yieldRequested(e.leaseId(), e.by(), e.reason()));
       }
       if (e.freesCapacity()) {
         SseHub.send(w.response, "ended", null, new JsonObject().put("lease_id", e.leaseId()).put("event", e.type()));
@@ -89,6 +96,8 @@ public final class WatchApi {
             Lease l = ar.result();
             SseHub.send(w.response, "revoked", null, revoked(l.leaseId(), l.revoked().wireName(), null, null, false,
                 l.expiresAt().toString()));
+          } else if (ar.succeeded() && ar.result().yieldRequestedAt() != null) {
+            SseHub.send(w.response, LeaseEvent.YIELD_REQUESTED, null, yieldRequested(ar.result().leaseId(), null, null));
           } else if (ar.failed() && ar.cause() instanceof StoreException se
               && se.kind() != StoreException.Kind.UNAVAILABLE) {
             if (se.reason() != null && se.reason().wireName().matches("force_released|stale")) {
@@ -113,6 +122,11 @@ public final class WatchApi {
         watches.remove(leaseId);
       }
     }
+  }
+
+  private static JsonObject yieldRequested(long leaseId, String by, String why) {
+    return new JsonObject().put("lease_id", leaseId).put("by", by).put("message", why)
+        .put("action", "finish the work in hand, free the GPU, then release the lease with reason 'yielded'");
   }
 
   private static JsonObject revoked(long leaseId, String reason, String by, String why, boolean immediate,

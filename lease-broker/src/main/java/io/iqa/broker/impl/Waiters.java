@@ -178,7 +178,7 @@ public final class Waiters {
     void releaseOrphan(AcquireResult.Granted granted) {
       LOG.info("lease {} was granted to a waiter of '{}' that had already gone; releasing it",
           granted.lease().leaseId(), request.owner());
-      store.release(request.tokenHash(), "broker");
+      store.release(request.tokenHash(), "broker", "its waiter had gone");
     }
   }
 }

@@ -15,6 +15,8 @@ import java.time.Instant;
  * @param exclusive true for a whole-device lease
  * @param revoked why the lease is being taken back, or null while it is simply held
  * @param revokedAt when the revocation started, or null
+ * @param yieldable the holder offered to give the GPU back when asked
+ * @param yieldRequestedAt when the broker asked the holder to yield, or null
  */
 public record Lease(
     long leaseId,
@@ -34,7 +36,9 @@ public record Lease(
     long ageMs,
     long expiresInMs,
     EndReason revoked,
-    Instant revokedAt) {
+    Instant revokedAt,
+    boolean yieldable,
+    Instant yieldRequestedAt) {
 
   public boolean revoking() {
     return revoked != null;
@@ -50,6 +54,9 @@ public record Lease(
     if (revoked != null) {
       // The GPU is handed on when the holder releases, at expires_at at the latest.
       json.put("revoked", revoked.wireName()).put("revoked_at", revokedAt.toString());
+    }
+    if (yieldRequestedAt != null) {
+      json.put("yield_requested_at", yieldRequestedAt.toString());
     }
     return json;
   }
@@ -76,6 +83,7 @@ public record Lease(
         .put("vram_mb", vramMb)
         .put("exclusive", exclusive)
         .put("priority", priority.wireName())
+        .put("yield", yieldable)
         .put("pid", pid)
         .put("host", host);
   }

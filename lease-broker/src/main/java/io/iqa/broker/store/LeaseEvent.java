@@ -9,7 +9,8 @@ import java.time.Instant;
  * and {@code stale} (the holder is told to stop; the GPU is handed on when it confirms, or at
  * {@code handoffAt}); and how a revocation finished: {@code revoke_confirmed} (the holder released)
  * or {@code revoke_expired} (its {@code expires_at} passed first). An immediate force-release
- * ({@code immediate} true) hands the GPU on at once.
+ * ({@code immediate} true) hands the GPU on at once. {@code yield_requested}: a waiter wants the GPU
+ * and the holder offered to yield (or the waiter asked to preempt); the holder decides.
  *
  * @param seq increases by one per event across the store
  * @param by who caused it: a principal name, or {@code broker} for the broker's own decisions
@@ -23,6 +24,7 @@ public record LeaseEvent(
 
   public static final String REVOKE_CONFIRMED = "revoke_confirmed";
   public static final String REVOKE_EXPIRED = "revoke_expired";
+  public static final String YIELD_REQUESTED = "yield_requested";
 
   /** @return true for the events after which the lease no longer holds any capacity */
   public boolean freesCapacity() {

@@ -9,6 +9,10 @@ package io.iqa.broker.store;
  * @param pid holder pid on {@code host}, or null
  * @param pidStartMs the holder process's start time (epoch ms) when the broker could read it, else null
  * @param waitMs how long the request may wait in the queue; 0 means it is never queued
+ * @param yieldable the holder will give the GPU back when asked: a waiter of equal or higher
+ *     priority makes the broker ask it ({@code yield_requested} on its watch channel)
+ * @param preempt while waiting, ask holders of lower priority to yield even when they did not
+ *     offer to
  */
 public record LeaseRequest(
     String owner,
@@ -21,5 +25,7 @@ public record LeaseRequest(
     Long pid,
     Long pidStartMs,
     String host,
-    long waitMs) {
+    long waitMs,
+    boolean yieldable,
+    boolean preempt) {
 }

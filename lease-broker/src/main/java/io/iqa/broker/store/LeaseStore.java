@@ -30,7 +30,9 @@ public interface LeaseStore {
 
   /**
    * One atomic acquire attempt: ends expired leases, drops abandoned waiters, revokes stale leases
-   * that block this request, then grants if the request fits and no earlier waiter is ahead of it.
+   * that block this request, asks yieldable holders that block a waiting request to yield
+   * ({@code yield_requested}, once per lease), then grants if the request fits and no earlier
+   * waiter is ahead of it.
    * When not granted and {@code waiterId} is not null, the request is queued under that id (or keeps
    * its place when already queued) until {@link #cancelWait} or its wait runs out.
    */
@@ -58,9 +60,10 @@ public interface LeaseStore {
 
   /**
    * Releases the lease behind {@code tokenHash} (for a revoking lease: the holder's confirmation);
-   * idempotent. Fails with {@code UNKNOWN_LEASE}. {@code by} is who asked, recorded in the event.
+   * idempotent. Fails with {@code UNKNOWN_LEASE}. {@code by} is who asked, {@code why} the holder's
+   * reason ({@code yielded}, or null), both recorded in the event.
    */
-  Future<ReleaseResult> release(String tokenHash, String by);
+  Future<ReleaseResult> release(String tokenHash, String by, String why);
 
   /** The live lease (held or revoking) behind {@code tokenHash}; fails like {@link #renew}. */
   Future<Lease> lookup(String tokenHash);

@@ -227,7 +227,7 @@ final class LeaseJournal implements AutoCloseable {
         .put("owner", l.owner).put("purpose", l.purpose).put("vram", l.vramMb).put("excl", l.exclusive)
         .put("prio", l.priority.wireName()).put("pid", l.pid).put("pids", l.pidStartMs).put("host", l.host)
         .put("granted", wallMs.applyAsLong(l.grantedMono)).put("ttl", l.ttlMs)
-        .put("expires", wallMs.applyAsLong(l.expiresMono));
+        .put("expires", wallMs.applyAsLong(l.expiresMono)).put("yield", l.yieldable);
     if (l.revoked != null) {
       json.put("rv", l.revoked.wireName()).put("rvat", wallMs.applyAsLong(l.revokedMono));
     }
@@ -239,7 +239,7 @@ final class LeaseJournal implements AutoCloseable {
     MemoryLease l = new MemoryLease(j.getLong("id"), j.getString("th"), j.getInteger("gpu"), j.getString("owner"),
         j.getString("purpose", ""), j.getInteger("vram"), j.getBoolean("excl"), Priority.parse(j.getString("prio")),
         j.getLong("pid"), j.getLong("pids"), j.getString("host"), monoMs.applyAsLong(j.getLong("granted")),
-        j.getLong("ttl"), monoMs.applyAsLong(j.getLong("expires")));
+        j.getLong("ttl"), monoMs.applyAsLong(j.getLong("expires")), j.getBoolean("yield", false));
     if (j.getString("rv") != null) {
       l.revoked = EndReason.fromWire(j.getString("rv"));
       l.revokedMono = monoMs.applyAsLong(j.getLong("rvat"));

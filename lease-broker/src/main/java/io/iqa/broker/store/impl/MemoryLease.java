@@ -26,9 +26,13 @@ final class MemoryLease {
   /** Why it is being taken back (revoking), or null while simply held. */
   EndReason revoked;
   long revokedMono;
+  final boolean yieldable;
+  /** When the broker asked the holder to yield (0: never). */
+  long yieldRequestedMono;
 
   MemoryLease(long leaseId, String tokenHash, int gpu, String owner, String purpose, int vramMb, boolean exclusive,
-      Priority priority, Long pid, Long pidStartMs, String host, long grantedMono, long ttlMs, long expiresMono) {
+      Priority priority, Long pid, Long pidStartMs, String host, long grantedMono, long ttlMs, long expiresMono,
+      boolean yieldable) {
     this.leaseId = leaseId;
     this.tokenHash = tokenHash;
     this.gpu = gpu;
@@ -43,16 +47,18 @@ final class MemoryLease {
     this.grantedMono = grantedMono;
     this.ttlMs = ttlMs;
     this.expiresMono = expiresMono;
+    this.yieldable = yieldable;
   }
 
   static MemoryLease granted(long leaseId, LeaseRequest r, int gpu, int vramMb, boolean exclusive, long now) {
     return new MemoryLease(leaseId, r.tokenHash(), gpu, r.owner(), r.purpose(), vramMb, exclusive, r.priority(),
-        r.pid(), r.pidStartMs(), r.host(), now, r.ttlMs(), now + r.ttlMs());
+        r.pid(), r.pidStartMs(), r.host(), now, r.ttlMs(), now + r.ttlMs(), r.yieldable());
   }
 
   Lease view(long now, LongFunction<Instant> wall) {
     return new Lease(leaseId, tokenHash, gpu, owner, purpose, vramMb, exclusive, priority, pid, pidStartMs, host,
         wall.apply(grantedMono), wall.apply(expiresMono), ttlMs, now - grantedMono, expiresMono - now, revoked,
-        revoked == null ? null : wall.apply(revokedMono));
+        revoked == null ? null : wall.apply(revokedMono), yieldable,
+        yieldRequestedMono == 0 ? null : wall.apply(yieldRequestedMono));
   }
 }

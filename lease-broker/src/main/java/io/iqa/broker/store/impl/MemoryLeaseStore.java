@@ -140,6 +140,7 @@ public final class MemoryLeaseStore implements LeaseStore {
         if (!fits(gpu, request)) {
           revokeStale(gpu, now, out);
           if (!fits(gpu, request)) {
+            askToYield(gpu, request, now, out);
             continue;
           }
         }
@@ -197,7 +198,7 @@ public final class MemoryLeaseStore implements LeaseStore {
   }
 
   @Override
-  public Future<ReleaseResult> release(String tokenHash, String by) {
+  public Future<ReleaseResult> release(String tokenHash, String by, String why) {
     return step(out -> {
       long now = monoMs();
       MemoryLease l = byToken.get(tokenHash);
@@ -209,15 +210,14 @@ public final class MemoryLeaseStore implements LeaseStore {
         return new ReleaseResult(false, e.reason(), null);
       }
       if (l.expiresMono <= now) {
-        EndReason why = endExpired(l, now, out);
-        return new ReleaseResult(false, why, null);
+        return new ReleaseResult(false, endExpired(l, now, out), null);
       }
       EndReason revoked = l.revoked;
       String who = by != null ? by : l.owner;
       if (revoked != null) {
         end(l, LeaseEvent.REVOKE_CONFIRMED, revoked, who, "the holder stopped and released", now, out);
       } else {
-        end(l, EndReason.RELEASED.wireName(), EndReason.RELEASED, who, null, now, out);
+        end(l, EndReason.RELEASED.wireName(), EndReason.RELEASED, who, why, now, out);
       }
       return new ReleaseResult(true, null, revoked);
     });
@@ -455,6 +455,27 @@ public final class MemoryLeaseStore implements LeaseStore {
       if (l.revoked == null && now - l.grantedMono >= settings.staleMaxAgeMs()) {
         revoke(l, EndReason.STALE, "broker",
             "older than stale_max_age_s=" + settings.staleMaxAgeMs() / 1000 + " while another request waited", now, out);
+      }
+    }
+  }
+
+  /**
+   * A request that will wait is first in line for {@code gpu} and does not fit: ask the holders
+   * that offered to yield (with a priority no higher than the request's), or with preempt any of a
+   * lower priority, to give the GPU back. Once per lease; the holder decides.
+   */
+  private void askToYield(int gpu, LeaseRequest request, long now, Outbox out) {
+    if (request.waitMs() <= 0) {
+      return;
+    }
+    int rank = request.priority().rank();
+    for (MemoryLease l : devices.get(gpu)) {
+      boolean asked = l.yieldable && rank >= l.priority.rank() || request.preempt() && rank > l.priority.rank();
+      if (asked && l.revoked == null && l.yieldRequestedMono == 0) {
+        l.yieldRequestedMono = now;
+        out.events.add(event(LeaseEvent.YIELD_REQUESTED, l, request.owner(), "gpu " + gpu + " is wanted by '"
+            + request.owner() + "' (priority " + request.priority().wireName() + (request.preempt() ? ", preempt" : "")
+            + ")", null));
       }
     }
   }

@@ -130,7 +130,9 @@ public final class RedisLeaseStore implements LeaseStore {
         .put("purpose", r.purpose())
         .put("ttl", r.ttlMs())
         .put("prio", r.priority().rank())
-        .put("wait", r.waitMs());
+        .put("wait", r.waitMs())
+        .put("yield", r.yieldable())
+        .put("preempt", r.preempt());
     putIfSet(req, "gpu", r.gpu());
     putIfSet(req, "vram", r.vramMb());
     putIfSet(req, "pid", r.pid());
@@ -181,9 +183,10 @@ public final class RedisLeaseStore implements LeaseStore {
   }
 
   @Override
-  public Future<ReleaseResult> release(String tokenHash, String by) {
+  public Future<ReleaseResult> release(String tokenHash, String by, String why) {
     JsonObject args = new JsonObject().put("th", tokenHash);
     putIfSet(args, "by", by);
+    putIfSet(args, "why", why);
     return call("release", args, res -> {
       throwIfLostOrUnknown(res);
       boolean released = res.getBoolean("released");
@@ -359,7 +362,8 @@ public final class RedisLeaseStore implements LeaseStore {
         l.getString("purpose", ""), l.getInteger("vram"), l.getBoolean("excl"), Priority.values()[l.getInteger("prio")],
         l.getLong("pid"), l.getLong("pids"), l.getString("host"), Instant.ofEpochMilli(granted),
         Instant.ofEpochMilli(expires), l.getLong("ttl"), now - granted, expires - now,
-        rv == null ? null : EndReason.fromWire(rv), rv == null ? null : Instant.ofEpochMilli(l.getLong("rvat")));
+        rv == null ? null : EndReason.fromWire(rv), rv == null ? null : Instant.ofEpochMilli(l.getLong("rvat")),
+        l.getBoolean("y", false), l.getLong("yr") == null ? null : Instant.ofEpochMilli(l.getLong("yr")));
   }
 
   /** Lua's JSON encoder writes an empty list as {}: read both as a list. */

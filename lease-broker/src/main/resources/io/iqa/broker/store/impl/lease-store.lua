@@ -183,12 +183,28 @@ local function drop_abandoned(queue)
   return kept
 end
 
+-- A waiting request first in line that does not fit asks holders that offered to yield (priority no
+-- higher than its own), or with preempt any holder of a lower priority, to give the GPU back.
+local function ask_to_yield(d, req)
+  if req.wait <= 0 then return end
+  for _, l in ipairs(dev_leases(d.index)) do
+    local asked = (l.y and req.prio >= l.prio) or (req.preempt and req.prio > l.prio)
+    if asked and not l.rv and not l.yr then
+      l.yr = now
+      redis.call('SET', lease_key(l.id), cjson.encode(l))
+      local why = 'gpu ' .. d.index .. ' is wanted by \'' .. req.owner .. '\' (priority ' .. ({[0] = 'low', 'normal', 'high'})[req.prio]
+      if req.preempt then why = why .. ', preempt' end
+      emit('yield_requested', l, req.owner, why .. ')')
+    end
+  end
+end
+
 local function grant(d, req)
   local id = redis.call('INCR', P .. 'seq')
   local ex = exclusive(d, req)
   local l = {id = id, th = req.th, gpu = d.index, owner = req.owner, purpose = req.purpose,
     vram = ex and d.vram or req.vram, excl = ex, prio = req.prio, pid = req.pid, pids = req.pids,
-    host = req.host, granted = now, expires = now + req.ttl, ttl = req.ttl}
+    host = req.host, granted = now, expires = now + req.ttl, ttl = req.ttl, y = req.yield}
   redis.call('SET', lease_key(id), cjson.encode(l))
   redis.call('ZADD', P .. 'dev:' .. d.index, id, id)
   redis.call('ZADD', P .. 'exp', l.expires, id)
@@ -263,6 +279,7 @@ if op == 'acquire' then
         if me then redis.call('HDEL', P .. 'queue', wid) end
         break
       end
+      ask_to_yield(d, req)
     end
   end
   if granted then
@@ -343,7 +360,7 @@ elseif op == 'release' then
     end_lease(l, 'revoke_confirmed', l.rv, a.by or l.owner, 'the holder stopped and released')
     return finish({released = true, revoked = l.rv})
   end
-  end_lease(l, 'released', 'released', a.by or l.owner, nil)
+  end_lease(l, 'released', 'released', a.by or l.owner, a.why)
   return finish({released = true})
 
 elseif op == 'force' then

@@ -27,8 +27,13 @@ import org.slf4j.LoggerFactory;
  *       stopped before anyone else can be granted the GPU.</li>
  * </ul>
  * After a loss stop all GPU work, then call {@link #close()}: its release is the confirmation a
- * revoking broker waits for to hand the GPU on at once (else at the lease's expires_at). Callbacks
- * run on the client's scheduler thread: keep them short or hand off. Thread-safe.
+ * revoking broker waits for to hand the GPU on at once (else at the lease's expires_at).
+ *
+ * <p>A lease requested with {@link LeaseRequest#withYield} is asked to give the GPU back when a
+ * request of equal or higher priority waits for it: {@link #onYieldRequested} runs (once). The
+ * lease stays valid; finish the work in hand, free the GPU, then {@link #close(String)
+ * close("yielded")}. Callbacks run on the client's scheduler thread: keep them short or hand off.
+ * Thread-safe.
  */
 public final class Lease implements AutoCloseable {
 
@@ -45,6 +50,9 @@ public final class Lease implements AutoCloseable {
   private long deadlineNanos;
   private Consumer<LeaseLoss> onLost = loss -> { };
   private LeaseLoss lost;
+  private Consumer<String> onYield = why -> { };
+  /** Why the broker asked this holder to yield, or null while nobody asked. */
+  private String yieldRequested;
   private boolean closed;
   /** The release (or nothing to release): every caller of close() waits for this one. */
   private CompletableFuture<?> released;
@@ -125,6 +133,28 @@ public final class Lease implements AutoCloseable {
     return this;
   }
 
+  /**
+   * Runs {@code callback} with the broker's message once when a waiter asks for this GPU (at once if
+   * one already has). Only leases requested with {@link LeaseRequest#withYield} or reached by a
+   * preempting waiter are asked.
+   */
+  public Lease onYieldRequested(Consumer<String> callback) {
+    String already;
+    synchronized (this) {
+      this.onYield = callback;
+      already = yieldRequested;
+    }
+    if (already != null) {
+      callback.accept(already);
+    }
+    return this;
+  }
+
+  /** @return the broker's message when it asked this holder to yield, or null */
+  public synchronized String yieldRequested() {
+    return yieldRequested;
+  }
+
   /** @return why the lease was lost, or null while it is held */
   public synchronized LeaseLoss loss() {
     return lost;
@@ -172,6 +202,18 @@ public final class Lease implements AutoCloseable {
       String by = data.path("by").isTextual() ? " by " + data.path("by").asText() : "";
       String why = data.path("message").isTextual() ? ": " + data.path("message").asText() : "";
       lose(new LeaseLoss(reason, "lease " + id() + " revoked (" + reason + by + why + ")", true));
+    } else if (event.equals("yield_requested")) {
+      Consumer<String> callback;
+      String why = data.path("message").asText("a waiter wants gpu " + gpu());
+      synchronized (this) {
+        if (yieldRequested != null || lost != null || closed) {
+          return;
+        }
+        yieldRequested = why;
+        callback = onYield;
+      }
+      LOG.info("GPU lease {}: the broker asks this holder to yield ({})", id(), why);
+      callback.accept(why);
     } else if (event.equals("ended")) {
       String reason = data.path("reason").asText(data.path("event").asText("ended"));
       lose(new LeaseLoss(reason, "lease " + id() + " ended: " + reason, LeaseLoss.isRevocation(reason)));
@@ -245,6 +287,14 @@ public final class Lease implements AutoCloseable {
    */
   @Override
   public void close() {
+    close(null);
+  }
+
+  /**
+   * {@link #close()}, telling the broker why: {@code yielded} after a yield request (recorded in
+   * the {@code released} event). {@code why} matches {@code [A-Za-z0-9._ -]{1,64}}, or is null.
+   */
+  public void close(String why) {
     CompletableFuture<?> release;
     synchronized (this) {
       if (released == null) {
@@ -255,7 +305,7 @@ public final class Lease implements AutoCloseable {
         // A lease the broker already ended has nothing to confirm.
         released = !first || was != null && !was.revoked() && !"deadline".equals(was.reason())
             ? CompletableFuture.completedFuture(null)
-            : broker.postJson("/v1/gpu/release", Http.object().put("token", token), Duration.ofSeconds(10));
+            : broker.postJson("/v1/gpu/release", releaseBody(why), Duration.ofSeconds(10));
       }
       release = released;
     }
@@ -267,6 +317,11 @@ public final class Lease implements AutoCloseable {
     } catch (RuntimeException e) {
       LOG.warn("releasing lease {} failed: {} (the broker hands it on at its expires_at)", id(), e.getMessage());
     }
+  }
+
+  private com.fasterxml.jackson.databind.node.ObjectNode releaseBody(String why) {
+    var body = Http.object().put("token", token);
+    return why == null ? body : body.put("reason", why);
   }
 
   /** Stops renewing and watching without releasing (see {@link LeaseClient#halt()}). */

@@ -85,6 +85,12 @@ public final class LeaseClient implements AutoCloseable {
       if (request.pid() != null) {
         body.put("pid", request.pid()).put("host", HOST);
       }
+      if (request.yieldable()) {
+        body.put("yield", true);
+      }
+      if (request.preempt()) {
+        body.put("preempt", true);
+      }
       long sent = System.nanoTime();
       Duration timeout = Duration.ofMillis((long) (request.waitS() * 1000)).plus(callTimeout);
       return http.postJson("/v1/gpu/lease", body, timeout).thenApply(r -> {
@@ -100,6 +106,11 @@ public final class LeaseClient implements AutoCloseable {
   /** @return the broker's /v1/gpu/status */
   public JsonNode status() {
     return Http.expect(Http.join(http.get("/v1/gpu/status")), "status", 200);
+  }
+
+  /** @return the broker's /v1/gpu/events: the recent lease history, oldest first */
+  public JsonNode events() {
+    return Http.expect(Http.join(http.get("/v1/gpu/events")), "events", 200);
   }
 
   /**

@@ -1,10 +1,7 @@
 package io.iqa.client;
 
-import java.io.File;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -19,20 +16,23 @@ import org.slf4j.LoggerFactory;
  * after {@code grace}; then the release confirms the revocation, so the broker hands the GPU on
  * only once the command is gone.
  *
- * <p>The command runs in its own process group (through {@code setsid}), and signals go to the
- * whole group, so the children it started stop with it. Through {@code setpriv --pdeathsig} it
- * also gets a signal from the kernel if this JVM dies (even by SIGKILL), so it never outlives the
- * lease's holder. Both tools come with util-linux; without them the command runs directly and a WARN
- * says what is lost.
+ * <p>With {@link #run(Lease, boolean) stopOnYield}, a yield request on the lease stops the command
+ * the same way, and the release says {@code yielded}.
+ *
+ * <p>The command runs as a {@link ChildProcess}: in its own process group, so the children it
+ * started stop with it, and with a parent-death signal, so it never outlives the lease's holder.
  */
 public final class LeasedProcess {
 
   private static final Logger LOG = LoggerFactory.getLogger(LeasedProcess.class);
-  private static final String SETPRIV = find("setpriv");
-  private static final String SETSID = find("setsid");
 
-  /** How the run ended: the command's exit code (128 + signal when a signal ended it). */
-  public record Result(int exitCode, boolean timedOut, LeaseLoss loss) {
+  /**
+   * How the run ended: the command's exit code (128 + signal when a signal ended it).
+   *
+   * @param loss why the lease was lost while the command ran, or null
+   * @param yielded the command was stopped because the broker asked the lease to yield
+   */
+  public record Result(int exitCode, boolean timedOut, LeaseLoss loss, boolean yielded) {
   }
 
   private final List<String> command;
@@ -68,6 +68,14 @@ public final class LeasedProcess {
    * @throws IqaException when the command cannot start
    */
   public Result run(Lease lease) {
+    return run(lease, false);
+  }
+
+  /**
+   * {@link #run(Lease)}; with {@code stopOnYield} a yield request on {@code lease} stops the command
+   * (SIGTERM, SIGKILL after the grace period) and the release says {@code yielded}.
+   */
+  public Result run(Lease lease, boolean stopOnYield) {
     Process p = start();
     // This JVM asked to stop (SIGTERM, Ctrl-C): stop the command too, and release only once it is gone.
     Thread onExit = new Thread(() -> {
@@ -90,6 +98,14 @@ public final class LeasedProcess {
         stop(p);
       });
     }
+    AtomicReference<String> yielded = new AtomicReference<>();
+    if (lease != null && stopOnYield) {
+      lease.onYieldRequested(why -> {
+        yielded.set(why);
+        LOG.warn("stopping {} (pid {}) to yield gpu {}: {}", command.get(0), p.pid(), lease.gpu(), why);
+        stop(p);
+      });
+    }
     boolean timedOut = false;
     try {
       if (timeoutMs > 0 && !p.waitFor(timeoutMs, TimeUnit.MILLISECONDS)) {
@@ -98,7 +114,7 @@ public final class LeasedProcess {
         stop(p);
       }
       int code = p.waitFor();
-      return new Result(code, timedOut, lost.get());
+      return new Result(code, timedOut, lost.get(), yielded.get() != null && lost.get() == null);
     } catch (InterruptedException e) {
       stop(p);
       Thread.currentThread().interrupt();
@@ -113,7 +129,7 @@ public final class LeasedProcess {
         // the hook runs (or ran) and releases
       }
       if (lease != null && !p.isAlive()) {
-        lease.close();
+        lease.close(yielded.get() != null && lost.get() == null ? "yielded" : null);
       }
     }
   }
@@ -123,37 +139,11 @@ public final class LeasedProcess {
    * from any thread, as often as needed.
    */
   public void stop(Process p) {
-    if (!p.isAlive()) {
-      return;
-    }
-    signal(p, "TERM");
-    Thread killer = new Thread(() -> {
-      try {
-        if (!p.waitFor(graceMs, TimeUnit.MILLISECONDS)) {
-          LOG.warn("{} (pid {}) still running {} ms after SIGTERM; sending SIGKILL", command.get(0), p.pid(), graceMs);
-          signal(p, "KILL");
-        }
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }, "leased-process-kill");
-    killer.setDaemon(true);
-    killer.start();
+    ChildProcess.stop(p, graceMs, command.get(0));
   }
 
   private Process start() {
-    List<String> full = new ArrayList<>();
-    if (SETPRIV != null) {
-      full.addAll(List.of(SETPRIV, "--pdeathsig", deathSignal, "--"));
-    }
-    if (SETSID != null) {
-      full.addAll(List.of(SETSID, "--"));
-    }
-    if (SETPRIV == null || SETSID == null) {
-      LOG.warn("setpriv/setsid (util-linux) not found: {} runs without its own process group or parent-death "
-          + "signal, so its children are not signalled and it would outlive a killed iqa", command.get(0));
-    }
-    full.addAll(command);
+    List<String> full = ChildProcess.wrap(command, deathSignal);
     ProcessBuilder pb = new ProcessBuilder(full);
     pb.environment().putAll(env);
     pb.redirectInput(ProcessBuilder.Redirect.INHERIT);
@@ -164,44 +154,5 @@ public final class LeasedProcess {
     } catch (IOException e) {
       throw new IqaException("cannot start " + command.get(0) + ": " + e.getMessage(), e);
     }
-  }
-
-  private static void signal(Process p, String sig) {
-    if (SETSID != null) {
-      // setsid made the command a process-group leader: its pid is the group id.
-      try {
-        Process kill = new ProcessBuilder("kill", "-" + sig, "--", "-" + p.pid())
-            .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        kill.waitFor(5, TimeUnit.SECONDS);
-        return;
-      } catch (IOException e) {
-        LOG.debug("kill -{} of group {} failed: {}", sig, p.pid(), e.getMessage());
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }
-    p.descendants().forEach(h -> {
-      if (sig.equals("KILL")) {
-        h.destroyForcibly();
-      } else {
-        h.destroy();
-      }
-    });
-    if (sig.equals("KILL")) {
-      p.destroyForcibly();
-    } else {
-      p.destroy();
-    }
-  }
-
-  private static String find(String tool) {
-    String path = System.getenv().getOrDefault("PATH", "/usr/bin:/bin");
-    for (String dir : (path + ":/usr/bin:/bin").split(File.pathSeparator)) {
-      Path p = Path.of(dir, tool);
-      if (!dir.isEmpty() && Files.isExecutable(p)) {
-        return p.toString();
-      }
-    }
-    return null;
   }
 }

@@ -5,6 +5,7 @@ import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
 import io.iqa.client.LeaseRequest;
 import io.iqa.client.LeasedProcess;
+import io.iqa.protocol.Text;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -18,11 +19,14 @@ import picocli.CommandLine.ParentCommand;
  * for files. Acquires a GPU lease, runs CMD with {@code CUDA_VISIBLE_DEVICES} set to the granted
  * GPU and {@code GPU_LEASE_ID}, renews while it runs, and releases when it exits, returning its
  * exit code. On a revocation CMD gets SIGTERM, then SIGKILL after {@code --grace-s}, and the
- * lease is released only once CMD has exited ({@link LeasedProcess}).
+ * lease is released only once CMD has exited ({@link LeasedProcess}). With {@code --yield} the
+ * lease offers to yield, and a yield request (a waiter of equal or higher priority) stops CMD the
+ * same way; the release then says {@code yielded}.
  */
 @Command(name = "run", mixinStandardHelpOptions = true,
     description = {"Run CMD holding a GPU lease: CUDA_VISIBLE_DEVICES is the granted GPU, GPU_LEASE_ID the lease.",
         "On a revocation CMD gets SIGTERM (then SIGKILL after --grace-s); the lease is released once it exited.",
+        "With --yield, so does a yield request (another request of equal or higher priority waits for the GPU).",
         "Exit code: CMD's (128+N when signal N ended it); 1 when no lease came within --wait-s; 3 broker unreachable."})
 final class GpuRun implements Callable<Integer> {
 
@@ -56,6 +60,13 @@ final class GpuRun implements Callable<Integer> {
       description = "after SIGTERM, SIGKILL CMD when it has not exited within this long (default ${DEFAULT-VALUE})")
   double graceS;
 
+  @Option(names = "--yield", description = "offer the GPU back: when a request of equal or higher priority waits "
+      + "for it, stop CMD as on a revocation and release with reason 'yielded'")
+  boolean yieldGpu;
+
+  @Option(names = "--preempt", description = "while waiting, ask holders of a lower priority to yield")
+  boolean preempt;
+
   @Parameters(arity = "1..*", paramLabel = "CMD", description = "the command and its arguments (after --)")
   List<String> command;
 
@@ -64,7 +75,8 @@ final class GpuRun implements Callable<Integer> {
     String who = owner != null ? owner : defaultOwner(command.get(0));
     String name = command.get(0).substring(command.get(0).lastIndexOf('/') + 1);
     LeaseRequest request = LeaseRequest.of(who).withPurpose(purpose != null ? purpose : cut("iqa gpu run " + name))
-        .withGpu(gpuIndex).withVramMb(vramMb).withWait(waitS).withTtl(ttlS).withPriority(priority);
+        .withGpu(gpuIndex).withVramMb(vramMb).withWait(waitS).withTtl(ttlS).withPriority(priority)
+        .withYield(yieldGpu).withPreempt(preempt);
     // No self-heal: a second run of the same program must queue, not revoke the first one's lease.
     try (LeaseClient client = new LeaseClient(gpu.main.config().brokerUrl(), gpu.main.config().brokerToken(), 0)) {
       Lease lease;
@@ -78,10 +90,13 @@ final class GpuRun implements Callable<Integer> {
           + ttlS + " s); running " + command.get(0));
       LeasedProcess.Result result = new LeasedProcess(command, Map.of("CUDA_VISIBLE_DEVICES",
           Integer.toString(lease.gpu()), "GPU_LEASE_ID", Long.toString(lease.id())), 0, Math.round(graceS * 1000),
-          "KILL", null, null).run(lease);
+          "KILL", null, null).run(lease, yieldGpu);
       if (result.loss() != null) {
         System.err.println("iqa: " + command.get(0) + " stopped, exit code " + result.exitCode() + ": "
             + result.loss().message() + "; lease released");
+      } else if (result.yielded()) {
+        System.err.println("iqa: " + command.get(0) + " stopped to yield gpu " + lease.gpu() + ", exit code "
+            + result.exitCode() + ": " + Text.printable(lease.yieldRequested()) + "; lease released");
       }
       return result.exitCode();
     }

@@ -151,6 +151,34 @@ class GpuRunTest {
   }
 
   @Test
+  void withYieldAWaiterOfEqualPriorityStopsTheChildAndIsGrantedOnceItExitedAndTheReleaseSaysYielded()
+      throws Exception {
+    Path out = Files.createDirectories(dir.resolve("run-yield"));
+    Process iqa = iqa("gpu", "run", "--gpu", "0", "--yield", "--ttl-s", "30", "--grace-s", "5", "--",
+        child().toString(), out.toString());
+    await(out.resolve("ready"));
+    assertTrue(gpuLeases(0).get(0).path("yield").asBoolean(), broker.status().toString());
+    AtomicBoolean childGoneAtGrant = new AtomicBoolean();
+    long t0 = System.nanoTime();
+    try (Lease granted = broker.acquireAsync(LeaseRequest.of("llm-server").withGpu(0).withWait(30))
+        .whenComplete((l, e) -> childGoneAtGrant.set(Files.exists(out.resolve("exited"))))
+        .get(30, TimeUnit.SECONDS)) {
+      long waitedMs = (System.nanoTime() - t0) / 1_000_000;
+      assertTrue(Files.exists(out.resolve("got-term")), "the child never got SIGTERM");
+      assertTrue(childGoneAtGrant.get(), "the waiter was granted before the child had exited");
+      assertTrue(waitedMs >= 400 && waitedMs < 10_000, "granted after " + waitedMs + " ms");
+      assertTrue(iqa.waitFor(30, TimeUnit.SECONDS));
+      String log = Files.readString(dir.resolve("iqa.log"));
+      assertEquals(143, iqa.exitValue(), log);
+      assertTrue(log.contains("stopped to yield gpu 0"), log);
+      JsonNode released = java.util.stream.StreamSupport.stream(broker.events().path("events").spliterator(), false)
+          .filter(e -> e.path("type").asText().equals("released")).findFirst().orElseThrow();
+      assertEquals("yielded", released.path("reason").asText(), released.toString());
+      assertTrue(granted.valid());
+    }
+  }
+
+  @Test
   void whenIqaItselfIsStoppedTheChildStopsAndTheLeaseIsReleased() throws Exception {
     Path out = Files.createDirectories(dir.resolve("run3"));
     Process iqa = iqa("gpu", "run", "--ttl-s", "30", "--grace-s", "5", "--", child().toString(), out.toString());

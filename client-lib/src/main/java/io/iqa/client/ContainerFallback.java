@@ -25,8 +25,9 @@ import org.slf4j.LoggerFactory;
  * images' folder), {@code {image}} (the GPU image with a lease, the CPU image without),
  * {@code {file}} (an image's name; the argument holding it is repeated once per image, so one run
  * scores a folder and pays start-up once), and an argument exactly {@code {gpu_args}}, replaced by
- * {@link Settings#gpuArgs()} (where {@code {gpu}} is the leased device) with a lease, by nothing
- * without one.
+ * {@link Settings#gpuArgs()} (where {@code {gpu}} is the leased device and {@code {lease_id}} the
+ * lease; the default passes it in as {@code GPU_LEASE_ID}, by which the broker's observer knows the
+ * container's processes as the lease's) with a lease, by nothing without one.
  */
 public final class ContainerFallback {
 
@@ -34,7 +35,8 @@ public final class ContainerFallback {
 
   public static final List<String> DEFAULT_COMMAND = List.of("docker", "run", "--rm", "{gpu_args}", "-v",
       "{dir}:/in:ro", "{image}", "score", "/in/{file}");
-  public static final List<String> DEFAULT_GPU_ARGS = List.of("--gpus", "device={gpu}");
+  public static final List<String> DEFAULT_GPU_ARGS = List.of("--gpus", "device={gpu}", "-e",
+      "GPU_LEASE_ID={lease_id}");
   public static final String DEFAULT_IMAGE = "iqa-sidecar:gpu";
   public static final String DEFAULT_CPU_IMAGE = "iqa-sidecar:latest";
   /** The error code of a file whose name cannot be passed to the container. */
@@ -185,7 +187,8 @@ public final class ContainerFallback {
     for (String a : settings.command()) {
       if (a.equals("{gpu_args}")) {
         if (lease != null) {
-          settings.gpuArgs().forEach(g -> args.add(g.replace("{gpu}", Integer.toString(lease.gpu()))));
+          settings.gpuArgs().forEach(g -> args.add(g.replace("{gpu}", Integer.toString(lease.gpu()))
+              .replace("{lease_id}", Long.toString(lease.id()))));
         }
       } else if (a.contains("{file}")) {
         for (Path f : group) {

@@ -75,7 +75,7 @@ class IqaClientTest {
   }
 
   /**
-   * Expects {@code run --rm [--gpus device=N] -v DIR:/in:ro IMAGE score /in/FILE...}: the GPU image
+   * Expects {@code run --rm [--gpus device=N -e GPU_LEASE_ID=ID] -v DIR:/in:ro IMAGE score /in/FILE...}: the GPU image
    * with {@code --gpus}, the CPU image without. Records its arguments and, while it runs, the
    * broker's status; then runs the real score command on the files.
    */
@@ -93,6 +93,7 @@ class IqaClientTest {
           case "$2" in device=[0-9]*) ;; *) echo "bad --gpus value: $2" >&2; exit 64;; esac
           image_wanted=test-image:gpu
           shift 2
+          case "$1 $2" in "-e GPU_LEASE_ID="[0-9]*) shift 2;; *) echo "no GPU_LEASE_ID: $*" >&2; exit 64;; esac
         fi
         [ "$1" = "-v" ] || { echo "bad args: $*" >&2; exit 64; }
         mount="$2"; dir="${mount%%:/in:ro}"
@@ -164,10 +165,11 @@ class IqaClientTest {
       ScoreResult r = client.score(images.get(0));
       assertEquals("container", r.servedBy());
       String run = Files.readAllLines(bin.resolve("runs")).get(0);
-      assertTrue(run.startsWith("run --rm --gpus device=1 -v "), "gpu 0 is the LLM's: the container must get "
-          + "exactly the leased gpu 1, never all: " + run);
       JsonObject during = new JsonObject(Files.readString(bin.resolve("status-during-run.json")));
       JsonArray gpu1 = during.getJsonArray("gpus").getJsonObject(1).getJsonArray("leases");
+      assertTrue(run.startsWith("run --rm --gpus device=1 -e GPU_LEASE_ID=" + gpu1.getJsonObject(0).getLong("lease_id")
+          + " -v "), "gpu 0 is the LLM's: the container must get exactly the leased gpu 1, never all, and the "
+          + "lease's id for the broker's observer: " + run);
       assertEquals(1, gpu1.size(), "while the container ran, gpu 1 must be leased: " + during);
       assertEquals("iqa-test-client", gpu1.getJsonObject(0).getString("owner"));
       assertEquals(ProcessHandle.current().pid(), gpu1.getJsonObject(0).getLong("pid"),

@@ -34,6 +34,7 @@ public final class BrokerOptions {
   public static final String DEFAULT_REDIS_PREFIX = "gpu-lease:";
   public static final int DEFAULT_REDIS_POOL_SIZE = 16;
   public static final boolean DEFAULT_STATE_FSYNC = false;
+  public static final long DEFAULT_OBSERVE_INTERVAL_MS = 2000;
 
   /** Environment variable for each key; values of JSON-typed keys are JSON text. */
   public static final Map<String, String> ENV = Map.ofEntries(
@@ -52,11 +53,13 @@ public final class BrokerOptions {
       Map.entry("GPU_LEASE_AUTH", "auth"),
       Map.entry("GPU_LEASE_STATE_FILE", "state_file"),
       Map.entry("GPU_LEASE_STATE_FSYNC", "state_fsync"),
-      Map.entry("GPU_LEASE_RECOVERY_GRACE", "recovery_grace_s"));
+      Map.entry("GPU_LEASE_RECOVERY_GRACE", "recovery_grace_s"),
+      Map.entry("GPU_LEASE_OBSERVE_INTERVAL_MS", "observe_interval_ms"),
+      Map.entry("GPU_LEASE_NVIDIA_SMI", "nvidia_smi"));
 
   private static final Set<String> KEYS = Set.of("host", "port", "gpus", "default_ttl_s", "max_ttl_s",
       "max_wait_s", "stale_max_age_s", "reaper_interval_ms", "priority_aging_s", "events_max", "store", "auth",
-      "state_file", "state_fsync", "recovery_grace_s", "limits");
+      "state_file", "state_fsync", "recovery_grace_s", "limits", "observe_interval_ms", "nvidia_smi");
 
   private String host = DEFAULT_HOST;
   private int port = DEFAULT_PORT;
@@ -75,6 +78,8 @@ public final class BrokerOptions {
   private Double recoveryGraceS;
   private boolean fresh;
   private ServerLimits limits = ServerLimits.defaults();
+  private long observeIntervalMs = DEFAULT_OBSERVE_INTERVAL_MS;
+  private String nvidiaSmi = "nvidia-smi";
 
   public BrokerOptions() {
   }
@@ -113,6 +118,11 @@ public final class BrokerOptions {
     stateFsync = c.bool("state_fsync", DEFAULT_STATE_FSYNC);
     recoveryGraceS = c.optionalNumber("recovery_grace_s", 0, 86_400 * 7);
     limits = ServerLimits.from(c.block("limits").known(ServerLimits.KEYS));
+    observeIntervalMs = c.integer("observe_interval_ms", observeIntervalMs, 0, 3_600_000);
+    if (observeIntervalMs > 0 && observeIntervalMs < 100) {
+      throw new ConfigException("observe_interval_ms must be 0 (off) or at least 100, not " + observeIntervalMs);
+    }
+    nvidiaSmi = c.string("nvidia_smi", nvidiaSmi);
   }
 
   /** Reads a JSON config file. @throws ConfigException when unreadable or not a JSON object */
@@ -138,7 +148,7 @@ public final class BrokerOptions {
         return; // applied below, after GPU_LEASE_STORE
       }
       Object parsed = switch (key) {
-        case "host", "state_file" -> value;
+        case "host", "state_file", "nvidia_smi" -> value;
         case "state_fsync" -> Boolean.parseBoolean(value.trim());
         case "gpus", "store", "auth" -> parseJsonEnv(var, value);
         default -> parseNumberEnv(var, value);
@@ -229,6 +239,10 @@ public final class BrokerOptions {
   /** @return the HTTP limits (timeouts, connections, request sizes): the {@code limits} block */
   public ServerLimits limits() { return limits; }
   public BrokerOptions fresh(boolean f) { this.fresh = f; return this; }
+  /** @return how often the observer samples nvidia-smi; 0: never */
+  public long observeIntervalMs() { return observeIntervalMs; }
+  /** @return the nvidia-smi to run: a name looked up on the PATH, or a path */
+  public String nvidiaSmi() { return nvidiaSmi; }
 
   /** Resolves a relative state_file against {@code dir} (the config file's folder). */
   public BrokerOptions resolveAgainst(Path dir) {

@@ -7,6 +7,7 @@ import io.iqa.broker.http.LeaseApi;
 import io.iqa.broker.http.SseHub;
 import io.iqa.broker.http.WatchApi;
 import io.iqa.broker.impl.BrokerMetrics;
+import io.iqa.broker.impl.GpuObserver;
 import io.iqa.broker.impl.Holders;
 import io.iqa.broker.impl.Waiters;
 import io.iqa.broker.store.EndReason;
@@ -57,6 +58,7 @@ public final class BrokerVerticle extends VerticleBase {
   private WatchApi watchApi;
   private SseHub sse;
   private BrokerMetrics metrics;
+  private GpuObserver observer;
   private HttpServer server;
   private long reaper = -1;
   private volatile boolean stopping;
@@ -73,7 +75,8 @@ public final class BrokerVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
-    return vertx.executeBlocking(() -> options.gpus() != null ? options.gpus() : GpuDetector.detect("nvidia-smi"))
+    NvidiaSmi smi = new NvidiaSmi(options.nvidiaSmi());
+    return vertx.executeBlocking(() -> options.gpus() != null ? options.gpus() : smi.detect())
         .compose(detected -> {
           gpus = detected;
           store = createStore();
@@ -81,7 +84,8 @@ public final class BrokerVerticle extends VerticleBase {
           sse = new SseHub(vertx, SseHub.KEEPALIVE_MS);
           eventsApi = new EventsApi(store, sse);
           watchApi = new WatchApi(store, sse);
-          metrics = new BrokerMetrics(gpus);
+          observer = new GpuObserver(vertx, smi, holders, store, options.observeIntervalMs());
+          metrics = new BrokerMetrics(gpus, observer::latest);
           return store.start(gpus, new Listener());
         })
         .compose(v -> GuardedServer.listen(vertx, router(), options.host(), options.port(), options.limits()))
@@ -92,6 +96,7 @@ public final class BrokerVerticle extends VerticleBase {
                 + "GPU leases. Configure auth.tokens or bind to 127.0.0.1.", options.host());
           }
           reaper = vertx.setPeriodic(options.reaperIntervalMs(), t -> reap());
+          observer.start();
           LOG.info("lease broker listening on http://{}:{} (store {}, gpus {}, auth {}, stale_max_age_s {}, transport {})",
               options.host(), s.actualPort(), store.type(), describe(gpus),
               options.authTokens().isEmpty() ? "off" : options.authTokens().size() + " token(s)", options.staleMaxAgeS(),
@@ -104,6 +109,9 @@ public final class BrokerVerticle extends VerticleBase {
     stopping = true;
     if (reaper >= 0) {
       vertx.cancelTimer(reaper);
+    }
+    if (observer != null) {
+      observer.stop();
     }
     if (waiters != null) {
       waiters.closeAll();
@@ -146,7 +154,7 @@ public final class BrokerVerticle extends VerticleBase {
   }
 
   private Router router() {
-    LeaseApi api = new LeaseApi(options, gpus, store, waiters, holders, metrics);
+    LeaseApi api = new LeaseApi(options, gpus, store, waiters, holders, metrics, observer);
     Router router = Router.router(vertx);
     Routes.get(router, "/health").handler(this::health);
     router.route().handler(new BearerAuth(options.authTokens()));

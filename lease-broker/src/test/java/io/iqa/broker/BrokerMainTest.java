@@ -58,6 +58,6 @@ class BrokerMainTest {
   }
 
   private static Process launch(String... args) throws Exception {
-    return BrokerProcess.launch(args);
+    return BrokerProcess.launch(java.util.Map.of(), args);
   }
 }

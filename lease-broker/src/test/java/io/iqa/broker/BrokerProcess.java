@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -27,16 +28,23 @@ public final class BrokerProcess implements AutoCloseable {
   public final Process process;
   public final int port;
   private final Path conf;
+  private final Map<String, String> env;
   private final StringBuffer log = new StringBuffer();
 
   /** Starts {@code --fresh} with {@code config} written to a file; waits for the "listening" line. */
   public BrokerProcess(JsonObject config, Path dir) throws IOException {
-    this(writeConf(config.copy().put("port", 0), dir), true);
+    this(config, dir, Map.of());
   }
 
-  private BrokerProcess(Path conf, boolean fresh) throws IOException {
+  /** @param env variables added to the broker's environment (a PATH with a stand-in nvidia-smi first) */
+  public BrokerProcess(JsonObject config, Path dir, Map<String, String> env) throws IOException {
+    this(writeConf(config.copy().put("port", 0), dir), true, env);
+  }
+
+  private BrokerProcess(Path conf, boolean fresh, Map<String, String> env) throws IOException {
     this.conf = conf;
-    process = fresh ? launch("--conf", conf.toString(), "--fresh") : launch("--conf", conf.toString());
+    this.env = Map.copyOf(env);
+    process = fresh ? launch(env, "--conf", conf.toString(), "--fresh") : launch(env, "--conf", conf.toString());
     BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
     String line = out.readLine();
     Matcher m = line == null ? null : LISTENING.matcher(line);
@@ -70,7 +78,7 @@ public final class BrokerProcess implements AutoCloseable {
   public BrokerProcess restart(boolean fresh) throws IOException {
     JsonObject config = new JsonObject(Files.readString(conf)).put("port", port);
     Files.writeString(conf, config.encode());
-    return new BrokerProcess(conf, fresh);
+    return new BrokerProcess(conf, fresh, env);
   }
 
   private static Path writeConf(JsonObject config, Path dir) throws IOException {
@@ -79,12 +87,14 @@ public final class BrokerProcess implements AutoCloseable {
     return conf;
   }
 
-  static Process launch(String... args) throws IOException {
+  static Process launch(Map<String, String> env, String... args) throws IOException {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     List<String> cmd = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
         BrokerMain.class.getName()));
     cmd.addAll(List.of(args));
-    return new ProcessBuilder(cmd).start();
+    ProcessBuilder pb = new ProcessBuilder(cmd);
+    pb.environment().putAll(env);
+    return pb.start();
   }
 
   /** POSTs JSON; the future fails with an IOException when the broker dies before answering. */

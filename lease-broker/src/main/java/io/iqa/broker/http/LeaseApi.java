@@ -3,6 +3,7 @@ package io.iqa.broker.http;
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.GpuDevice;
 import io.iqa.broker.impl.BrokerMetrics;
+import io.iqa.broker.impl.GpuObserver;
 import io.iqa.broker.impl.Holders;
 import io.iqa.broker.impl.Waiters;
 import io.iqa.broker.store.AcquireResult;
@@ -50,16 +51,18 @@ public final class LeaseApi {
   private final Waiters waiters;
   private final Holders holders;
   private final BrokerMetrics metrics;
+  private final GpuObserver observer;
   private final SecureRandom random = new SecureRandom();
 
   public LeaseApi(BrokerOptions options, List<GpuDevice> gpus, LeaseStore store, Waiters waiters, Holders holders,
-      BrokerMetrics metrics) {
+      BrokerMetrics metrics, GpuObserver observer) {
     this.options = options;
     gpus.forEach(g -> this.gpus.put(g.index(), g));
     this.store = store;
     this.waiters = waiters;
     this.holders = holders;
     this.metrics = metrics;
+    this.observer = observer;
   }
 
   public void lease(RoutingContext ctx) {
@@ -180,13 +183,18 @@ public final class LeaseApi {
 
   private JsonObject statusJson(StoreSnapshot snapshot) {
     JsonArray devices = new JsonArray();
+    GpuObserver.Observation seen = observer.active() ? observer.latest() : null;
     for (GpuDevice gpu : gpus.values()) {
       JsonArray leases = new JsonArray();
       int used = 0;
       boolean exclusive = false;
       for (Lease l : snapshot.leases()) {
         if (l.gpu() == gpu.index()) {
-          leases.add(l.toPublicJson());
+          JsonObject json = l.toPublicJson();
+          if (seen != null) {
+            json.put("observed_vram_mb", seen.leaseUsedMb(l.leaseId()));
+          }
+          leases.add(json);
           used += l.vramMb();
           exclusive |= l.exclusive();
         }
@@ -201,6 +209,9 @@ public final class LeaseApi {
           .put("free_vram_mb", exclusive ? 0 : Math.max(0, gpu.vramMb() - used))
           .put("leases", leases)
           .put("waiting", waiting));
+      if (seen != null) {
+        devices.getJsonObject(devices.size() - 1).put("observed", seen.gpuJson(gpu.index()));
+      }
     }
     return new JsonObject()
         .put("gpus", devices)

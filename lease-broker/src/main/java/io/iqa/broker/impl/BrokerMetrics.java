@@ -12,6 +12,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 
 /** The broker's Prometheus metrics. Counts this broker's own answers; gauges come from the store. */
 public final class BrokerMetrics {
@@ -25,9 +26,22 @@ public final class BrokerMetrics {
   private final Counter renewals;
   private final Timer grantWait;
 
-  public BrokerMetrics(List<GpuDevice> gpus) {
+  /** @param observed the GPU observer's latest sample (for the unleased-use gauges) */
+  public BrokerMetrics(List<GpuDevice> gpus, Supplier<GpuObserver.Observation> observed) {
     for (GpuDevice gpu : gpus) {
       String idx = Integer.toString(gpu.index());
+      Gauge.builder("gpu_lease_unleased_processes", () -> observed.get().unleased(gpu.index()).size())
+          .tag("gpu", idx).description("processes nvidia-smi shows using this gpu without a lease (0 when not "
+              + "observed)").register(registry);
+      Gauge.builder("gpu_lease_unleased_vram_bytes", () -> observed.get().unleased(gpu.index()).stream()
+              .mapToDouble(u -> u.usedMb() == null ? 0 : u.usedMb() * 1024.0 * 1024.0).sum())
+          .tag("gpu", idx).baseUnit("bytes").description("GPU memory used by processes without a lease")
+          .register(registry);
+      Gauge.builder("gpu_lease_observed_vram_bytes", () -> observed.get().uses().stream()
+              .filter(u -> u.gpu() == gpu.index() && u.leaseId() != null)
+              .mapToDouble(u -> u.usedMb() == null ? 0 : u.usedMb() * 1024.0 * 1024.0).sum())
+          .tag("gpu", idx).baseUnit("bytes").description("GPU memory nvidia-smi shows the lease holders using")
+          .register(registry);
       AtomicInteger a = new AtomicInteger();
       Gauge.builder("gpu_lease_active", a, AtomicInteger::get).tag("gpu", idx)
           .description("leases held on this gpu now, revoking ones included").register(registry);

@@ -11,6 +11,7 @@ import java.time.Instant;
  * or {@code revoke_expired} (its {@code expires_at} passed first). An immediate force-release
  * ({@code immediate} true) hands the GPU on at once. {@code yield_requested}: a waiter wants the GPU
  * and the holder offered to yield (or the waiter asked to preempt); the holder decides.
+ * {@code unleased_gpu_use} ({@code lease_id} 0): the broker saw a process use a GPU without a lease.
  *
  * @param seq increases by one per event across the store
  * @param by who caused it: a principal name, or {@code broker} for the broker's own decisions
@@ -25,6 +26,8 @@ public record LeaseEvent(
   public static final String REVOKE_CONFIRMED = "revoke_confirmed";
   public static final String REVOKE_EXPIRED = "revoke_expired";
   public static final String YIELD_REQUESTED = "yield_requested";
+  /** About a GPU, not a lease ({@code lease_id} 0): a process uses it without a lease. */
+  public static final String UNLEASED_GPU_USE = "unleased_gpu_use";
 
   /** @return true for the events after which the lease no longer holds any capacity */
   public boolean freesCapacity() {

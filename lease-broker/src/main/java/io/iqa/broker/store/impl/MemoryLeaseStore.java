@@ -186,6 +186,15 @@ public final class MemoryLeaseStore implements LeaseStore {
   }
 
   @Override
+  public Future<Void> note(String type, int gpu, String subject, String detail) {
+    return step(out -> {
+      out.events.add(record(new LeaseEvent(nextEventSeq++, Instant.now(), type, 0, gpu, subject, "", "broker", detail,
+          null, null)));
+      return null;
+    });
+  }
+
+  @Override
   public Future<Lease> lookup(String tokenHash) {
     return step(out -> {
       long now = monoMs();
@@ -566,9 +575,12 @@ public final class MemoryLeaseStore implements LeaseStore {
 
   private LeaseEvent event(String type, MemoryLease l, String by, String reason, Boolean immediate) {
     boolean revocation = type.equals("force_released") || type.equals("stale");
-    LeaseEvent e = new LeaseEvent(nextEventSeq++, Instant.now(), type, l.leaseId, l.gpu, l.owner, l.purpose, by,
+    return record(new LeaseEvent(nextEventSeq++, Instant.now(), type, l.leaseId, l.gpu, l.owner, l.purpose, by,
         reason, revocation ? immediate : null,
-        revocation ? (Boolean.TRUE.equals(immediate) ? Instant.now() : wall(l.expiresMono)) : null);
+        revocation ? (Boolean.TRUE.equals(immediate) ? Instant.now() : wall(l.expiresMono)) : null));
+  }
+
+  private LeaseEvent record(LeaseEvent e) {
     events.addLast(e);
     while (events.size() > settings.eventsMax()) {
       events.removeFirst();

@@ -234,6 +234,12 @@ public final class RedisLeaseStore implements LeaseStore {
   }
 
   @Override
+  public Future<Void> note(String type, int gpu, String subject, String detail) {
+    JsonObject args = new JsonObject().put("type", type).put("gpu", gpu).put("subject", subject).put("detail", detail);
+    return call("note", args, res -> null);
+  }
+
+  @Override
   public Future<List<Lease>> expireDue() {
     return call("expire", new JsonObject(), res -> leases(res, "leases"));
   }

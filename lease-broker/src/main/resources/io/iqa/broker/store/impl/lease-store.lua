@@ -394,6 +394,10 @@ elseif op == 'end' then
   if l then end_lease(l, a.reason, a.reason, a.by, a.detail) end
   return finish({ended = l ~= nil})
 
+elseif op == 'note' then
+  emit(a.type, {id = 0, gpu = a.gpu, owner = a.subject, purpose = ''}, 'broker', a.detail)
+  return finish({})
+
 elseif op == 'expire' then
   local expired = expire_due()
   drop_abandoned(queue_all())

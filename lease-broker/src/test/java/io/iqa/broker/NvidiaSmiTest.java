@@ -1,0 +1,64 @@
+package io.iqa.broker;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Runs nvidia-smi queries through a real process: a stand-in nvidia-smi script. */
+class NvidiaSmiTest {
+
+  @Test
+  void readsDevicesFromNvidiaSmi(@TempDir Path dir) throws Exception {
+    Path smi = script(dir, """
+        #!/bin/sh
+        [ "$1" = "--query-gpu=index,memory.total" ] || { echo "unexpected args: $*" >&2; exit 9; }
+        echo "0, 81559"
+        echo "1, 24576"
+        """);
+    assertEquals(List.of(new GpuDevice(0, 81559), new GpuDevice(1, 24576)), new NvidiaSmi(smi.toString()).detect());
+  }
+
+  @Test
+  void fallsBackToOneWholeDeviceWhenNvidiaSmiFailsOrIsMissing(@TempDir Path dir) throws Exception {
+    Path failing = script(dir, "#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 6\n");
+    assertEquals(NvidiaSmi.FALLBACK, new NvidiaSmi(failing.toString()).detect());
+    assertEquals(NvidiaSmi.FALLBACK, new NvidiaSmi(dir.resolve("no-such-nvidia-smi").toString()).detect());
+    assertEquals(List.of(new GpuDevice(0, 0)), NvidiaSmi.FALLBACK);
+  }
+
+  @Test
+  void listsComputeAppsByDeviceIndexAndReadsNoProcessesAndUnknownMemory(@TempDir Path dir) throws Exception {
+    Path smi = script(dir, """
+        #!/bin/sh
+        case "$1" in
+          --query-gpu=index,uuid) printf '0, GPU-aaaa\\n1, GPU-bbbb\\n' ;;
+          --query-compute-apps=gpu_uuid,pid,used_memory) cat "$(dirname "$0")/apps" ;;
+          *) exit 9 ;;
+        esac
+        """);
+    Files.writeString(dir.resolve("apps"), "GPU-bbbb, 4242, 1500\nGPU-aaaa, 77, [N/A]\nGPU-zzzz, 5, 10\n");
+    assertEquals(List.of(new NvidiaSmi.ComputeApp(1, 4242, 1500), new NvidiaSmi.ComputeApp(0, 77, null)),
+        new NvidiaSmi(smi.toString()).computeApps(), "a process on an unknown device is skipped");
+    Files.writeString(dir.resolve("apps"), "No running processes found\n");
+    assertEquals(List.of(), new NvidiaSmi(smi.toString()).computeApps());
+    Files.writeString(dir.resolve("apps"), "");
+    assertEquals(List.of(), new NvidiaSmi(smi.toString()).computeApps());
+    NvidiaSmi.Unavailable missing = assertThrows(NvidiaSmi.Unavailable.class,
+        () -> new NvidiaSmi(dir.resolve("none").toString()).computeApps());
+    assertTrue(missing.missing());
+  }
+
+  private static Path script(Path dir, String body) throws Exception {
+    Path p = dir.resolve("nvidia-smi");
+    Files.writeString(p, body);
+    Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
+    return p;
+  }
+}

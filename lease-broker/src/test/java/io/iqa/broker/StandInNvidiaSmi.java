@@ -1,0 +1,75 @@
+package io.iqa.broker;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/**
+ * A stand-in {@code nvidia-smi} in its own folder, for a test PATH: it answers the broker's queries
+ * (devices and their uuids, compute apps) from what the test last {@link #show}ed, as the real one
+ * answers from the driver. Every call is appended to {@code calls.log}.
+ */
+public final class StandInNvidiaSmi {
+
+  /** One process the stand-in lists: on {@code gpu}, holding {@code usedMb}. */
+  public record App(int gpu, long pid, int usedMb) {
+  }
+
+  public final Path dir;
+  private final Path apps;
+
+  public StandInNvidiaSmi(Path dir, Map<Integer, Integer> vramMbByGpu) throws IOException {
+    this.dir = Files.createDirectories(dir);
+    this.apps = dir.resolve("apps.csv");
+    StringBuilder gpus = new StringBuilder();
+    StringBuilder uuids = new StringBuilder();
+    vramMbByGpu.forEach((index, mb) -> {
+      gpus.append(index).append(", ").append(mb).append('\n');
+      uuids.append(index).append(", ").append(uuid(index)).append('\n');
+    });
+    Files.writeString(dir.resolve("gpus.csv"), gpus);
+    Files.writeString(dir.resolve("uuids.csv"), uuids);
+    show(List.of());
+    Path script = dir.resolve("nvidia-smi");
+    Files.writeString(script, """
+        #!/bin/sh
+        here="$(dirname "$0")"
+        echo "$*" >> "$here/calls.log"
+        case "$1" in
+          --query-gpu=index,memory.total) cat "$here/gpus.csv" ;;
+          --query-gpu=index,uuid) cat "$here/uuids.csv" ;;
+          --query-compute-apps=gpu_uuid,pid,used_memory) cat "$here/apps.csv" ;;
+          *) echo "stand-in nvidia-smi: unexpected arguments: $*" >&2; exit 9 ;;
+        esac
+        """);
+    Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
+  }
+
+  /** From now on the stand-in lists exactly these processes. */
+  public void show(List<App> list) throws IOException {
+    String csv = list.stream().map(a -> uuid(a.gpu()) + ", " + a.pid() + ", " + a.usedMb() + "\n")
+        .collect(Collectors.joining());
+    Path tmp = Files.writeString(dir.resolve("apps.tmp"), csv);
+    Files.move(tmp, apps, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+  }
+
+  /** @return the PATH with the stand-in first, for a process's environment */
+  public Map<String, String> pathEnv() {
+    return Map.of("PATH", dir + ":" + System.getenv().getOrDefault("PATH", "/usr/bin:/bin"));
+  }
+
+  /** @return how often the stand-in was asked for the compute apps */
+  public long sampleCount() throws IOException {
+    Path log = dir.resolve("calls.log");
+    return Files.exists(log) ? Files.readAllLines(log).stream().filter(l -> l.contains("compute-apps")).count() : 0;
+  }
+
+  private static String uuid(int index) {
+    return "GPU-0000000" + index + "-1111-2222-3333-444444444444";
+  }
+}

@@ -2,6 +2,7 @@ package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.time.Duration;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -103,6 +104,22 @@ public final class Lease implements AutoCloseable {
 
   public Duration ttl() {
     return Duration.ofNanos(ttlNanos);
+  }
+
+  /**
+   * The environment of a process that may use this lease's GPU and no other: {@code
+   * CUDA_VISIBLE_DEVICES} the granted device (numbered as nvidia-smi and the broker number them:
+   * {@code CUDA_DEVICE_ORDER=PCI_BUS_ID}), and {@code GPU_LEASE_ID}, by which the broker's observer
+   * attributes the process's GPU memory to this lease.
+   */
+  public Map<String, String> cudaEnv() {
+    return Map.of("CUDA_DEVICE_ORDER", "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES", Integer.toString(gpu()),
+        "GPU_LEASE_ID", Long.toString(id()));
+  }
+
+  /** The environment of a process that must use no GPU: CUDA sees no device at all. */
+  public static Map<String, String> noGpuEnv() {
+    return Map.of("CUDA_VISIBLE_DEVICES", "");
   }
 
   /** @return whether the GPU may be used now: not lost, and this holder's own deadline not passed */

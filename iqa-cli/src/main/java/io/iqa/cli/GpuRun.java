@@ -7,7 +7,6 @@ import io.iqa.client.LeaseRequest;
 import io.iqa.client.LeasedProcess;
 import io.iqa.protocol.Text;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -17,7 +16,7 @@ import picocli.CommandLine.ParentCommand;
 /**
  * {@code iqa gpu run [options] -- CMD ARGS...}: a lease wrapper for any program, as {@code flock} is
  * for files. Acquires a GPU lease, runs CMD with {@code CUDA_VISIBLE_DEVICES} set to the granted
- * GPU and {@code GPU_LEASE_ID}, renews while it runs, and releases when it exits, returning its
+ * GPU and {@code GPU_LEASE_ID} ({@link Lease#cudaEnv()}), renews while it runs, and releases when it exits, returning its
  * exit code. On a revocation CMD gets SIGTERM, then SIGKILL after {@code --grace-s}, and the
  * lease is released only once CMD has exited ({@link LeasedProcess}). With {@code --yield} the
  * lease offers to yield, and a yield request (a waiter of equal or higher priority) stops CMD the
@@ -88,8 +87,7 @@ final class GpuRun implements Callable<Integer> {
       }
       System.err.println("iqa: lease " + lease.id() + " on gpu " + lease.gpu() + " (owner " + who + ", ttl "
           + ttlS + " s); running " + command.get(0));
-      LeasedProcess.Result result = new LeasedProcess(command, Map.of("CUDA_VISIBLE_DEVICES",
-          Integer.toString(lease.gpu()), "GPU_LEASE_ID", Long.toString(lease.id())), 0, Math.round(graceS * 1000),
+      LeasedProcess.Result result = new LeasedProcess(command, lease.cudaEnv(), 0, Math.round(graceS * 1000),
           "KILL", null, null).run(lease, yieldGpu);
       if (result.loss() != null) {
         System.err.println("iqa: " + command.get(0) + " stopped, exit code " + result.exitCode() + ": "

@@ -43,7 +43,9 @@ class IqaCliTest {
     vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
     String brokerUrl = "http://127.0.0.1:" + broker.actualPort();
     SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
-        .put("broker", new JsonObject().put("url", brokerUrl).put("owner", "iqa-sidecar"))
+        .put("broker", new JsonObject().put("url", brokerUrl))
+        // required: it leases on this CPU-only machine as it would on a GPU one
+        .put("lease", new JsonObject().put("owner", "iqa-sidecar").put("required", true))
         .put("models", new JsonArray().add(new JsonObject().put("name", "tech_sharpness").put("backend", "builtin")))),
         dir);
     vertx.deployVerticle(sidecar).await(120, TimeUnit.SECONDS);

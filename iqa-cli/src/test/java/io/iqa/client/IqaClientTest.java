@@ -46,7 +46,8 @@ class IqaClientTest {
     vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
     brokerUrl = "http://127.0.0.1:" + broker.actualPort();
     SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
-        .put("broker", new JsonObject().put("url", brokerUrl).put("owner", "sidecar").put("gpu", 0))
+        .put("broker", new JsonObject().put("url", brokerUrl))
+        .put("lease", new JsonObject().put("owner", "sidecar").put("gpu", 0))
         .put("models", new JsonArray().add(new JsonObject().put("name", "tech_sharpness").put("backend", "builtin"))
             .add(new JsonObject().put("name", "tech_noise").put("backend", "builtin")))), dir);
     sidecarDeployment = vertx.deployVerticle(sidecar).await(120, TimeUnit.SECONDS);

@@ -4,8 +4,10 @@ import io.iqa.client.IqaException;
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
 import io.iqa.client.LeaseLoss;
+import io.iqa.sidecar.model.ModelRegistry;
 import io.iqa.sidecar.service.SidecarOptions;
 import io.vertx.core.json.JsonObject;
+import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -28,19 +30,19 @@ final class OneShotLease implements AutoCloseable {
   }
 
   /**
-   * Takes the lease the config asks for and points {@code config}'s device at the granted GPU (or
-   * at the CPU when none came and none is required).
+   * Takes the lease the config asks for and points every model of {@code config} at the granted
+   * GPU (or at the CPU when none came and none is required).
    * @throws IqaException when no lease came and {@code lease.required} is true
    */
-  static OneShotLease take(JsonObject config) {
+  static OneShotLease take(JsonObject config, Path baseDir) {
     SidecarOptions options = new SidecarOptions(config);
-    if (!options.hasBroker() || !options.wantsGpu()) {
+    if (!options.hasBroker() || !options.wantsGpu(ModelRegistry.check(config, baseDir))) {
       return new OneShotLease(null, null);
     }
     LeaseClient client = new LeaseClient(options.broker().getString("url"), options.broker().getString("token"), 0);
     try {
       Lease lease = client.acquire(options.leaseRequest().withPurpose("iqa score (one-shot)"));
-      config.put("device", "cuda:" + lease.gpu());
+      config.mergeIn(ModelRegistry.placed(config, "cuda:" + lease.gpu()));
       System.err.println("score: GPU lease " + lease.id() + " on gpu " + lease.gpu());
       return new OneShotLease(client, lease);
     } catch (IqaException e) {
@@ -49,7 +51,7 @@ final class OneShotLease implements AutoCloseable {
         throw new IqaException("no GPU lease (" + e.getMessage() + ") and lease.required is true", e);
       }
       System.err.println("score: no GPU lease (" + e.getMessage() + "); scoring on CPU");
-      config.put("device", "cpu");
+      config.mergeIn(ModelRegistry.placed(config, "cpu"));
       return new OneShotLease(null, null);
     }
   }

@@ -55,7 +55,7 @@ public final class ScoreCommand implements Callable<Integer> {
     }
     OneShotLease lease;
     try {
-      lease = OneShotLease.take(config);
+      lease = OneShotLease.take(config, SidecarConfig.baseDir(conf));
     } catch (ConfigException e) {
       System.err.println("score: " + e.getMessage());
       return 2;

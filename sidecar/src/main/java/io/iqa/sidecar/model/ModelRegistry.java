@@ -77,6 +77,20 @@ public final class ModelRegistry implements AutoCloseable {
   }
 
   /**
+   * @return a copy of {@code config} whose models all run on {@code device} ({@code cpu}, or the
+   *     leased {@code cuda:N}); a model configured for {@code cpu} stays there
+   */
+  public static JsonObject placed(JsonObject config, String device) {
+    JsonObject copy = config.copy().put("device", device);
+    for (Object o : copy.getJsonArray("models", new io.vertx.core.json.JsonArray())) {
+      if (o instanceof JsonObject m && m.containsKey("device") && !"cpu".equals(m.getValue("device"))) {
+        m.put("device", device);
+      }
+    }
+    return copy;
+  }
+
+  /**
    * @param baseDir relative model paths are resolved against it (the config file's folder)
    * @param builtinDir where the built-in ONNX models are written (the caller owns it)
    */

@@ -2,13 +2,11 @@ package io.iqa.sidecar.service;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import io.iqa.protocol.Text;
 import io.iqa.server.HttpError;
-import io.iqa.sidecar.image.ImageDecoder;
-import io.iqa.sidecar.model.ImageInput;
-import io.iqa.sidecar.model.ImageModel;
 import io.iqa.sidecar.model.ImageScorer;
-import io.iqa.sidecar.model.ModelRegistry;
 import io.iqa.sidecar.model.Score;
+import io.iqa.sidecar.worker.ModelInfo;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -16,126 +14,161 @@ import io.vertx.core.WorkerExecutor;
 import io.vertx.core.json.JsonObject;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
 /**
- * One /infer: hash the bytes, answer every model from the cache where it can, and for the rest
- * decode once and queue the image on each model's {@link Batcher}. The cache key is the image's
- * SHA-256 plus the model's fingerprint. A score being computed sits in an in-flight map that
- * later requests join, so concurrent requests for the same new image run each model once; only
- * successful scores enter the cache. Runs on the verticle's event loop (which is what makes the
- * plain in-flight map safe); hashing and decoding go to a worker pool.
+ * One /infer on the front: answer every model from the cache where it can, and queue the rest
+ * ({@link WorkQueue}) for the GPU worker, which decodes the image once and batches it per model.
+ * The cache key is the image's SHA-256 plus the model's fingerprint, as the last worker reported
+ * it: the cache lives in the front, so it survives the worker's restarts, and a hit needs neither
+ * the worker nor the GPU. A score being computed sits in an in-flight map that later requests
+ * join, so concurrent requests for the same new image run each model once; only successful scores
+ * enter the cache. Runs on the front's event loop (which is what makes the plain maps safe).
  */
 final class ScoreService {
 
-  private final ModelRegistry registry;
-  private final ImageDecoder decoder;
-  private final WorkerExecutor decodePool;
-  private final Map<String, Batcher> batchers = new HashMap<>();
+  private final Lifecycle lifecycle;
+  private final WorkerExecutor hashPool;
   private final Cache<String, Score> cache;
   private final Map<String, Future<Score>> inFlight = new HashMap<>();
   private final SharedCache shared;
   private final SidecarMetrics metrics;
   private final long maxEntries;
 
-  ScoreService(Vertx vertx, ModelRegistry registry, ImageDecoder decoder, WorkerExecutor decodePool,
-      WorkerExecutor inferPool, SidecarOptions options, SidecarMetrics metrics) {
-    this.registry = registry;
-    this.decoder = decoder;
-    this.decodePool = decodePool;
+  ScoreService(Vertx vertx, Lifecycle lifecycle, WorkerExecutor hashPool, SidecarOptions options,
+      SidecarMetrics metrics) {
+    this.lifecycle = lifecycle;
+    this.hashPool = hashPool;
     this.metrics = metrics;
     this.maxEntries = options.cacheMaxEntries();
     this.cache = Caffeine.newBuilder().maximumSize(maxEntries).executor(Runnable::run).build();
     String redisUrl = options.sharedCacheUrl();
     this.shared = redisUrl == null ? null : new SharedCache(vertx, redisUrl, options.sharedCacheTtlS());
-    for (ImageModel m : registry.models()) {
-      batchers.put(m.name(), new Batcher(vertx, m, registry.maxBatch(), options.maxQueueDelayMs(), options.queueLimit(),
-          inferPool, metrics));
-    }
   }
 
-  /** @throws HttpError 400 when a requested model is not loaded */
-  List<ImageModel> select(List<String> names) {
-    try {
-      return registry.select(names);
-    } catch (io.iqa.sidecar.model.ModelConfigException e) {
-      throw new HttpError(400, "bad_request", e.getMessage());
+  /** @return the named models (all for none), in order. @throws HttpError 400 naming an unknown model */
+  List<String> select(List<String> names) {
+    Set<String> known = lifecycle.models().keySet();
+    if (names.isEmpty()) {
+      return List.copyOf(known);
     }
+    for (String n : names) {
+      if (!known.contains(n)) {
+        throw HttpError.badRequest("unknown model '" + Text.printable(n, 64) + "'; loaded: " + known);
+      }
+    }
+    return names;
   }
 
   /** @param sha256 the bytes' hash when the caller computed it while reading, else null */
-  Future<JsonObject> infer(byte[] bytes, String sha256, List<ImageModel> models) {
+  Future<JsonObject> infer(byte[] bytes, String sha256, List<String> models) {
     long t0 = System.nanoTime();
     Future<String> hashed = sha256 != null ? Future.succeededFuture(sha256)
-        : decodePool.executeBlocking(() -> ImageScorer.sha256(bytes), false);
+        : hashPool.executeBlocking(() -> ImageScorer.sha256(bytes), false);
     return hashed.compose(sha -> {
-      Request request = new Request(bytes);
-      List<Future<Score>> scores = new ArrayList<>(models.size());
-      boolean allCached = true;
-      for (ImageModel m : models) {
-        String key = sha + "|" + registry.fingerprint(m.name());
-        Score known = cache.getIfPresent(key);
+      Map<String, Future<Score>> scores = new LinkedHashMap<>();
+      List<String> toCompute = new ArrayList<>();
+      Map<String, Promise<Score>> slots = new HashMap<>();
+      for (String m : models) {
+        ModelInfo info = lifecycle.models().get(m);
+        // Before any worker reported the model's fingerprint nothing of it can be cached yet.
+        String key = info == null ? null : sha + "|" + info.fingerprint();
+        Score known = key == null ? null : cache.getIfPresent(key);
         if (known != null) {
           metrics.hit();
-          scores.add(Future.succeededFuture(known));
+          scores.put(m, Future.succeededFuture(known));
           continue;
         }
-        allCached = false;
-        Future<Score> running = inFlight.get(key);
+        Future<Score> running = key == null ? null : inFlight.get(key);
         if (running != null) {
           metrics.hit();
-          scores.add(running);
+          scores.put(m, running);
           continue;
         }
-        Batcher batcher = batchers.get(m.name());
         // The slot is in the map before the computation starts: a computation that fails at once
         // (a full queue) must still leave the map, and never be found there by a later request.
         Promise<Score> slot = Promise.promise();
-        inFlight.put(key, slot.future());
-        (shared == null ? Future.<Score>succeededFuture(null) : shared.get(key))
-            .compose(found -> {
-              if (found != null) {
-                metrics.hit();
-                return Future.succeededFuture(found);
-              }
-              metrics.miss();
-              request.ranModel = true;
-              return batcher.submit(request.input).andThen(ar -> {
-                if (ar.succeeded() && shared != null) {
-                  shared.put(key, ar.result());
-                }
-              });
-            })
-            .onComplete(ar -> {
-              inFlight.remove(key);
-              if (ar.succeeded()) {
-                cache.put(key, ar.result());
-              }
-              slot.handle(ar);
-            });
-        scores.add(slot.future());
+        if (key != null) {
+          inFlight.put(key, slot.future());
+        }
+        slots.put(m, slot);
+        scores.put(m, slot.future());
+        toCompute.add(m);
       }
-      boolean local = allCached;
-      return Future.all(scores).map(done -> answer(sha, models, scores, local || !request.ranModel, request, t0));
+      boolean[] ranModel = new boolean[1];
+      compute(bytes, sha, toCompute, slots, ranModel);
+      return Future.all(new ArrayList<>(scores.values())).map(done -> answer(sha, scores, !ranModel[0], t0));
     });
   }
 
-  private JsonObject answer(String sha, List<ImageModel> models, List<Future<Score>> scores, boolean cached,
-      Request request, long t0) {
+  /**
+   * Looks in the shared cache, then queues what is still missing for the worker; fills {@code slots}
+   * and sets {@code ranModel[0]} when a model had to run.
+   */
+  private void compute(byte[] bytes, String sha, List<String> names, Map<String, Promise<Score>> slots,
+      boolean[] ranModel) {
+    if (names.isEmpty()) {
+      return;
+    }
+    Map<String, String> keys = new HashMap<>();
+    names.forEach(m -> keys.put(m, lifecycle.models().get(m) == null ? null
+        : sha + "|" + lifecycle.models().get(m).fingerprint()));
+    List<Future<Score>> fromShared = new ArrayList<>();
+    for (String m : names) {
+      fromShared.add(shared == null || keys.get(m) == null ? Future.succeededFuture(null) : shared.get(keys.get(m)));
+    }
+    Future.join(fromShared).onComplete(ignored -> {
+      List<String> missing = new ArrayList<>();
+      for (int i = 0; i < names.size(); i++) {
+        Score found = fromShared.get(i).succeeded() ? fromShared.get(i).result() : null;
+        if (found != null) {
+          metrics.hit();
+          settle(keys.get(names.get(i)), slots.get(names.get(i)), Future.succeededFuture(found));
+        } else {
+          metrics.miss();
+          missing.add(names.get(i));
+        }
+      }
+      ranModel[0] = !missing.isEmpty();
+      lifecycle.queue.submit(bytes, missing).forEach((m, f) -> f.onComplete(ar -> {
+        // The worker that answered reported the fingerprint before its first score.
+        String key = keys.get(m) != null ? keys.get(m)
+            : lifecycle.models().get(m) == null ? null : sha + "|" + lifecycle.models().get(m).fingerprint();
+        if (ar.succeeded() && shared != null && key != null) {
+          shared.put(key, ar.result());
+        }
+        settle(key, slots.get(m), ar.succeeded() ? Future.succeededFuture(ar.result()) : Future.failedFuture(ar.cause()));
+      }));
+    });
+  }
+
+  private void settle(String key, Promise<Score> slot, Future<Score> outcome) {
+    if (key != null) {
+      inFlight.remove(key);
+      if (outcome.succeeded()) {
+        cache.put(key, outcome.result());
+      }
+    }
+    slot.handle(outcome);
+  }
+
+  private JsonObject answer(String sha, Map<String, Future<Score>> scores, boolean cached, long t0) {
     JsonObject values = new JsonObject();
     JsonObject std = new JsonObject();
     Set<String> devices = new LinkedHashSet<>();
-    for (int i = 0; i < models.size(); i++) {
-      Score s = scores.get(i).result();
-      values.put(models.get(i).name(), s.value());
+    scores.forEach((name, f) -> {
+      Score s = f.result();
+      values.put(name, s.value());
       if (s.std() != null) {
-        std.put(models.get(i).name(), s.std());
+        std.put(name, s.std());
       }
-      devices.add(models.get(i).device());
-    }
+      ModelInfo info = lifecycle.models().get(name);
+      devices.add(info == null ? "unknown" : info.device());
+    });
     JsonObject timings = new JsonObject().put("total", ms(System.nanoTime() - t0));
     JsonObject answer = new JsonObject().put("sha256", sha).put("scores", values);
     if (!std.isEmpty()) {
@@ -163,30 +196,10 @@ final class ScoreService {
   }
 
   int queued() {
-    return batchers.values().stream().mapToInt(Batcher::outstanding).sum();
-  }
-
-  /** Starts no more model calls: waiting images fail with {@code why}; running calls finish. */
-  void stopModelCalls(HttpError why) {
-    batchers.values().forEach(b -> b.stop(why));
-  }
-
-  /** @return model calls running now */
-  int runningModelCalls() {
-    return batchers.values().stream().mapToInt(Batcher::running).sum();
+    return lifecycle.queue.outstanding();
   }
 
   private static double ms(long nanos) {
     return Math.round(nanos / 10_000.0) / 100.0;
-  }
-
-  /** One request's image: decoded at most once, by the first model batch that needs it. */
-  private final class Request {
-    final ImageInput input;
-    boolean ranModel;
-
-    Request(byte[] bytes) {
-      this.input = ImageInput.lazy(bytes, decoder);
-    }
   }
 }

@@ -5,61 +5,79 @@ import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
 import io.iqa.client.LeaseLoss;
 import io.iqa.client.LeaseRequest;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import java.time.Duration;
+import java.util.Map;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The sidecar's GPU lease, held through the project's one lease client ({@link LeaseClient}):
- * renewed at ttl/3, revocations heard at once on the watch channel, lost by the holder's own
- * deadline when no renew succeeds. Losses reach {@code onLost} on the verticle's event loop. The
+ * taken when work needs the GPU, released when the worker has stopped, taken again for the next
+ * work. While held it renews at ttl/3 and hears revocations and yield requests at once on the
+ * watch channel. Losses and yield requests reach their callbacks on the front's event loop. The
  * token stays inside the client; {@link #status()} shows no secret.
  */
 final class SidecarLease {
 
   private static final Logger LOG = LoggerFactory.getLogger(SidecarLease.class);
 
+  /** What /health shows. */
+  enum State { NONE, ACQUIRING, HELD, RELEASED, REVOKED, LOST }
+
   private final Vertx vertx;
-  private final JsonObject conf;
+  private final Context context;
   private final LeaseRequest request;
   private final LeaseClient client;
   private final Consumer<LeaseLoss> onLost;
+  private final Consumer<String> onYield;
   private Lease lease;
-  private String state = "none";
+  private State state = State.NONE;
   private String reason;
 
-  SidecarLease(Vertx vertx, SidecarOptions options, Consumer<LeaseLoss> onLost) {
+  SidecarLease(Vertx vertx, SidecarOptions options, Consumer<LeaseLoss> onLost, Consumer<String> onYield) {
     this.vertx = vertx;
-    this.conf = options.broker();
+    this.context = vertx.getOrCreateContext();
+    JsonObject conf = options.broker();
     this.request = options.leaseRequest();
     this.client = new LeaseClient(conf.getString("url"), conf.getString("token"), 0);
     this.onLost = onLost;
+    this.onYield = onYield;
   }
 
-  /** Asks for the lease, waiting up to wait_s. Fails with a message that says why none came. */
-  Future<Lease> acquire() {
-    state = "acquiring";
-    return Future.fromCompletionStage(client.acquireAsync(request), vertx.getOrCreateContext())
+  /**
+   * Asks for the lease, waiting up to {@code waitS} (the configured {@code lease.wait_s} when
+   * null). Fails with a message that says why none came.
+   */
+  Future<Lease> acquire(Double waitS) {
+    state = State.ACQUIRING;
+    LeaseRequest r = waitS == null ? request : request.withWait(waitS);
+    return Future.fromCompletionStage(client.acquireAsync(r), context)
         .map(l -> {
           lease = l;
-          state = "held";
+          state = State.HELD;
           reason = null;
-          LOG.info("lease {} granted on gpu {} by {} (ttl {} s, renewed every {} s, watched)", l.id(), l.gpu(),
-              client.brokerUrl(), l.ttl().toMillis() / 1000.0, l.ttl().toMillis() / 3000.0);
-          var ctx = vertx.getOrCreateContext();
-          l.onLost(loss -> ctx.runOnContext(v -> lost(loss)));
+          LOG.info("lease {} granted on gpu {} by {} (ttl {} s, renewed every {} s, watched{})", l.id(), l.gpu(),
+              client.brokerUrl(), l.ttl().toMillis() / 1000.0, l.ttl().toMillis() / 3000.0,
+              request.yieldable() ? ", yields when asked" : "");
+          l.onLost(loss -> context.runOnContext(v -> lost(l, loss)));
+          l.onYieldRequested(why -> context.runOnContext(v -> {
+            if (lease == l && state == State.HELD) {
+              onYield.accept(why);
+            }
+          }));
           return l;
         })
         .recover(err -> {
-          state = "none";
+          state = State.NONE;
           Throwable e = err instanceof java.util.concurrent.CompletionException && err.getCause() != null
               ? err.getCause() : err;
           String why = e instanceof IqaException ie && ie.status() == 409
-              ? "the GPU stayed busy for wait_s=" + request.waitS() + " (" + e.getMessage() + ")"
+              ? "the GPU stayed busy for wait_s=" + r.waitS() + " (" + e.getMessage() + ")"
               : e instanceof IqaException ie && ie.status() == 0 ? "broker at " + client.brokerUrl() + " unreachable: "
                   + e.getMessage()
               : "the broker refused the lease: " + e.getMessage();
@@ -68,8 +86,11 @@ final class SidecarLease {
         });
   }
 
-  private void lost(LeaseLoss loss) {
-    state = loss.revoked() ? "revoked" : "lost";
+  private void lost(Lease l, LeaseLoss loss) {
+    if (lease != l) {
+      return;
+    }
+    state = loss.revoked() ? State.REVOKED : State.LOST;
     reason = loss.reason() + ": " + loss.message();
     onLost.accept(loss);
   }
@@ -79,31 +100,49 @@ final class SidecarLease {
     return lease == null ? Duration.ZERO : lease.remaining();
   }
 
-  boolean lost() {
-    return state.equals("revoked") || state.equals("lost");
+  boolean held() {
+    return state == State.HELD;
   }
 
-  /** Releases the lease (for a revoked one: the confirmation); never fails. Call once GPU work has stopped. */
-  Future<Void> release() {
+  /** @return the environment of a worker that may use this lease's GPU only */
+  Map<String, String> workerEnv() {
+    return lease.cudaEnv();
+  }
+
+  Integer gpu() {
+    return lease == null ? null : lease.gpu();
+  }
+
+  /**
+   * Releases the lease (for a revoked one: the confirmation) with {@code why} for the broker's
+   * event ({@code yielded}, {@code idle}, or null); never fails. Call once the worker has exited.
+   */
+  Future<Void> release(String why) {
     Lease l = lease;
     if (l == null) {
       return Future.succeededFuture();
     }
-    boolean wasLost = lost();
+    boolean wasLost = state == State.REVOKED || state == State.LOST;
     return vertx.executeBlocking(() -> {
-      l.close();
+      l.close(why);
       return null;
     }, false).<Void>mapEmpty().onComplete(ar -> {
-      if (!wasLost) {
-        state = "released";
+      if (lease == l) {
+        lease = null;
+        if (!wasLost) {
+          state = State.RELEASED;
+          reason = why;
+        }
       }
-      LOG.info("lease {} released{}", l.id(), wasLost ? " (confirming that the sidecar stopped using the GPU)" : "");
+      LOG.info("lease {} released{}", l.id(), wasLost ? " (confirming that the sidecar stopped using the GPU)"
+          : why == null ? "" : " (" + why + ")");
     }).recover(e -> Future.succeededFuture());
   }
 
   /** @return the lease as /health shows it: no token */
   JsonObject status() {
-    JsonObject s = new JsonObject().put("state", state).put("broker", client.brokerUrl());
+    JsonObject s = new JsonObject().put("state", state.name().toLowerCase(java.util.Locale.ROOT))
+        .put("broker", client.brokerUrl()).put("yield", request.yieldable());
     if (lease != null) {
       s.put("lease_id", lease.id()).put("gpu", lease.gpu()).put("owner", lease.owner())
           .put("remaining_s", lease.remaining().toMillis() / 1000.0);
@@ -112,10 +151,6 @@ final class SidecarLease {
       s.put("reason", reason);
     }
     return s;
-  }
-
-  Integer gpu() {
-    return lease == null ? null : lease.gpu();
   }
 
   /** Stops the client (releasing a lease still held). */

@@ -7,6 +7,7 @@ import io.iqa.protocol.config.EnvOverrides;
 import io.iqa.server.ConfigJson;
 import io.iqa.server.ServerLimits;
 import io.iqa.sidecar.image.ImageDecoder;
+import io.iqa.sidecar.model.ModelEntry;
 import io.iqa.sidecar.model.ModelRegistry;
 import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonObject;
@@ -31,12 +32,14 @@ public final class SidecarOptions {
   /** Environment variables that override the config: IQA_SIDECAR_KEY or IQA_SIDECAR_BLOCK_KEY. */
   public static final String ENV_PREFIX = "IQA_SIDECAR_";
 
-  private static final Set<String> BLOCKS = Set.of("cache", "batching", "broker", "lease", "auth", "limits");
+  private static final Set<String> BLOCKS = Set.of("cache", "batching", "broker", "lease", "auth", "limits", "worker");
   private static final Set<String> KEYS = Set.of("models", "device", "max_batch", "max_image_bytes",
       "max_image_pixels", "host", "port", "max_body_bytes", "max_inflight_bytes", "cache", "batching", "allowed_roots",
-      "broker", "on_lease_lost", "drain_timeout_s", "idle_shutdown_s", "auth", "lease", "limits");
-  private static final Set<String> BROKER_KEYS = Set.of("url", "owner", "purpose", "ttl_s", "wait_s", "vram_mb", "gpu",
-      "priority", "token");
+      "broker", "on_lease_lost", "drain_timeout_s", "idle_shutdown_s", "idle_release_s", "auth", "lease", "limits",
+      "worker");
+  /** What to ask the broker for: the {@code lease} block (the {@code broker} block says where it is). */
+  private static final Set<String> LEASE_KEYS = Set.of("owner", "purpose", "ttl_s", "wait_s", "vram_mb", "gpu",
+      "priority", "required", "yield");
   private static final Pattern OWNER = Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
   private final JsonObject json;
@@ -56,7 +59,11 @@ public final class SidecarOptions {
   private final JsonObject broker;
   private final LeaseRequest leaseRequest;
   private final Boolean leaseRequired;
-  private final String onLeaseLost;
+  private final boolean leaseYield;
+  private final OnLeaseLost onLeaseLost;
+  private final long idleReleaseS;
+  private final List<String> workerJvmArgs;
+  private final long workerStartTimeoutS;
   private final long drainTimeoutS;
   private final long idleShutdownS;
   private final String adminTokenSha256;
@@ -89,27 +96,39 @@ public final class SidecarOptions {
       }
       allowedRoots.add(root);
     }
-    ConfigNode b = c.block("broker").known(BROKER_KEYS);
+    ConfigNode b = c.block("broker");
+    for (String key : LEASE_KEYS) {
+      if (b.has(key)) {
+        throw new ConfigException(b.name(key) + " is now lease." + key + ": the broker block says where the broker "
+            + "is (url, token), the lease block what to ask it for");
+      }
+    }
+    b.known(Set.of("url", "token"));
+    ConfigNode lease = c.block("lease").known(LEASE_KEYS);
     if (b.has("url")) {
       String url = b.string("url", null, Pattern.compile("https?://.+"), "an http:// URL");
       broker = new JsonObject().put("url", url).put("token", b.string("token", null));
-      Long gpu = b.optionalInteger("gpu", 0, 1024);
-      Long vram = b.optionalInteger("vram_mb", 1, Integer.MAX_VALUE);
-      leaseRequest = LeaseRequest.of(b.string("owner", "iqa-sidecar", OWNER, "[A-Za-z0-9._-]{1,64}"))
-          .withPurpose(b.string("purpose", "image scoring"))
-          .withTtl(b.number("ttl_s", 60, 1, 86_400))
-          .withWait(b.number("wait_s", 0, 0, 86_400))
-          .withPriority(b.choice("priority", "normal", Set.of("low", "normal", "high")))
-          .withGpu(gpu == null ? null : gpu.intValue())
-          .withVramMb(vram == null ? null : vram.intValue());
     } else {
-      b.known(Set.of()); // other broker keys without a url would do nothing: refuse them
       broker = null;
-      leaseRequest = null;
     }
-    ConfigNode lease = c.block("lease").known(Set.of("required"));
+    Long gpu = lease.optionalInteger("gpu", 0, 1024);
+    Long vram = lease.optionalInteger("vram_mb", 1, Integer.MAX_VALUE);
+    leaseYield = lease.bool("yield", true);
+    leaseRequest = LeaseRequest.of(lease.string("owner", "iqa-sidecar", OWNER, "[A-Za-z0-9._-]{1,64}"))
+        .withPurpose(lease.string("purpose", "image scoring"))
+        .withTtl(lease.number("ttl_s", 60, 1, 86_400))
+        .withWait(lease.number("wait_s", 60, 0, 86_400))
+        .withPriority(lease.choice("priority", "normal", Set.of("low", "normal", "high")))
+        .withGpu(gpu == null ? null : gpu.intValue())
+        .withVramMb(vram == null ? null : vram.intValue())
+        .withYield(leaseYield);
     leaseRequired = lease.has("required") ? lease.bool("required", false) : null;
-    onLeaseLost = c.choice("on_lease_lost", "exit", Set.of("exit", "cpu"));
+    onLeaseLost = OnLeaseLost.valueOf(c.choice("on_lease_lost", "idle", Set.of("idle", "cpu", "exit"))
+        .toUpperCase(java.util.Locale.ROOT));
+    idleReleaseS = c.integer("idle_release_s", 300, 0, 365L * 24 * 3600);
+    ConfigNode worker = c.block("worker").known(Set.of("jvm_args", "start_timeout_s"));
+    workerJvmArgs = List.copyOf(worker.strings("jvm_args", List.of()));
+    workerStartTimeoutS = worker.integer("start_timeout_s", 300, 1, 86_400);
     drainTimeoutS = c.integer("drain_timeout_s", 30, 0, 3600);
     idleShutdownS = c.integer("idle_shutdown_s", 0, 0, 365L * 24 * 3600);
     adminTokenSha256 = c.block("auth").known(Set.of("admin_token_sha256"))
@@ -203,18 +222,18 @@ public final class SidecarOptions {
     return broker != null;
   }
 
-  /** The lease request the {@code broker} block describes, for this process. */
+  /** The lease request the {@code lease} block describes, for this process ({@code yield} included). */
   public LeaseRequest leaseRequest() {
     return leaseRequest;
   }
 
   /**
-   * @return whether the models would use a GPU: {@code device} is {@code cuda:N}, or {@code auto}
-   *     where an NVIDIA device is visible
+   * @return whether a model would use a GPU: its device (or the config's {@code device}) is
+   *     {@code cuda:N}, or {@code auto} where an NVIDIA device is visible
    */
-  public boolean wantsGpu() {
-    String device = json.getString("device", "auto");
-    return device.startsWith("cuda:") || device.equals("auto") && nvidiaVisible();
+  public boolean wantsGpu(List<ModelEntry> models) {
+    return models.stream().map(ModelEntry::device)
+        .anyMatch(d -> d.startsWith("cuda:") || d.equals("auto") && nvidiaVisible());
   }
 
   private static boolean nvidiaVisible() {
@@ -229,8 +248,38 @@ public final class SidecarOptions {
     return leaseRequired != null ? leaseRequired : nvidiaVisible();
   }
 
-  public String onLeaseLost() {
+  /** What the sidecar does when its lease is revoked or lost, once the GPU is free again. */
+  public enum OnLeaseLost {
+    /** Release, keep serving cache hits, take a new lease for the next cache miss (the default). */
+    IDLE,
+    /** Release, then score on CPU without a lease. */
+    CPU,
+    /** Release, then exit with code 3. */
+    EXIT
+  }
+
+  public OnLeaseLost onLeaseLost() {
     return onLeaseLost;
+  }
+
+  /** @return lease.yield: give the GPU back when a request of equal or higher priority waits for it */
+  public boolean leaseYield() {
+    return leaseYield;
+  }
+
+  /** @return seconds without a cache miss after which the worker stops and the lease is released; 0: never */
+  public long idleReleaseS() {
+    return idleReleaseS;
+  }
+
+  /** @return extra JVM arguments for the worker process (e.g. -Xmx4g) */
+  public List<String> workerJvmArgs() {
+    return workerJvmArgs;
+  }
+
+  /** @return how long the worker may take to start and load the models */
+  public long workerStartTimeoutS() {
+    return workerStartTimeoutS;
   }
 
   public long drainTimeoutS() {

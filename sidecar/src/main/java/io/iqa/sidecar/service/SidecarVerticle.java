@@ -9,8 +9,6 @@ import io.iqa.server.InflightBudget;
 import io.iqa.server.Json;
 import io.iqa.server.Routes;
 import io.iqa.sidecar.image.ImageDecodeException;
-import io.iqa.sidecar.image.ImageDecoder;
-import io.iqa.sidecar.model.ImageModel;
 import io.iqa.sidecar.model.ModelRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -30,32 +28,27 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The sidecar service: loads every model once, then serves /infer, /health, /v1/models and
- * /metrics. Inference and decoding run on bounded worker pools, never on the event loop.
+ * The sidecar's front: the HTTP server (/infer, /health, /v1/models, /metrics, /release,
+ * /shutdown), the score cache and the queue of cache misses. It holds no GPU memory: the models
+ * run in a worker process that the {@link Lifecycle} starts when it holds the lease (or runs on
+ * CPU) and stops to give the GPU back. Request bodies are read without blocking, hashed as they
+ * arrive and counted against {@code max_inflight_bytes}; file reads and hashing go to a worker pool.
  */
 public final class SidecarVerticle extends VerticleBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(SidecarVerticle.class);
 
-  /** Lifecycle as /health reports it. */
-  public enum State { STARTING, OK, LEASE_LOST, SHUTTING_DOWN }
-
   private final SidecarOptions options;
   private final Path baseDir;
   private final long startedNanos = System.nanoTime();
   private final SidecarMetrics metrics = new SidecarMetrics();
-  private volatile State state = State.STARTING;
-  private ModelRegistry registry;
-  private WorkerExecutor decodePool;
-  private WorkerExecutor inferPool;
+  private Lifecycle lifecycle;
+  private WorkerExecutor ioPool;
   private ScoreService service;
   private HttpServer server;
   private int inFlight;
-  private SidecarLease lease;
-  private HttpError leaseLostError;
   private InflightBudget inflight;
   private PathInput paths;
-  private String leaseNote = "no broker configured";
   private Future<Void> shuttingDown;
   private long lastRequestNanos = System.nanoTime();
   private java.util.function.IntConsumer exit = code -> { };
@@ -74,166 +67,57 @@ public final class SidecarVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
-    decodePool = vertx.createSharedWorkerExecutor("iqa-decode", Math.max(2, options.workers()));
-    inferPool = vertx.createSharedWorkerExecutor("iqa-infer", options.workers());
+    ioPool = vertx.createSharedWorkerExecutor("iqa-io", Math.max(2, options.workers()));
     inflight = new InflightBudget(options.maxInflightBytes());
     paths = new PathInput(options.allowedRoots(), options.maxImageBytes());
     // Every config mistake before any lease or model work (the lease wait may be long).
     return vertx.executeBlocking(() -> ModelRegistry.check(options.json(), baseDir))
-        .compose(checked -> takeLease())
-        .compose(device -> loadModels(device))
-        .compose(v -> GuardedServer.listen(vertx, router(), options.host(), options.port(), options.limits()))
-        .onSuccess(s -> {
-          server = s;
-          state = State.OK;
-          startIdleWatch();
-          LOG.info("iqa-sidecar listening on http://{}:{} with models {} on {}", options.host(), s.actualPort(),
-              registry.models().stream().map(ImageModel::name).toList(), devices());
-        });
-  }
-
-  /**
-   * Takes the GPU lease before any model loads. @return the device the models may use: the leased
-   * GPU, the configured device when no broker is configured, or cpu when running without a lease
-   */
-  private Future<String> takeLease() {
-    String configured = options.json().getString("device", "auto");
-    if (!options.hasBroker()) {
-      return Future.succeededFuture(configured);
-    }
-    lease = new SidecarLease(vertx, options, this::leaseLost);
-    return lease.acquire()
-        .map(l -> configured.equals("auto") ? "cuda:" + l.gpu() : configured)
-        .recover(err -> {
-          if (options.leaseRequired()) {
-            return Future.failedFuture(new IllegalStateException("lease.required is true and no GPU lease was "
-                + "granted: " + err.getMessage()));
-          }
-          leaseNote = "running on CPU without a lease: " + err.getMessage();
-          LOG.warn("{} (lease.required is false)", leaseNote);
-          lease.close();
-          lease = null;
-          return Future.succeededFuture("cpu");
-        });
-  }
-
-  private Future<Void> loadModels(String device) {
-    JsonObject config = options.json().copy().put("device", device);
-    return vertx.executeBlocking(() -> ModelRegistry.load(config, baseDir)).map(loaded -> {
-      registry = loaded;
-      if (service != null) {
-        service.close();
-      }
-      service = new ScoreService(vertx, registry,
-          new ImageDecoder(options.maxImageBytes(), options.maxImagePixels()), decodePool, inferPool, options, metrics);
-      return null;
-    });
-  }
-
-  /**
-   * The GPU lease was revoked or lost. No model call starts any more (waiting images answer 503
-   * {@code lease_lost}); calls already running finish, within this holder's own deadline; then the
-   * models close (freeing VRAM) and the release confirms the stop, so the broker hands the GPU on
-   * only after the last answer of a leased model. Then exit 3, or reload the models on CPU and
-   * carry on without a lease ({@code on_lease_lost: cpu}).
-   */
-  private void leaseLost(io.iqa.client.LeaseLoss loss) {
-    if (state == State.SHUTTING_DOWN || state == State.LEASE_LOST) {
-      return;
-    }
-    boolean cpu = options.onLeaseLost().equals("cpu");
-    state = State.LEASE_LOST;
-    leaseLostError = new HttpError(503, "lease_lost", "the GPU lease was " + (loss.revoked() ? "revoked" : "lost")
-        + " (" + loss.reason() + "); " + (cpu ? "the models are being reloaded on CPU" : "the sidecar is exiting"));
-    LOG.warn("GPU lease {} ({}): finishing running model calls within {} ms, then closing the models{}",
-        loss.revoked() ? "revoked" : "lost", loss.message(), lease.remaining().toMillis(),
-        cpu ? " and reloading them on CPU" : " and exiting with 3");
-    service.stopModelCalls(leaseLostError);
-    ModelRegistry old = registry;
-    modelCallsDone(lease.remaining().toMillis())
-        .compose(finished -> {
-          if (!finished) {
-            // A native call cannot be interrupted: only the end of this process frees its GPU memory.
-            LOG.error("model calls still running at the lease's deadline; exiting at once to free the GPU");
-            exit.accept(3);
-            return Future.failedFuture("deadline");
-          }
-          return vertx.executeBlocking(() -> {
-            old.close();
-            return null;
-          });
+        .compose(entries -> {
+          lifecycle = new Lifecycle(vertx, options, baseDir, entries, metrics, code -> exit.accept(code));
+          service = new ScoreService(vertx, lifecycle, ioPool, options, metrics);
+          // The port first: a busy one fails the start before any lease is taken or worker started.
+          return GuardedServer.listen(vertx, router(), options.host(), options.port(), options.limits());
         })
-        .compose(v -> lease.release())
-        .compose(v -> cpu ? loadModels("cpu") : Future.failedFuture("exit"))
-        .onComplete(ar -> {
-          if (ar.succeeded()) {
-            state = State.OK;
-            LOG.info("models reloaded on CPU; serving again, without a GPU lease");
-          } else if (!"deadline".equals(ar.cause().getMessage())) {
-            if (cpu) {
-              LOG.error("could not reload the models on CPU: {}", ar.cause().getMessage());
-            }
-            state = State.SHUTTING_DOWN;
-            LOG.info("GPU freed and lease released; exiting with 3");
-            exit.accept(3);
-          }
+        .compose(s -> {
+          server = s;
+          return lifecycle.start().recover(e -> s.close().transform(x -> Future.failedFuture(e)));
+        })
+        .onSuccess(v -> {
+          startIdleShutdownWatch();
+          LOG.info("iqa-sidecar listening on http://{}:{} with models {} ({})", options.host(), server.actualPort(),
+              lifecycle.models().keySet(), lifecycle.health().getString("state_reason"));
         });
-  }
-
-  /** @return true once no model call runs (checked every 10 ms), false when {@code withinMs} ran out first */
-  private Future<Boolean> modelCallsDone(long withinMs) {
-    Promise<Boolean> done = Promise.promise();
-    long deadline = System.nanoTime() + withinMs * 1_000_000;
-    if (service.runningModelCalls() == 0) {
-      return Future.succeededFuture(true);
-    }
-    vertx.setPeriodic(10, id -> {
-      if (service.runningModelCalls() == 0 || System.nanoTime() > deadline) {
-        vertx.cancelTimer(id);
-        done.complete(service.runningModelCalls() == 0);
-      }
-    });
-    return done.future();
   }
 
   /**
    * Stops taking work (new /infer get 503), lets in-flight requests finish (up to drain_timeout_s),
-   * closes every model, releases the lease, then asks for the process to exit with {@code code}.
-   * Idempotent: every caller gets the same future.
+   * stops the worker (freeing the GPU), releases the lease, then asks for the process to exit with
+   * {@code code}. Idempotent: every caller gets the same future.
    */
   public Future<Void> shutdown(String why, int code) {
     if (shuttingDown != null) {
       return shuttingDown;
     }
-    state = State.SHUTTING_DOWN;
     LOG.info("shutting down: {}", why);
-    shuttingDown = drained(options.drainTimeoutS() * 1000)
-        .recover(e -> {
-          LOG.warn("drain: {}; closing anyway", e.getMessage());
-          return Future.succeededFuture();
-        })
-        .compose(v -> vertx.executeBlocking(() -> {
-          if (registry != null) {
-            registry.close();
-          }
-          return null;
-        }))
-        .compose(v -> lease == null ? Future.succeededFuture() : lease.release())
+    Future<Void> drained = drained(options.drainTimeoutS() * 1000).recover(e -> {
+      LOG.warn("drain: {}; stopping anyway", e.getMessage());
+      return Future.succeededFuture();
+    });
+    shuttingDown = lifecycle.shutdown(why, drained)
         .onComplete(ar -> {
-          LOG.info("models closed{}; exiting with {}", lease == null ? "" : ", lease released", code);
+          LOG.info("worker stopped, lease released; exiting with {}", code);
           exit.accept(code);
-        })
-        .mapEmpty();
+        });
     return shuttingDown;
   }
 
-  private void startIdleWatch() {
+  private void startIdleShutdownWatch() {
     long idleS = options.idleShutdownS();
     if (idleS <= 0) {
       return;
     }
     vertx.setPeriodic(Math.max(100, Math.min(1000, idleS * 250)), id -> {
-      if (state == State.OK && inFlight == 0 && System.nanoTime() - lastRequestNanos > idleS * 1_000_000_000L) {
+      if (shuttingDown == null && inFlight == 0 && System.nanoTime() - lastRequestNanos > idleS * 1_000_000_000L) {
         vertx.cancelTimer(id);
         shutdown("no request for idle_shutdown_s=" + idleS, 0);
       }
@@ -242,32 +126,28 @@ public final class SidecarVerticle extends VerticleBase {
 
   @Override
   public Future<?> stop() {
-    state = State.SHUTTING_DOWN;
     Future<Void> closed = server == null ? Future.succeededFuture() : server.close();
     if (service != null) {
       service.close();
     }
-    return closed.eventually(() -> vertx.executeBlocking(() -> {
-      if (registry != null) {
-        registry.close();
-      }
-      return null;
-    })).eventually(() -> lease == null ? Future.succeededFuture() : lease.release().onComplete(ar -> lease.close()))
+    return closed
+        .eventually(() -> lifecycle == null ? Future.succeededFuture()
+            : shuttingDown != null ? shuttingDown : lifecycle.shutdown("the sidecar stops", Future.succeededFuture()))
         .eventually(() -> {
-      if (decodePool != null) {
-        decodePool.close();
-        inferPool.close();
-      }
-      return Future.succeededFuture();
-    });
+          if (ioPool != null) {
+            ioPool.close();
+          }
+          return Future.succeededFuture();
+        });
   }
 
   public int actualPort() {
     return server.actualPort();
   }
 
-  public State state() {
-    return state;
+  /** @return the lifecycle state, as /health shows it ({@code serving}, {@code idle}, ...) */
+  public String state() {
+    return lifecycle == null ? "starting" : lifecycle.state().name().toLowerCase(Locale.ROOT);
   }
 
   private Router router() {
@@ -278,6 +158,7 @@ public final class SidecarVerticle extends VerticleBase {
         .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(metrics.registry.scrape()));
     router.post("/infer").handler(this::infer);
     router.post("/shutdown").handler(this::shutdownRequest);
+    router.post("/release").handler(this::releaseRequest);
     ErrorRenderer.install(router, "sidecar", e -> e instanceof ImageDecodeException de
         ? new HttpError(de.httpStatus(), de.errorCode(), de.getMessage())
         : e instanceof io.iqa.sidecar.model.ModelConfigException mc ? HttpError.badRequest(mc.getMessage()) : null);
@@ -285,6 +166,24 @@ public final class SidecarVerticle extends VerticleBase {
   }
 
   private void shutdownRequest(RoutingContext ctx) {
+    requireAdmin(ctx, "/shutdown");
+    Json.send(ctx, 202, new JsonObject().put("status", "shutting_down")
+        .put("message", "finishing " + inFlight + " request(s), then stopping the worker and releasing the lease"));
+    shutdown("POST /shutdown", 0);
+  }
+
+  /** {@code POST /release}: the GPU goes back now; cache hits are still answered, the next miss takes it again. */
+  private void releaseRequest(RoutingContext ctx) {
+    requireAdmin(ctx, "/release");
+    if (shuttingDown != null) {
+      throw new HttpError(503, "shutting_down", "the sidecar is shutting down");
+    }
+    lifecycle.release("POST /release").onComplete(ar -> Json.send(ctx, 200, new JsonObject()
+        .put("status", "released").put("state", state())
+        .put("message", "the worker has stopped and the lease is released; the next cache miss takes them again")));
+  }
+
+  private void requireAdmin(RoutingContext ctx, String path) {
     String expected = options.adminTokenSha256();
     if (expected != null) {
       String header = ctx.request().getHeader("Authorization");
@@ -294,21 +193,17 @@ public final class SidecarVerticle extends VerticleBase {
           io.iqa.sidecar.model.ImageScorer.sha256(presented.getBytes(java.nio.charset.StandardCharsets.UTF_8))
               .getBytes(java.nio.charset.StandardCharsets.US_ASCII),
           expected.toLowerCase(Locale.ROOT).getBytes(java.nio.charset.StandardCharsets.US_ASCII))) {
-        throw new HttpError(401, "unauthorized", "/shutdown needs 'Authorization: Bearer <admin token>'");
+        throw new HttpError(401, "unauthorized", path + " needs 'Authorization: Bearer <admin token>'");
       }
     }
-    Json.send(ctx, 202, new JsonObject().put("status", "shutting_down")
-        .put("message", "finishing " + inFlight + " request(s), then closing the models and releasing the lease"));
-    shutdown("POST /shutdown", 0);
   }
 
   private void infer(RoutingContext ctx) {
-    if (state != State.OK) {
-      throw switch (state) {
-        case STARTING -> new HttpError(503, "not_ready", "models are loading");
-        case LEASE_LOST -> leaseLostError;
-        default -> new HttpError(503, "shutting_down", "the sidecar is shutting down");
-      };
+    if (shuttingDown != null || lifecycle.state() == Lifecycle.State.SHUTTING_DOWN) {
+      throw new HttpError(503, "shutting_down", "the sidecar is shutting down");
+    }
+    if (lifecycle.state() == Lifecycle.State.LEASE_LOST && options.onLeaseLost() == SidecarOptions.OnLeaseLost.EXIT) {
+      throw new HttpError(503, "lease_lost", "the GPU lease was lost and the sidecar is exiting (on_lease_lost: exit)");
     }
     lastRequestNanos = System.nanoTime();
     long t0 = System.nanoTime();
@@ -320,7 +215,7 @@ public final class SidecarVerticle extends VerticleBase {
       held.close();
       metrics.answered(ctx.response().getStatusCode(), System.nanoTime() - t0);
     });
-    List<ImageModel> models = service.select(splitModels(ctx.request().getParam("models")));
+    List<String> models = service.select(splitModels(ctx.request().getParam("models")));
     imageBytes(ctx, held)
         .compose(image -> service.infer(image.bytes(), image.sha256(), models))
         .onSuccess(answer -> Json.send(ctx, 200, answer))
@@ -362,7 +257,7 @@ public final class SidecarVerticle extends VerticleBase {
           "path input is off: configure allowed_roots to allow reading files"));
     }
     String requested = path;
-    return decodePool.executeBlocking(() -> {
+    return ioPool.executeBlocking(() -> {
       byte[] bytes = paths.read(requested);
       if (!held.grow(bytes.length)) {
         throw HttpError.overloaded("too many bytes of requests in flight (max_inflight_bytes); retry later", 1);
@@ -373,22 +268,21 @@ public final class SidecarVerticle extends VerticleBase {
 
   private void health(RoutingContext ctx) {
     JsonObject fallbacks = new JsonObject();
-    JsonArray names = new JsonArray();
-    if (registry != null) {
-      for (ImageModel m : registry.models()) {
-        names.add(m.name());
-        if (m.fallbackReason() != null) {
-          fallbacks.put(m.name(), m.fallbackReason());
-        }
+    lifecycle.models().forEach((name, m) -> {
+      if (m != null && m.fallbackReason() != null) {
+        fallbacks.put(name, m.fallbackReason());
       }
-    }
+    });
+    Lifecycle.State s = lifecycle.state();
     JsonObject health = new JsonObject()
-        .put("status", state.name().toLowerCase(Locale.ROOT))
-        .put("device", registry == null ? null : devices())
-        .put("models", names)
-        .put("lease", lease != null ? lease.status() : new JsonObject().put("state", "none").put("reason", leaseNote))
-        .put("cache", service == null ? null : service.cacheStats())
-        .put("queued", service == null ? 0 : service.queued())
+        .put("status", s == Lifecycle.State.SHUTTING_DOWN || shuttingDown != null ? "shutting_down"
+            : s == Lifecycle.State.LEASE_LOST && options.onLeaseLost() == SidecarOptions.OnLeaseLost.EXIT
+            ? "lease_lost" : "ok")
+        .put("device", lifecycle.devices().isEmpty() ? null : lifecycle.devices())
+        .put("models", new JsonArray(List.copyOf(lifecycle.models().keySet())))
+        .mergeIn(lifecycle.health())
+        .put("cache", service.cacheStats())
+        .put("queued", service.queued())
         .put("in_flight", inFlight)
         .put("uptime_s", (System.nanoTime() - startedNanos) / 1_000_000_000L);
     if (!fallbacks.isEmpty()) {
@@ -399,16 +293,11 @@ public final class SidecarVerticle extends VerticleBase {
 
   private void models(RoutingContext ctx) {
     JsonArray list = new JsonArray();
-    for (ImageModel m : registry.models()) {
-      list.add(new JsonObject().put("name", m.name()).put("backend", m.backend()).put("device", m.device())
-          .put("inputs", m.inputs()).put("load_ms", m.loadMs()).put("fingerprint", registry.fingerprint(m.name()))
-          .put("fallback_reason", m.fallbackReason()));
-    }
-    Json.send(ctx, 200, new JsonObject().put("models", list));
-  }
-
-  private String devices() {
-    return String.join("+", registry.models().stream().map(ImageModel::device).distinct().toList());
+    boolean loaded = lifecycle.serving();
+    lifecycle.models().forEach((name, m) -> list.add(m == null
+        ? new JsonObject().put("name", name).put("loaded", false)
+        : m.toJson().put("loaded", loaded)));
+    Json.send(ctx, 200, new JsonObject().put("models", list).put("state", state()));
   }
 
   private static String contentType(RoutingContext ctx) {
@@ -434,7 +323,7 @@ public final class SidecarVerticle extends VerticleBase {
     Promise<Void> p = Promise.promise();
     long deadline = System.nanoTime() + timeoutMs * 1_000_000;
     vertx.setPeriodic(20, id -> {
-      if (inFlight == 0 && service.queued() == 0) {
+      if (inFlight == 0) {
         vertx.cancelTimer(id);
         p.tryComplete();
       } else if (System.nanoTime() > deadline) {

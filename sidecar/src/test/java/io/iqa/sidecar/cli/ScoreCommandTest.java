@@ -150,7 +150,8 @@ class ScoreCommandTest {
       JsonObject config = new JsonObject().put("device", "cuda:0")
           .put("models", new JsonArray().add(new JsonObject().put("name", "tech_sharpness")
               .put("backend", "builtin")))
-          .put("broker", new JsonObject().put("url", url).put("owner", "one-shot").put("wait_s", 1));
+          .put("broker", new JsonObject().put("url", url))
+          .put("lease", new JsonObject().put("owner", "one-shot").put("wait_s", 1));
       Path conf = dir.resolve("leased.json");
       Files.writeString(conf, config.encode());
 
@@ -169,7 +170,8 @@ class ScoreCommandTest {
         assertTrue(cpu.stderr().contains("no GPU lease") && cpu.stderr().contains("scoring on CPU"), cpu.stderr());
         assertEquals("cpu", cpu.lines().get(0).getString("device"));
 
-        Files.writeString(conf, config.copy().put("lease", new JsonObject().put("required", true)).encode());
+        Files.writeString(conf, config.copy().put("lease", new JsonObject().put("required", true).put("wait_s", 1))
+            .encode());
         Run refused = score("--conf", conf.toString(), jpg.toString());
         assertEquals(3, refused.exit(), "no lease and lease.required: exit 3; " + refused.stderr());
         assertTrue(refused.lines().isEmpty(), "nothing may be scored without the required lease");

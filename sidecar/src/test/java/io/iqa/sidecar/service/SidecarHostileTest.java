@@ -265,15 +265,15 @@ class SidecarHostileTest {
   void configMistakesExit2BeforeAnyLeaseWaitAndABusyPortIsNamed() throws Exception {
     // A broker that never answers and a long wait: the mistakes must still surface at once.
     try (ServerSocket silent = new ServerSocket(0)) {
-      JsonObject broker = new JsonObject().put("url", "http://127.0.0.1:" + silent.getLocalPort()).put("wait_s", 60);
+      JsonObject broker = new JsonObject().put("url", "http://127.0.0.1:" + silent.getLocalPort());
       for (JsonObject bad : List.of(
           new JsonObject().put("batching", new JsonObject().put("max_queue_delay", 2)),
           new JsonObject().put("port", "8471"),
           new JsonObject().put("models", new JsonArray().add(new JsonObject().put("name", "m")
               .put("backend", "onnxruntime").put("file", "/nowhere/model.onnx"))))) {
         long t0 = System.nanoTime();
-        SidecarProcess s = new SidecarProcess(config(new JsonObject().put("broker", broker)).mergeIn(bad, true), dir,
-            List.of());
+        SidecarProcess s = new SidecarProcess(config(new JsonObject().put("broker", broker)
+            .put("lease", new JsonObject().put("wait_s", 60))).mergeIn(bad, true), dir, List.of());
         sidecars.add(s);
         assertEquals(2, s.awaitExit(30), "a config mistake is exit 2: " + bad + "\n" + s.log());
         assertTrue((System.nanoTime() - t0) / 1_000_000_000L < 20, "the mistake surfaced only after the lease wait");

@@ -14,6 +14,20 @@ import org.junit.jupiter.api.Test;
 class SidecarOptionsTest {
 
   @Test
+  void theShippedConfigParsesAndSharesTheGpuByDefault() throws Exception {
+    JsonObject shipped = new JsonObject(java.nio.file.Files.readString(java.nio.file.Path.of("../conf/sidecar.json")));
+    SidecarOptions o = new SidecarOptions(shipped);
+    io.iqa.sidecar.model.ModelRegistry.check(shipped, java.nio.file.Path.of("../conf"));
+    assertTrue(o.leaseYield(), "the shipped sidecar yields the GPU when asked");
+    assertEquals(300, o.idleReleaseS());
+    assertEquals(SidecarOptions.OnLeaseLost.IDLE, o.onLeaseLost());
+    assertTrue(o.leaseRequest().yieldable());
+    SidecarOptions defaults = new SidecarOptions(new JsonObject());
+    assertTrue(defaults.leaseYield() && defaults.idleReleaseS() == 300 && defaults.leaseRequest().waitS() == 60,
+        "the same without a config file");
+  }
+
+  @Test
   void everyKeyCanBeSetFromTheEnvironment() {
     JsonObject file = new JsonObject().put("port", 8471).put("batching", new JsonObject().put("workers", 3));
     SidecarOptions o = new SidecarOptions(SidecarOptions.applyEnv(file, Map.of(
@@ -50,9 +64,13 @@ class SidecarOptionsTest {
     ConfigException port = assertThrows(ConfigException.class, () -> new SidecarOptions(new JsonObject()
         .put("port", "8471")));
     assertTrue(port.getMessage().startsWith("port must be a whole number"), port.getMessage());
-    ConfigException owner = assertThrows(ConfigException.class, () -> new SidecarOptions(new JsonObject()
-        .put("broker", new JsonObject().put("url", "http://b:8470").put("ttl_s", "60"))));
-    assertTrue(owner.getMessage().startsWith("broker.ttl_s must be a number"), owner.getMessage());
+    ConfigException ttl = assertThrows(ConfigException.class, () -> new SidecarOptions(new JsonObject()
+        .put("broker", new JsonObject().put("url", "http://b:8470")).put("lease", new JsonObject().put("ttl_s", "60"))));
+    assertTrue(ttl.getMessage().startsWith("lease.ttl_s must be a number"), ttl.getMessage());
+    // What to ask for moved from the broker block to the lease block: an old config says so.
+    ConfigException moved = assertThrows(ConfigException.class, () -> new SidecarOptions(new JsonObject()
+        .put("broker", new JsonObject().put("url", "http://b:8470").put("wait_s", 30))));
+    assertTrue(moved.getMessage().startsWith("broker.wait_s is now lease.wait_s"), moved.getMessage());
     assertEquals(0, new SidecarOptions(new JsonObject().put("models", new JsonArray())).idleShutdownS());
   }
 }

@@ -1,4 +1,4 @@
-package io.iqa.sidecar.service;
+package io.iqa.sidecar.worker;
 
 import io.iqa.server.HttpError;
 import io.iqa.sidecar.image.ImageDecodeException;
@@ -16,9 +16,15 @@ import java.util.List;
  * Dynamic batching for one model, as Triton does it: images submitted while a batch is forming
  * join it; the batch runs when it holds {@code maxBatch} images or {@code maxDelayMs} after its
  * first image, on a bounded worker pool. More than {@code queueLimit} images waiting or running
- * is refused with 503 {@code overloaded} instead of growing without bound. Called on one event loop.
+ * is refused with 503 {@code overloaded} instead of growing without bound (the front keeps the
+ * same bound, so this is a second line). Runs in the GPU worker, on its one event loop.
  */
 final class Batcher {
+
+  /** Told of every model call: the model, how many images, how long (decoding included). */
+  interface BatchListener {
+    void batch(String model, int size, long nanos);
+  }
 
   private final Vertx vertx;
   private final ImageModel model;
@@ -26,18 +32,18 @@ final class Batcher {
   private final long maxDelayMs;
   private final int queueLimit;
   private final WorkerExecutor pool;
-  private final SidecarMetrics metrics;
+  private final BatchListener metrics;
   private List<Pending> forming = new ArrayList<>();
   private long timer = -1;
   private int outstanding;
   private int runningBatches;
-  private HttpError stopped;
+  private RuntimeException stopped;
 
   private record Pending(ImageInput input, Promise<Score> promise) {
   }
 
   Batcher(Vertx vertx, ImageModel model, int maxBatch, long maxDelayMs, int queueLimit, WorkerExecutor pool,
-      SidecarMetrics metrics) {
+      BatchListener metrics) {
     this.vertx = vertx;
     this.model = model;
     this.maxBatch = maxBatch;
@@ -82,7 +88,7 @@ final class Batcher {
    * No more model calls: images waiting for a batch fail with {@code why}, and so does every later
    * submit. Calls already running finish.
    */
-  void stop(HttpError why) {
+  void stop(RuntimeException why) {
     stopped = why;
     if (timer >= 0) {
       vertx.cancelTimer(timer);

@@ -1,0 +1,206 @@
+package io.iqa.bench;
+
+import io.iqa.broker.BrokerOptions;
+import io.iqa.broker.BrokerVerticle;
+import io.iqa.client.Lease;
+import io.iqa.client.LeaseClient;
+import io.iqa.client.LeaseRequest;
+import io.iqa.sidecar.model.builtin.TechnicalModels;
+import io.iqa.sidecar.samples.SampleImages;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.io.ByteArrayOutputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import javax.imageio.ImageIO;
+import org.HdrHistogram.Histogram;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * The sidecar sharing the GPU with another program, through a real broker: how long a program
+ * that asks for the GPU waits while an idle sidecar yields it (yield request, worker stop, release,
+ * grant), and how long the first cache miss after an idle release takes (lease, worker start,
+ * model load, answer), for the default model set and for the NIMA-size model in
+ * {@code ../shared/models} when it is there. The sidecar runs as a real process (front and worker).
+ */
+@Command(name = "sharing", mixinStandardHelpOptions = true,
+    description = "Sidecar GPU sharing: yield latency and cold start on demand after an idle release.")
+final class SharingBench implements Callable<Integer> {
+
+  @Option(names = "--samples", defaultValue = "20", description = "yield samples (default ${DEFAULT-VALUE})")
+  int samples;
+
+  @Option(names = "--cold-samples", defaultValue = "8", description = "cold starts per model set (default ${DEFAULT-VALUE})")
+  int coldSamples;
+
+  @Option(names = "--shared-models", defaultValue = "../shared/models",
+      description = "folder with nima-mobilenet-random (skipped when absent; default ${DEFAULT-VALUE})")
+  Path sharedModels;
+
+  @Option(names = "--out", defaultValue = "bench/results/sharing.md", description = "results file")
+  Path out;
+
+  private static final HttpClient HTTP = HttpClient.newHttpClient();
+  private int imageSeq;
+
+  @Override
+  public Integer call() throws Exception {
+    ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.iqa"))
+        .setLevel(ch.qos.logback.classic.Level.WARN);
+    Vertx vertx = Vertx.vertx();
+    Path work = Files.createTempDirectory("bench-sharing");
+    try {
+      BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
+          .put("observe_interval_ms", 0)
+          .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
+      vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
+      String brokerUrl = "http://127.0.0.1:" + broker.actualPort();
+
+      Histogram yield = new Histogram(3);
+      try (Sidecar s = Sidecar.start(config(brokerUrl, TechnicalModels.entries(), 0), work)) {
+        infer(s, newImage());
+        try (LeaseClient llm = new LeaseClient(brokerUrl, null, 0)) {
+          for (int i = 0; i < samples + 2; i++) {
+            infer(s, newImage()); // the sidecar takes the GPU back for a new image...
+            Thread.sleep(300); // ...and is idle, holding it, when the other program asks
+            long t0 = System.nanoTime();
+            Lease l = llm.acquire(LeaseRequest.of("llm-server").withGpu(0).withWait(30).withTtl(60));
+            long took = System.nanoTime() - t0;
+            l.close();
+            if (i >= 2) {
+              yield.recordValue(took);
+            }
+          }
+        }
+      }
+      Histogram coldDefault = coldStarts(brokerUrl, TechnicalModels.entries(), work);
+      Path nima = sharedModels.resolve("nima-mobilenet-random");
+      Histogram coldNima = Files.isDirectory(nima) ? coldStarts(brokerUrl, new JsonArray().add(new JsonObject()
+          .put("name", "nima_aesthetic").put("backend", "tensorflow").put("kind", "nima")
+          .put("dir", nima.toAbsolutePath().toString())), work) : null;
+
+      ResultTable table = new ResultTable("Sidecar GPU sharing: yield and cold start on demand")
+          .note("a real broker (memory store, one whole-device gpu 0) and a real sidecar process (front + worker, "
+              + "lease.required so it leases on this CPU-only machine, lease.yield on); models on CPU")
+          .note("yield: the sidecar holds gpu 0 and is idle (its last image answered 300 ms before); another "
+              + "program asks for gpu 0 with wait_s 30 (LeaseClient); time from its request to its grant: the "
+              + "broker's yield request on the watch channel, the worker's stop and exit, the release, the grant; "
+              + samples + " samples")
+          .note("cold start: idle_release_s 1; once the sidecar is idle (worker stopped, lease released), time "
+              + "from sending a new image to its answer: lease, worker JVM start, model load, decode, score; "
+              + coldSamples + " samples per model set")
+          .row("yield latency p50", ms(yield.getValueAtPercentile(50)), "< 500 ms",
+              ResultTable.check(yield.getValueAtPercentile(50) / 1e6, 500, false))
+          .row("yield latency p95 / max", ms(yield.getValueAtPercentile(95)) + " / " + ms(yield.getMaxValue()), "", "")
+          .row("cold start p50 / max, default set (5 built-in models)", ms(coldDefault.getValueAtPercentile(50))
+              + " / " + ms(coldDefault.getMaxValue()), "", "");
+      if (coldNima != null) {
+        table.row("cold start p50 / max, NIMA MobileNet (TensorFlow, 13 MB)", ms(coldNima.getValueAtPercentile(50))
+            + " / " + ms(coldNima.getMaxValue()), "", "");
+      } else {
+        table.row("cold start, NIMA MobileNet", "skipped: " + nima + " absent", "", "");
+      }
+      table.printAndWrite(out);
+      return 0;
+    } finally {
+      vertx.close().await(60, TimeUnit.SECONDS);
+    }
+  }
+
+  private Histogram coldStarts(String brokerUrl, JsonArray models, Path work) throws Exception {
+    Histogram h = new Histogram(3);
+    try (Sidecar s = Sidecar.start(config(brokerUrl, models, 1), work)) {
+      infer(s, newImage());
+      for (int i = 0; i < coldSamples; i++) {
+        s.awaitState("idle");
+        long t0 = System.nanoTime();
+        infer(s, newImage());
+        h.recordValue(System.nanoTime() - t0);
+      }
+    }
+    return h;
+  }
+
+  private static JsonObject config(String brokerUrl, JsonArray models, int idleReleaseS) {
+    return new JsonObject().put("models", models).put("port", 0).put("idle_release_s", idleReleaseS)
+        .put("broker", new JsonObject().put("url", brokerUrl))
+        .put("lease", new JsonObject().put("owner", "iqa-sidecar").put("gpu", 0).put("wait_s", 30).put("ttl_s", 30)
+            .put("required", true).put("yield", true));
+  }
+
+  private byte[] newImage() throws Exception {
+    int shift = imageSeq++ % 120 - 60;
+    ByteArrayOutputStream jpeg = new ByteArrayOutputStream();
+    ImageIO.write(SampleImages.perChannel(SampleImages.scene(256 + imageSeq / 120), v -> v + shift), "jpeg", jpeg);
+    return jpeg.toByteArray();
+  }
+
+  private static void infer(Sidecar s, byte[] image) throws Exception {
+    HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(s.url + "/infer"))
+        .header("Content-Type", "image/jpeg").POST(HttpRequest.BodyPublishers.ofByteArray(image)).build(),
+        HttpResponse.BodyHandlers.ofString());
+    if (r.statusCode() != 200) {
+      throw new IllegalStateException("/infer -> " + r.statusCode() + " " + r.body());
+    }
+  }
+
+  private static String ms(double nanos) {
+    return String.format("%.0f ms", nanos / 1e6);
+  }
+
+  /** {@code iqa-sidecar serve} as its own process, as an operator runs it. */
+  private static final class Sidecar implements AutoCloseable {
+    final Process process;
+    final String url;
+
+    private Sidecar(Process process, String url) {
+      this.process = process;
+      this.url = url;
+    }
+
+    static Sidecar start(JsonObject config, Path dir) throws Exception {
+      Path conf = Files.createTempFile(dir, "sidecar", ".json");
+      Files.writeString(conf, config.encode());
+      Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+          System.getProperty("java.class.path"), io.iqa.sidecar.SidecarMain.class.getName(), "serve", "--conf",
+          conf.toString()).redirectError(dir.resolve("sidecar.log").toFile()).start();
+      var out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()));
+      for (String line = out.readLine(); line != null; line = out.readLine()) {
+        int at = line.indexOf("listening on ");
+        if (at >= 0) {
+          return new Sidecar(p, line.substring(at + "listening on ".length()).trim());
+        }
+      }
+      throw new IllegalStateException("the sidecar did not start:\n" + Files.readString(dir.resolve("sidecar.log")));
+    }
+
+    void awaitState(String state) throws Exception {
+      long deadline = System.nanoTime() + 60_000_000_000L;
+      while (true) {
+        JsonObject h = new JsonObject(HTTP.send(HttpRequest.newBuilder(URI.create(url + "/health")).build(),
+            HttpResponse.BodyHandlers.ofString()).body());
+        if (state.equals(h.getString("state"))) {
+          return;
+        }
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException("the sidecar never became " + state + ": " + h);
+        }
+        Thread.sleep(50);
+      }
+    }
+
+    @Override
+    public void close() throws Exception {
+      process.destroy();
+      process.waitFor(60, TimeUnit.SECONDS);
+    }
+  }
+}

@@ -1,0 +1,188 @@
+package io.iqa.sidecar.service;
+
+import io.iqa.server.HttpError;
+import io.iqa.sidecar.model.Score;
+import io.iqa.sidecar.worker.Frame;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * The front's queue of cache misses, bounded by {@code queue_limit} images per model: jobs wait
+ * here while there is no worker (the GPU is being acquired, the worker is loading or stopping),
+ * go to the worker once it serves, and come back here when a stopping worker hands them back,
+ * for the next worker. A job is one image and the models still to run on it. Runs on the front's
+ * event loop.
+ */
+final class WorkQueue {
+
+  private static final class Job {
+    final long id;
+    final byte[] bytes;
+    final Map<String, Promise<Score>> models;
+    final List<String> handedBack = new ArrayList<>();
+
+    Job(long id, byte[] bytes, Map<String, Promise<Score>> models) {
+      this.id = id;
+      this.bytes = bytes;
+      this.models = models;
+    }
+  }
+
+  private final int queueLimit;
+  private final Runnable demand;
+  private final Deque<Job> pending = new ArrayDeque<>();
+  private final Map<Long, Job> sent = new HashMap<>();
+  private final Map<String, Integer> outstanding = new HashMap<>();
+  private Consumer<Frame> worker;
+  private long nextId = 1;
+  private long lastWorkNanos = System.nanoTime();
+
+  /** @param demand called when a job waits and no worker takes it: bring one up */
+  WorkQueue(int queueLimit, Runnable demand) {
+    this.queueLimit = queueLimit;
+    this.demand = demand;
+  }
+
+  /** Queues {@code bytes} for {@code models}; a model with {@code queue_limit} images outstanding fails at once. */
+  Map<String, Future<Score>> submit(byte[] bytes, List<String> models) {
+    lastWorkNanos = System.nanoTime();
+    Map<String, Future<Score>> out = new LinkedHashMap<>();
+    Map<String, Promise<Score>> accepted = new LinkedHashMap<>();
+    for (String m : models) {
+      int n = outstanding.getOrDefault(m, 0);
+      if (n >= queueLimit) {
+        out.put(m, Future.failedFuture(HttpError.overloaded(m + " has " + n + " images queued or running (queue_limit "
+            + queueLimit + "); retry later", 1)));
+        continue;
+      }
+      outstanding.put(m, n + 1);
+      Promise<Score> p = Promise.promise();
+      accepted.put(m, p);
+      out.put(m, p.future());
+    }
+    if (!accepted.isEmpty()) {
+      pending.addLast(new Job(nextId++, bytes, accepted));
+      pump();
+    }
+    return out;
+  }
+
+  /** A worker serves from now on: every waiting job goes to it. */
+  void attach(Consumer<Frame> serving) {
+    this.worker = serving;
+    lastWorkNanos = System.nanoTime(); // idle time counts from when a worker serves
+    pump();
+  }
+
+  /** The worker stops taking jobs (it is stopping); jobs wait here for the next one. */
+  void detach() {
+    worker = null;
+  }
+
+  private void pump() {
+    if (worker == null) {
+      if (!pending.isEmpty()) {
+        demand.run();
+      }
+      return;
+    }
+    while (!pending.isEmpty()) {
+      Job job = pending.pollFirst();
+      sent.put(job.id, job);
+      worker.accept(Frame.of(Frame.Type.JOB, new JsonObject().put("id", job.id)
+          .put("models", new JsonArray(new ArrayList<>(job.models.keySet()))), job.bytes));
+    }
+  }
+
+  /** One model's outcome for one job (a {@link Frame.Type#RESULT} header). */
+  void result(JsonObject r) {
+    Job job = sent.get(r.getLong("id"));
+    String model = r.getString("model");
+    if (job == null || !job.models.containsKey(model)) {
+      return;
+    }
+    lastWorkNanos = System.nanoTime();
+    if (r.getBoolean("hand_back", false)) {
+      job.handedBack.add(model);
+    } else {
+      Promise<Score> p = job.models.remove(model);
+      outstanding.merge(model, -1, Integer::sum);
+      JsonObject e = r.getJsonObject("error");
+      if (e == null) {
+        p.complete(new Score(r.getDouble("value"), r.getDouble("std")));
+      } else {
+        p.fail(new HttpError(e.getInteger("status"), e.getString("code"), e.getString("message"), null,
+            e.getInteger("retry_after_s")));
+      }
+    }
+    if (job.models.size() == job.handedBack.size()) {
+      sent.remove(job.id);
+      if (!job.handedBack.isEmpty()) {
+        handBack(job);
+      }
+    }
+  }
+
+  private void handBack(Job job) {
+    Map<String, Promise<Score>> rest = new LinkedHashMap<>(job.models);
+    pending.addFirst(new Job(nextId++, job.bytes, rest));
+    pump();
+  }
+
+  /** The worker is gone: what it had not answered waits for the next one ({@code retry}), or fails with {@code why}. */
+  void workerGone(HttpError why, boolean retry) {
+    List<Job> lost = new ArrayList<>(sent.values());
+    sent.clear();
+    for (Job job : lost) {
+      if (retry) {
+        handBack(job);
+      } else {
+        fail(job, why);
+      }
+    }
+  }
+
+  /** Fails every job waiting for a worker with {@code why} (no GPU came, the models did not load). */
+  void failPending(HttpError why) {
+    List<Job> waiting = new ArrayList<>(pending);
+    pending.clear();
+    waiting.forEach(job -> fail(job, why));
+  }
+
+  private void fail(Job job, HttpError why) {
+    job.models.forEach((model, p) -> {
+      outstanding.merge(model, -1, Integer::sum);
+      p.tryFail(why);
+    });
+    job.models.clear();
+  }
+
+  /** @return images (model runs) waiting for a worker or running in one */
+  int outstanding() {
+    return outstanding.values().stream().mapToInt(Integer::intValue).sum();
+  }
+
+  boolean hasPending() {
+    return !pending.isEmpty();
+  }
+
+  /** @return whether nothing waits or runs */
+  boolean idle() {
+    return pending.isEmpty() && sent.isEmpty();
+  }
+
+  /** @return nanoTime of the last job queued or answered */
+  long lastWorkNanos() {
+    return lastWorkNanos;
+  }
+}

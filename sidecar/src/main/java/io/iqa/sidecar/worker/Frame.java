@@ -1,0 +1,83 @@
+package io.iqa.sidecar.worker;
+
+import io.vertx.core.json.JsonObject;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.Locale;
+
+/**
+ * One message between the sidecar's front and its GPU worker, over the worker's private socket: a
+ * JSON header (its {@code type} and fields) and an optional binary payload (the image). On the
+ * wire: header length, header (UTF-8 JSON), payload length, payload.
+ *
+ * <p>Front to worker: {@link Type#INIT} (the models to load), {@link Type#JOB} (an image and the
+ * models to run on it), {@link Type#STOP} (finish the model calls running, hand back the rest,
+ * close the models, exit). Worker to front: {@link Type#READY} (the models loaded),
+ * {@link Type#FAILED} (they did not load), {@link Type#RESULT} (one model's score, error or
+ * hand-back of one job), {@link Type#BATCH} (one model call, for the metrics), {@link Type#STOPPED}.
+ */
+public record Frame(Type type, JsonObject header, byte[] payload) {
+
+  public enum Type {
+    INIT, JOB, STOP, READY, FAILED, RESULT, BATCH, STOPPED;
+
+    String wireName() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+
+    static Type fromWire(String s) {
+      for (Type t : values()) {
+        if (t.wireName().equals(s)) {
+          return t;
+        }
+      }
+      throw new IllegalArgumentException("unknown frame type '" + s + "'");
+    }
+  }
+
+  private static final int MAX_HEADER = 16 << 20;
+  private static final byte[] NONE = new byte[0];
+
+  public static Frame of(Type type, JsonObject fields) {
+    return new Frame(type, fields, NONE);
+  }
+
+  public static Frame of(Type type, JsonObject fields, byte[] payload) {
+    return new Frame(type, fields, payload);
+  }
+
+  public void write(DataOutputStream out) throws IOException {
+    byte[] head = header.copy().put("type", type.wireName()).encode().getBytes(StandardCharsets.UTF_8);
+    out.writeInt(head.length);
+    out.write(head);
+    out.writeInt(payload.length);
+    out.write(payload);
+  }
+
+  /** @return the next frame, or null at the end of the stream */
+  public static Frame read(DataInputStream in) throws IOException {
+    int headLength;
+    try {
+      headLength = in.readInt();
+    } catch (EOFException e) {
+      return null;
+    }
+    if (headLength < 0 || headLength > MAX_HEADER) {
+      throw new IOException("bad frame header length " + headLength);
+    }
+    byte[] head = in.readNBytes(headLength);
+    int payloadLength = in.readInt();
+    if (payloadLength < 0) {
+      throw new IOException("bad frame payload length " + payloadLength);
+    }
+    byte[] payload = in.readNBytes(payloadLength);
+    if (head.length != headLength || payload.length != payloadLength) {
+      throw new EOFException("stream ended inside a frame");
+    }
+    JsonObject json = new JsonObject(new String(head, StandardCharsets.UTF_8));
+    return new Frame(Type.fromWire(json.getString("type")), json, payload);
+  }
+}

@@ -203,6 +203,15 @@ public final class IqaClient implements AutoCloseable {
     return Http.expect(Http.join(sidecar.send("POST", "/shutdown", null, null, null)), "sidecar /shutdown", 202);
   }
 
+  /**
+   * Asks the sidecar to give the GPU back now ({@code POST /release}): its worker stops and its
+   * lease is released; it keeps serving cached scores and takes the GPU again for the next new
+   * image. @return its answer, once the GPU is free
+   */
+  public JsonNode releaseSidecarGpu() {
+    return Http.expect(Http.join(sidecar.send("POST", "/release", null, null, null)), "sidecar /release", 200);
+  }
+
   /** @return the sidecar's /health, or fails when it does not answer */
   public JsonNode sidecarHealth() {
     return Http.expect(Http.join(sidecar.get("/health")), "sidecar /health", 200);

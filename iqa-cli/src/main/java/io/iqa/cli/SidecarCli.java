@@ -5,9 +5,9 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ParentCommand;
 
-/** {@code iqa sidecar shutdown} (and {@code health}). */
+/** {@code iqa sidecar shutdown}, {@code release} and {@code health}. */
 @Command(name = "sidecar", mixinStandardHelpOptions = true, description = "The IQA sidecar.",
-    subcommands = {SidecarCli.Shutdown.class, SidecarCli.Health.class})
+    subcommands = {SidecarCli.Shutdown.class, SidecarCli.Release.class, SidecarCli.Health.class})
 final class SidecarCli implements java.util.concurrent.Callable<Integer> {
 
   @ParentCommand
@@ -21,7 +21,7 @@ final class SidecarCli implements java.util.concurrent.Callable<Integer> {
   }
 
   @Command(name = "shutdown", mixinStandardHelpOptions = true,
-      description = "Drain, close the models (freeing VRAM), release the lease, exit.")
+      description = "Drain, stop the worker (freeing VRAM), release the lease, exit.")
   static final class Shutdown implements Callable<Integer> {
     @ParentCommand
     SidecarCli sidecar;
@@ -30,6 +30,22 @@ final class SidecarCli implements java.util.concurrent.Callable<Integer> {
     public Integer call() {
       try (IqaClient client = sidecar.main.config().clientBuilder().fallback(null).build()) {
         System.out.println(client.shutdownSidecar().path("message").asText("shutting down"));
+        return IqaMain.OK;
+      }
+    }
+  }
+
+  @Command(name = "release", mixinStandardHelpOptions = true,
+      description = {"Give the GPU back now: the worker stops (freeing VRAM) and the lease is released.",
+          "The sidecar keeps serving cached scores; the next new image takes the GPU again."})
+  static final class Release implements Callable<Integer> {
+    @ParentCommand
+    SidecarCli sidecar;
+
+    @Override
+    public Integer call() {
+      try (IqaClient client = sidecar.main.config().clientBuilder().fallback(null).build()) {
+        System.out.println(client.releaseSidecarGpu().path("message").asText("released"));
         return IqaMain.OK;
       }
     }

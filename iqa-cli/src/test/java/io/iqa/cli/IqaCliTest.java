@@ -136,6 +136,10 @@ class IqaCliTest {
     Run both = iqa("--conf", conf.toString(), "gpu", "force-release", "--lease", "1", "--owner", "x");
     assertEquals(IqaMain.USAGE, both.exit(), "--lease and --owner exclude each other");
 
+    Run release = iqa("--conf", conf.toString(), "sidecar", "release");
+    assertEquals(0, release.exit(), release.err());
+    assertTrue(release.out().contains("lease is released"), release.out());
+
     Run shutdown = iqa("--conf", conf.toString(), "sidecar", "shutdown");
     assertEquals(0, shutdown.exit(), shutdown.err());
   }

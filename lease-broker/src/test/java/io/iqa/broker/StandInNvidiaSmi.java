@@ -43,15 +43,36 @@ public final class StandInNvidiaSmi {
         case "$1" in
           --query-gpu=index,memory.total) cat "$here/gpus.csv" ;;
           --query-gpu=index,uuid) cat "$here/uuids.csv" ;;
-          --query-compute-apps=gpu_uuid,pid,used_memory) cat "$here/apps.csv" ;;
+          --query-compute-apps=gpu_uuid,pid,used_memory)
+            if [ -x "$here/apps.sh" ]; then "$here/apps.sh"; else cat "$here/apps.csv"; fi ;;
           *) echo "stand-in nvidia-smi: unexpected arguments: $*" >&2; exit 9 ;;
         esac
         """);
     Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
   }
 
+  /**
+   * From now on the stand-in lists, as the driver would, every live process of this host whose
+   * environment holds {@code GPU_LEASE_ID} and {@code CUDA_VISIBLE_DEVICES=gpu}: a process started
+   * for a lease on {@code gpu} (a sidecar worker, an {@code iqa gpu run} child), using {@code usedMb}.
+   */
+  public void showLeasedProcesses(int gpu, int usedMb) throws IOException {
+    Path script = dir.resolve("apps.sh");
+    Files.writeString(script, """
+        #!/bin/bash
+        for d in /proc/[0-9]*; do
+          env="$(tr '\\0' '\\n' < "$d/environ" 2>/dev/null)" || continue
+          if grep -q '^GPU_LEASE_ID=' <<< "$env" && grep -qx 'CUDA_VISIBLE_DEVICES=%d' <<< "$env"; then
+            echo "%s, ${d#/proc/}, %d"
+          fi
+        done
+        """.formatted(gpu, uuid(gpu), usedMb));
+    Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
+  }
+
   /** From now on the stand-in lists exactly these processes. */
   public void show(List<App> list) throws IOException {
+    Files.deleteIfExists(dir.resolve("apps.sh"));
     String csv = list.stream().map(a -> uuid(a.gpu()) + ", " + a.pid() + ", " + a.usedMb() + "\n")
         .collect(Collectors.joining());
     Path tmp = Files.writeString(dir.resolve("apps.tmp"), csv);

@@ -9,6 +9,7 @@ import io.iqa.sidecar.model.ModelRegistry;
 import io.iqa.sidecar.worker.Frame;
 import io.iqa.sidecar.worker.ModelInfo;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
@@ -70,6 +71,8 @@ final class Lifecycle {
   /** A worker asked to stop, until its process is gone. */
   private WorkerProcess stopping;
   private Future<Void> transition = Future.succeededFuture();
+  /** A yield asked for while the worker loaded: done once it has served what waited for it. */
+  private Runnable afterLoad;
 
   Lifecycle(Vertx vertx, SidecarOptions options, Path baseDir, List<ModelEntry> entries, SidecarMetrics metrics,
       IntConsumer exit) {
@@ -155,6 +158,11 @@ final class Lifecycle {
       enter(State.SERVING, "worker " + w.pid() + " loaded the models in " + ready.getLong("load_ms") + " ms on "
           + devices());
       queue.attach(w::send);
+      if (afterLoad != null) {
+        Runnable then = afterLoad;
+        afterLoad = null;
+        then.run();
+      }
       return Future.<Void>succeededFuture();
     }, err -> {
       if (worker != w) {
@@ -211,10 +219,22 @@ final class Lifecycle {
     }
   }
 
+  /**
+   * The broker asks for the GPU: the images this sidecar has in hand (sent to the worker, or
+   * waiting for the worker that is loading) are finished, then it yields; images that come later
+   * wait for the next lease. So every lease serves what was waiting for it, however often others
+   * ask.
+   */
   private void yieldRequested(String why) {
-    if (state == State.SERVING || state == State.LOADING) {
-      LOG.info("the broker asks for gpu {} ({}); finishing the running model calls, then yielding", lease.gpu(), why);
-      down("yielded the GPU: " + why, "yielded", lease.remaining().toMillis());
+    Runnable yieldNow = () -> {
+      LOG.info("the broker asks for gpu {} ({}); finishing the images in hand, then yielding", lease.gpu(), why);
+      down("yielded the GPU: " + why, "yielded", Math.min(options.drainTimeoutS() * 1000,
+          lease.remaining().toMillis()));
+    };
+    if (state == State.SERVING) {
+      yieldNow.run();
+    } else if (state == State.LOADING) {
+      afterLoad = yieldNow;
     }
   }
 
@@ -233,9 +253,20 @@ final class Lifecycle {
     transition = stopAndRelease(why, releaseReason, withinMs).onComplete(ar -> afterDown(why));
   }
 
+  /** Finishes the images in hand (within {@code withinMs}), stops the worker, releases the lease. */
   private Future<Void> stopAndRelease(String why, String releaseReason, long withinMs) {
     enter(State.DRAINING, why);
-    return stopWorker(withinMs).compose(v -> releaseLease(releaseReason));
+    queue.detach();
+    long deadline = System.nanoTime() + withinMs * 1_000_000;
+    Promise<Void> answered = Promise.promise();
+    long timer = vertx.setTimer(Math.max(1, withinMs), t -> answered.tryComplete());
+    queue.whenSentAnswered().onComplete(ar -> {
+      vertx.cancelTimer(timer);
+      answered.tryComplete();
+    });
+    return answered.future()
+        .compose(v -> stopWorker(Math.max(1, (deadline - System.nanoTime()) / 1_000_000)))
+        .compose(v -> releaseLease(releaseReason));
   }
 
   private void afterDown(String why) {
@@ -288,6 +319,7 @@ final class Lifecycle {
     }
     worker = null; // from now on nothing that happens to w is a crash or a failed start
     stopping = w;
+    afterLoad = null;
     if (!w.ready().isComplete()) {
       w.kill(); // still loading: nothing to finish
     }

@@ -44,6 +44,7 @@ final class WorkQueue {
   private final Map<Long, Job> sent = new HashMap<>();
   private final Map<String, Integer> outstanding = new HashMap<>();
   private Consumer<Frame> worker;
+  private final List<Promise<Void>> sentWaiters = new ArrayList<>();
   private long nextId = 1;
   private long lastWorkNanos = System.nanoTime();
 
@@ -130,6 +131,23 @@ final class WorkQueue {
       if (!job.handedBack.isEmpty()) {
         handBack(job);
       }
+      notifySentWaiters();
+    }
+  }
+
+  /** @return completes once every job sent to the worker is answered (at once when none is out) */
+  Future<Void> whenSentAnswered() {
+    Promise<Void> p = Promise.promise();
+    sentWaiters.add(p);
+    notifySentWaiters();
+    return p.future();
+  }
+
+  private void notifySentWaiters() {
+    if (sent.isEmpty() && !sentWaiters.isEmpty()) {
+      List<Promise<Void>> done = new ArrayList<>(sentWaiters);
+      sentWaiters.clear();
+      done.forEach(Promise::tryComplete);
     }
   }
 
@@ -150,6 +168,7 @@ final class WorkQueue {
         fail(job, why);
       }
     }
+    notifySentWaiters();
   }
 
   /** Fails every job waiting for a worker with {@code why} (no GPU came, the models did not load). */

@@ -216,14 +216,19 @@ class SidecarServiceTest {
   }
 
   @Test
-  void shutdownNeedsTheAdminTokenWhenAuthIsConfigured() throws Exception {
+  void releaseAndShutdownNeedTheAdminTokenWhenAuthIsConfigured() throws Exception {
     start(new JsonObject().put("auth", new JsonObject().put("admin_token_sha256",
         io.iqa.sidecar.model.ImageScorer.sha256("admin-secret".getBytes()))));
     java.util.concurrent.atomic.AtomicInteger exitCode = new java.util.concurrent.atomic.AtomicInteger(-1);
     sidecar.onExit(exitCode::set);
     assertEquals(401, await(send(HttpMethod.POST, "/shutdown", null, null)).status());
     assertEquals(401, shutdownWith("guess").status());
+    assertEquals(401, await(send(HttpMethod.POST, "/release", null, null)).status());
     assertEquals("ok", get("/health").json().getString("status"), "a refused /shutdown must not stop anything");
+    assertEquals("serving", get("/health").json().getString("state"), "nor a refused /release");
+    Reply released = adminPost("/release", "admin-secret");
+    assertEquals(200, released.status(), released.body().toString());
+    assertEquals("idle", get("/health").json().getString("state"));
     assertEquals(202, shutdownWith("admin-secret").status());
     long deadline = System.nanoTime() + 10_000_000_000L;
     while (exitCode.get() < 0 && System.nanoTime() < deadline) {
@@ -233,7 +238,11 @@ class SidecarServiceTest {
   }
 
   private Reply shutdownWith(String bearer) {
-    RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setURI("/shutdown")
+    return adminPost("/shutdown", bearer);
+  }
+
+  private Reply adminPost(String path, String bearer) {
+    RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setURI(path)
         .putHeader("Authorization", "Bearer " + bearer);
     return await(http.request(ro).compose(r -> r.send().compose(resp -> resp.body()
         .map(b -> new Reply(resp.statusCode(), b)))));

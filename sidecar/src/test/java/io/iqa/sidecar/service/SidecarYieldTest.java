@@ -107,8 +107,11 @@ class SidecarYieldTest {
       long grantedWall = wallNs();
       long yieldMs = (System.nanoTime() - asked) / 1_000_000;
       assertTrue(workerGoneAtGrant.get(), "the program was granted while the sidecar's worker still ran");
-      JsonObject yielded = SidecarLeaseTest.awaitHealth(sidecar, h -> !"serving".equals(h.getString("state")));
-      assertEquals("yielded", yielded.getJsonObject("lease").getString("reason"), yielded.encode());
+      // The grant can reach us before the sidecar has read its own release's answer.
+      // (It queues for the GPU again at once: the busy client's next image waits for it.)
+      JsonObject yielded = SidecarLeaseTest.awaitHealth(sidecar,
+          h -> "yielded".equals(h.getJsonObject("lease").getString("reason")));
+      assertTrue(!"serving".equals(yielded.getString("state")), yielded.encode());
 
       // The sidecar's next cache miss waits for the GPU while the program holds it.
       int before = answers.size();

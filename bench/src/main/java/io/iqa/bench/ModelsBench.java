@@ -76,7 +76,7 @@ final class ModelsBench implements Callable<Integer> {
 
   private static JsonObject config(int maxBatch) {
     return new JsonObject().put("device", "cpu").put("max_batch", maxBatch)
-        .put("models", io.iqa.sidecar.model.builtin.TechnicalModels.entries());
+        .put("models", io.iqa.sidecar.model.builtin.Builtins.entries());
   }
 
   /** Best images/s of {@code passes} passes over the corpus. */

@@ -5,7 +5,7 @@ import io.iqa.broker.BrokerVerticle;
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
 import io.iqa.client.LeaseRequest;
-import io.iqa.sidecar.model.builtin.TechnicalModels;
+import io.iqa.sidecar.model.builtin.Builtins;
 import io.iqa.sidecar.samples.SampleImages;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
@@ -65,7 +65,7 @@ final class SharingBench implements Callable<Integer> {
       String brokerUrl = "http://127.0.0.1:" + broker.actualPort();
 
       Histogram yield = new Histogram(3);
-      try (Sidecar s = Sidecar.start(config(brokerUrl, TechnicalModels.entries(), 0), work)) {
+      try (Sidecar s = Sidecar.start(config(brokerUrl, Builtins.entries(), 0), work)) {
         infer(s, newImage());
         try (LeaseClient llm = new LeaseClient(brokerUrl, null, 0)) {
           for (int i = 0; i < samples + 2; i++) {
@@ -81,7 +81,7 @@ final class SharingBench implements Callable<Integer> {
           }
         }
       }
-      Histogram coldDefault = coldStarts(brokerUrl, TechnicalModels.entries(), work);
+      Histogram coldDefault = coldStarts(brokerUrl, Builtins.entries(), work);
       Path nima = sharedModels.resolve("nima-mobilenet-random");
       Histogram coldNima = Files.isDirectory(nima) ? coldStarts(brokerUrl, new JsonArray().add(new JsonObject()
           .put("name", "nima_aesthetic").put("backend", "tensorflow").put("kind", "nima")

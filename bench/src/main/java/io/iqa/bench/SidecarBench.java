@@ -147,7 +147,7 @@ final class SidecarBench implements Callable<Integer> {
   }
 
   private static JsonObject config(int maxBatch, long delayMs) {
-    return new JsonObject().put("models", io.iqa.sidecar.model.builtin.TechnicalModels.entries()).put("device", "cpu").put("port", 0).put("max_batch", maxBatch)
+    return new JsonObject().put("models", io.iqa.sidecar.model.builtin.Builtins.entries()).put("device", "cpu").put("port", 0).put("max_batch", maxBatch)
         .put("batching", new JsonObject().put("max_queue_delay_ms", delayMs).put("workers", 2));
   }
 

@@ -1,6 +1,7 @@
 package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.iqa.protocol.ScoreScale;
 import io.iqa.protocol.Text;
 import java.io.IOException;
 import java.net.http.HttpRequest;
@@ -41,6 +42,8 @@ public final class IqaClient implements AutoCloseable {
   private final String modelKey;
   private final int concurrency;
   private final ExecutorService pool;
+  private final Map<String, ScoreScale> scales = new java.util.concurrent.ConcurrentHashMap<>();
+  private volatile boolean scalesFetched;
 
   IqaClient(Builder b) {
     this.sidecar = new Http(b.sidecarUrl, b.token, b.timeout);
@@ -264,9 +267,35 @@ public final class IqaClient implements AutoCloseable {
         throw new IqaException("fallback could not score " + p + ": " + j.path("error").asText() + ": "
             + j.path("message").asText(), 0, j.path("error").asText(), null);
       }
+      j.path("scales").fields().forEachRemaining(e -> scales.put(e.getKey(), scale(e.getValue())));
       out.put(p, result(j, "container"));
     });
     return out;
+  }
+
+  /**
+   * @return what each model's scores mean (range, direction), as the sidecar's {@code /v1/models}
+   *     says (asked once) and the container fallback's answers say; empty for a model neither named
+   */
+  public Map<String, ScoreScale> modelScales() {
+    if (!scalesFetched) {
+      try {
+        JsonNode models = Http.expect(Http.join(sidecar.get("/v1/models")), "sidecar /v1/models", 200);
+        models.path("models").forEach(m -> scales.put(m.path("name").asText(), scale(m)));
+        scalesFetched = true;
+      } catch (RuntimeException e) {
+        LOG.debug("no model scales from the sidecar: {}", e.getMessage());
+      }
+    }
+    return Map.copyOf(scales);
+  }
+
+  /** {@code {"range": [min, max] or null, "higher_is_better": bool}} as the sidecar writes it. */
+  static ScoreScale scale(JsonNode j) {
+    JsonNode r = j.path("range");
+    boolean known = r.isArray() && r.size() == 2;
+    return new ScoreScale(known ? r.get(0).asDouble() : null, known ? r.get(1).asDouble() : null,
+        j.path("higher_is_better").asBoolean(true));
   }
 
   private ScoreResult remember(ScoreResult r) {

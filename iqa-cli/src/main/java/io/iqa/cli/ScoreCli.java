@@ -2,6 +2,7 @@ package io.iqa.cli;
 
 import io.iqa.client.IqaClient;
 import io.iqa.client.ScoreResult;
+import io.iqa.protocol.ScoreScale;
 import io.iqa.protocol.Text;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -66,6 +67,7 @@ final class ScoreCli implements Callable<Integer> {
     }
     Progress progress = new Progress(images.size(), !noProgress && images.size() > 1);
     Map<Path, IqaClient.Outcome> outcomes = new LinkedHashMap<>();
+    Map<String, ScoreScale> scales;
     try (IqaClient client = main.config().clientBuilder().build()) {
       // Chunks keep the progress bar moving while scoreAll batches the fallback per chunk.
       for (int from = 0; from < images.size(); from += 16) {
@@ -73,9 +75,10 @@ final class ScoreCli implements Callable<Integer> {
         outcomes.putAll(client.scoreAll(chunk));
         progress.advance(chunk.size());
       }
+      scales = json || csv ? Map.of() : client.modelScales();
     }
     progress.done();
-    render(out, outcomes);
+    render(out, outcomes, scales);
     long failed = outcomes.values().stream().filter(o -> o.result() == null).count();
     if (failed == outcomes.size()
         && outcomes.values().stream().allMatch(o -> o.failure() == IqaClient.Failure.UNAVAILABLE)) {
@@ -110,7 +113,7 @@ final class ScoreCli implements Callable<Integer> {
     return found;
   }
 
-  private void render(PrintStream out, Map<Path, IqaClient.Outcome> outcomes) {
+  private void render(PrintStream out, Map<Path, IqaClient.Outcome> outcomes, Map<String, ScoreScale> scales) {
     Set<String> models = new LinkedHashSet<>();
     outcomes.values().stream().filter(o -> o.result() != null).forEach(o -> models.addAll(o.result().scores().keySet()));
     if (json) {
@@ -118,7 +121,11 @@ final class ScoreCli implements Callable<Integer> {
       return;
     }
     List<String> header = new ArrayList<>(List.of("image"));
-    header.addAll(models);
+    for (String m : models) {
+      // The table says what each column means (brisque (0-100, lower is better)); CSV keeps plain names.
+      ScoreScale s = scales.get(m);
+      header.add(csv || s == null ? m : m + " (" + s.describe() + ")");
+    }
     header.addAll(List.of("served_by", "error"));
     List<List<String>> rows = new ArrayList<>();
     outcomes.forEach((p, o) -> {

@@ -25,8 +25,13 @@ import org.slf4j.LoggerFactory;
 /**
  * Turns encoded image bytes (JPEG, PNG, BMP, GIF's first frame, WebP) into upright RGB. The
  * byte size is checked first and the pixel count is read from the header and checked before any
- * pixel is decoded, so a decompression bomb is refused, not decoded. Every failure is an
- * {@link ImageDecodeException}; nothing else escapes. Thread-safe.
+ * pixel is decoded, so a decompression bomb is refused, not decoded. JPEGs, what photos are, go
+ * through OpenCV's libjpeg-turbo at the smallest DCT scale that still gives the models what they
+ * {@link Need} (a 12 MP photo for 256-pixel inputs decodes at 1/8, in a few milliseconds), with
+ * the EXIF orientation applied; a JPEG that does not end (no end-of-image marker after its first
+ * scan) is refused as truncated. Other formats, and any JPEG OpenCV cannot read, go through
+ * ImageIO (TwelveMonkeys), which also says precisely what is wrong with a broken file. Every
+ * failure is an {@link ImageDecodeException}; nothing else escapes. Thread-safe.
  */
 public final class ImageDecoder {
 
@@ -57,8 +62,16 @@ public final class ImageDecoder {
     this.maxPixels = maxPixels;
   }
 
-  /** @throws ImageDecodeException when the bytes are empty, too large, not an image, or corrupt */
+  /** Full resolution. @throws ImageDecodeException when the bytes are empty, too large, not an image, or corrupt */
   public DecodedImage decode(byte[] bytes) throws ImageDecodeException {
+    return decode(bytes, Need.FULL);
+  }
+
+  /**
+   * At least what {@code need} says (JPEGs at a reduced scale when that suffices; other formats at
+   * full size). @throws ImageDecodeException when the bytes are empty, too large, not an image, or corrupt
+   */
+  public DecodedImage decode(byte[] bytes, Need need) throws ImageDecodeException {
     if (bytes == null || bytes.length == 0) {
       throw new ImageDecodeException(ImageDecodeException.Kind.EMPTY, "no image bytes (empty body or file)");
     }
@@ -73,7 +86,7 @@ public final class ImageDecoder {
             "not a JPEG, PNG, BMP, GIF or WebP image (first bytes: " + head(bytes) + ")");
       }
       try {
-        return read(reader, in);
+        return read(reader, in, bytes, need);
       } finally {
         reader.dispose();
       }
@@ -82,7 +95,8 @@ public final class ImageDecoder {
     }
   }
 
-  private DecodedImage read(ImageReader reader, ImageInputStream in) throws ImageDecodeException {
+  private DecodedImage read(ImageReader reader, ImageInputStream in, byte[] bytes, Need need)
+      throws ImageDecodeException {
     String format = formatName(reader);
     List<String> warnings = new ArrayList<>();
     reader.addIIOReadWarningListener((source, warning) -> warnings.add(warning));
@@ -102,6 +116,12 @@ public final class ImageDecoder {
                 + maxPixels + " (not decoded)");
       }
       orientation = orientation(reader);
+      if (format.equals("jpeg")) {
+        DecodedImage fast = Jpeg.decode(bytes, format, orientation, (int) width, (int) height, need);
+        if (fast != null) {
+          return fast;
+        }
+      }
       ImageReadParam param = reader.getDefaultReadParam();
       image = reader.read(0, param);
     } catch (ImageDecodeException e) {
@@ -122,7 +142,8 @@ public final class ImageDecoder {
     if (image == null) {
       throw new ImageDecodeException(ImageDecodeException.Kind.CORRUPT, format + " reader returned no image");
     }
-    return new DecodedImage(toUprightRgb(image, orientation), format, orientation);
+    BufferedImage upright = toUprightRgb(image, orientation);
+    return new DecodedImage(DecodedImage.toMat(upright), format, orientation, upright.getWidth(), upright.getHeight(), 1);
   }
 
   private static int orientation(ImageReader reader) {

@@ -1,46 +1,63 @@
 package io.iqa.sidecar.model;
 
+import io.iqa.sidecar.image.DecodedImage;
+import io.iqa.sidecar.image.Fit;
 import io.iqa.sidecar.image.ImageDecodeException;
 import io.iqa.sidecar.image.ImageDecoder;
-import java.awt.image.BufferedImage;
+import io.iqa.sidecar.image.Need;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * One image as models need it: the original bytes (MUSIQ takes those) and the upright RGB,
- * decoded at most once, on first use, by whichever thread asks first; the other models of the
- * same request reuse it. A decode failure is remembered and thrown to every asker.
+ * One image as models need it: the original bytes (MUSIQ takes those), decoded once at the scale
+ * the request's models {@link Need}, and resized once per input size however many models share
+ * that size. A decode failure is remembered and thrown to every asker. Close it when every model
+ * is done with it (it holds the decoded pixels in native memory). Thread-safe.
  */
-public final class ImageInput {
+public final class ImageInput implements AutoCloseable {
 
   private final byte[] encoded;
   private final ImageDecoder decoder;
-  private BufferedImage rgb;
+  private final Need need;
+  private final Map<String, byte[]> resized = new ConcurrentHashMap<>();
+  private DecodedImage decoded;
   private ImageDecodeException failure;
+  private boolean closed;
 
-  private ImageInput(byte[] encoded, ImageDecoder decoder, BufferedImage rgb) {
+  private ImageInput(byte[] encoded, ImageDecoder decoder, Need need, DecodedImage decoded) {
     this.encoded = encoded;
     this.decoder = decoder;
-    this.rgb = rgb;
+    this.need = need;
+    this.decoded = decoded;
   }
 
-  /** An image decoded already. */
-  public static ImageInput decoded(BufferedImage rgb, byte[] encoded) {
-    return new ImageInput(encoded, null, rgb);
+  /** An image decoded already; this input owns it from now on. */
+  public static ImageInput of(DecodedImage decoded, byte[] encoded) {
+    return new ImageInput(encoded, null, Need.FULL, decoded);
   }
 
-  /** An image decoded on first {@link #rgb()}. */
-  public static ImageInput lazy(byte[] encoded, ImageDecoder decoder) {
-    return new ImageInput(encoded, decoder, null);
+  /** An image in memory (tools, tests), without encoded bytes. */
+  public static ImageInput of(java.awt.image.BufferedImage image) {
+    return of(DecodedImage.of(image), new byte[0]);
+  }
+
+  /** An image decoded on first use, at what {@code need} asks. */
+  public static ImageInput lazy(byte[] encoded, ImageDecoder decoder, Need need) {
+    return new ImageInput(encoded, decoder, need, null);
   }
 
   public byte[] encoded() {
     return encoded;
   }
 
-  /** @throws ImageDecodeException when the bytes are not a decodable image (every call) */
-  public synchronized BufferedImage rgb() throws ImageDecodeException {
-    if (rgb == null && failure == null) {
+  /** @return the decoded image (decoding it now if nobody has). @throws ImageDecodeException every call, once it failed */
+  public synchronized DecodedImage decoded() throws ImageDecodeException {
+    if (closed) {
+      throw new IllegalStateException("image input used after close");
+    }
+    if (decoded == null && failure == null) {
       try {
-        rgb = decoder.decode(encoded).rgb();
+        decoded = decoder.decode(encoded, need);
       } catch (ImageDecodeException e) {
         failure = e;
       }
@@ -48,15 +65,30 @@ public final class ImageInput {
     if (failure != null) {
       throw failure;
     }
-    return rgb;
+    return decoded;
   }
 
-  /** @return the RGB of an image that is known to decode (models call this after the batch checked it) */
-  public BufferedImage decodedRgb() {
-    try {
-      return rgb();
-    } catch (ImageDecodeException e) {
-      throw new IllegalStateException("image was not decodable: " + e.getMessage(), e);
+  /**
+   * The image at a model's input size as interleaved RGB bytes, computed once per size and fit.
+   * Models call it for images already known to decode.
+   */
+  public byte[] rgb(int width, int height, Fit fit) {
+    return resized.computeIfAbsent(width + "x" + height + fit, k -> {
+      try {
+        return decoded().rgb(width, height, fit);
+      } catch (ImageDecodeException e) {
+        throw new IllegalStateException("image was not decodable: " + e.getMessage(), e);
+      }
+    });
+  }
+
+  @Override
+  public synchronized void close() {
+    closed = true;
+    if (decoded != null) {
+      decoded.close();
+      decoded = null;
     }
+    resized.clear();
   }
 }

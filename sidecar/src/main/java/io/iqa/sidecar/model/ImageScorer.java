@@ -3,6 +3,7 @@ package io.iqa.sidecar.model;
 import io.iqa.sidecar.image.DecodedImage;
 import io.iqa.sidecar.image.ImageDecodeException;
 import io.iqa.sidecar.image.ImageDecoder;
+import io.iqa.sidecar.image.Need;
 import io.vertx.core.json.JsonObject;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -13,9 +14,11 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Image bytes in, scores out: hash, decode, then every chosen model over the batch in one call
- * per model. The answer has the /infer shape ({@code sha256}, {@code scores}, {@code std},
- * {@code device}, {@code timings_ms}); an image that cannot be decoded gets the error shape.
+ * Image bytes in, scores out: hash, decode once (at the scale the chosen models need), then every
+ * chosen model over the batch in one call per model. The answer has the /infer shape
+ * ({@code sha256}, {@code scores}, {@code std}, {@code device}, {@code timings_ms}) plus the image's
+ * {@code width} and {@code height} and each model's {@code scales}; an image that cannot be
+ * decoded gets the error shape.
  */
 public final class ImageScorer {
 
@@ -43,51 +46,63 @@ public final class ImageScorer {
     List<JsonObject> answers = new ArrayList<>(batch.size());
     List<ImageInput> inputs = new ArrayList<>();
     List<JsonObject> pending = new ArrayList<>();
-    for (byte[] bytes : batch) {
-      long t0 = System.nanoTime();
-      JsonObject answer = new JsonObject().put("sha256", sha256(bytes));
-      try {
-        DecodedImage img = decoder.decode(bytes);
-        answer.put("width", img.width()).put("height", img.height())
-            .put("timings_ms", new JsonObject().put("decode", ms(t0)));
-        inputs.add(ImageInput.decoded(img.rgb(), bytes));
-        pending.add(answer);
-      } catch (ImageDecodeException e) {
-        answer.put("error", e.errorCode()).put("message", e.getMessage());
-      }
-      answers.add(answer);
+    Need need = Need.NONE;
+    for (ImageModel m : models) {
+      need = need.and(m.need());
     }
-    if (inputs.isEmpty()) {
-      return answers;
-    }
-    for (JsonObject a : pending) {
-      a.put("scores", new JsonObject());
-    }
-    Set<String> devices = new LinkedHashSet<>();
-    for (ImageModel model : models) {
-      long t0 = System.nanoTime();
-      List<Score> scores = model.score(inputs);
-      double elapsed = ms(t0);
-      devices.add(model.device());
-      for (int i = 0; i < pending.size(); i++) {
-        JsonObject a = pending.get(i);
-        Score s = scores.get(i);
-        a.getJsonObject("scores").put(model.name(), s.value());
-        if (s.std() != null) {
-          JsonObject std = a.getJsonObject("std");
-          if (std == null) {
-            a.put("std", std = new JsonObject());
-          }
-          std.put(model.name(), s.std());
+    JsonObject scales = new JsonObject();
+    models.forEach(m -> scales.put(m.name(), Scales.toJson(registry.scale(m.name()))));
+    try {
+      for (byte[] bytes : batch) {
+        long t0 = System.nanoTime();
+        JsonObject answer = new JsonObject().put("sha256", sha256(bytes));
+        ImageInput input = ImageInput.lazy(bytes, decoder, need.none() ? Need.ofInput(1, 1) : need);
+        try {
+          DecodedImage img = input.decoded();
+          answer.put("width", img.fullWidth()).put("height", img.fullHeight())
+              .put("timings_ms", new JsonObject().put("decode", ms(t0)));
+          inputs.add(input);
+          pending.add(answer);
+        } catch (ImageDecodeException e) {
+          input.close();
+          answer.put("error", e.errorCode()).put("message", e.getMessage());
         }
-        a.getJsonObject("timings_ms").put(model.name(), elapsed);
+        answers.add(answer);
       }
+      if (inputs.isEmpty()) {
+        return answers;
+      }
+      for (JsonObject a : pending) {
+        a.put("scores", new JsonObject());
+      }
+      Set<String> devices = new LinkedHashSet<>();
+      for (ImageModel model : models) {
+        long t0 = System.nanoTime();
+        List<Score> scores = model.score(inputs);
+        double elapsed = ms(t0);
+        devices.add(model.device());
+        for (int i = 0; i < pending.size(); i++) {
+          JsonObject a = pending.get(i);
+          Score s = scores.get(i);
+          a.getJsonObject("scores").put(model.name(), s.value());
+          if (s.std() != null) {
+            JsonObject std = a.getJsonObject("std");
+            if (std == null) {
+              a.put("std", std = new JsonObject());
+            }
+            std.put(model.name(), s.std());
+          }
+          a.getJsonObject("timings_ms").put(model.name(), elapsed);
+        }
+      }
+      String device = String.join("+", devices);
+      for (JsonObject a : pending) {
+        a.put("device", device).put("batch", inputs.size()).put("scales", scales);
+      }
+      return answers;
+    } finally {
+      inputs.forEach(ImageInput::close);
     }
-    String device = String.join("+", devices);
-    for (JsonObject a : pending) {
-      a.put("device", device).put("batch", inputs.size());
-    }
-    return answers;
   }
 
   private static double ms(long t0) {

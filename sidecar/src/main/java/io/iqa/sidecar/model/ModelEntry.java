@@ -1,8 +1,10 @@
 package io.iqa.sidecar.model;
 
+import io.iqa.protocol.ScoreScale;
 import io.iqa.protocol.config.ConfigException;
 import io.iqa.protocol.config.ConfigNode;
-import io.iqa.sidecar.model.builtin.TechnicalModels;
+import io.iqa.sidecar.model.builtin.BrisqueModel;
+import io.iqa.sidecar.model.builtin.Builtins;
 import io.iqa.sidecar.model.onnx.OnnxModelSpec;
 import io.iqa.sidecar.model.onnx.OutputMode;
 import io.iqa.sidecar.model.tf.TfModelSpec;
@@ -30,12 +32,16 @@ public sealed interface ModelEntry {
 
   String json();
 
-  /** A built-in measure of the default set. */
-  record Builtin(String name, String model, String device, String json) implements ModelEntry {
+  /** @return the scale the entry states ({@code range}, {@code higher_is_better}), or null for the model's own */
+  ScoreScale scale();
+
+  /** A built-in model of the default set (BRISQUE runs on CPU whatever the device says). */
+  record Builtin(String name, String model, String device, String json, ScoreScale scale) implements ModelEntry {
   }
 
   /** Any ONNX model with one image input. */
-  record Onnx(OnnxModelSpec spec, String device, long gpuMemLimitMb, String json) implements ModelEntry {
+  record Onnx(OnnxModelSpec spec, String device, long gpuMemLimitMb, String json, ScoreScale scale)
+      implements ModelEntry {
     @Override
     public String name() {
       return spec.name();
@@ -43,7 +49,7 @@ public sealed interface ModelEntry {
   }
 
   /** A NIMA or MUSIQ SavedModel. */
-  record Tf(TfModelSpec spec, String json) implements ModelEntry {
+  record Tf(TfModelSpec spec, String json, ScoreScale scale) implements ModelEntry {
     @Override
     public String name() {
       return spec.name();
@@ -57,7 +63,7 @@ public sealed interface ModelEntry {
 
   Pattern NAME = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
   Pattern DEVICE = Pattern.compile("auto|cpu|cuda:\\d{1,2}");
-  Set<String> COMMON = Set.of("name", "backend", "device");
+  Set<String> COMMON = Set.of("name", "backend", "device", "range", "higher_is_better");
   Set<String> BUILTIN = Set.of("model");
   Set<String> ONNX = Set.of("file", "input_name", "layout", "width", "height", "resize", "mean", "std", "output",
       "gpu_mem_limit_mb");
@@ -94,12 +100,13 @@ public sealed interface ModelEntry {
       throw new ModelConfigException(e.name("backend") + " is required: builtin, onnxruntime or tensorflow");
     }
     String json = new io.vertx.core.json.JsonObject(e.map()).encode();
+    ScoreScale scale = scale(e);
     try {
       return switch (backend) {
         case "builtin" -> {
           e.known(union(BUILTIN));
-          String model = e.choice("model", name, Set.copyOf(TechnicalModels.NAMES));
-          yield new Builtin(name, model, device, json);
+          String model = e.choice("model", name, Set.copyOf(Builtins.NAMES));
+          yield new Builtin(name, model, model.equals(BrisqueModel.NAME) ? "cpu" : device, json, scale);
         }
         case "onnxruntime" -> {
           e.known(union(ONNX));
@@ -112,7 +119,7 @@ public sealed interface ModelEntry {
               layout.equals("NHWC"), (int) e.integer("width", 224, 1, 8192), (int) e.integer("height", 224, 1, 8192),
               resize.equals("crop"), triple(e, "mean", 0f), triple(e, "std", 1f),
               OutputMode.parse(e.choice("output", "identity", outputModes())));
-          yield new Onnx(spec, device, e.integer("gpu_mem_limit_mb", 0, 0, 1 << 22), json);
+          yield new Onnx(spec, device, e.integer("gpu_mem_limit_mb", 0, 0, 1 << 22), json, scale);
         }
         default -> {
           e.known(union(TF));
@@ -122,12 +129,31 @@ public sealed interface ModelEntry {
           yield new Tf(new TfModelSpec(name, kind, base.dir(), e.string("tag", base.tag()),
               e.string("signature", base.signatureKey()), e.string("input", base.inputName()),
               e.string("output", base.outputName()), device, e.bool("allow_growth", true),
-              e.number("memory_fraction", 0.0, 0, 1)), json);
+              e.number("memory_fraction", 0.0, 0, 1)), json, scale);
         }
       };
     } catch (IllegalArgumentException bad) {
       throw new ModelConfigException("model " + name + ": " + bad.getMessage(), bad);
     }
+  }
+
+  /** {@code range: [lo, hi]} and {@code higher_is_better}, or null when the entry states neither. */
+  private static ScoreScale scale(ConfigNode e) {
+    if (!e.has("range") && !e.has("higher_is_better")) {
+      return null;
+    }
+    Object r = e.raw("range");
+    Double lo = null;
+    Double hi = null;
+    if (r != null) {
+      if (!(r instanceof List<?> list) || list.size() != 2 || !(list.get(0) instanceof Number a)
+          || !(list.get(1) instanceof Number b) || a.doubleValue() >= b.doubleValue()) {
+        throw new ModelConfigException(e.name("range") + " must be [low, high] with low < high, not " + r);
+      }
+      lo = a.doubleValue();
+      hi = b.doubleValue();
+    }
+    return new ScoreScale(lo, hi, e.bool("higher_is_better", true));
   }
 
   private static Set<String> union(Set<String> own) {

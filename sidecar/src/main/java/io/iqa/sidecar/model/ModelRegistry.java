@@ -1,8 +1,10 @@
 package io.iqa.sidecar.model;
 
 import ai.onnxruntime.OrtEnvironment;
+import io.iqa.protocol.ScoreScale;
 import io.iqa.protocol.config.ConfigNode;
 import io.iqa.server.ConfigJson;
+import io.iqa.sidecar.model.builtin.BrisqueModel;
 import io.iqa.sidecar.model.builtin.TechnicalModels;
 import io.iqa.sidecar.model.onnx.OnnxDevice;
 import io.iqa.sidecar.model.onnx.OnnxModel;
@@ -32,12 +34,15 @@ public final class ModelRegistry implements AutoCloseable {
 
   private final Map<String, ImageModel> models;
   private final Map<String, String> fingerprints;
+  private final Map<String, ScoreScale> scales;
   private final int maxBatch;
   private Path ownedDir;
 
-  private ModelRegistry(Map<String, ImageModel> models, Map<String, String> fingerprints, int maxBatch) {
+  private ModelRegistry(Map<String, ImageModel> models, Map<String, String> fingerprints,
+      Map<String, ScoreScale> scales, int maxBatch) {
     this.models = models;
     this.fingerprints = fingerprints;
+    this.scales = scales;
     this.maxBatch = maxBatch;
   }
 
@@ -99,18 +104,20 @@ public final class ModelRegistry implements AutoCloseable {
     int maxBatch = (int) ConfigJson.root(config).integer("max_batch", DEFAULT_MAX_BATCH, 1, 256);
     Map<String, ImageModel> loaded = new LinkedHashMap<>();
     Map<String, String> fingerprints = new LinkedHashMap<>();
+    Map<String, ScoreScale> scales = new LinkedHashMap<>();
     try {
       for (ModelEntry entry : entries) {
         ImageModel model = loadOne(entry, builtinDir);
         loaded.put(entry.name(), model);
         fingerprints.put(entry.name(), fingerprint(entry, model, baseDir));
+        scales.put(entry.name(), entry.scale() != null ? entry.scale() : model.scale());
         LOG.info("loaded model {} ({}, {}) in {} ms", entry.name(), model.backend(), model.device(), model.loadMs());
       }
     } catch (RuntimeException e) {
       loaded.values().forEach(ImageModel::close);
       throw e;
     }
-    return new ModelRegistry(loaded, fingerprints, maxBatch);
+    return new ModelRegistry(loaded, fingerprints, scales, maxBatch);
   }
 
   /**
@@ -142,6 +149,11 @@ public final class ModelRegistry implements AutoCloseable {
     return ImageScorer.sha256(sb.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)).substring(0, 16);
   }
 
+  /** @return what the model's scores mean: its entry's {@code range} and direction, else the model's own */
+  public ScoreScale scale(String name) {
+    return scales.get(name);
+  }
+
   /** @return the model's fingerprint (16 hex digits), see {@link #fingerprint} */
   public String fingerprint(String name) {
     return fingerprints.get(name);
@@ -150,6 +162,9 @@ public final class ModelRegistry implements AutoCloseable {
   private static ImageModel loadOne(ModelEntry entry, Path builtinDir) {
     try {
       if (entry instanceof ModelEntry.Builtin b) {
+        if (b.model().equals(BrisqueModel.NAME)) {
+          return BrisqueModel.load(b.name(), builtinDir);
+        }
         OnnxModelSpec spec = TechnicalModels.write(b.model(), builtinDir);
         return onnx(new OnnxModelSpec(b.name(), spec.file(), spec.inputName(), spec.nhwc(), spec.width(),
             spec.height(), spec.centerCrop(), spec.mean(), spec.std(), spec.outputMode()), b.device(), 0);
@@ -157,7 +172,7 @@ public final class ModelRegistry implements AutoCloseable {
       if (entry instanceof ModelEntry.Onnx o) {
         return onnx(o.spec(), o.device(), o.gpuMemLimitMb());
       }
-      return new TfImageModel(new TfModel(((ModelEntry.Tf) entry).spec()));
+      return new TfModel(((ModelEntry.Tf) entry).spec());
     } catch (ModelConfigException ex) {
       throw ex;
     } catch (Exception ex) {
@@ -168,7 +183,7 @@ public final class ModelRegistry implements AutoCloseable {
   private static ImageModel onnx(OnnxModelSpec spec, String device, long memLimitMb) throws Exception {
     OnnxDevice d = OnnxDevice.choose(spec.name(), device, memLimitMb);
     try {
-      return new OnnxImageModel(new OnnxModel(OrtEnvironment.getEnvironment(), spec, d.options()), d);
+      return new OnnxModel(OrtEnvironment.getEnvironment(), spec, d);
     } catch (Exception | Error ex) {
       d.options().close();
       throw ex;

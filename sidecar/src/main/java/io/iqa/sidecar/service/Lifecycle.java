@@ -152,8 +152,7 @@ final class Lifecycle {
       for (Object o : ready.getJsonArray("models")) {
         ModelInfo m = ModelInfo.fromJson((JsonObject) o);
         models.put(m.name(), where == Placement.LEASED_GPU && m.device().startsWith("cuda")
-            ? new ModelInfo(m.name(), m.backend(), "cuda:" + lease.gpu(), m.inputs(), m.loadMs(), m.fingerprint(),
-                m.fallbackReason()) : m);
+            ? m.withDevice("cuda:" + lease.gpu()) : m);
       }
       enter(State.SERVING, "worker " + w.pid() + " loaded the models in " + ready.getLong("load_ms") + " ms on "
           + devices());

@@ -3,18 +3,22 @@ package io.iqa.sidecar.worker;
 import io.iqa.server.HttpError;
 import io.iqa.sidecar.image.ImageDecodeException;
 import io.iqa.sidecar.image.ImageDecoder;
+import io.iqa.sidecar.image.Need;
 import io.iqa.sidecar.model.ImageInput;
 import io.iqa.sidecar.model.ImageModel;
 import io.iqa.sidecar.model.ModelRegistry;
 import io.iqa.sidecar.model.Score;
 import io.vertx.core.Context;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.WorkerExecutor;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -24,7 +28,9 @@ import org.slf4j.LoggerFactory;
  * runs on CPU) and stopped to free the GPU, since only the end of a process frees all the memory
  * a CUDA or TensorFlow runtime took. It connects to the front's socket, loads the models of
  * {@link Frame.Type#INIT}, says {@link Frame.Type#READY}, then scores the images of each
- * {@link Frame.Type#JOB} through one dynamic {@link Batcher} per model, decoding each image once.
+ * {@link Frame.Type#JOB} through one dynamic {@link Batcher} per model, decoding each image once,
+ * at the scale its models need, on a decode pool. Before READY every model runs one batch
+ * ({@link WarmUp}), so the first request is not the slow one.
  * On {@link Frame.Type#STOP} the model calls running finish, images not started are handed back
  * (the front sends them to the next worker), the models close and the process exits. If the front
  * goes away (its socket closes, or it dies: the worker has a parent-death signal) the worker exits
@@ -47,6 +53,7 @@ public final class WorkerMain {
   private final Map<String, Batcher> batchers = new LinkedHashMap<>();
   private ModelRegistry registry;
   private ImageDecoder decoder;
+  private WorkerExecutor decodePool;
   private boolean stopping;
 
   private WorkerMain(Path socket) throws IOException {
@@ -88,17 +95,23 @@ public final class WorkerMain {
     JsonObject limits = init.getJsonObject("limits");
     long started = System.nanoTime();
     vertx.executeBlocking(() -> ModelRegistry.load(init.getJsonObject("config"), Path.of(init.getString("base_dir"))))
-        .onSuccess(loaded -> {
+        .compose(loaded -> {
           registry = loaded;
           decoder = new ImageDecoder(limits.getLong("max_image_bytes"), limits.getLong("max_image_pixels"));
-          WorkerExecutor pool = vertx.createSharedWorkerExecutor("worker-infer", limits.getInteger("workers"));
-          JsonArray models = new JsonArray();
+          decodePool = vertx.createSharedWorkerExecutor("worker-decode", limits.getInteger("workers"));
           for (ImageModel m : registry.models()) {
             batchers.put(m.name(), new Batcher(vertx, m, registry.maxBatch(), limits.getLong("max_queue_delay_ms"),
-                limits.getInteger("queue_limit"), pool, (model, size, nanos) -> out.send(Frame.of(Frame.Type.BATCH,
+                limits.getInteger("queue_limit"), (model, size, nanos) -> out.send(Frame.of(Frame.Type.BATCH,
                     new JsonObject().put("model", model).put("size", size).put("nanos", nanos)))));
+          }
+          return vertx.executeBlocking(() -> WarmUp.run(registry, decoder));
+        })
+        .onSuccess(warmupMs -> {
+          JsonArray models = new JsonArray();
+          for (ImageModel m : registry.models()) {
             models.add(new ModelInfo(m.name(), m.backend(), m.device(), m.inputs(), m.loadMs(),
-                registry.fingerprint(m.name()), m.fallbackReason()).toJson());
+                warmupMs.get(m.name()), registry.fingerprint(m.name()), m.fallbackReason(),
+                registry.scale(m.name())).toJson());
           }
           out.send(Frame.of(Frame.Type.READY, new JsonObject().put("models", models)
               .put("load_ms", (System.nanoTime() - started) / 1_000_000).put("pid", ProcessHandle.current().pid())));
@@ -115,20 +128,44 @@ public final class WorkerMain {
         });
   }
 
+  /** Decodes the image once, at what the job's models need, then queues it on each model's batcher. */
   private void job(Frame frame) {
     long id = frame.header().getLong("id");
-    ImageInput input = decoder == null ? null : ImageInput.lazy(frame.payload(), decoder);
+    List<String> names = new ArrayList<>();
+    Need need = Need.NONE;
     for (Object o : frame.header().getJsonArray("models")) {
       String model = (String) o;
-      Batcher batcher = batchers.get(model);
       if (stopping || registry == null) {
         result(id, model, null, new HandBack());
-      } else if (batcher == null) {
+      } else if (!batchers.containsKey(model)) {
         result(id, model, null, new HttpError(400, "bad_request", "model '" + model + "' is not loaded"));
       } else {
-        batcher.submit(input).onComplete(ar -> result(id, model, ar.result(), ar.cause()));
+        names.add(model);
+        need = need.and(registry.get(model).need());
       }
     }
+    if (names.isEmpty()) {
+      return;
+    }
+    // A model that reads the encoded bytes needs no pixels, but the bytes must still be an image.
+    ImageInput input = ImageInput.lazy(frame.payload(), decoder, need.none() ? Need.ofInput(1, 1) : need);
+    decodePool.executeBlocking(input::decoded, false).onComplete(decoded -> {
+      if (decoded.failed()) {
+        input.close();
+        names.forEach(m -> result(id, m, null, decoded.cause()));
+        return;
+      }
+      int[] left = {names.size()};
+      for (String model : names) {
+        Batcher b = batchers.get(model);
+        (stopping ? Future.<Score>failedFuture(new HandBack()) : b.submit(input)).onComplete(ar -> {
+          result(id, model, ar.result(), ar.cause());
+          if (--left[0] == 0) {
+            input.close();
+          }
+        });
+      }
+    });
   }
 
   private void result(long id, String model, Score score, Throwable error) {

@@ -34,9 +34,9 @@ class ImageDecoderTest {
       assertEquals(f.getKey(), img.format());
       assertEquals(40, img.width(), f.getKey());
       assertEquals(20, img.height(), f.getKey());
-      assertEquals(BufferedImage.TYPE_INT_RGB, img.rgb().getType());
-      assertColor(Color.RED, img.rgb().getRGB(10, 10), f.getKey() + " left half");
-      assertColor(Color.BLUE, img.rgb().getRGB(30, 10), f.getKey() + " right half");
+      assertEquals(BufferedImage.TYPE_INT_RGB, img.toBufferedImage().getType());
+      assertColor(Color.RED, img.rgbAt(10, 10), f.getKey() + " left half");
+      assertColor(Color.BLUE, img.rgbAt(30, 10), f.getKey() + " right half");
     }
   }
 
@@ -48,13 +48,13 @@ class ImageDecoderTest {
     assertEquals(20, rotated.width(), "orientation 6 turns 40x20 into 20x40");
     assertEquals(40, rotated.height());
     // Rotated 90 degrees clockwise: the green top-left block is now top-right, red on top.
-    assertColor(Color.GREEN, rotated.rgb().getRGB(18, 1), "green corner after rotation");
-    assertColor(Color.RED, rotated.rgb().getRGB(10, 10), "red (left half) is now the top half");
-    assertColor(Color.BLUE, rotated.rgb().getRGB(10, 30), "blue is now the bottom half");
+    assertColor(Color.GREEN, rotated.rgbAt(18, 1), "green corner after rotation");
+    assertColor(Color.RED, rotated.rgbAt(10, 10), "red (left half) is now the top half");
+    assertColor(Color.BLUE, rotated.rgbAt(10, 30), "blue is now the bottom half");
 
     DecodedImage upsideDown = decoder.decode(TestImages.withExifOrientation(jpeg, 3));
     assertEquals(40, upsideDown.width());
-    assertColor(Color.GREEN, upsideDown.rgb().getRGB(38, 18), "orientation 3 puts the corner bottom-right");
+    assertColor(Color.GREEN, upsideDown.rgbAt(38, 18), "orientation 3 puts the corner bottom-right");
     assertEquals(1, decoder.decode(jpeg).exifOrientation());
   }
 
@@ -63,24 +63,24 @@ class ImageDecoderTest {
     BufferedImage gray = new BufferedImage(8, 8, BufferedImage.TYPE_BYTE_GRAY);
     gray.getRaster().setSample(2, 2, 0, 100);
     DecodedImage g = decoder.decode(TestImages.encode(gray, "png"));
-    assertEquals(new Color(100, 100, 100).getRGB(), g.rgb().getRGB(2, 2) | 0xFF000000);
+    assertEquals(new Color(100, 100, 100).getRGB(), g.rgbAt(2, 2) | 0xFF000000);
 
     BufferedImage alpha = new BufferedImage(8, 8, BufferedImage.TYPE_INT_ARGB);
     alpha.setRGB(1, 1, 0xFF0000FF);    // opaque blue
     alpha.setRGB(2, 2, 0x00000000);    // fully transparent
     DecodedImage a = decoder.decode(TestImages.encode(alpha, "png"));
-    assertColor(Color.BLUE, a.rgb().getRGB(1, 1), "opaque pixel");
-    assertColor(Color.WHITE, a.rgb().getRGB(2, 2), "transparent pixel over white");
+    assertColor(Color.BLUE, a.rgbAt(1, 1), "opaque pixel");
+    assertColor(Color.WHITE, a.rgbAt(2, 2), "transparent pixel over white");
   }
 
   @Test
   void cmykJpegComesOutAsRgb() throws Exception {
     // Magenta + yellow ink, no cyan, no black: red on paper.
     DecodedImage red = decoder.decode(TestImages.cmykJpeg(16, 16, 0, 255, 255, 0));
-    assertEquals(BufferedImage.TYPE_INT_RGB, red.rgb().getType());
-    Color c = new Color(red.rgb().getRGB(8, 8));
+    assertEquals(BufferedImage.TYPE_INT_RGB, red.toBufferedImage().getType());
+    Color c = new Color(red.rgbAt(8, 8));
     assertTrue(c.getRed() > 150 && c.getGreen() < 90 && c.getBlue() < 90, "CMYK red decoded as " + c);
-    Color white = new Color(decoder.decode(TestImages.cmykJpeg(16, 16, 0, 0, 0, 0)).rgb().getRGB(8, 8));
+    Color white = new Color(decoder.decode(TestImages.cmykJpeg(16, 16, 0, 0, 0, 0)).rgbAt(8, 8));
     assertTrue(white.getRed() > 220 && white.getGreen() > 220 && white.getBlue() > 220, "no ink decoded as " + white);
   }
 

@@ -1,8 +1,8 @@
 package io.iqa.sidecar.model.builtin;
 
 import io.iqa.sidecar.model.onnx.OnnxModelSpec;
-import io.iqa.sidecar.model.onnx.OnnxModelWriter;
 import io.iqa.sidecar.model.onnx.OnnxModelWriter.Attribute;
+import io.iqa.sidecar.model.onnx.OnnxModelWriter;
 import io.iqa.sidecar.model.onnx.OutputMode;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -41,13 +41,6 @@ public final class TechnicalModels {
       "tech_colorfulness", "tech_noise");
 
   private TechnicalModels() {
-  }
-
-  /** The config entries of the whole default set ({@code {"name": ..., "backend": "builtin"}}), in order. */
-  public static io.vertx.core.json.JsonArray entries() {
-    io.vertx.core.json.JsonArray list = new io.vertx.core.json.JsonArray();
-    NAMES.forEach(n -> list.add(new io.vertx.core.json.JsonObject().put("name", n).put("backend", "builtin")));
-    return list;
   }
 
   /** Writes the model {@code name} into {@code dir} (same bytes every time) and returns its spec. */

@@ -72,6 +72,11 @@ public final class OnnxDevice {
     }
   }
 
+  /** CPU with the given session options. */
+  public static OnnxDevice cpu(OrtSession.SessionOptions options) {
+    return new OnnxDevice(options, "cpu", null);
+  }
+
   public OrtSession.SessionOptions options() {
     return options;
   }

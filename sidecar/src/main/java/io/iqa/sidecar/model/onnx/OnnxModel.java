@@ -6,25 +6,30 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
+import io.iqa.protocol.ScoreScale;
+import io.iqa.sidecar.image.Fit;
+import io.iqa.sidecar.image.Need;
+import io.iqa.sidecar.model.ImageInput;
+import io.iqa.sidecar.model.ImageModel;
 import io.iqa.sidecar.model.Score;
-import java.awt.Graphics2D;
-import java.awt.RenderingHints;
-import java.awt.image.BufferedImage;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
 /**
- * One ONNX model loaded into an ONNX Runtime session: scores a batch of RGB images in one run.
- * Holds native memory until {@link #close()}; use after close fails.
+ * One ONNX model loaded into an ONNX Runtime session on the device {@link OnnxDevice} chose:
+ * scores a batch of images in one run, each resized once to the spec's input size. Holds native
+ * memory until {@link #close()}; use after close fails.
  */
-public final class OnnxModel implements AutoCloseable {
+public final class OnnxModel implements ImageModel {
 
   private final OnnxModelSpec spec;
   private final OrtEnvironment env;
+  private final OnnxDevice device;
   private final OrtSession session;
   private final String inputName;
+  private final int outputWidth;
   private final long loadMs;
   private volatile boolean closed;
 
@@ -32,13 +37,15 @@ public final class OnnxModel implements AutoCloseable {
    * Loads the model. @throws OrtException when ONNX Runtime cannot load it; IllegalArgumentException
    * when its input does not match the spec (the message says what was expected and found)
    */
-  public OnnxModel(OrtEnvironment env, OnnxModelSpec spec, OrtSession.SessionOptions options) throws OrtException {
+  public OnnxModel(OrtEnvironment env, OnnxModelSpec spec, OnnxDevice device) throws OrtException {
     long t0 = System.nanoTime();
     this.spec = spec;
     this.env = env;
-    this.session = env.createSession(spec.file().toString(), options);
+    this.device = device;
+    this.session = env.createSession(spec.file().toString(), device.options());
     try {
       this.inputName = checkInput(session.getInputInfo());
+      this.outputWidth = outputWidth(session.getOutputInfo());
     } catch (RuntimeException e) {
       session.close();
       throw e;
@@ -46,10 +53,32 @@ public final class OnnxModel implements AutoCloseable {
     this.loadMs = (System.nanoTime() - t0) / 1_000_000;
   }
 
+  /** On CPU with these session options (tests). */
+  public OnnxModel(OrtEnvironment env, OnnxModelSpec spec, OrtSession.SessionOptions options) throws OrtException {
+    this(env, spec, OnnxDevice.cpu(options));
+  }
+
+  @Override
   public String name() {
     return spec.name();
   }
 
+  @Override
+  public String backend() {
+    return "onnxruntime";
+  }
+
+  @Override
+  public String device() {
+    return device.device();
+  }
+
+  @Override
+  public String fallbackReason() {
+    return device.fallbackReason();
+  }
+
+  @Override
   public long loadMs() {
     return loadMs;
   }
@@ -58,8 +87,31 @@ public final class OnnxModel implements AutoCloseable {
     return spec;
   }
 
+  @Override
+  public String inputs() {
+    return "float " + (spec.nhwc() ? "[N," + spec.height() + "," + spec.width() + ",3]"
+        : "[N,3," + spec.height() + "," + spec.width() + "]") + ", output " + spec.outputMode().wireName();
+  }
+
+  @Override
+  public Need need() {
+    return Need.ofInput(spec.width(), spec.height());
+  }
+
+  /** A distribution's mean lies in 1..N; a sigmoid in 0..1; a plain output says nothing by itself. */
+  @Override
+  public ScoreScale scale() {
+    return switch (spec.outputMode()) {
+      case MEAN_OF_DISTRIBUTION, SOFTMAX_MEAN -> outputWidth > 0
+          ? new ScoreScale(1.0, (double) outputWidth, true) : ScoreScale.UNKNOWN;
+      case SIGMOID -> new ScoreScale(0.0, 1.0, true);
+      case IDENTITY -> ScoreScale.UNKNOWN;
+    };
+  }
+
   /** Scores every image in one session run. @return one score per image, in order */
-  public List<Score> score(List<BufferedImage> images) throws OrtException {
+  @Override
+  public List<Score> score(List<ImageInput> images) throws OrtException {
     if (closed) {
       throw new IllegalStateException("model " + spec.name() + " is closed");
     }
@@ -71,8 +123,8 @@ public final class OnnxModel implements AutoCloseable {
         ? new long[] {n, spec.height(), spec.width(), 3}
         : new long[] {n, 3, spec.height(), spec.width()};
     FloatBuffer data = FloatBuffer.allocate(n * 3 * spec.width() * spec.height());
-    for (BufferedImage img : images) {
-      fill(data, resize(img));
+    for (ImageInput img : images) {
+      fill(data, img.rgb(spec.width(), spec.height(), spec.centerCrop() ? Fit.COVER : Fit.STRETCH));
     }
     data.rewind();
     try (OnnxTensor input = OnnxTensor.createTensor(env, data, shape);
@@ -95,53 +147,26 @@ public final class OnnxModel implements AutoCloseable {
     }
   }
 
-  /** Pixels as floats: x / 255, minus mean, over std, per RGB channel, in the spec's layout. */
-  void fill(FloatBuffer data, BufferedImage img) {
-    int w = spec.width();
-    int h = spec.height();
-    int[] argb = img.getRGB(0, 0, w, h, null, 0, w);
+  /** Pixels (interleaved RGB) as floats: x / 255, minus mean, over std, per channel, in the spec's layout. */
+  void fill(FloatBuffer data, byte[] rgb) {
+    int plane = spec.width() * spec.height();
     float[] mean = spec.mean();
     float[] std = spec.std();
     if (spec.nhwc()) {
-      for (int p : argb) {
-        data.put(((p >> 16 & 0xFF) / 255f - mean[0]) / std[0]);
-        data.put(((p >> 8 & 0xFF) / 255f - mean[1]) / std[1]);
-        data.put(((p & 0xFF) / 255f - mean[2]) / std[2]);
+      for (int i = 0; i < plane * 3; i += 3) {
+        data.put(((rgb[i] & 0xFF) / 255f - mean[0]) / std[0]);
+        data.put(((rgb[i + 1] & 0xFF) / 255f - mean[1]) / std[1]);
+        data.put(((rgb[i + 2] & 0xFF) / 255f - mean[2]) / std[2]);
       }
     } else {
       int base = data.position();
-      int plane = w * h;
-      for (int i = 0; i < plane; i++) {
-        int p = argb[i];
-        data.put(base + i, ((p >> 16 & 0xFF) / 255f - mean[0]) / std[0]);
-        data.put(base + plane + i, ((p >> 8 & 0xFF) / 255f - mean[1]) / std[1]);
-        data.put(base + 2 * plane + i, ((p & 0xFF) / 255f - mean[2]) / std[2]);
+      for (int i = 0, p = 0; i < plane; i++, p += 3) {
+        data.put(base + i, ((rgb[p] & 0xFF) / 255f - mean[0]) / std[0]);
+        data.put(base + plane + i, ((rgb[p + 1] & 0xFF) / 255f - mean[1]) / std[1]);
+        data.put(base + 2 * plane + i, ((rgb[p + 2] & 0xFF) / 255f - mean[2]) / std[2]);
       }
       data.position(base + 3 * plane);
     }
-  }
-
-  private BufferedImage resize(BufferedImage img) {
-    if (img.getWidth() == spec.width() && img.getHeight() == spec.height()) {
-      return img;
-    }
-    BufferedImage out = new BufferedImage(spec.width(), spec.height(), BufferedImage.TYPE_INT_RGB);
-    Graphics2D g = out.createGraphics();
-    try {
-      g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR);
-      if (spec.centerCrop()) {
-        // Scale so the image covers the target, then draw it centred: the overflow is cut off.
-        double scale = Math.max(spec.width() / (double) img.getWidth(), spec.height() / (double) img.getHeight());
-        int w = (int) Math.ceil(img.getWidth() * scale);
-        int h = (int) Math.ceil(img.getHeight() * scale);
-        g.drawImage(img, (spec.width() - w) / 2, (spec.height() - h) / 2, w, h, null);
-      } else {
-        g.drawImage(img, 0, 0, spec.width(), spec.height(), null);
-      }
-    } finally {
-      g.dispose();
-    }
-    return out;
   }
 
   private Score toScore(float[] row) {
@@ -180,11 +205,27 @@ public final class OnnxModel implements AutoCloseable {
     return name;
   }
 
+  /** @return the width of the output's last dimension (the distribution's length), 0 when not fixed */
+  private static int outputWidth(Map<String, NodeInfo> outputs) {
+    NodeInfo first = outputs.values().iterator().next();
+    if (first.getInfo() instanceof TensorInfo t && t.getShape().length >= 2) {
+      long last = t.getShape()[t.getShape().length - 1];
+      return last > 0 && last < 1_000_000 ? (int) last : 0;
+    }
+    return 0;
+  }
+
   @Override
-  public void close() throws OrtException {
+  public void close() {
     if (!closed) {
       closed = true;
-      session.close();
+      try {
+        session.close();
+      } catch (OrtException e) {
+        throw new IllegalStateException("closing " + name() + ": " + e.getMessage(), e);
+      } finally {
+        device.options().close();
+      }
     }
   }
 }

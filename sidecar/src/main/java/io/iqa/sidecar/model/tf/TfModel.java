@@ -1,9 +1,11 @@
 package io.iqa.sidecar.model.tf;
 
+import io.iqa.protocol.ScoreScale;
+import io.iqa.sidecar.image.Fit;
+import io.iqa.sidecar.image.Need;
+import io.iqa.sidecar.model.ImageInput;
+import io.iqa.sidecar.model.ImageModel;
 import io.iqa.sidecar.model.Score;
-import java.awt.Graphics2D;
-import java.awt.RenderingHints;
-import java.awt.image.BufferedImage;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -32,7 +34,7 @@ import org.tensorflow.types.TString;
  * signature that does not match fails at load with what was expected and what was found.
  * Holds native memory until {@link #close()}.
  */
-public final class TfModel implements AutoCloseable {
+public final class TfModel implements ImageModel {
 
   private static final Logger LOG = LoggerFactory.getLogger(TfModel.class);
   public static final int NIMA_SIZE = 224;
@@ -64,25 +66,64 @@ public final class TfModel implements AutoCloseable {
     this.loadMs = (System.nanoTime() - t0) / 1_000_000;
   }
 
+  @Override
   public String name() {
     return spec.name();
+  }
+
+  @Override
+  public String backend() {
+    return "tensorflow";
+  }
+
+  @Override
+  public String inputs() {
+    return spec.kind() == TfModelSpec.Kind.NIMA
+        ? "float [N,224,224,3] '" + spec.inputName() + "' (x/127.5-1)"
+        : "string scalar '" + spec.inputName() + "' (encoded image bytes)";
+  }
+
+  /** NIMA: 224x224 pixels; MUSIQ reads the encoded bytes, so a request for it alone decodes nothing. */
+  @Override
+  public Need need() {
+    return spec.kind() == TfModelSpec.Kind.NIMA ? Need.ofInput(NIMA_SIZE, NIMA_SIZE) : Need.NONE;
+  }
+
+  /** NIMA: the mean of a 1..10 distribution. MUSIQ: 0..100 (the KonIQ, SPAQ and PaQ-2-PiQ checkpoints). */
+  @Override
+  public ScoreScale scale() {
+    return spec.kind() == TfModelSpec.Kind.NIMA ? new ScoreScale(1.0, 10.0, true) : ScoreScale.PERCENT;
+  }
+
+  @Override
+  public List<Score> score(List<ImageInput> images) {
+    if (spec.kind() == TfModelSpec.Kind.NIMA) {
+      return scoreNima(images);
+    }
+    List<Score> scores = new ArrayList<>(images.size());
+    for (ImageInput i : images) {
+      scores.add(scoreMusiq(i.encoded()));
+    }
+    return scores;
   }
 
   public TfModelSpec spec() {
     return spec;
   }
 
+  @Override
   public long loadMs() {
     return loadMs;
   }
 
   /** @return {@code cpu} or {@code cuda:N}: where this model's ops can go (TensorFlow places them) */
+  @Override
   public String device() {
     return device;
   }
 
   /** NIMA: one call for the whole batch. @return one score per image, in order */
-  public List<Score> scoreNima(List<BufferedImage> images) {
+  public List<Score> scoreNima(List<ImageInput> images) {
     List<float[]> rows = runNima(images);
     List<Score> scores = new ArrayList<>(rows.size());
     for (float[] row : rows) {
@@ -107,7 +148,7 @@ public final class TfModel implements AutoCloseable {
   }
 
   /** The raw [N,10] rows for a batch (exposed to tests that check the preprocessing end to end). */
-  List<float[]> runNima(List<BufferedImage> images) {
+  List<float[]> runNima(List<ImageInput> images) {
     ensureOpen();
     if (images.isEmpty()) {
       return List.of();
@@ -115,8 +156,8 @@ public final class TfModel implements AutoCloseable {
     int n = images.size();
     float[] data = new float[n * NIMA_SIZE * NIMA_SIZE * 3];
     int at = 0;
-    for (BufferedImage img : images) {
-      at = preprocessNima(img, data, at);
+    for (ImageInput img : images) {
+      at = preprocessNima(img.rgb(NIMA_SIZE, NIMA_SIZE, Fit.STRETCH), data, at);
     }
     FloatDataBuffer buffer = DataBuffers.of(data, true, false);
     try (TFloat32 input = TFloat32.tensorOf(Shape.of(n, NIMA_SIZE, NIMA_SIZE, 3), buffer);
@@ -141,24 +182,10 @@ public final class TfModel implements AutoCloseable {
     }
   }
 
-  /** Plain resize to 224x224 (bilinear, aspect not kept), RGB order, x / 127.5 - 1 (MobileNet). */
-  static int preprocessNima(BufferedImage img, float[] into, int at) {
-    BufferedImage resized = img;
-    if (img.getWidth() != NIMA_SIZE || img.getHeight() != NIMA_SIZE) {
-      resized = new BufferedImage(NIMA_SIZE, NIMA_SIZE, BufferedImage.TYPE_INT_RGB);
-      Graphics2D g = resized.createGraphics();
-      try {
-        g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR);
-        g.drawImage(img, 0, 0, NIMA_SIZE, NIMA_SIZE, null);
-      } finally {
-        g.dispose();
-      }
-    }
-    int[] argb = resized.getRGB(0, 0, NIMA_SIZE, NIMA_SIZE, null, 0, NIMA_SIZE);
-    for (int p : argb) {
-      into[at++] = (p >> 16 & 0xFF) / 127.5f - 1f;
-      into[at++] = (p >> 8 & 0xFF) / 127.5f - 1f;
-      into[at++] = (p & 0xFF) / 127.5f - 1f;
+  /** 224x224 RGB (plain resize, aspect not kept) to floats x / 127.5 - 1 (MobileNet). */
+  static int preprocessNima(byte[] rgb, float[] into, int at) {
+    for (byte b : rgb) {
+      into[at++] = (b & 0xFF) / 127.5f - 1f;
     }
     return at;
   }
@@ -238,6 +265,7 @@ public final class TfModel implements AutoCloseable {
   }
 
   /** @return why CUDA was not used although asked for, or null */
+  @Override
   public String fallbackReason() {
     return fallbackReason;
   }

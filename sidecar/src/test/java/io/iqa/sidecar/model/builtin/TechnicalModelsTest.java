@@ -39,7 +39,7 @@ class TechnicalModelsTest {
   private static Map<String, Double> scores(BufferedImage img) throws Exception {
     Map<String, Double> out = new LinkedHashMap<>();
     for (Map.Entry<String, OnnxModel> m : MODELS.entrySet()) {
-      out.put(m.getKey(), m.getValue().score(List.of(img)).get(0).value());
+      out.put(m.getKey(), m.getValue().score(List.of(io.iqa.sidecar.model.ImageInput.of(img))).get(0).value());
     }
     return out;
   }

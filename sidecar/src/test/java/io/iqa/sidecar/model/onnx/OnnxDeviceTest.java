@@ -45,7 +45,7 @@ class OnnxDeviceTest {
           white.setRGB(x, y, 0xFFFFFF);
         }
       }
-      assertEquals(1.0, model.score(List.of(white)).get(0).value(), 1e-6, "the CPU fallback still scores");
+      assertEquals(1.0, model.score(List.of(io.iqa.sidecar.model.ImageInput.of(white))).get(0).value(), 1e-6, "the CPU fallback still scores");
     }
   }
 

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
+import io.iqa.sidecar.model.ImageInput;
 import io.iqa.sidecar.model.Score;
 import io.iqa.sidecar.model.onnx.OnnxModelWriter.Attribute;
 import java.awt.Color;
@@ -48,6 +49,10 @@ class OnnxModelTest {
         new OrtSession.SessionOptions());
   }
 
+  private static ImageInput in(BufferedImage img) {
+    return ImageInput.of(img);
+  }
+
   private static BufferedImage solid(Color c, int w, int h) {
     BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
     Graphics2D g = img.createGraphics();
@@ -66,8 +71,8 @@ class OnnxModelTest {
     Path file = linearModel("mean.onnx", false, 1, new float[] {1 / 3f, 1 / 3f, 1 / 3f}, new float[] {0});
     try (OnnxModel identity = load(file, false, ZERO, ONE, OutputMode.IDENTITY);
         OnnxModel sigmoid = load(file, false, ZERO, ONE, OutputMode.SIGMOID)) {
-      assertEquals(102 / 255.0, identity.score(List.of(gray(102))).get(0).value(), 1e-5);
-      assertEquals(1 / (1 + Math.exp(-102 / 255.0)), sigmoid.score(List.of(gray(102))).get(0).value(), 1e-5);
+      assertEquals(102 / 255.0, identity.score(List.of(in(gray(102)))).get(0).value(), 1e-5);
+      assertEquals(1 / (1 + Math.exp(-102 / 255.0)), sigmoid.score(List.of(in(gray(102)))).get(0).value(), 1e-5);
       assertTrue(identity.loadMs() >= 0);
     }
   }
@@ -77,7 +82,7 @@ class OnnxModelTest {
     float[] p = {0, 0, 0.1f, 0.2f, 0.4f, 0.2f, 0.1f, 0, 0, 0};
     Path probs = linearModel("dist.onnx", false, 10, new float[30], p);
     try (OnnxModel model = load(probs, false, ZERO, ONE, OutputMode.MEAN_OF_DISTRIBUTION)) {
-      Score s = model.score(List.of(gray(10))).get(0);
+      Score s = model.score(List.of(in(gray(10)))).get(0);
       assertEquals(5.0, s.value(), 1e-5, "sum(i * p_i) of a distribution centred on 5");
       assertEquals(Math.sqrt(0.1 * 4 + 0.2 * 1 + 0 + 0.2 * 1 + 0.1 * 4), s.std(), 1e-5);
     }
@@ -85,7 +90,7 @@ class OnnxModelTest {
     logits[9] = 20; // softmax puts nearly everything on score 10
     Path raw = linearModel("logits.onnx", false, 10, new float[30], logits);
     try (OnnxModel model = load(raw, false, ZERO, ONE, OutputMode.SOFTMAX_MEAN)) {
-      Score s = model.score(List.of(gray(10))).get(0);
+      Score s = model.score(List.of(in(gray(10)))).get(0);
       assertEquals(10.0, s.value(), 1e-3);
       assertTrue(s.std() < 0.01, "std " + s.std());
     }
@@ -98,9 +103,9 @@ class OnnxModelTest {
   void aBatchOfEightIsOneRunWithOneScorePerImageInOrder() throws Exception {
     Path file = linearModel("mean.onnx", false, 1, new float[] {1 / 3f, 1 / 3f, 1 / 3f}, new float[] {0});
     try (OnnxModel model = load(file, false, ZERO, ONE, OutputMode.IDENTITY)) {
-      List<BufferedImage> batch = new ArrayList<>();
+      List<ImageInput> batch = new ArrayList<>();
       for (int i = 0; i < 8; i++) {
-        batch.add(gray(i * 30));
+        batch.add(in(gray(i * 30)));
       }
       List<Score> scores = model.score(batch);
       assertEquals(8, scores.size());
@@ -117,15 +122,15 @@ class OnnxModelTest {
     // NHWC model that reads only the red channel.
     Path red = linearModel("red.onnx", true, 1, new float[] {1, 0, 0}, new float[] {0});
     try (OnnxModel model = load(red, true, ZERO, ONE, OutputMode.IDENTITY)) {
-      List<Score> s = model.score(List.of(solid(Color.RED, 8, 8), solid(Color.BLUE, 8, 8)));
+      List<Score> s = model.score(List.of(in(solid(Color.RED, 8, 8)), in(solid(Color.BLUE, 8, 8))));
       assertEquals(1.0, s.get(0).value(), 1e-5, "pure red must read 1 on the red channel");
       assertEquals(0.0, s.get(1).value(), 1e-5, "pure blue must read 0 on the red channel");
     }
     Path mean = linearModel("mean.onnx", false, 1, new float[] {1 / 3f, 1 / 3f, 1 / 3f}, new float[] {0});
     float[] half = {0.5f, 0.5f, 0.5f};
     try (OnnxModel model = load(mean, false, half, half, OutputMode.IDENTITY)) {
-      assertEquals(1.0, model.score(List.of(gray(255))).get(0).value(), 1e-5, "(1 - 0.5) / 0.5");
-      assertEquals(-1.0, model.score(List.of(gray(0))).get(0).value(), 1e-5, "(0 - 0.5) / 0.5");
+      assertEquals(1.0, model.score(List.of(in(gray(255)))).get(0).value(), 1e-5, "(1 - 0.5) / 0.5");
+      assertEquals(-1.0, model.score(List.of(in(gray(0)))).get(0).value(), 1e-5, "(0 - 0.5) / 0.5");
     }
   }
 
@@ -141,8 +146,8 @@ class OnnxModelTest {
     try (OnnxModel crop = new OnnxModel(ENV, new OnnxModelSpec("crop", red, null, false, 4, 4, true, ZERO, ONE,
             OutputMode.IDENTITY), new OrtSession.SessionOptions());
         OnnxModel stretch = load(red, false, ZERO, ONE, OutputMode.IDENTITY)) {
-      assertEquals(1.0, crop.score(List.of(bands)).get(0).value(), 0.02, "center crop sees only the red middle");
-      double squeezed = stretch.score(List.of(bands)).get(0).value();
+      assertEquals(1.0, crop.score(List.of(in(bands))).get(0).value(), 0.02, "center crop sees only the red middle");
+      double squeezed = stretch.score(List.of(in(bands))).get(0).value();
       assertTrue(squeezed > 0.2 && squeezed < 0.6, "stretch sees all three bands: " + squeezed);
     }
   }
@@ -161,6 +166,6 @@ class OnnxModelTest {
         name.getMessage());
     OnnxModel model = load(nchw, false, ZERO, ONE, OutputMode.IDENTITY);
     model.close();
-    assertThrows(IllegalStateException.class, () -> model.score(List.of(gray(1))));
+    assertThrows(IllegalStateException.class, () -> model.score(List.of(in(gray(1)))));
   }
 }

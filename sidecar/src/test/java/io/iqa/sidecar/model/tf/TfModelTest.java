@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.iqa.sidecar.model.ImageInput;
 import io.iqa.sidecar.model.Score;
 import io.iqa.sidecar.model.tf.TfModelSpec.Kind;
 import java.awt.Color;
@@ -23,13 +24,17 @@ class TfModelTest {
 
   private static final float[] P = {0, 0, 0.1f, 0.2f, 0.4f, 0.2f, 0.1f, 0, 0, 0};
 
-  private static BufferedImage solid(int r, int g, int b, int w, int h) {
+  private static BufferedImage image(int r, int g, int b, int w, int h) {
     BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
     Graphics2D gr = img.createGraphics();
     gr.setColor(new Color(r, g, b));
     gr.fillRect(0, 0, w, h);
     gr.dispose();
     return img;
+  }
+
+  private static ImageInput solid(int r, int g, int b, int w, int h) {
+    return ImageInput.of(image(r, g, b, w, h));
   }
 
   @Test
@@ -61,7 +66,8 @@ class TfModelTest {
       }
     }
     float[] tensor = new float[224 * 224 * 3];
-    int end = TfModel.preprocessNima(solid(255, 0, 51, 17, 33), tensor, 0);
+    int end = TfModel.preprocessNima(solid(255, 0, 51, 17, 33).rgb(224, 224, io.iqa.sidecar.image.Fit.STRETCH),
+        tensor, 0);
     assertEquals(tensor.length, end);
     for (int i = 0; i < tensor.length; i += 3) {
       assertEquals(1f, tensor[i], 1e-6f);
@@ -90,7 +96,7 @@ class TfModelTest {
 
   @Test
   void musiqReceivesTheOriginalBytesUnchanged() throws Exception {
-    BufferedImage img = solid(120, 60, 30, 64, 48);
+    BufferedImage img = image(120, 60, 30, 64, 48);
     ByteArrayOutputStream jpeg = new ByteArrayOutputStream();
     ImageIO.write(img, "jpeg", jpeg);
     byte[] bytes = jpeg.toByteArray();

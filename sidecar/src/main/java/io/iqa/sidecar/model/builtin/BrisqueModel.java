@@ -1,0 +1,131 @@
+package io.iqa.sidecar.model.builtin;
+
+import static org.bytedeco.opencv.global.opencv_core.CV_8UC3;
+import static org.bytedeco.opencv.global.opencv_imgproc.COLOR_RGB2BGR;
+import static org.bytedeco.opencv.global.opencv_imgproc.cvtColor;
+
+import io.iqa.protocol.ScoreScale;
+import io.iqa.sidecar.image.DecodedImage;
+import io.iqa.sidecar.image.Fit;
+import io.iqa.sidecar.image.Need;
+import io.iqa.sidecar.model.ImageInput;
+import io.iqa.sidecar.model.ImageModel;
+import io.iqa.sidecar.model.Score;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.opencv.opencv_core.Mat;
+import org.bytedeco.opencv.opencv_quality.QualityBRISQUE;
+
+/**
+ * BRISQUE (Mittal, Moorthy and Bovik, 2012), a published no-reference quality model trained on
+ * the LIVE database's human opinion scores: OpenCV's {@code quality} module with the model and
+ * range files OpenCV ships ({@code brisque_model_live.yml}, {@code brisque_range_live.yml}, read
+ * from the {@code org.bytedeco:opencv} native jar). Scores run from about 0 (best) to 100
+ * (worst): lower is better. Its statistics depend on scale, so an image larger than LIVE's
+ * (768x512) is scored at a long side of {@value #WORKING_LONG_SIDE} pixels (area-averaged); a
+ * smaller one as it is. On CPU, one image per call.
+ */
+public final class BrisqueModel implements ImageModel {
+
+  public static final String NAME = "brisque";
+  /** The long side larger images are brought to: LIVE's images are 768x512. */
+  public static final int WORKING_LONG_SIDE = 768;
+  private static final String[] FILES = {"brisque_model_live.yml", "brisque_range_live.yml"};
+
+  private final String name;
+  private final QualityBRISQUE brisque;
+  private final long loadMs;
+
+  private BrisqueModel(String name, QualityBRISQUE brisque, long loadMs) {
+    this.name = name;
+    this.brisque = brisque;
+    this.loadMs = loadMs;
+  }
+
+  /** Copies the model files out of the OpenCV jar into {@code dir} and loads them. */
+  public static BrisqueModel load(String name, Path dir) throws IOException {
+    long t0 = System.nanoTime();
+    String base = "/org/bytedeco/opencv/" + Loader.getPlatform() + "/share/opencv4/quality/";
+    Path[] files = new Path[FILES.length];
+    for (int i = 0; i < FILES.length; i++) {
+      files[i] = dir.resolve(FILES[i]);
+      try (InputStream in = BrisqueModel.class.getResourceAsStream(base + FILES[i])) {
+        if (in == null) {
+          throw new IOException("OpenCV's " + FILES[i] + " is not on the classpath (" + base + "): the "
+              + "org.bytedeco:opencv native jar for " + Loader.getPlatform() + " is missing");
+        }
+        Files.copy(in, files[i], java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      }
+    }
+    QualityBRISQUE q = QualityBRISQUE.create(files[0].toString(), files[1].toString());
+    return new BrisqueModel(name, q, (System.nanoTime() - t0) / 1_000_000);
+  }
+
+  @Override
+  public String name() {
+    return name;
+  }
+
+  @Override
+  public String backend() {
+    return "opencv";
+  }
+
+  @Override
+  public String device() {
+    return "cpu";
+  }
+
+  @Override
+  public String fallbackReason() {
+    return null;
+  }
+
+  @Override
+  public long loadMs() {
+    return loadMs;
+  }
+
+  @Override
+  public String inputs() {
+    return "8-bit colour, long side at most " + WORKING_LONG_SIDE + " (LIVE model)";
+  }
+
+  @Override
+  public Need need() {
+    return new Need(0, WORKING_LONG_SIDE);
+  }
+
+  @Override
+  public ScoreScale scale() {
+    return new ScoreScale(0.0, 100.0, false);
+  }
+
+  @Override
+  public synchronized List<Score> score(List<ImageInput> images) throws Exception {
+    List<Score> scores = new ArrayList<>(images.size());
+    for (ImageInput input : images) {
+      DecodedImage d = input.decoded();
+      double s = Math.min(1.0, WORKING_LONG_SIDE / (double) Math.max(d.width(), d.height()));
+      int w = Math.max(1, (int) Math.round(d.width() * s));
+      int h = Math.max(1, (int) Math.round(d.height() * s));
+      byte[] rgb = input.rgb(w, h, Fit.STRETCH);
+      try (Mat m = new Mat(h, w, CV_8UC3); Mat bgr = new Mat()) {
+        m.data().put(rgb);
+        cvtColor(m, bgr, COLOR_RGB2BGR);
+        scores.add(new Score(brisque.compute(bgr).get(0), null));
+      }
+    }
+    return scores;
+  }
+
+  @Override
+  public synchronized void close() {
+    brisque.close();
+  }
+}

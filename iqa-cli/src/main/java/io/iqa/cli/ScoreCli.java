@@ -121,13 +121,16 @@ final class ScoreCli implements Callable<Integer> {
       return;
     }
     List<String> header = new ArrayList<>(List.of("image"));
-    for (String m : models) {
-      // The table says what each column means (brisque (0-100, lower is better)); CSV keeps plain names.
-      ScoreScale s = scales.get(m);
-      header.add(csv || s == null ? m : m + " (" + s.describe() + ")");
-    }
+    header.addAll(models);
     header.addAll(List.of("served_by", "error"));
     List<List<String>> rows = new ArrayList<>();
+    if (!csv && models.stream().anyMatch(scales::containsKey)) {
+      // A second header line says what each column means: "0-100, lower is better".
+      List<String> meaning = new ArrayList<>(List.of(""));
+      models.forEach(m -> meaning.add(scales.containsKey(m) ? scales.get(m).describe() : ""));
+      meaning.addAll(List.of("", ""));
+      rows.add(meaning);
+    }
     outcomes.forEach((p, o) -> {
       List<String> row = new ArrayList<>(List.of(p.toString()));
       for (String m : models) {

@@ -14,8 +14,8 @@ public record ScoreScale(Double min, Double max, boolean higherIsBetter) {
 
   /** For a table header: {@code 0-100, higher is better}. */
   public String describe() {
-    String range = min == null ? "" : trim(min) + "-" + trim(max) + ", ";
-    return range + (higherIsBetter ? "higher is better" : "lower is better");
+    return (min == null ? "" : trim(min) + "-" + trim(max) + ", ") + (higherIsBetter ? "higher" : "lower")
+        + " is better";
   }
 
   private static String trim(double v) {

@@ -88,7 +88,8 @@ public final class ScoreCommand implements Callable<Integer> {
         return 2;
       }
       boolean allOk = true;
-      ScoreTable tableOut = table ? new ScoreTable(chosen.stream().map(ImageModel::name).toList()) : null;
+      ScoreTable tableOut = table ? new ScoreTable(chosen.stream().map(ImageModel::name).toList(),
+          chosen.stream().map(m -> registry.scale(m.name()).describe()).toList()) : null;
       for (int from = 0; from < images.size(); from += registry.maxBatch()) {
         List<Path> chunk = images.subList(from, Math.min(images.size(), from + registry.maxBatch()));
         if (lease.lost() != null) {

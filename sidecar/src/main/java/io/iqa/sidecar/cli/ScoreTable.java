@@ -5,14 +5,19 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-/** The score command's {@code --table} view: one row per image, one column per model. */
+/**
+ * The score command's {@code --table} view: one row per image, one column per model, under a
+ * two-line header: the model's name, then what its scores mean ({@code 0-100, lower is better}).
+ */
 final class ScoreTable {
 
   private final List<String> models;
+  private final List<String> scales;
   private final List<String[]> rows = new ArrayList<>();
 
-  ScoreTable(List<String> models) {
+  ScoreTable(List<String> models, List<String> scales) {
     this.models = models;
+    this.scales = scales;
   }
 
   void add(JsonObject answer) {
@@ -30,7 +35,7 @@ final class ScoreTable {
     int[] width = new int[models.size() + 1];
     width[0] = "image".length();
     for (int i = 0; i < models.size(); i++) {
-      width[i + 1] = models.get(i).length();
+      width[i + 1] = Math.max(models.get(i).length(), scales.get(i).length());
     }
     for (String[] r : rows) {
       for (int i = 0; i < r.length; i++) {
@@ -39,6 +44,12 @@ final class ScoreTable {
     }
     StringBuilder sb = new StringBuilder();
     line(sb, width, header());
+    String[] meaning = new String[models.size() + 1];
+    meaning[0] = "";
+    for (int i = 0; i < models.size(); i++) {
+      meaning[i + 1] = scales.get(i);
+    }
+    line(sb, width, meaning);
     for (String[] r : rows) {
       line(sb, width, r);
     }

@@ -110,7 +110,9 @@ public final class ModelRegistry implements AutoCloseable {
         ImageModel model = loadOne(entry, builtinDir);
         loaded.put(entry.name(), model);
         fingerprints.put(entry.name(), fingerprint(entry, model, baseDir));
-        scales.put(entry.name(), entry.scale() != null ? entry.scale() : model.scale());
+        scales.put(entry.name(), entry.scale() != null ? entry.scale()
+            : entry instanceof ModelEntry.Builtin b && TechnicalModels.NAMES.contains(b.model()) ? TechnicalModels.SCALE
+            : model.scale());
         LOG.info("loaded model {} ({}, {}) in {} ms", entry.name(), model.backend(), model.device(), model.loadMs());
       }
     } catch (RuntimeException e) {

@@ -39,6 +39,23 @@ class ModelRegistryTest {
   }
 
   @Test
+  void eachModelHasAScaleAndAnEntryMayStateItsOwn() {
+    try (ModelRegistry r = ModelRegistry.load(config(
+        new JsonObject().put("name", "tech_noise").put("backend", "builtin"),
+        new JsonObject().put("name", "brisque").put("backend", "builtin"),
+        new JsonObject().put("name", "sharp01").put("backend", "builtin").put("model", "tech_sharpness")
+            .put("range", new JsonArray().add(0).add(1)).put("higher_is_better", false)), dir, dir)) {
+      assertEquals(new io.iqa.protocol.ScoreScale(0.0, 100.0, true), r.scale("tech_noise"));
+      assertEquals(new io.iqa.protocol.ScoreScale(0.0, 100.0, false), r.scale("brisque"));
+      assertEquals("cpu", r.get("brisque").device(), "BRISQUE runs on CPU");
+      assertEquals(new io.iqa.protocol.ScoreScale(0.0, 1.0, false), r.scale("sharp01"), "the entry's own scale");
+      assertEquals("0-1, lower is better", r.scale("sharp01").describe());
+    }
+    assertMessage(config(new JsonObject().put("name", "x").put("backend", "builtin").put("model", "tech_noise")
+        .put("range", new JsonArray().add(5).add(1))), "models[0].range must be [low, high] with low < high");
+  }
+
+  @Test
   void badEntriesNameTheModelAndTheProblem() {
     assertMessage(new JsonObject().put("models", new JsonArray()), "no 'models' list");
     assertMessage(config(new JsonObject().put("name", "a b").put("backend", "builtin")),

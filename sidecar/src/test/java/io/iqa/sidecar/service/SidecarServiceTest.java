@@ -259,8 +259,26 @@ class SidecarServiceTest {
     assertEquals("cpu", m.getString("device"));
     assertTrue(m.getString("inputs").contains("[N,3,256,256]"), m.encode());
     assertEquals(16, m.getString("fingerprint").length());
+    assertEquals(new JsonArray().add(0.0).add(100.0), m.getJsonArray("range"), "each model says its scale");
+    assertEquals(true, m.getBoolean("higher_is_better"));
+    assertTrue(m.getLong("warmup_ms") >= 0, "warmed up before serving: " + m.encode());
     JsonObject health = get("/health").json();
     assertEquals("cpu", health.getString("device"));
     assertEquals(3, health.getJsonArray("models").size());
+  }
+
+  @Test
+  void brisqueIsInTheDefaultSetAndSaysLowerIsBetter() throws Exception {
+    start(new JsonObject().put("models", io.iqa.sidecar.model.builtin.Builtins.entries()));
+    JsonArray models = get("/v1/models").json().getJsonArray("models");
+    JsonObject brisque = models.stream().map(JsonObject.class::cast)
+        .filter(x -> x.getString("name").equals("brisque")).findFirst().orElseThrow();
+    assertEquals("opencv", brisque.getString("backend"));
+    assertEquals(false, brisque.getBoolean("higher_is_better"), brisque.encode());
+    Reply r = await(send(HttpMethod.POST, "/infer", "image/jpeg", jpeg(3)));
+    assertEquals(200, r.status(), r.body().toString());
+    double score = r.json().getJsonObject("scores").getDouble("brisque");
+    assertTrue(score > 0 && score < 150, r.body().toString());
+    assertEquals(6, r.json().getJsonObject("scores").size(), "the default set: 5 technical measures and BRISQUE");
   }
 }

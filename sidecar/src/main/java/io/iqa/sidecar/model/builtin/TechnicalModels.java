@@ -26,6 +26,8 @@ import java.util.function.Consumer;
 public final class TechnicalModels {
 
   public static final int SIZE = 256;
+  /** Every measure is 0..100, higher is better. */
+  public static final io.iqa.protocol.ScoreScale SCALE = io.iqa.protocol.ScoreScale.PERCENT;
   static final int OPSET = 13;
 
   /** Model name -> graph body; each body reads "image" and writes "score" [N]. */

@@ -66,6 +66,30 @@ public final class SampleImages {
     return img;
   }
 
+  /**
+   * A camera-sized stand-in for a photo: the scene drawn at {@code width} x {@code height} with
+   * sensor-like noise (sigma 3), so its JPEG holds about as many bytes per pixel as a camera's.
+   */
+  public static BufferedImage photo(int width, int height, long seed) {
+    BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
+    Graphics2D g = img.createGraphics();
+    g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR);
+    g.drawImage(scene(1024), 0, 0, width, height, null);
+    g.dispose();
+    java.util.Random rnd = new java.util.Random(seed);
+    int[] row = new int[width];
+    for (int y = 0; y < height; y++) {
+      img.getRGB(0, y, width, 1, row, 0, width);
+      for (int x = 0; x < width; x++) {
+        int n = (int) Math.round(rnd.nextGaussian() * 3);
+        int p = row[x];
+        row[x] = clamp((p >> 16 & 0xFF) + n) << 16 | clamp((p >> 8 & 0xFF) + n) << 8 | clamp((p & 0xFF) + n);
+      }
+      img.setRGB(0, y, width, 1, row, 0, width);
+    }
+    return img;
+  }
+
   /** A (2r+1)-square box blur. */
   public static BufferedImage blur(BufferedImage img, int radius) {
     int size = 2 * radius + 1;

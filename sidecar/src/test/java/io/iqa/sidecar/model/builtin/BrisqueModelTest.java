@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.sidecar.image.DebianTestData;
 import io.iqa.sidecar.image.ImageDecoder;
 import io.iqa.sidecar.model.ImageInput;
+import io.iqa.sidecar.samples.DebianSamples;
 import io.iqa.sidecar.samples.SampleImages;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
@@ -54,7 +54,7 @@ class BrisqueModelTest {
   }
 
   private static Path rubberwhale() throws Exception {
-    return DebianTestData.file("opencv-doc", "/usr/share/doc/opencv-doc/examples/data/rubberwhale1.png");
+    return DebianSamples.file("opencv-doc", "/usr/share/doc/opencv-doc/examples/data/rubberwhale1.png");
   }
 
   @Test

@@ -1,4 +1,4 @@
-package io.iqa.sidecar.image;
+package io.iqa.sidecar.samples;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -6,13 +6,15 @@ import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Published test data that a Debian package ships, fetched once into {@code ~/.cache/iqa-test-data}:
+ * Published images that Debian packages ship (OpenCV's BRISQUE test image in {@code opencv-doc},
+ * real photos in {@code plasma-workspace-wallpapers}), for tests and benchmarks, fetched once into
+ * {@code ~/.cache/iqa-test-data}:
  * taken from the installed package when it is there, else downloaded with {@code apt-get download}
  * and unpacked with {@code dpkg-deb} (no installation, no root needed).
  */
-public final class DebianTestData {
+public final class DebianSamples {
 
-  private DebianTestData() {
+  private DebianSamples() {
   }
 
   /**
@@ -26,7 +28,8 @@ public final class DebianTestData {
       return installed;
     }
     Path cache = Path.of(System.getProperty("user.home"), ".cache", "iqa-test-data", pkg);
-    Path cached = cache.resolve(installed.getFileName());
+    // The whole path names the copy: packages ship many files of one name (5120x2880.jpg).
+    Path cached = cache.resolve(pathInPackage.substring(1).replace('/', '_'));
     if (Files.isReadable(cached) && Files.size(cached) > 0) {
       return cached;
     }
@@ -39,7 +42,7 @@ public final class DebianTestData {
         deb = list.filter(p -> p.toString().endsWith(".deb")).findFirst()
             .orElseThrow(() -> new IOException("apt-get download " + pkg + " left no .deb in " + work));
       }
-      Path partial = cache.resolve(installed.getFileName() + ".part");
+      Path partial = cached.resolveSibling(cached.getFileName() + ".part");
       run(work, "sh", "-c", "dpkg-deb --fsys-tarfile '" + deb + "' | tar -xO '." + pathInPackage + "' > '" + partial
           + "'");
       Files.move(partial, cached, java.nio.file.StandardCopyOption.REPLACE_EXISTING);

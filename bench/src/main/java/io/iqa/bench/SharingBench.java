@@ -11,10 +11,6 @@ import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.ByteArrayOutputStream;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -48,7 +44,6 @@ final class SharingBench implements Callable<Integer> {
   @Option(names = "--out", defaultValue = "bench/results/sharing.md", description = "results file")
   Path out;
 
-  private static final HttpClient HTTP = HttpClient.newHttpClient();
   private int imageSeq;
 
   @Override
@@ -65,7 +60,7 @@ final class SharingBench implements Callable<Integer> {
       String brokerUrl = "http://127.0.0.1:" + broker.actualPort();
 
       Histogram yield = new Histogram(3);
-      try (Sidecar s = Sidecar.start(config(brokerUrl, Builtins.entries(), 0), work)) {
+      try (SidecarRun s = SidecarRun.start(config(brokerUrl, Builtins.entries(), 0), work)) {
         infer(s, newImage());
         try (LeaseClient llm = new LeaseClient(brokerUrl, null, 0)) {
           for (int i = 0; i < samples + 2; i++) {
@@ -117,7 +112,7 @@ final class SharingBench implements Callable<Integer> {
 
   private Histogram coldStarts(String brokerUrl, JsonArray models, Path work) throws Exception {
     Histogram h = new Histogram(3);
-    try (Sidecar s = Sidecar.start(config(brokerUrl, models, 1), work)) {
+    try (SidecarRun s = SidecarRun.start(config(brokerUrl, models, 1), work)) {
       infer(s, newImage());
       for (int i = 0; i < coldSamples; i++) {
         s.awaitState("idle");
@@ -143,64 +138,11 @@ final class SharingBench implements Callable<Integer> {
     return jpeg.toByteArray();
   }
 
-  private static void infer(Sidecar s, byte[] image) throws Exception {
-    HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(s.url + "/infer"))
-        .header("Content-Type", "image/jpeg").POST(HttpRequest.BodyPublishers.ofByteArray(image)).build(),
-        HttpResponse.BodyHandlers.ofString());
-    if (r.statusCode() != 200) {
-      throw new IllegalStateException("/infer -> " + r.statusCode() + " " + r.body());
-    }
+  private static void infer(SidecarRun s, byte[] image) throws Exception {
+    s.infer(image);
   }
 
   private static String ms(double nanos) {
     return String.format("%.0f ms", nanos / 1e6);
-  }
-
-  /** {@code iqa-sidecar serve} as its own process, as an operator runs it. */
-  private static final class Sidecar implements AutoCloseable {
-    final Process process;
-    final String url;
-
-    private Sidecar(Process process, String url) {
-      this.process = process;
-      this.url = url;
-    }
-
-    static Sidecar start(JsonObject config, Path dir) throws Exception {
-      Path conf = Files.createTempFile(dir, "sidecar", ".json");
-      Files.writeString(conf, config.encode());
-      Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
-          System.getProperty("java.class.path"), io.iqa.sidecar.SidecarMain.class.getName(), "serve", "--conf",
-          conf.toString()).redirectError(dir.resolve("sidecar.log").toFile()).start();
-      var out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()));
-      for (String line = out.readLine(); line != null; line = out.readLine()) {
-        int at = line.indexOf("listening on ");
-        if (at >= 0) {
-          return new Sidecar(p, line.substring(at + "listening on ".length()).trim());
-        }
-      }
-      throw new IllegalStateException("the sidecar did not start:\n" + Files.readString(dir.resolve("sidecar.log")));
-    }
-
-    void awaitState(String state) throws Exception {
-      long deadline = System.nanoTime() + 60_000_000_000L;
-      while (true) {
-        JsonObject h = new JsonObject(HTTP.send(HttpRequest.newBuilder(URI.create(url + "/health")).build(),
-            HttpResponse.BodyHandlers.ofString()).body());
-        if (state.equals(h.getString("state"))) {
-          return;
-        }
-        if (System.nanoTime() > deadline) {
-          throw new IllegalStateException("the sidecar never became " + state + ": " + h);
-        }
-        Thread.sleep(50);
-      }
-    }
-
-    @Override
-    public void close() throws Exception {
-      process.destroy();
-      process.waitFor(60, TimeUnit.SECONDS);
-    }
   }
 }

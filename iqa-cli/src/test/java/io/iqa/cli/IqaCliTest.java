@@ -80,7 +80,8 @@ class IqaCliTest {
     String[] lines = table.out().split("\n");
     assertTrue(lines[0].startsWith("image") && lines[0].contains("tech_sharpness") && lines[0].contains("served_by"),
         lines[0]);
-    assertEquals(3, lines.length, "header + the two images (readme.txt is skipped):\n" + table.out());
+    assertTrue(lines[1].contains("0-100, higher is better"), "the second header line states each model's scale: " + lines[1]);
+    assertEquals(4, lines.length, "two header lines + the two images (readme.txt is skipped):\n" + table.out());
     assertTrue(table.out().contains("sidecar"), table.out());
     assertTrue(table.err().contains("2/2 images"), "progress bar on stderr: " + table.err());
 

@@ -185,7 +185,7 @@ final class Lifecycle {
     return new JsonObject().put("config", config).put("base_dir", baseDir.toString()).put("limits", new JsonObject()
         .put("max_image_bytes", options.maxImageBytes()).put("max_image_pixels", options.maxImagePixels())
         .put("max_queue_delay_ms", options.maxQueueDelayMs()).put("queue_limit", options.queueLimit())
-        .put("workers", options.workers()));
+        .put("workers", options.workers()).put("warmup", options.workerWarmup()));
   }
 
   private void frame(Frame f) {

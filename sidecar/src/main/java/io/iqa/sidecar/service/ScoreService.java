@@ -64,11 +64,20 @@ final class ScoreService {
     return names;
   }
 
-  /** @param sha256 the bytes' hash when the caller computed it while reading, else null */
-  Future<JsonObject> infer(byte[] bytes, String sha256, List<String> models) {
+  /**
+   * @param sha256 the bytes' hash when the caller computed it while reading, else null
+   * @param warmup the front's own warm-up: straight to the worker, past the cache and the metrics
+   */
+  Future<JsonObject> infer(byte[] bytes, String sha256, List<String> models, boolean warmup) {
     long t0 = System.nanoTime();
     Future<String> hashed = sha256 != null ? Future.succeededFuture(sha256)
         : hashPool.executeBlocking(() -> ImageScorer.sha256(bytes), false);
+    if (warmup) {
+      return hashed.compose(sha -> {
+        Map<String, Future<Score>> scores = new LinkedHashMap<>(lifecycle.queue.submit(bytes, models));
+        return Future.all(new ArrayList<>(scores.values())).map(done -> answer(sha, scores, false, t0));
+      });
+    }
     return hashed.compose(sha -> {
       Map<String, Future<Score>> scores = new LinkedHashMap<>();
       List<String> toCompute = new ArrayList<>();
@@ -138,8 +147,11 @@ final class ScoreService {
         // The worker that answered reported the fingerprint before its first score.
         String key = keys.get(m) != null ? keys.get(m)
             : lifecycle.models().get(m) == null ? null : sha + "|" + lifecycle.models().get(m).fingerprint();
-        if (ar.succeeded() && shared != null && key != null) {
-          shared.put(key, ar.result());
+        if (ar.succeeded()) {
+          metrics.scored(m);
+          if (shared != null && key != null) {
+            shared.put(key, ar.result());
+          }
         }
         settle(key, slots.get(m), ar.succeeded() ? Future.succeededFuture(ar.result()) : Future.failedFuture(ar.cause()));
       }));

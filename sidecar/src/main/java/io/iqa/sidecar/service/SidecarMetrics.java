@@ -37,9 +37,13 @@ final class SidecarMetrics {
     missCount.incrementAndGet();
   }
 
-  void batch(String model, int size, long nanos) {
+  /** One image scored by the model for a request (the front's warm-up is not counted). */
+  void scored(String model) {
     images.computeIfAbsent(model, m -> Counter.builder("iqa_model_images").tag("model", m)
-        .description("images scored by the model (cache misses)").register(registry)).increment(size);
+        .description("images scored by the model (cache misses)").register(registry)).increment();
+  }
+
+  void batch(String model, int size, long nanos) {
     batches.computeIfAbsent(model, m -> DistributionSummary.builder("iqa_model_batch_size").tag("model", m)
         .description("images per model call").register(registry)).record(size);
     Timer.builder("iqa_model_batch").tag("model", model).description("time of one model call, decoding included")

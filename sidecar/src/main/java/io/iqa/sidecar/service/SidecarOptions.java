@@ -64,6 +64,7 @@ public final class SidecarOptions {
   private final long idleReleaseS;
   private final List<String> workerJvmArgs;
   private final long workerStartTimeoutS;
+  private final boolean workerWarmup;
   private final long drainTimeoutS;
   private final long idleShutdownS;
   private final String adminTokenSha256;
@@ -126,9 +127,10 @@ public final class SidecarOptions {
     onLeaseLost = OnLeaseLost.valueOf(c.choice("on_lease_lost", "idle", Set.of("idle", "cpu", "exit"))
         .toUpperCase(java.util.Locale.ROOT));
     idleReleaseS = c.integer("idle_release_s", 300, 0, 365L * 24 * 3600);
-    ConfigNode worker = c.block("worker").known(Set.of("jvm_args", "start_timeout_s"));
+    ConfigNode worker = c.block("worker").known(Set.of("jvm_args", "start_timeout_s", "warmup"));
     workerJvmArgs = List.copyOf(worker.strings("jvm_args", List.of()));
     workerStartTimeoutS = worker.integer("start_timeout_s", 300, 1, 86_400);
+    workerWarmup = worker.bool("warmup", true);
     drainTimeoutS = c.integer("drain_timeout_s", 30, 0, 3600);
     idleShutdownS = c.integer("idle_shutdown_s", 0, 0, 365L * 24 * 3600);
     adminTokenSha256 = c.block("auth").known(Set.of("admin_token_sha256"))
@@ -275,6 +277,11 @@ public final class SidecarOptions {
   /** @return extra JVM arguments for the worker process (e.g. -Xmx4g) */
   public List<String> workerJvmArgs() {
     return workerJvmArgs;
+  }
+
+  /** @return whether the worker runs one batch per model before it serves (worker.warmup) */
+  public boolean workerWarmup() {
+    return workerWarmup;
   }
 
   /** @return how long the worker may take to start and load the models */

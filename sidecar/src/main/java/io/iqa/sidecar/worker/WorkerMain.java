@@ -10,6 +10,7 @@ import io.iqa.sidecar.model.ModelRegistry;
 import io.iqa.sidecar.model.Score;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.WorkerExecutor;
 import io.vertx.core.json.JsonArray;
@@ -29,8 +30,8 @@ import org.slf4j.LoggerFactory;
  * a CUDA or TensorFlow runtime took. It connects to the front's socket, loads the models of
  * {@link Frame.Type#INIT}, says {@link Frame.Type#READY}, then scores the images of each
  * {@link Frame.Type#JOB} through one dynamic {@link Batcher} per model, decoding each image once,
- * at the scale its models need, on a decode pool. Before READY every model runs one batch
- * ({@link WarmUp}), so the first request is not the slow one.
+ * at the scale its models need, on a decode pool. Before READY every model is warmed up through
+ * that same path, so the first request is not the slow one.
  * On {@link Frame.Type#STOP} the model calls running finish, images not started are handed back
  * (the front sends them to the next worker), the models close and the process exits. If the front
  * goes away (its socket closes, or it dies: the worker has a parent-death signal) the worker exits
@@ -55,6 +56,8 @@ public final class WorkerMain {
   private ImageDecoder decoder;
   private WorkerExecutor decodePool;
   private boolean stopping;
+  private boolean warmedUp;
+  private final java.util.Map<String, Long> warmingNanos = new LinkedHashMap<>();
 
   private WorkerMain(Path socket) throws IOException {
     out = FrameChannel.connect(socket, f -> context.runOnContext(v -> handle(f)), e -> {
@@ -101,18 +104,18 @@ public final class WorkerMain {
           decodePool = vertx.createSharedWorkerExecutor("worker-decode", limits.getInteger("workers"));
           for (ImageModel m : registry.models()) {
             batchers.put(m.name(), new Batcher(vertx, m, registry.maxBatch(), limits.getLong("max_queue_delay_ms"),
-                limits.getInteger("queue_limit"), (model, size, nanos) -> out.send(Frame.of(Frame.Type.BATCH,
-                    new JsonObject().put("model", model).put("size", size).put("nanos", nanos)))));
+                limits.getInteger("queue_limit"), this::batchDone));
           }
-          return vertx.executeBlocking(() -> WarmUp.run(registry, decoder));
+          return limits.getBoolean("warmup", true) ? warmUp() : Future.succeededFuture();
         })
-        .onSuccess(warmupMs -> {
+        .onSuccess(v -> {
           JsonArray models = new JsonArray();
           for (ImageModel m : registry.models()) {
-            models.add(new ModelInfo(m.name(), m.backend(), m.device(), m.inputs(), m.loadMs(),
-                warmupMs.get(m.name()), registry.fingerprint(m.name()), m.fallbackReason(),
-                registry.scale(m.name())).toJson());
+            Long warmupMs = warmingNanos.containsKey(m.name()) ? warmingNanos.get(m.name()) / 1_000_000 : null;
+            models.add(new ModelInfo(m.name(), m.backend(), m.device(), m.inputs(), m.loadMs(), warmupMs,
+                registry.fingerprint(m.name()), m.fallbackReason(), registry.scale(m.name())).toJson());
           }
+          warmedUp = true;
           out.send(Frame.of(Frame.Type.READY, new JsonObject().put("models", models)
               .put("load_ms", (System.nanoTime() - started) / 1_000_000).put("pid", ProcessHandle.current().pid())));
           if (stopping) {
@@ -128,11 +131,9 @@ public final class WorkerMain {
         });
   }
 
-  /** Decodes the image once, at what the job's models need, then queues it on each model's batcher. */
   private void job(Frame frame) {
     long id = frame.header().getLong("id");
     List<String> names = new ArrayList<>();
-    Need need = Need.NONE;
     for (Object o : frame.header().getJsonArray("models")) {
       String model = (String) o;
       if (stopping || registry == null) {
@@ -141,31 +142,99 @@ public final class WorkerMain {
         result(id, model, null, new HttpError(400, "bad_request", "model '" + model + "' is not loaded"));
       } else {
         names.add(model);
-        need = need.and(registry.get(model).need());
       }
     }
+    score(frame.payload(), names, (model, score, error) -> result(id, model, score, error));
+  }
+
+  /** What became of one model's run on one image. */
+  private interface Outcome {
+    void of(String model, Score score, Throwable error);
+  }
+
+  /**
+   * Decodes the image once, at what its models need, on the decode pool, then queues it on each
+   * model's batcher. @return completes when every model has answered
+   */
+  private Future<Void> score(byte[] encoded, List<String> names, Outcome outcome) {
     if (names.isEmpty()) {
-      return;
+      return Future.succeededFuture();
+    }
+    Need need = Need.NONE;
+    for (String n : names) {
+      need = need.and(registry.get(n).need());
     }
     // A model that reads the encoded bytes needs no pixels, but the bytes must still be an image.
-    ImageInput input = ImageInput.lazy(frame.payload(), decoder, need.none() ? Need.ofInput(1, 1) : need);
+    ImageInput input = ImageInput.lazy(encoded, decoder, need.none() ? Need.ofInput(1, 1) : need);
+    Promise<Void> all = Promise.promise();
     decodePool.executeBlocking(input::decoded, false).onComplete(decoded -> {
       if (decoded.failed()) {
         input.close();
-        names.forEach(m -> result(id, m, null, decoded.cause()));
+        names.forEach(m -> outcome.of(m, null, decoded.cause()));
+        all.complete();
         return;
       }
       int[] left = {names.size()};
       for (String model : names) {
         Batcher b = batchers.get(model);
         (stopping ? Future.<Score>failedFuture(new HandBack()) : b.submit(input)).onComplete(ar -> {
-          result(id, model, ar.result(), ar.cause());
+          outcome.of(model, ar.result(), ar.cause());
           if (--left[0] == 0) {
             input.close();
+            all.complete();
           }
         });
       }
     });
+    return all.future();
+  }
+
+  /**
+   * Before READY, every model runs through the same path as a request's image (decode pool,
+   * batcher, the model's runner thread): once on one image, then on a full batch of
+   * {@code max_batch}. Runtimes allocate, compile and tune per input shape on their first calls
+   * (ONNX Runtime's arenas, TensorFlow's graph, cuDNN's algorithm search on a GPU) and the JIT
+   * compiles the path, so the first real request is not the slowest.
+   */
+  private Future<Void> warmUp() {
+    byte[] jpeg;
+    try {
+      java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+      javax.imageio.ImageIO.write(io.iqa.sidecar.samples.SampleImages.photo(1024, 768, 1), "jpeg", out);
+      jpeg = out.toByteArray();
+    } catch (IOException e) {
+      return Future.failedFuture(e);
+    }
+    List<String> names = new ArrayList<>(batchers.keySet());
+    Outcome check = (model, score, error) -> {
+      if (error != null) {
+        LOG.warn("warm-up of {} failed: {}", model, error.toString());
+      }
+    };
+    long t0 = System.nanoTime();
+    return score(jpeg, names, check).compose(v -> {
+      List<Future<Void>> batch = new ArrayList<>();
+      for (int i = 0; i < registry.maxBatch(); i++) {
+        batch.add(score(jpeg, names, check));
+      }
+      return Future.all(batch).<Void>mapEmpty();
+    }).onSuccess(v -> LOG.info("warmed up in {} ms (1 image, then {} at once, per model): {} ms of model calls",
+        (System.nanoTime() - t0) / 1_000_000, registry.maxBatch(), warmingMs()));
+  }
+
+  private java.util.Map<String, Long> warmingMs() {
+    java.util.Map<String, Long> ms = new LinkedHashMap<>();
+    warmingNanos.forEach((m, ns) -> ms.put(m, ns / 1_000_000));
+    return ms;
+  }
+
+  /** A model call finished: its time goes to the warm-up's account until READY, then to the front's metrics. */
+  private void batchDone(String model, int size, long nanos) {
+    if (!warmedUp) {
+      warmingNanos.merge(model, nanos, Long::sum);
+    } else {
+      out.send(Frame.of(Frame.Type.BATCH, new JsonObject().put("model", model).put("size", size).put("nanos", nanos)));
+    }
   }
 
   private void result(long id, String model, Score score, Throwable error) {

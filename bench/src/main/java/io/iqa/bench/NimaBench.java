@@ -1,0 +1,200 @@
+package io.iqa.bench;
+
+import io.iqa.sidecar.image.ImageDecoder;
+import io.iqa.sidecar.image.Need;
+import io.iqa.sidecar.model.ImageInput;
+import io.iqa.sidecar.model.builtin.Builtins;
+import io.iqa.sidecar.model.tf.TfModel;
+import io.iqa.sidecar.model.tf.TfModelSpec;
+import io.iqa.sidecar.samples.SampleImages;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.io.ByteArrayOutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.imageio.ImageIO;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * A model of real size, the NIMA MobileNet of {@code ../shared/models}, on CPU: its cost per image
+ * at batch 1, 2, 4 and 8 (in-process), images/s through the sidecar with 8 concurrent clients with
+ * dynamic batching and without, and the first request after start against the steady state, with
+ * and without the worker's warm-up.
+ */
+@Command(name = "nima", mixinStandardHelpOptions = true,
+    description = "NIMA-size model: cost per image by batch size, batching throughput, warm-up.")
+final class NimaBench implements Callable<Integer> {
+
+  @Option(names = "--shared-models", defaultValue = "../shared/models",
+      description = "folder with nima-mobilenet-random (default ${DEFAULT-VALUE})")
+  Path sharedModels;
+
+  @Option(names = "--clients", defaultValue = "8", description = "concurrent clients (default ${DEFAULT-VALUE})")
+  int clients;
+
+  @Option(names = "--seconds", defaultValue = "15", description = "throughput run length (default ${DEFAULT-VALUE})")
+  int seconds;
+
+  @Option(names = "--out", defaultValue = "bench/results/nima.md", description = "results file")
+  Path out;
+
+  private final AtomicInteger seq = new AtomicInteger();
+
+  @Override
+  public Integer call() throws Exception {
+    Path nima = sharedModels.resolve("nima-mobilenet-random").toAbsolutePath().normalize();
+    if (!Files.isRegularFile(nima.resolve("saved_model.pb"))) {
+      System.out.println(nima + " is not here: nothing to measure (see ../shared/models/README.md)");
+      return 0;
+    }
+    ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.iqa"))
+        .setLevel(ch.qos.logback.classic.Level.WARN);
+    Path dir = Files.createTempDirectory("bench-nima");
+    ResultTable t = new ResultTable("NIMA MobileNet (TensorFlow, 224x224, 3.2 M parameters), CPU")
+        .note("the model: " + nima + " (idealo's NIMA export graph, untrained weights; costs what a real one costs)")
+        .note("per image by batch size: in-process TfModel.score on inputs already decoded and resized, median of "
+            + "20 calls after 5 warm-up calls")
+        .note("throughput: a sidecar process with NIMA only, " + clients + " clients sending distinct 640x480 JPEGs "
+            + "for " + seconds + " s after a 5 s warm-up; without batching = max_batch 1; with = max_batch 8, "
+            + "max_queue_delay_ms 5")
+        .note("first request: a fresh sidecar process (NIMA and the default set), the first /infer after its "
+            + "'listening' line vs the median of the next 20, with worker.warmup on (default) and off");
+    perImageByBatch(t, nima);
+    double without = throughput(nima, dir, 1);
+    double with = throughput(nima, dir, 8);
+    t.row("images/s, " + clients + " clients, no batching", String.format("%.1f", without), "", "")
+        .row("images/s, " + clients + " clients, dynamic batching", String.format("%.1f", with), "", "")
+        .row("batching speed-up", String.format("%.2f", with / without), ">= 1.5",
+            ResultTable.check(with / without, 1.5, true));
+    firstRequest(t, nima, dir, true);
+    firstRequest(t, nima, dir, false);
+    t.printAndWrite(out);
+    return 0;
+  }
+
+  private void perImageByBatch(ResultTable t, Path nima) throws Exception {
+    ImageDecoder decoder = new ImageDecoder();
+    List<ImageInput> inputs = new ArrayList<>();
+    for (int i = 0; i < 8; i++) {
+      ImageInput in = ImageInput.lazy(jpeg(), decoder, Need.ofInput(TfModel.NIMA_SIZE, TfModel.NIMA_SIZE));
+      in.rgb(TfModel.NIMA_SIZE, TfModel.NIMA_SIZE, io.iqa.sidecar.image.Fit.STRETCH);
+      inputs.add(in);
+    }
+    StringBuilder row = new StringBuilder();
+    double one = 0;
+    double eight = 0;
+    try (TfModel model = new TfModel(TfModelSpec.of("nima", TfModelSpec.Kind.NIMA, nima))) {
+      for (int batch : new int[] {1, 2, 4, 8}) {
+        List<ImageInput> b = inputs.subList(0, batch);
+        for (int i = 0; i < 5; i++) {
+          model.score(b);
+        }
+        double[] per = new double[20];
+        for (int i = 0; i < per.length; i++) {
+          long t0 = System.nanoTime();
+          model.score(b);
+          per[i] = (System.nanoTime() - t0) / 1e6 / batch;
+        }
+        Arrays.sort(per);
+        double median = per[per.length / 2];
+        one = batch == 1 ? median : one;
+        eight = batch == 8 ? median : eight;
+        row.append(row.length() == 0 ? "" : ", ").append("batch ").append(batch).append(": ")
+            .append(String.format("%.1f ms", median));
+      }
+    } finally {
+      inputs.forEach(ImageInput::close);
+    }
+    t.row("cost per image by batch size", row.toString(), "", "")
+        .row("per-image cost, batch 1 / batch 8", String.format("%.2f", one / eight), "", "");
+  }
+
+  private double throughput(Path nima, Path dir, int maxBatch) throws Exception {
+    JsonObject config = new JsonObject().put("device", "cpu").put("max_batch", maxBatch)
+        .put("batching", new JsonObject().put("max_queue_delay_ms", maxBatch == 1 ? 0 : 5))
+        .put("models", new JsonArray().add(nimaEntry(nima)));
+    List<byte[]> pool = new ArrayList<>();
+    for (int i = 0; i < 16; i++) {
+      pool.add(jpeg());
+    }
+    try (SidecarRun s = SidecarRun.start(config, dir)) {
+      run(s, pool, 5);
+      return run(s, pool, seconds);
+    }
+  }
+
+  /** {@code clients} threads sending distinct images (a counter after the JPEG's end marker) for {@code secs}. */
+  private double run(SidecarRun s, List<byte[]> pool, int secs) throws Exception {
+    AtomicInteger done = new AtomicInteger();
+    long end = System.nanoTime() + secs * 1_000_000_000L;
+    List<Thread> threads = new ArrayList<>();
+    long t0 = System.nanoTime();
+    for (int c = 0; c < clients; c++) {
+      Thread th = new Thread(() -> {
+        while (System.nanoTime() < end) {
+          int n = seq.incrementAndGet();
+          byte[] src = pool.get(n % pool.size());
+          byte[] img = Arrays.copyOf(src, src.length + 4);
+          img[src.length] = (byte) (n >> 24);
+          img[src.length + 1] = (byte) (n >> 16);
+          img[src.length + 2] = (byte) (n >> 8);
+          img[src.length + 3] = (byte) n;
+          try {
+            s.infer(img);
+            done.incrementAndGet();
+          } catch (Exception e) {
+            throw new IllegalStateException(e);
+          }
+        }
+      });
+      th.start();
+      threads.add(th);
+    }
+    for (Thread th : threads) {
+      th.join();
+    }
+    return done.get() / ((System.nanoTime() - t0) / 1e9);
+  }
+
+  private void firstRequest(ResultTable t, Path nima, Path dir, boolean warmup) throws Exception {
+    JsonArray models = Builtins.entries().copy().add(nimaEntry(nima));
+    JsonObject config = new JsonObject().put("device", "cpu").put("models", models)
+        .put("worker", new JsonObject().put("warmup", warmup));
+    try (SidecarRun s = SidecarRun.start(config, dir)) {
+      long t0 = System.nanoTime();
+      s.infer(jpeg());
+      double first = (System.nanoTime() - t0) / 1e6;
+      double[] steady = new double[20];
+      for (int i = 0; i < steady.length; i++) {
+        long t1 = System.nanoTime();
+        s.infer(jpeg());
+        steady[i] = (System.nanoTime() - t1) / 1e6;
+      }
+      Arrays.sort(steady);
+      double median = steady[steady.length / 2];
+      String label = "worker.warmup " + (warmup ? "on" : "off");
+      t.row("first request / steady median, " + label, String.format("%.0f ms / %.0f ms = %.2f", first, median,
+          first / median), warmup ? "close to 1" : "", "")
+          .row("start to listening, " + label, s.startMs + " ms", "", "");
+    }
+  }
+
+  private static JsonObject nimaEntry(Path nima) {
+    return new JsonObject().put("name", "nima_aesthetic").put("backend", "tensorflow").put("kind", "nima")
+        .put("dir", nima.toString());
+  }
+
+  private byte[] jpeg() throws Exception {
+    int shift = seq.incrementAndGet() % 120 - 60;
+    java.awt.image.BufferedImage img = SampleImages.perChannel(SampleImages.photo(640, 480, shift), v -> v + shift);
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ImageIO.write(img, "jpeg", out);
+    return out.toByteArray();
+  }
+}

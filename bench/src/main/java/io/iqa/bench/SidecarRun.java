@@ -1,0 +1,80 @@
+package io.iqa.bench;
+
+import io.vertx.core.json.JsonObject;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+
+/** {@code iqa-sidecar serve} as its own process (front and worker), as an operator runs it. */
+final class SidecarRun implements AutoCloseable {
+
+  static final HttpClient HTTP = HttpClient.newHttpClient();
+
+  final Process process;
+  final String url;
+  /** From starting the process to its "listening" line. */
+  final long startMs;
+
+  private SidecarRun(Process process, String url, long startMs) {
+    this.process = process;
+    this.url = url;
+    this.startMs = startMs;
+  }
+
+  /** Starts it with {@code config} (port 0 unless given) and waits for its "listening" line. */
+  static SidecarRun start(JsonObject config, Path dir) throws Exception {
+    Path conf = Files.createTempFile(dir, "sidecar", ".json");
+    Files.writeString(conf, config.copy().put("port", config.getInteger("port", 0)).encode());
+    Path log = Files.createTempFile(dir, "sidecar", ".log");
+    long t0 = System.nanoTime();
+    Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+        System.getProperty("java.class.path"), io.iqa.sidecar.SidecarMain.class.getName(), "serve", "--conf",
+        conf.toString()).redirectError(log.toFile()).start();
+    BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()));
+    for (String line = out.readLine(); line != null; line = out.readLine()) {
+      int at = line.indexOf("listening on ");
+      if (at >= 0) {
+        return new SidecarRun(p, line.substring(at + "listening on ".length()).trim(), (System.nanoTime() - t0) / 1_000_000);
+      }
+    }
+    throw new IllegalStateException("the sidecar did not start:\n" + Files.readString(log));
+  }
+
+  /** POSTs a JPEG to /infer. @return the answer, or fails on anything but 200 */
+  JsonObject infer(byte[] jpeg) throws Exception {
+    HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(url + "/infer"))
+        .header("Content-Type", "image/jpeg").POST(HttpRequest.BodyPublishers.ofByteArray(jpeg)).build(),
+        HttpResponse.BodyHandlers.ofString());
+    if (r.statusCode() != 200) {
+      throw new IllegalStateException("/infer -> " + r.statusCode() + " " + r.body());
+    }
+    return new JsonObject(r.body());
+  }
+
+  void awaitState(String state) throws Exception {
+    long deadline = System.nanoTime() + 60_000_000_000L;
+    while (true) {
+      JsonObject h = new JsonObject(HTTP.send(HttpRequest.newBuilder(URI.create(url + "/health")).build(),
+          HttpResponse.BodyHandlers.ofString()).body());
+      if (state.equals(h.getString("state"))) {
+        return;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException("the sidecar never became " + state + ": " + h);
+      }
+      Thread.sleep(50);
+    }
+  }
+
+  @Override
+  public void close() throws Exception {
+    process.destroy();
+    process.waitFor(60, TimeUnit.SECONDS);
+  }
+}

@@ -13,13 +13,30 @@ alive() {
   [ -n "$state" ] && [ "${state:0:1}" != Z ]
 }
 
+# install_missing COMMAND:PACKAGE ...: apt-get installs the Debian package of each missing command.
+install_missing() {
+  local need=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+  done
+  [ "${#need[@]}" -gt 0 ] || return 0
+  echo "installing ${need[*]} ..." >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+}
+
 # Builds the module's jar when it is missing or older than its sources.
 ensure_jar() {
   local module="$1" jar="$2"
   if [ ! -f "$ROOT/$jar" ] || [ -n "$(find "$ROOT/$module/src" "$ROOT/pom.xml" "$ROOT/$module/pom.xml" -newer "$ROOT/$jar" -print -quit)" ] \
-      || { { [ "$module" = sidecar ] || [ "$module" = bench ]; } && [ ! -d "$ROOT/$module/target/lib" ]; }; then
+      || { { [ "$module" = sidecar ] || [ "$module" = bench ]; } && [ ! -d "$ROOT/$module/target/lib" ]; } \
+      || [ -f "$ROOT/$module/target/gpu-build" ]; then
     echo "building $module ..." >&2
-    (cd "$ROOT" && mvn -q -B -DskipTests package -pl "$module" -am) >&2 || die "build of $module failed"
+    # After scripts/gpu-check, target/ holds the -Pgpu flavour: clean, so no GPU native jar stays behind.
+    local clean=""
+    [ -f "$ROOT/$module/target/gpu-build" ] && clean="clean"
+    (cd "$ROOT" && mvn -q -B -DskipTests $clean package -pl "$module" -am) >&2 || die "build of $module failed"
   fi
 }
 

@@ -4,8 +4,8 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** {@code scripts/bench SUBCOMMAND}: each benchmark prints a table and writes it under {@code bench/results/}. */
-@Command(name = "bench", mixinStandardHelpOptions = true, subcommands = {BrokerBench.class, ModelsBench.class, PhotosBench.class, NimaBench.class, SidecarBench.class,
-    SharingBench.class,
+@Command(name = "bench", mixinStandardHelpOptions = true, subcommands = {BrokerBench.class,
+    ModelsBench.class, PhotosBench.class, NimaBench.class, SidecarBench.class, SharingBench.class, GpuBench.class,
     ClientBench.class},
     description = "Project benchmarks. Each prints a markdown table and writes it to bench/results/.")
 public final class Bench implements Runnable {

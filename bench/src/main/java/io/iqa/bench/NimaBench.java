@@ -139,12 +139,7 @@ final class NimaBench implements Callable<Integer> {
       Thread th = new Thread(() -> {
         while (System.nanoTime() < end) {
           int n = seq.incrementAndGet();
-          byte[] src = pool.get(n % pool.size());
-          byte[] img = Arrays.copyOf(src, src.length + 4);
-          img[src.length] = (byte) (n >> 24);
-          img[src.length + 1] = (byte) (n >> 16);
-          img[src.length + 2] = (byte) (n >> 8);
-          img[src.length + 3] = (byte) n;
+          byte[] img = SidecarRun.distinct(pool.get(n % pool.size()), n);
           try {
             s.infer(img);
             done.incrementAndGet();

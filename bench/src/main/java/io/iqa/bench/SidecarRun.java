@@ -57,6 +57,15 @@ final class SidecarRun implements AutoCloseable {
     return new JsonObject(r.body());
   }
 
+  /** @return {@code src} with {@code n} after its end marker: a new image to the cache, the same to a decoder */
+  static byte[] distinct(byte[] src, int n) {
+    byte[] img = java.util.Arrays.copyOf(src, src.length + 4);
+    for (int i = 0; i < 4; i++) {
+      img[src.length + i] = (byte) (n >> (24 - 8 * i));
+    }
+    return img;
+  }
+
   void awaitState(String state) throws Exception {
     long deadline = System.nanoTime() + 60_000_000_000L;
     while (true) {

@@ -94,6 +94,15 @@ public final class NvidiaSmi {
     return apps;
   }
 
+  /** @return MiB of memory in use on each device, by index (what {@code scripts/gpu-check} reports) */
+  public Map<Integer, Integer> memoryUsedMb() throws Unavailable {
+    Map<Integer, Integer> used = new HashMap<>();
+    for (String[] f : rows(run("--query-gpu=index,memory.used"), "\\d+", "\\d+")) {
+      used.put(Integer.parseInt(f[0]), Integer.parseInt(f[1]));
+    }
+    return used;
+  }
+
   private String run(String query) throws Unavailable {
     ProcessBuilder pb = new ProcessBuilder(executable, query, "--format=csv,noheader,nounits")
         .redirectErrorStream(true);

@@ -55,6 +55,17 @@ class NvidiaSmiTest {
     assertTrue(missing.missing());
   }
 
+  @Test
+  void readsMemoryInUseByDevice(@TempDir Path dir) throws Exception {
+    Path smi = script(dir, """
+        #!/bin/sh
+        [ "$1" = "--query-gpu=index,memory.used" ] || { echo "unexpected args: $*" >&2; exit 9; }
+        echo "0, 1"
+        echo "1, 40211"
+        """);
+    assertEquals(java.util.Map.of(0, 1, 1, 40211), new NvidiaSmi(smi.toString()).memoryUsedMb());
+  }
+
   private static Path script(Path dir, String body) throws Exception {
     Path p = dir.resolve("nvidia-smi");
     Files.writeString(p, body);

@@ -66,7 +66,7 @@ public final class OnnxDevice {
     } catch (OrtException | RuntimeException | LinkageError e) {
       options.close();
       String reason = "asked for cuda:" + deviceId + " but ONNX Runtime could not add the CUDA provider ("
-          + e.getMessage() + ")";
+          + String.valueOf(e.getMessage()).strip() + ")";
       LOG.warn("model {}: {}; RUNNING ON CPU", model, reason);
       return new OnnxDevice(new OrtSession.SessionOptions(), "cpu", reason);
     }

@@ -40,6 +40,12 @@ final class SidecarProcess implements AutoCloseable {
     if (!written.containsKey("port")) {
       written.put("port", 0);
     }
+    // These tests are about processes and leases: the warm-up (SidecarServiceTest covers it) only
+    // makes every start and every cold start a second slower.
+    JsonObject worker = written.getJsonObject("worker", new JsonObject());
+    if (!worker.containsKey("warmup")) {
+      written.put("worker", worker.copy().put("warmup", false));
+    }
     Files.writeString(conf, written.encode());
     stderr = Files.createTempFile(dir, "sidecar", ".log");
     List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));

@@ -11,6 +11,7 @@ import io.iqa.broker.store.LeaseEvent;
 import io.iqa.broker.store.LeaseRequest;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.ReleaseResult;
+import io.iqa.broker.store.StoreClock;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreListener;
 import io.iqa.broker.store.StoreSettings;
@@ -43,8 +44,9 @@ public final class MemoryLeaseStore implements LeaseStore {
   private static final Logger LOG = LoggerFactory.getLogger(MemoryLeaseStore.class);
 
   private final StoreSettings settings;
-  private final long monoBaseMs = monoMs();
-  private final long wallBaseMs = System.currentTimeMillis();
+  private final StoreClock clock;
+  private final long monoBaseMs;
+  private final long wallBaseMs;
 
   private final Map<Integer, List<MemoryLease>> devices = new TreeMap<>();
   private final Map<Integer, GpuDevice> gpus = new TreeMap<>();
@@ -61,7 +63,14 @@ public final class MemoryLeaseStore implements LeaseStore {
   private long nextQueueSeq = 1;
 
   public MemoryLeaseStore(StoreSettings settings) {
+    this(settings, StoreClock.SYSTEM);
+  }
+
+  public MemoryLeaseStore(StoreSettings settings, StoreClock clock) {
     this.settings = settings;
+    this.clock = clock;
+    this.monoBaseMs = clock.monotonicMs();
+    this.wallBaseMs = clock.wallMs();
     this.ended = Caffeine.newBuilder()
         // Eviction bookkeeping on the caller's thread: no hop to the common pool on every release.
         .executor(Runnable::run)
@@ -101,7 +110,7 @@ public final class MemoryLeaseStore implements LeaseStore {
       nextLeaseId = state.nextLeaseId();
       nextEventSeq = state.nextEventSeq();
       for (JsonObject j : state.leases()) {
-        MemoryLease l = LeaseJournal.fromJson(j, wall -> now + (wall - System.currentTimeMillis()));
+        MemoryLease l = LeaseJournal.fromJson(j, wall -> now + (wall - clock.wallMs()));
         if (!devices.containsKey(l.gpu)) {
           throw new StoreException(StoreException.Kind.UNAVAILABLE, "the lease state file " + settings.stateFile()
               + " holds lease " + l.leaseId + " on gpu " + l.gpu + ", which this broker's gpus do not list");
@@ -188,7 +197,7 @@ public final class MemoryLeaseStore implements LeaseStore {
   @Override
   public Future<Void> note(String type, int gpu, String subject, String detail) {
     return step(out -> {
-      out.events.add(record(new LeaseEvent(nextEventSeq++, Instant.now(), type, 0, gpu, subject, "", "broker", detail,
+      out.events.add(record(new LeaseEvent(nextEventSeq++, wall(monoMs()), type, 0, gpu, subject, "", "broker", detail,
           null, null)));
       return null;
     });
@@ -439,12 +448,14 @@ public final class MemoryLeaseStore implements LeaseStore {
 
   private List<Lease> expire(long now, Outbox out) {
     List<Lease> expired = new ArrayList<>();
-    for (MemoryLease l : List.copyOf(byId.values())) {
-      if (l.expiresMono <= now) {
-        expired.add(l.view(now, this::wall));
-        endExpired(l, now, out);
-      }
+    // In expiry order, then by lease_id: the order lease-store.lua ends them in.
+    List<MemoryLease> due = byId.values().stream().filter(l -> l.expiresMono <= now)
+        .sorted(Comparator.<MemoryLease>comparingLong(l -> l.expiresMono).thenComparingLong(l -> l.leaseId)).toList();
+    for (MemoryLease l : due) {
+      expired.add(l.view(now, this::wall));
+      endExpired(l, now, out);
     }
+    expired.sort(Comparator.comparingInt(Lease::gpu).thenComparingLong(Lease::leaseId));
     return expired;
   }
 
@@ -454,7 +465,8 @@ public final class MemoryLeaseStore implements LeaseStore {
       end(l, LeaseEvent.REVOKE_EXPIRED, l.revoked, "broker", "expires_at passed before the holder released", now, out);
       return l.revoked;
     }
-    end(l, EndReason.EXPIRED.wireName(), EndReason.EXPIRED, "broker", "not renewed within ttl_s=" + l.ttlMs / 1000.0,
+    end(l, EndReason.EXPIRED.wireName(), EndReason.EXPIRED, "broker", "not renewed within ttl_s="
+        + java.math.BigDecimal.valueOf(l.ttlMs, 3).stripTrailingZeros().toPlainString(),
         now, out);
     return EndReason.EXPIRED;
   }
@@ -575,9 +587,9 @@ public final class MemoryLeaseStore implements LeaseStore {
 
   private LeaseEvent event(String type, MemoryLease l, String by, String reason, Boolean immediate) {
     boolean revocation = type.equals("force_released") || type.equals("stale");
-    return record(new LeaseEvent(nextEventSeq++, Instant.now(), type, l.leaseId, l.gpu, l.owner, l.purpose, by,
+    return record(new LeaseEvent(nextEventSeq++, wall(monoMs()), type, l.leaseId, l.gpu, l.owner, l.purpose, by,
         reason, revocation ? immediate : null,
-        revocation ? (Boolean.TRUE.equals(immediate) ? Instant.now() : wall(l.expiresMono)) : null));
+        revocation ? (Boolean.TRUE.equals(immediate) ? wall(monoMs()) : wall(l.expiresMono)) : null));
   }
 
   private LeaseEvent record(LeaseEvent e) {
@@ -596,8 +608,8 @@ public final class MemoryLeaseStore implements LeaseStore {
     return wallBaseMs + (mono - monoBaseMs);
   }
 
-  private static long monoMs() {
-    return System.nanoTime() / 1_000_000L;
+  private long monoMs() {
+    return clock.monotonicMs();
   }
 
   // ---- state ----

@@ -10,6 +10,7 @@ import io.iqa.broker.store.LeaseRequest;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.Priority;
 import io.iqa.broker.store.ReleaseResult;
+import io.iqa.broker.store.StoreClock;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreListener;
 import io.iqa.broker.store.StoreSettings;
@@ -57,6 +58,7 @@ public final class RedisLeaseStore implements LeaseStore {
   private RedisNotifications notifications;
   private StoreListener listener;
   private JsonObject settingsJson;
+  private final StoreClock clock;
   private String sha;
   /** The highest lease id this broker has seen: a Redis that lost its data never goes below it. */
   private final AtomicLong maxLeaseId = new AtomicLong();
@@ -66,6 +68,13 @@ public final class RedisLeaseStore implements LeaseStore {
    */
   public RedisLeaseStore(Vertx vertx, String url, String prefix, int poolSize, StoreSettings settings,
       long waiterHeartbeatMs) {
+    this(vertx, url, prefix, poolSize, settings, waiterHeartbeatMs, null);
+  }
+
+  /** @param clock null: Redis's own clock (TIME), what every broker sharing this Redis agrees on; else the test's */
+  public RedisLeaseStore(Vertx vertx, String url, String prefix, int poolSize, StoreSettings settings,
+      long waiterHeartbeatMs, StoreClock clock) {
+    this.clock = clock;
     this.vertx = vertx;
     this.url = url;
     this.prefix = prefix;
@@ -129,7 +138,7 @@ public final class RedisLeaseStore implements LeaseStore {
         .put("owner", r.owner())
         .put("purpose", r.purpose())
         .put("ttl", r.ttlMs())
-        .put("prio", r.priority().rank())
+        .put("prio", r.priority().wireName())
         .put("wait", r.waitMs())
         .put("yield", r.yieldable())
         .put("preempt", r.preempt());
@@ -253,7 +262,7 @@ public final class RedisLeaseStore implements LeaseStore {
         JsonObject q = (JsonObject) o;
         JsonObject r = q.getJsonObject("req");
         waiting.add(new Waiter(r.getString("owner"), r.getString("purpose", ""), r.getInteger("gpu"),
-            r.getInteger("vram"), Priority.values()[r.getInteger("prio")], now - q.getLong("enq")));
+            r.getInteger("vram"), priority(r.getValue("prio")), now - q.getLong("enq")));
       }
       Long until = res.getLong("recovering_until");
       return new StoreSnapshot(Instant.ofEpochMilli(now), leases(res, "leases"), waiting,
@@ -285,6 +294,9 @@ public final class RedisLeaseStore implements LeaseStore {
   private <T> Future<T> call(String op, JsonObject args, Function<JsonObject, T> decode) {
     if (sha == null) {
       return Future.failedFuture(new StoreException(StoreException.Kind.UNAVAILABLE, "redis store not started"));
+    }
+    if (clock != null) {
+      args.put("now", clock.wallMs());
     }
     String payload = args.put("s", settingsJson).put("origin", origin).put("floor", maxLeaseId.get()).encode();
     return redis.send(Request.cmd(Command.EVALSHA).arg(sha).arg(0).arg(prefix).arg(op).arg(payload))
@@ -349,6 +361,11 @@ public final class RedisLeaseStore implements LeaseStore {
     }
   }
 
+  /** Stored by name; an older broker stored the rank. */
+  private static Priority priority(Object stored) {
+    return stored instanceof Number n ? Priority.values()[n.intValue()] : Priority.parse(String.valueOf(stored));
+  }
+
   private List<Lease> leases(JsonObject res, String key) {
     long now = res.getLong("now");
     List<Lease> list = new ArrayList<>();
@@ -365,7 +382,7 @@ public final class RedisLeaseStore implements LeaseStore {
     maxLeaseId.accumulateAndGet(l.getLong("id"), Math::max);
     String rv = l.getString("rv");
     return new Lease(l.getLong("id"), l.getString("th"), l.getInteger("gpu"), l.getString("owner"),
-        l.getString("purpose", ""), l.getInteger("vram"), l.getBoolean("excl"), Priority.values()[l.getInteger("prio")],
+        l.getString("purpose", ""), l.getInteger("vram"), l.getBoolean("excl"), priority(l.getValue("prio")),
         l.getLong("pid"), l.getLong("pids"), l.getString("host"), Instant.ofEpochMilli(granted),
         Instant.ofEpochMilli(expires), l.getLong("ttl"), now - granted, expires - now,
         rv == null ? null : EndReason.fromWire(rv), rv == null ? null : Instant.ofEpochMilli(l.getLong("rvat")),

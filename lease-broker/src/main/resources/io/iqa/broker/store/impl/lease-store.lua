@@ -1,6 +1,7 @@
 -- Every lease state change of the Redis store, each one atomic step (one EVALSHA).
 -- ARGV[1] key prefix, ARGV[2] operation, ARGV[3] JSON arguments (with "s": the broker's settings).
--- Time is Redis's own clock (TIME), so every broker sharing this Redis agrees on expiry and age.
+-- Time is Redis's own clock (TIME), so every broker sharing this Redis agrees on expiry and age
+-- (a test may pass "now" to drive this store and the memory store with one clock).
 -- Keys (P = prefix): seq, eseq, qseq counters; lease:<id> JSON; dev:<gpu> zset of lease ids;
 -- exp zset id by expiry; tok:<token sha256> -> id; ended:<token sha256> -> "id:reason" (PX);
 -- queue hash waiter id -> JSON; events list of JSON; init JSON (the state exists; recovering_until);
@@ -10,9 +11,16 @@
 local P, op = ARGV[1], ARGV[2]
 local a = cjson.decode(ARGV[3])
 local S = a.s
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = a.now
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local events, wakes = {}, {}
+-- Priorities are stored by name (what the API and the memory store's state file say); ranked here.
+-- A rank stored as a number by an older broker still reads.
+local RANK = {low = 0, normal = 1, high = 2}
+local function prio_rank(p) if type(p) == 'number' then return p end return RANK[p] end
 local reinit = false
 
 local function lease_key(id) return P .. 'lease:' .. id end
@@ -98,7 +106,16 @@ end
 
 local function expire_due()
   local r = {}
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now)) do
+  -- In expiry order, then by lease_id as a number (a zset breaks ties by the member's text).
+  local due = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'WITHSCORES')
+  local ids = {}
+  for i = 1, #due, 2 do table.insert(ids, {id = due[i], at = tonumber(due[i + 1])}) end
+  table.sort(ids, function(x, y)
+    if x.at ~= y.at then return x.at < y.at end
+    return tonumber(x.id) < tonumber(y.id)
+  end)
+  for _, e in ipairs(ids) do
+    local id = e.id
     local l = get_lease(id)
     if l then
       table.insert(r, l)
@@ -158,8 +175,8 @@ end
 
 -- Highest effective rank first (priority plus one level per aging interval waited), then FIFO.
 local function rank(q)
-  if S.aging > 0 then return q.req.prio + math.floor((now - q.enq) / S.aging) end
-  return q.req.prio
+  if S.aging > 0 then return prio_rank(q.req.prio) + math.floor((now - q.enq) / S.aging) end
+  return prio_rank(q.req.prio)
 end
 
 local function before(x, y)
@@ -188,11 +205,11 @@ end
 local function ask_to_yield(d, req)
   if req.wait <= 0 then return end
   for _, l in ipairs(dev_leases(d.index)) do
-    local asked = (l.y and req.prio >= l.prio) or (req.preempt and req.prio > l.prio)
+    local asked = (l.y and prio_rank(req.prio) >= prio_rank(l.prio)) or (req.preempt and prio_rank(req.prio) > prio_rank(l.prio))
     if asked and not l.rv and not l.yr then
       l.yr = now
       redis.call('SET', lease_key(l.id), cjson.encode(l))
-      local why = 'gpu ' .. d.index .. ' is wanted by \'' .. req.owner .. '\' (priority ' .. ({[0] = 'low', 'normal', 'high'})[req.prio]
+      local why = 'gpu ' .. d.index .. ' is wanted by \'' .. req.owner .. '\' (priority ' .. ({[0] = 'low', 'normal', 'high'})[prio_rank(req.prio)]
       if req.preempt then why = why .. ', preempt' end
       emit('yield_requested', l, req.owner, why .. ')')
     end

@@ -1,0 +1,45 @@
+package io.iqa.broker.store;
+
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The time a lease store decides by. The memory store runs on {@link #SYSTEM} (the host's
+ * monotonic clock for expiry and ageing, the wall clock only to show times); the Redis store on
+ * Redis's own clock, so that every broker sharing it agrees. A test gives both stores one
+ * {@link #manual} clock and moves it, so the same operations must give the same answers.
+ */
+public interface StoreClock {
+
+  /** @return milliseconds on a clock that never goes back */
+  long monotonicMs();
+
+  /** @return the wall-clock time (epoch ms) now */
+  long wallMs();
+
+  StoreClock SYSTEM = new StoreClock() {
+    @Override
+    public long monotonicMs() {
+      return System.nanoTime() / 1_000_000L;
+    }
+
+    @Override
+    public long wallMs() {
+      return System.currentTimeMillis();
+    }
+  };
+
+  /** @return a clock that reads {@code ms} (epoch ms) for both */
+  static StoreClock manual(AtomicLong ms) {
+    return new StoreClock() {
+      @Override
+      public long monotonicMs() {
+        return ms.get();
+      }
+
+      @Override
+      public long wallMs() {
+        return ms.get();
+      }
+    };
+  }
+}

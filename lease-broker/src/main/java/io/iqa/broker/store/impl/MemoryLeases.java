@@ -1,0 +1,300 @@
+package io.iqa.broker.store.impl;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import io.iqa.broker.store.AcquireResult;
+import io.iqa.broker.store.EndReason;
+import io.iqa.broker.store.Lease;
+import io.iqa.broker.store.LeaseEvent;
+import io.iqa.broker.store.LeaseRequest;
+import io.iqa.broker.store.StoreClock;
+import io.iqa.broker.store.StoreException;
+import io.iqa.broker.store.StoreSettings;
+import io.vertx.core.json.JsonObject;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The memory store's leases: the ones held now (by token, by id, on their devices), the recently
+ * ended ones (so a late renew or release hears why), the event log, and the state file. Every
+ * change to a lease goes through here: grant, renewal, revocation (stale, yield requests), expiry,
+ * end; each writes its journal line and its event. Called only inside a step of
+ * {@link MemoryLeaseStore}, holding its lock; times are on the store's monotonic clock.
+ */
+final class MemoryLeases {
+
+  private final StoreSettings settings;
+  private final StoreClock clock;
+  private final long monoBaseMs;
+  private final long wallBaseMs;
+  private final MemoryCapacity capacity;
+  private final MemoryWaitQueue queue;
+  private final Map<String, MemoryLease> byToken = new HashMap<>();
+  private final Map<Long, MemoryLease> byId = new TreeMap<>();
+  final MemoryEventLog log;
+  private final Cache<String, Tombstone> ended;
+  LeaseJournal journal;
+  long nextLeaseId = 1;
+
+  MemoryLeases(StoreSettings settings, StoreClock clock, MemoryCapacity capacity, MemoryWaitQueue queue) {
+    this.settings = settings;
+    this.clock = clock;
+    this.monoBaseMs = clock.monotonicMs();
+    this.wallBaseMs = clock.wallMs();
+    this.capacity = capacity;
+    this.queue = queue;
+    this.log = new MemoryEventLog(settings.eventsMax());
+    this.ended = Caffeine.newBuilder()
+        // Eviction bookkeeping on the caller's thread: no hop to the common pool on every release.
+        .executor(Runnable::run)
+        .maximumSize(settings.tombstonesMax())
+        .expireAfterWrite(Duration.ofMillis(settings.tombstoneTtlMs()))
+        .build();
+  }
+
+  MemoryLease byToken(String tokenHash) {
+    return byToken.get(tokenHash);
+  }
+
+  MemoryLease byId(long leaseId) {
+    return byId.get(leaseId);
+  }
+
+  /** @return every lease held now, by lease_id */
+  Collection<MemoryLease> all() {
+    return byId.values();
+  }
+
+  /** @return every lease held now as the API shows it, by device, then lease_id */
+  List<Lease> views(long now) {
+    List<Lease> list = new ArrayList<>();
+    byId.values().forEach(l -> list.add(l.view(now, this::wall)));
+    list.sort(Comparator.comparingInt(Lease::gpu).thenComparingLong(Lease::leaseId));
+    return list;
+  }
+
+  /** Extends a live lease by its ttl (or {@code ttlMs}, which becomes its ttl) from now. */
+  Lease renew(String tokenHash, Long ttlMs, String by, long now, Outbox out) {
+    MemoryLease l = live(tokenHash, now, out);
+    if (ttlMs != null) {
+      l.ttlMs = ttlMs;
+    }
+    long expires = now + l.ttlMs;
+    if (journal != null) {
+      journal.renew(l.leaseId, l.ttlMs, wallMs(expires));
+    }
+    l.expiresMono = expires;
+    out.events.add(event("renewed", l, by != null ? by : l.owner, null, null));
+    return l.view(now, this::wall);
+  }
+
+  /** @return an event about a GPU, not a lease (lease_id 0), recorded in the log */
+  LeaseEvent note(String type, int gpu, String subject, String detail) {
+    return log.add(wall(monoMs()), type, 0, gpu, subject, "", "broker", detail, null, null);
+  }
+
+  List<LeaseEvent> events() {
+    return log.all();
+  }
+
+  /** @return the monotonic time of the wall-clock time {@code wallMs} (from a state file), {@code now} being now */
+  long wallToMono(long wallMs, long now) {
+    return now + (wallMs - clock.wallMs());
+  }
+
+  /**
+   * @return the refusal: the holders of the devices the request could use, and when one of them will
+   *     expire, turn stale, or recovery ends (the earliest time a retry could succeed)
+   */
+  AcquireResult.Busy busy(LeaseRequest request, int position, long now, long recoveringUntil) {
+    List<Lease> holders = new ArrayList<>();
+    long retryAt = Long.MAX_VALUE;
+    for (int gpu : capacity.candidates(request)) {
+      for (MemoryLease l : capacity.on(gpu)) {
+        holders.add(l.view(now, this::wall));
+        retryAt = Math.min(retryAt, l.expiresMono);
+        long staleAt = l.grantedMono + settings.staleMaxAgeMs();
+        if (l.revoked == null && staleAt > now) {
+          retryAt = Math.min(retryAt, staleAt);
+        }
+      }
+    }
+    boolean recovering = now < recoveringUntil;
+    if (recovering) {
+      retryAt = recoveringUntil;
+    }
+    return new AcquireResult.Busy(holders, position == Integer.MAX_VALUE ? 1 : position,
+        retryAt == Long.MAX_VALUE ? -1 : Math.max(1, retryAt - now), recovering ? wall(recoveringUntil) : null);
+  }
+  /** The live lease behind a token that may still be renewed; throws LEASE_LOST or UNKNOWN_LEASE. */
+  MemoryLease live(String tokenHash, long now, Outbox out) {
+    MemoryLease l = byToken.get(tokenHash);
+    if (l == null) {
+      throw lostOrUnknown(tokenHash);
+    }
+    if (l.expiresMono <= now) {
+      throw StoreException.leaseLost(endExpired(l, now, out), l.leaseId);
+    }
+    if (l.revoked != null) {
+      throw StoreException.revoked(l.revoked, l.leaseId);
+    }
+    return l;
+  }
+
+  Lease grant(int gpu, LeaseRequest r, long now, Outbox out) {
+    boolean exclusive = capacity.exclusive(gpu, r);
+    MemoryLease l = MemoryLease.granted(nextLeaseId, r, gpu, exclusive ? capacity.device(gpu).vramMb() : r.vramMb(),
+        exclusive, now);
+    if (journal != null) {
+      journal.grant(LeaseJournal.toJson(l, this::wallMs));
+    }
+    nextLeaseId++;
+    put(l);
+    out.events.add(event("granted", l, l.owner, null, null));
+    // A grant moves the queue head: the next waiter may fit beside this lease.
+    if (queue.anyWants(gpu)) {
+      out.wakes.add(gpu);
+    }
+    compactIfDue();
+    return l.view(now, this::wall);
+  }
+
+  void put(MemoryLease l) {
+    capacity.hold(l);
+    byToken.put(l.tokenHash, l);
+    byId.put(l.leaseId, l);
+  }
+
+  List<Lease> expire(long now, Outbox out) {
+    List<Lease> expired = new ArrayList<>();
+    // In expiry order, then by lease_id: the order lease-store.lua ends them in.
+    List<MemoryLease> due = byId.values().stream().filter(l -> l.expiresMono <= now)
+        .sorted(Comparator.<MemoryLease>comparingLong(l -> l.expiresMono).thenComparingLong(l -> l.leaseId)).toList();
+    for (MemoryLease l : due) {
+      expired.add(l.view(now, this::wall));
+      endExpired(l, now, out);
+    }
+    expired.sort(Comparator.comparingInt(Lease::gpu).thenComparingLong(Lease::leaseId));
+    return expired;
+  }
+
+  /** Ends a lease whose expires_at passed. @return the reason its holder is told */
+  EndReason endExpired(MemoryLease l, long now, Outbox out) {
+    if (l.revoked != null) {
+      end(l, LeaseEvent.REVOKE_EXPIRED, l.revoked, "broker", "expires_at passed before the holder released", now, out);
+      return l.revoked;
+    }
+    end(l, EndReason.EXPIRED.wireName(), EndReason.EXPIRED, "broker", "not renewed within ttl_s="
+        + java.math.BigDecimal.valueOf(l.ttlMs, 3).stripTrailingZeros().toPlainString(),
+        now, out);
+    return EndReason.EXPIRED;
+  }
+
+  void revokeStale(int gpu, long now, Outbox out) {
+    for (MemoryLease l : List.copyOf(capacity.on(gpu))) {
+      if (l.revoked == null && now - l.grantedMono >= settings.staleMaxAgeMs()) {
+        revoke(l, EndReason.STALE, "broker",
+            "older than stale_max_age_s=" + settings.staleMaxAgeMs() / 1000 + " while another request waited", now, out);
+      }
+    }
+  }
+
+  /**
+   * A request that will wait is first in line for {@code gpu} and does not fit: ask the holders
+   * that offered to yield (with a priority no higher than the request's), or with preempt any of a
+   * lower priority, to give the GPU back. Once per lease; the holder decides.
+   */
+  void askToYield(int gpu, LeaseRequest request, long now, Outbox out) {
+    if (request.waitMs() <= 0) {
+      return;
+    }
+    int rank = request.priority().rank();
+    for (MemoryLease l : capacity.on(gpu)) {
+      boolean asked = l.yieldable && rank >= l.priority.rank() || request.preempt() && rank > l.priority.rank();
+      if (asked && l.revoked == null && l.yieldRequestedMono == 0) {
+        l.yieldRequestedMono = now;
+        out.events.add(event(LeaseEvent.YIELD_REQUESTED, l, request.owner(), "gpu " + gpu + " is wanted by '"
+            + request.owner() + "' (priority " + request.priority().wireName() + (request.preempt() ? ", preempt" : "")
+            + ")", null));
+      }
+    }
+  }
+
+  /** Tells the holder to stop; the capacity stays held until it confirms or expires_at passes. */
+  void revoke(MemoryLease l, EndReason reason, String by, String detail, long now, Outbox out) {
+    if (journal != null) {
+      journal.revoke(l.leaseId, reason, wallMs(now));
+    }
+    l.revoked = reason;
+    l.revokedMono = now;
+    out.events.add(event(reason.wireName(), l, by, detail, false));
+  }
+
+  void end(MemoryLease l, String eventType, EndReason reason, String by, String detail, long now,
+      Outbox out) {
+    end(l, eventType, reason, by, detail, now, out, null);
+  }
+
+  void end(MemoryLease l, String eventType, EndReason reason, String by, String detail, long now, Outbox out,
+      Boolean immediate) {
+    if (journal != null) {
+      journal.end(l.leaseId);
+    }
+    capacity.free(l);
+    byToken.remove(l.tokenHash);
+    byId.remove(l.leaseId);
+    ended.put(l.tokenHash, new Tombstone(l.leaseId, reason));
+    out.events.add(event(eventType, l, by, detail, immediate));
+    out.wakes.add(l.gpu);
+    compactIfDue();
+  }
+
+  private void compactIfDue() {
+    if (journal != null && journal.compactionDue(byId.size())) {
+      journal.compact(nextLeaseId, log.nextSeq, liveJson());
+    }
+  }
+
+  List<JsonObject> liveJson() {
+    List<JsonObject> list = new ArrayList<>();
+    byId.values().forEach(l -> list.add(LeaseJournal.toJson(l, this::wallMs)));
+    return list;
+  }
+
+  StoreException lostOrUnknown(String tokenHash) {
+    Tombstone tomb = ended.getIfPresent(tokenHash);
+    if (tomb == null) {
+      return new StoreException(StoreException.Kind.UNKNOWN_LEASE, "no lease is known for this token");
+    }
+    return StoreException.leaseLost(tomb.reason, tomb.leaseId);
+  }
+
+  LeaseEvent event(String type, MemoryLease l, String by, String reason, Boolean immediate) {
+    boolean revocation = type.equals("force_released") || type.equals("stale");
+    return log.add(wall(monoMs()), type, l.leaseId, l.gpu, l.owner, l.purpose, by, reason,
+        revocation ? immediate : null,
+        revocation ? (Boolean.TRUE.equals(immediate) ? wall(monoMs()) : wall(l.expiresMono)) : null);
+  }
+
+  Instant wall(long mono) {
+    return Instant.ofEpochMilli(wallMs(mono));
+  }
+
+  long wallMs(long mono) {
+    return wallBaseMs + (mono - monoBaseMs);
+  }
+
+  long monoMs() {
+    return clock.monotonicMs();
+  }
+
+  private record Tombstone(long leaseId, EndReason reason) {
+  }
+}

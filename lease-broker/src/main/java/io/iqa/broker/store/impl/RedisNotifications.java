@@ -106,10 +106,10 @@ final class RedisNotifications {
     if (origin.equals(note.getString("origin"))) {
       return;
     }
-    for (Object e : RedisLeaseStore.array(note, "events")) {
+    for (Object e : RedisLeaseJson.array(note, "events")) {
       listener.onEvent(event((JsonObject) e), false);
     }
-    for (Object gpu : RedisLeaseStore.array(note, "wakes")) {
+    for (Object gpu : RedisLeaseJson.array(note, "wakes")) {
       listener.onWake(((Number) gpu).intValue());
     }
   }

@@ -1,0 +1,133 @@
+package io.iqa.broker.store.impl;
+
+import io.iqa.broker.store.AcquireResult;
+import io.iqa.broker.store.EndReason;
+import io.iqa.broker.store.Lease;
+import io.iqa.broker.store.LeaseRequest;
+import io.iqa.broker.store.Priority;
+import io.iqa.broker.store.StoreException;
+import io.iqa.broker.store.Waiter;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The Redis store's records as {@code lease-store.lua} keeps them (short keys: {@code th} token
+ * hash, {@code excl}, {@code prio} by name, {@code rv}/{@code rvat} revoked, {@code y}/{@code yr}
+ * yield offered/requested, times in epoch ms on Redis's clock), written from and read into the
+ * store's own types. Every lease read raises {@code maxLeaseId}, so that ids continue above it
+ * should Redis lose its data.
+ */
+final class RedisLeaseJson {
+
+  private final AtomicLong maxLeaseId;
+
+  RedisLeaseJson(AtomicLong maxLeaseId) {
+    this.maxLeaseId = maxLeaseId;
+  }
+
+  static JsonObject request(LeaseRequest r) {
+    JsonObject req = new JsonObject()
+        .put("th", r.tokenHash())
+        .put("owner", r.owner())
+        .put("purpose", r.purpose())
+        .put("ttl", r.ttlMs())
+        .put("prio", r.priority().wireName())
+        .put("wait", r.waitMs())
+        .put("yield", r.yieldable())
+        .put("preempt", r.preempt());
+    putIfSet(req, "gpu", r.gpu());
+    putIfSet(req, "vram", r.vramMb());
+    putIfSet(req, "pid", r.pid());
+    putIfSet(req, "pids", r.pidStartMs());
+    putIfSet(req, "host", r.host());
+    return req;
+  }
+
+  AcquireResult acquired(JsonObject res) {
+    long now = res.getLong("now");
+    JsonObject granted = res.getJsonObject("granted");
+    if (granted != null) {
+      return new AcquireResult.Granted(lease(granted, now));
+    }
+    JsonObject busy = res.getJsonObject("busy");
+    List<Lease> holders = new ArrayList<>();
+    for (Object o : array(busy, "holders")) {
+      holders.add(lease((JsonObject) o, now));
+    }
+    Long until = busy.getLong("recovering_until");
+    return new AcquireResult.Busy(holders, busy.getInteger("pos"), busy.getLong("retry_in"),
+        until == null ? null : Instant.ofEpochMilli(until));
+  }
+
+  /** @return the leases under {@code key}, by device, then lease_id */
+  List<Lease> leases(JsonObject res, String key) {
+    long now = res.getLong("now");
+    List<Lease> list = new ArrayList<>();
+    for (Object o : array(res, key)) {
+      list.add(lease((JsonObject) o, now));
+    }
+    list.sort(Comparator.comparingInt(Lease::gpu).thenComparingLong(Lease::leaseId));
+    return list;
+  }
+
+  Lease lease(JsonObject l, long now) {
+    long granted = l.getLong("granted");
+    long expires = l.getLong("expires");
+    maxLeaseId.accumulateAndGet(l.getLong("id"), Math::max);
+    String rv = l.getString("rv");
+    return new Lease(l.getLong("id"), l.getString("th"), l.getInteger("gpu"), l.getString("owner"),
+        l.getString("purpose", ""), l.getInteger("vram"), l.getBoolean("excl"), priority(l.getValue("prio")),
+        l.getLong("pid"), l.getLong("pids"), l.getString("host"), Instant.ofEpochMilli(granted),
+        Instant.ofEpochMilli(expires), l.getLong("ttl"), now - granted, expires - now,
+        rv == null ? null : EndReason.fromWire(rv), rv == null ? null : Instant.ofEpochMilli(l.getLong("rvat")),
+        l.getBoolean("y", false), l.getLong("yr") == null ? null : Instant.ofEpochMilli(l.getLong("yr")));
+  }
+
+  static List<Waiter> waiters(JsonObject res) {
+    long now = res.getLong("now");
+    List<Waiter> waiting = new ArrayList<>();
+    for (Object o : array(res, "waiting")) {
+      JsonObject q = (JsonObject) o;
+      JsonObject r = q.getJsonObject("req");
+      waiting.add(new Waiter(r.getString("owner"), r.getString("purpose", ""), r.getInteger("gpu"),
+          r.getInteger("vram"), priority(r.getValue("prio")), now - q.getLong("enq")));
+    }
+    return waiting;
+  }
+
+  /** @throws StoreException LEASE_LOST (or revoked) or UNKNOWN_LEASE when the script says so */
+  static void throwIfLostOrUnknown(JsonObject res) {
+    JsonObject lost = res.getJsonObject("lost");
+    if (lost != null) {
+      EndReason reason = EndReason.fromWire(lost.getString("reason"));
+      throw lost.getBoolean("revoking", false) ? StoreException.revoked(reason, lost.getLong("id"))
+          : StoreException.leaseLost(reason, lost.getLong("id"));
+    }
+    if (res.getBoolean("unknown", false)) {
+      throw new StoreException(StoreException.Kind.UNKNOWN_LEASE, "no lease is known for this token");
+    }
+  }
+
+  /** Stored by name; an older broker stored the rank. */
+  static Priority priority(Object stored) {
+    return stored instanceof Number n ? Priority.values()[n.intValue()] : Priority.parse(String.valueOf(stored));
+  }
+
+  /** Lua's JSON encoder writes an empty list as {}: read both as a list. */
+  static JsonArray array(JsonObject json, String key) {
+    Object v = json.getValue(key);
+    return v instanceof JsonArray a ? a : new JsonArray();
+  }
+
+  /** A JSON null would reach Lua as cjson.null, which is true: leave the key out instead. */
+  static void putIfSet(JsonObject json, String key, Object value) {
+    if (value != null) {
+      json.put(key, value);
+    }
+  }
+}

@@ -1,0 +1,94 @@
+package io.iqa.broker.store.impl;
+
+import io.iqa.broker.store.StoreClock;
+import io.iqa.broker.store.StoreException;
+import io.vertx.core.Future;
+import io.vertx.core.json.JsonObject;
+import io.vertx.redis.client.Command;
+import io.vertx.redis.client.Redis;
+import io.vertx.redis.client.Request;
+import io.vertx.redis.client.Response;
+import io.vertx.redis.client.ResponseType;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * {@code lease-store.lua} on one Redis: loaded at start (and again by the call itself when a
+ * restarted Redis has forgotten it); every store operation is one call of it, with the broker's
+ * settings and identity. A Redis that does not answer is a {@link StoreException} UNAVAILABLE
+ * naming the URL; the script failing is a bug and says which operation.
+ */
+final class RedisLeaseScript {
+
+  private static final String SCRIPT = loadScript();
+
+  private final Redis redis;
+  private final String url;
+  private final String prefix;
+  private final String origin;
+  private final StoreClock clock;
+  private String sha;
+  private JsonObject settings;
+
+  /** @param clock null: the script decides on Redis's own clock; else on this one (tests) */
+  RedisLeaseScript(Redis redis, String url, String prefix, String origin, StoreClock clock) {
+    this.redis = redis;
+    this.url = url;
+    this.prefix = prefix;
+    this.origin = origin;
+    this.clock = clock;
+  }
+
+  /** Loads the script; {@code settings} go with every call (the script keeps nothing of a broker). */
+  Future<Void> load(JsonObject settings) {
+    this.settings = settings;
+    return redis.send(Request.cmd(Command.SCRIPT).arg("LOAD").arg(SCRIPT)).map(loaded -> {
+      sha = loaded.toString();
+      return null;
+    });
+  }
+
+  /** @param floor the highest lease id this broker has seen: ids continue above it */
+  Future<JsonObject> call(String op, JsonObject args, long floor) {
+    if (sha == null) {
+      return Future.failedFuture(new StoreException(StoreException.Kind.UNAVAILABLE, "redis store not started"));
+    }
+    if (clock != null) {
+      args.put("now", clock.wallMs());
+    }
+    String payload = args.put("s", settings).put("origin", origin).put("floor", floor).encode();
+    return redis.send(Request.cmd(Command.EVALSHA).arg(sha).arg(0).arg(prefix).arg(op).arg(payload))
+        .recover(e -> {
+          // A restarted Redis has forgotten the script: load it again with the call itself.
+          if (isError(e) && e.toString().startsWith("NOSCRIPT")) {
+            return redis.send(Request.cmd(Command.EVAL).arg(SCRIPT).arg(0).arg(prefix).arg(op).arg(payload));
+          }
+          return Future.failedFuture(e);
+        })
+        .recover(e -> Future.failedFuture(isError(e)
+            ? new IllegalStateException("redis lease script failed in '" + op + "': " + e, e)
+            : unavailable(e)))
+        .map(resp -> new JsonObject(resp.toString()));
+  }
+
+  StoreException unavailable(Throwable e) {
+    return new StoreException(StoreException.Kind.UNAVAILABLE,
+        "lease store unavailable: redis at " + url + " does not answer (" + e.getMessage() + ")", null, e);
+  }
+
+  private static boolean isError(Throwable e) {
+    return e instanceof Response r && r.type() == ResponseType.ERROR;
+  }
+
+  private static String loadScript() {
+    try (InputStream in = RedisLeaseScript.class.getResourceAsStream("lease-store.lua")) {
+      if (in == null) {
+        throw new IllegalStateException("lease-store.lua missing from the classpath");
+      }
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot read lease-store.lua", e);
+    }
+  }
+}

@@ -2,13 +2,8 @@ package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.iqa.protocol.ScoreScale;
-import io.iqa.protocol.Text;
-import java.io.IOException;
 import java.net.http.HttpRequest;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -20,8 +15,6 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * What the host application calls to score images: the sidecar when it answers, otherwise a
@@ -31,28 +24,18 @@ import org.slf4j.LoggerFactory;
  */
 public final class IqaClient implements AutoCloseable {
 
-  private static final Logger LOG = LoggerFactory.getLogger(IqaClient.class);
-
-  private final Http sidecar;
+  private final SidecarApi sidecar;
   private final ScoreCache cache;
-  private final ContainerFallback fallback;
-  /** The fallback's lease client when this client made it (and so closes it). */
-  private final LeaseClient ownLeases;
-  private final List<String> models;
+  private final FallbackRoute fallback;
+  private final ModelScales scales;
   private final String modelKey;
   private final int concurrency;
   private final ExecutorService pool;
-  private final Map<String, ScoreScale> scales = new java.util.concurrent.ConcurrentHashMap<>();
-  private volatile boolean scalesFetched;
 
   IqaClient(Builder b) {
-    this.sidecar = new Http(b.sidecarUrl, b.token, b.timeout);
+    List<String> models = List.copyOf(b.models);
+    this.sidecar = new SidecarApi(b.sidecarUrl, b.token, b.timeout, models);
     this.cache = new ScoreCache(b.cacheMaxEntries, b.cacheDir);
-    this.ownLeases = b.fallback != null && b.leases == null && b.brokerUrl != null
-        ? new LeaseClient(b.brokerUrl, b.brokerToken, LeaseClient.DEFAULT_SELF_LEASE_MAX_AGE_S) : null;
-    this.fallback = b.fallback == null ? null
-        : new ContainerFallback(b.fallback, b.leases != null ? b.leases : ownLeases);
-    this.models = List.copyOf(b.models);
     this.modelKey = String.join(",", models);
     this.concurrency = b.concurrency;
     this.pool = Executors.newFixedThreadPool(b.concurrency, r -> {
@@ -60,6 +43,8 @@ public final class IqaClient implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
+    this.scales = new ModelScales(sidecar);
+    this.fallback = new FallbackRoute(b, scales, this::remember, pool);
   }
 
   public static Builder builder() {
@@ -76,36 +61,17 @@ public final class IqaClient implements AutoCloseable {
   }
 
   public CompletableFuture<ScoreResult> scoreAsync(Path image) {
-    return cacheOrSidecar(image)
-        .exceptionallyCompose(e -> fallbackOrFail(e, () -> fallbackScore(List.of(image)).get(image)));
+    return cacheOrSidecar(image).exceptionallyCompose(e -> fallback.orFail(e, image));
   }
 
   private CompletableFuture<ScoreResult> cacheOrSidecar(Path image) {
-    return CompletableFuture.supplyAsync(() -> readableSha256(image), pool).thenCompose(sha -> {
+    return CompletableFuture.supplyAsync(() -> cache.readableSha256(image), pool).thenCompose(sha -> {
       ScoreResult cached = cache.get(sha, modelKey);
       if (cached != null) {
         return CompletableFuture.completedFuture(cached);
       }
-      return sidecarScore(() -> HttpRequest.BodyPublishers.ofFile(image)).thenApply(this::remember);
+      return sidecar.score(() -> HttpRequest.BodyPublishers.ofFile(image)).thenApply(this::remember);
     });
-  }
-
-  /**
-   * The file's SHA-256, or a {@link LocalFileException}: a file that is missing, unreadable or not a
-   * regular file (a FIFO would block the reader forever) is the file's problem, not the sidecar's.
-   */
-  private String readableSha256(Path image) {
-    String shown = Text.printable(image.toString());
-    try {
-      if (!Files.readAttributes(image, BasicFileAttributes.class).isRegularFile()) {
-        throw new LocalFileException("not a regular file (a folder, a FIFO or a device): " + shown, "not_a_file", null);
-      }
-      return cache.sha256(image);
-    } catch (NoSuchFileException e) {
-      throw new LocalFileException("no such file: " + shown, "not_found", e);
-    } catch (IOException e) {
-      throw new LocalFileException("cannot read " + shown + ": " + Text.printable(e.getMessage()), "unreadable", e);
-    }
   }
 
   public CompletableFuture<ScoreResult> scoreAsync(byte[] image) {
@@ -114,19 +80,9 @@ public final class IqaClient implements AutoCloseable {
     if (cached != null) {
       return CompletableFuture.completedFuture(cached);
     }
-    return sidecarScore(() -> HttpRequest.BodyPublishers.ofByteArray(image))
+    return sidecar.score(() -> HttpRequest.BodyPublishers.ofByteArray(image))
         .thenApply(this::remember)
-        .exceptionallyCompose(e -> fallbackOrFail(e, () -> {
-          Path dir = Files.createTempDirectory("iqa-client");
-          Path file = dir.resolve("image-" + sha.substring(0, 16));
-          try {
-            Files.write(file, image);
-            return fallbackScore(List.of(file)).get(file);
-          } finally {
-            Files.deleteIfExists(file);
-            Files.deleteIfExists(dir);
-          }
-        }));
+        .exceptionallyCompose(e -> fallback.orFail(e, image, sha));
   }
 
   /**
@@ -151,31 +107,14 @@ public final class IqaClient implements AutoCloseable {
       } catch (CompletionException e) {
         Throwable cause = e.getCause() != null ? e.getCause() : e;
         out.put(f.getKey(), Outcome.failed(cause));
-        if (unreachable(cause)) {
+        if (FallbackRoute.unreachable(cause)) {
           unserved.add(f.getKey());
           why = cause;
         }
       }
     }
-    if (!unserved.isEmpty() && fallback != null) {
-      LOG.info("sidecar unavailable ({}); scoring {} image(s) through the container fallback", why.getMessage(),
-          unserved.size());
-      try {
-        // Keyed by the paths given, so each image has one outcome: the fallback's replaces the sidecar's.
-        fallback.score(unserved).forEach((p, j) -> out.put(p, j.has("error")
-            ? new Outcome(null, j.path("error").asText() + ": " + j.path("message").asText(),
-                ContainerFallback.BAD_FILE_NAME.equals(j.path("error").asText()) ? Failure.FILE : Failure.IMAGE)
-            : Outcome.of(remember(result(j, "container")))));
-      } catch (IqaException e) {
-        unserved.forEach(p -> out.put(p, new Outcome(null, e.getMessage(), Failure.UNAVAILABLE)));
-      }
-    }
+    fallback.scoreUnserved(unserved, why, out);
     return out;
-  }
-
-  /** The sidecar cannot serve (unreachable, or 503): the container fallback may. Never for a local file. */
-  private static boolean unreachable(Throwable e) {
-    return e instanceof IqaException ie && !(e instanceof LocalFileException) && (ie.status() == 0 || ie.status() == 503);
   }
 
   /** Why an image has no result. */
@@ -196,14 +135,14 @@ public final class IqaClient implements AutoCloseable {
 
     static Outcome failed(Throwable e) {
       Failure kind = e instanceof LocalFileException ? Failure.FILE
-          : unreachable(e) ? Failure.UNAVAILABLE : Failure.IMAGE;
+          : FallbackRoute.unreachable(e) ? Failure.UNAVAILABLE : Failure.IMAGE;
       return new Outcome(null, e.getMessage(), kind);
     }
   }
 
   /** Asks the sidecar to shut down (frees its GPU memory and lease). @return its answer */
   public JsonNode shutdownSidecar() {
-    return Http.expect(Http.join(sidecar.send("POST", "/shutdown", null, null, null)), "sidecar /shutdown", 202);
+    return sidecar.shutdown();
   }
 
   /**
@@ -212,65 +151,16 @@ public final class IqaClient implements AutoCloseable {
    * image. @return its answer, once the GPU is free
    */
   public JsonNode releaseSidecarGpu() {
-    return Http.expect(Http.join(sidecar.send("POST", "/release", null, null, null)), "sidecar /release", 200);
+    return sidecar.releaseGpu();
   }
 
   /** @return the sidecar's /health, or fails when it does not answer */
   public JsonNode sidecarHealth() {
-    return Http.expect(Http.join(sidecar.get("/health")), "sidecar /health", 200);
+    return sidecar.health();
   }
 
   long cachedEntries() {
     return cache.size();
-  }
-
-  private interface Body {
-    HttpRequest.BodyPublisher get() throws IOException;
-  }
-
-  private interface FallbackCall {
-    ScoreResult get() throws IOException;
-  }
-
-  private CompletableFuture<ScoreResult> sidecarScore(Body body) {
-    String path = models.isEmpty() ? "/infer" : "/infer?models=" + modelKey;
-    try {
-      return sidecar.send("POST", path, body.get(), "application/octet-stream", null).thenApply(r -> {
-        JsonNode j = Http.expect(r, "sidecar /infer", 200);
-        return result(j, "sidecar");
-      });
-    } catch (IOException e) {
-      return CompletableFuture.failedFuture(new IqaException("cannot read the image: " + e.getMessage(), e));
-    }
-  }
-
-  /** Falls back only when the sidecar is unreachable or not serving (503); a 4xx is the image's fault. */
-  private CompletableFuture<ScoreResult> fallbackOrFail(Throwable error, FallbackCall call) {
-    Throwable e = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
-    if (!unreachable(e) || fallback == null) {
-      return CompletableFuture.failedFuture(e);
-    }
-    LOG.info("sidecar unavailable ({}); scoring through the container fallback", e.getMessage());
-    return CompletableFuture.supplyAsync(() -> {
-      try {
-        return remember(call.get());
-      } catch (IOException io) {
-        throw new IqaException("fallback failed: " + io.getMessage(), io);
-      }
-    }, pool);
-  }
-
-  private Map<Path, ScoreResult> fallbackScore(List<Path> files) {
-    Map<Path, ScoreResult> out = new LinkedHashMap<>();
-    fallback.score(files).forEach((p, j) -> {
-      if (j.has("error")) {
-        throw new IqaException("fallback could not score " + p + ": " + j.path("error").asText() + ": "
-            + j.path("message").asText(), 0, j.path("error").asText(), null);
-      }
-      j.path("scales").fields().forEachRemaining(e -> scales.put(e.getKey(), scale(e.getValue())));
-      out.put(p, result(j, "container"));
-    });
-    return out;
   }
 
   /**
@@ -278,24 +168,7 @@ public final class IqaClient implements AutoCloseable {
    *     says (asked once) and the container fallback's answers say; empty for a model neither named
    */
   public Map<String, ScoreScale> modelScales() {
-    if (!scalesFetched) {
-      try {
-        JsonNode models = Http.expect(Http.join(sidecar.get("/v1/models")), "sidecar /v1/models", 200);
-        models.path("models").forEach(m -> scales.put(m.path("name").asText(), scale(m)));
-        scalesFetched = true;
-      } catch (RuntimeException e) {
-        LOG.debug("no model scales from the sidecar: {}", e.getMessage());
-      }
-    }
-    return Map.copyOf(scales);
-  }
-
-  /** {@code {"range": [min, max] or null, "higher_is_better": bool}} as the sidecar writes it. */
-  static ScoreScale scale(JsonNode j) {
-    JsonNode r = j.path("range");
-    boolean known = r.isArray() && r.size() == 2;
-    return new ScoreScale(known ? r.get(0).asDouble() : null, known ? r.get(1).asDouble() : null,
-        j.path("higher_is_better").asBoolean(true));
+    return scales.all();
   }
 
   private ScoreResult remember(ScoreResult r) {
@@ -303,18 +176,10 @@ public final class IqaClient implements AutoCloseable {
     return r;
   }
 
-  private static ScoreResult result(JsonNode j, String servedBy) {
-    Map<String, Double> scores = new LinkedHashMap<>();
-    j.path("scores").fields().forEachRemaining(e -> scores.put(e.getKey(), e.getValue().asDouble()));
-    return new ScoreResult(j.path("sha256").asText(), scores, servedBy, j.path("device").asText(null));
-  }
-
   @Override
   public void close() {
     pool.shutdownNow();
-    if (ownLeases != null) {
-      ownLeases.close();
-    }
+    fallback.close();
   }
 
   /** Settings of an {@link IqaClient}; every one has a default. */

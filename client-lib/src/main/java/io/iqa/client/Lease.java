@@ -6,8 +6,6 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -45,10 +43,9 @@ public final class Lease implements AutoCloseable {
   private final JsonNode granted;
   private final String token;
   private final long ttlNanos;
-  private final long marginNanos;
+  private final LeaseRenewal renewal;
   private final LeaseWatch watch;
   private final Runnable onClose;
-  private long deadlineNanos;
   private Consumer<LeaseLoss> onLost = loss -> { };
   private LeaseLoss lost;
   private Consumer<String> onYield = why -> { };
@@ -57,8 +54,6 @@ public final class Lease implements AutoCloseable {
   private boolean closed;
   /** The release (or nothing to release): every caller of close() waits for this one. */
   private CompletableFuture<?> released;
-  private ScheduledFuture<?> renewTask;
-  private ScheduledFuture<?> deadlineTask;
 
   Lease(Http broker, ScheduledExecutorService scheduler, JsonNode granted, long requestSentNanos, Runnable onClose) {
     this.broker = broker;
@@ -66,16 +61,14 @@ public final class Lease implements AutoCloseable {
     this.granted = granted;
     this.token = granted.path("token").asText();
     this.ttlNanos = (long) (granted.path("ttl_s").asDouble() * 1e9);
-    this.marginNanos = Math.min(ttlNanos / 10, 2_000_000_000L);
-    this.deadlineNanos = requestSentNanos + ttlNanos;
     this.onClose = onClose;
-    this.watch = new LeaseWatch(broker, token, id(), scheduler, this::watchEvent);
+    this.renewal = new LeaseRenewal(broker, scheduler, token, id(), ttlNanos, requestSentNanos, this::lose);
+    this.watch = new LeaseWatch(broker, token, id(), gpu(), scheduler, this::lose, this::askedToYield);
   }
 
   /** Starts renewing, the deadline check and the watch. */
   synchronized Lease start() {
-    scheduleRenew(ttlNanos / 3);
-    scheduleDeadlineCheck();
+    renewal.start();
     watch.open();
     return this;
   }
@@ -124,7 +117,7 @@ public final class Lease implements AutoCloseable {
 
   /** @return whether the GPU may be used now: not lost, and this holder's own deadline not passed */
   public synchronized boolean valid() {
-    return lost == null && !closed && System.nanoTime() < deadlineNanos - marginNanos;
+    return lost == null && !closed && renewal.beforeDeadline();
   }
 
   /**
@@ -134,7 +127,7 @@ public final class Lease implements AutoCloseable {
    *     not start. Zero once closed.
    */
   public synchronized Duration remaining() {
-    return closed ? Duration.ZERO : Duration.ofNanos(Math.max(0, deadlineNanos - marginNanos - System.nanoTime()));
+    return closed ? Duration.ZERO : renewal.remaining();
   }
 
   /** Runs {@code callback} once when the lease is lost (at once if it already is). */
@@ -177,74 +170,18 @@ public final class Lease implements AutoCloseable {
     return lost;
   }
 
-  private void renew() {
-    long sent = System.nanoTime();
+  /** The broker asks this holder to yield (heard on the watch): recorded, and the callback runs once. */
+  private void askedToYield(String why) {
+    Consumer<String> callback;
     synchronized (this) {
-      if (lost != null || closed) {
+      if (yieldRequested != null || lost != null || closed) {
         return;
       }
+      yieldRequested = why;
+      callback = onYield;
     }
-    Duration timeout = Duration.ofNanos(Math.max(100_000_000L, Math.min(ttlNanos / 3, deadlineNanos - sent)));
-    broker.postJson("/v1/gpu/renew", Http.object().put("token", token), timeout).whenComplete((r, e) -> {
-      if (e == null && r.status() == 200) {
-        renewed(sent, r.body());
-      } else if (e == null && (r.status() == 410 || r.status() == 404)) {
-        String reason = r.status() == 404 ? "unknown_lease" : r.body().path("reason").asText("lease_lost");
-        lose(new LeaseLoss(reason, r.body().path("message").asText(reason), LeaseLoss.isRevocation(reason)));
-      } else {
-        String why = e != null ? String.valueOf(e.getCause() != null ? e.getCause().getMessage() : e.getMessage())
-            : r.status() + " " + r.body().path("message").asText();
-        LOG.warn("renewing lease {} failed ({}); retrying, and stopping by its own deadline in {} ms", id(), why,
-            Math.max(0, (deadlineNanos - marginNanos - System.nanoTime()) / 1_000_000));
-        synchronized (this) {
-          scheduleRenew(Math.min(ttlNanos / 10, 1_000_000_000L));
-        }
-      }
-    });
-  }
-
-  private synchronized void renewed(long sentNanos, JsonNode answer) {
-    if (lost != null || closed) {
-      return;
-    }
-    long ttl = (long) (answer.path("ttl_s").asDouble(ttlNanos / 1e9) * 1e9);
-    deadlineNanos = Math.max(deadlineNanos, sentNanos + ttl);
-    scheduleRenew(ttlNanos / 3);
-    scheduleDeadlineCheck();
-  }
-
-  private void watchEvent(String event, JsonNode data) {
-    if (event.equals("revoked")) {
-      String reason = data.path("reason").asText("force_released");
-      String by = data.path("by").isTextual() ? " by " + data.path("by").asText() : "";
-      String why = data.path("message").isTextual() ? ": " + data.path("message").asText() : "";
-      lose(new LeaseLoss(reason, "lease " + id() + " revoked (" + reason + by + why + ")", true));
-    } else if (event.equals("yield_requested")) {
-      Consumer<String> callback;
-      String why = data.path("message").asText("a waiter wants gpu " + gpu());
-      synchronized (this) {
-        if (yieldRequested != null || lost != null || closed) {
-          return;
-        }
-        yieldRequested = why;
-        callback = onYield;
-      }
-      LOG.info("GPU lease {}: the broker asks this holder to yield ({})", id(), why);
-      callback.accept(why);
-    } else if (event.equals("ended")) {
-      String reason = data.path("reason").asText(data.path("event").asText("ended"));
-      lose(new LeaseLoss(reason, "lease " + id() + " ended: " + reason, LeaseLoss.isRevocation(reason)));
-    }
-  }
-
-  private void checkDeadline() {
-    synchronized (this) {
-      if (lost != null || closed || System.nanoTime() < deadlineNanos - marginNanos) {
-        return;
-      }
-    }
-    lose(new LeaseLoss("deadline", "no renew of lease " + id() + " succeeded within its ttl of " + ttlNanos / 1e9
-        + " s: stopping by the holder's own deadline", false));
+    LOG.info("GPU lease {}: the broker asks this holder to yield ({})", id(), why);
+    callback.accept(why);
   }
 
   private void lose(LeaseLoss loss) {
@@ -254,7 +191,7 @@ public final class Lease implements AutoCloseable {
         return;
       }
       lost = loss;
-      cancelTasks();
+      renewal.stop();
       callback = onLost;
     }
     watch.close();
@@ -263,37 +200,6 @@ public final class Lease implements AutoCloseable {
       scheduler.execute(() -> callback.accept(loss));
     } catch (RejectedExecutionException e) {
       callback.accept(loss);
-    }
-  }
-
-  private void scheduleRenew(long inNanos) {
-    if (renewTask != null) {
-      renewTask.cancel(false);
-    }
-    renewTask = schedule(this::renew, inNanos);
-  }
-
-  private void scheduleDeadlineCheck() {
-    if (deadlineTask != null) {
-      deadlineTask.cancel(false);
-    }
-    deadlineTask = schedule(this::checkDeadline, deadlineNanos - marginNanos - System.nanoTime());
-  }
-
-  private ScheduledFuture<?> schedule(Runnable task, long inNanos) {
-    try {
-      return scheduler.schedule(task, Math.max(0, inNanos), TimeUnit.NANOSECONDS);
-    } catch (RejectedExecutionException e) {
-      return null;
-    }
-  }
-
-  private void cancelTasks() {
-    if (renewTask != null) {
-      renewTask.cancel(false);
-    }
-    if (deadlineTask != null) {
-      deadlineTask.cancel(false);
     }
   }
 
@@ -317,7 +223,7 @@ public final class Lease implements AutoCloseable {
       if (released == null) {
         boolean first = !closed;
         closed = true;
-        cancelTasks();
+        renewal.stop();
         LeaseLoss was = lost;
         // A lease the broker already ended has nothing to confirm.
         released = !first || was != null && !was.revoked() && !"deadline".equals(was.reason())
@@ -344,7 +250,7 @@ public final class Lease implements AutoCloseable {
   /** Stops renewing and watching without releasing (see {@link LeaseClient#halt()}). */
   synchronized void halt() {
     closed = true;
-    cancelTasks();
+    renewal.stop();
     watch.close();
     onClose.run();
   }

@@ -8,7 +8,7 @@ import java.util.concurrent.Flow;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,8 +16,9 @@ import org.slf4j.LoggerFactory;
  * The holder's side of {@code GET /v1/gpu/lease/watch}: a server-sent event stream on which the
  * broker says at once that a lease is revoked or has ended. Reconnects with back-off while the
  * lease lives; a stream silent for longer than three keep-alive periods is taken for dead and
- * reopened. Events go to {@code onEvent(name, data)}; a 404/410 answer becomes an {@code ended}
- * event. The renew loop and the holder's own deadline stay in charge when the stream is down.
+ * reopened. A {@code revoked} or {@code ended} event (a 404/410 answer is taken for one) goes to
+ * {@code onLoss} as a {@link LeaseLoss}, a {@code yield_requested} to {@code onYield} with the
+ * broker's message. The renew loop and the holder's own deadline stay in charge when the stream is down.
  */
 final class LeaseWatch {
 
@@ -27,21 +28,25 @@ final class LeaseWatch {
   private final Http broker;
   private final String token;
   private final long leaseId;
+  private final int gpu;
   private final ScheduledExecutorService scheduler;
-  private final BiConsumer<String, JsonNode> onEvent;
+  private final Consumer<LeaseLoss> onLoss;
+  private final Consumer<String> onYield;
   private volatile boolean closed;
   private volatile Flow.Subscription subscription;
   private volatile long lastHeardNanos = System.nanoTime();
   private long backoffMs = 250;
   private ScheduledFuture<?> silenceCheck;
 
-  LeaseWatch(Http broker, String token, long leaseId, ScheduledExecutorService scheduler,
-      BiConsumer<String, JsonNode> onEvent) {
+  LeaseWatch(Http broker, String token, long leaseId, int gpu, ScheduledExecutorService scheduler,
+      Consumer<LeaseLoss> onLoss, Consumer<String> onYield) {
     this.broker = broker;
     this.token = token;
     this.leaseId = leaseId;
+    this.gpu = gpu;
     this.scheduler = scheduler;
-    this.onEvent = onEvent;
+    this.onLoss = onLoss;
+    this.onYield = onYield;
   }
 
   void open() {
@@ -89,11 +94,26 @@ final class LeaseWatch {
   private void refused(int status, JsonNode body) {
     if (status == 404 || status == 410) {
       closed = true;
-      onEvent.accept("ended", Http.object().put("status", status)
+      onEvent("ended", Http.object().put("status", status)
           .put("reason", body.path("reason").asText(status == 404 ? "unknown_lease" : "ended"))
           .put("message", body.path("message").asText()));
     } else {
       LOG.debug("watch of lease {} answered {}: {}", leaseId, status, body);
+    }
+  }
+
+  /** What an event means for the lease: a loss, or a request to yield; other events are ignored. */
+  private void onEvent(String event, JsonNode data) {
+    if (event.equals("revoked")) {
+      String reason = data.path("reason").asText("force_released");
+      String by = data.path("by").isTextual() ? " by " + data.path("by").asText() : "";
+      String why = data.path("message").isTextual() ? ": " + data.path("message").asText() : "";
+      onLoss.accept(new LeaseLoss(reason, "lease " + leaseId + " revoked (" + reason + by + why + ")", true));
+    } else if (event.equals("yield_requested")) {
+      onYield.accept(data.path("message").asText("a waiter wants gpu " + gpu));
+    } else if (event.equals("ended")) {
+      String reason = data.path("reason").asText(data.path("event").asText("ended"));
+      onLoss.accept(new LeaseLoss(reason, "lease " + leaseId + " ended: " + reason, LeaseLoss.isRevocation(reason)));
     }
   }
 
@@ -141,7 +161,7 @@ final class LeaseWatch {
           String name = event;
           event = null;
           data.setLength(0);
-          onEvent.accept(name, json);
+          onEvent(name, json);
         }
       } else if (line.startsWith("event:")) {
         event = line.substring(6).trim();

@@ -4,13 +4,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import io.iqa.protocol.Text;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.LinkedHashMap;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
@@ -41,8 +43,26 @@ final class ScoreCache {
     }
   }
 
+  /**
+   * The file's SHA-256, or a {@link LocalFileException}: a file that is missing, unreadable or not a
+   * regular file (a FIFO would block the reader forever) is the file's problem, not the sidecar's.
+   */
+  String readableSha256(Path image) {
+    String shown = Text.printable(image.toString());
+    try {
+      if (!Files.readAttributes(image, BasicFileAttributes.class).isRegularFile()) {
+        throw new LocalFileException("not a regular file (a folder, a FIFO or a device): " + shown, "not_a_file", null);
+      }
+      return sha256(image);
+    } catch (NoSuchFileException e) {
+      throw new LocalFileException("no such file: " + shown, "not_found", e);
+    } catch (IOException e) {
+      throw new LocalFileException("cannot read " + shown + ": " + Text.printable(e.getMessage()), "unreadable", e);
+    }
+  }
+
   /** The file's SHA-256, computed only when its size or mtime changed since last time. */
-  String sha256(Path path) throws IOException {
+  private String sha256(Path path) throws IOException {
     Path abs = path.toAbsolutePath().normalize();
     long size = Files.size(abs);
     long mtime = Files.getLastModifiedTime(abs).toMillis();
@@ -94,10 +114,7 @@ final class ScoreCache {
         }
         try {
           JsonNode j = Http.JSON.readTree(line);
-          Map<String, Double> values = new LinkedHashMap<>();
-          j.path("scores").fields().forEachRemaining(e -> values.put(e.getKey(), e.getValue().asDouble()));
-          scores.put(key(j.path("sha256").asText(), j.path("models").asText()),
-              new ScoreResult(j.path("sha256").asText(), values, "cache", j.path("device").asText(null)));
+          scores.put(key(j.path("sha256").asText(), j.path("models").asText()), ScoreResult.fromJson(j, "cache"));
           n++;
         } catch (IOException e) {
           LOG.warn("skipping a damaged line in {}", file);

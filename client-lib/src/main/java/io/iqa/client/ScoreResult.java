@@ -1,5 +1,7 @@
 package io.iqa.client;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -9,6 +11,13 @@ import java.util.Map;
  * @param device where the models ran ({@code cpu}, {@code cuda:0}, ...), as the scorer said
  */
 public record ScoreResult(String sha256, Map<String, Double> scores, String servedBy, String device) {
+
+  /** An answer as the sidecar's {@code /infer}, the container's {@code score} and the cache file write it. */
+  static ScoreResult fromJson(JsonNode j, String servedBy) {
+    Map<String, Double> scores = new LinkedHashMap<>();
+    j.path("scores").fields().forEachRemaining(e -> scores.put(e.getKey(), e.getValue().asDouble()));
+    return new ScoreResult(j.path("sha256").asText(), scores, servedBy, j.path("device").asText(null));
+  }
 
   ScoreResult servedFromCache() {
     return new ScoreResult(sha256, scores, "cache", device);

@@ -1,0 +1,56 @@
+package io.iqa.client;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.net.http.HttpRequest;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The sidecar's HTTP API as {@link IqaClient} calls it: {@code /infer} for the client's models (its
+ * answer read into a {@link ScoreResult}), {@code /shutdown}, {@code /release}, {@code /health} and
+ * {@code /v1/models}.
+ */
+final class SidecarApi {
+
+  /** An image as a request body, read only when the request is made. */
+  interface Body {
+    HttpRequest.BodyPublisher get() throws IOException;
+  }
+
+  private final Http http;
+  private final String inferPath;
+
+  SidecarApi(String url, String token, Duration timeout, List<String> models) {
+    this.http = new Http(url, token, timeout);
+    this.inferPath = models.isEmpty() ? "/infer" : "/infer?models=" + String.join(",", models);
+  }
+
+  CompletableFuture<ScoreResult> score(Body body) {
+    try {
+      return http.send("POST", inferPath, body.get(), "application/octet-stream", null).thenApply(r -> {
+        JsonNode j = Http.expect(r, "sidecar /infer", 200);
+        return ScoreResult.fromJson(j, "sidecar");
+      });
+    } catch (IOException e) {
+      return CompletableFuture.failedFuture(new IqaException("cannot read the image: " + e.getMessage(), e));
+    }
+  }
+
+  JsonNode shutdown() {
+    return Http.expect(Http.join(http.send("POST", "/shutdown", null, null, null)), "sidecar /shutdown", 202);
+  }
+
+  JsonNode releaseGpu() {
+    return Http.expect(Http.join(http.send("POST", "/release", null, null, null)), "sidecar /release", 200);
+  }
+
+  JsonNode health() {
+    return Http.expect(Http.join(http.get("/health")), "sidecar /health", 200);
+  }
+
+  JsonNode models() {
+    return Http.expect(Http.join(http.get("/v1/models")), "sidecar /v1/models", 200);
+  }
+}

@@ -1,7 +1,7 @@
 package io.iqa.bench;
 
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine;
 
 /** {@code scripts/bench SUBCOMMAND}: each benchmark prints a table and writes it under {@code bench/results/}. */
 @Command(name = "bench", mixinStandardHelpOptions = true, subcommands = {BrokerBench.class,

@@ -22,6 +22,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -68,8 +69,8 @@ final class BrokerBench implements Callable<Integer> {
       + "redis-benchmark's raw SET NX PX + DEL rate on the same server")
   boolean redis;
 
-  @Option(names = "--out", description = "results file (default bench/results/broker-<store>.md)")
-  Path out;
+  @Mixin
+  ResultsFile results;
 
   private HttpClient http;
 
@@ -151,8 +152,7 @@ final class BrokerBench implements Callable<Integer> {
                 + "step is one EVALSHA of the lease script; redis-benchmark uses " + clients
                 + " connections, no pipelining, after the broker run");
       }
-      table.printAndWrite(out != null ? out
-          : Path.of("bench/results/broker-" + storeType + (stateFile != null ? "-file" : "") + ".md"));
+      table.printAndWrite(results.or("broker-" + storeType + (stateFile != null ? "-file" : "") + ".md"));
       return 0;
     } finally {
       http.close();

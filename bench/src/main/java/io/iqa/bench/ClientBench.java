@@ -16,6 +16,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -30,8 +31,8 @@ final class ClientBench implements Callable<Integer> {
   @Option(names = "--images", defaultValue = "50", description = "images (default ${DEFAULT-VALUE})")
   int images;
 
-  @Option(names = "--out", defaultValue = "bench/results/client.md", description = "results file")
-  Path out;
+  @Mixin
+  ResultsFile results;
 
   @Override
   public Integer call() throws Exception {
@@ -80,7 +81,7 @@ final class ClientBench implements Callable<Integer> {
         .row(images + " images through the sidecar", String.format("%.2f s", sidecarS), "", "")
         .row(images + " one-shot score runs", String.format("%.2f s", oneShotS), "", "")
         .row("one-shot / sidecar", String.format("%.1f", ratio), ">= 10", ResultTable.check(ratio, 10, true))
-        .printAndWrite(out);
+        .printAndWrite(results.or("client.md"));
     return 0;
   }
 }

@@ -25,6 +25,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -37,9 +38,8 @@ import picocli.CommandLine.Option;
     description = "GPU check (scripts/gpu-check): images/s on cuda:0 vs CPU, VRAM before, serving, after /shutdown.")
 final class GpuBench implements Callable<Integer> {
 
-  @Option(names = "--shared-models", defaultValue = "../shared/models",
-      description = "folder with nima-mobilenet-random; without it the default set alone (default ${DEFAULT-VALUE})")
-  Path sharedModels;
+  @Mixin
+  SharedModels shared;
 
   @Option(names = "--gpu", defaultValue = "0", description = "the GPU index to check (default ${DEFAULT-VALUE})")
   int gpu;
@@ -57,8 +57,8 @@ final class GpuBench implements Callable<Integer> {
       + "check itself: the models fall back to CPU and the VRAM rows say so)")
   boolean allowNoGpu;
 
-  @Option(names = "--out", defaultValue = "bench/results/gpu.md", description = "results file")
-  Path out;
+  @Mixin
+  ResultsFile results;
 
   private final AtomicInteger seq = new AtomicInteger();
 
@@ -74,11 +74,10 @@ final class GpuBench implements Callable<Integer> {
     ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.iqa"))
         .setLevel(ch.qos.logback.classic.Level.WARN);
     JsonArray models = Builtins.entries().copy();
-    Path nima = sharedModels.resolve("nima-mobilenet-random").toAbsolutePath().normalize();
-    boolean withNima = Files.isRegularFile(nima.resolve("saved_model.pb"));
+    Path nima = shared.nima();
+    boolean withNima = shared.hasNima();
     if (withNima) {
-      models.add(new JsonObject().put("name", "nima_aesthetic").put("backend", "tensorflow").put("kind", "nima")
-          .put("dir", nima.toString()));
+      models.add(shared.nimaEntry());
     }
     List<byte[]> pool = new ArrayList<>();
     for (int i = 0; i < 16; i++) {
@@ -119,7 +118,7 @@ final class GpuBench implements Callable<Integer> {
       t.row("images/s on cuda:" + gpu, String.format("%.1f", onGpu), "", "")
           .row("images/s on CPU", String.format("%.1f", onCpu), "", "")
           .row("GPU / CPU", String.format("%.2f", onGpu / onCpu), "> 1", ResultTable.check(onGpu / onCpu, 1, true));
-      t.printAndWrite(out);
+      t.printAndWrite(results.or("gpu.md"));
       return 0;
     } finally {
       vertx.close().await(60, TimeUnit.SECONDS);

@@ -15,6 +15,7 @@ import java.util.Random;
 import java.util.concurrent.Callable;
 import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -35,8 +36,8 @@ final class ModelsBench implements Callable<Integer> {
   @Option(names = "--size", defaultValue = "512", description = "image side in pixels (default ${DEFAULT-VALUE})")
   int size;
 
-  @Option(names = "--out", defaultValue = "bench/results/models-default.md", description = "results file")
-  Path out;
+  @Mixin
+  ResultsFile results;
 
   @Override
   public Integer call() throws Exception {
@@ -66,7 +67,7 @@ final class ModelsBench implements Callable<Integer> {
           .row("images/s at batch 1", String.format("%.1f", r1), "", "")
           .row("images/s at batch 8", String.format("%.1f", r8), "", "")
           .row("batch 8 / batch 1", String.format("%.2f", r8 / r1), "", "")
-          .printAndWrite(out);
+          .printAndWrite(results.or("models-default.md"));
       return 0;
     } finally {
       batch1.close();

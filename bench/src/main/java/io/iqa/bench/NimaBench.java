@@ -19,6 +19,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -31,9 +32,8 @@ import picocli.CommandLine.Option;
     description = "NIMA-size model: cost per image by batch size, batching throughput, warm-up.")
 final class NimaBench implements Callable<Integer> {
 
-  @Option(names = "--shared-models", defaultValue = "../shared/models",
-      description = "folder with nima-mobilenet-random (default ${DEFAULT-VALUE})")
-  Path sharedModels;
+  @Mixin
+  SharedModels shared;
 
   @Option(names = "--clients", defaultValue = "8", description = "concurrent clients (default ${DEFAULT-VALUE})")
   int clients;
@@ -41,15 +41,15 @@ final class NimaBench implements Callable<Integer> {
   @Option(names = "--seconds", defaultValue = "15", description = "throughput run length (default ${DEFAULT-VALUE})")
   int seconds;
 
-  @Option(names = "--out", defaultValue = "bench/results/nima.md", description = "results file")
-  Path out;
+  @Mixin
+  ResultsFile results;
 
   private final AtomicInteger seq = new AtomicInteger();
 
   @Override
   public Integer call() throws Exception {
-    Path nima = sharedModels.resolve("nima-mobilenet-random").toAbsolutePath().normalize();
-    if (!Files.isRegularFile(nima.resolve("saved_model.pb"))) {
+    Path nima = shared.nima();
+    if (!shared.hasNima()) {
       System.out.println(nima + " is not here: nothing to measure (see ../shared/models/README.md)");
       return 0;
     }
@@ -74,7 +74,7 @@ final class NimaBench implements Callable<Integer> {
             ResultTable.check(with / without, 1.5, true));
     firstRequest(t, nima, dir, true);
     firstRequest(t, nima, dir, false);
-    t.printAndWrite(out);
+    t.printAndWrite(results.or("nima.md"));
     return 0;
   }
 
@@ -118,7 +118,7 @@ final class NimaBench implements Callable<Integer> {
   private double throughput(Path nima, Path dir, int maxBatch) throws Exception {
     JsonObject config = new JsonObject().put("device", "cpu").put("max_batch", maxBatch)
         .put("batching", new JsonObject().put("max_queue_delay_ms", maxBatch == 1 ? 0 : 5))
-        .put("models", new JsonArray().add(nimaEntry(nima)));
+        .put("models", new JsonArray().add(shared.nimaEntry()));
     List<byte[]> pool = new ArrayList<>();
     for (int i = 0; i < 16; i++) {
       pool.add(jpeg());
@@ -158,7 +158,7 @@ final class NimaBench implements Callable<Integer> {
   }
 
   private void firstRequest(ResultTable t, Path nima, Path dir, boolean warmup) throws Exception {
-    JsonArray models = Builtins.entries().copy().add(nimaEntry(nima));
+    JsonArray models = Builtins.entries().copy().add(shared.nimaEntry());
     JsonObject config = new JsonObject().put("device", "cpu").put("models", models)
         .put("worker", new JsonObject().put("warmup", warmup));
     try (SidecarRun s = SidecarRun.start(config, dir)) {
@@ -178,11 +178,6 @@ final class NimaBench implements Callable<Integer> {
           first / median), warmup ? "close to 1" : "", "")
           .row("start to listening, " + label, s.startMs + " ms", "", "");
     }
-  }
-
-  private static JsonObject nimaEntry(Path nima) {
-    return new JsonObject().put("name", "nima_aesthetic").put("backend", "tensorflow").put("kind", "nima")
-        .put("dir", nima.toString());
   }
 
   private byte[] jpeg() throws Exception {

@@ -29,6 +29,7 @@ import javax.imageio.ImageWriteParam;
 import javax.imageio.ImageWriter;
 import javax.imageio.stream.ImageOutputStream;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -46,8 +47,8 @@ final class PhotosBench implements Callable<Integer> {
   @Option(names = "--runs", defaultValue = "12", description = "timed runs per path, median kept (default ${DEFAULT-VALUE})")
   int runs;
 
-  @Option(names = "--out", defaultValue = "bench/results/photos.md", description = "results file")
-  Path out;
+  @Mixin
+  ResultsFile results;
 
   /** Real photos from Debian's plasma-workspace-wallpapers (14.7 MP, baseline and progressive JPEG). */
   private static final String[][] PHOTOS = {
@@ -88,7 +89,7 @@ final class PhotosBench implements Callable<Integer> {
       for (Photo photo : photos) {
         measure(t, registry, decoder, photo);
       }
-      t.printAndWrite(out);
+      t.printAndWrite(results.or("photos.md"));
       return 0;
     }
   }

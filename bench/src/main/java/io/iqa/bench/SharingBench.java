@@ -18,6 +18,7 @@ import java.util.concurrent.TimeUnit;
 import javax.imageio.ImageIO;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -37,12 +38,11 @@ final class SharingBench implements Callable<Integer> {
   @Option(names = "--cold-samples", defaultValue = "8", description = "cold starts per model set (default ${DEFAULT-VALUE})")
   int coldSamples;
 
-  @Option(names = "--shared-models", defaultValue = "../shared/models",
-      description = "folder with nima-mobilenet-random (skipped when absent; default ${DEFAULT-VALUE})")
-  Path sharedModels;
+  @Mixin
+  SharedModels shared;
 
-  @Option(names = "--out", defaultValue = "bench/results/sharing.md", description = "results file")
-  Path out;
+  @Mixin
+  ResultsFile results;
 
   private int imageSeq;
 
@@ -77,10 +77,8 @@ final class SharingBench implements Callable<Integer> {
         }
       }
       Histogram coldDefault = coldStarts(brokerUrl, Builtins.entries(), work);
-      Path nima = sharedModels.resolve("nima-mobilenet-random");
-      Histogram coldNima = Files.isDirectory(nima) ? coldStarts(brokerUrl, new JsonArray().add(new JsonObject()
-          .put("name", "nima_aesthetic").put("backend", "tensorflow").put("kind", "nima")
-          .put("dir", nima.toAbsolutePath().toString())), work) : null;
+      Histogram coldNima = shared.hasNima()
+          ? coldStarts(brokerUrl, new JsonArray().add(shared.nimaEntry()), work) : null;
 
       ResultTable table = new ResultTable("Sidecar GPU sharing: yield and cold start on demand")
           .note("a real broker (memory store, one whole-device gpu 0) and a real sidecar process (front + worker, "
@@ -101,9 +99,9 @@ final class SharingBench implements Callable<Integer> {
         table.row("cold start p50 / max, NIMA MobileNet (TensorFlow, 13 MB)", ms(coldNima.getValueAtPercentile(50))
             + " / " + ms(coldNima.getMaxValue()), "", "");
       } else {
-        table.row("cold start, NIMA MobileNet", "skipped: " + nima + " absent", "", "");
+        table.row("cold start, NIMA MobileNet", "skipped: " + shared.nima() + " absent", "", "");
       }
-      table.printAndWrite(out);
+      table.printAndWrite(results.or("sharing.md"));
       return 0;
     } finally {
       vertx.close().await(60, TimeUnit.SECONDS);

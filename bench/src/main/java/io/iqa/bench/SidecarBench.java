@@ -35,6 +35,7 @@ import javax.imageio.ImageWriter;
 import javax.imageio.stream.ImageOutputStream;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -55,8 +56,8 @@ final class SidecarBench implements Callable<Integer> {
   @Option(names = "--seconds", defaultValue = "10", description = "throughput run length (default ${DEFAULT-VALUE})")
   int seconds;
 
-  @Option(names = "--out", defaultValue = "bench/results/sidecar.md", description = "results file")
-  Path out;
+  @Mixin
+  ResultsFile results;
 
   private final Random rnd = new Random(5);
   private BufferedImage base;
@@ -136,7 +137,7 @@ final class SidecarBench implements Callable<Integer> {
           .row("images/s, " + clients + " clients, dynamic batching", String.format("%.1f", with), "", "")
           .row("batching speed-up", String.format("%.2f", with / without), ">= 1.5",
               ResultTable.check(with / without, 1.5, true))
-          .printAndWrite(out);
+          .printAndWrite(results.or("sidecar.md"));
       return 0;
     } finally {
       if (http != null) {

@@ -1,6 +1,7 @@
 package io.iqa.broker;
 
 import io.iqa.protocol.config.ConfigException;
+import io.iqa.server.ServerProcess;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.json.JsonObject;
@@ -65,21 +66,10 @@ public final class BrokerMain implements Callable<Integer> {
       vertx.close();
       return 1;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      LOG.info("stopping lease broker");
-      try {
-        vertx.close().await(10, TimeUnit.SECONDS);
-      } catch (Exception e) {
-        LOG.warn("broker did not stop cleanly: {}", e.getMessage());
-      }
-    }, "broker-shutdown"));
-    System.out.println("lease-broker listening on http://" + options.host() + ":" + verticle.actualPort());
-    System.out.flush();
-    try {
-      Thread.currentThread().join();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-    return 0;
+    return ServerProcess.runUntilStopped("lease-broker", "http://" + options.host() + ":" + verticle.actualPort(),
+        () -> {
+          LOG.info("stopping lease broker");
+          vertx.close().await(10, TimeUnit.SECONDS);
+        });
   }
 }

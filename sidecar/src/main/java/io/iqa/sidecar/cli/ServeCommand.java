@@ -1,6 +1,7 @@
 package io.iqa.sidecar.cli;
 
 import io.iqa.protocol.config.ConfigException;
+import io.iqa.server.ServerProcess;
 import io.iqa.sidecar.model.ModelRegistry;
 import io.iqa.sidecar.service.SidecarOptions;
 import io.iqa.sidecar.service.SidecarVerticle;
@@ -77,25 +78,13 @@ public final class ServeCommand implements Callable<Integer> {
       vertx.close();
       return cause instanceof ConfigException ? 2 : 1;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+    return ServerProcess.runUntilStopped("iqa-sidecar", "http://" + options.host() + ":" + sidecar.actualPort(), () -> {
       if (!exiting.compareAndSet(false, true)) {
         return;
       }
       // SIGTERM: the same as /shutdown: drain, close the models, release the lease.
-      try {
-        sidecar.shutdown("SIGTERM", 0).await(options.drainTimeoutS() + 30, TimeUnit.SECONDS);
-        vertx.close().await(30, TimeUnit.SECONDS);
-      } catch (Exception e) {
-        LOG.warn("sidecar did not stop cleanly: {}", e.getMessage());
-      }
-    }, "sidecar-sigterm"));
-    System.out.println("iqa-sidecar listening on http://" + options.host() + ":" + sidecar.actualPort());
-    System.out.flush();
-    try {
-      Thread.currentThread().join();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-    return 0;
+      sidecar.shutdown("SIGTERM", 0).await(options.drainTimeoutS() + 30, TimeUnit.SECONDS);
+      vertx.close().await(30, TimeUnit.SECONDS);
+    });
   }
 }

@@ -14,7 +14,9 @@ import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
@@ -23,7 +25,8 @@ import java.util.regex.Pattern;
  * The sidecar's settings: the config file, then environment variables, then command-line flags.
  * Every key of every block is checked, with its type and range, when the options are built, so a
  * typo or a wrong type is a {@link ConfigException} naming the key before any lease or model work.
- * (The {@code models} list is checked by {@link ModelRegistry#check}.)
+ * (The {@code models} list is checked by {@link ModelRegistry#check}, the {@code broker} and {@code
+ * lease} blocks by {@code LeaseOptions}.)
  */
 public final class SidecarOptions {
 
@@ -37,10 +40,6 @@ public final class SidecarOptions {
       "max_image_pixels", "host", "port", "max_body_bytes", "max_inflight_bytes", "cache", "batching", "allowed_roots",
       "broker", "on_lease_lost", "drain_timeout_s", "idle_shutdown_s", "idle_release_s", "auth", "lease", "limits",
       "worker");
-  /** What to ask the broker for: the {@code lease} block (the {@code broker} block says where it is). */
-  private static final Set<String> LEASE_KEYS = Set.of("owner", "purpose", "ttl_s", "wait_s", "vram_mb", "gpu",
-      "priority", "required", "yield");
-  private static final Pattern OWNER = Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
   private final JsonObject json;
   private final String host;
@@ -56,10 +55,7 @@ public final class SidecarOptions {
   private final int queueLimit;
   private final int workers;
   private final List<Path> allowedRoots = new ArrayList<>();
-  private final JsonObject broker;
-  private final LeaseRequest leaseRequest;
-  private final Boolean leaseRequired;
-  private final boolean leaseYield;
+  private final LeaseOptions lease;
   private final OnLeaseLost onLeaseLost;
   private final long idleReleaseS;
   private final List<String> workerJvmArgs;
@@ -97,35 +93,9 @@ public final class SidecarOptions {
       }
       allowedRoots.add(root);
     }
-    ConfigNode b = c.block("broker");
-    for (String key : LEASE_KEYS) {
-      if (b.has(key)) {
-        throw new ConfigException(b.name(key) + " is now lease." + key + ": the broker block says where the broker "
-            + "is (url, token), the lease block what to ask it for");
-      }
-    }
-    b.known(Set.of("url", "token"));
-    ConfigNode lease = c.block("lease").known(LEASE_KEYS);
-    if (b.has("url")) {
-      String url = b.string("url", null, Pattern.compile("https?://.+"), "an http:// URL");
-      broker = new JsonObject().put("url", url).put("token", b.string("token", null));
-    } else {
-      broker = null;
-    }
-    Long gpu = lease.optionalInteger("gpu", 0, 1024);
-    Long vram = lease.optionalInteger("vram_mb", 1, Integer.MAX_VALUE);
-    leaseYield = lease.bool("yield", true);
-    leaseRequest = LeaseRequest.of(lease.string("owner", "iqa-sidecar", OWNER, "[A-Za-z0-9._-]{1,64}"))
-        .withPurpose(lease.string("purpose", "image scoring"))
-        .withTtl(lease.number("ttl_s", 60, 1, 86_400))
-        .withWait(lease.number("wait_s", 60, 0, 86_400))
-        .withPriority(lease.choice("priority", "normal", Set.of("low", "normal", "high")))
-        .withGpu(gpu == null ? null : gpu.intValue())
-        .withVramMb(vram == null ? null : vram.intValue())
-        .withYield(leaseYield);
-    leaseRequired = lease.has("required") ? lease.bool("required", false) : null;
+    lease = LeaseOptions.parse(c);
     onLeaseLost = OnLeaseLost.valueOf(c.choice("on_lease_lost", "idle", Set.of("idle", "cpu", "exit"))
-        .toUpperCase(java.util.Locale.ROOT));
+        .toUpperCase(Locale.ROOT));
     idleReleaseS = c.integer("idle_release_s", 300, 0, 365L * 24 * 3600);
     ConfigNode worker = c.block("worker").known(Set.of("jvm_args", "start_timeout_s", "warmup"));
     workerJvmArgs = List.copyOf(worker.strings("jvm_args", List.of()));
@@ -150,7 +120,7 @@ public final class SidecarOptions {
    * matches no key is refused.
    */
   public static JsonObject applyEnv(JsonObject json, Map<String, String> env) {
-    Set<String> plain = new java.util.HashSet<>(KEYS);
+    Set<String> plain = new HashSet<>(KEYS);
     plain.removeAll(BLOCKS);
     return new JsonObject(EnvOverrides.apply(ConfigJson.plain(json), ENV_PREFIX, env, plain, BLOCKS, Json::decodeValue));
   }
@@ -216,17 +186,17 @@ public final class SidecarOptions {
 
   /** @return {@code url} and {@code token} of the broker block, or null when no broker is configured */
   public JsonObject broker() {
-    return broker;
+    return lease.broker();
   }
 
   /** @return whether a broker is configured to lease GPUs from */
   public boolean hasBroker() {
-    return broker != null;
+    return lease.broker() != null;
   }
 
   /** The lease request the {@code lease} block describes, for this process ({@code yield} included). */
   public LeaseRequest leaseRequest() {
-    return leaseRequest;
+    return lease.request();
   }
 
   /**
@@ -247,7 +217,7 @@ public final class SidecarOptions {
    *     where an NVIDIA device is visible, false elsewhere (a CPU-only machine has nothing to guard)
    */
   public boolean leaseRequired() {
-    return leaseRequired != null ? leaseRequired : nvidiaVisible();
+    return lease.required() != null ? lease.required() : nvidiaVisible();
   }
 
   /** What the sidecar does when its lease is revoked or lost, once the GPU is free again. */
@@ -266,7 +236,7 @@ public final class SidecarOptions {
 
   /** @return lease.yield: give the GPU back when a request of equal or higher priority waits for it */
   public boolean leaseYield() {
-    return leaseYield;
+    return lease.yieldable();
   }
 
   /** @return seconds without a cache miss after which the worker stops and the lease is released; 0: never */

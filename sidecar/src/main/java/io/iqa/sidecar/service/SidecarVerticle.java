@@ -1,7 +1,5 @@
 package io.iqa.sidecar.service;
 
-import io.iqa.protocol.Text;
-import io.iqa.server.BodyReader;
 import io.iqa.server.ErrorRenderer;
 import io.iqa.server.GuardedServer;
 import io.iqa.server.HttpError;
@@ -9,33 +7,21 @@ import io.iqa.server.InflightBudget;
 import io.iqa.server.Json;
 import io.iqa.server.Routes;
 import io.iqa.sidecar.image.ImageDecodeException;
-import io.iqa.sidecar.model.ImageScorer;
+import io.iqa.sidecar.model.ModelConfigException;
 import io.iqa.sidecar.model.ModelRegistry;
-import io.iqa.sidecar.samples.SampleImages;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.WorkerExecutor;
-import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
-import io.vertx.core.json.DecodeException;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.SecureRandom;
 import java.util.Arrays;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
-import javax.imageio.ImageIO;
+import java.util.function.IntConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,32 +35,34 @@ import org.slf4j.LoggerFactory;
 public final class SidecarVerticle extends VerticleBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(SidecarVerticle.class);
-  private static final String WARMUP_HEADER = "X-IQA-Warmup";
 
   private final SidecarOptions options;
   private final Path baseDir;
   private final long startedNanos = System.nanoTime();
-  private final String warmupToken = newToken();
+  private final FrontWarmup warmup = new FrontWarmup();
   private final SidecarMetrics metrics = new SidecarMetrics();
+  private final AdminAuth admin;
   private Lifecycle lifecycle;
   private WorkerExecutor ioPool;
   private ScoreService service;
   private HttpServer server;
   private int inFlight;
   private InflightBudget inflight;
-  private PathInput paths;
+  private InferInput input;
+  private StatusPages pages;
   private Future<Void> shuttingDown;
   private long lastRequestNanos = System.nanoTime();
-  private java.util.function.IntConsumer exit = code -> { };
+  private IntConsumer exit = code -> { };
 
   /** @param baseDir the config file's folder: relative model paths are resolved against it */
   public SidecarVerticle(SidecarOptions options, Path baseDir) {
     this.options = options;
     this.baseDir = baseDir;
+    this.admin = new AdminAuth(options.adminTokenSha256());
   }
 
   /** Called with the exit code when the process should end (after /shutdown, a lost lease, idleness). */
-  public SidecarVerticle onExit(java.util.function.IntConsumer exit) {
+  public SidecarVerticle onExit(IntConsumer exit) {
     this.exit = exit;
     return this;
   }
@@ -83,12 +71,13 @@ public final class SidecarVerticle extends VerticleBase {
   public Future<?> start() {
     ioPool = vertx.createSharedWorkerExecutor("iqa-io", Math.max(2, options.workers()));
     inflight = new InflightBudget(options.maxInflightBytes());
-    paths = new PathInput(options.allowedRoots(), options.maxImageBytes());
+    input = new InferInput(options, ioPool);
     // Every config mistake before any lease or model work (the lease wait may be long).
     return vertx.executeBlocking(() -> ModelRegistry.check(options.json(), baseDir))
         .compose(entries -> {
           lifecycle = new Lifecycle(vertx, options, baseDir, entries, metrics, code -> exit.accept(code));
           service = new ScoreService(vertx, lifecycle, ioPool, options, metrics);
+          pages = new StatusPages(options, lifecycle, service, startedNanos);
           // The port first: a busy one fails the start before any lease is taken or worker started.
           return GuardedServer.listen(vertx, router(), options.host(), options.port(), options.limits());
         })
@@ -96,52 +85,14 @@ public final class SidecarVerticle extends VerticleBase {
           server = s;
           return lifecycle.start().recover(e -> s.close().transform(x -> Future.failedFuture(e)));
         })
-        .compose(v -> warmUpFront())
+        // The front's own warm-up, only when a worker serves (a sidecar that starts idle takes no lease for it).
+        .compose(v -> lifecycle.serving() && options.workerWarmup()
+            ? warmup.send(vertx, options.host(), server.actualPort()) : Future.succeededFuture())
         .onSuccess(v -> {
           startIdleShutdownWatch();
           LOG.info("iqa-sidecar listening on http://{}:{} with models {} ({})", options.host(), server.actualPort(),
               lifecycle.models().keySet(), lifecycle.health().getString("state_reason"));
         });
-  }
-
-  /**
-   * The worker warmed its models up; this warms up the front's own path (HTTP, body reading,
-   * hashing, the queue, the frames): one image sent to itself over loopback before the sidecar
-   * says it listens. Only when a worker serves (a sidecar that starts idle takes no lease for it).
-   * The request carries a token only this process knows: it leaves no trace in the cache or the
-   * metrics.
-   */
-  private Future<Void> warmUpFront() {
-    if (!lifecycle.serving() || !options.workerWarmup()) {
-      return Future.succeededFuture();
-    }
-    byte[] jpeg;
-    try {
-      ByteArrayOutputStream out = new ByteArrayOutputStream();
-      ImageIO.write(SampleImages.scene(256), "jpeg", out);
-      jpeg = out.toByteArray();
-    } catch (IOException e) {
-      return Future.succeededFuture();
-    }
-    HttpClient http = vertx.createHttpClient();
-    String host = options.host().equals("0.0.0.0") ? "127.0.0.1" : options.host();
-    return http.request(HttpMethod.POST, server.actualPort(), host, "/infer")
-        .compose(req -> req.putHeader("Content-Type", "image/jpeg").putHeader(WARMUP_HEADER, warmupToken).send(Buffer.buffer(jpeg)))
-        .compose(resp -> resp.body().map(b -> resp.statusCode()))
-        .onComplete(ar -> {
-          http.close();
-          if (ar.failed() || ar.result() != 200) {
-            LOG.warn("warming up the front with one image failed: {}", ar.failed() ? ar.cause().getMessage()
-                : "status " + ar.result());
-          }
-        })
-        .<Void>mapEmpty().recover(e -> Future.succeededFuture());
-  }
-
-  private static String newToken() {
-    byte[] bytes = new byte[16];
-    new SecureRandom().nextBytes(bytes);
-    return HexFormat.of().formatHex(bytes);
   }
 
   /**
@@ -207,8 +158,8 @@ public final class SidecarVerticle extends VerticleBase {
 
   private Router router() {
     Router router = Router.router(vertx);
-    Routes.get(router, "/health").handler(this::health);
-    Routes.get(router, "/v1/models").handler(this::models);
+    Routes.get(router, "/health").handler(ctx -> pages.health(ctx, shuttingDown != null, inFlight));
+    Routes.get(router, "/v1/models").handler(ctx -> pages.models(ctx, state()));
     Routes.get(router, "/metrics").handler(ctx -> ctx.response()
         .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(metrics.registry.scrape()));
     router.post("/infer").handler(this::infer);
@@ -216,12 +167,12 @@ public final class SidecarVerticle extends VerticleBase {
     router.post("/release").handler(this::releaseRequest);
     ErrorRenderer.install(router, "sidecar", e -> e instanceof ImageDecodeException de
         ? new HttpError(de.httpStatus(), de.errorCode(), de.getMessage())
-        : e instanceof io.iqa.sidecar.model.ModelConfigException mc ? HttpError.badRequest(mc.getMessage()) : null);
+        : e instanceof ModelConfigException mc ? HttpError.badRequest(mc.getMessage()) : null);
     return router;
   }
 
   private void shutdownRequest(RoutingContext ctx) {
-    requireAdmin(ctx, "/shutdown");
+    admin.require(ctx, "/shutdown");
     Json.send(ctx, 202, new JsonObject().put("status", "shutting_down")
         .put("message", "finishing " + inFlight + " request(s), then stopping the worker and releasing the lease"));
     shutdown("POST /shutdown", 0);
@@ -229,7 +180,7 @@ public final class SidecarVerticle extends VerticleBase {
 
   /** {@code POST /release}: the GPU goes back now; cache hits are still answered, the next miss takes it again. */
   private void releaseRequest(RoutingContext ctx) {
-    requireAdmin(ctx, "/release");
+    admin.require(ctx, "/release");
     if (shuttingDown != null) {
       throw new HttpError(503, "shutting_down", "the sidecar is shutting down");
     }
@@ -238,24 +189,8 @@ public final class SidecarVerticle extends VerticleBase {
         .put("message", "the worker has stopped and the lease is released; the next cache miss takes them again")));
   }
 
-  private void requireAdmin(RoutingContext ctx, String path) {
-    String expected = options.adminTokenSha256();
-    if (expected != null) {
-      String header = ctx.request().getHeader("Authorization");
-      String presented = header != null && header.regionMatches(true, 0, "Bearer ", 0, 7)
-          ? header.substring(7).trim() : null;
-      if (presented == null || !MessageDigest.isEqual(
-          ImageScorer.sha256(presented.getBytes(StandardCharsets.UTF_8))
-              .getBytes(StandardCharsets.US_ASCII),
-          expected.toLowerCase(Locale.ROOT).getBytes(StandardCharsets.US_ASCII))) {
-        throw new HttpError(401, "unauthorized", path + " needs 'Authorization: Bearer <admin token>'");
-      }
-    }
-  }
-
   private void infer(RoutingContext ctx) {
-    boolean warmup = MessageDigest.isEqual(warmupToken.getBytes(StandardCharsets.US_ASCII),
-        String.valueOf(ctx.request().getHeader(WARMUP_HEADER)).getBytes(StandardCharsets.US_ASCII));
+    boolean ownWarmup = warmup.marks(ctx.request());
     if (shuttingDown != null || lifecycle.state() == Lifecycle.State.SHUTTING_DOWN) {
       throw new HttpError(503, "shutting_down", "the sidecar is shutting down");
     }
@@ -270,102 +205,15 @@ public final class SidecarVerticle extends VerticleBase {
     ctx.addEndHandler(v -> {
       inFlight--;
       held.close();
-      if (!warmup) {
+      if (!ownWarmup) {
         metrics.answered(ctx.response().getStatusCode(), System.nanoTime() - t0);
       }
     });
     List<String> models = service.select(splitModels(ctx.request().getParam("models")));
-    imageBytes(ctx, held)
-        .compose(image -> service.infer(image.bytes(), image.sha256(), models, warmup))
+    input.read(ctx, held)
+        .compose(image -> service.infer(image.bytes(), image.sha256(), models, ownWarmup))
         .onSuccess(answer -> Json.send(ctx, 200, answer))
         .onFailure(ctx::fail);
-  }
-
-  /**
-   * Raw image bytes (read as they arrive: limited, hashed, counted against max_inflight_bytes), or
-   * {"path": ...} inside an allowed root. @return the bytes with their SHA-256 (null: still to compute)
-   */
-  private Future<BodyReader.Body> imageBytes(RoutingContext ctx, InflightBudget.Reservation held) {
-    String type = contentType(ctx);
-    if (type.startsWith("image/") || type.equals("application/octet-stream")) {
-      return BodyReader.read(ctx.request(), options.maxBodyBytes(), true, held, "max_body_bytes");
-    }
-    if (type.equals("application/json")) {
-      return BodyReader.read(ctx.request(), 64 * 1024, false, held, "the limit of a JSON body")
-          .compose(body -> pathBytes(body.bytes(), held))
-          .map(bytes -> new BodyReader.Body(bytes, null));
-    }
-    ctx.request().resume();
-    return Future.failedFuture(new HttpError(415, "unsupported_media_type", "send the image as image/* or "
-        + "application/octet-stream, or {\"path\": ...} as application/json; got '" + Text.printable(type, 80) + "'"));
-  }
-
-  private Future<byte[]> pathBytes(byte[] body, InflightBudget.Reservation held) {
-    String path;
-    try {
-      Object json = io.vertx.core.json.Json.decodeValue(Buffer.buffer(body));
-      path = json instanceof JsonObject o && o.getValue("path") instanceof String s ? s : null;
-    } catch (DecodeException e) {
-      path = null;
-    }
-    if (path == null) {
-      return Future.failedFuture(HttpError.badRequest("body must be {\"path\": \"/absolute/path\"}"));
-    }
-    if (!paths.enabled()) {
-      return Future.failedFuture(new HttpError(403, "forbidden",
-          "path input is off: configure allowed_roots to allow reading files"));
-    }
-    String requested = path;
-    return ioPool.executeBlocking(() -> {
-      byte[] bytes = paths.read(requested);
-      if (!held.grow(bytes.length)) {
-        throw HttpError.overloaded("too many bytes of requests in flight (max_inflight_bytes); retry later", 1);
-      }
-      return bytes;
-    }, false);
-  }
-
-  private void health(RoutingContext ctx) {
-    JsonObject fallbacks = new JsonObject();
-    lifecycle.models().forEach((name, m) -> {
-      if (m != null && m.fallbackReason() != null) {
-        fallbacks.put(name, m.fallbackReason());
-      }
-    });
-    Lifecycle.State s = lifecycle.state();
-    JsonObject health = new JsonObject()
-        .put("status", s == Lifecycle.State.SHUTTING_DOWN || shuttingDown != null ? "shutting_down"
-            : s == Lifecycle.State.LEASE_LOST && options.onLeaseLost() == SidecarOptions.OnLeaseLost.EXIT
-            ? "lease_lost" : "ok")
-        .put("device", lifecycle.devices().isEmpty() ? null : lifecycle.devices())
-        .put("models", new JsonArray(List.copyOf(lifecycle.models().keySet())))
-        .mergeIn(lifecycle.health())
-        .put("cache", service.cacheStats())
-        .put("queued", service.queued())
-        .put("in_flight", inFlight)
-        .put("uptime_s", (System.nanoTime() - startedNanos) / 1_000_000_000L);
-    if (!fallbacks.isEmpty()) {
-      health.put("device_fallbacks", fallbacks);
-    }
-    Json.send(ctx, 200, health);
-  }
-
-  private void models(RoutingContext ctx) {
-    JsonArray list = new JsonArray();
-    boolean loaded = lifecycle.serving();
-    lifecycle.models().forEach((name, m) -> list.add(m == null
-        ? new JsonObject().put("name", name).put("loaded", false)
-        : m.toJson().put("loaded", loaded)));
-    Json.send(ctx, 200, new JsonObject().put("models", list).put("state", state()));
-  }
-
-  private static String contentType(RoutingContext ctx) {
-    String type = ctx.request().getHeader("Content-Type");
-    if (type == null) {
-      return "";
-    }
-    int semi = type.indexOf(';');
-    return (semi < 0 ? type : type.substring(0, semi)).trim().toLowerCase(Locale.ROOT);
   }
 
   private static List<String> splitModels(String param) {
@@ -374,8 +222,6 @@ public final class SidecarVerticle extends VerticleBase {
     }
     return Arrays.stream(param.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
   }
-
-
 
   /** Completes when no /infer is in flight (checked every 20 ms), or fails after {@code timeoutMs}. */
   Future<Void> drained(long timeoutMs) {

@@ -1,0 +1,82 @@
+package io.iqa.sidecar.service;
+
+import io.iqa.protocol.Text;
+import io.iqa.server.BodyReader;
+import io.iqa.server.HttpError;
+import io.iqa.server.InflightBudget;
+import io.vertx.core.Future;
+import io.vertx.core.WorkerExecutor;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.Json;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.RoutingContext;
+import java.util.Locale;
+
+/**
+ * The image of one /infer, by its content type: raw image bytes (read as they arrive: limited,
+ * hashed, counted against {@code max_inflight_bytes}), or {@code {"path": ...}} inside an allowed
+ * root, read by {@link PathInput} on the I/O pool.
+ */
+final class InferInput {
+
+  private final long maxBodyBytes;
+  private final PathInput paths;
+  private final WorkerExecutor ioPool;
+
+  InferInput(SidecarOptions options, WorkerExecutor ioPool) {
+    this.maxBodyBytes = options.maxBodyBytes();
+    this.paths = new PathInput(options.allowedRoots(), options.maxImageBytes());
+    this.ioPool = ioPool;
+  }
+
+  /** @return the bytes with their SHA-256 (null: still to compute) */
+  Future<BodyReader.Body> read(RoutingContext ctx, InflightBudget.Reservation held) {
+    String type = contentType(ctx);
+    if (type.startsWith("image/") || type.equals("application/octet-stream")) {
+      return BodyReader.read(ctx.request(), maxBodyBytes, true, held, "max_body_bytes");
+    }
+    if (type.equals("application/json")) {
+      return BodyReader.read(ctx.request(), 64 * 1024, false, held, "the limit of a JSON body")
+          .compose(body -> pathBytes(body.bytes(), held))
+          .map(bytes -> new BodyReader.Body(bytes, null));
+    }
+    ctx.request().resume();
+    return Future.failedFuture(new HttpError(415, "unsupported_media_type", "send the image as image/* or "
+        + "application/octet-stream, or {\"path\": ...} as application/json; got '" + Text.printable(type, 80) + "'"));
+  }
+
+  private Future<byte[]> pathBytes(byte[] body, InflightBudget.Reservation held) {
+    String path;
+    try {
+      Object json = Json.decodeValue(Buffer.buffer(body));
+      path = json instanceof JsonObject o && o.getValue("path") instanceof String s ? s : null;
+    } catch (DecodeException e) {
+      path = null;
+    }
+    if (path == null) {
+      return Future.failedFuture(HttpError.badRequest("body must be {\"path\": \"/absolute/path\"}"));
+    }
+    if (!paths.enabled()) {
+      return Future.failedFuture(new HttpError(403, "forbidden",
+          "path input is off: configure allowed_roots to allow reading files"));
+    }
+    String requested = path;
+    return ioPool.executeBlocking(() -> {
+      byte[] bytes = paths.read(requested);
+      if (!held.grow(bytes.length)) {
+        throw HttpError.overloaded("too many bytes of requests in flight (max_inflight_bytes); retry later", 1);
+      }
+      return bytes;
+    }, false);
+  }
+
+  private static String contentType(RoutingContext ctx) {
+    String type = ctx.request().getHeader("Content-Type");
+    if (type == null) {
+      return "";
+    }
+    int semi = type.indexOf(';');
+    return (semi < 0 ? type : type.substring(0, semi)).trim().toLowerCase(Locale.ROOT);
+  }
+}

@@ -1,0 +1,42 @@
+package io.iqa.sidecar.service;
+
+import io.iqa.sidecar.service.Lifecycle.State;
+import io.vertx.core.json.JsonObject;
+import java.time.Instant;
+import java.util.Locale;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Where the {@link Lifecycle} stands: its {@link State}, why it entered it and since when. Each
+ * change is logged once; /health shows all three.
+ */
+final class LifecycleState {
+
+  private static final Logger LOG = LoggerFactory.getLogger(LifecycleState.class);
+
+  private State state = State.STARTING;
+  private String reason = "starting";
+  private Instant since = Instant.now();
+
+  void enter(State s, String why) {
+    if (state != s || !why.equals(reason)) {
+      LOG.info("state {}: {}", s.name().toLowerCase(Locale.ROOT), why);
+    }
+    state = s;
+    reason = why;
+    since = Instant.now();
+  }
+
+  State get() {
+    return state;
+  }
+
+  /** @return {@code state}, {@code state_reason} and {@code state_since}, as /health shows them */
+  JsonObject toJson() {
+    return new JsonObject()
+        .put("state", state.name().toLowerCase(Locale.ROOT))
+        .put("state_reason", reason)
+        .put("state_since", since.toString());
+  }
+}

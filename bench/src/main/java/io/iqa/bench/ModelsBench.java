@@ -7,7 +7,6 @@ import io.iqa.sidecar.model.ModelRegistry;
 import io.iqa.sidecar.samples.SampleImages;
 import io.vertx.core.json.JsonObject;
 import java.io.ByteArrayOutputStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -42,11 +41,10 @@ final class ModelsBench implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     List<byte[]> jpegs = corpus();
-    Path builtinDir = Files.createTempDirectory("bench-builtin");
     long t0 = System.nanoTime();
-    ModelRegistry batch1 = ModelRegistry.load(config(1), builtinDir, builtinDir);
+    ModelRegistry batch1 = ModelRegistry.load(config(1), Path.of("."));
     double loadMs = (System.nanoTime() - t0) / 1e6;
-    ModelRegistry batch8 = ModelRegistry.load(config(8), builtinDir, builtinDir);
+    ModelRegistry batch8 = ModelRegistry.load(config(8), Path.of("."));
     try {
       StringBuilder perModel = new StringBuilder();
       for (ImageModel m : batch1.models()) {

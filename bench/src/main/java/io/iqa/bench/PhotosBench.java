@@ -72,10 +72,9 @@ final class PhotosBench implements Callable<Integer> {
     }
     System.out.println("making a synthetic 4000x3000 photo...");
     photos.add(new Photo("synthetic 4000x3000 (baseline)", jpeg(SampleImages.photo(4000, 3000, 7), 0.92f), 4000, 3000));
-    Path dir = Files.createTempDirectory("bench-photos");
     ImageDecoder decoder = new ImageDecoder();
     try (ModelRegistry registry = ModelRegistry.load(new JsonObject().put("device", "cpu").put("max_batch", 1)
-        .put("models", Builtins.entries()), dir, dir)) {
+        .put("models", Builtins.entries()), Path.of("."))) {
       ResultTable t = new ResultTable("Photos through the default set (5 technical measures + BRISQUE), CPU")
           .note("real photos from Debian's plasma-workspace-wallpapers (fetched with apt-get download), and a "
               + "synthetic 12 MP photo (the sample scene with sensor-like noise, quality 0.92); in-process; medians "

@@ -165,7 +165,7 @@ final class SidecarBench implements Callable<Integer> {
     Histogram h = new Histogram(3);
     JsonObject one = config(1, 0).put("models", new JsonArray().add(new JsonObject().put("name", ONE)
         .put("backend", "builtin")));
-    try (ModelRegistry registry = ModelRegistry.load(one, dir, dir)) {
+    try (ModelRegistry registry = ModelRegistry.load(one, dir)) {
       ImageScorer scorer = new ImageScorer(new ImageDecoder(), registry);
       for (int i = 0; i < requests + 200; i++) {
         byte[] img = image();

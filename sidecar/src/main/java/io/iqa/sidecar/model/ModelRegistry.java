@@ -36,7 +36,6 @@ public final class ModelRegistry implements AutoCloseable {
   private final Map<String, String> fingerprints;
   private final Map<String, ScoreScale> scales;
   private final int maxBatch;
-  private Path ownedDir;
 
   private ModelRegistry(Map<String, ImageModel> models, Map<String, String> fingerprints,
       Map<String, ScoreScale> scales, int maxBatch) {
@@ -44,29 +43,6 @@ public final class ModelRegistry implements AutoCloseable {
     this.fingerprints = fingerprints;
     this.scales = scales;
     this.maxBatch = maxBatch;
-  }
-
-  /**
-   * Loads the models, writing the built-in ones into a temporary folder that this registry owns
-   * and deletes on {@link #close()}.
-   *
-   * @param baseDir relative model paths are resolved against it (the config file's folder)
-   */
-  public static ModelRegistry load(JsonObject config, Path baseDir) {
-    Path dir;
-    try {
-      dir = Files.createTempDirectory("iqa-builtin-models");
-    } catch (java.io.IOException e) {
-      throw new ModelConfigException("cannot create a folder for the built-in models: " + e.getMessage(), e);
-    }
-    try {
-      ModelRegistry registry = load(config, baseDir, dir);
-      registry.ownedDir = dir;
-      return registry;
-    } catch (RuntimeException e) {
-      deleteTree(dir);
-      throw e;
-    }
   }
 
   /**
@@ -96,10 +72,11 @@ public final class ModelRegistry implements AutoCloseable {
   }
 
   /**
+   * Loads the models (the built-in ones are made in memory).
+   *
    * @param baseDir relative model paths are resolved against it (the config file's folder)
-   * @param builtinDir where the built-in ONNX models are written (the caller owns it)
    */
-  public static ModelRegistry load(JsonObject config, Path baseDir, Path builtinDir) {
+  public static ModelRegistry load(JsonObject config, Path baseDir) {
     List<ModelEntry> entries = check(config, baseDir);
     int maxBatch = (int) ConfigJson.root(config).integer("max_batch", DEFAULT_MAX_BATCH, 1, 256);
     Map<String, ImageModel> loaded = new LinkedHashMap<>();
@@ -107,7 +84,7 @@ public final class ModelRegistry implements AutoCloseable {
     Map<String, ScoreScale> scales = new LinkedHashMap<>();
     try {
       for (ModelEntry entry : entries) {
-        ImageModel model = loadOne(entry, builtinDir);
+        ImageModel model = loadOne(entry);
         loaded.put(entry.name(), model);
         fingerprints.put(entry.name(), fingerprint(entry, model, baseDir));
         scales.put(entry.name(), entry.scale() != null ? entry.scale()
@@ -130,6 +107,10 @@ public final class ModelRegistry implements AutoCloseable {
   private static String fingerprint(ModelEntry me, ImageModel model, Path baseDir) {
     JsonObject entry = new JsonObject(me.json());
     StringBuilder sb = new StringBuilder(me.json()).append('|').append(model.device());
+    if (me instanceof ModelEntry.Builtin b && TechnicalModels.NAMES.contains(b.model())) {
+      // A built-in measure whose graph changes in a new version must not answer from old scores.
+      sb.append('|').append(ImageScorer.sha256(TechnicalModels.spec(b.model()).model()));
+    }
     for (String key : List.of("file", "dir")) {
       String value = entry.getString(key);
       if (value != null) {
@@ -161,15 +142,13 @@ public final class ModelRegistry implements AutoCloseable {
     return fingerprints.get(name);
   }
 
-  private static ImageModel loadOne(ModelEntry entry, Path builtinDir) {
+  private static ImageModel loadOne(ModelEntry entry) {
     try {
       if (entry instanceof ModelEntry.Builtin b) {
         if (b.model().equals(BrisqueModel.NAME)) {
-          return BrisqueModel.load(b.name(), builtinDir);
+          return BrisqueModel.load(b.name());
         }
-        OnnxModelSpec spec = TechnicalModels.write(b.model(), builtinDir);
-        return onnx(new OnnxModelSpec(b.name(), spec.file(), spec.inputName(), spec.nhwc(), spec.width(),
-            spec.height(), spec.centerCrop(), spec.mean(), spec.std(), spec.outputMode()), b.device(), 0);
+        return onnx(TechnicalModels.spec(b.model()).named(b.name()), b.device(), 0);
       }
       if (entry instanceof ModelEntry.Onnx o) {
         return onnx(o.spec(), o.device(), o.gpuMemLimitMb());
@@ -235,18 +214,6 @@ public final class ModelRegistry implements AutoCloseable {
       } catch (RuntimeException e) {
         LOG.warn("closing model {}: {}", m.name(), e.getMessage());
       }
-    }
-    if (ownedDir != null) {
-      deleteTree(ownedDir);
-      ownedDir = null;
-    }
-  }
-
-  private static void deleteTree(Path dir) {
-    try (var walk = Files.walk(dir)) {
-      walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    } catch (java.io.IOException e) {
-      LOG.warn("could not delete {}: {}", dir, e.getMessage());
     }
   }
 }

@@ -28,7 +28,7 @@ class ModelRegistryTest {
   void loadsEveryModelOnceInOrderAndReportsItsLoad() {
     try (ModelRegistry r = ModelRegistry.load(config(
         new JsonObject().put("name", "sharp").put("backend", "builtin").put("model", "tech_sharpness"),
-        new JsonObject().put("name", "tech_noise").put("backend", "builtin").put("device", "cpu")), dir, dir)) {
+        new JsonObject().put("name", "tech_noise").put("backend", "builtin").put("device", "cpu")), dir)) {
       assertEquals(2, r.models().size());
       assertEquals("sharp", r.models().get(0).name());
       assertEquals("onnxruntime", r.models().get(0).backend());
@@ -44,7 +44,7 @@ class ModelRegistryTest {
         new JsonObject().put("name", "tech_noise").put("backend", "builtin"),
         new JsonObject().put("name", "brisque").put("backend", "builtin"),
         new JsonObject().put("name", "sharp01").put("backend", "builtin").put("model", "tech_sharpness")
-            .put("range", new JsonArray().add(0).add(1)).put("higher_is_better", false)), dir, dir)) {
+            .put("range", new JsonArray().add(0).add(1)).put("higher_is_better", false)), dir)) {
       assertEquals(new io.iqa.protocol.ScoreScale(0.0, 100.0, true), r.scale("tech_noise"));
       assertEquals(new io.iqa.protocol.ScoreScale(0.0, 100.0, false), r.scale("brisque"));
       assertEquals("cpu", r.get("brisque").device(), "BRISQUE runs on CPU");
@@ -78,7 +78,7 @@ class ModelRegistryTest {
   }
 
   private void assertMessage(JsonObject config, String expected) {
-    ConfigException e = assertThrows(ConfigException.class, () -> ModelRegistry.load(config, dir, dir));
+    ConfigException e = assertThrows(ConfigException.class, () -> ModelRegistry.load(config, dir));
     assertTrue(e.getMessage().contains(expected), "'" + e.getMessage() + "' lacks '" + expected + "'");
   }
 }

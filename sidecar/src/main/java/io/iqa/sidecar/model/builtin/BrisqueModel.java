@@ -13,12 +13,13 @@ import io.iqa.sidecar.model.ImageModel;
 import io.iqa.sidecar.model.Score;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.javacpp.Loader;
+import org.bytedeco.opencv.opencv_core.FileStorage;
 import org.bytedeco.opencv.opencv_core.Mat;
+import org.bytedeco.opencv.opencv_ml.SVM;
 import org.bytedeco.opencv.opencv_quality.QualityBRISQUE;
 
 /**
@@ -47,24 +48,30 @@ public final class BrisqueModel implements ImageModel {
     this.loadMs = loadMs;
   }
 
-  /** Copies the model files out of the OpenCV jar into {@code dir} and loads them. */
-  public static BrisqueModel load(String name, Path dir) throws IOException {
+  /** Loads the model files from the OpenCV jar, in memory. */
+  public static BrisqueModel load(String name) throws IOException {
     long t0 = System.nanoTime();
-    String base = "/org/bytedeco/opencv/" + Loader.getPlatform() + "/share/opencv4/quality/";
-    Path[] files = new Path[FILES.length];
-    for (int i = 0; i < FILES.length; i++) {
-      files[i] = dir.resolve(FILES[i]);
-      try (InputStream in = BrisqueModel.class.getResourceAsStream(base + FILES[i])) {
-        if (in == null) {
-          throw new IOException("OpenCV's " + FILES[i] + " is not on the classpath (" + base + "): the "
-              + "org.bytedeco:opencv native jar for " + Loader.getPlatform() + " is missing");
-        }
-        Files.copy(in, files[i], java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-      }
+    // What QualityBRISQUE.create(model_file, range_file) does, from memory instead of files.
+    try (FileStorage model = new FileStorage(resource(FILES[0]), FileStorage.READ | FileStorage.MEMORY);
+        FileStorage range = new FileStorage(resource(FILES[1]), FileStorage.READ | FileStorage.MEMORY)) {
+      SVM svm = SVM.create();
+      svm.read(model.getFirstTopLevelNode());
+      QualityBRISQUE q = QualityBRISQUE.create(svm, range.getFirstTopLevelNode().mat());
+      return new BrisqueModel(name, q, (System.nanoTime() - t0) / 1_000_000);
     }
-    QualityBRISQUE q = QualityBRISQUE.create(files[0].toString(), files[1].toString());
-    return new BrisqueModel(name, q, (System.nanoTime() - t0) / 1_000_000);
   }
+
+  private static String resource(String file) throws IOException {
+    String base = "/org/bytedeco/opencv/" + Loader.getPlatform() + "/share/opencv4/quality/";
+    try (InputStream in = BrisqueModel.class.getResourceAsStream(base + file)) {
+      if (in == null) {
+        throw new IOException("OpenCV's " + file + " is not on the classpath (" + base + "): the "
+            + "org.bytedeco:opencv native jar for " + Loader.getPlatform() + " is missing");
+      }
+      return new String(in.readAllBytes(), StandardCharsets.US_ASCII);
+    }
+  }
+
 
   @Override
   public String name() {

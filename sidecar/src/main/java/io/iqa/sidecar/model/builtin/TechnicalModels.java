@@ -4,8 +4,6 @@ import io.iqa.sidecar.model.onnx.OnnxModelSpec;
 import io.iqa.sidecar.model.onnx.OnnxModelWriter.Attribute;
 import io.iqa.sidecar.model.onnx.OnnxModelWriter;
 import io.iqa.sidecar.model.onnx.OutputMode;
-import java.io.IOException;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
@@ -45,8 +43,8 @@ public final class TechnicalModels {
   private TechnicalModels() {
   }
 
-  /** Writes the model {@code name} into {@code dir} (same bytes every time) and returns its spec. */
-  public static OnnxModelSpec write(String name, Path dir) throws IOException {
+  /** @return the model {@code name}, made in memory (the same bytes every time) */
+  public static OnnxModelSpec spec(String name) {
     Consumer<OnnxModelWriter> body = GRAPHS.get(name);
     if (body == null) {
       throw new IllegalArgumentException("no built-in model '" + name + "'; built-in: " + NAMES);
@@ -55,10 +53,8 @@ public final class TechnicalModels {
         .input("image", OnnxModelWriter.FLOAT, -1, 3, SIZE, SIZE)
         .output("score", OnnxModelWriter.FLOAT, -1);
     body.accept(w);
-    Path file = dir.resolve(name + ".onnx");
-    w.write(file, OPSET);
-    return new OnnxModelSpec(name, file, "image", false, SIZE, SIZE, false, new float[3], new float[] {1, 1, 1},
-        OutputMode.IDENTITY);
+    return new OnnxModelSpec(name, null, "image", false, SIZE, SIZE, false, new float[3], new float[] {1, 1, 1},
+        OutputMode.IDENTITY, w.toBytes(OPSET));
   }
 
   // ---- graphs ----

@@ -42,7 +42,8 @@ public final class OnnxModel implements ImageModel {
     this.spec = spec;
     this.env = env;
     this.device = device;
-    this.session = env.createSession(spec.file().toString(), device.options());
+    this.session = spec.model() != null ? env.createSession(spec.model(), device.options())
+        : env.createSession(spec.file().toString(), device.options());
     try {
       this.inputName = checkInput(session.getInputInfo());
       this.outputWidth = outputWidth(session.getOutputInfo());

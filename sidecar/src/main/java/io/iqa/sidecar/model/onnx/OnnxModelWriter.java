@@ -1,47 +1,50 @@
 package io.iqa.sidecar.model.onnx;
 
-import com.google.protobuf.CodedOutputStream;
-import java.io.ByteArrayOutputStream;
+import com.google.protobuf.ByteString;
+import io.iqa.sidecar.model.onnx.proto.OnnxProto.AttributeProto;
+import io.iqa.sidecar.model.onnx.proto.OnnxProto.GraphProto;
+import io.iqa.sidecar.model.onnx.proto.OnnxProto.ModelProto;
+import io.iqa.sidecar.model.onnx.proto.OnnxProto.NodeProto;
+import io.iqa.sidecar.model.onnx.proto.OnnxProto.OperatorSetIdProto;
+import io.iqa.sidecar.model.onnx.proto.OnnxProto.TensorProto;
+import io.iqa.sidecar.model.onnx.proto.OnnxProto.TensorShapeProto;
+import io.iqa.sidecar.model.onnx.proto.OnnxProto.TypeProto;
+import io.iqa.sidecar.model.onnx.proto.OnnxProto.ValueInfoProto;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * Writes small ONNX models (a graph of standard operators, float initializers) so the project can
- * make its own models: the default model set and test models, never a copied binary. Encodes
- * the ONNX protobuf messages by their field numbers (onnx.proto, proto2) with protobuf-java's
- * wire encoder; ONNX Runtime loading the result is the proof it is well-formed.
+ * make its own models: the default model set and test models, never a copied binary. Built with
+ * the classes protoc generates from ONNX's own {@code onnx.proto} (src/main/proto); ONNX Runtime
+ * loading the result is the proof it is well-formed.
  */
 public final class OnnxModelWriter {
 
   /** ONNX TensorProto.DataType values used here. */
-  public static final int FLOAT = 1;
-  public static final int INT64 = 7;
+  public static final int FLOAT = TensorProto.DataType.FLOAT_VALUE;
+  public static final int INT64 = TensorProto.DataType.INT64_VALUE;
 
-  private final List<byte[]> nodes = new ArrayList<>();
-  private final List<byte[]> initializers = new ArrayList<>();
-  private final List<byte[]> inputs = new ArrayList<>();
-  private final List<byte[]> outputs = new ArrayList<>();
-  private final String graphName;
+  private final GraphProto.Builder graph;
   private int nodeCount;
 
   public OnnxModelWriter(String graphName) {
-    this.graphName = graphName;
+    this.graph = GraphProto.newBuilder().setName(graphName);
   }
 
   /** A graph input; a dimension of -1 is the symbolic batch size {@code N}. */
   public OnnxModelWriter input(String name, int elemType, long... dims) {
-    inputs.add(valueInfo(name, elemType, dims));
+    graph.addInput(valueInfo(name, elemType, dims));
     return this;
   }
 
   public OnnxModelWriter output(String name, int elemType, long... dims) {
-    outputs.add(valueInfo(name, elemType, dims));
+    graph.addOutput(valueInfo(name, elemType, dims));
     return this;
   }
 
@@ -66,64 +69,34 @@ public final class OnnxModelWriter {
     return tensor(name, dims, INT64, raw.array());
   }
 
-  /** TensorProto: dims (1), data_type (2), name (8), raw_data (9). */
   private OnnxModelWriter tensor(String name, long[] dims, int dataType, byte[] raw) {
-    initializers.add(message(out -> {
-      for (long d : dims) {
-        out.writeInt64(1, d);
-      }
-      out.writeInt32(2, dataType);
-      out.writeString(8, name);
-      out.writeByteArray(9, raw);
-    }));
+    TensorProto.Builder t = TensorProto.newBuilder().setName(name).setDataType(dataType)
+        .setRawData(ByteString.copyFrom(raw));
+    for (long d : dims) {
+      t.addDims(d);
+    }
+    graph.addInitializer(t);
     return this;
   }
 
   public OnnxModelWriter node(String opType, List<String> in, List<String> out, Attribute... attributes) {
-    String name = opType.toLowerCase() + "_" + nodeCount++;
-    nodes.add(message(o -> {
-      for (String i : in) {
-        o.writeString(1, i);
-      }
-      for (String x : out) {
-        o.writeString(2, x);
-      }
-      o.writeString(3, name);
-      o.writeString(4, opType);
-      for (Attribute a : attributes) {
-        o.writeByteArray(5, a.bytes);
-      }
-    }));
+    NodeProto.Builder n = NodeProto.newBuilder().addAllInput(in).addAllOutput(out)
+        .setName(opType.toLowerCase(Locale.ROOT) + "_" + nodeCount++).setOpType(opType);
+    for (Attribute a : attributes) {
+      n.addAttribute(a.proto);
+    }
+    graph.addNode(n);
     return this;
   }
 
   /** The whole model (IR version 8) for the default operator set at {@code opset}. */
   public byte[] toBytes(int opset) {
-    byte[] graph = message(out -> {
-      for (byte[] n : nodes) {
-        out.writeByteArray(1, n);
-      }
-      out.writeString(2, graphName);
-      for (byte[] t : initializers) {
-        out.writeByteArray(5, t);
-      }
-      for (byte[] i : inputs) {
-        out.writeByteArray(11, i);
-      }
-      for (byte[] o : outputs) {
-        out.writeByteArray(12, o);
-      }
-    });
-    byte[] opsetId = message(out -> {
-      out.writeString(1, "");
-      out.writeInt64(2, opset);
-    });
-    return message(out -> {
-      out.writeInt64(1, 8);
-      out.writeString(2, "iqa-sidecar");
-      out.writeByteArray(7, graph);
-      out.writeByteArray(8, opsetId);
-    });
+    return ModelProto.newBuilder()
+        .setIrVersion(8)
+        .setProducerName("iqa-sidecar")
+        .setGraph(graph)
+        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
+        .build().toByteArray();
   }
 
   public void write(Path file, int opset) throws IOException {
@@ -134,77 +107,42 @@ public final class OnnxModelWriter {
     Files.write(file, toBytes(opset));
   }
 
-  /** A node attribute (AttributeProto). */
+  /** A node attribute. */
   public static final class Attribute {
-    final byte[] bytes;
+    final AttributeProto proto;
 
-    private Attribute(byte[] bytes) {
-      this.bytes = bytes;
+    private Attribute(AttributeProto proto) {
+      this.proto = proto;
     }
 
     public static Attribute ints(String name, long... values) {
-      return new Attribute(message(out -> {
-        out.writeString(1, name);
-        for (long v : values) {
-          out.writeInt64(8, v);
-        }
-        out.writeInt32(20, 7);
-      }));
+      AttributeProto.Builder a = AttributeProto.newBuilder().setName(name)
+          .setType(AttributeProto.AttributeType.INTS);
+      for (long v : values) {
+        a.addInts(v);
+      }
+      return new Attribute(a.build());
     }
 
     public static Attribute integer(String name, long value) {
-      return new Attribute(message(out -> {
-        out.writeString(1, name);
-        out.writeInt64(3, value);
-        out.writeInt32(20, 2);
-      }));
+      return new Attribute(AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INT)
+          .setI(value).build());
     }
 
     public static Attribute real(String name, float value) {
-      return new Attribute(message(out -> {
-        out.writeString(1, name);
-        out.writeFloat(2, value);
-        out.writeInt32(20, 1);
-      }));
+      return new Attribute(AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.FLOAT)
+          .setF(value).build());
     }
   }
 
-  private static byte[] valueInfo(String name, int elemType, long... dims) {
-    byte[] shape = message(out -> {
-      for (long d : dims) {
-        out.writeByteArray(1, message(dim -> {
-          if (d < 0) {
-            dim.writeString(2, "N");
-          } else {
-            dim.writeInt64(1, d);
-          }
-        }));
-      }
-    });
-    byte[] tensorType = message(out -> {
-      out.writeInt32(1, elemType);
-      out.writeByteArray(2, shape);
-    });
-    byte[] type = message(out -> out.writeByteArray(1, tensorType));
-    return message(out -> {
-      out.writeString(1, name);
-      out.writeByteArray(2, type);
-    });
-  }
-
-  private interface Body {
-    void write(CodedOutputStream out) throws IOException;
-  }
-
-  private static byte[] message(Body body) {
-    try {
-      ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-      CodedOutputStream out = CodedOutputStream.newInstance(bytes);
-      body.write(out);
-      out.flush();
-      return bytes.toByteArray();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+  private static ValueInfoProto valueInfo(String name, int elemType, long... dims) {
+    TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
+    for (long d : dims) {
+      shape.addDim(d < 0 ? TensorShapeProto.Dimension.newBuilder().setDimParam("N")
+          : TensorShapeProto.Dimension.newBuilder().setDimValue(d));
     }
+    TypeProto type = TypeProto.newBuilder()
+        .setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(shape)).build();
+    return ValueInfoProto.newBuilder().setName(name).setType(type).build();
   }
 }

@@ -21,7 +21,6 @@ import javax.imageio.stream.ImageOutputStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * BRISQUE through OpenCV with the LIVE model files from the OpenCV jar, against OpenCV's own
@@ -32,14 +31,12 @@ class BrisqueModelTest {
   /** OpenCV's test_brisque.cpp: rubberwhale1.png scores 9.75448 (+-0.002 there). */
   private static final double OPENCV_RUBBERWHALE1 = 9.75448;
 
-  @TempDir
-  static Path dir;
   private static BrisqueModel brisque;
   private static final ImageDecoder DECODER = new ImageDecoder();
 
   @BeforeAll
   static void load() throws Exception {
-    brisque = BrisqueModel.load("brisque", dir);
+    brisque = BrisqueModel.load("brisque");
   }
 
   @AfterAll

@@ -6,11 +6,15 @@
 FROM maven:3.9-eclipse-temurin-17 AS build
 WORKDIR /src
 COPY pom.xml ./
+COPY protocol/pom.xml protocol/
+COPY server-kit/pom.xml server-kit/
 COPY lease-broker/pom.xml lease-broker/
 COPY sidecar/pom.xml sidecar/
 COPY client-lib/pom.xml client-lib/
 COPY iqa-cli/pom.xml iqa-cli/
 COPY bench/pom.xml bench/
+COPY protocol/src protocol/src
+COPY server-kit/src server-kit/src
 COPY lease-broker/src lease-broker/src
 COPY client-lib/src client-lib/src
 COPY sidecar/src sidecar/src

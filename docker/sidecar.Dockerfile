@@ -5,16 +5,20 @@
 
 FROM maven:3.9-eclipse-temurin-17 AS build
 WORKDIR /src
-# The reactor needs every module's pom; only the broker (a test dependency of the sidecar,
-# compiled but not run with -DskipTests), the client library (its lease client) and the sidecar
-# need sources.
+# The reactor needs every module's pom; the sidecar and the modules it depends on need sources:
+# protocol, server-kit, the client library (its lease client), the broker (a test dependency,
+# compiled but not run with -DskipTests). DockerfileTest checks this list against the poms.
 COPY pom.xml ./
+COPY protocol/pom.xml protocol/
+COPY server-kit/pom.xml server-kit/
 COPY lease-broker/pom.xml lease-broker/
 COPY sidecar/pom.xml sidecar/
 COPY client-lib/pom.xml client-lib/
 COPY iqa-cli/pom.xml iqa-cli/
 COPY bench/pom.xml bench/
 RUN mvn -B -ntp -q -pl sidecar -am dependency:go-offline || true
+COPY protocol/src protocol/src
+COPY server-kit/src server-kit/src
 COPY lease-broker/src lease-broker/src
 COPY client-lib/src client-lib/src
 COPY sidecar/src sidecar/src

@@ -2,6 +2,7 @@ package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.iqa.protocol.ScoreScale;
+import io.iqa.protocol.Sha256;
 import java.net.http.HttpRequest;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -75,7 +76,7 @@ public final class IqaClient implements AutoCloseable {
   }
 
   public CompletableFuture<ScoreResult> scoreAsync(byte[] image) {
-    String sha = Hashing.sha256(image);
+    String sha = Sha256.hex(image);
     ScoreResult cached = cache.get(sha, modelKey);
     if (cached != null) {
       return CompletableFuture.completedFuture(cached);

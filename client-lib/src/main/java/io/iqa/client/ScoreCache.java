@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import io.iqa.protocol.Sha256;
 import io.iqa.protocol.Text;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -70,7 +71,7 @@ final class ScoreCache {
     if (known != null && known.size == size && known.mtime == mtime) {
       return known.sha256;
     }
-    String sha = Hashing.sha256(Files.readAllBytes(abs));
+    String sha = Sha256.hex(Files.readAllBytes(abs));
     hashes.put(abs, new Stat(size, mtime, sha));
     return sha;
   }

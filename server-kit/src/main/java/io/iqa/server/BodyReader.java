@@ -1,10 +1,10 @@
 package io.iqa.server;
 
+import io.iqa.protocol.Sha256;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.http.HttpServerRequest;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
 import java.util.HexFormat;
 
@@ -46,7 +46,7 @@ public final class BodyReader {
         return Future.failedFuture(tooLarge(length + " bytes declared", limit, limitName));
       }
     }
-    MessageDigest digest = sha256 ? sha256() : null;
+    MessageDigest digest = sha256 ? Sha256.digest() : null;
     Promise<Body> promise = Promise.promise();
     byte[][] data = {new byte[0]};
     int[] size = {0};
@@ -89,11 +89,4 @@ public final class BodyReader {
     return new HttpError(413, "too_large", "request body too large (" + what + "); " + limitName + " is " + limit);
   }
 
-  private static MessageDigest sha256() {
-    try {
-      return MessageDigest.getInstance("SHA-256");
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("SHA-256 is part of every JRE", e);
-    }
-  }
 }

@@ -1,10 +1,10 @@
 package io.iqa.broker.http;
 
 import io.iqa.broker.AuthToken;
+import io.iqa.protocol.Sha256;
 import io.iqa.server.HttpError;
 import io.vertx.core.Handler;
 import io.vertx.ext.web.RoutingContext;
-import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.List;
@@ -35,7 +35,7 @@ public final class BearerAuth implements Handler<RoutingContext> {
       ctx.fail(new HttpError(401, "unauthorized", "this broker requires 'Authorization: Bearer <token>'"));
       return;
     }
-    byte[] digest = sha256(header.substring(7).trim());
+    byte[] digest = Sha256.of(header.substring(7).trim());
     for (AuthToken token : tokens) {
       if (MessageDigest.isEqual(digest, HexFormat.of().parseHex(token.tokenSha256()))) {
         ctx.put(PRINCIPAL, new Principal(token.name(), token.role(), token.owners()));
@@ -52,15 +52,9 @@ public final class BearerAuth implements Handler<RoutingContext> {
     return p == null ? Principal.OPEN : p;
   }
 
-  public static byte[] sha256(String s) {
-    try {
-      return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
-    } catch (java.security.NoSuchAlgorithmException e) {
-      throw new IllegalStateException("SHA-256 is part of every JRE", e);
-    }
+  /** @return the token's SHA-256, what the broker keeps and compares */
+  public static String sha256Hex(String s) {
+    return Sha256.hex(s);
   }
 
-  public static String sha256Hex(String s) {
-    return HexFormat.of().formatHex(sha256(s));
-  }
 }

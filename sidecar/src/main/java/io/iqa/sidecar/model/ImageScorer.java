@@ -1,14 +1,12 @@
 package io.iqa.sidecar.model;
 
+import io.iqa.protocol.Sha256;
 import io.iqa.sidecar.image.DecodedImage;
 import io.iqa.sidecar.image.ImageDecodeException;
 import io.iqa.sidecar.image.ImageDecoder;
 import io.iqa.sidecar.image.Need;
 import io.vertx.core.json.JsonObject;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -55,7 +53,7 @@ public final class ImageScorer {
     try {
       for (byte[] bytes : batch) {
         long t0 = System.nanoTime();
-        JsonObject answer = new JsonObject().put("sha256", sha256(bytes));
+        JsonObject answer = new JsonObject().put("sha256", Sha256.hex(bytes));
         ImageInput input = ImageInput.lazy(bytes, decoder, need.none() ? Need.ofInput(1, 1) : need);
         try {
           DecodedImage img = input.decoded();
@@ -109,11 +107,4 @@ public final class ImageScorer {
     return Math.round((System.nanoTime() - t0) / 10_000.0) / 100.0;
   }
 
-  public static String sha256(byte[] bytes) {
-    try {
-      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("SHA-256 is part of every JRE", e);
-    }
-  }
 }

@@ -2,6 +2,7 @@ package io.iqa.sidecar.model;
 
 import ai.onnxruntime.OrtEnvironment;
 import io.iqa.protocol.ScoreScale;
+import io.iqa.protocol.Sha256;
 import io.iqa.protocol.config.ConfigNode;
 import io.iqa.server.ConfigJson;
 import io.iqa.sidecar.model.builtin.BrisqueModel;
@@ -109,7 +110,7 @@ public final class ModelRegistry implements AutoCloseable {
     StringBuilder sb = new StringBuilder(me.json()).append('|').append(model.device());
     if (me instanceof ModelEntry.Builtin b && TechnicalModels.NAMES.contains(b.model())) {
       // A built-in measure whose graph changes in a new version must not answer from old scores.
-      sb.append('|').append(ImageScorer.sha256(TechnicalModels.spec(b.model()).model()));
+      sb.append('|').append(Sha256.hex(TechnicalModels.spec(b.model()).model()));
     }
     for (String key : List.of("file", "dir")) {
       String value = entry.getString(key);
@@ -129,7 +130,7 @@ public final class ModelRegistry implements AutoCloseable {
         }
       }
     }
-    return ImageScorer.sha256(sb.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)).substring(0, 16);
+    return Sha256.hex(sb.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)).substring(0, 16);
   }
 
   /** @return what the model's scores mean: its entry's {@code range} and direction, else the model's own */

@@ -1,7 +1,7 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.protocol.Sha256;
 import io.iqa.server.HttpError;
-import io.iqa.sidecar.model.ImageScorer;
 import io.vertx.ext.web.RoutingContext;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -27,7 +27,7 @@ final class AdminAuth {
       String presented = header != null && header.regionMatches(true, 0, "Bearer ", 0, 7)
           ? header.substring(7).trim() : null;
       if (presented == null || !MessageDigest.isEqual(
-          ImageScorer.sha256(presented.getBytes(StandardCharsets.UTF_8))
+          Sha256.hex(presented.getBytes(StandardCharsets.UTF_8))
               .getBytes(StandardCharsets.US_ASCII),
           expectedSha256.toLowerCase(Locale.ROOT).getBytes(StandardCharsets.US_ASCII))) {
         throw new HttpError(401, "unauthorized", path + " needs 'Authorization: Bearer <admin token>'");

@@ -2,9 +2,9 @@ package io.iqa.sidecar.service;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import io.iqa.protocol.Sha256;
 import io.iqa.protocol.Text;
 import io.iqa.server.HttpError;
-import io.iqa.sidecar.model.ImageScorer;
 import io.iqa.sidecar.model.Score;
 import io.iqa.sidecar.worker.ModelInfo;
 import io.vertx.core.Future;
@@ -71,7 +71,7 @@ final class ScoreService {
   Future<JsonObject> infer(byte[] bytes, String sha256, List<String> models, boolean warmup) {
     long t0 = System.nanoTime();
     Future<String> hashed = sha256 != null ? Future.succeededFuture(sha256)
-        : hashPool.executeBlocking(() -> ImageScorer.sha256(bytes), false);
+        : hashPool.executeBlocking(() -> Sha256.hex(bytes), false);
     if (warmup) {
       return hashed.compose(sha -> {
         Map<String, Future<Score>> scores = new LinkedHashMap<>(lifecycle.queue.submit(bytes, models));

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.broker.Promtool;
 import io.iqa.broker.RawHttp;
-import io.iqa.sidecar.model.ImageScorer;
+import io.iqa.protocol.Sha256;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.net.ServerSocket;
@@ -156,7 +156,7 @@ class SidecarHostileTest {
     byte[] secret = SidecarServiceTest.jpeg(90);
     Files.write(outsideDir.resolve("secret.jpg"), secret);
     Files.write(outsideDir.resolve("pic.jpg"), secret);
-    String secretSha = ImageScorer.sha256(secret);
+    String secretSha = Sha256.hex(secret);
     SidecarProcess s = sidecar(new JsonObject().put("allowed_roots", new JsonArray().add(root.toString())), List.of());
 
     assertEquals(200, postPath(s, root.resolve("inside.jpg").toString()).statusCode());

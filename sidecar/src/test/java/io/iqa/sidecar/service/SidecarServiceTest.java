@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.iqa.protocol.Sha256;
 import io.iqa.sidecar.image.TestImages;
 import io.iqa.sidecar.samples.SampleImages;
 import io.vertx.core.Future;
@@ -218,7 +219,7 @@ class SidecarServiceTest {
   @Test
   void releaseAndShutdownNeedTheAdminTokenWhenAuthIsConfigured() throws Exception {
     start(new JsonObject().put("auth", new JsonObject().put("admin_token_sha256",
-        io.iqa.sidecar.model.ImageScorer.sha256("admin-secret".getBytes()))));
+        Sha256.hex("admin-secret".getBytes()))));
     java.util.concurrent.atomic.AtomicInteger exitCode = new java.util.concurrent.atomic.AtomicInteger(-1);
     sidecar.onExit(exitCode::set);
     assertEquals(401, await(send(HttpMethod.POST, "/shutdown", null, null)).status());

@@ -1,5 +1,6 @@
 package io.iqa.bench;
 
+import io.iqa.protocol.wire.ScoreAnswer;
 import io.iqa.sidecar.image.ImageDecoder;
 import io.iqa.sidecar.model.ImageModel;
 import io.iqa.sidecar.model.ImageScorer;
@@ -84,9 +85,9 @@ final class ModelsBench implements Callable<Integer> {
     double best = 0;
     for (int p = 0; p < passes; p++) {
       long t0 = System.nanoTime();
-      List<JsonObject> answers = scorer.score(jpegs, registry.models());
+      List<ScoreAnswer> answers = scorer.score(jpegs, registry.models());
       double seconds = (System.nanoTime() - t0) / 1e9;
-      if (answers.stream().anyMatch(a -> a.containsKey("error"))) {
+      if (answers.stream().anyMatch(a -> a.error() != null)) {
         throw new IllegalStateException("an image failed: " + answers);
       }
       best = Math.max(best, jpegs.size() / seconds);

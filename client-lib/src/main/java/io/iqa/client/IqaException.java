@@ -1,5 +1,7 @@
 package io.iqa.client;
 
+import io.iqa.protocol.wire.ErrorCode;
+
 /** A call to the broker, the sidecar or the container fallback failed; the message says which and why. */
 public class IqaException extends RuntimeException {
 
@@ -25,8 +27,13 @@ public class IqaException extends RuntimeException {
     return status;
   }
 
-  /** @return the v1 error code when a server answered with one, else null */
+  /** @return the v1 error code when a server answered with one, as it was sent, else null */
   public String code() {
     return code;
+  }
+
+  /** @return the v1 error code as a type, or null (no answer, or a code this version does not know) */
+  public ErrorCode errorCode() {
+    return ErrorCode.fromWire(code);
   }
 }

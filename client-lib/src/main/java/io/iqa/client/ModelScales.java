@@ -42,11 +42,10 @@ final class ModelScales {
     answer.path("scales").fields().forEachRemaining(e -> scales.put(e.getKey(), scale(e.getValue())));
   }
 
-  /** {@code {"range": [min, max] or null, "higher_is_better": bool}} as the sidecar writes it. */
+  /** A scale as the sidecar writes it ({@link ScoreScale#fromMap}). */
+  @SuppressWarnings("unchecked")
   static ScoreScale scale(JsonNode j) {
-    JsonNode r = j.path("range");
-    boolean known = r.isArray() && r.size() == 2;
-    return new ScoreScale(known ? r.get(0).asDouble() : null, known ? r.get(1).asDouble() : null,
-        j.path("higher_is_better").asBoolean(true));
+    return ScoreScale.fromMap(Http.JSON.convertValue(j, Map.class));
   }
+
 }

@@ -1,7 +1,7 @@
 package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.util.LinkedHashMap;
+import io.iqa.protocol.wire.ScoreAnswer;
 import java.util.Map;
 
 /**
@@ -13,10 +13,10 @@ import java.util.Map;
 public record ScoreResult(String sha256, Map<String, Double> scores, String servedBy, String device) {
 
   /** An answer as the sidecar's {@code /infer}, the container's {@code score} and the cache file write it. */
+  @SuppressWarnings("unchecked")
   static ScoreResult fromJson(JsonNode j, String servedBy) {
-    Map<String, Double> scores = new LinkedHashMap<>();
-    j.path("scores").fields().forEachRemaining(e -> scores.put(e.getKey(), e.getValue().asDouble()));
-    return new ScoreResult(j.path("sha256").asText(), scores, servedBy, j.path("device").asText(null));
+    ScoreAnswer a = ScoreAnswer.fromMap(Http.JSON.convertValue(j, Map.class));
+    return new ScoreResult(a.sha256(), a.scores() == null ? Map.of() : a.scores(), servedBy, a.device());
   }
 
   ScoreResult servedFromCache() {

@@ -65,6 +65,7 @@ class LeaseClientTest {
       }
       assertEquals(409, busy.status());
       assertEquals("gpu_busy", busy.code());
+      assertEquals(io.iqa.protocol.wire.ErrorCode.GPU_BUSY, busy.errorCode());
     }
   }
 

@@ -18,6 +18,28 @@ public record ScoreScale(Double min, Double max, boolean higherIsBetter) {
         + " is better";
   }
 
+  /** @return the wire form: {@code {"range": [min, max] or null, "higher_is_better": ...}} */
+  public java.util.Map<String, Object> toMap() {
+    java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
+    m.put("range", min == null ? null : java.util.List.of(min, max));
+    m.put("higher_is_better", higherIsBetter);
+    return m;
+  }
+
+  /** @return the scale a wire map states; a missing direction is higher-is-better */
+  public static ScoreScale fromMap(java.util.Map<String, ?> m) {
+    Object range = m.get("range");
+    Object higher = m.get("higher_is_better");
+    java.util.List<Object> r = new java.util.ArrayList<>();
+    if (range instanceof Iterable<?> values) { // a List, or a JSON library's array type
+      values.forEach(r::add);
+    }
+    if (r.size() == 2 && r.get(0) instanceof Number lo && r.get(1) instanceof Number hi) {
+      return new ScoreScale(lo.doubleValue(), hi.doubleValue(), !Boolean.FALSE.equals(higher));
+    }
+    return new ScoreScale(null, null, !Boolean.FALSE.equals(higher));
+  }
+
   private static String trim(double v) {
     return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
   }

@@ -1,6 +1,7 @@
 package io.iqa.server;
 
 import io.iqa.protocol.Sha256;
+import io.iqa.protocol.wire.ErrorCode;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.http.HttpServerRequest;
@@ -86,7 +87,7 @@ public final class BodyReader {
   }
 
   private static HttpError tooLarge(String what, long limit, String limitName) {
-    return new HttpError(413, "too_large", "request body too large (" + what + "); " + limitName + " is " + limit);
+    return new HttpError(ErrorCode.TOO_LARGE, "request body too large (" + what + "); " + limitName + " is " + limit);
   }
 
 }

@@ -1,6 +1,7 @@
 package io.iqa.server;
 
 import io.iqa.protocol.Text;
+import io.iqa.protocol.wire.ErrorCode;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.HttpException;
@@ -35,9 +36,9 @@ public final class ErrorRenderer {
   public static void install(Router router, String service, Function<Throwable, HttpError> translate) {
     ErrorRenderer r = new ErrorRenderer(service, translate);
     router.route().failureHandler(r::render);
-    router.errorHandler(404, ctx -> r.send(ctx, new HttpError(404, "not_found",
+    router.errorHandler(404, ctx -> r.send(ctx, new HttpError(ErrorCode.NOT_FOUND,
         "no such endpoint: " + ctx.request().method() + " " + Text.printable(ctx.request().path(), 200))));
-    router.errorHandler(405, ctx -> r.send(ctx, new HttpError(405, "method_not_allowed",
+    router.errorHandler(405, ctx -> r.send(ctx, new HttpError(ErrorCode.METHOD_NOT_ALLOWED,
         ctx.request().method() + " is not allowed on " + Text.printable(ctx.request().path(), 200))));
   }
 
@@ -65,16 +66,16 @@ public final class ErrorRenderer {
     int code = f instanceof HttpException he ? he.getStatusCode() : f == null ? status : 500;
     if (code >= 400 && code < 500) {
       return switch (code) {
-        case 404 -> new HttpError(404, "not_found", "not found");
-        case 405 -> new HttpError(405, "method_not_allowed", "method not allowed");
-        case 413 -> new HttpError(413, "too_large", "request body too large");
-        case 415 -> new HttpError(415, "unsupported_media_type", "unsupported media type");
-        default -> new HttpError(code, "bad_request", f instanceof HttpException he && he.getPayload() != null
+        case 404 -> new HttpError(ErrorCode.NOT_FOUND, "not found");
+        case 405 -> new HttpError(ErrorCode.METHOD_NOT_ALLOWED, "method not allowed");
+        case 413 -> new HttpError(ErrorCode.TOO_LARGE, "request body too large");
+        case 415 -> new HttpError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "unsupported media type");
+        default -> new HttpError(code, ErrorCode.BAD_REQUEST, f instanceof HttpException he && he.getPayload() != null
             ? Text.printable(he.getPayload(), 200) : "request refused");
       };
     }
     LOG.error("internal error ({})", f == null ? "status " + status : f.getClass().getSimpleName(), f);
-    return new HttpError(500, "internal", "internal error; see the " + service + " log");
+    return new HttpError(ErrorCode.INTERNAL, "internal error; see the " + service + " log");
   }
 
   private void send(RoutingContext ctx, HttpError e) {

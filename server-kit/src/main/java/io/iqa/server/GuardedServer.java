@@ -1,8 +1,9 @@
 package io.iqa.server;
 
+import io.iqa.protocol.Text;
+import io.iqa.protocol.wire.ErrorCode;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
-import io.iqa.protocol.Text;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpConnection;
@@ -145,7 +146,7 @@ public final class GuardedServer {
       return;
     }
     req.response().putHeader("Connection", "close");
-    Json.send(req.response(), 408, new HttpError(408, "request_timeout", "the request body did not arrive within "
+    Json.send(req.response(), 408, new HttpError(ErrorCode.REQUEST_TIMEOUT, "the request body did not arrive within "
         + "body_timeout_ms=" + limits.bodyTimeoutMs()).body());
     req.connection().close();
   }
@@ -153,9 +154,9 @@ public final class GuardedServer {
   private void invalid(HttpServerRequest req) {
     Throwable cause = req.decoderResult() == null ? null : req.decoderResult().cause();
     HttpError e = cause instanceof TooLongHttpLineException
-        ? new HttpError(414, "uri_too_long", "the request line is longer than max_uri_bytes=" + limits.maxUriBytes())
+        ? new HttpError(ErrorCode.URI_TOO_LONG, "the request line is longer than max_uri_bytes=" + limits.maxUriBytes())
         : cause instanceof TooLongHttpHeaderException
-            ? new HttpError(431, "headers_too_large", "the request headers exceed max_header_bytes="
+            ? new HttpError(ErrorCode.HEADERS_TOO_LARGE, "the request headers exceed max_header_bytes="
                 + limits.maxHeaderBytes())
             : HttpError.badRequest("malformed HTTP request" + (cause == null ? ""
                 : ": " + Text.printable(cause.getMessage(), 200)));

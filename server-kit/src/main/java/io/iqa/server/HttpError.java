@@ -1,5 +1,6 @@
 package io.iqa.server;
 
+import io.iqa.protocol.wire.ErrorCode;
 import io.vertx.core.json.JsonObject;
 
 /**
@@ -9,20 +10,26 @@ import io.vertx.core.json.JsonObject;
 public final class HttpError extends RuntimeException {
 
   private final int status;
-  private final String code;
+  private final ErrorCode code;
   private final JsonObject extra;
   private final Integer retryAfterS;
 
-  public HttpError(int status, String code, String message) {
+  /** With the code's usual status. */
+  public HttpError(ErrorCode code, String message) {
+    this(code.status(), code, message, null, null);
+  }
+
+  /** With another status than the code's usual one (e.g. 503 {@code lease_lost} from a sidecar). */
+  public HttpError(int status, ErrorCode code, String message) {
     this(status, code, message, null, null);
   }
 
-  public HttpError(int status, String code, String message, JsonObject extra) {
-    this(status, code, message, extra, null);
+  public HttpError(ErrorCode code, String message, JsonObject extra) {
+    this(code.status(), code, message, extra, null);
   }
 
   /** @param retryAfterS sent as {@code Retry-After} (503 overloaded), or null */
-  public HttpError(int status, String code, String message, JsonObject extra, Integer retryAfterS) {
+  public HttpError(int status, ErrorCode code, String message, JsonObject extra, Integer retryAfterS) {
     super(message, null, false, false);
     this.status = status;
     this.code = code;
@@ -31,19 +38,19 @@ public final class HttpError extends RuntimeException {
   }
 
   public static HttpError badRequest(String message) {
-    return new HttpError(400, "bad_request", message);
+    return new HttpError(ErrorCode.BAD_REQUEST, message);
   }
 
   /** 503 {@code overloaded} with {@code Retry-After}. */
   public static HttpError overloaded(String message, int retryAfterS) {
-    return new HttpError(503, "overloaded", message, null, retryAfterS);
+    return new HttpError(503, ErrorCode.OVERLOADED, message, null, retryAfterS);
   }
 
   public int status() {
     return status;
   }
 
-  public String code() {
+  public ErrorCode code() {
     return code;
   }
 
@@ -52,7 +59,7 @@ public final class HttpError extends RuntimeException {
   }
 
   public JsonObject body() {
-    JsonObject body = new JsonObject().put("error", code).put("message", getMessage());
+    JsonObject body = new JsonObject().put("error", code.wireName()).put("message", getMessage());
     if (extra != null) {
       body.mergeIn(extra);
     }

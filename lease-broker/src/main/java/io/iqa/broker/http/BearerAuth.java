@@ -2,6 +2,7 @@ package io.iqa.broker.http;
 
 import io.iqa.broker.AuthToken;
 import io.iqa.protocol.Sha256;
+import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.HttpError;
 import io.vertx.core.Handler;
 import io.vertx.ext.web.RoutingContext;
@@ -32,7 +33,7 @@ public final class BearerAuth implements Handler<RoutingContext> {
     String header = ctx.request().getHeader("Authorization");
     if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
       ctx.response().putHeader("WWW-Authenticate", "Bearer");
-      ctx.fail(new HttpError(401, "unauthorized", "this broker requires 'Authorization: Bearer <token>'"));
+      ctx.fail(new HttpError(ErrorCode.UNAUTHORIZED, "this broker requires 'Authorization: Bearer <token>'"));
       return;
     }
     byte[] digest = Sha256.of(header.substring(7).trim());
@@ -44,7 +45,7 @@ public final class BearerAuth implements Handler<RoutingContext> {
       }
     }
     ctx.response().putHeader("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-    ctx.fail(new HttpError(401, "unauthorized", "the bearer token is not valid for this broker"));
+    ctx.fail(new HttpError(ErrorCode.UNAUTHORIZED, "the bearer token is not valid for this broker"));
   }
 
   public static Principal principal(RoutingContext ctx) {

@@ -14,6 +14,7 @@ import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.Priority;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreSnapshot;
+import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.HttpError;
 import io.iqa.server.Json;
 import io.vertx.core.Future;
@@ -112,12 +113,12 @@ public final class LeaseApi {
     JsonObject extra = new JsonObject().put("holders", holdersJson).put("queue_position", busy.queuePosition());
     if (busy.recoveringUntil() != null) {
       extra.put("recovering_until", busy.recoveringUntil().toString());
-      ctx.fail(new HttpError(409, "gpu_busy", "the broker started without its lease state and grants nothing "
+      ctx.fail(new HttpError(ErrorCode.GPU_BUSY, "the broker started without its lease state and grants nothing "
           + "until " + busy.recoveringUntil() + " (recovery_grace_s), in case a lease granted before is still in use; "
           + "an operator who knows no such lease is alive restarts it with --fresh", extra));
       return;
     }
-    ctx.fail(new HttpError(409, "gpu_busy", where + " is busy (" + busy.holders().size() + " holder(s))", extra));
+    ctx.fail(new HttpError(ErrorCode.GPU_BUSY, where + " is busy (" + busy.holders().size() + " holder(s))", extra));
   }
 
   public void renew(RoutingContext ctx) {
@@ -156,11 +157,11 @@ public final class LeaseApi {
     }
     Principal who = BearerAuth.principal(ctx);
     if (owner != null && !who.mayActAs(owner)) {
-      throw new HttpError(403, "forbidden", "'" + who.name() + "' may only force-release leases of " + who.owners()
+      throw new HttpError(ErrorCode.FORBIDDEN, "'" + who.name() + "' may only force-release leases of " + who.owners()
           + ", not '" + owner + "''s");
     }
     if (immediate && !who.admin()) {
-      throw new HttpError(403, "forbidden", "only an admin may force-release with \"immediate\": true (it hands "
+      throw new HttpError(ErrorCode.FORBIDDEN, "only an admin may force-release with \"immediate\": true (it hands "
           + "the GPU on without waiting for the holder to stop)");
     }
     ForceReleaseSelector selector = new ForceReleaseSelector(leaseId, owner,
@@ -231,7 +232,7 @@ public final class LeaseApi {
     String owner = body.requiredString("owner", 64, OWNER);
     Principal who = BearerAuth.principal(ctx);
     if (!who.mayActAs(owner)) {
-      throw new HttpError(403, "forbidden", "the token '" + who.name() + "' may lease only as " + who.owners()
+      throw new HttpError(ErrorCode.FORBIDDEN, "the token '" + who.name() + "' may lease only as " + who.owners()
           + ", not as '" + owner + "' (an admin token, or auth.tokens[].owners, allows more)");
     }
     String purpose = body.string("purpose", "", 256, null);
@@ -290,11 +291,11 @@ public final class LeaseApi {
   /** Maps a store failure to its HTTP error. */
   public static HttpError toApi(StoreException e) {
     return switch (e.kind()) {
-      case LEASE_LOST -> new HttpError(410, "lease_lost", e.getMessage(),
+      case LEASE_LOST -> new HttpError(ErrorCode.LEASE_LOST, e.getMessage(),
           new JsonObject().put("reason", e.reason().wireName()));
-      case UNKNOWN_LEASE -> new HttpError(404, "unknown_lease", e.getMessage());
-      case FORBIDDEN -> new HttpError(403, "forbidden", e.getMessage());
-      case UNAVAILABLE -> new HttpError(503, "store_unavailable", e.getMessage());
+      case UNKNOWN_LEASE -> new HttpError(ErrorCode.UNKNOWN_LEASE, e.getMessage());
+      case FORBIDDEN -> new HttpError(ErrorCode.FORBIDDEN, e.getMessage());
+      case UNAVAILABLE -> new HttpError(ErrorCode.STORE_UNAVAILABLE, e.getMessage());
     };
   }
 }

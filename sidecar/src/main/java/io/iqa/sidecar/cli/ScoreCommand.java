@@ -1,6 +1,7 @@
 package io.iqa.sidecar.cli;
 
 import io.iqa.protocol.config.ConfigException;
+import io.iqa.protocol.wire.ScoreAnswer;
 import io.iqa.sidecar.image.ImageDecoder;
 import io.iqa.sidecar.model.ImageModel;
 import io.iqa.sidecar.model.ImageScorer;
@@ -95,7 +96,7 @@ public final class ScoreCommand implements Callable<Integer> {
         if (lease.lost() != null) {
           // Stop using the GPU: no more model calls; the lease is released once the models are closed.
           for (Path p : chunk) {
-            emit(out, tableOut, new JsonObject(error(p, "lease_lost", "not scored: " + lease.lost().message())));
+            emit(out, tableOut, error(p, "lease_lost", "not scored: " + lease.lost().message()));
           }
           continue;
         }
@@ -108,16 +109,16 @@ public final class ScoreCommand implements Callable<Integer> {
             readablePaths.add(p);
           } catch (NoSuchFileException e) {
             allOk = false;
-            emit(out, tableOut, new JsonObject(error(p, "not_found", "no such file: " + p)));
+            emit(out, tableOut, error(p, "not_found", "no such file: " + p));
           } catch (IOException e) {
             allOk = false;
-            emit(out, tableOut, new JsonObject(error(p, "unreadable", "cannot read " + p + ": " + e.getMessage())));
+            emit(out, tableOut, error(p, "unreadable", "cannot read " + p + ": " + e.getMessage()));
           }
         }
-        List<JsonObject> answers = scorer.score(readable, chosen);
+        List<ScoreAnswer> answers = scorer.score(readable, chosen);
         for (int i = 0; i < answers.size(); i++) {
-          JsonObject a = new JsonObject().put("path", readablePaths.get(i).toString()).mergeIn(answers.get(i));
-          allOk &= !a.containsKey("error");
+          ScoreAnswer a = answers.get(i).withPath(readablePaths.get(i).toString());
+          allOk &= a.error() == null;
           emit(out, tableOut, a);
         }
       }
@@ -128,16 +129,16 @@ public final class ScoreCommand implements Callable<Integer> {
     }
   }
 
-  private static void emit(PrintStream out, ScoreTable table, JsonObject answer) {
+  private static void emit(PrintStream out, ScoreTable table, ScoreAnswer answer) {
     if (table != null) {
       table.add(answer);
     } else {
-      out.println(answer.encode());
+      out.println(new JsonObject(answer.toMap()).encode());
     }
   }
 
-  private static String error(Path p, String code, String message) {
-    return new JsonObject().put("path", p.toString()).put("error", code).put("message", message).encode();
+  private static ScoreAnswer error(Path p, String code, String message) {
+    return new ScoreAnswer.Builder(null).path(p.toString()).error(code, message).build();
   }
 
 

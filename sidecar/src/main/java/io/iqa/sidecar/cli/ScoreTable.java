@@ -1,6 +1,6 @@
 package io.iqa.sidecar.cli;
 
-import io.vertx.core.json.JsonObject;
+import io.iqa.protocol.wire.ScoreAnswer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,13 +20,12 @@ final class ScoreTable {
     this.scales = scales;
   }
 
-  void add(JsonObject answer) {
+  void add(ScoreAnswer answer) {
     String[] row = new String[models.size() + 1];
-    row[0] = String.valueOf(Path.of(answer.getString("path")).getFileName());
-    JsonObject scores = answer.getJsonObject("scores");
+    row[0] = String.valueOf(Path.of(answer.path()).getFileName());
     for (int i = 0; i < models.size(); i++) {
-      row[i + 1] = scores == null ? (i == 0 ? answer.getString("error") : "")
-          : String.format("%.1f", scores.getDouble(models.get(i)));
+      row[i + 1] = answer.scores() == null ? (i == 0 ? answer.error() : "")
+          : String.format("%.1f", answer.scores().get(models.get(i)));
     }
     rows.add(row);
   }

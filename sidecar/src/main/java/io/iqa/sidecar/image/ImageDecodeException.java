@@ -1,29 +1,29 @@
 package io.iqa.sidecar.image;
 
+import io.iqa.protocol.wire.ErrorCode;
+
 /**
  * Image bytes that cannot be scored, with the reason as a kind the HTTP layer maps to its error
- * ({@link #errorCode()}, {@link #httpStatus()}) and a message a user can act on.
+ * ({@link #errorCode()}, with its HTTP status) and a message a user can act on.
  */
 public final class ImageDecodeException extends Exception {
 
   public enum Kind {
     /** No bytes at all. */
-    EMPTY("bad_image", 400),
+    EMPTY(ErrorCode.BAD_IMAGE),
     /** Not a format this decoder reads (JPEG, PNG, BMP, GIF, WebP). */
-    UNSUPPORTED("bad_image", 400),
+    UNSUPPORTED(ErrorCode.BAD_IMAGE),
     /** A known format whose data is truncated or corrupt. */
-    CORRUPT("bad_image", 400),
+    CORRUPT(ErrorCode.BAD_IMAGE),
     /** More encoded bytes than allowed. */
-    TOO_LARGE("too_large", 413),
+    TOO_LARGE(ErrorCode.TOO_LARGE),
     /** More pixels declared in the header than allowed: refused before decoding (decompression bomb). */
-    TOO_MANY_PIXELS("too_large", 413);
+    TOO_MANY_PIXELS(ErrorCode.TOO_LARGE);
 
-    private final String code;
-    private final int status;
+    private final ErrorCode code;
 
-    Kind(String code, int status) {
+    Kind(ErrorCode code) {
       this.code = code;
-      this.status = status;
     }
   }
 
@@ -42,12 +42,8 @@ public final class ImageDecodeException extends Exception {
     return kind;
   }
 
-  /** @return the v1 wire error code: {@code bad_image} or {@code too_large} */
-  public String errorCode() {
+  /** @return the v1 error: {@code bad_image} or {@code too_large} (its HTTP status is the code's) */
+  public ErrorCode errorCode() {
     return kind.code;
-  }
-
-  public int httpStatus() {
-    return kind.status;
   }
 }

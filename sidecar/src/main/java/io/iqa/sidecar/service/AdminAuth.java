@@ -1,6 +1,7 @@
 package io.iqa.sidecar.service;
 
 import io.iqa.protocol.Sha256;
+import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.HttpError;
 import io.vertx.ext.web.RoutingContext;
 import java.nio.charset.StandardCharsets;
@@ -30,7 +31,7 @@ final class AdminAuth {
           Sha256.hex(presented.getBytes(StandardCharsets.UTF_8))
               .getBytes(StandardCharsets.US_ASCII),
           expectedSha256.toLowerCase(Locale.ROOT).getBytes(StandardCharsets.US_ASCII))) {
-        throw new HttpError(401, "unauthorized", path + " needs 'Authorization: Bearer <admin token>'");
+        throw new HttpError(ErrorCode.UNAUTHORIZED, path + " needs 'Authorization: Bearer <admin token>'");
       }
     }
   }

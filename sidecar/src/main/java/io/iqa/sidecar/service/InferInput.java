@@ -1,6 +1,7 @@
 package io.iqa.sidecar.service;
 
 import io.iqa.protocol.Text;
+import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.BodyReader;
 import io.iqa.server.HttpError;
 import io.iqa.server.InflightBudget;
@@ -42,7 +43,7 @@ final class InferInput {
           .map(bytes -> new BodyReader.Body(bytes, null));
     }
     ctx.request().resume();
-    return Future.failedFuture(new HttpError(415, "unsupported_media_type", "send the image as image/* or "
+    return Future.failedFuture(new HttpError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send the image as image/* or "
         + "application/octet-stream, or {\"path\": ...} as application/json; got '" + Text.printable(type, 80) + "'"));
   }
 
@@ -58,7 +59,7 @@ final class InferInput {
       return Future.failedFuture(HttpError.badRequest("body must be {\"path\": \"/absolute/path\"}"));
     }
     if (!paths.enabled()) {
-      return Future.failedFuture(new HttpError(403, "forbidden",
+      return Future.failedFuture(new HttpError(ErrorCode.FORBIDDEN,
           "path input is off: configure allowed_roots to allow reading files"));
     }
     String requested = path;

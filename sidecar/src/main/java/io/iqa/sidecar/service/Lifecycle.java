@@ -1,6 +1,7 @@
 package io.iqa.sidecar.service;
 
 import io.iqa.client.LeaseLoss;
+import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.HttpError;
 import io.iqa.sidecar.model.ModelConfigException;
 import io.iqa.sidecar.model.ModelEntry;
@@ -93,7 +94,7 @@ final class Lifecycle {
     return lease.acquire(waitS).compose(l -> startWorker(Placement.LEASED_GPU, atStart), err -> {
       if (options.leaseRequired()) {
         enter(State.IDLE, "no GPU lease: " + err.getMessage() + (atStart ? "; the first cache miss waits for one" : ""));
-        queue.failPending(new HttpError(503, "gpu_unavailable", "no GPU lease within lease.wait_s="
+        queue.failPending(new HttpError(503, ErrorCode.GPU_UNAVAILABLE, "no GPU lease within lease.wait_s="
             + options.leaseRequest().waitS() + ": " + err.getMessage(), null, 5));
         return Future.succeededFuture();
       }
@@ -123,7 +124,7 @@ final class Lifecycle {
       workers.drop();
       w.kill();
       String why = "the models did not load: " + err.getMessage();
-      queue.failPending(new HttpError(503, "models_unavailable", why));
+      queue.failPending(new HttpError(ErrorCode.MODELS_UNAVAILABLE, why));
       return w.exited().transform(x -> releaseLease(null)).compose(v -> {
         enter(State.IDLE, why);
         return atStart ? Future.failedFuture(new ModelConfigException(why)) : Future.succeededFuture();
@@ -141,7 +142,7 @@ final class Lifecycle {
     String why = "the worker (pid " + w.pid() + ") exited with code " + code + " while serving";
     LOG.error("{}; failing its images, releasing the lease", why);
     enter(State.DRAINING, why);
-    queue.workerGone(new HttpError(503, "worker_failed", why + "; retry"), false);
+    queue.workerGone(new HttpError(ErrorCode.WORKER_FAILED, why + "; retry"), false);
     transition = releaseLease("worker exited").onComplete(ar -> afterDown(why));
   }
 
@@ -216,7 +217,7 @@ final class Lifecycle {
           case EXIT -> "exiting with 3";
         });
     if (then == SidecarOptions.OnLeaseLost.EXIT) {
-      queue.failPending(new HttpError(503, "lease_lost", why + "; the sidecar is exiting"));
+      queue.failPending(new HttpError(503, ErrorCode.LEASE_LOST, why + "; the sidecar is exiting"));
     }
     // At once, not after a transition under way: the holder's deadline runs.
     transition = workers.stop(lease.remaining().toMillis())
@@ -241,7 +242,7 @@ final class Lifecycle {
   Future<Void> shutdown(String why, Future<Void> drained) {
     if (state() != State.SERVING) {
       // No worker to finish the waiting images in time: they end now.
-      queue.failPending(new HttpError(503, "shutting_down", "the sidecar is shutting down"));
+      queue.failPending(new HttpError(ErrorCode.SHUTTING_DOWN, "the sidecar is shutting down"));
     }
     enter(State.SHUTTING_DOWN, why);
     return drained.eventually(() -> workers.stop(options.drainTimeoutS() * 1000))

@@ -1,5 +1,6 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.HttpError;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -32,7 +33,7 @@ import org.slf4j.LoggerFactory;
 final class PathInput {
 
   private static final Logger LOG = LoggerFactory.getLogger(PathInput.class);
-  private static final HttpError OUTSIDE = new HttpError(403, "forbidden",
+  private static final HttpError OUTSIDE = new HttpError(ErrorCode.FORBIDDEN,
       "the path is not inside allowed_roots (symbolic links are not followed below a root)");
 
   private record Root(Path configured, Path real) {
@@ -88,7 +89,7 @@ final class PathInput {
     DirectoryStream<Path> top = Files.newDirectoryStream(realRoot);
     if (!(top instanceof SecureDirectoryStream<Path> dir)) {
       top.close();
-      throw new HttpError(503, "unavailable", "this file system cannot open paths without following links");
+      throw new HttpError(ErrorCode.UNAVAILABLE, "this file system cannot open paths without following links");
     }
     List<SecureDirectoryStream<Path>> opened = new ArrayList<>(List.of(dir));
     try {
@@ -107,13 +108,13 @@ final class PathInput {
         throw HttpError.badRequest("not a regular file");
       }
       if (attrs.size() > maxBytes) {
-        throw new HttpError(413, "too_large", "the file is " + attrs.size() + " bytes; max_image_bytes is " + maxBytes);
+        throw new HttpError(ErrorCode.TOO_LARGE, "the file is " + attrs.size() + " bytes; max_image_bytes is " + maxBytes);
       }
       try (SeekableByteChannel ch = at.newByteChannel(name, Set.of(StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS))) {
         return readAll(ch);
       }
     } catch (NoSuchFileException e) {
-      throw new HttpError(404, "not_found", "no such file under allowed_roots");
+      throw new HttpError(ErrorCode.NOT_FOUND, "no such file under allowed_roots");
     } catch (FileSystemException e) {
       // ELOOP (a link where a directory or the file was expected), ENOTDIR, EACCES: not ours to read.
       throw OUTSIDE;
@@ -129,7 +130,7 @@ final class PathInput {
     while (ch.read(buf) > 0) {
       if (!buf.hasRemaining()) {
         if (buf.capacity() > maxBytes) {
-          throw new HttpError(413, "too_large", "the file is larger than max_image_bytes=" + maxBytes);
+          throw new HttpError(ErrorCode.TOO_LARGE, "the file is larger than max_image_bytes=" + maxBytes);
         }
         ByteBuffer bigger = ByteBuffer.allocate((int) Math.min(maxBytes + 1, buf.capacity() * 2L));
         buf.flip();

@@ -4,6 +4,7 @@ import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import io.iqa.protocol.Sha256;
 import io.iqa.protocol.Text;
+import io.iqa.protocol.wire.ScoreAnswer;
 import io.iqa.server.HttpError;
 import io.iqa.sidecar.model.Score;
 import io.iqa.sidecar.worker.ModelInfo;
@@ -169,25 +170,17 @@ final class ScoreService {
   }
 
   private JsonObject answer(String sha, Map<String, Future<Score>> scores, boolean cached, long t0) {
-    JsonObject values = new JsonObject();
-    JsonObject std = new JsonObject();
+    ScoreAnswer.Builder answer = new ScoreAnswer.Builder(sha);
     Set<String> devices = new LinkedHashSet<>();
     scores.forEach((name, f) -> {
-      Score s = f.result();
-      values.put(name, s.value());
-      if (s.std() != null) {
-        std.put(name, s.std());
-      }
+      answer.score(name, f.result().value(), f.result().std());
       ModelInfo info = lifecycle.models().get(name);
       devices.add(info == null ? "unknown" : info.device());
     });
-    JsonObject timings = new JsonObject().put("total", ms(System.nanoTime() - t0));
-    JsonObject answer = new JsonObject().put("sha256", sha).put("scores", values);
-    if (!std.isEmpty()) {
-      answer.put("std", std);
-    }
-    return answer.put("cached", cached).put("device", String.join("+", devices)).put("timings_ms", timings);
+    return new JsonObject(answer.cached(cached).device(String.join("+", devices))
+        .timing("total", ms(System.nanoTime() - t0)).build().toMap());
   }
+
 
   JsonObject cacheStats() {
     JsonObject stats = new JsonObject()

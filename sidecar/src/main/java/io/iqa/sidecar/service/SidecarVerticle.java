@@ -1,5 +1,6 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.ErrorRenderer;
 import io.iqa.server.GuardedServer;
 import io.iqa.server.HttpError;
@@ -166,7 +167,7 @@ public final class SidecarVerticle extends VerticleBase {
     router.post("/shutdown").handler(this::shutdownRequest);
     router.post("/release").handler(this::releaseRequest);
     ErrorRenderer.install(router, "sidecar", e -> e instanceof ImageDecodeException de
-        ? new HttpError(de.httpStatus(), de.errorCode(), de.getMessage())
+        ? new HttpError(de.errorCode(), de.getMessage())
         : e instanceof ModelConfigException mc ? HttpError.badRequest(mc.getMessage()) : null);
     return router;
   }
@@ -182,7 +183,7 @@ public final class SidecarVerticle extends VerticleBase {
   private void releaseRequest(RoutingContext ctx) {
     admin.require(ctx, "/release");
     if (shuttingDown != null) {
-      throw new HttpError(503, "shutting_down", "the sidecar is shutting down");
+      throw new HttpError(ErrorCode.SHUTTING_DOWN, "the sidecar is shutting down");
     }
     lifecycle.release("POST /release").onComplete(ar -> Json.send(ctx, 200, new JsonObject()
         .put("status", "released").put("state", state())
@@ -192,10 +193,10 @@ public final class SidecarVerticle extends VerticleBase {
   private void infer(RoutingContext ctx) {
     boolean ownWarmup = warmup.marks(ctx.request());
     if (shuttingDown != null || lifecycle.state() == Lifecycle.State.SHUTTING_DOWN) {
-      throw new HttpError(503, "shutting_down", "the sidecar is shutting down");
+      throw new HttpError(ErrorCode.SHUTTING_DOWN, "the sidecar is shutting down");
     }
     if (lifecycle.state() == Lifecycle.State.LEASE_LOST && options.onLeaseLost() == SidecarOptions.OnLeaseLost.EXIT) {
-      throw new HttpError(503, "lease_lost", "the GPU lease was lost and the sidecar is exiting (on_lease_lost: exit)");
+      throw new HttpError(503, ErrorCode.LEASE_LOST, "the GPU lease was lost and the sidecar is exiting (on_lease_lost: exit)");
     }
     lastRequestNanos = System.nanoTime();
     long t0 = System.nanoTime();

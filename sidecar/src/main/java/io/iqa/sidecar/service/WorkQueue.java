@@ -1,5 +1,6 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.HttpError;
 import io.iqa.sidecar.model.Score;
 import io.iqa.sidecar.worker.Frame;
@@ -14,6 +15,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.function.Consumer;
 
 /**
@@ -122,7 +124,7 @@ final class WorkQueue {
       if (e == null) {
         p.complete(new Score(r.getDouble("value"), r.getDouble("std")));
       } else {
-        p.fail(new HttpError(e.getInteger("status"), e.getString("code"), e.getString("message"), null,
+        p.fail(new HttpError(e.getInteger("status"), Objects.requireNonNullElse(ErrorCode.fromWire(e.getString("code")), ErrorCode.INTERNAL), e.getString("message"), null,
             e.getInteger("retry_after_s")));
       }
     }

@@ -1,7 +1,6 @@
 package io.iqa.sidecar.worker;
 
 import io.iqa.protocol.ScoreScale;
-import io.iqa.sidecar.model.Scales;
 import io.vertx.core.json.JsonObject;
 
 /**
@@ -17,13 +16,13 @@ public record ModelInfo(String name, String backend, String device, String input
   public JsonObject toJson() {
     return new JsonObject().put("name", name).put("backend", backend).put("device", device).put("inputs", inputs)
         .put("load_ms", loadMs).put("warmup_ms", warmupMs).put("fingerprint", fingerprint)
-        .put("fallback_reason", fallbackReason).mergeIn(Scales.toJson(scale));
+        .put("fallback_reason", fallbackReason).mergeIn(new JsonObject(scale.toMap()));
   }
 
   public static ModelInfo fromJson(JsonObject j) {
     return new ModelInfo(j.getString("name"), j.getString("backend"), j.getString("device"), j.getString("inputs"),
         j.getLong("load_ms", 0L), j.getLong("warmup_ms"), j.getString("fingerprint"), j.getString("fallback_reason"),
-        Scales.fromJson(j));
+        ScoreScale.fromMap(j.getMap()));
   }
 
   /** The same model placed on {@code onDevice} (the front shows the leased GPU's real index). */

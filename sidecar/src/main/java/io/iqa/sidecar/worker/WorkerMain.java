@@ -1,5 +1,6 @@
 package io.iqa.sidecar.worker;
 
+import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.HttpError;
 import io.iqa.sidecar.image.ImageDecodeException;
 import io.iqa.sidecar.image.ImageDecoder;
@@ -139,7 +140,7 @@ public final class WorkerMain {
       if (stopping || registry == null) {
         result(id, model, null, new HandBack());
       } else if (!batchers.containsKey(model)) {
-        result(id, model, null, new HttpError(400, "bad_request", "model '" + model + "' is not loaded"));
+        result(id, model, null, new HttpError(ErrorCode.BAD_REQUEST, "model '" + model + "' is not loaded"));
       } else {
         names.add(model);
       }
@@ -244,10 +245,10 @@ public final class WorkerMain {
     } else if (error instanceof HandBack) {
       r.put("hand_back", true);
     } else if (error instanceof ImageDecodeException de) {
-      r.put("error", new JsonObject().put("status", de.httpStatus()).put("code", de.errorCode())
+      r.put("error", new JsonObject().put("status", de.errorCode().status()).put("code", de.errorCode().wireName())
           .put("message", de.getMessage()));
     } else if (error instanceof HttpError he) {
-      r.put("error", new JsonObject().put("status", he.status()).put("code", he.code()).put("message", he.getMessage())
+      r.put("error", new JsonObject().put("status", he.status()).put("code", he.code().wireName()).put("message", he.getMessage())
           .put("retry_after_s", he.retryAfterS()));
     } else {
       LOG.error("model {} failed on an image", model, error);

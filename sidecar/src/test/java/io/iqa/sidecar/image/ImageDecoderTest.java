@@ -101,8 +101,8 @@ class ImageDecoderTest {
     ImageDecodeException bytes = assertThrows(ImageDecodeException.class,
         () -> new ImageDecoder(png.length - 1, 1_000_000).decode(png));
     assertEquals(Kind.TOO_LARGE, bytes.kind());
-    assertEquals(413, bytes.httpStatus());
-    assertEquals("too_large", bytes.errorCode());
+    assertEquals(413, bytes.errorCode().status());
+    assertEquals("too_large", bytes.errorCode().wireName());
     ImageDecodeException pixels = assertThrows(ImageDecodeException.class,
         () -> new ImageDecoder(1_000_000, 799).decode(png));
     assertEquals(Kind.TOO_MANY_PIXELS, pixels.kind());

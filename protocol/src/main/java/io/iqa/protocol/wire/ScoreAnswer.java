@@ -1,0 +1,189 @@
+package io.iqa.protocol.wire;
+
+import io.iqa.protocol.ScoreScale;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The scores of one image, as the sidecar's {@code /infer} answers them and its {@code score}
+ * command prints them (one JSON line per image), and as the client reads both. Absent fields are
+ * null and left out of the wire form. The one definition of these field names: the sidecar builds
+ * its answers with {@link Builder}, the client reads them with {@link #fromMap}.
+ *
+ * @param path the file, in {@code score}'s output
+ * @param width the image's own width (upright), whatever size it was decoded at
+ * @param std the spread of each distribution-predicting model (NIMA), by model
+ * @param cached /infer: every score came from the cache
+ * @param device where the models ran ({@code cpu}, {@code cuda:0}, {@code cpu+cuda:0})
+ * @param batch {@code score}: how many images shared the model calls
+ * @param timingsMs per model (and {@code decode}, {@code total}), in milliseconds
+ * @param scales {@code score}: what each model's scores mean
+ * @param error a code ({@code bad_image}, {@code not_found}, ...) when this image was not scored
+ */
+public record ScoreAnswer(String path, String sha256, Integer width, Integer height, Map<String, Double> scores,
+    Map<String, Double> std, Boolean cached, String device, Integer batch, Map<String, Double> timingsMs,
+    Map<String, ScoreScale> scales, String error, String message) {
+
+  /** @return the same answer for the file {@code file} */
+  public ScoreAnswer withPath(String file) {
+    return new ScoreAnswer(file, sha256, width, height, scores, std, cached, device, batch, timingsMs, scales, error,
+        message);
+  }
+
+  /** @return the wire form, fields in a fixed order, nulls left out */
+  public Map<String, Object> toMap() {
+    Map<String, Object> m = new LinkedHashMap<>();
+    put(m, "path", path);
+    put(m, "sha256", sha256);
+    put(m, "width", width);
+    put(m, "height", height);
+    put(m, "scores", scores);
+    put(m, "std", std);
+    put(m, "cached", cached);
+    put(m, "device", device);
+    put(m, "batch", batch);
+    put(m, "timings_ms", timingsMs);
+    if (scales != null) {
+      Map<String, Object> s = new LinkedHashMap<>();
+      scales.forEach((k, v) -> s.put(k, v.toMap()));
+      m.put("scales", s);
+    }
+    put(m, "error", error);
+    put(m, "message", message);
+    return m;
+  }
+
+  /** @return the answer a wire map holds (unknown fields ignored: newer sidecars may add some) */
+  public static ScoreAnswer fromMap(Map<String, ?> m) {
+    Map<String, ScoreScale> scales = null;
+    if (m.get("scales") instanceof Map<?, ?> s) {
+      scales = new LinkedHashMap<>();
+      for (Map.Entry<?, ?> e : s.entrySet()) {
+        if (e.getValue() instanceof Map<?, ?> v) {
+          scales.put(String.valueOf(e.getKey()), ScoreScale.fromMap(strings(v)));
+        }
+      }
+    }
+    return new ScoreAnswer(text(m, "path"), text(m, "sha256"), integer(m, "width"), integer(m, "height"),
+        numbers(m.get("scores")), numbers(m.get("std")), m.get("cached") instanceof Boolean b ? b : null,
+        text(m, "device"), integer(m, "batch"), numbers(m.get("timings_ms")), scales, text(m, "error"),
+        text(m, "message"));
+  }
+
+  /** Builds one answer as the scores come in, model by model. Not thread-safe. */
+  public static final class Builder {
+    private String path;
+    private final String sha256;
+    private Integer width;
+    private Integer height;
+    private Map<String, Double> scores;
+    private Map<String, Double> std;
+    private Boolean cached;
+    private String device;
+    private Integer batch;
+    private final Map<String, Double> timings = new LinkedHashMap<>();
+    private Map<String, ScoreScale> scales;
+    private String error;
+    private String message;
+
+    public Builder(String sha256) {
+      this.sha256 = sha256;
+    }
+
+    public Builder path(String value) {
+      path = value;
+      return this;
+    }
+
+    public Builder size(int w, int h) {
+      width = w;
+      height = h;
+      return this;
+    }
+
+    /** A model's score; {@code spread} (null for most models) goes to {@code std}. */
+    public Builder score(String model, double value, Double spread) {
+      if (scores == null) {
+        scores = new LinkedHashMap<>();
+      }
+      scores.put(model, value);
+      if (spread != null) {
+        if (std == null) {
+          std = new LinkedHashMap<>();
+        }
+        std.put(model, spread);
+      }
+      return this;
+    }
+
+    public Builder timing(String what, double ms) {
+      timings.put(what, ms);
+      return this;
+    }
+
+    public Builder cached(boolean value) {
+      cached = value;
+      return this;
+    }
+
+    public Builder device(String value) {
+      device = value;
+      return this;
+    }
+
+    public Builder batch(int value) {
+      batch = value;
+      return this;
+    }
+
+    public Builder scales(Map<String, ScoreScale> value) {
+      scales = value;
+      return this;
+    }
+
+    public Builder error(String code, String text) {
+      error = code;
+      message = text;
+      return this;
+    }
+
+    public ScoreAnswer build() {
+      return new ScoreAnswer(path, sha256, width, height, scores, std, cached, device, batch,
+          timings.isEmpty() ? null : new LinkedHashMap<>(timings), scales,
+          error, message);
+    }
+  }
+
+  private static void put(Map<String, Object> m, String key, Object value) {
+    if (value != null) {
+      m.put(key, value);
+    }
+  }
+
+  private static String text(Map<String, ?> m, String key) {
+    return m.get(key) instanceof String s ? s : null;
+  }
+
+  private static Integer integer(Map<String, ?> m, String key) {
+    return m.get(key) instanceof Number n ? n.intValue() : null;
+  }
+
+  private static Map<String, Double> numbers(Object value) {
+    if (!(value instanceof Map<?, ?> in)) {
+      return null;
+    }
+    Map<String, Double> out = new LinkedHashMap<>();
+    in.forEach((k, v) -> {
+      if (v instanceof Number n) {
+        out.put(String.valueOf(k), n.doubleValue());
+      }
+    });
+    return out;
+  }
+
+  private static Map<String, ?> strings(Map<?, ?> in) {
+    Map<String, Object> out = new LinkedHashMap<>();
+    in.forEach((k, v) -> out.put(String.valueOf(k), v));
+    return out;
+  }
+}

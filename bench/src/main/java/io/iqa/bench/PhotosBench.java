@@ -16,18 +16,13 @@ import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
-import javax.imageio.IIOImage;
 import javax.imageio.ImageIO;
-import javax.imageio.ImageWriteParam;
-import javax.imageio.ImageWriter;
-import javax.imageio.stream.ImageOutputStream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -71,7 +66,8 @@ final class PhotosBench implements Callable<Integer> {
       }
     }
     System.out.println("making a synthetic 4000x3000 photo...");
-    photos.add(new Photo("synthetic 4000x3000 (baseline)", jpeg(SampleImages.photo(4000, 3000, 7), 0.92f), 4000, 3000));
+    photos.add(new Photo("synthetic 4000x3000 (baseline)", SampleImages.jpeg(SampleImages.photo(4000, 3000, 7), 0.92f),
+        4000, 3000));
     ImageDecoder decoder = new ImageDecoder();
     try (ModelRegistry registry = ModelRegistry.load(new JsonObject().put("device", "cpu").put("max_batch", 1)
         .put("models", Builtins.entries()), Path.of("."))) {
@@ -237,20 +233,6 @@ final class PhotosBench implements Callable<Integer> {
       throw new IllegalStateException(Arrays.toString(cmd) + " failed");
     }
     return ms(t0);
-  }
-
-  static byte[] jpeg(BufferedImage img, float quality) throws Exception {
-    ImageWriter w = ImageIO.getImageWritersByFormatName("jpeg").next();
-    ImageWriteParam p = w.getDefaultWriteParam();
-    p.setCompressionMode(ImageWriteParam.MODE_EXPLICIT);
-    p.setCompressionQuality(quality);
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    try (ImageOutputStream ios = ImageIO.createImageOutputStream(out)) {
-      w.setOutput(ios);
-      w.write(null, new IIOImage(img, null, null), p);
-    }
-    w.dispose();
-    return out.toByteArray();
   }
 
   private static double median(double[] v) {

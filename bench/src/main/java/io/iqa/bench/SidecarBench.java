@@ -28,11 +28,7 @@ import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import javax.imageio.IIOImage;
 import javax.imageio.ImageIO;
-import javax.imageio.ImageWriteParam;
-import javax.imageio.ImageWriter;
-import javax.imageio.stream.ImageOutputStream;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -256,16 +252,7 @@ final class SidecarBench implements Callable<Integer> {
   private static byte[] noisyJpeg(int size) throws Exception {
     Random r = new Random(3);
     BufferedImage img = SampleImages.perChannel(SampleImages.scene(size), v -> v + (int) (r.nextGaussian() * 12));
-    ImageWriter writer = ImageIO.getImageWritersByFormatName("jpeg").next();
-    ImageWriteParam param = writer.getDefaultWriteParam();
-    param.setCompressionMode(ImageWriteParam.MODE_EXPLICIT);
-    param.setCompressionQuality(0.9f);
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    try (ImageOutputStream ios = ImageIO.createImageOutputStream(out)) {
-      writer.setOutput(ios);
-      writer.write(null, new IIOImage(img, null, null), param);
-    }
-    return out.toByteArray();
+    return SampleImages.jpeg(img, 0.9f);
   }
 
   private static double p(Histogram h, double percentile) {

@@ -9,13 +9,19 @@ import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.awt.image.ConvolveOp;
 import java.awt.image.Kernel;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Random;
 import java.util.function.IntUnaryOperator;
+import javax.imageio.IIOImage;
 import javax.imageio.ImageIO;
+import javax.imageio.ImageWriteParam;
+import javax.imageio.ImageWriter;
+import javax.imageio.stream.ImageOutputStream;
 
 /**
  * Draws the project's sample images: one scene and degraded copies of it (blurred, over-exposed,
@@ -124,6 +130,29 @@ public final class SampleImages {
 
   private static int clamp(int v) {
     return Math.max(0, Math.min(255, v));
+  }
+
+  /** @return {@code img} as a JPEG at ImageIO's usual quality, 0.75 */
+  public static byte[] jpeg(BufferedImage img) {
+    return jpeg(img, 0.75f);
+  }
+
+  /** @return {@code img} as a JPEG at {@code quality} (0..1) */
+  public static byte[] jpeg(BufferedImage img, float quality) {
+    ImageWriter w = ImageIO.getImageWritersByFormatName("jpeg").next();
+    ImageWriteParam p = w.getDefaultWriteParam();
+    p.setCompressionMode(ImageWriteParam.MODE_EXPLICIT);
+    p.setCompressionQuality(quality);
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try (ImageOutputStream ios = ImageIO.createImageOutputStream(out)) {
+      w.setOutput(ios);
+      w.write(null, new IIOImage(img, null, null), p);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } finally {
+      w.dispose();
+    }
+    return out.toByteArray();
   }
 
   private static void write(BufferedImage img, Path file) throws IOException {

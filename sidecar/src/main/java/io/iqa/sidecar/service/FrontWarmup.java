@@ -7,13 +7,10 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.HexFormat;
-import javax.imageio.ImageIO;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -44,14 +41,7 @@ final class FrontWarmup {
 
   /** Sends one image to the front's {@code /infer}; never fails (a failed warm-up is a WARN). */
   Future<Void> send(Vertx vertx, String host, int port) {
-    byte[] jpeg;
-    try {
-      ByteArrayOutputStream out = new ByteArrayOutputStream();
-      ImageIO.write(SampleImages.scene(256), "jpeg", out);
-      jpeg = out.toByteArray();
-    } catch (IOException e) {
-      return Future.succeededFuture();
-    }
+    byte[] jpeg = SampleImages.jpeg(SampleImages.scene(256));
     HttpClient http = vertx.createHttpClient();
     String to = host.equals("0.0.0.0") ? "127.0.0.1" : host;
     return http.request(HttpMethod.POST, port, to, "/infer")

@@ -9,6 +9,7 @@ import io.iqa.sidecar.model.ImageInput;
 import io.iqa.sidecar.model.ImageModel;
 import io.iqa.sidecar.model.ModelRegistry;
 import io.iqa.sidecar.model.Score;
+import io.iqa.sidecar.samples.SampleImages;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -198,14 +199,7 @@ public final class WorkerMain {
    * compiles the path, so the first real request is not the slowest.
    */
   private Future<Void> warmUp() {
-    byte[] jpeg;
-    try {
-      java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-      javax.imageio.ImageIO.write(io.iqa.sidecar.samples.SampleImages.photo(1024, 768, 1), "jpeg", out);
-      jpeg = out.toByteArray();
-    } catch (IOException e) {
-      return Future.failedFuture(e);
-    }
+    byte[] jpeg = SampleImages.jpeg(SampleImages.photo(1024, 768, 1));
     List<String> names = new ArrayList<>(batchers.keySet());
     Outcome check = (model, score, error) -> {
       if (error != null) {

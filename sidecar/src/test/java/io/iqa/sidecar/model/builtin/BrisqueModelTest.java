@@ -9,15 +9,9 @@ import io.iqa.sidecar.model.ImageInput;
 import io.iqa.sidecar.samples.DebianSamples;
 import io.iqa.sidecar.samples.SampleImages;
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import javax.imageio.IIOImage;
-import javax.imageio.ImageIO;
-import javax.imageio.ImageWriteParam;
-import javax.imageio.ImageWriter;
-import javax.imageio.stream.ImageOutputStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -69,35 +63,22 @@ class BrisqueModelTest {
     try (var decoded = DECODER.decode(Files.readAllBytes(rubberwhale()))) {
       scene = decoded.toBufferedImage();
     }
-    double clean = score(jpeg(scene, 0.95f));
-    double blurred = score(jpeg(SampleImages.blur(scene, 3), 0.95f));
-    double blocky = score(jpeg(scene, 0.05f));
+    double clean = score(SampleImages.jpeg(scene, 0.95f));
+    double blurred = score(SampleImages.jpeg(SampleImages.blur(scene, 3), 0.95f));
+    double blocky = score(SampleImages.jpeg(scene, 0.05f));
     assertTrue(blurred > clean + 5, "blur must raise BRISQUE: clean " + clean + ", blurred " + blurred);
     assertTrue(blocky > clean + 5, "JPEG artefacts must raise BRISQUE: clean " + clean + ", q=0.05 " + blocky);
   }
 
   @Test
   void aLargePhotoIsScoredAtTheWorkingSizeAndDecodedAtAReducedScale() throws Exception {
-    byte[] big = jpeg(SampleImages.scene(3000), 0.9f);
+    byte[] big = SampleImages.jpeg(SampleImages.scene(3000), 0.9f);
     try (ImageInput in = ImageInput.lazy(big, DECODER, brisque.need())) {
       assertEquals(2, in.decoded().reduction(), "3000 px: 1/2 still covers the 768 px working size, 1/4 does not");
       double large = brisque.score(List.of(in)).get(0).value();
-      double small = score(jpeg(SampleImages.scene(768), 0.9f));
+      double small = score(SampleImages.jpeg(SampleImages.scene(768), 0.9f));
       assertTrue(Math.abs(large - small) < 15, "the same scene at 3000 and 768 px: " + large + " vs " + small);
     }
   }
 
-  static byte[] jpeg(BufferedImage img, float quality) throws Exception {
-    ImageWriter w = ImageIO.getImageWritersByFormatName("jpeg").next();
-    ImageWriteParam p = w.getDefaultWriteParam();
-    p.setCompressionMode(ImageWriteParam.MODE_EXPLICIT);
-    p.setCompressionQuality(quality);
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    try (ImageOutputStream ios = ImageIO.createImageOutputStream(out)) {
-      w.setOutput(ios);
-      w.write(null, new IIOImage(img, null, null), p);
-    }
-    w.dispose();
-    return out.toByteArray();
-  }
 }

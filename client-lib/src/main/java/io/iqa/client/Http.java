@@ -96,6 +96,12 @@ final class Http {
         + r.body().path("message").asText(r.body().toString()), r.status(), code, null);
   }
 
+  /** @return {@code node} as plain maps and lists, what the protocol's wire records read */
+  @SuppressWarnings("unchecked")
+  static java.util.Map<String, Object> map(JsonNode node) {
+    return JSON.convertValue(node, java.util.Map.class);
+  }
+
   static ObjectNode object() {
     return JSON.createObjectNode();
   }

@@ -1,6 +1,7 @@
 package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.iqa.protocol.wire.LeaseView;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -40,7 +41,7 @@ public final class Lease implements AutoCloseable {
 
   private final Http broker;
   private final ScheduledExecutorService scheduler;
-  private final JsonNode granted;
+  private final LeaseView granted;
   private final String token;
   private final long ttlNanos;
   private final LeaseRenewal renewal;
@@ -58,9 +59,9 @@ public final class Lease implements AutoCloseable {
   Lease(Http broker, ScheduledExecutorService scheduler, JsonNode granted, long requestSentNanos, Runnable onClose) {
     this.broker = broker;
     this.scheduler = scheduler;
-    this.granted = granted;
-    this.token = granted.path("token").asText();
-    this.ttlNanos = (long) (granted.path("ttl_s").asDouble() * 1e9);
+    this.granted = LeaseView.fromMap(Http.map(granted));
+    this.token = this.granted.token();
+    this.ttlNanos = (long) ((this.granted.ttlS() == null ? 0 : this.granted.ttlS()) * 1e9);
     this.onClose = onClose;
     this.renewal = new LeaseRenewal(broker, scheduler, token, id(), ttlNanos, requestSentNanos, this::lose);
     this.watch = new LeaseWatch(broker, token, id(), gpu(), scheduler, this::lose, this::askedToYield);
@@ -74,25 +75,25 @@ public final class Lease implements AutoCloseable {
   }
 
   public long id() {
-    return granted.path("lease_id").asLong();
+    return granted.leaseId();
   }
 
   public int gpu() {
-    return granted.path("gpu").asInt();
+    return granted.gpu();
   }
 
   public String owner() {
-    return granted.path("owner").asText();
+    return granted.owner();
   }
 
   /** @return the VRAM reserved in MB (for a whole-device lease the device's size, 0 when unknown) */
   public int vramMb() {
-    return granted.path("vram_mb").asInt();
+    return granted.vramMb();
   }
 
   /** @return true for a whole-device lease */
   public boolean exclusive() {
-    return granted.path("exclusive").asBoolean(true);
+    return granted.exclusive();
   }
 
   public Duration ttl() {

@@ -2,6 +2,8 @@ package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.iqa.protocol.wire.LeaseState;
+import io.iqa.protocol.wire.LeaseView;
 import java.net.InetAddress;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -146,9 +148,10 @@ public final class LeaseClient implements AutoCloseable {
     return http.get("/v1/gpu/status").thenCompose(r -> {
       boolean stale = false;
       for (JsonNode gpu : r.body().path("gpus")) {
-        for (JsonNode l : gpu.path("leases")) {
-          stale |= owner.equals(l.path("owner").asText()) && l.path("age_s").asDouble() > selfLeaseMaxAgeS
-              && !"revoking".equals(l.path("state").asText());
+        for (JsonNode node : gpu.path("leases")) {
+          LeaseView l = LeaseView.fromMap(Http.map(node));
+          stale |= owner.equals(l.owner()) && l.ageS() != null && l.ageS() > selfLeaseMaxAgeS
+              && l.state() != LeaseState.REVOKING;
         }
       }
       if (!stale) {

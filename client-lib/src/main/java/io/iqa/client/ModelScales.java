@@ -43,9 +43,8 @@ final class ModelScales {
   }
 
   /** A scale as the sidecar writes it ({@link ScoreScale#fromMap}). */
-  @SuppressWarnings("unchecked")
   static ScoreScale scale(JsonNode j) {
-    return ScoreScale.fromMap(Http.JSON.convertValue(j, Map.class));
+    return ScoreScale.fromMap(Http.map(j));
   }
 
 }

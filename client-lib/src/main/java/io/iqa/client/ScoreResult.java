@@ -13,9 +13,8 @@ import java.util.Map;
 public record ScoreResult(String sha256, Map<String, Double> scores, String servedBy, String device) {
 
   /** An answer as the sidecar's {@code /infer}, the container's {@code score} and the cache file write it. */
-  @SuppressWarnings("unchecked")
   static ScoreResult fromJson(JsonNode j, String servedBy) {
-    ScoreAnswer a = ScoreAnswer.fromMap(Http.JSON.convertValue(j, Map.class));
+    ScoreAnswer a = ScoreAnswer.fromMap(Http.map(j));
     return new ScoreResult(a.sha256(), a.scores() == null ? Map.of() : a.scores(), servedBy, a.device());
   }
 

@@ -1,8 +1,11 @@
 package io.iqa.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.iqa.client.ClientJson;
 import io.iqa.client.LeaseClient;
 import io.iqa.protocol.Text;
+import io.iqa.protocol.wire.LeaseState;
+import io.iqa.protocol.wire.LeaseView;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -39,11 +42,12 @@ final class GpuCli implements Callable<Integer> {
         for (JsonNode g : status.path("gpus")) {
           String gpuName = g.path("gpu").asText() + (g.path("vram_mb").asInt() > 0
               ? " (" + g.path("free_vram_mb").asInt() + "/" + g.path("vram_mb").asInt() + " MB free)" : "");
-          for (JsonNode l : g.path("leases")) {
-            String state = l.has("revoked") ? "revoking (" + l.path("revoked").asText() + ")" : "held";
-            rows.add(List.of(gpuName, state, l.path("owner").asText(), l.path("lease_id").asText(),
-                l.path("purpose").asText(), String.format("%.0f s", l.path("age_s").asDouble()),
-                String.format("%.0f s", l.path("expires_in_s").asDouble()), l.path("pid").asText("")));
+          for (JsonNode node : g.path("leases")) {
+            LeaseView l = LeaseView.fromMap(ClientJson.map(node));
+            String state = l.state() == LeaseState.REVOKING ? "revoking (" + l.revoked() + ")" : "held";
+            rows.add(List.of(gpuName, state, l.owner(), Long.toString(l.leaseId()), l.purpose(),
+                String.format("%.0f s", l.ageS()), String.format("%.0f s", l.expiresInS()),
+                l.pid() == null ? "" : l.pid().toString()));
           }
           for (JsonNode w : g.path("waiting")) {
             rows.add(List.of(gpuName, "waiting", w.path("owner").asText(), "", w.path("purpose").asText(),

@@ -1,5 +1,8 @@
 package io.iqa.broker.store;
 
+import io.iqa.protocol.wire.LeaseState;
+import io.iqa.protocol.wire.LeaseView;
+import io.iqa.protocol.wire.Priority;
 import io.vertx.core.json.JsonObject;
 import java.time.Instant;
 
@@ -44,47 +47,25 @@ public record Lease(
     return revoked != null;
   }
 
-  /** The view anyone may see: status, events, force-release answers. No token, no hash. */
+  /** The view anyone may see: status, busy holders, force-release answers. No token, no hash. */
+  public LeaseView publicView() {
+    return new LeaseView(leaseId, state(), gpu, owner, purpose, vramMb, exclusive, priority, yieldable, pid, host,
+        ageMs / 1000.0, Math.max(0, expiresInMs) / 1000.0, grantedAt, expiresAt, null, null,
+        // The GPU is handed on when the holder releases, at expires_at at the latest.
+        revoked == null ? null : revoked.wireName(), revoked == null ? null : revokedAt, yieldRequestedAt, null);
+  }
+
   public JsonObject toPublicJson() {
-    JsonObject json = common()
-        .put("age_s", ageMs / 1000.0)
-        .put("expires_in_s", Math.max(0, expiresInMs) / 1000.0)
-        .put("granted_at", grantedAt.toString())
-        .put("expires_at", expiresAt.toString());
-    if (revoked != null) {
-      // The GPU is handed on when the holder releases, at expires_at at the latest.
-      json.put("revoked", revoked.wireName()).put("revoked_at", revokedAt.toString());
-    }
-    if (yieldRequestedAt != null) {
-      json.put("yield_requested_at", yieldRequestedAt.toString());
-    }
-    return json;
+    return new JsonObject(publicView().toMap());
   }
 
   /** The holder's view, returned once on grant (with the token) and on every renew (without). */
   public JsonObject toHolderJson(String token) {
-    JsonObject json = common()
-        .put("granted_at", grantedAt.toString())
-        .put("expires_at", expiresAt.toString())
-        .put("ttl_s", ttlMs / 1000.0);
-    if (token != null) {
-      json.put("token", token);
-    }
-    return json;
+    return new JsonObject(new LeaseView(leaseId, state(), gpu, owner, purpose, vramMb, exclusive, priority, yieldable,
+        pid, host, null, null, grantedAt, expiresAt, ttlMs / 1000.0, token, null, null, null, null).toMap());
   }
 
-  private JsonObject common() {
-    return new JsonObject()
-        .put("lease_id", leaseId)
-        .put("state", revoked == null ? "held" : "revoking")
-        .put("gpu", gpu)
-        .put("owner", owner)
-        .put("purpose", purpose)
-        .put("vram_mb", vramMb)
-        .put("exclusive", exclusive)
-        .put("priority", priority.wireName())
-        .put("yield", yieldable)
-        .put("pid", pid)
-        .put("host", host);
+  private LeaseState state() {
+    return revoked == null ? LeaseState.HELD : LeaseState.REVOKING;
   }
 }

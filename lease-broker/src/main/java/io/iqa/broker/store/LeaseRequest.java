@@ -1,5 +1,7 @@
 package io.iqa.broker.store;
 
+import io.iqa.protocol.wire.Priority;
+
 /**
  * A validated request for a lease, as the store sees it: the broker has checked every field and
  * hashed the holder's token, so the store never sees the token itself.

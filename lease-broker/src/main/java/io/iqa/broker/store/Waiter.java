@@ -1,5 +1,6 @@
 package io.iqa.broker.store;
 
+import io.iqa.protocol.wire.Priority;
 import io.vertx.core.json.JsonObject;
 
 /** A queued request, as shown in the status view. {@code gpu} is null for "any device". */

@@ -1,8 +1,8 @@
 package io.iqa.broker.store.impl;
 
 import io.iqa.broker.store.EndReason;
-import io.iqa.broker.store.Priority;
 import io.iqa.broker.store.StoreException;
+import io.iqa.protocol.wire.Priority;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;

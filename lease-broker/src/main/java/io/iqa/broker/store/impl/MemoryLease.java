@@ -3,7 +3,7 @@ package io.iqa.broker.store.impl;
 import io.iqa.broker.store.EndReason;
 import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseRequest;
-import io.iqa.broker.store.Priority;
+import io.iqa.protocol.wire.Priority;
 import java.time.Instant;
 import java.util.function.LongFunction;
 

@@ -1,8 +1,11 @@
-package io.iqa.broker.store;
+package io.iqa.protocol.wire;
 
 import java.util.Locale;
 
-/** Waiting priority of a lease request. A higher rank is served first; aging raises a waiter's rank over time. */
+/**
+ * Waiting priority of a lease request, by name on the wire and in every store. A higher rank is
+ * served first; aging raises a waiter's rank over time.
+ */
 public enum Priority {
   LOW(0), NORMAL(1), HIGH(2);
 

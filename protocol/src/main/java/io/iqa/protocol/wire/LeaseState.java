@@ -1,0 +1,24 @@
+package io.iqa.protocol.wire;
+
+import java.util.Locale;
+
+/** A granted lease's state on the wire: held, or revoked and waiting for its holder to stop. */
+public enum LeaseState {
+  HELD,
+  /** Force-released or stale: the holder was told to stop; the GPU moves on when it confirms or expires_at passes. */
+  REVOKING;
+
+  public String wireName() {
+    return name().toLowerCase(Locale.ROOT);
+  }
+
+  /** @return the state, or null for one this version does not know */
+  public static LeaseState fromWire(String wire) {
+    for (LeaseState s : values()) {
+      if (s.wireName().equals(wire)) {
+        return s;
+      }
+    }
+    return null;
+  }
+}

@@ -1,0 +1,100 @@
+package io.iqa.protocol.wire;
+
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A lease as the broker's v1 API shows it: to its holder on grant (with the token, once) and on
+ * renew, and to anyone in {@code /v1/gpu/status}, in a busy answer's holders and in force-release
+ * answers (never with the token). The one definition of these field names: the broker writes
+ * them with {@link #toMap}, the clients read them with {@link #fromMap}. Absent fields are null;
+ * {@code pid} and {@code host} are always written (null when unknown).
+ *
+ * @param ageS seconds since the grant (public views)
+ * @param expiresInS seconds until expires_at, at least 0 (public views)
+ * @param ttlS the lease's ttl (the holder's views)
+ * @param token the bearer token, only in the grant answer
+ * @param revoked why the lease is being revoked ({@code force_released}, {@code stale}), when it is
+ * @param observedVramMb GPU memory nvidia-smi sees the holder's processes use (status, when observed)
+ */
+public record LeaseView(long leaseId, LeaseState state, int gpu, String owner, String purpose, int vramMb,
+    boolean exclusive, Priority priority, boolean yieldable, Long pid, String host, Double ageS, Double expiresInS,
+    Instant grantedAt, Instant expiresAt, Double ttlS, String token, String revoked, Instant revokedAt,
+    Instant yieldRequestedAt, Integer observedVramMb) {
+
+  /** @return the same view with the token (the grant answer) */
+  public LeaseView withToken(String value) {
+    return new LeaseView(leaseId, state, gpu, owner, purpose, vramMb, exclusive, priority, yieldable, pid, host, ageS,
+        expiresInS, grantedAt, expiresAt, ttlS, value, revoked, revokedAt, yieldRequestedAt, observedVramMb);
+  }
+
+  /** @return the same view with the memory nvidia-smi sees its holder use */
+  public LeaseView withObservedVramMb(Integer mb) {
+    return new LeaseView(leaseId, state, gpu, owner, purpose, vramMb, exclusive, priority, yieldable, pid, host, ageS,
+        expiresInS, grantedAt, expiresAt, ttlS, token, revoked, revokedAt, yieldRequestedAt, mb);
+  }
+
+  public Map<String, Object> toMap() {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("lease_id", leaseId);
+    m.put("state", state.wireName());
+    m.put("gpu", gpu);
+    m.put("owner", owner);
+    m.put("purpose", purpose);
+    m.put("vram_mb", vramMb);
+    m.put("exclusive", exclusive);
+    m.put("priority", priority.wireName());
+    m.put("yield", yieldable);
+    m.put("pid", pid);
+    m.put("host", host);
+    put(m, "age_s", ageS);
+    put(m, "expires_in_s", expiresInS);
+    put(m, "granted_at", grantedAt == null ? null : grantedAt.toString());
+    put(m, "expires_at", expiresAt == null ? null : expiresAt.toString());
+    put(m, "ttl_s", ttlS);
+    put(m, "token", token);
+    put(m, "revoked", revoked);
+    put(m, "revoked_at", revokedAt == null ? null : revokedAt.toString());
+    put(m, "yield_requested_at", yieldRequestedAt == null ? null : yieldRequestedAt.toString());
+    put(m, "observed_vram_mb", observedVramMb);
+    return m;
+  }
+
+  /** @return the lease a wire map describes (unknown fields ignored: a newer broker may add some) */
+  public static LeaseView fromMap(Map<String, ?> m) {
+    LeaseState state = LeaseState.fromWire(text(m, "state"));
+    Priority priority = Priority.parse(text(m, "priority"));
+    return new LeaseView(number(m, "lease_id") == null ? 0 : number(m, "lease_id").longValue(),
+        state == null ? LeaseState.HELD : state, number(m, "gpu") == null ? 0 : number(m, "gpu").intValue(),
+        text(m, "owner"), text(m, "purpose"), number(m, "vram_mb") == null ? 0 : number(m, "vram_mb").intValue(),
+        !Boolean.FALSE.equals(m.get("exclusive")), priority == null ? Priority.NORMAL : priority,
+        Boolean.TRUE.equals(m.get("yield")), number(m, "pid") == null ? null : number(m, "pid").longValue(),
+        text(m, "host"), decimal(m, "age_s"), decimal(m, "expires_in_s"), instant(m, "granted_at"),
+        instant(m, "expires_at"), decimal(m, "ttl_s"), text(m, "token"), text(m, "revoked"), instant(m, "revoked_at"),
+        instant(m, "yield_requested_at"),
+        number(m, "observed_vram_mb") == null ? null : number(m, "observed_vram_mb").intValue());
+  }
+
+  private static void put(Map<String, Object> m, String key, Object value) {
+    if (value != null) {
+      m.put(key, value);
+    }
+  }
+
+  private static String text(Map<String, ?> m, String key) {
+    return m.get(key) instanceof String s ? s : null;
+  }
+
+  private static Number number(Map<String, ?> m, String key) {
+    return m.get(key) instanceof Number n ? n : null;
+  }
+
+  private static Double decimal(Map<String, ?> m, String key) {
+    return number(m, key) == null ? null : number(m, key).doubleValue();
+  }
+
+  private static Instant instant(Map<String, ?> m, String key) {
+    return text(m, key) == null ? null : Instant.parse(text(m, key));
+  }
+}

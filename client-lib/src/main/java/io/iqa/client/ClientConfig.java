@@ -66,7 +66,8 @@ public final class ClientConfig {
           fb.strings("command", d.command()), fb.strings("gpu_args", d.gpuArgs()), fb.string("image", d.image()),
           fb.string("cpu_image", d.cpuImage()), fb.integer("timeout_s", d.timeoutS(), 1, 86_400),
           fb.number("lease_wait_s", d.leaseWaitS(), 0, 86_400), fb.number("lease_ttl_s", d.leaseTtlS(), 1, 86_400),
-          gpu == null ? null : gpu.intValue(), fb.choice("on_no_lease", d.onNoLease(), Set.of("cpu", "fail")), owner,
+          gpu == null ? null : gpu.intValue(),
+          ContainerFallback.OnNoLease.fromWire(fb.choice("on_no_lease", "cpu", Set.of("cpu", "fail"))), owner,
           fb.string("search_path", null));
     } catch (IqaException e) {
       throw new ConfigException(e.getMessage(), e);

@@ -42,6 +42,24 @@ public final class ContainerFallback {
   /** The error code of a file whose name cannot be passed to the container. */
   public static final String BAD_FILE_NAME = "bad_file_name";
 
+  /** What the fallback does when no GPU lease comes within {@code lease_wait_s}. */
+  public enum OnNoLease {
+    /** Run the CPU image: slower, never on the GPU. */
+    CPU,
+    /** Fail the images, for a caller that must not run without the GPU. */
+    FAIL;
+
+    /** @return the choice named {@code cpu} or {@code fail} */
+    public static OnNoLease fromWire(String name) {
+      for (OnNoLease o : values()) {
+        if (o.name().equalsIgnoreCase(name)) {
+          return o;
+        }
+      }
+      throw new IqaException("fallback.on_no_lease must be 'cpu' or 'fail', not '" + name + "'");
+    }
+  }
+
   /**
    * The fallback's settings.
    *
@@ -50,16 +68,16 @@ public final class ContainerFallback {
    * @param leaseWaitS how long to wait for a GPU lease before each run
    * @param leaseTtlS the lease's ttl (renewed while the container runs)
    * @param gpu the device to ask for, or null for any
-   * @param onNoLease {@code cpu} (run the CPU image) or {@code fail}
+   * @param onNoLease run the CPU image, or fail
    * @param owner the lease's owner
    * @param searchPath where to look for the executable when it has no '/' (default: PATH)
    */
   public record Settings(List<String> command, List<String> gpuArgs, String image, String cpuImage, long timeoutS,
-      double leaseWaitS, double leaseTtlS, Integer gpu, String onNoLease, String owner, String searchPath) {
+      double leaseWaitS, double leaseTtlS, Integer gpu, OnNoLease onNoLease, String owner, String searchPath) {
 
     public static Settings defaults() {
       return new Settings(DEFAULT_COMMAND, DEFAULT_GPU_ARGS, DEFAULT_IMAGE, DEFAULT_CPU_IMAGE, 600, 30, 60, null,
-          "cpu", "iqa-client", null);
+          OnNoLease.CPU, "iqa-client", null);
     }
 
     public Settings {
@@ -70,8 +88,8 @@ public final class ContainerFallback {
         throw new IqaException("fallback.command must not name GPUs itself (" + command + "): put {gpu_args} where "
             + "fallback.gpu_args go, so the container gets only the leased GPU");
       }
-      if (!onNoLease.equals("cpu") && !onNoLease.equals("fail")) {
-        throw new IqaException("fallback.on_no_lease must be 'cpu' or 'fail', not '" + onNoLease + "'");
+      if (onNoLease == null) {
+        throw new IqaException("fallback.on_no_lease must be 'cpu' or 'fail'");
       }
       command = List.copyOf(command);
       gpuArgs = List.copyOf(gpuArgs);
@@ -174,7 +192,7 @@ public final class ContainerFallback {
         why = e.getMessage();
       }
     }
-    if (settings.onNoLease().equals("fail")) {
+    if (settings.onNoLease() == OnNoLease.FAIL) {
       throw new IqaException("no GPU lease for the container fallback (" + why + ") and fallback.on_no_lease is 'fail'");
     }
     LOG.warn("no GPU lease for the container fallback ({}); running it on CPU: image {}, no GPU arguments", why,

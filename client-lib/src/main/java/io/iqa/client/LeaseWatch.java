@@ -1,6 +1,7 @@
 package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.iqa.protocol.wire.WatchEvent;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
@@ -94,7 +95,7 @@ final class LeaseWatch {
   private void refused(int status, JsonNode body) {
     if (status == 404 || status == 410) {
       closed = true;
-      onEvent("ended", Http.object().put("status", status)
+      onEvent(WatchEvent.ENDED, Http.object().put("status", status)
           .put("reason", body.path("reason").asText(status == 404 ? "unknown_lease" : "ended"))
           .put("message", body.path("message").asText()));
     } else {
@@ -103,15 +104,15 @@ final class LeaseWatch {
   }
 
   /** What an event means for the lease: a loss, or a request to yield; other events are ignored. */
-  private void onEvent(String event, JsonNode data) {
-    if (event.equals("revoked")) {
+  private void onEvent(WatchEvent event, JsonNode data) {
+    if (event == WatchEvent.REVOKED) {
       String reason = data.path("reason").asText("force_released");
       String by = data.path("by").isTextual() ? " by " + data.path("by").asText() : "";
       String why = data.path("message").isTextual() ? ": " + data.path("message").asText() : "";
       onLoss.accept(new LeaseLoss(reason, "lease " + leaseId + " revoked (" + reason + by + why + ")", true));
-    } else if (event.equals("yield_requested")) {
+    } else if (event == WatchEvent.YIELD_REQUESTED) {
       onYield.accept(data.path("message").asText("a waiter wants gpu " + gpu));
-    } else if (event.equals("ended")) {
+    } else if (event == WatchEvent.ENDED) {
       String reason = data.path("reason").asText(data.path("event").asText("ended"));
       onLoss.accept(new LeaseLoss(reason, "lease " + leaseId + " ended: " + reason, LeaseLoss.isRevocation(reason)));
     }
@@ -158,10 +159,12 @@ final class LeaseWatch {
       if (line.isEmpty()) {
         if (event != null) {
           JsonNode json = Http.parse(data.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
-          String name = event;
+          WatchEvent known = WatchEvent.fromWire(event);
           event = null;
           data.setLength(0);
-          onEvent(name, json);
+          if (known != null) {
+            onEvent(known, json);
+          }
         }
       } else if (line.startsWith("event:")) {
         event = line.substring(6).trim();

@@ -112,7 +112,7 @@ class IqaClientTest {
   private ContainerFallback.Settings fallback(Path searchPath, double leaseWaitS, String onNoLease) {
     ContainerFallback.Settings d = ContainerFallback.Settings.defaults();
     return new ContainerFallback.Settings(d.command(), d.gpuArgs(), "test-image:gpu", "test-image:cpu", 120,
-        leaseWaitS, 30, null, onNoLease, "iqa-test-client", searchPath == null ? null : searchPath.toString());
+        leaseWaitS, 30, null, ContainerFallback.OnNoLease.fromWire(onNoLease), "iqa-test-client", searchPath == null ? null : searchPath.toString());
   }
 
   private IqaClient client(Path searchPath, Path cacheDir) {

@@ -1,5 +1,6 @@
 package io.iqa.broker.http;
 
+import io.iqa.protocol.wire.WatchEvent;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.json.JsonObject;
@@ -44,6 +45,11 @@ public final class SseHub {
       timer = vertx.setPeriodic(keepaliveMs, t -> List.copyOf(open).forEach(r -> r.write(": keep-alive\n\n")));
     }
     return response;
+  }
+
+  /** Writes one watch-channel event; {@code id} may be null. */
+  public static void send(HttpServerResponse response, WatchEvent event, Long id, JsonObject data) {
+    send(response, event.wireName(), id, data);
   }
 
   /** Writes one event; {@code id} may be null. */

@@ -4,6 +4,7 @@ import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseEvent;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.StoreException;
+import io.iqa.protocol.wire.WatchEvent;
 import io.iqa.server.HttpError;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.json.JsonObject;
@@ -53,12 +54,12 @@ public final class WatchApi {
       Watch w = new Watch(hash, ctx.response());
       hub.open(ctx, "lease " + lease.leaseId(), () -> forget(lease.leaseId(), w));
       watches.computeIfAbsent(lease.leaseId(), id -> new ArrayList<>()).add(w);
-      SseHub.send(w.response, "lease", null, lease.toHolderJson(null));
+      SseHub.send(w.response, WatchEvent.LEASE, null, lease.toHolderJson(null));
       if (lease.revoking()) {
-        SseHub.send(w.response, "revoked", null, revoked(lease.leaseId(), lease.revoked().wireName(), null,
+        SseHub.send(w.response, WatchEvent.REVOKED, null, revoked(lease.leaseId(), lease.revoked().wireName(), null,
             null, false, lease.expiresAt().toString()));
       } else if (lease.yieldRequestedAt() != null) {
-        SseHub.send(w.response, LeaseEvent.YIELD_REQUESTED, null, yieldRequested(lease.leaseId(), null, null));
+        SseHub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(lease.leaseId(), null, null));
       }
     }).onFailure(ctx::fail);
   }
@@ -71,14 +72,14 @@ public final class WatchApi {
     }
     for (Watch w : List.copyOf(list)) {
       if (e.revokes()) {
-        SseHub.send(w.response, "revoked", null, revoked(e.leaseId(), e.type(), e.by(), e.reason(),
+        SseHub.send(w.response, WatchEvent.REVOKED, null, revoked(e.leaseId(), e.type(), e.by(), e.reason(),
             Boolean.TRUE.equals(e.immediate()), e.handoffAt() == null ? null : e.handoffAt().toString()));
       }
       if (e.type().equals(LeaseEvent.YIELD_REQUESTED)) {
-        SseHub.send(w.response, LeaseEvent.YIELD_REQUESTED, null, yieldRequested(e.leaseId(), e.by(), e.reason()));
+        SseHub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(e.leaseId(), e.by(), e.reason()));
       }
       if (e.freesCapacity()) {
-        SseHub.send(w.response, "ended", null, new JsonObject().put("lease_id", e.leaseId()).put("event", e.type()));
+        SseHub.send(w.response, WatchEvent.ENDED, null, new JsonObject().put("lease_id", e.leaseId()).put("event", e.type()));
         hub.end(w.response);
       }
     }
@@ -94,17 +95,17 @@ public final class WatchApi {
         store.lookup(w.tokenHash).onComplete(ar -> {
           if (ar.succeeded() && ar.result().revoking()) {
             Lease l = ar.result();
-            SseHub.send(w.response, "revoked", null, revoked(l.leaseId(), l.revoked().wireName(), null, null, false,
+            SseHub.send(w.response, WatchEvent.REVOKED, null, revoked(l.leaseId(), l.revoked().wireName(), null, null, false,
                 l.expiresAt().toString()));
           } else if (ar.succeeded() && ar.result().yieldRequestedAt() != null) {
-            SseHub.send(w.response, LeaseEvent.YIELD_REQUESTED, null, yieldRequested(ar.result().leaseId(), null, null));
+            SseHub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(ar.result().leaseId(), null, null));
           } else if (ar.failed() && ar.cause() instanceof StoreException se
               && se.kind() != StoreException.Kind.UNAVAILABLE) {
             if (se.reason() != null && se.reason().wireName().matches("force_released|stale")) {
-              SseHub.send(w.response, "revoked", null, revoked(entry.getKey(), se.reason().wireName(), null, null,
+              SseHub.send(w.response, WatchEvent.REVOKED, null, revoked(entry.getKey(), se.reason().wireName(), null, null,
                   false, null));
             }
-            SseHub.send(w.response, "ended", null, new JsonObject().put("lease_id", entry.getKey())
+            SseHub.send(w.response, WatchEvent.ENDED, null, new JsonObject().put("lease_id", entry.getKey())
                 .put("event", se.reason() == null ? "unknown" : se.reason().wireName()));
             hub.end(w.response);
             forget(entry.getKey(), w);

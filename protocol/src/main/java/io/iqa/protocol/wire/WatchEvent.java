@@ -1,0 +1,32 @@
+package io.iqa.protocol.wire;
+
+import java.util.Locale;
+
+/**
+ * The events of a lease's watch channel ({@code GET /v1/gpu/lease/watch}, server-sent events):
+ * the broker writes them, the lease holder's client acts on them.
+ */
+public enum WatchEvent {
+  /** The lease as it is when the watch opens (the holder's view). */
+  LEASE,
+  /** Force-released or stale: stop using the GPU now, then release (the GPU moves on then). */
+  REVOKED,
+  /** A waiter wants the GPU and this holder offered to yield (or the waiter preempts). */
+  YIELD_REQUESTED,
+  /** The lease holds nothing any more (released, expired, revocation confirmed); the stream ends. */
+  ENDED;
+
+  public String wireName() {
+    return name().toLowerCase(Locale.ROOT);
+  }
+
+  /** @return the event, or null for one this version does not know (ignored) */
+  public static WatchEvent fromWire(String wire) {
+    for (WatchEvent e : values()) {
+      if (e.wireName().equals(wire)) {
+        return e;
+      }
+    }
+    return null;
+  }
+}

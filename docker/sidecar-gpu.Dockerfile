@@ -12,6 +12,7 @@ COPY lease-broker/pom.xml lease-broker/
 COPY sidecar/pom.xml sidecar/
 COPY client-lib/pom.xml client-lib/
 COPY iqa-cli/pom.xml iqa-cli/
+COPY demo/pom.xml demo/
 COPY bench/pom.xml bench/
 COPY protocol/src protocol/src
 COPY server-kit/src server-kit/src

@@ -15,6 +15,7 @@ COPY lease-broker/pom.xml lease-broker/
 COPY sidecar/pom.xml sidecar/
 COPY client-lib/pom.xml client-lib/
 COPY iqa-cli/pom.xml iqa-cli/
+COPY demo/pom.xml demo/
 COPY bench/pom.xml bench/
 RUN mvn -B -ntp -q -pl sidecar -am dependency:go-offline || true
 COPY protocol/src protocol/src

@@ -1,4 +1,4 @@
-package io.iqa.broker.demo;
+package io.iqa.demo;
 
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;

@@ -95,6 +95,8 @@ public final class GpuObserver {
   private final LeaseStore store;
   private final long intervalMs;
   private final Set<String> reported = new HashSet<>();
+  /** The gpu:pid keys unleased in the previous sample. */
+  private Set<String> unleasedBefore = Set.of();
   private volatile Observation latest = Observation.NONE;
   private long timer = -1;
   private boolean sampling;
@@ -189,7 +191,11 @@ public final class GpuObserver {
     return new Observation(Instant.now(), List.copyOf(uses), null);
   }
 
-  /** One event per process first seen using a GPU without a lease. */
+  /**
+   * One event per process seen using a GPU without a lease in two samples in a row: a process that
+   * nvidia-smi listed as it exited (a worker stopping as its lease is released) has left /proc by
+   * the time its ancestry is read, and one sample cannot tell it from an unleased one.
+   */
   private void report(Observation o) {
     Set<String> now = new HashSet<>();
     for (Use u : o.uses()) {
@@ -198,7 +204,7 @@ public final class GpuObserver {
       }
       String key = u.gpu() + ":" + u.pid();
       now.add(key);
-      if (reported.add(key)) {
+      if (unleasedBefore.contains(key) && reported.add(key)) {
         String what = "pid " + u.pid() + " (" + u.command() + ")";
         String detail = what + " uses " + (u.usedMb() == null ? "an unknown amount of" : u.usedMb() + " MiB of")
             + " gpu " + u.gpu() + " without a lease";
@@ -208,6 +214,7 @@ public final class GpuObserver {
       }
     }
     reported.retainAll(now);
+    unleasedBefore = now;
   }
 
   private static String command(long pid) {

@@ -1,5 +1,12 @@
 package io.iqa.protocol.wire;
 
+import static io.iqa.protocol.wire.WireMaps.decimal;
+import static io.iqa.protocol.wire.WireMaps.instant;
+import static io.iqa.protocol.wire.WireMaps.integer;
+import static io.iqa.protocol.wire.WireMaps.put;
+import static io.iqa.protocol.wire.WireMaps.text;
+import static io.iqa.protocol.wire.WireMaps.whole;
+
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -65,36 +72,14 @@ public record LeaseView(long leaseId, LeaseState state, int gpu, String owner, S
   public static LeaseView fromMap(Map<String, ?> m) {
     LeaseState state = LeaseState.fromWire(text(m, "state"));
     Priority priority = Priority.parse(text(m, "priority"));
-    return new LeaseView(number(m, "lease_id") == null ? 0 : number(m, "lease_id").longValue(),
-        state == null ? LeaseState.HELD : state, number(m, "gpu") == null ? 0 : number(m, "gpu").intValue(),
-        text(m, "owner"), text(m, "purpose"), number(m, "vram_mb") == null ? 0 : number(m, "vram_mb").intValue(),
+    return new LeaseView(whole(m, "lease_id") == null ? 0 : whole(m, "lease_id"),
+        state == null ? LeaseState.HELD : state, integer(m, "gpu") == null ? 0 : integer(m, "gpu"),
+        text(m, "owner"), text(m, "purpose"), integer(m, "vram_mb") == null ? 0 : integer(m, "vram_mb"),
         !Boolean.FALSE.equals(m.get("exclusive")), priority == null ? Priority.NORMAL : priority,
-        Boolean.TRUE.equals(m.get("yield")), number(m, "pid") == null ? null : number(m, "pid").longValue(),
+        Boolean.TRUE.equals(m.get("yield")), whole(m, "pid"),
         text(m, "host"), decimal(m, "age_s"), decimal(m, "expires_in_s"), instant(m, "granted_at"),
         instant(m, "expires_at"), decimal(m, "ttl_s"), text(m, "token"), text(m, "revoked"), instant(m, "revoked_at"),
         instant(m, "yield_requested_at"),
-        number(m, "observed_vram_mb") == null ? null : number(m, "observed_vram_mb").intValue());
-  }
-
-  private static void put(Map<String, Object> m, String key, Object value) {
-    if (value != null) {
-      m.put(key, value);
-    }
-  }
-
-  private static String text(Map<String, ?> m, String key) {
-    return m.get(key) instanceof String s ? s : null;
-  }
-
-  private static Number number(Map<String, ?> m, String key) {
-    return m.get(key) instanceof Number n ? n : null;
-  }
-
-  private static Double decimal(Map<String, ?> m, String key) {
-    return number(m, key) == null ? null : number(m, key).doubleValue();
-  }
-
-  private static Instant instant(Map<String, ?> m, String key) {
-    return text(m, key) == null ? null : Instant.parse(text(m, key));
+        integer(m, "observed_vram_mb"));
   }
 }

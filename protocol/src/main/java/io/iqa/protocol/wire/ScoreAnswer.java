@@ -1,5 +1,11 @@
 package io.iqa.protocol.wire;
 
+import static io.iqa.protocol.wire.WireMaps.integer;
+import static io.iqa.protocol.wire.WireMaps.keyed;
+import static io.iqa.protocol.wire.WireMaps.numbers;
+import static io.iqa.protocol.wire.WireMaps.put;
+import static io.iqa.protocol.wire.WireMaps.text;
+
 import io.iqa.protocol.ScoreScale;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -60,7 +66,7 @@ public record ScoreAnswer(String path, String sha256, Integer width, Integer hei
       scales = new LinkedHashMap<>();
       for (Map.Entry<?, ?> e : s.entrySet()) {
         if (e.getValue() instanceof Map<?, ?> v) {
-          scales.put(String.valueOf(e.getKey()), ScoreScale.fromMap(strings(v)));
+          scales.put(String.valueOf(e.getKey()), ScoreScale.fromMap(keyed(v)));
         }
       }
     }
@@ -152,38 +158,5 @@ public record ScoreAnswer(String path, String sha256, Integer width, Integer hei
           timings.isEmpty() ? null : new LinkedHashMap<>(timings), scales,
           error, message);
     }
-  }
-
-  private static void put(Map<String, Object> m, String key, Object value) {
-    if (value != null) {
-      m.put(key, value);
-    }
-  }
-
-  private static String text(Map<String, ?> m, String key) {
-    return m.get(key) instanceof String s ? s : null;
-  }
-
-  private static Integer integer(Map<String, ?> m, String key) {
-    return m.get(key) instanceof Number n ? n.intValue() : null;
-  }
-
-  private static Map<String, Double> numbers(Object value) {
-    if (!(value instanceof Map<?, ?> in)) {
-      return null;
-    }
-    Map<String, Double> out = new LinkedHashMap<>();
-    in.forEach((k, v) -> {
-      if (v instanceof Number n) {
-        out.put(String.valueOf(k), n.doubleValue());
-      }
-    });
-    return out;
-  }
-
-  private static Map<String, ?> strings(Map<?, ?> in) {
-    Map<String, Object> out = new LinkedHashMap<>();
-    in.forEach((k, v) -> out.put(String.valueOf(k), v));
-    return out;
   }
 }

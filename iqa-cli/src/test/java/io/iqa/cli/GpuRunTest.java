@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
 import io.iqa.client.Lease;
@@ -12,15 +13,16 @@ import io.iqa.client.LeaseRequest;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.awaitility.Awaitility;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -88,12 +90,10 @@ class GpuRunTest {
     return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("iqa.log").toFile()).start();
   }
 
-  private void await(Path file) throws Exception {
-    long deadline = System.nanoTime() + 30_000_000_000L;
-    while (!Files.exists(file)) {
-      assertTrue(System.nanoTime() < deadline, file + " never appeared; iqa said:\n" + Files.readString(dir.resolve("iqa.log")));
-      Thread.sleep(20);
-    }
+  private void await(Path file) {
+    Awaitility.await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(20)).untilAsserted(() ->
+        assertTrue(Files.exists(file), file + " never appeared; iqa said:\n"
+            + Files.readString(dir.resolve("iqa.log"))));
   }
 
   private JsonNode gpuLeases(int gpu) {

@@ -1,10 +1,12 @@
 package io.iqa.cli;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
+import io.iqa.client.LeaseClient;
 import io.iqa.sidecar.samples.SampleImages;
 import io.iqa.sidecar.service.SidecarOptions;
 import io.iqa.sidecar.service.SidecarVerticle;
@@ -14,6 +16,7 @@ import io.vertx.core.json.JsonObject;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -29,6 +32,7 @@ class IqaCliTest {
   @TempDir
   Path dir;
   private Vertx vertx;
+  private String brokerUrl;
   private Path conf;
   private Path photos;
 
@@ -41,7 +45,7 @@ class IqaCliTest {
     BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
         .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
     vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
-    String brokerUrl = "http://127.0.0.1:" + broker.actualPort();
+    brokerUrl = "http://127.0.0.1:" + broker.actualPort();
     SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
         .put("broker", new JsonObject().put("url", brokerUrl))
         // required: it leases on this CPU-only machine as it would on a GPU one
@@ -127,11 +131,11 @@ class IqaCliTest {
     assertEquals(0, released.exit(), released.err());
     assertTrue(released.out().startsWith("revoked lease"), released.out());
     // The sidecar hears of the revocation, stops its models and releases: then the GPU is free.
-    Run free = null;
-    for (int i = 0; i < 50 && (free == null || !free.out().contains("free")); i++) {
-      Thread.sleep(100);
-      free = iqa("--conf", conf.toString(), "gpu", "status");
+    try (LeaseClient watch = new LeaseClient(brokerUrl)) {
+      await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100))
+          .until(() -> watch.status().path("gpus").get(0).path("leases").isEmpty());
     }
+    Run free = iqa("--conf", conf.toString(), "gpu", "status");
     assertTrue(free.out().contains("free"), free.out());
 
     Run both = iqa("--conf", conf.toString(), "gpu", "force-release", "--lease", "1", "--owner", "x");

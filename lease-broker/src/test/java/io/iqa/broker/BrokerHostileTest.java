@@ -1,5 +1,6 @@
 package io.iqa.broker;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,14 +8,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.iqa.broker.RawHttp.Answer;
 import io.iqa.broker.TestBroker.Reply;
 import io.iqa.broker.http.BearerAuth;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -109,10 +109,8 @@ class BrokerHostileTest {
         r.close();
       }
     }
-    long deadline = System.nanoTime() + 10_000_000_000L;
-    while (b.get("/v1/gpu/status").status() != 200 && System.nanoTime() < deadline) {
-      Thread.sleep(100);
-    }
+    await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100))
+        .until(() -> b.get("/v1/gpu/status").status() == 200);
     assertEquals(200, b.get("/v1/gpu/status").status(), "the broker must recover once the flood is gone");
   }
 
@@ -188,10 +186,8 @@ class BrokerHostileTest {
       b.post("/v1/gpu/lease", new JsonObject().put("owner", "victim").put("purpose", "a\r\n" + forged));
       b.post("/v1/gpu/force_release", new JsonObject().put("owner", "victim")
           .put("reason", "ops\n" + forged + "\u001b[2J"));
-      long deadline = System.nanoTime() + 10_000_000_000L;
-      while (!b.log().contains("revoked") && System.nanoTime() < deadline) {
-        Thread.sleep(50);
-      }
+      await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(50))
+          .until(() -> b.log().contains("revoked"));
       String log = b.log();
       assertTrue(log.contains("revoked"), log);
       for (String line : log.split("\n")) {

@@ -13,11 +13,12 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
+import org.awaitility.Awaitility;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -129,15 +130,8 @@ class GpuObserverTest {
     T get() throws Exception;
   }
 
-  private static <T> T await(Probe<T> probe) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-    while (true) {
-      T value = probe.get();
-      if (value != null) {
-        return value;
-      }
-      assertTrue(System.nanoTime() < deadline, "timed out waiting");
-      Thread.sleep(50);
-    }
+  private static <T> T await(Probe<T> probe) {
+    return Awaitility.await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(50))
+        .until(probe::get, java.util.Objects::nonNull);
   }
 }

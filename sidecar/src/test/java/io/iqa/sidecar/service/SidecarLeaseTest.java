@@ -1,5 +1,6 @@
 package io.iqa.sidecar.service;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -16,6 +17,7 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -91,16 +93,14 @@ class SidecarLeaseTest {
         .build(), HttpResponse.BodyHandlers.ofString());
   }
 
-  /** Polls /health until {@code until} holds (20 s at most). */
-  static JsonObject awaitHealth(SidecarProcess s, Predicate<JsonObject> until) throws Exception {
-    long deadline = System.nanoTime() + 20_000_000_000L;
-    JsonObject h = s.health();
-    while (!until.test(h)) {
-      assertTrue(System.nanoTime() < deadline, "timed out; last /health: " + h.encode() + "\n" + s.log());
-      Thread.sleep(50);
-      h = s.health();
-    }
-    return h;
+  /** Polls /health until {@code until} holds (20 s at most); a timeout shows the last /health and the log. */
+  static JsonObject awaitHealth(SidecarProcess s, Predicate<JsonObject> until) {
+    JsonObject[] last = new JsonObject[1];
+    await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(50)).untilAsserted(() -> {
+      last[0] = s.health();
+      assertTrue(until.test(last[0]), "last /health: " + last[0].encode() + "\n" + s.log());
+    });
+    return last[0];
   }
 
   static boolean alive(long pid) {
@@ -230,9 +230,7 @@ class SidecarLeaseTest {
       t.start();
       clients.add(t);
     }
-    while (answers.get() < 20) {
-      Thread.sleep(20);
-    }
+    await().atMost(Duration.ofSeconds(60)).until(() -> answers.get() >= 20);
     CompletableFuture<HttpResponse<String>> waiter = SidecarProcess.HTTP.sendAsync(
         HttpRequest.newBuilder(URI.create(brokerUrl + "/v1/gpu/lease")).POST(HttpRequest.BodyPublishers.ofString(
             "{\"owner\":\"llm-server\",\"gpu\":0,\"wait_s\":30}")).build(), HttpResponse.BodyHandlers.ofString());
@@ -287,10 +285,8 @@ class SidecarLeaseTest {
     for (int i = 0; i < 16; i++) {
       inFlight.add(s.inferAsync(SidecarServiceTest.jpeg(i * 2)));
     }
-    long deadline = System.nanoTime() + 10_000_000_000L;
-    while (s.health().getInteger("in_flight") < 16 && System.nanoTime() < deadline) {
-      Thread.sleep(10);
-    }
+    await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10))
+        .until(() -> s.health().getInteger("in_flight") >= 16);
     HttpResponse<String> accepted = s.post("/shutdown");
     assertEquals(202, accepted.statusCode(), accepted.body());
     assertEquals(503, s.inferAsync(SidecarServiceTest.jpeg(99)).get(30, TimeUnit.SECONDS).statusCode(),
@@ -345,10 +341,8 @@ class SidecarLeaseTest {
     assertEquals(1, leases().size());
     long worker = s.health().getJsonObject("worker").getLong("pid");
     s.process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-    long deadline = System.nanoTime() + 10_000_000_000L;
-    while ((!leases().isEmpty() || alive(worker)) && System.nanoTime() < deadline) {
-      Thread.sleep(100);
-    }
+    await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100))
+        .until(() -> leases().isEmpty() && !alive(worker));
     assertFalse(alive(worker), "the worker must die with its front (parent-death signal)");
     assertEquals(0, leases().size(), "the dead sidecar's lease is still held");
     assertEquals(1, events("holder_exited").size());

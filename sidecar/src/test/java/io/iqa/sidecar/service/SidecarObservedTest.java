@@ -1,5 +1,6 @@
 package io.iqa.sidecar.service;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -9,6 +10,7 @@ import io.iqa.broker.StandInNvidiaSmi;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
@@ -58,15 +60,13 @@ class SidecarObservedTest {
     }
   }
 
-  private static JsonObject awaitGpu(BrokerProcess broker, Predicate<JsonObject> until) throws Exception {
-    long deadline = System.nanoTime() + 20_000_000_000L;
-    while (true) {
-      JsonObject gpu = broker.get("/v1/gpu/status").getJsonArray("gpus").getJsonObject(0);
-      if (gpu.getJsonObject("observed") != null && until.test(gpu)) {
-        return gpu;
-      }
-      assertTrue(System.nanoTime() < deadline, "timed out; last gpu 0 status: " + gpu.encode());
-      Thread.sleep(50);
-    }
+  private static JsonObject awaitGpu(BrokerProcess broker, Predicate<JsonObject> until) {
+    JsonObject[] gpu = new JsonObject[1];
+    await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(50)).untilAsserted(() -> {
+      gpu[0] = broker.get("/v1/gpu/status").getJsonArray("gpus").getJsonObject(0);
+      assertTrue(gpu[0].getJsonObject("observed") != null && until.test(gpu[0]), "last gpu 0 status: "
+          + gpu[0].encode());
+    });
+    return gpu[0];
   }
 }

@@ -20,6 +20,7 @@ import io.vertx.core.json.JsonObject;
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -231,10 +232,8 @@ class SidecarServiceTest {
     assertEquals(200, released.status(), released.body().toString());
     assertEquals("idle", get("/health").json().getString("state"));
     assertEquals(202, shutdownWith("admin-secret").status());
-    long deadline = System.nanoTime() + 10_000_000_000L;
-    while (exitCode.get() < 0 && System.nanoTime() < deadline) {
-      Thread.sleep(20);
-    }
+    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20))
+        .until(() -> exitCode.get() >= 0);
     assertEquals(0, exitCode.get(), "an authorised /shutdown ends with exit code 0");
   }
 

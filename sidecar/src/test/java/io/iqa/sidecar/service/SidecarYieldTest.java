@@ -1,13 +1,14 @@
 package io.iqa.sidecar.service;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
-import io.iqa.broker.LeaseHistoryChecker;
 import io.iqa.broker.LeaseHistoryChecker.Grant;
+import io.iqa.broker.LeaseHistoryChecker;
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
 import io.iqa.client.LeaseRequest;
@@ -18,6 +19,7 @@ import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -92,9 +94,8 @@ class SidecarYieldTest {
       }
     }, "busy-client");
     load.start();
-    while (answers.size() < 10) {
-      Thread.sleep(10);
-    }
+    await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(10))
+        .until(() -> answers.size() >= 10);
 
     List<Grant> uses = new ArrayList<>();
     AtomicBoolean workerGoneAtGrant = new AtomicBoolean();

@@ -8,7 +8,6 @@ import io.iqa.sidecar.samples.SampleImages;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import java.io.ByteArrayOutputStream;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -23,7 +22,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -234,8 +232,6 @@ final class GpuBench implements Callable<Integer> {
 
   private byte[] jpeg() throws Exception {
     int shift = seq.incrementAndGet() % 120 - 60;
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ImageIO.write(SampleImages.perChannel(SampleImages.photo(1920, 1080, shift), v -> v + shift), "jpeg", out);
-    return out.toByteArray();
+    return SampleImages.jpeg(SampleImages.perChannel(SampleImages.photo(1920, 1080, shift), v -> v + shift));
   }
 }

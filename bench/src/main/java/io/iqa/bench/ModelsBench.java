@@ -7,13 +7,11 @@ import io.iqa.sidecar.model.ImageScorer;
 import io.iqa.sidecar.model.ModelRegistry;
 import io.iqa.sidecar.samples.SampleImages;
 import io.vertx.core.json.JsonObject;
-import java.io.ByteArrayOutputStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Callable;
-import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -101,9 +99,7 @@ final class ModelsBench implements Callable<Integer> {
     var base = SampleImages.scene(size);
     for (int i = 0; i < images; i++) {
       int shift = rnd.nextInt(60) - 30;
-      ByteArrayOutputStream jpeg = new ByteArrayOutputStream();
-      ImageIO.write(SampleImages.perChannel(base, v -> v + shift), "jpeg", jpeg);
-      list.add(jpeg.toByteArray());
+      list.add(SampleImages.jpeg(SampleImages.perChannel(base, v -> v + shift)));
     }
     return list;
   }

@@ -9,7 +9,6 @@ import io.iqa.sidecar.model.tf.TfModelSpec;
 import io.iqa.sidecar.samples.SampleImages;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -17,7 +16,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicInteger;
-import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -182,9 +180,6 @@ final class NimaBench implements Callable<Integer> {
 
   private byte[] jpeg() throws Exception {
     int shift = seq.incrementAndGet() % 120 - 60;
-    java.awt.image.BufferedImage img = SampleImages.perChannel(SampleImages.photo(640, 480, shift), v -> v + shift);
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ImageIO.write(img, "jpeg", out);
-    return out.toByteArray();
+    return SampleImages.jpeg(SampleImages.perChannel(SampleImages.photo(640, 480, shift), v -> v + shift));
   }
 }

@@ -10,12 +10,10 @@ import io.iqa.sidecar.samples.SampleImages;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
-import javax.imageio.ImageIO;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -131,9 +129,7 @@ final class SharingBench implements Callable<Integer> {
 
   private byte[] newImage() throws Exception {
     int shift = imageSeq++ % 120 - 60;
-    ByteArrayOutputStream jpeg = new ByteArrayOutputStream();
-    ImageIO.write(SampleImages.perChannel(SampleImages.scene(256 + imageSeq / 120), v -> v + shift), "jpeg", jpeg);
-    return jpeg.toByteArray();
+    return SampleImages.jpeg(SampleImages.perChannel(SampleImages.scene(256 + imageSeq / 120), v -> v + shift));
   }
 
   private static void infer(SidecarRun s, byte[] image) throws Exception {

@@ -19,7 +19,6 @@ import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -28,7 +27,6 @@ import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import javax.imageio.ImageIO;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -230,13 +228,7 @@ final class SidecarBench implements Callable<Integer> {
 
   private byte[] image() {
     int shift = rnd.nextInt(80) - 40;
-    try {
-      ByteArrayOutputStream jpeg = new ByteArrayOutputStream();
-      ImageIO.write(SampleImages.perChannel(base, v -> v + shift), "jpeg", jpeg);
-      return jpeg.toByteArray();
-    } catch (java.io.IOException e) {
-      throw new IllegalStateException(e);
-    }
+    return SampleImages.jpeg(SampleImages.perChannel(base, v -> v + shift));
   }
 
   /** A noisy scene at high quality, grown until the JPEG is at least 1 MB. */

@@ -1,5 +1,10 @@
 package io.iqa.protocol;
 
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
 /**
  * What a model's scores mean: their nominal {@code range} (null bounds when unknown) and whether a
  * higher score is a better image. On the wire (the sidecar's {@code /v1/models}, {@code score}'s
@@ -19,18 +24,18 @@ public record ScoreScale(Double min, Double max, boolean higherIsBetter) {
   }
 
   /** @return the wire form: {@code {"range": [min, max] or null, "higher_is_better": ...}} */
-  public java.util.Map<String, Object> toMap() {
-    java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
-    m.put("range", min == null ? null : java.util.List.of(min, max));
+  public Map<String, Object> toMap() {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("range", min == null ? null : List.of(min, max));
     m.put("higher_is_better", higherIsBetter);
     return m;
   }
 
   /** @return the scale a wire map states; a missing direction is higher-is-better */
-  public static ScoreScale fromMap(java.util.Map<String, ?> m) {
+  public static ScoreScale fromMap(Map<String, ?> m) {
     Object range = m.get("range");
     Object higher = m.get("higher_is_better");
-    java.util.List<Object> r = new java.util.ArrayList<>();
+    List<Object> r = new ArrayList<>();
     if (range instanceof Iterable<?> values) { // a List, or a JSON library's array type
       values.forEach(r::add);
     }

@@ -36,12 +36,6 @@ public record LeaseView(long leaseId, LeaseState state, int gpu, String owner, S
         expiresInS, grantedAt, expiresAt, ttlS, value, revoked, revokedAt, yieldRequestedAt, observedVramMb);
   }
 
-  /** @return the same view with the memory nvidia-smi sees its holder use */
-  public LeaseView withObservedVramMb(Integer mb) {
-    return new LeaseView(leaseId, state, gpu, owner, purpose, vramMb, exclusive, priority, yieldable, pid, host, ageS,
-        expiresInS, grantedAt, expiresAt, ttlS, token, revoked, revokedAt, yieldRequestedAt, mb);
-  }
-
   public Map<String, Object> toMap() {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("lease_id", leaseId);

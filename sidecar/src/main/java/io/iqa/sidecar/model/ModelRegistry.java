@@ -108,9 +108,9 @@ public final class ModelRegistry implements AutoCloseable {
   private static String fingerprint(ModelEntry me, ImageModel model, Path baseDir) {
     JsonObject entry = new JsonObject(me.json());
     StringBuilder sb = new StringBuilder(me.json()).append('|').append(model.device());
-    if (me instanceof ModelEntry.Builtin b && TechnicalModels.NAMES.contains(b.model())) {
-      // A built-in measure whose graph changes in a new version must not answer from old scores.
-      sb.append('|').append(Sha256.hex(TechnicalModels.spec(b.model()).model()));
+    if (model instanceof OnnxModel o && o.spec().model() != null) {
+      // A graph made in memory (a built-in measure) that changes in a version must not answer from old scores.
+      sb.append('|').append(Sha256.hex(o.spec().model()));
     }
     for (String key : List.of("file", "dir")) {
       String value = entry.getString(key);
@@ -130,7 +130,7 @@ public final class ModelRegistry implements AutoCloseable {
         }
       }
     }
-    return Sha256.hex(sb.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)).substring(0, 16);
+    return Sha256.hex(sb.toString()).substring(0, 16);
   }
 
   /** @return what the model's scores mean: its entry's {@code range} and direction, else the model's own */

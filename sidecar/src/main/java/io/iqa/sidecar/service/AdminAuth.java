@@ -28,7 +28,7 @@ final class AdminAuth {
       String presented = header != null && header.regionMatches(true, 0, "Bearer ", 0, 7)
           ? header.substring(7).trim() : null;
       if (presented == null || !MessageDigest.isEqual(
-          Sha256.hex(presented.getBytes(StandardCharsets.UTF_8))
+          Sha256.hex(presented)
               .getBytes(StandardCharsets.US_ASCII),
           expectedSha256.toLowerCase(Locale.ROOT).getBytes(StandardCharsets.US_ASCII))) {
         throw new HttpError(ErrorCode.UNAUTHORIZED, path + " needs 'Authorization: Bearer <admin token>'");

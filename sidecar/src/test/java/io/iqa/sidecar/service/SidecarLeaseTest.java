@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
+import io.iqa.sidecar.samples.SampleImages;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -261,11 +262,8 @@ class SidecarLeaseTest {
 
   /** A distinct JPEG per {@code i}, so every request is a cache miss that runs the model. */
   static byte[] image(int i) throws Exception {
-    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
     int shift = i % 150;
-    javax.imageio.ImageIO.write(io.iqa.sidecar.samples.SampleImages.perChannel(
-        io.iqa.sidecar.samples.SampleImages.scene(64 + (i / 150) % 128), v -> v + shift), "jpeg", out);
-    return out.toByteArray();
+    return SampleImages.jpeg(SampleImages.perChannel(SampleImages.scene(64 + (i / 150) % 128), v -> v + shift));
   }
 
   @Test

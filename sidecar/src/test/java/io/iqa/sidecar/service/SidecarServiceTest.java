@@ -17,7 +17,6 @@ import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -26,7 +25,6 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import javax.imageio.ImageIO;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -92,9 +90,7 @@ class SidecarServiceTest {
   }
 
   static byte[] jpeg(int shift) throws Exception {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ImageIO.write(SampleImages.perChannel(SampleImages.scene(128), v -> v + shift), "jpeg", out);
-    return out.toByteArray();
+    return SampleImages.jpeg(SampleImages.perChannel(SampleImages.scene(128), v -> v + shift));
   }
 
   /** Images the model really scored, read from the Prometheus text. */

@@ -2,7 +2,7 @@ package io.iqa.bench;
 
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
-import io.iqa.client.LeaseRequest;
+import io.iqa.protocol.wire.LeaseRequest;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.HdrHistogram.Histogram;

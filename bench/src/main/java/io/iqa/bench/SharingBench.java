@@ -4,7 +4,7 @@ import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
-import io.iqa.client.LeaseRequest;
+import io.iqa.protocol.wire.LeaseRequest;
 import io.iqa.sidecar.model.builtin.Builtins;
 import io.iqa.sidecar.samples.SampleImages;
 import io.vertx.core.Vertx;

@@ -1,6 +1,8 @@
 package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.iqa.protocol.wire.LeaseRequest;
+import io.iqa.protocol.wire.WireNames;
 import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -51,12 +53,11 @@ public final class ContainerFallback {
 
     /** @return the choice named {@code cpu} or {@code fail} */
     public static OnNoLease fromWire(String name) {
-      for (OnNoLease o : values()) {
-        if (o.name().equalsIgnoreCase(name)) {
-          return o;
-        }
+      OnNoLease o = WireNames.find(OnNoLease.class, name);
+      if (o == null) {
+        throw new IqaException("fallback.on_no_lease must be 'cpu' or 'fail', not '" + name + "'");
       }
-      throw new IqaException("fallback.on_no_lease must be 'cpu' or 'fail', not '" + name + "'");
+      return o;
     }
   }
 

@@ -1,6 +1,7 @@
 package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.iqa.protocol.wire.LeaseRequest;
 import io.iqa.protocol.wire.LeaseView;
 import java.time.Duration;
 import java.util.Map;

@@ -2,6 +2,7 @@ package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.iqa.protocol.wire.LeaseRequest;
 import io.iqa.protocol.wire.LeaseState;
 import io.iqa.protocol.wire.LeaseView;
 import java.net.InetAddress;
@@ -76,23 +77,8 @@ public final class LeaseClient implements AutoCloseable {
 
   public CompletableFuture<Lease> acquireAsync(LeaseRequest request) {
     return selfHeal(request.owner()).thenCompose(v -> {
-      ObjectNode body = Http.object().put("owner", request.owner()).put("purpose", request.purpose())
-          .put("ttl_s", request.ttlS()).put("wait_s", request.waitS()).put("priority", request.priority());
-      if (request.gpu() != null) {
-        body.put("gpu", request.gpu());
-      }
-      if (request.vramMb() != null) {
-        body.put("vram_mb", request.vramMb());
-      }
-      if (request.pid() != null) {
-        body.put("pid", request.pid()).put("host", HOST);
-      }
-      if (request.yieldable()) {
-        body.put("yield", true);
-      }
-      if (request.preempt()) {
-        body.put("preempt", true);
-      }
+      LeaseRequest asked = request.pid() != null && request.host() == null ? request.withHost(HOST) : request;
+      ObjectNode body = Http.JSON.valueToTree(asked.toMap());
       long sent = System.nanoTime();
       Duration timeout = Duration.ofMillis((long) (request.waitS() * 1000)).plus(callTimeout);
       return http.postJson("/v1/gpu/lease", body, timeout).thenApply(r -> {

@@ -4,9 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.broker.BrokerProcess;
-import io.iqa.broker.LeaseHistoryChecker;
 import io.iqa.broker.LeaseHistoryChecker.Grant;
+import io.iqa.broker.LeaseHistoryChecker;
 import io.iqa.broker.RedisServer;
+import io.iqa.protocol.wire.LeaseRequest;
+import io.iqa.protocol.wire.Priority;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
@@ -230,7 +232,7 @@ class ExclusivityCheckTest {
 
     private LeaseRequest request(Process pid) {
       LeaseRequest r = LeaseRequest.of(name).withPurpose("exclusivity check").withTtl(2 + rnd.nextInt(3))
-          .withPriority(List.of("low", "normal", "high").get(rnd.nextInt(3)))
+          .withPriority(Priority.values()[rnd.nextInt(3)])
           .withPid(pid == null ? ProcessHandle.current().pid() : pid.pid());
       // A whole device (gpu 0), a share of gpu 1 packed beside others, or any device with room for 1 GB.
       int kind = rnd.nextInt(4);

@@ -3,9 +3,10 @@ package io.iqa.cli;
 import io.iqa.client.IqaException;
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
-import io.iqa.client.LeaseRequest;
 import io.iqa.client.LeasedProcess;
 import io.iqa.protocol.Text;
+import io.iqa.protocol.wire.LeaseRequest;
+import io.iqa.protocol.wire.Priority;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -53,7 +54,7 @@ final class GpuRun implements Callable<Integer> {
   double ttlS;
 
   @Option(names = "--priority", defaultValue = "normal", description = "low, normal or high (default ${DEFAULT-VALUE})")
-  String priority;
+  Priority priority;
 
   @Option(names = "--grace-s", defaultValue = "10",
       description = "after SIGTERM, SIGKILL CMD when it has not exited within this long (default ${DEFAULT-VALUE})")

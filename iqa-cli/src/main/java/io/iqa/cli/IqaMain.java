@@ -40,7 +40,7 @@ public final class IqaMain implements java.util.concurrent.Callable<Integer> {
 
   /** The command line with its exit codes: what {@link #main} runs, and what tests run in-process. */
   static CommandLine cli() {
-    CommandLine cli = new CommandLine(new IqaMain());
+    CommandLine cli = new CommandLine(new IqaMain()).setCaseInsensitiveEnumValuesAllowed(true);
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
       if (e instanceof ConfigException) {
         cmd.getErr().println("iqa: config error: " + Text.printable(e.getMessage()));

@@ -7,7 +7,7 @@ import io.iqa.broker.store.EndReason;
 import io.iqa.broker.store.ForceReleaseSelector;
 import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseEvent;
-import io.iqa.broker.store.LeaseRequest;
+import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.StoreClock;
 import io.iqa.broker.store.StoreListener;
@@ -90,7 +90,7 @@ class StoreDifferentialTest {
         if (kind < 35) {
           String token = "t" + step;
           String waiter = rnd.nextInt(3) == 0 ? null : "w" + step;
-          LeaseRequest r = request(rnd, token);
+          AcquireRequest r = request(rnd, token);
           op = "acquire " + r;
           a = acquired(await(memory.acquire(r, waiter)));
           b = acquired(await(onRedis.acquire(r, waiter)));
@@ -153,12 +153,12 @@ class StoreDifferentialTest {
     }
   }
 
-  private static LeaseRequest request(Random rnd, String token) {
+  private static AcquireRequest request(Random rnd, String token) {
     Integer gpu = rnd.nextInt(3) == 0 ? null : rnd.nextInt(2);
     Integer vram = rnd.nextBoolean() ? null : 2_000 * (1 + rnd.nextInt(8));
     Priority priority = Priority.values()[rnd.nextInt(Priority.values().length)];
     long wait = rnd.nextInt(3) == 0 ? 0 : 1_000L * (1 + rnd.nextInt(30));
-    return new LeaseRequest(OWNERS[rnd.nextInt(OWNERS.length)], "test", token, 1_000L * (2 + rnd.nextInt(30)), gpu,
+    return new AcquireRequest(OWNERS[rnd.nextInt(OWNERS.length)], "test", token, 1_000L * (2 + rnd.nextInt(30)), gpu,
         vram, priority, null, null, "host", wait, rnd.nextBoolean(), rnd.nextInt(5) == 0);
   }
 

@@ -2,6 +2,7 @@ package io.iqa.server;
 
 import io.iqa.protocol.Text;
 import io.iqa.protocol.wire.ErrorCode;
+import io.iqa.protocol.wire.WireFormatException;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.HttpException;
@@ -58,6 +59,9 @@ public final class ErrorRenderer {
     }
     if (f instanceof HttpError e) {
       return e;
+    }
+    if (f instanceof WireFormatException e) {
+      return HttpError.badRequest(e.getMessage());
     }
     HttpError mine = f == null || translate == null ? null : translate.apply(f);
     if (mine != null) {

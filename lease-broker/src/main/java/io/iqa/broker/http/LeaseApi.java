@@ -6,15 +6,16 @@ import io.iqa.broker.impl.BrokerMetrics;
 import io.iqa.broker.impl.GpuObserver;
 import io.iqa.broker.impl.Holders;
 import io.iqa.broker.impl.Waiters;
+import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.AcquireResult;
 import io.iqa.broker.store.ForceReleaseSelector;
 import io.iqa.broker.store.Lease;
-import io.iqa.broker.store.LeaseRequest;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreSnapshot;
+import io.iqa.protocol.config.ConfigNode;
 import io.iqa.protocol.wire.ErrorCode;
-import io.iqa.protocol.wire.Priority;
+import io.iqa.protocol.wire.LeaseRequest;
 import io.iqa.server.HttpError;
 import io.iqa.server.Json;
 import io.vertx.core.Future;
@@ -36,10 +37,8 @@ import org.slf4j.LoggerFactory;
 public final class LeaseApi {
 
   private static final Logger LOG = LoggerFactory.getLogger(LeaseApi.class);
-  public static final Pattern OWNER = Pattern.compile("[A-Za-z0-9._-]{1,64}");
-  private static final Pattern HOST = Pattern.compile("[A-Za-z0-9._:\\[\\]-]{1,253}");
-  private static final Set<String> LEASE_FIELDS = Set.of("owner", "purpose", "ttl_s", "wait_s", "gpu", "vram_mb",
-      "priority", "pid", "host", "yield", "preempt");
+  private static final Pattern TOKEN = Pattern.compile("(?s).{1,256}");
+  private static final Pattern REASON = Pattern.compile("(?s).{0,500}");
   private static final Set<String> RENEW_FIELDS = Set.of("token", "ttl_s");
   private static final Set<String> RELEASE_FIELDS = Set.of("token", "reason");
   private static final Pattern RELEASE_REASON = Pattern.compile("[A-Za-z0-9._ -]{1,64}");
@@ -68,10 +67,9 @@ public final class LeaseApi {
 
   public void lease(RoutingContext ctx) {
     long started = System.nanoTime();
-    Body body = Body.of(ctx, LEASE_FIELDS);
     String token = newToken();
-    long waitMs = Math.round(body.number("wait_s", 0.0, 0, options.maxWaitS()) * 1000);
-    LeaseRequest request = leaseRequest(ctx, body, BearerAuth.sha256Hex(token), waitMs);
+    AcquireRequest request = leaseRequest(ctx, BearerAuth.sha256Hex(token));
+    long waitMs = request.waitMs();
     String waiterId = waitMs > 0 ? UUID.randomUUID().toString() : null;
     if (waiterId != null) {
       ctx.response().closeHandler(v -> waiters.abandon(waiterId));
@@ -92,7 +90,7 @@ public final class LeaseApi {
         .onFailure(ctx::fail);
   }
 
-  private void answerLease(RoutingContext ctx, LeaseRequest request, String token, AcquireResult result, long started) {
+  private void answerLease(RoutingContext ctx, AcquireRequest request, String token, AcquireResult result, long started) {
     if (result instanceof AcquireResult.Granted granted) {
       Lease lease = granted.lease();
       if (ctx.response().closed()) {
@@ -122,9 +120,9 @@ public final class LeaseApi {
   }
 
   public void renew(RoutingContext ctx) {
-    Body body = Body.of(ctx, RENEW_FIELDS);
-    String token = body.requiredString("token", 256, null);
-    Double ttlS = body.number("ttl_s", null, 1, options.maxTtlS());
+    ConfigNode body = Body.of(ctx).known(RENEW_FIELDS);
+    String token = body.requiredString("token", TOKEN, "a lease token");
+    Double ttlS = body.optionalNumber("ttl_s", 1, options.maxTtlS());
     store.renew(BearerAuth.sha256Hex(token), ttlS == null ? null : Math.round(ttlS * 1000), caller(ctx))
         .onSuccess(lease -> {
           metrics.renewed();
@@ -134,9 +132,9 @@ public final class LeaseApi {
   }
 
   public void release(RoutingContext ctx) {
-    Body body = Body.of(ctx, RELEASE_FIELDS);
-    String token = body.requiredString("token", 256, null);
-    String why = body.string("reason", null, 64, RELEASE_REASON);
+    ConfigNode body = Body.of(ctx).known(RELEASE_FIELDS);
+    String token = body.requiredString("token", TOKEN, "a lease token");
+    String why = body.string("reason", null, RELEASE_REASON, "1 to 64 letters, digits, spaces or '._-'");
     store.release(BearerAuth.sha256Hex(token), caller(ctx), why)
         .onSuccess(r -> Json.send(ctx, 200, !r.released()
             ? new JsonObject().put("released", false).put("reason", r.reason().wireName())
@@ -146,12 +144,12 @@ public final class LeaseApi {
   }
 
   public void forceRelease(RoutingContext ctx) {
-    Body body = Body.of(ctx, FORCE_FIELDS);
-    Long leaseId = body.integer("lease_id", 1, Long.MAX_VALUE);
-    String owner = body.string("owner", null, 64, OWNER);
-    Double olderThanS = body.number("older_than_s", null, 0, 1e9);
-    String reason = body.string("reason", "force-released by operator", 500, null);
-    boolean immediate = Boolean.TRUE.equals(body.bool("immediate"));
+    ConfigNode body = Body.of(ctx).known(FORCE_FIELDS);
+    Long leaseId = body.optionalInteger("lease_id", 1, Long.MAX_VALUE);
+    String owner = body.string("owner", null, LeaseRequest.OWNER, LeaseRequest.OWNER_RULE);
+    Double olderThanS = body.optionalNumber("older_than_s", 0, 1e9);
+    String reason = body.string("reason", "force-released by operator", REASON, "at most 500 characters");
+    boolean immediate = body.bool("immediate", false);
     if (leaseId == null && owner == null) {
       throw HttpError.badRequest("force_release needs lease_id, or owner (with optional older_than_s)");
     }
@@ -228,28 +226,17 @@ public final class LeaseApi {
     return who == Principal.OPEN ? null : who.name();
   }
 
-  private LeaseRequest leaseRequest(RoutingContext ctx, Body body, String tokenHash, long waitMs) {
-    String owner = body.requiredString("owner", 64, OWNER);
+  private AcquireRequest leaseRequest(RoutingContext ctx, String tokenHash) {
+    LeaseRequest asked = LeaseRequest.fromMap(Body.of(ctx).map(), options.defaultTtlS(), options.maxTtlS(),
+        options.maxWaitS());
     Principal who = BearerAuth.principal(ctx);
-    if (!who.mayActAs(owner)) {
+    if (!who.mayActAs(asked.owner())) {
       throw new HttpError(ErrorCode.FORBIDDEN, "the token '" + who.name() + "' may lease only as " + who.owners()
-          + ", not as '" + owner + "' (an admin token, or auth.tokens[].owners, allows more)");
+          + ", not as '" + asked.owner() + "' (an admin token, or auth.tokens[].owners, allows more)");
     }
-    String purpose = body.string("purpose", "", 256, null);
-    double ttlS = body.number("ttl_s", options.defaultTtlS(), 1, options.maxTtlS());
-    Long gpuIndex = body.integer("gpu", 0, Integer.MAX_VALUE);
-    Long vram = body.integer("vram_mb", 1, Integer.MAX_VALUE);
-    String priorityName = body.string("priority", "normal", 16, null);
-    Priority priority = Priority.parse(priorityName);
-    if (priority == null) {
-      throw HttpError.badRequest("priority must be 'low', 'normal' or 'high', not '" + priorityName + "'");
-    }
-    Long pid = body.integer("pid", 1, Integer.MAX_VALUE);
-    String host = body.string("host", null, 253, HOST);
-    Integer gpu = gpuIndex == null ? null : gpuIndex.intValue();
-    Integer vramMb = vram == null ? null : vram.intValue();
-    checkCapacity(gpu, vramMb);
-
+    checkCapacity(asked.gpu(), asked.vramMb());
+    Long pid = asked.pid();
+    String host = asked.host();
     Long pidStart = null;
     if (pid != null && host == null && ctx.request().remoteAddress() != null
         && isLoopback(ctx.request().remoteAddress().hostAddress())) {
@@ -259,8 +246,9 @@ public final class LeaseApi {
       pidStart = holders.startTimeMs(pid).orElseThrow(() ->
           HttpError.badRequest("pid " + pid + " is not a running process on this host"));
     }
-    return new LeaseRequest(owner, purpose, tokenHash, Math.round(ttlS * 1000), gpu, vramMb, priority, pid, pidStart,
-        host, waitMs, Boolean.TRUE.equals(body.bool("yield")), Boolean.TRUE.equals(body.bool("preempt")));
+    return new AcquireRequest(asked.owner(), asked.purpose(), tokenHash, Math.round(asked.ttlS() * 1000), asked.gpu(),
+        asked.vramMb(), asked.priority(), pid, pidStart, host, Math.round(asked.waitS() * 1000), asked.yieldable(),
+        asked.preempt());
   }
 
   private void checkCapacity(Integer gpu, Integer vramMb) {

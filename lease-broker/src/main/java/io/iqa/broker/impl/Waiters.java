@@ -1,7 +1,7 @@
 package io.iqa.broker.impl;
 
 import io.iqa.broker.store.AcquireResult;
-import io.iqa.broker.store.LeaseRequest;
+import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.LeaseStore;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -35,7 +35,7 @@ public final class Waiters {
    * Waits for a request already queued under {@code waiterId} (its first attempt answered
    * {@code first}). Completes with the grant, or with the last busy answer when {@code waitMs} runs out.
    */
-  public Future<AcquireResult> await(String waiterId, LeaseRequest request, long waitMs, AcquireResult.Busy first) {
+  public Future<AcquireResult> await(String waiterId, AcquireRequest request, long waitMs, AcquireResult.Busy first) {
     Wait wait = new Wait(waiterId, request, first);
     waits.put(waiterId, wait);
     wait.deadlineTimer = vertx.setTimer(Math.max(1, waitMs), t -> wait.finish(wait.lastBusy, true));
@@ -80,7 +80,7 @@ public final class Waiters {
 
   private final class Wait {
     final String id;
-    final LeaseRequest request;
+    final AcquireRequest request;
     final Promise<AcquireResult> promise = Promise.promise();
     AcquireResult.Busy lastBusy;
     long deadlineTimer = -1;
@@ -89,7 +89,7 @@ public final class Waiters {
     boolean again;
     boolean done;
 
-    Wait(String id, LeaseRequest request, AcquireResult.Busy first) {
+    Wait(String id, AcquireRequest request, AcquireResult.Busy first) {
       this.id = id;
       this.request = request;
       this.lastBusy = first;

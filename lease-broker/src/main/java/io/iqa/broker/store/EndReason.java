@@ -1,6 +1,6 @@
 package io.iqa.broker.store;
 
-import java.util.Locale;
+import io.iqa.protocol.wire.WireNames;
 
 /** Why a lease ended. The wire name is what {@code lease_lost.reason} and events carry. */
 public enum EndReason {
@@ -16,10 +16,11 @@ public enum EndReason {
   RELEASED;
 
   public String wireName() {
-    return name().toLowerCase(Locale.ROOT);
+    return WireNames.of(this);
   }
 
+  /** @return the reason named {@code s}, or null for none */
   public static EndReason fromWire(String s) {
-    return valueOf(s.toUpperCase(Locale.ROOT));
+    return WireNames.find(EndReason.class, s);
   }
 }

@@ -36,7 +36,7 @@ public interface LeaseStore {
    * When not granted and {@code waiterId} is not null, the request is queued under that id (or keeps
    * its place when already queued) until {@link #cancelWait} or its wait runs out.
    */
-  Future<AcquireResult> acquire(LeaseRequest request, String waiterId);
+  Future<AcquireResult> acquire(AcquireRequest request, String waiterId);
 
   /**
    * Tells the store that this broker still serves these queued requests. A store shared by

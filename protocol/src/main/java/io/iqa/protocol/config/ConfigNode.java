@@ -1,6 +1,8 @@
 package io.iqa.protocol.config;
 
 import io.iqa.protocol.Text;
+import io.iqa.protocol.wire.WireFormatException;
+import io.iqa.protocol.wire.WireNames;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -19,15 +21,43 @@ public final class ConfigNode {
 
   private final Map<String, Object> map;
   private final String path;
+  private final Kind kind;
 
-  private ConfigNode(Map<String, Object> map, String path) {
-    this.map = map;
-    this.path = path;
+  /** What is read: a program's configuration, or a request document (a body of the v1 API). */
+  private enum Kind {
+    CONFIG("config key", false),
+    DOCUMENT("field", true);
+
+    final String keyNoun;
+    final boolean emptyStrings;
+
+    Kind(String keyNoun, boolean emptyStrings) {
+      this.keyNoun = keyNoun;
+      this.emptyStrings = emptyStrings;
+    }
+
+    RuntimeException refuse(String message) {
+      return this == CONFIG ? new ConfigException(message) : new WireFormatException(message);
+    }
   }
 
-  /** The top level of a configuration. */
+  private ConfigNode(Map<String, Object> map, String path, Kind kind) {
+    this.map = map;
+    this.path = path;
+    this.kind = kind;
+  }
+
+  /** The top level of a configuration: what it refuses is a {@link ConfigException}. */
   public static ConfigNode root(Map<String, ?> map) {
-    return new ConfigNode(copy(map), "");
+    return new ConfigNode(copy(map), "", Kind.CONFIG);
+  }
+
+  /**
+   * A request document (a v1 body as a plain map): the same getters, what they refuse is a
+   * {@link WireFormatException} (400 {@code bad_request}), and an empty string is a value.
+   */
+  public static ConfigNode document(Map<String, ?> map) {
+    return new ConfigNode(copy(map), "", Kind.DOCUMENT);
   }
 
   @SuppressWarnings("unchecked")
@@ -44,7 +74,7 @@ public final class ConfigNode {
       }
     }
     if (!unknown.isEmpty()) {
-      throw new ConfigException("unknown config key" + (unknown.size() > 1 ? "s " : " ") + quoted(unknown) + " ("
+      throw kind.refuse("unknown " + kind.keyNoun + (unknown.size() > 1 ? "s " : " ") + quoted(unknown) + " ("
           + (path.isEmpty() ? "known keys" : path.substring(0, path.length() - 1) + " takes") + ": "
           + String.join(", ", new TreeSet<>(keys)) + ")");
     }
@@ -64,12 +94,12 @@ public final class ConfigNode {
   public ConfigNode block(String key) {
     Object v = map.get(key);
     if (v == null) {
-      return new ConfigNode(new LinkedHashMap<>(), path + key + ".");
+      return new ConfigNode(new LinkedHashMap<>(), path + key + ".", kind);
     }
     if (!(v instanceof Map<?, ?> m)) {
       throw wrongType(key, "an object", v);
     }
-    return new ConfigNode(copy(cast(m)), path + key + ".");
+    return new ConfigNode(copy(cast(m)), path + key + ".", kind);
   }
 
   /** The objects of a list. */
@@ -86,7 +116,7 @@ public final class ConfigNode {
       if (!(list.get(i) instanceof Map<?, ?> m)) {
         throw wrongType(key + "[" + i + "]", "an object", list.get(i));
       }
-      out.add(new ConfigNode(copy(cast(m)), path + key + "[" + i + "]."));
+      out.add(new ConfigNode(copy(cast(m)), path + key + "[" + i + "].", kind));
     }
     return out;
   }
@@ -96,8 +126,8 @@ public final class ConfigNode {
     if (v == null) {
       return def;
     }
-    if (!(v instanceof String s) || s.isBlank()) {
-      throw wrongType(key, "a non-empty string", v);
+    if (!(v instanceof String s) || (s.isBlank() && !kind.emptyStrings)) {
+      throw wrongType(key, kind.emptyStrings ? "a string" : "a non-empty string", v);
     }
     return s;
   }
@@ -106,7 +136,16 @@ public final class ConfigNode {
   public String string(String key, String def, Pattern pattern, String what) {
     String s = string(key, def);
     if (s != null && !pattern.matcher(s).matches()) {
-      throw new ConfigException(name(key) + " must be " + what + ", not \"" + Text.printable(s, 80) + "\"");
+      throw kind.refuse(name(key) + " must be " + what + ", not \"" + Text.printable(s, 80) + "\"");
+    }
+    return s;
+  }
+
+  /** A string that must be present and match {@code pattern}. */
+  public String requiredString(String key, Pattern pattern, String what) {
+    String s = string(key, null, pattern, what);
+    if (s == null) {
+      throw kind.refuse(name(key) + " is required");
     }
     return s;
   }
@@ -115,7 +154,7 @@ public final class ConfigNode {
   public String choice(String key, String def, Set<String> choices) {
     String s = string(key, def);
     if (s != null && !choices.contains(s)) {
-      throw new ConfigException(name(key) + " must be one of " + quoted(new ArrayList<>(new TreeSet<>(choices)))
+      throw kind.refuse(name(key) + " must be one of " + quoted(new ArrayList<>(new TreeSet<>(choices)))
           + ", not \"" + Text.printable(s, 80) + "\"");
     }
     return s;
@@ -140,17 +179,10 @@ public final class ConfigNode {
   /** @return the number, or null when absent */
   public Double optionalNumber(String key, double min, double max) {
     Object v = map.get(key);
-    if (v == null) {
-      return null;
-    }
-    if (!(v instanceof Number n) || Double.isNaN(n.doubleValue())) {
+    if (v != null && !(v instanceof Number n && !Double.isNaN(n.doubleValue()))) {
       throw wrongType(key, "a number between " + trim(min) + " and " + trim(max), v);
     }
-    double d = n.doubleValue();
-    if (d < min || d > max) {
-      throw new ConfigException(name(key) + " must be between " + trim(min) + " and " + trim(max) + ", not " + trim(d));
-    }
-    return d;
+    return v == null ? null : inRange(key, ((Number) v).doubleValue(), min, max);
   }
 
   public long integer(String key, long def, long min, long max) {
@@ -161,17 +193,23 @@ public final class ConfigNode {
   /** @return the whole number, or null when absent */
   public Long optionalInteger(String key, long min, long max) {
     Object v = map.get(key);
-    if (v == null) {
-      return null;
-    }
-    if (!(v instanceof Number n) || n.doubleValue() != Math.rint(n.doubleValue())) {
+    if (v != null && !(v instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue()))) {
       throw wrongType(key, "a whole number between " + min + " and " + max, v);
     }
-    long l = n.longValue();
-    if (l < min || l > max) {
-      throw new ConfigException(name(key) + " must be between " + min + " and " + max + ", not " + l);
+    return v == null ? null : (long) inRange(key, ((Number) v).longValue(), min, max);
+  }
+
+  /** A constant of {@code type} named by its wire name ({@link WireNames}). */
+  public <E extends Enum<E>> E choice(String key, E def, Class<E> type) {
+    String s = string(key, null);
+    if (s == null) {
+      return def;
     }
-    return l;
+    E e = WireNames.find(type, s);
+    if (e == null) {
+      throw kind.refuse(name(key) + " must be " + WireNames.choices(type) + ", not \"" + Text.printable(s, 80) + "\"");
+    }
+    return e;
   }
 
   /** A list of strings; absent or null gives {@code def}. */
@@ -198,10 +236,17 @@ public final class ConfigNode {
     return map;
   }
 
-  private ConfigException wrongType(String key, String expected, Object v) {
+  private double inRange(String key, double d, double min, double max) {
+    if (d < min || d > max) {
+      throw kind.refuse(name(key) + " must be between " + trim(min) + " and " + trim(max) + ", not " + trim(d));
+    }
+    return d;
+  }
+
+  private RuntimeException wrongType(String key, String expected, Object v) {
     String shown = v instanceof String s ? "\"" + Text.printable(s, 80) + "\" (a string)"
         : v instanceof Map ? "an object" : v instanceof List ? "a list" : Text.printable(String.valueOf(v), 80);
-    return new ConfigException(name(key) + " must be " + expected + ", not " + shown);
+    return kind.refuse(name(key) + " must be " + expected + ", not " + shown);
   }
 
   private static String quoted(List<String> names) {
@@ -211,7 +256,7 @@ public final class ConfigNode {
   }
 
   private static String trim(double d) {
-    return d == Math.rint(d) && Math.abs(d) < 1e15 ? Long.toString((long) d) : Double.toString(d);
+    return d == Math.rint(d) ? String.format(java.util.Locale.ROOT, "%.0f", d) : Double.toString(d);
   }
 
   @SuppressWarnings("unchecked")

@@ -1,7 +1,5 @@
 package io.iqa.protocol.wire;
 
-import java.util.Locale;
-
 /**
  * Every {@code "error"} code a v1 answer carries ({@code {"error": code, "message": text}}), with
  * the HTTP status it is normally sent with. The servers raise them, the clients branch on them:
@@ -47,19 +45,11 @@ public enum ErrorCode {
   }
 
   public String wireName() {
-    return name().toLowerCase(Locale.ROOT);
+    return WireNames.of(this);
   }
 
   /** @return the code, or null for one this version does not know (a newer server's) */
   public static ErrorCode fromWire(String wire) {
-    if (wire == null) {
-      return null;
-    }
-    for (ErrorCode c : values()) {
-      if (c.wireName().equals(wire)) {
-        return c;
-      }
-    }
-    return null;
+    return WireNames.find(ErrorCode.class, wire);
   }
 }

@@ -1,7 +1,5 @@
 package io.iqa.protocol.wire;
 
-import java.util.Locale;
-
 /** A granted lease's state on the wire: held, or revoked and waiting for its holder to stop. */
 public enum LeaseState {
   HELD,
@@ -9,16 +7,11 @@ public enum LeaseState {
   REVOKING;
 
   public String wireName() {
-    return name().toLowerCase(Locale.ROOT);
+    return WireNames.of(this);
   }
 
   /** @return the state, or null for one this version does not know */
   public static LeaseState fromWire(String wire) {
-    for (LeaseState s : values()) {
-      if (s.wireName().equals(wire)) {
-        return s;
-      }
-    }
-    return null;
+    return WireNames.find(LeaseState.class, wire);
   }
 }

@@ -1,7 +1,5 @@
 package io.iqa.protocol.wire;
 
-import java.util.Locale;
-
 /**
  * Waiting priority of a lease request, by name on the wire and in every store. A higher rank is
  * served first; aging raises a waiter's rank over time.
@@ -20,16 +18,11 @@ public enum Priority {
   }
 
   public String wireName() {
-    return name().toLowerCase(Locale.ROOT);
+    return WireNames.of(this);
   }
 
   /** @return the priority named {@code s} ({@code low}, {@code normal}, {@code high}), or null if unknown */
   public static Priority parse(String s) {
-    for (Priority p : values()) {
-      if (p.wireName().equals(s)) {
-        return p;
-      }
-    }
-    return null;
+    return WireNames.find(Priority.class, s);
   }
 }

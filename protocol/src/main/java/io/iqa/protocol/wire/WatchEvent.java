@@ -1,7 +1,5 @@
 package io.iqa.protocol.wire;
 
-import java.util.Locale;
-
 /**
  * The events of a lease's watch channel ({@code GET /v1/gpu/lease/watch}, server-sent events):
  * the broker writes them, the lease holder's client acts on them.
@@ -17,16 +15,11 @@ public enum WatchEvent {
   ENDED;
 
   public String wireName() {
-    return name().toLowerCase(Locale.ROOT);
+    return WireNames.of(this);
   }
 
   /** @return the event, or null for one this version does not know (ignored) */
   public static WatchEvent fromWire(String wire) {
-    for (WatchEvent e : values()) {
-      if (e.wireName().equals(wire)) {
-        return e;
-      }
-    }
-    return null;
+    return WireNames.find(WatchEvent.class, wire);
   }
 }

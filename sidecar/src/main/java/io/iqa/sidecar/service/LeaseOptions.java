@@ -1,8 +1,9 @@
 package io.iqa.sidecar.service;
 
-import io.iqa.client.LeaseRequest;
 import io.iqa.protocol.config.ConfigException;
 import io.iqa.protocol.config.ConfigNode;
+import io.iqa.protocol.wire.LeaseRequest;
+import io.iqa.protocol.wire.Priority;
 import io.vertx.core.json.JsonObject;
 import java.util.Set;
 import java.util.regex.Pattern;
@@ -20,7 +21,6 @@ record LeaseOptions(JsonObject broker, LeaseRequest request, Boolean required, b
   /** What to ask the broker for: the {@code lease} block (the {@code broker} block says where it is). */
   private static final Set<String> LEASE_KEYS = Set.of("owner", "purpose", "ttl_s", "wait_s", "vram_mb", "gpu",
       "priority", "required", "yield");
-  private static final Pattern OWNER = Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
   /** @throws ConfigException naming the key, for any unknown key, wrong type or out-of-range value */
   static LeaseOptions parse(ConfigNode c) {
@@ -41,11 +41,11 @@ record LeaseOptions(JsonObject broker, LeaseRequest request, Boolean required, b
     Long gpu = lease.optionalInteger("gpu", 0, 1024);
     Long vram = lease.optionalInteger("vram_mb", 1, Integer.MAX_VALUE);
     boolean yieldable = lease.bool("yield", true);
-    LeaseRequest request = LeaseRequest.of(lease.string("owner", "iqa-sidecar", OWNER, "[A-Za-z0-9._-]{1,64}"))
+    LeaseRequest request = LeaseRequest.of(lease.string("owner", "iqa-sidecar", LeaseRequest.OWNER, LeaseRequest.OWNER_RULE))
         .withPurpose(lease.string("purpose", "image scoring"))
         .withTtl(lease.number("ttl_s", 60, 1, 86_400))
         .withWait(lease.number("wait_s", 60, 0, 86_400))
-        .withPriority(lease.choice("priority", "normal", Set.of("low", "normal", "high")))
+        .withPriority(lease.choice("priority", Priority.NORMAL, Priority.class))
         .withGpu(gpu == null ? null : gpu.intValue())
         .withVramMb(vram == null ? null : vram.intValue())
         .withYield(yieldable);

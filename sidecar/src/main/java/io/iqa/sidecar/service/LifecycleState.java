@@ -1,9 +1,9 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.protocol.wire.WireNames;
 import io.iqa.sidecar.service.Lifecycle.State;
 import io.vertx.core.json.JsonObject;
 import java.time.Instant;
-import java.util.Locale;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -21,7 +21,7 @@ final class LifecycleState {
 
   void enter(State s, String why) {
     if (state != s || !why.equals(reason)) {
-      LOG.info("state {}: {}", s.name().toLowerCase(Locale.ROOT), why);
+      LOG.info("state {}: {}", WireNames.of(s), why);
     }
     state = s;
     reason = why;
@@ -35,7 +35,7 @@ final class LifecycleState {
   /** @return {@code state}, {@code state_reason} and {@code state_since}, as /health shows them */
   JsonObject toJson() {
     return new JsonObject()
-        .put("state", state.name().toLowerCase(Locale.ROOT))
+        .put("state", WireNames.of(state))
         .put("state_reason", reason)
         .put("state_since", since.toString());
   }

@@ -4,7 +4,8 @@ import io.iqa.client.IqaException;
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
 import io.iqa.client.LeaseLoss;
-import io.iqa.client.LeaseRequest;
+import io.iqa.protocol.wire.LeaseRequest;
+import io.iqa.protocol.wire.WireNames;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -141,7 +142,7 @@ final class SidecarLease {
 
   /** @return the lease as /health shows it: no token */
   JsonObject status() {
-    JsonObject s = new JsonObject().put("state", state.name().toLowerCase(java.util.Locale.ROOT))
+    JsonObject s = new JsonObject().put("state", WireNames.of(state))
         .put("broker", client.brokerUrl()).put("yield", request.yieldable());
     if (lease != null) {
       s.put("lease_id", lease.id()).put("gpu", lease.gpu()).put("owner", lease.owner())

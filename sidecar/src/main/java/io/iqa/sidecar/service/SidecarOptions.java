@@ -1,9 +1,9 @@
 package io.iqa.sidecar.service;
 
-import io.iqa.client.LeaseRequest;
 import io.iqa.protocol.config.ConfigException;
 import io.iqa.protocol.config.ConfigNode;
 import io.iqa.protocol.config.EnvOverrides;
+import io.iqa.protocol.wire.LeaseRequest;
 import io.iqa.server.ConfigJson;
 import io.iqa.server.ServerLimits;
 import io.iqa.sidecar.image.ImageDecoder;

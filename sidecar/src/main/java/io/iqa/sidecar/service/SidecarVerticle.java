@@ -1,6 +1,7 @@
 package io.iqa.sidecar.service;
 
 import io.iqa.protocol.wire.ErrorCode;
+import io.iqa.protocol.wire.WireNames;
 import io.iqa.server.ErrorRenderer;
 import io.iqa.server.GuardedServer;
 import io.iqa.server.HttpError;
@@ -21,7 +22,6 @@ import io.vertx.ext.web.RoutingContext;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Locale;
 import java.util.function.IntConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -154,7 +154,7 @@ public final class SidecarVerticle extends VerticleBase {
 
   /** @return the lifecycle state, as /health shows it ({@code serving}, {@code idle}, ...) */
   public String state() {
-    return lifecycle == null ? "starting" : lifecycle.state().name().toLowerCase(Locale.ROOT);
+    return lifecycle == null ? "starting" : WireNames.of(lifecycle.state());
   }
 
   private Router router() {

@@ -1,12 +1,12 @@
 package io.iqa.sidecar.worker;
 
+import io.iqa.protocol.wire.WireNames;
 import io.vertx.core.json.JsonObject;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.util.Locale;
 
 /**
  * One message between the sidecar's front and its GPU worker, over the worker's private socket: a
@@ -25,16 +25,15 @@ public record Frame(Type type, JsonObject header, byte[] payload) {
     INIT, JOB, STOP, READY, FAILED, RESULT, BATCH, STOPPED;
 
     String wireName() {
-      return name().toLowerCase(Locale.ROOT);
+      return WireNames.of(this);
     }
 
     static Type fromWire(String s) {
-      for (Type t : values()) {
-        if (t.wireName().equals(s)) {
-          return t;
-        }
+      Type t = WireNames.find(Type.class, s);
+      if (t == null) {
+        throw new IllegalArgumentException("unknown frame type '" + s + "'");
       }
-      throw new IllegalArgumentException("unknown frame type '" + s + "'");
+      return t;
     }
   }
 

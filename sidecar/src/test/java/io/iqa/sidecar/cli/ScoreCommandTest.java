@@ -7,7 +7,7 @@ import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
-import io.iqa.client.LeaseRequest;
+import io.iqa.protocol.wire.LeaseRequest;
 import io.iqa.sidecar.SidecarMain;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;

@@ -1,7 +1,7 @@
 package io.iqa.broker.store.impl;
 
 import io.iqa.broker.GpuDevice;
-import io.iqa.broker.store.LeaseRequest;
+import io.iqa.broker.store.AcquireRequest;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -45,7 +45,7 @@ final class MemoryCapacity {
   }
 
   /** @return the devices {@code request} may use: the one it names, else every one large enough */
-  List<Integer> candidates(LeaseRequest request) {
+  List<Integer> candidates(AcquireRequest request) {
     if (request.gpu() != null) {
       return gpus.containsKey(request.gpu()) ? List.of(request.gpu()) : List.of();
     }
@@ -59,7 +59,7 @@ final class MemoryCapacity {
   }
 
   /** @return whether {@code request} could use {@code gpu} (the one it names, or any large enough) */
-  boolean wants(LeaseRequest request, int gpu) {
+  boolean wants(AcquireRequest request, int gpu) {
     if (request.gpu() != null) {
       return request.gpu() == gpu;
     }
@@ -68,11 +68,11 @@ final class MemoryCapacity {
   }
 
   /** A request for the whole device, or any request on a device of unknown size, takes it whole. */
-  boolean exclusive(int gpu, LeaseRequest request) {
+  boolean exclusive(int gpu, AcquireRequest request) {
     return request.vramMb() == null || gpus.get(gpu).vramMb() == 0;
   }
 
-  boolean fits(int gpu, LeaseRequest request) {
+  boolean fits(int gpu, AcquireRequest request) {
     List<MemoryLease> leases = held.get(gpu);
     if (leases.isEmpty()) {
       return true;

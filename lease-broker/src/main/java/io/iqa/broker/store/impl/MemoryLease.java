@@ -2,7 +2,7 @@ package io.iqa.broker.store.impl;
 
 import io.iqa.broker.store.EndReason;
 import io.iqa.broker.store.Lease;
-import io.iqa.broker.store.LeaseRequest;
+import io.iqa.broker.store.AcquireRequest;
 import io.iqa.protocol.wire.Priority;
 import java.time.Instant;
 import java.util.function.LongFunction;
@@ -50,7 +50,7 @@ final class MemoryLease {
     this.yieldable = yieldable;
   }
 
-  static MemoryLease granted(long leaseId, LeaseRequest r, int gpu, int vramMb, boolean exclusive, long now) {
+  static MemoryLease granted(long leaseId, AcquireRequest r, int gpu, int vramMb, boolean exclusive, long now) {
     return new MemoryLease(leaseId, r.tokenHash(), gpu, r.owner(), r.purpose(), vramMb, exclusive, r.priority(),
         r.pid(), r.pidStartMs(), r.host(), now, r.ttlMs(), now + r.ttlMs(), r.yieldable());
   }

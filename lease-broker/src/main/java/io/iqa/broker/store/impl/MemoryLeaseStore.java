@@ -6,7 +6,7 @@ import io.iqa.broker.store.EndReason;
 import io.iqa.broker.store.ForceReleaseSelector;
 import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseEvent;
-import io.iqa.broker.store.LeaseRequest;
+import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.ReleaseResult;
 import io.iqa.broker.store.StoreClock;
@@ -98,7 +98,7 @@ public final class MemoryLeaseStore implements LeaseStore {
   }
 
   @Override
-  public Future<AcquireResult> acquire(LeaseRequest request, String waiterId) {
+  public Future<AcquireResult> acquire(AcquireRequest request, String waiterId) {
     return step(out -> {
       long now = leases.monoMs();
       leases.expire(now, out);

@@ -6,7 +6,7 @@ import io.iqa.broker.store.AcquireResult;
 import io.iqa.broker.store.EndReason;
 import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseEvent;
-import io.iqa.broker.store.LeaseRequest;
+import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.StoreClock;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreSettings;
@@ -113,7 +113,7 @@ final class MemoryLeases {
    * @return the refusal: the holders of the devices the request could use, and when one of them will
    *     expire, turn stale, or recovery ends (the earliest time a retry could succeed)
    */
-  AcquireResult.Busy busy(LeaseRequest request, int position, long now, long recoveringUntil) {
+  AcquireResult.Busy busy(AcquireRequest request, int position, long now, long recoveringUntil) {
     List<Lease> holders = new ArrayList<>();
     long retryAt = Long.MAX_VALUE;
     for (int gpu : capacity.candidates(request)) {
@@ -148,7 +148,7 @@ final class MemoryLeases {
     return l;
   }
 
-  Lease grant(int gpu, LeaseRequest r, long now, Outbox out) {
+  Lease grant(int gpu, AcquireRequest r, long now, Outbox out) {
     boolean exclusive = capacity.exclusive(gpu, r);
     MemoryLease l = MemoryLease.granted(nextLeaseId, r, gpu, exclusive ? capacity.device(gpu).vramMb() : r.vramMb(),
         exclusive, now);
@@ -211,7 +211,7 @@ final class MemoryLeases {
    * that offered to yield (with a priority no higher than the request's), or with preempt any of a
    * lower priority, to give the GPU back. Once per lease; the holder decides.
    */
-  void askToYield(int gpu, LeaseRequest request, long now, Outbox out) {
+  void askToYield(int gpu, AcquireRequest request, long now, Outbox out) {
     if (request.waitMs() <= 0) {
       return;
     }

@@ -1,6 +1,6 @@
 package io.iqa.broker.store.impl;
 
-import io.iqa.broker.store.LeaseRequest;
+import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.Waiter;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -17,7 +17,7 @@ import java.util.Set;
 final class MemoryWaitQueue {
 
   /** A waiting request; {@code seq} breaks ties between requests queued in the same millisecond. */
-  record Queued(String waiterId, LeaseRequest request, long enqueuedMono, long deadlineMono, long seq) {
+  record Queued(String waiterId, AcquireRequest request, long enqueuedMono, long deadlineMono, long seq) {
   }
 
   private final Map<String, Queued> queue = new LinkedHashMap<>();
@@ -38,12 +38,12 @@ final class MemoryWaitQueue {
     return queue.remove(waiterId);
   }
 
-  void add(String waiterId, LeaseRequest request, long now) {
+  void add(String waiterId, AcquireRequest request, long now) {
     queue.put(waiterId, new Queued(waiterId, request, now, now + request.waitMs(), nextSeq++));
   }
 
   /** @return how {@code request} would stand if it were queued now (after everyone queued) */
-  static Queued probe(String waiterId, LeaseRequest request, long now) {
+  static Queued probe(String waiterId, AcquireRequest request, long now) {
     return new Queued(waiterId, request, now, now + request.waitMs(), Long.MAX_VALUE);
   }
 
@@ -81,7 +81,7 @@ final class MemoryWaitQueue {
     List<Waiter> waiting = new ArrayList<>();
     for (Queued q : ordered) {
       if (q.deadlineMono() > now) {
-        LeaseRequest r = q.request();
+        AcquireRequest r = q.request();
         waiting.add(new Waiter(r.owner(), r.purpose(), r.gpu(), r.vramMb(), r.priority(), now - q.enqueuedMono()));
       }
     }

@@ -3,7 +3,7 @@ package io.iqa.broker.store.impl;
 import io.iqa.broker.store.AcquireResult;
 import io.iqa.broker.store.EndReason;
 import io.iqa.broker.store.Lease;
-import io.iqa.broker.store.LeaseRequest;
+import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.Waiter;
 import io.iqa.protocol.wire.Priority;
@@ -30,7 +30,7 @@ final class RedisLeaseJson {
     this.maxLeaseId = maxLeaseId;
   }
 
-  static JsonObject request(LeaseRequest r) {
+  static JsonObject request(AcquireRequest r) {
     JsonObject req = new JsonObject()
         .put("th", r.tokenHash())
         .put("owner", r.owner())

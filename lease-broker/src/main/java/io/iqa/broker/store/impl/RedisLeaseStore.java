@@ -6,7 +6,7 @@ import io.iqa.broker.store.EndReason;
 import io.iqa.broker.store.ForceReleaseSelector;
 import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseEvent;
-import io.iqa.broker.store.LeaseRequest;
+import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.ReleaseResult;
 import io.iqa.broker.store.StoreClock;
@@ -123,7 +123,7 @@ public final class RedisLeaseStore implements LeaseStore {
   }
 
   @Override
-  public Future<AcquireResult> acquire(LeaseRequest r, String waiterId) {
+  public Future<AcquireResult> acquire(AcquireRequest r, String waiterId) {
     JsonObject args = new JsonObject().put("req", RedisLeaseJson.request(r)).put("hb", waiterHeartbeatMs);
     RedisLeaseJson.putIfSet(args, "waiter", waiterId);
     return call("acquire", args, json::acquired);

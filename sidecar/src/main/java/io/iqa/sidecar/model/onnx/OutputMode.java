@@ -1,6 +1,6 @@
 package io.iqa.sidecar.model.onnx;
 
-import java.util.Locale;
+import io.iqa.protocol.wire.WireNames;
 
 /** How a model's output row becomes a score. */
 public enum OutputMode {
@@ -14,16 +14,14 @@ public enum OutputMode {
   SOFTMAX_MEAN;
 
   public String wireName() {
-    return name().toLowerCase(Locale.ROOT);
+    return WireNames.of(this);
   }
 
   public static OutputMode parse(String s) {
-    for (OutputMode m : values()) {
-      if (m.wireName().equals(s)) {
-        return m;
-      }
+    OutputMode m = WireNames.find(OutputMode.class, s);
+    if (m == null) {
+      throw new IllegalArgumentException("output mode must be " + WireNames.choices(OutputMode.class) + ", not '" + s + "'");
     }
-    throw new IllegalArgumentException("output mode must be identity, sigmoid, mean_of_distribution or softmax_mean, "
-        + "not '" + s + "'");
+    return m;
   }
 }

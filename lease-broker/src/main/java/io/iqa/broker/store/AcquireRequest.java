@@ -3,7 +3,7 @@ package io.iqa.broker.store;
 import io.iqa.protocol.wire.Priority;
 
 /**
- * A validated request for a lease, as the store sees it: the broker has checked every field and
+ * A validated lease request (the wire {@code LeaseRequest} checked by the broker), as the store sees it: the broker has checked every field and
  * hashed the holder's token, so the store never sees the token itself.
  *
  * @param gpu device index, or null for any device
@@ -16,7 +16,7 @@ import io.iqa.protocol.wire.Priority;
  * @param preempt while waiting, ask holders of lower priority to yield even when they did not
  *     offer to
  */
-public record LeaseRequest(
+public record AcquireRequest(
     String owner,
     String purpose,
     String tokenHash,

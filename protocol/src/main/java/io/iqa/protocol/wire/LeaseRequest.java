@@ -1,0 +1,164 @@
+package io.iqa.protocol.wire;
+
+import io.iqa.protocol.config.ConfigNode;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
+import java.util.regex.Pattern;
+
+/**
+ * The body of {@code POST /v1/gpu/lease}: what a program asks the broker for. Clients build it
+ * with {@link #of(String)} and the {@code with*} methods and send {@link #toMap()}; the broker
+ * reads it with {@link #fromMap}, which checks every field.
+ *
+ * @param owner who holds the lease (letters, digits, {@code . _ -}; at most 64)
+ * @param purpose shown in the broker's status
+ * @param ttlS seconds the lease lives without a renew; the holder stops by its own deadline (the
+ *     request's send time + ttl) whenever no renew succeeded
+ * @param waitS seconds to wait in the broker's queue (0: answer 409 at once when busy)
+ * @param gpu device index, or null for any
+ * @param vramMb VRAM to reserve, or null for the whole device
+ * @param pid holder pid (the broker ends the lease when it exits), or null
+ * @param host the holder's host name, with {@code pid}; null: the broker's host when asked over loopback
+ * @param yieldable the holder gives the GPU back when asked: a request of equal or higher priority
+ *     waiting for it makes the broker ask ({@code yield_requested})
+ * @param preempt while waiting, ask holders of a lower priority to yield even if they did not offer
+ */
+public record LeaseRequest(String owner, String purpose, double ttlS, double waitS, Integer gpu, Integer vramMb,
+    Priority priority, Long pid, String host, boolean yieldable, boolean preempt) {
+
+  /** The fields of the body. */
+  public static final Set<String> FIELDS = Set.of("owner", "purpose", "ttl_s", "wait_s", "gpu", "vram_mb",
+      "priority", "pid", "host", "yield", "preempt");
+  /** What an owner name may be. */
+  public static final Pattern OWNER = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+  public static final String OWNER_RULE = "1 to 64 letters, digits, '.', '_' or '-'";
+  private static final Pattern PURPOSE = Pattern.compile("(?s).{0,256}");
+  private static final Pattern HOST = Pattern.compile("[A-Za-z0-9._:\\[\\]-]{1,253}");
+
+  /** A whole-device lease on any GPU for {@code owner}: ttl 60 s, no waiting, this process's pid. */
+  public static LeaseRequest of(String owner) {
+    return new LeaseRequest(owner, "", 60, 0, null, null, Priority.NORMAL, ProcessHandle.current().pid(), null,
+        false, false);
+  }
+
+  /**
+   * Reads and checks a body.
+   *
+   * @param defaultTtlS the ttl when the body names none
+   * @param maxTtlS the longest ttl allowed
+   * @param maxWaitS the longest wait allowed
+   * @throws WireFormatException naming the first field that breaks the contract
+   */
+  public static LeaseRequest fromMap(Map<String, ?> body, double defaultTtlS, double maxTtlS, double maxWaitS) {
+    ConfigNode f = ConfigNode.document(body).known(FIELDS);
+    Long gpu = f.optionalInteger("gpu", 0, Integer.MAX_VALUE);
+    Long vramMb = f.optionalInteger("vram_mb", 1, Integer.MAX_VALUE);
+    return new LeaseRequest(f.requiredString("owner", OWNER, OWNER_RULE),
+        f.string("purpose", "", PURPOSE, "at most 256 characters"),
+        f.number("ttl_s", defaultTtlS, 1, maxTtlS), f.number("wait_s", 0, 0, maxWaitS),
+        gpu == null ? null : gpu.intValue(), vramMb == null ? null : vramMb.intValue(),
+        f.choice("priority", Priority.NORMAL, Priority.class), f.optionalInteger("pid", 1, Integer.MAX_VALUE),
+        f.string("host", null, HOST, "a host name"), f.bool("yield", false), f.bool("preempt", false));
+  }
+
+  /** @return the body to send: fields that are null or false are left out */
+  public Map<String, Object> toMap() {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("owner", owner);
+    m.put("purpose", purpose);
+    m.put("ttl_s", ttlS);
+    m.put("wait_s", waitS);
+    WireMaps.put(m, "gpu", gpu);
+    WireMaps.put(m, "vram_mb", vramMb);
+    m.put("priority", priority.wireName());
+    WireMaps.put(m, "pid", pid);
+    WireMaps.put(m, "host", pid == null ? null : host);
+    WireMaps.put(m, "yield", yieldable ? true : null);
+    WireMaps.put(m, "preempt", preempt ? true : null);
+    return m;
+  }
+
+  public LeaseRequest withPurpose(String p) {
+    return with(b -> b.purpose = p);
+  }
+
+  public LeaseRequest withTtl(double seconds) {
+    return with(b -> b.ttlS = seconds);
+  }
+
+  public LeaseRequest withWait(double seconds) {
+    return with(b -> b.waitS = seconds);
+  }
+
+  /** @param index a device index, or null for any device */
+  public LeaseRequest withGpu(Integer index) {
+    return with(b -> b.gpu = index);
+  }
+
+  /** @param mb VRAM to reserve, or null for the whole device */
+  public LeaseRequest withVramMb(Integer mb) {
+    return with(b -> b.vramMb = mb);
+  }
+
+  public LeaseRequest withPriority(Priority p) {
+    return with(b -> b.priority = p);
+  }
+
+  /** @param p the holder's pid, or null for none */
+  public LeaseRequest withPid(Long p) {
+    return with(b -> b.pid = p);
+  }
+
+  /** @param h the host {@code pid} runs on */
+  public LeaseRequest withHost(String h) {
+    return with(b -> b.host = h);
+  }
+
+  /** @param y offer to yield the GPU when a request of equal or higher priority waits for it */
+  public LeaseRequest withYield(boolean y) {
+    return with(b -> b.yieldable = y);
+  }
+
+  /** @param p while waiting, ask holders of a lower priority to yield */
+  public LeaseRequest withPreempt(boolean p) {
+    return with(b -> b.preempt = p);
+  }
+
+  private LeaseRequest with(Consumer<Fields> change) {
+    Fields b = new Fields(this);
+    change.accept(b);
+    return new LeaseRequest(b.owner, b.purpose, b.ttlS, b.waitS, b.gpu, b.vramMb, b.priority, b.pid, b.host,
+        b.yieldable, b.preempt);
+  }
+
+  /** A request's fields, to change one. */
+  private static final class Fields {
+    final String owner;
+    String purpose;
+    double ttlS;
+    double waitS;
+    Integer gpu;
+    Integer vramMb;
+    Priority priority;
+    Long pid;
+    String host;
+    boolean yieldable;
+    boolean preempt;
+
+    Fields(LeaseRequest r) {
+      owner = r.owner;
+      purpose = r.purpose;
+      ttlS = r.ttlS;
+      waitS = r.waitS;
+      gpu = r.gpu;
+      vramMb = r.vramMb;
+      priority = r.priority;
+      pid = r.pid;
+      host = r.host;
+      yieldable = r.yieldable;
+      preempt = r.preempt;
+    }
+  }
+}

@@ -16,61 +16,37 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.net.URI;
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
  * Lease broker over HTTP on loopback: acquire+release cycles per second and grant latency with N
  * concurrent clients, then hand-off latency (holder releases, queued waiter granted).
  */
-@Command(name = "broker", mixinStandardHelpOptions = true,
+@Command(name = "broker",
     description = "Acquire+release throughput, grant latency and hand-off latency of the lease broker.")
-final class BrokerBench implements Callable<Integer> {
+final class BrokerBench extends BenchCommand {
 
-  @Option(names = "--clients", defaultValue = "16", description = "concurrent clients (default ${DEFAULT-VALUE})")
-  int clients;
-
-  @Option(names = "--seconds", defaultValue = "10", description = "measured seconds (default ${DEFAULT-VALUE})")
-  int seconds;
-
+  @Option(names = "--clients", defaultValue = "16", description = "concurrent clients") int clients;
+  @Option(names = "--seconds", defaultValue = "10", description = "measured seconds") int seconds;
   @Option(names = "--warmup", defaultValue = "15",
-      description = "warm-up seconds; on 2 cores the JIT needs about 10 s to settle (default ${DEFAULT-VALUE})")
-  int warmup;
-
-  @Option(names = "--handoffs", defaultValue = "300", description = "hand-offs measured (default ${DEFAULT-VALUE})")
-  int handoffs;
-
-  @Option(names = "--client-loops", defaultValue = "1", description = "event loops of the load generator (default ${DEFAULT-VALUE})")
-  int clientLoops;
-
+      description = "warm-up seconds; on 2 cores the JIT needs about 10 s to settle") int warmup;
+  @Option(names = "--handoffs", defaultValue = "300", description = "hand-offs measured") int handoffs;
+  @Option(names = "--client-loops", defaultValue = "1", description = "load generator event loops") int clientLoops;
   @Option(names = "--revocations", defaultValue = "200",
-      description = "force-releases of a cooperating holder measured (default ${DEFAULT-VALUE})")
-  int revocations;
-
+      description = "force-releases of a cooperating holder measured") int revocations;
   @Option(names = "--state-file", description = "the embedded memory broker keeps its state in this file "
-      + "(as conf/broker.json does), to measure what writing it costs")
-  Path stateFile;
-
+      + "(as conf/broker.json does), to measure what writing it costs") Path stateFile;
   @Option(names = "--url", description = "an already running broker (needs a whole-device gpu 0 and a gpu 1 "
-      + "with vram_mb); default: start an embedded one")
-  URI url;
-
+      + "with vram_mb); default: start an embedded one") URI url;
   @Option(names = "--store", defaultValue = "{\"type\":\"memory\"}",
-      description = "store config JSON for the embedded broker (default ${DEFAULT-VALUE})")
-  String store;
-
+      description = "store config JSON for the embedded broker") String store;
   @Option(names = "--redis", description = "use the Redis store on a throwaway redis-server, and compare with "
-      + "redis-benchmark's raw SET NX PX + DEL rate on the same server")
-  boolean redis;
-
-  @Mixin
-  ResultsFile results;
+      + "redis-benchmark's raw SET NX PX + DEL rate on the same server") boolean redis;
 
   private HttpClient http;
 

@@ -12,11 +12,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -24,15 +22,11 @@ import picocli.CommandLine.Option;
  * against N one-shot {@code score} runs, each a fresh JVM loading the models, which is the
  * container fallback's cost without docker's own start-up.
  */
-@Command(name = "client", mixinStandardHelpOptions = true,
+@Command(name = "client",
     description = "N images via a running sidecar vs N one-shot score runs (the fallback's cost).")
-final class ClientBench implements Callable<Integer> {
+final class ClientBench extends BenchCommand {
 
-  @Option(names = "--images", defaultValue = "50", description = "images (default ${DEFAULT-VALUE})")
-  int images;
-
-  @Mixin
-  ResultsFile results;
+  @Option(names = "--images", defaultValue = "50", description = "images") int images;
 
   @Override
   public Integer call() throws Exception {

@@ -1,5 +1,6 @@
 package io.iqa.bench;
 
+import ch.qos.logback.classic.Level;
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
 import io.iqa.broker.NvidiaSmi;
@@ -16,7 +17,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -32,31 +32,18 @@ import picocli.CommandLine.Option;
  * {@code /health} reports, images/s on the GPU and then on the CPU for the same images, and the
  * memory in use on the GPU (nvidia-smi) before the start, while serving and after {@code /shutdown}.
  */
-@Command(name = "gpu", mixinStandardHelpOptions = true,
+@Command(name = "gpu",
     description = "GPU check (scripts/gpu-check): images/s on cuda:0 vs CPU, VRAM before, serving, after /shutdown.")
-final class GpuBench implements Callable<Integer> {
+final class GpuBench extends BenchCommand {
 
-  @Mixin
-  SharedModels shared;
+  @Mixin SharedModels shared;
 
-  @Option(names = "--gpu", defaultValue = "0", description = "the GPU index to check (default ${DEFAULT-VALUE})")
-  int gpu;
-
-  @Option(names = "--images", defaultValue = "300", description = "images scored per device (default ${DEFAULT-VALUE})")
-  int images;
-
-  @Option(names = "--clients", defaultValue = "8", description = "concurrent clients (default ${DEFAULT-VALUE})")
-  int clients;
-
-  @Option(names = "--nvidia-smi", defaultValue = "nvidia-smi", description = "the nvidia-smi to ask (default ${DEFAULT-VALUE})")
-  String nvidiaSmi;
-
+  @Option(names = "--gpu", defaultValue = "0", description = "the GPU index to check") int gpu;
+  @Option(names = "--images", defaultValue = "300", description = "images scored per device") int images;
+  @Option(names = "--clients", defaultValue = "8", description = "concurrent clients") int clients;
+  @Option(names = "--nvidia-smi", defaultValue = "nvidia-smi", description = "the nvidia-smi to ask") String nvidiaSmi;
   @Option(names = "--allow-no-gpu", description = "run the same steps where nvidia-smi is missing (to check the "
-      + "check itself: the models fall back to CPU and the VRAM rows say so)")
-  boolean allowNoGpu;
-
-  @Mixin
-  ResultsFile results;
+      + "check itself: the models fall back to CPU and the VRAM rows say so)") boolean allowNoGpu;
 
   private final AtomicInteger seq = new AtomicInteger();
 
@@ -69,8 +56,7 @@ final class GpuBench implements Callable<Integer> {
           + "(--allow-no-gpu runs it anyway, on CPU)");
       return 2;
     }
-    ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.iqa"))
-        .setLevel(ch.qos.logback.classic.Level.WARN);
+    BenchCommand.quietLogs(Level.WARN);
     JsonArray models = Builtins.entries().copy();
     Path nima = shared.nima();
     boolean withNima = shared.hasNima();

@@ -11,31 +11,19 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
  * The default (weight-free) model set on CPU, in-process: load time, and images per second
  * through the same path as {@code score} (hash, decode, every model) at batch 1 and batch 8.
  */
-@Command(name = "models", mixinStandardHelpOptions = true,
-    description = "Default model set: load time and images/s at batch 1 and batch 8 (CPU).")
-final class ModelsBench implements Callable<Integer> {
+@Command(name = "models", description = "Default model set: load time and images/s at batch 1 and batch 8 (CPU).")
+final class ModelsBench extends BenchCommand {
 
-  @Option(names = "--images", defaultValue = "96", description = "images per measured pass (default ${DEFAULT-VALUE})")
-  int images;
-
-  @Option(names = "--rounds", defaultValue = "3", description = "measured passes per batch size, best kept "
-      + "(default ${DEFAULT-VALUE})")
-  int rounds;
-
-  @Option(names = "--size", defaultValue = "512", description = "image side in pixels (default ${DEFAULT-VALUE})")
-  int size;
-
-  @Mixin
-  ResultsFile results;
+  @Option(names = "--images", defaultValue = "96", description = "images per measured pass") int images;
+  @Option(names = "--rounds", defaultValue = "3", description = "measured passes per batch size, best kept") int rounds;
+  @Option(names = "--size", defaultValue = "512", description = "image side in pixels") int size;
 
   @Override
   public Integer call() throws Exception {

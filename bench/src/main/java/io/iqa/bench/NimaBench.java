@@ -1,5 +1,6 @@
 package io.iqa.bench;
 
+import ch.qos.logback.classic.Level;
 import io.iqa.sidecar.image.ImageDecoder;
 import io.iqa.sidecar.image.Need;
 import io.iqa.sidecar.model.ImageInput;
@@ -14,7 +15,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicInteger;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -26,21 +26,13 @@ import picocli.CommandLine.Option;
  * dynamic batching and without, and the first request after start against the steady state, with
  * and without the worker's warm-up.
  */
-@Command(name = "nima", mixinStandardHelpOptions = true,
-    description = "NIMA-size model: cost per image by batch size, batching throughput, warm-up.")
-final class NimaBench implements Callable<Integer> {
+@Command(name = "nima", description = "NIMA-size model: cost per image by batch size, batching throughput, warm-up.")
+final class NimaBench extends BenchCommand {
 
-  @Mixin
-  SharedModels shared;
+  @Mixin SharedModels shared;
 
-  @Option(names = "--clients", defaultValue = "8", description = "concurrent clients (default ${DEFAULT-VALUE})")
-  int clients;
-
-  @Option(names = "--seconds", defaultValue = "15", description = "throughput run length (default ${DEFAULT-VALUE})")
-  int seconds;
-
-  @Mixin
-  ResultsFile results;
+  @Option(names = "--clients", defaultValue = "8", description = "concurrent clients") int clients;
+  @Option(names = "--seconds", defaultValue = "15", description = "throughput run length") int seconds;
 
   private final AtomicInteger seq = new AtomicInteger();
 
@@ -51,8 +43,7 @@ final class NimaBench implements Callable<Integer> {
       System.out.println(nima + " is not here: nothing to measure (see ../shared/models/README.md)");
       return 0;
     }
-    ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.iqa"))
-        .setLevel(ch.qos.logback.classic.Level.WARN);
+    BenchCommand.quietLogs(Level.WARN);
     Path dir = Files.createTempDirectory("bench-nima");
     ResultTable t = new ResultTable("NIMA MobileNet (TensorFlow, 224x224, 3.2 M parameters), CPU")
         .note("the model: " + nima + " (idealo's NIMA export graph, untrained weights; costs what a real one costs)")

@@ -21,10 +21,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.Callable;
 import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -35,15 +33,11 @@ import picocli.CommandLine.Option;
  * {@code djpeg} at the same scale. The model calls are the same in both; the end-to-end figure of
  * the old path is its decode+resize plus the models' time.
  */
-@Command(name = "photos", mixinStandardHelpOptions = true,
+@Command(name = "photos",
     description = "12-15 MP JPEGs -> all default-set scores: new decode path vs the old one, vs djpeg.")
-final class PhotosBench implements Callable<Integer> {
+final class PhotosBench extends BenchCommand {
 
-  @Option(names = "--runs", defaultValue = "12", description = "timed runs per path, median kept (default ${DEFAULT-VALUE})")
-  int runs;
-
-  @Mixin
-  ResultsFile results;
+  @Option(names = "--runs", defaultValue = "12", description = "timed runs per path, median kept") int runs;
 
   /** Real photos from Debian's plasma-workspace-wallpapers (14.7 MP, baseline and progressive JPEG). */
   private static final String[][] PHOTOS = {

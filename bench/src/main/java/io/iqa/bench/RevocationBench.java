@@ -1,5 +1,6 @@
 package io.iqa.bench;
 
+import ch.qos.logback.classic.Level;
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
 import io.iqa.protocol.wire.LeaseRequest;
@@ -24,8 +25,7 @@ final class RevocationBench {
 
   static Histogram measure(String brokerUrl, int n) throws Exception {
     // Every revocation is a WARN of the client and an INFO of the broker: right in a service, noise here.
-    ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.iqa"))
-        .setLevel(ch.qos.logback.classic.Level.ERROR);
+    BenchCommand.quietLogs(Level.ERROR);
     Histogram h = new Histogram(3);
     try (LeaseClient holders = new LeaseClient(brokerUrl, null, 0); LeaseClient waiters = new LeaseClient(brokerUrl, null, 0);
         LeaseClient operator = new LeaseClient(brokerUrl, null, 0)) {

@@ -9,8 +9,7 @@ import picocli.CommandLine.Option;
 final class SharedModels {
 
   @Option(names = "--shared-models", defaultValue = "../shared/models",
-      description = "folder with nima-mobilenet-random; what needs it is skipped when absent (default ${DEFAULT-VALUE})")
-  Path dir;
+      description = "folder with nima-mobilenet-random; what needs it is skipped when absent") Path dir;
 
   /** @return the NIMA test model's folder, absolute */
   Path nima() {

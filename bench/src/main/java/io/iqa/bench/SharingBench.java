@@ -1,5 +1,6 @@
 package io.iqa.bench;
 
+import ch.qos.logback.classic.Level;
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
 import io.iqa.client.Lease;
@@ -12,7 +13,6 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
@@ -26,28 +26,20 @@ import picocli.CommandLine.Option;
  * model load, answer), for the default model set and for the NIMA-size model in
  * {@code ../shared/models} when it is there. The sidecar runs as a real process (front and worker).
  */
-@Command(name = "sharing", mixinStandardHelpOptions = true,
+@Command(name = "sharing",
     description = "Sidecar GPU sharing: yield latency and cold start on demand after an idle release.")
-final class SharingBench implements Callable<Integer> {
+final class SharingBench extends BenchCommand {
 
-  @Option(names = "--samples", defaultValue = "20", description = "yield samples (default ${DEFAULT-VALUE})")
-  int samples;
+  @Option(names = "--samples", defaultValue = "20", description = "yield samples") int samples;
+  @Option(names = "--cold-samples", defaultValue = "8", description = "cold starts per model set") int coldSamples;
 
-  @Option(names = "--cold-samples", defaultValue = "8", description = "cold starts per model set (default ${DEFAULT-VALUE})")
-  int coldSamples;
-
-  @Mixin
-  SharedModels shared;
-
-  @Mixin
-  ResultsFile results;
+  @Mixin SharedModels shared;
 
   private int imageSeq;
 
   @Override
   public Integer call() throws Exception {
-    ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.iqa"))
-        .setLevel(ch.qos.logback.classic.Level.WARN);
+    BenchCommand.quietLogs(Level.WARN);
     Vertx vertx = Vertx.vertx();
     Path work = Files.createTempDirectory("bench-sharing");
     try {

@@ -24,12 +24,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -37,21 +35,13 @@ import picocli.CommandLine.Option;
  * against the same work in-process, cache-hit latency for a 1 MB JPEG, and throughput with 8
  * concurrent clients with and without dynamic batching.
  */
-@Command(name = "sidecar", mixinStandardHelpOptions = true,
+@Command(name = "sidecar",
     description = "Sidecar /infer: miss latency vs in-process, 1 MB cache hit, batching throughput.")
-final class SidecarBench implements Callable<Integer> {
+final class SidecarBench extends BenchCommand {
 
-  @Option(names = "--requests", defaultValue = "200", description = "latency samples (default ${DEFAULT-VALUE})")
-  int requests;
-
-  @Option(names = "--clients", defaultValue = "8", description = "concurrent clients (default ${DEFAULT-VALUE})")
-  int clients;
-
-  @Option(names = "--seconds", defaultValue = "10", description = "throughput run length (default ${DEFAULT-VALUE})")
-  int seconds;
-
-  @Mixin
-  ResultsFile results;
+  @Option(names = "--requests", defaultValue = "200", description = "latency samples") int requests;
+  @Option(names = "--clients", defaultValue = "8", description = "concurrent clients") int clients;
+  @Option(names = "--seconds", defaultValue = "10", description = "throughput run length") int seconds;
 
   private final Random rnd = new Random(5);
   private BufferedImage base;

@@ -17,22 +17,13 @@ import picocli.CommandLine.ParentCommand;
 /** {@code iqa gpu status}, {@code iqa gpu force-release} and {@code iqa gpu run}. */
 @Command(name = "gpu", mixinStandardHelpOptions = true, description = "GPU leases at the broker.",
     subcommands = {GpuCli.Status.class, GpuCli.ForceRelease.class, GpuRun.class})
-final class GpuCli implements Callable<Integer> {
+final class GpuCli {
 
-  @ParentCommand
-  IqaMain main;
-
-  /** {@code iqa gpu} without a command: its usage, and the usage exit code. */
-  @Override
-  public Integer call() {
-    new picocli.CommandLine(this).usage(System.err);
-    return IqaMain.USAGE;
-  }
+  @ParentCommand IqaMain main;
 
   @Command(name = "status", mixinStandardHelpOptions = true, description = "Who holds which GPU, who waits.")
   static final class Status implements Callable<Integer> {
-    @ParentCommand
-    GpuCli gpu;
+    @ParentCommand GpuCli gpu;
 
     @Override
     public Integer call() {
@@ -71,29 +62,18 @@ final class GpuCli implements Callable<Integer> {
       description = "Revoke leases: each holder is told to stop; its GPU is handed on when it releases, or at its "
           + "expires_at (at once with --immediate).")
   static final class ForceRelease implements Callable<Integer> {
-    @ParentCommand
-    GpuCli gpu;
+    @ParentCommand GpuCli gpu;
 
     static final class Selector {
-      @Option(names = "--lease", description = "one lease id", required = true)
-      Long lease;
-
-      @Option(names = "--owner", description = "every lease of this owner", required = true)
-      String owner;
+      @Option(names = "--lease", description = "one lease id", required = true) Long lease;
+      @Option(names = "--owner", description = "every lease of this owner", required = true) String owner;
     }
 
-    @ArgGroup(multiplicity = "1")
-    Selector selector;
-
-    @Option(names = "--older-than", description = "with --owner: only leases older than this many seconds")
-    Double olderThan;
-
-    @Option(names = "--reason", defaultValue = "force-released with iqa", description = "recorded in the event log")
-    String reason;
-
+    @ArgGroup(multiplicity = "1") Selector selector;
+    @Option(names = "--older-than", description = "with --owner: only leases older than N s") Double olderThan;
+    @Option(names = "--reason", defaultValue = "force-released with iqa", description = "for the events") String reason;
     @Option(names = "--immediate", description = "hand the GPU on at once, without waiting for the holder to stop "
-        + "(for a hung holder; admins only)")
-    boolean immediate;
+        + "(for a hung holder; admins only)") boolean immediate;
 
     @Override
     public Integer call() {

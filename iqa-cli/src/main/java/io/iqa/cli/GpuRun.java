@@ -23,49 +23,28 @@ import picocli.CommandLine.ParentCommand;
  * lease offers to yield, and a yield request (a waiter of equal or higher priority) stops CMD the
  * same way; the release then says {@code yielded}.
  */
-@Command(name = "run", mixinStandardHelpOptions = true,
+@Command(name = "run", mixinStandardHelpOptions = true, showDefaultValues = true,
     description = {"Run CMD holding a GPU lease: CUDA_VISIBLE_DEVICES is the granted GPU, GPU_LEASE_ID the lease.",
         "On a revocation CMD gets SIGTERM (then SIGKILL after --grace-s); the lease is released once it exited.",
         "With --yield, so does a yield request (another request of equal or higher priority waits for the GPU).",
         "Exit code: CMD's (128+N when signal N ended it); 1 when no lease came within --wait-s; 3 broker unreachable."})
 final class GpuRun implements Callable<Integer> {
 
-  @ParentCommand
-  GpuCli gpu;
-
-  @Option(names = "--owner", description = "lease owner (default: CMD's name)")
-  String owner;
-
+  @ParentCommand GpuCli gpu;
+  @Option(names = "--owner", description = "lease owner (default: CMD's name)") String owner;
   @Option(names = "--purpose", description = "shown in the broker's status (default: 'iqa gpu run CMD', without "
-      + "CMD's arguments, which may hold secrets)")
-  String purpose;
-
-  @Option(names = "--gpu", description = "device index (default: any)")
-  Integer gpuIndex;
-
-  @Option(names = "--vram-mb", description = "VRAM to reserve (default: the whole device)")
-  Integer vramMb;
-
-  @Option(names = "--wait-s", defaultValue = "300", description = "wait this long for the GPU (default ${DEFAULT-VALUE})")
-  double waitS;
-
+      + "CMD's arguments, which may hold secrets)") String purpose;
+  @Option(names = "--gpu", description = "device index (default: any)") Integer gpuIndex;
+  @Option(names = "--vram-mb", description = "VRAM to reserve (default: the whole device)") Integer vramMb;
+  @Option(names = "--wait-s", defaultValue = "300", description = "wait this long for the GPU") double waitS;
   @Option(names = "--ttl-s", defaultValue = "60",
-      description = "lease ttl, renewed every ttl/3 while CMD runs (default ${DEFAULT-VALUE})")
-  double ttlS;
-
-  @Option(names = "--priority", defaultValue = "normal", description = "low, normal or high (default ${DEFAULT-VALUE})")
-  Priority priority;
-
+      description = "lease ttl, renewed every ttl/3 while CMD runs") double ttlS;
+  @Option(names = "--priority", defaultValue = "normal", description = "low, normal or high") Priority priority;
   @Option(names = "--grace-s", defaultValue = "10",
-      description = "after SIGTERM, SIGKILL CMD when it has not exited within this long (default ${DEFAULT-VALUE})")
-  double graceS;
-
+      description = "after SIGTERM, SIGKILL CMD when it has not exited within this long") double graceS;
   @Option(names = "--yield", description = "offer the GPU back: when a request of equal or higher priority waits "
-      + "for it, stop CMD as on a revocation and release with reason 'yielded'")
-  boolean yieldGpu;
-
-  @Option(names = "--preempt", description = "while waiting, ask holders of a lower priority to yield")
-  boolean preempt;
+      + "for it, stop CMD as on a revocation and release with reason 'yielded'") boolean yieldGpu;
+  @Option(names = "--preempt", description = "while waiting, ask holders of a lower priority to yield") boolean preempt;
 
   @Parameters(arity = "1..*", paramLabel = "CMD", description = "the command and its arguments (after --)")
   List<String> command;

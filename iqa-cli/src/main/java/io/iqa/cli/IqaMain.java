@@ -27,8 +27,7 @@ public final class IqaMain implements java.util.concurrent.Callable<Integer> {
   public static final int UNREACHABLE = 3;
 
   @Option(names = "--conf", scope = ScopeType.INHERIT,
-      description = "client config JSON (default: conf/client.json when present; env IQA_CLIENT_* override)")
-  Path conf;
+      description = "client config JSON (default: conf/client.json when present; env IQA_CLIENT_* override)") Path conf;
 
   public static void main(String[] args) {
     // The CLI's own logging setup (stderr, WARN): set before any logger exists.

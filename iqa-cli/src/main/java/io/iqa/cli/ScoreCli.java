@@ -31,20 +31,11 @@ final class ScoreCli implements Callable<Integer> {
 
   private static final Set<String> EXTENSIONS = Set.of("jpg", "jpeg", "png", "bmp", "gif", "webp");
 
-  @ParentCommand
-  IqaMain main;
-
-  @Option(names = "--json", description = "one JSON object per line")
-  boolean json;
-
-  @Option(names = "--csv", description = "CSV with a header row")
-  boolean csv;
-
-  @Option(names = "--no-progress", description = "no progress bar on stderr")
-  boolean noProgress;
-
-  @Parameters(arity = "1..*", paramLabel = "PATH", description = "image files or folders")
-  List<Path> paths;
+  @ParentCommand IqaMain main;
+  @Option(names = "--json", description = "one JSON object per line") boolean json;
+  @Option(names = "--csv", description = "CSV with a header row") boolean csv;
+  @Option(names = "--no-progress", description = "no progress bar on stderr") boolean noProgress;
+  @Parameters(arity = "1..*", paramLabel = "PATH", description = "image files or folders") List<Path> paths;
 
   @Override
   public Integer call() throws IOException {

@@ -2,36 +2,36 @@ package io.iqa.cli;
 
 import io.iqa.client.IqaClient;
 import java.util.concurrent.Callable;
+import java.util.function.Function;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ParentCommand;
 
-/** {@code iqa sidecar shutdown}, {@code release} and {@code health}. */
+/**
+ * {@code iqa sidecar shutdown}, {@code release} and {@code health}. Without a command picocli
+ * answers "Missing required subcommand" with the usage, exit code 2.
+ */
 @Command(name = "sidecar", mixinStandardHelpOptions = true, description = "The IQA sidecar.",
     subcommands = {SidecarCli.Shutdown.class, SidecarCli.Release.class, SidecarCli.Health.class})
-final class SidecarCli implements java.util.concurrent.Callable<Integer> {
+final class SidecarCli {
 
-  @ParentCommand
-  IqaMain main;
+  @ParentCommand IqaMain main;
 
-  /** {@code iqa sidecar} without a command: its usage, and the usage exit code. */
-  @Override
-  public Integer call() {
-    new picocli.CommandLine(this).usage(System.err);
-    return IqaMain.USAGE;
+  /** Asks the sidecar (never the fallback) and prints what {@code answer} makes of its reply. */
+  int print(Function<IqaClient, String> answer) {
+    try (IqaClient client = main.config().clientBuilder().fallback(null).build()) {
+      System.out.println(answer.apply(client));
+      return IqaMain.OK;
+    }
   }
 
   @Command(name = "shutdown", mixinStandardHelpOptions = true,
       description = "Drain, stop the worker (freeing VRAM), release the lease, exit.")
   static final class Shutdown implements Callable<Integer> {
-    @ParentCommand
-    SidecarCli sidecar;
+    @ParentCommand SidecarCli sidecar;
 
     @Override
     public Integer call() {
-      try (IqaClient client = sidecar.main.config().clientBuilder().fallback(null).build()) {
-        System.out.println(client.shutdownSidecar().path("message").asText("shutting down"));
-        return IqaMain.OK;
-      }
+      return sidecar.print(c -> c.shutdownSidecar().path("message").asText("shutting down"));
     }
   }
 
@@ -39,29 +39,21 @@ final class SidecarCli implements java.util.concurrent.Callable<Integer> {
       description = {"Give the GPU back now: the worker stops (freeing VRAM) and the lease is released.",
           "The sidecar keeps serving cached scores; the next new image takes the GPU again."})
   static final class Release implements Callable<Integer> {
-    @ParentCommand
-    SidecarCli sidecar;
+    @ParentCommand SidecarCli sidecar;
 
     @Override
     public Integer call() {
-      try (IqaClient client = sidecar.main.config().clientBuilder().fallback(null).build()) {
-        System.out.println(client.releaseSidecarGpu().path("message").asText("released"));
-        return IqaMain.OK;
-      }
+      return sidecar.print(c -> c.releaseSidecarGpu().path("message").asText("released"));
     }
   }
 
   @Command(name = "health", mixinStandardHelpOptions = true, description = "The sidecar's /health.")
   static final class Health implements Callable<Integer> {
-    @ParentCommand
-    SidecarCli sidecar;
+    @ParentCommand SidecarCli sidecar;
 
     @Override
     public Integer call() {
-      try (IqaClient client = sidecar.main.config().clientBuilder().fallback(null).build()) {
-        System.out.println(client.sidecarHealth().toPrettyString());
-        return IqaMain.OK;
-      }
+      return sidecar.print(c -> c.sidecarHealth().toPrettyString());
     }
   }
 }

@@ -1,6 +1,7 @@
 package io.iqa.broker;
 
 import io.iqa.protocol.config.ConfigException;
+import io.iqa.server.ListenOptions;
 import io.iqa.server.ServerProcess;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
@@ -11,12 +12,14 @@ import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine;
 
 /** {@code java -jar lease-broker.jar [--conf FILE] [--host H] [--port N]}. */
 @Command(name = "lease-broker", mixinStandardHelpOptions = true, version = "lease-broker 0.1.0",
-    description = "Hands out time-bounded GPU leases over HTTP (see docs/broker.md).")
+    description = "Hands out time-bounded GPU leases over HTTP, on 127.0.0.1:8470 unless configured "
+        + "(see docs/broker.md).")
 public final class BrokerMain implements Callable<Integer> {
 
   private static final Logger LOG = LoggerFactory.getLogger(BrokerMain.class);
@@ -24,16 +27,11 @@ public final class BrokerMain implements Callable<Integer> {
   @Option(names = "--conf", description = "JSON config file (default: built-in defaults; env GPU_LEASE_* override it)")
   Path conf;
 
-  @Option(names = "--host", description = "address to bind (default 127.0.0.1)")
-  String host;
-
-  @Option(names = "--port", description = "port to listen on (default 8470; 0 picks a free one)")
-  Integer port;
+  @Mixin ListenOptions listen;
 
   @Option(names = "--fresh", description = "no lease from an earlier run can be alive (first start, or every "
       + "holder is known to be gone): skip the recovery period of a start without lease state, and discard the "
-      + "state file if there is one")
-  boolean fresh;
+      + "state file if there is one") boolean fresh;
 
   public static void main(String[] args) {
     System.exit(new CommandLine(new BrokerMain()).execute(args));
@@ -44,13 +42,7 @@ public final class BrokerMain implements Callable<Integer> {
     BrokerOptions options;
     try {
       JsonObject json = conf == null ? new JsonObject() : BrokerOptions.readFile(conf);
-      json = BrokerOptions.applyEnv(json, System.getenv());
-      if (host != null) {
-        json.put("host", host);
-      }
-      if (port != null) {
-        json.put("port", port);
-      }
+      json = listen.applyTo(BrokerOptions.applyEnv(json, System.getenv()));
       options = new BrokerOptions(json).fresh(fresh)
           .resolveAgainst(conf == null ? null : conf.toAbsolutePath().getParent());
     } catch (ConfigException e) {
@@ -59,12 +51,9 @@ public final class BrokerMain implements Callable<Integer> {
     }
     Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
     BrokerVerticle verticle = new BrokerVerticle(options);
-    try {
-      vertx.deployVerticle(verticle).await(60, TimeUnit.SECONDS);
-    } catch (Exception e) {
-      System.err.println("lease-broker: failed to start: " + e.getMessage());
-      vertx.close();
-      return 1;
+    Integer failed = ServerProcess.deploy("lease-broker", vertx, verticle, 60);
+    if (failed != null) {
+      return failed;
     }
     return ServerProcess.runUntilStopped("lease-broker", "http://" + options.host() + ":" + verticle.actualPort(),
         () -> {

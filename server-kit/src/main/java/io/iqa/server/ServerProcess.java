@@ -1,5 +1,10 @@
 package io.iqa.server;
 
+import io.iqa.protocol.config.ConfigException;
+import io.vertx.core.Deployable;
+import io.vertx.core.Vertx;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -18,6 +23,24 @@ public final class ServerProcess {
   }
 
   private ServerProcess() {
+  }
+
+  /**
+   * Deploys a server's verticle; when it fails, says so on stderr as {@code NAME: failed to start:
+   * why} and closes {@code vertx}.
+   *
+   * @return null once it serves, else the exit code: 2 for a configuration mistake, 1 otherwise
+   */
+  public static Integer deploy(String name, Vertx vertx, Deployable verticle, long timeoutS) {
+    try {
+      vertx.deployVerticle(verticle).await(timeoutS, TimeUnit.SECONDS);
+      return null;
+    } catch (Exception e) {
+      Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+      System.err.println(name + ": failed to start: " + cause.getMessage());
+      vertx.close();
+      return cause instanceof ConfigException ? 2 : 1;
+    }
   }
 
   /** @return 0, when the main thread is interrupted (the process normally ends by the hook first) */

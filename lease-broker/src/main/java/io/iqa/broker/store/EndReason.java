@@ -1,9 +1,10 @@
 package io.iqa.broker.store;
 
+import io.iqa.protocol.wire.WireEnum;
 import io.iqa.protocol.wire.WireNames;
 
 /** Why a lease ended. The wire name is what {@code lease_lost.reason} and events carry. */
-public enum EndReason {
+public enum EndReason implements WireEnum {
   /** Not renewed within its ttl. */
   EXPIRED,
   /** An operator or client force-released it. */
@@ -14,10 +15,6 @@ public enum EndReason {
   HOLDER_EXITED,
   /** The holder released it. */
   RELEASED;
-
-  public String wireName() {
-    return WireNames.of(this);
-  }
 
   /** @return the reason named {@code s}, or null for none */
   public static EndReason fromWire(String s) {

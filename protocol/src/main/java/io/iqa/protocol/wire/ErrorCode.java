@@ -5,7 +5,7 @@ package io.iqa.protocol.wire;
  * the HTTP status it is normally sent with. The servers raise them, the clients branch on them:
  * this is the list both sides agree on. The wire name is the lowercase constant name.
  */
-public enum ErrorCode {
+public enum ErrorCode implements WireEnum {
   BAD_REQUEST(400),
   /** The image bytes are empty, not an image, truncated or corrupt. */
   BAD_IMAGE(400),
@@ -42,10 +42,6 @@ public enum ErrorCode {
   /** @return the HTTP status this code is normally sent with */
   public int status() {
     return status;
-  }
-
-  public String wireName() {
-    return WireNames.of(this);
   }
 
   /** @return the code, or null for one this version does not know (a newer server's) */

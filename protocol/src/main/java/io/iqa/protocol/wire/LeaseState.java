@@ -1,14 +1,10 @@
 package io.iqa.protocol.wire;
 
 /** A granted lease's state on the wire: held, or revoked and waiting for its holder to stop. */
-public enum LeaseState {
+public enum LeaseState implements WireEnum {
   HELD,
   /** Force-released or stale: the holder was told to stop; the GPU moves on when it confirms or expires_at passes. */
   REVOKING;
-
-  public String wireName() {
-    return WireNames.of(this);
-  }
 
   /** @return the state, or null for one this version does not know */
   public static LeaseState fromWire(String wire) {

@@ -4,7 +4,7 @@ package io.iqa.protocol.wire;
  * Waiting priority of a lease request, by name on the wire and in every store. A higher rank is
  * served first; aging raises a waiter's rank over time.
  */
-public enum Priority {
+public enum Priority implements WireEnum {
   LOW(0), NORMAL(1), HIGH(2);
 
   private final int rank;
@@ -15,10 +15,6 @@ public enum Priority {
 
   public int rank() {
     return rank;
-  }
-
-  public String wireName() {
-    return WireNames.of(this);
   }
 
   /** @return the priority named {@code s} ({@code low}, {@code normal}, {@code high}), or null if unknown */

@@ -38,11 +38,8 @@ public final class ScoreCommand implements Callable<Integer> {
   @Option(names = "--models", split = ",", description = "only these models (default: all in the config)")
   List<String> models;
 
-  @Option(names = "--table", description = "a table for people instead of JSON lines")
-  boolean table;
-
-  @Parameters(arity = "1..*", paramLabel = "IMAGE", description = "image files")
-  List<Path> images;
+  @Option(names = "--table", description = "a table for people instead of JSON lines") boolean table;
+  @Parameters(arity = "1..*", paramLabel = "IMAGE", description = "image files") List<Path> images;
 
   @Override
   public Integer call() throws Exception {

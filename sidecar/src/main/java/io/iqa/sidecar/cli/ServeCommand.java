@@ -1,6 +1,7 @@
 package io.iqa.sidecar.cli;
 
 import io.iqa.protocol.config.ConfigException;
+import io.iqa.server.ListenOptions;
 import io.iqa.server.ServerProcess;
 import io.iqa.sidecar.model.ModelRegistry;
 import io.iqa.sidecar.service.SidecarOptions;
@@ -11,16 +12,19 @@ import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
  * {@code serve [--conf FILE] [--host H] [--port N]}: the long-lived sidecar. Prints
  * {@code iqa-sidecar listening on http://HOST:PORT} once it serves; SIGTERM stops it cleanly.
  */
-@Command(name = "serve", mixinStandardHelpOptions = true, description = "Run the sidecar HTTP service.")
+@Command(name = "serve", mixinStandardHelpOptions = true,
+    description = "Run the sidecar HTTP service, on 127.0.0.1:8471 unless configured.")
 public final class ServeCommand implements Callable<Integer> {
 
   private static final Logger LOG = LoggerFactory.getLogger(ServeCommand.class);
@@ -28,23 +32,13 @@ public final class ServeCommand implements Callable<Integer> {
   @Option(names = "--conf", description = "sidecar config JSON (default: the built-in weight-free model set)")
   Path conf;
 
-  @Option(names = "--host", description = "address to bind (default 127.0.0.1)")
-  String host;
-
-  @Option(names = "--port", description = "port (default 8471; 0 picks a free one)")
-  Integer port;
+  @Mixin ListenOptions listen;
 
   @Override
   public Integer call() {
     SidecarOptions options;
     try {
-      JsonObject json = SidecarOptions.applyEnv(SidecarConfig.read(conf), System.getenv());
-      if (host != null) {
-        json.put("host", host);
-      }
-      if (port != null) {
-        json.put("port", port);
-      }
+      JsonObject json = listen.applyTo(SidecarOptions.applyEnv(SidecarConfig.read(conf), System.getenv()));
       options = new SidecarOptions(json);
       // The model entries too (keys, types, files), before the lease wait and the model loading.
       ModelRegistry.check(options.json(), SidecarConfig.baseDir(conf));
@@ -53,7 +47,7 @@ public final class ServeCommand implements Callable<Integer> {
       return 2;
     }
     Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
-    java.util.concurrent.atomic.AtomicBoolean exiting = new java.util.concurrent.atomic.AtomicBoolean();
+    AtomicBoolean exiting = new AtomicBoolean();
     SidecarVerticle sidecar = new SidecarVerticle(options, SidecarConfig.baseDir(conf));
     // /shutdown, a lost lease and idleness end here. System.exit runs in its own thread: called
     // from the SIGTERM hook below it would wait for that very hook.
@@ -70,13 +64,9 @@ public final class ServeCommand implements Callable<Integer> {
         t.start();
       }
     });
-    try {
-      vertx.deployVerticle(sidecar).await(10, TimeUnit.MINUTES);
-    } catch (Exception e) {
-      Throwable cause = e.getCause() != null && e instanceof java.util.concurrent.CompletionException ? e.getCause() : e;
-      System.err.println("iqa-sidecar: failed to start: " + cause.getMessage());
-      vertx.close();
-      return cause instanceof ConfigException ? 2 : 1;
+    Integer failed = ServerProcess.deploy("iqa-sidecar", vertx, sidecar, 600);
+    if (failed != null) {
+      return failed;
     }
     return ServerProcess.runUntilStopped("iqa-sidecar", "http://" + options.host() + ":" + sidecar.actualPort(), () -> {
       if (!exiting.compareAndSet(false, true)) {

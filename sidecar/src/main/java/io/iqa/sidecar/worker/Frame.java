@@ -1,5 +1,6 @@
 package io.iqa.sidecar.worker;
 
+import io.iqa.protocol.wire.WireEnum;
 import io.iqa.protocol.wire.WireNames;
 import io.vertx.core.json.JsonObject;
 import java.io.DataInputStream;
@@ -21,12 +22,8 @@ import java.nio.charset.StandardCharsets;
  */
 public record Frame(Type type, JsonObject header, byte[] payload) {
 
-  public enum Type {
+  public enum Type implements WireEnum {
     INIT, JOB, STOP, READY, FAILED, RESULT, BATCH, STOPPED;
-
-    String wireName() {
-      return WireNames.of(this);
-    }
 
     static Type fromWire(String s) {
       Type t = WireNames.find(Type.class, s);

@@ -1,9 +1,10 @@
 package io.iqa.sidecar.model.onnx;
 
+import io.iqa.protocol.wire.WireEnum;
 import io.iqa.protocol.wire.WireNames;
 
 /** How a model's output row becomes a score. */
-public enum OutputMode {
+public enum OutputMode implements WireEnum {
   /** The first output value as it is. */
   IDENTITY,
   /** 1 / (1 + e^-x) of the first output value. */
@@ -12,10 +13,6 @@ public enum OutputMode {
   MEAN_OF_DISTRIBUTION,
   /** The row holds logits over scores 1..N: softmax first, then as above. */
   SOFTMAX_MEAN;
-
-  public String wireName() {
-    return WireNames.of(this);
-  }
 
   public static OutputMode parse(String s) {
     OutputMode m = WireNames.find(OutputMode.class, s);

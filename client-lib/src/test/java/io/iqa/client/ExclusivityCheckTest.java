@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.broker.BrokerProcess;
 import io.iqa.broker.LeaseHistoryChecker.Grant;
+import io.iqa.broker.LeaseHistoryChecker.Recorder;
 import io.iqa.broker.LeaseHistoryChecker;
 import io.iqa.broker.RedisServer;
 import io.iqa.protocol.wire.LeaseRequest;
@@ -14,12 +15,9 @@ import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.TreeMap;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -71,15 +69,14 @@ class ExclusivityCheckTest {
   private void check(List<BrokerProcess> started) throws Exception {
     AtomicReferenceArray<BrokerProcess> brokers = new AtomicReferenceArray<>(started.toArray(new BrokerProcess[0]));
     List<TcpProxy> proxies = new ArrayList<>();
-    List<Grant> history = Collections.synchronizedList(new ArrayList<>());
-    Map<String, AtomicLong> counts = new ConcurrentHashMap<>();
+    Recorder run = new Recorder();
     long end = System.nanoTime() + RUN_NS;
     List<Thread> threads = new ArrayList<>();
     try {
       for (int i = 0; i < HOLDERS; i++) {
         TcpProxy proxy = new TcpProxy(started.get(i % started.size()).port);
         proxies.add(proxy);
-        Holder h = new Holder("h" + i, proxy, new Random(4242 + i), history, counts);
+        Holder h = new Holder("h" + i, proxy, new Random(4242 + i), run);
         threads.add(start("holder-" + i, () -> h.run(end)));
       }
       Random chaos = new Random(99);
@@ -88,7 +85,7 @@ class ExclusivityCheckTest {
           sleep(1500 + chaos.nextInt(1500));
           TcpProxy p = proxies.get(chaos.nextInt(proxies.size()));
           p.partition(true);
-          count(counts, "partitions");
+          run.count("partitions");
           sleep(1500 + chaos.nextInt(2500));
           p.partition(false);
         }
@@ -100,10 +97,10 @@ class ExclusivityCheckTest {
           int which = k++ % brokers.length();
           try {
             brokers.get(which).kill9();
-            count(counts, "broker_kill9");
+            run.count("broker_kill9");
             sleep(1000 + chaos.nextInt(1500));
             brokers.set(which, brokers.get(which).restart(false));
-            count(counts, "broker_restart");
+            run.count("broker_restart");
           } catch (Exception e) {
             throw new AssertionError("broker restart failed", e);
           }
@@ -121,15 +118,17 @@ class ExclusivityCheckTest {
         brokers.get(i).close();
       }
     }
-    System.out.println("exclusivity check: " + history.size() + " grants, " + new TreeMap<>(counts));
+    System.out.println("exclusivity check: " + run);
+    List<Grant> history = run.grants();
     List<String> problems = new LeaseHistoryChecker(CAPACITY).check(history);
     assertEquals(List.of(), problems, "holders believed they held one GPU at once (first 20 shown): "
         + problems.subList(0, Math.min(20, problems.size())));
     // The run must have exercised what it claims to check.
-    assertTrue(history.size() >= 100, "only " + history.size() + " grants: the run proves too little " + counts);
+    assertTrue(history.size() >= 100, "only " + history.size() + " grants: the run proves too little " + run);
     for (String what : List.of("force_released", "stale", "deadline", "killed", "broker_restart", "partitions",
         "released", "waited_grant")) {
-      assertTrue(count(counts, what) > 0, "the run never saw '" + what + "': " + counts);
+      // (This read once counted one more of each, so it could not fail.)
+      assertTrue(run.seen(what) > 0, "the run never saw '" + what + "': " + run);
     }
   }
 
@@ -138,16 +137,14 @@ class ExclusivityCheckTest {
     private final String name;
     private final TcpProxy proxy;
     private final Random rnd;
-    private final List<Grant> history;
-    private final Map<String, AtomicLong> counts;
+    private final Recorder run;
     private LeaseClient client;
 
-    Holder(String name, TcpProxy proxy, Random rnd, List<Grant> history, Map<String, AtomicLong> counts) {
+    Holder(String name, TcpProxy proxy, Random rnd, Recorder run) {
       this.name = name;
       this.proxy = proxy;
       this.rnd = rnd;
-      this.history = history;
-      this.counts = counts;
+      this.run = run;
       this.client = newClient();
     }
 
@@ -175,7 +172,7 @@ class ExclusivityCheckTest {
         lease = client.acquire(r);
       } catch (IqaException e) {
         // Busy, or the broker is down or cut off (the proxy drops the connection): try again soon.
-        count(counts, e.status() == 409 ? "busy" : "acquire_failed");
+        run.count(e.status() == 409 ? "busy" : "acquire_failed");
         if (pid != null) {
           pid.destroyForcibly();
         }
@@ -183,7 +180,7 @@ class ExclusivityCheckTest {
         return;
       }
       long granted = System.nanoTime();
-      count(counts, r.waitS() > 0 ? "waited_grant" : "grant");
+      run.count(r.waitS() > 0 ? "waited_grant" : "grant");
       AtomicLong stoppedAt = new AtomicLong();
       CountDownLatch stopped = new CountDownLatch(1);
       long stopDelayMs = rnd.nextInt(200);
@@ -191,14 +188,14 @@ class ExclusivityCheckTest {
         // Stopping GPU work takes a moment, but never past this holder's own deadline.
         sleep(Math.min(stopDelayMs, lease.remaining().toMillis()));
         stoppedAt.compareAndSet(0, System.nanoTime());
-        count(counts, loss.reason());
+        run.count(loss.reason());
         stopped.countDown();
       });
       if (rnd.nextDouble() < 0.12) {
         try {
           client.forceRelease(null, "h" + rnd.nextInt(HOLDERS), null, "exclusivity check", false);
         } catch (IqaException e) {
-          count(counts, "force_failed");
+          run.count("force_failed");
         }
       }
       // Mostly short jobs; one in five holds past stale_max_age_s (3 s), to be revoked as stale.
@@ -214,19 +211,19 @@ class ExclusivityCheckTest {
         stoppedAt.compareAndSet(0, System.nanoTime());
         client.halt();
         pid.destroyForcibly();
-        count(counts, "killed");
+        run.count("killed");
         client = newClient();
       } else {
         stoppedAt.compareAndSet(0, System.nanoTime());
         if (!lost) {
-          count(counts, "released");
+          run.count("released");
         }
         lease.close();
         if (pid != null) {
           pid.destroyForcibly();
         }
       }
-      history.add(new Grant(lease.id(), lease.gpu(), lease.vramMb(), lease.exclusive(), sent, granted, stoppedAt.get(),
+      run.grant(new Grant(lease.id(), lease.gpu(), lease.vramMb(), lease.exclusive(), sent, granted, stoppedAt.get(),
           name));
     }
 
@@ -259,10 +256,6 @@ class ExclusivityCheckTest {
     Thread t = new Thread(body, name);
     t.start();
     return t;
-  }
-
-  private static long count(Map<String, AtomicLong> counts, String key) {
-    return counts.computeIfAbsent(key, k -> new AtomicLong()).incrementAndGet() - 0;
   }
 
   private static void sleep(long ms) {

@@ -48,8 +48,8 @@ final class GpuCli {
             rows.add(List.of(gpuName, "free", "", "", "", "", "", ""));
           }
         }
-        Table.print(System.out, List.of("gpu", "state", "owner", "lease", "purpose", "age", "expires in", "pid"), rows);
-        System.out.println("store " + status.path("store").asText() + ", stale after "
+        Table.print(gpu.main.out(), List.of("gpu", "state", "owner", "lease", "purpose", "age", "expires in", "pid"), rows);
+        gpu.main.out().println("store " + status.path("store").asText() + ", stale after "
             + status.path("stale_max_age_s").asText() + " s, at " + status.path("time").asText()
             + (status.hasNonNull("recovering_until") ? "; recovering (no grants) until "
                 + status.path("recovering_until").asText() : ""));
@@ -80,13 +80,13 @@ final class GpuCli {
       try (LeaseClient client = gpu.main.config().leaseClient()) {
         List<JsonNode> released = client.forceRelease(selector.lease, selector.owner, olderThan, reason, immediate);
         for (JsonNode l : released) {
-          System.out.println((immediate ? "released lease " : "revoked lease ") + l.path("lease_id").asText() + " of "
+          gpu.main.out().println((immediate ? "released lease " : "revoked lease ") + l.path("lease_id").asText() + " of "
               + Text.printable(l.path("owner").asText()) + " on gpu " + l.path("gpu").asText() + (immediate ? ""
               : ": its holder is told to stop; the GPU is handed on when it releases, at "
                   + l.path("expires_at").asText() + " at the latest"));
         }
         if (released.isEmpty()) {
-          System.out.println("no lease matched");
+          gpu.main.out().println("no lease matched");
         }
         return IqaMain.OK;
       }

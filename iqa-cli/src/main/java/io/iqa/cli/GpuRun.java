@@ -62,18 +62,18 @@ final class GpuRun implements Callable<Integer> {
       try {
         lease = client.acquire(request);
       } catch (IqaException e) {
-        System.err.println("iqa: no GPU lease for " + command.get(0) + ": " + e.getMessage());
+        gpu.main.err().println("iqa: no GPU lease for " + command.get(0) + ": " + e.getMessage());
         return e.status() == 0 ? IqaMain.UNREACHABLE : IqaMain.PARTLY_FAILED;
       }
-      System.err.println("iqa: lease " + lease.id() + " on gpu " + lease.gpu() + " (owner " + who + ", ttl "
+      gpu.main.err().println("iqa: lease " + lease.id() + " on gpu " + lease.gpu() + " (owner " + who + ", ttl "
           + ttlS + " s); running " + command.get(0));
       LeasedProcess.Result result = new LeasedProcess(command, lease.cudaEnv(), 0, Math.round(graceS * 1000),
           "KILL", null, null).run(lease, yieldGpu);
       if (result.loss() != null) {
-        System.err.println("iqa: " + command.get(0) + " stopped, exit code " + result.exitCode() + ": "
+        gpu.main.err().println("iqa: " + command.get(0) + " stopped, exit code " + result.exitCode() + ": "
             + result.loss().message() + "; lease released");
       } else if (result.yielded()) {
-        System.err.println("iqa: " + command.get(0) + " stopped to yield gpu " + lease.gpu() + ", exit code "
+        gpu.main.err().println("iqa: " + command.get(0) + " stopped to yield gpu " + lease.gpu() + ", exit code "
             + result.exitCode() + ": " + Text.printable(lease.yieldRequested()) + "; lease released");
       }
       return result.exitCode();

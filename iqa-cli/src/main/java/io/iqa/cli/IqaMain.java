@@ -5,10 +5,16 @@ import io.iqa.client.IqaException;
 import io.iqa.client.LocalFileException;
 import io.iqa.protocol.Text;
 import io.iqa.protocol.config.ConfigException;
+import java.io.OutputStreamWriter;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.Map;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ScopeType;
+import picocli.CommandLine.Spec;
 import picocli.CommandLine;
 
 /**
@@ -28,18 +34,30 @@ public final class IqaMain implements java.util.concurrent.Callable<Integer> {
 
   @Option(names = "--conf", scope = ScopeType.INHERIT,
       description = "client config JSON (default: conf/client.json when present; env IQA_CLIENT_* override)") Path conf;
+  @Spec CommandSpec spec;
+  private Map<String, String> env = System.getenv();
 
   public static void main(String[] args) {
     // The CLI's own logging setup (stderr, WARN): set before any logger exists.
     if (System.getProperty("logback.configurationFile") == null) {
       System.setProperty("logback.configurationFile", "iqa-logback.xml");
     }
-    System.exit(cli().execute(args));
+    CommandLine cli = cli(System.getenv());
+    cli.setOut(new PrintWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), true));
+    cli.setErr(new PrintWriter(new OutputStreamWriter(System.err, StandardCharsets.UTF_8), true));
+    System.exit(cli.execute(args));
   }
 
-  /** The command line with its exit codes: what {@link #main} runs, and what tests run in-process. */
-  static CommandLine cli() {
-    CommandLine cli = new CommandLine(new IqaMain()).setCaseInsensitiveEnumValuesAllowed(true);
+  /**
+   * The command line with its exit codes: what {@link #main} runs, and what tests run in-process
+   * (with their own writers: every command prints to {@link #out()} and {@link #err()}).
+   *
+   * @param env where the {@code IQA_CLIENT_*} overrides are read
+   */
+  static CommandLine cli(Map<String, String> env) {
+    IqaMain main = new IqaMain();
+    main.env = env;
+    CommandLine cli = new CommandLine(main).setCaseInsensitiveEnumValuesAllowed(true);
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
       if (e instanceof ConfigException) {
         cmd.getErr().println("iqa: config error: " + Text.printable(e.getMessage()));
@@ -55,8 +73,18 @@ public final class IqaMain implements java.util.concurrent.Callable<Integer> {
   /** {@code iqa} without a command: its usage, on stderr, and the usage exit code. */
   @Override
   public Integer call() {
-    new CommandLine(this).usage(System.err);
+    spec.commandLine().usage(err());
     return USAGE;
+  }
+
+  /** @return where results go (stdout) */
+  PrintWriter out() {
+    return spec.commandLine().getOut();
+  }
+
+  /** @return where messages and progress go (stderr) */
+  PrintWriter err() {
+    return spec.commandLine().getErr();
   }
 
   ClientConfig config() {
@@ -64,6 +92,6 @@ public final class IqaMain implements java.util.concurrent.Callable<Integer> {
     if (file == null && java.nio.file.Files.exists(Path.of("conf", "client.json"))) {
       file = Path.of("conf", "client.json");
     }
-    return ClientConfig.load(file, System.getenv());
+    return ClientConfig.load(file, env);
   }
 }

@@ -5,8 +5,7 @@ import io.iqa.client.ScoreResult;
 import io.iqa.protocol.ScoreScale;
 import io.iqa.protocol.Text;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import java.io.PrintWriter;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -39,11 +38,11 @@ final class ScoreCli implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
-    PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+    PrintWriter out = main.out();
     List<Path> images = new ArrayList<>();
     for (Path p : paths) {
       if (!Files.exists(p)) {
-        System.err.println("iqa: no such file or folder: " + Text.printable(p.toString()));
+        main.err().println("iqa: no such file or folder: " + Text.printable(p.toString()));
         return IqaMain.USAGE;
       }
       if (Files.isDirectory(p)) {
@@ -53,10 +52,10 @@ final class ScoreCli implements Callable<Integer> {
       }
     }
     if (images.isEmpty()) {
-      System.err.println("iqa: no images (" + String.join(", ", EXTENSIONS) + ") under " + paths);
+      main.err().println("iqa: no images (" + String.join(", ", EXTENSIONS) + ") under " + paths);
       return IqaMain.USAGE;
     }
-    Progress progress = new Progress(images.size(), !noProgress && images.size() > 1);
+    Progress progress = new Progress(main.err(), images.size(), !noProgress && images.size() > 1);
     Map<Path, IqaClient.Outcome> outcomes = new LinkedHashMap<>();
     Map<String, ScoreScale> scales;
     try (IqaClient client = main.config().clientBuilder().build()) {
@@ -82,7 +81,7 @@ final class ScoreCli implements Callable<Integer> {
    * The image files under a folder, sorted; a subfolder that cannot be read is skipped with a
    * warning, and only regular files count (a FIFO or a device is never opened).
    */
-  private static List<Path> imagesUnder(Path dir) throws IOException {
+  private List<Path> imagesUnder(Path dir) throws IOException {
     List<Path> found = new ArrayList<>();
     Files.walkFileTree(dir, new SimpleFileVisitor<>() {
       @Override
@@ -95,7 +94,7 @@ final class ScoreCli implements Callable<Integer> {
 
       @Override
       public FileVisitResult visitFileFailed(Path file, IOException e) {
-        System.err.println("iqa: skipping " + Text.printable(file.toString()) + ": cannot read it ("
+        main.err().println("iqa: skipping " + Text.printable(file.toString()) + ": cannot read it ("
             + Text.printable(e.getClass().getSimpleName()) + ")");
         return FileVisitResult.CONTINUE;
       }
@@ -104,7 +103,7 @@ final class ScoreCli implements Callable<Integer> {
     return found;
   }
 
-  private void render(PrintStream out, Map<Path, IqaClient.Outcome> outcomes, Map<String, ScoreScale> scales) {
+  private void render(PrintWriter out, Map<Path, IqaClient.Outcome> outcomes, Map<String, ScoreScale> scales) {
     Set<String> models = new LinkedHashSet<>();
     outcomes.values().stream().filter(o -> o.result() != null).forEach(o -> models.addAll(o.result().scores().keySet()));
     if (json) {
@@ -166,11 +165,13 @@ final class ScoreCli implements Callable<Integer> {
 
   /** A one-line progress bar on stderr. */
   private static final class Progress {
+    private final PrintWriter err;
     private final int total;
     private final boolean show;
     private int done;
 
-    Progress(int total, boolean show) {
+    Progress(PrintWriter err, int total, boolean show) {
+      this.err = err;
       this.total = total;
       this.show = show;
       draw();
@@ -183,7 +184,7 @@ final class ScoreCli implements Callable<Integer> {
 
     void done() {
       if (show) {
-        System.err.println();
+        err.println();
       }
     }
 
@@ -193,8 +194,8 @@ final class ScoreCli implements Callable<Integer> {
       }
       int width = 30;
       int filled = total == 0 ? width : done * width / total;
-      System.err.print("\r[" + "#".repeat(filled) + " ".repeat(width - filled) + "] " + done + "/" + total + " images");
-      System.err.flush();
+      err.print("\r[" + "#".repeat(filled) + " ".repeat(width - filled) + "] " + done + "/" + total + " images");
+      err.flush();
     }
   }
 }

@@ -19,7 +19,7 @@ final class SidecarCli {
   /** Asks the sidecar (never the fallback) and prints what {@code answer} makes of its reply. */
   int print(Function<IqaClient, String> answer) {
     try (IqaClient client = main.config().clientBuilder().fallback(null).build()) {
-      System.out.println(answer.apply(client));
+      main.out().println(answer.apply(client));
       return IqaMain.OK;
     }
   }

@@ -1,7 +1,7 @@
 package io.iqa.cli;
 
 import io.iqa.protocol.Text;
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.util.List;
 
 /**
@@ -12,7 +12,7 @@ final class Table {
   private Table() {
   }
 
-  static void print(PrintStream out, List<String> header, List<List<String>> cells) {
+  static void print(PrintWriter out, List<String> header, List<List<String>> cells) {
     List<List<String>> rows = cells.stream().map(r -> r.stream().map(Text::printable).toList()).toList();
     int[] width = new int[header.size()];
     for (int i = 0; i < header.size(); i++) {
@@ -29,7 +29,7 @@ final class Table {
     }
   }
 
-  private static void line(PrintStream out, int[] width, List<String> cells) {
+  private static void line(PrintWriter out, int[] width, List<String> cells) {
     StringBuilder sb = new StringBuilder();
     for (int i = 0; i < cells.size(); i++) {
       sb.append(i == 0 ? "" : "  ").append(String.format("%-" + width[i] + "s", cells.get(i)));

@@ -4,22 +4,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.BrokerVerticle;
 import io.iqa.sidecar.SidecarMain;
 import io.iqa.sidecar.samples.SampleImages;
 import io.vertx.core.Vertx;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -43,16 +38,11 @@ class IqaCliHostileTest {
   private String brokerUrl;
   private Path photos;
 
-  private record Run(int exit, String out, String err, long millis) {
-  }
 
   @BeforeEach
   void start() throws Exception {
     vertx = Vertx.vertx();
-    BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
-        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
-    vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
-    brokerUrl = "http://127.0.0.1:" + broker.actualPort();
+    brokerUrl = Iqa.startBroker(vertx);
     photos = Files.createDirectories(dir.resolve("photos"));
     ImageIO.write(SampleImages.scene(64), "jpeg", photos.resolve("a.jpg").toFile());
     ImageIO.write(SampleImages.blur(SampleImages.scene(64), 2), "jpeg", photos.resolve("b.jpg").toFile());
@@ -91,36 +81,14 @@ class IqaCliHostileTest {
     return bin;
   }
 
-  private Run iqa(Map<String, String> env, String... args) throws Exception {
-    return iqa(List.of(), env, args);
-  }
-
-  /** @param prefix runs iqa through this (e.g. setpriv), or directly when empty */
-  private Run iqa(List<String> prefix, Map<String, String> env, String... args) throws Exception {
-    List<String> cmd = new ArrayList<>(prefix);
-    cmd.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-cp", System.getProperty("java.class.path"), IqaMain.class.getName()));
-    cmd.addAll(List.of(args));
-    ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile()).redirectError(dir.resolve("err.txt").toFile());
-    pb.environment().putAll(env);
-    long t0 = System.nanoTime();
-    Process p = pb.start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertTrue(p.waitFor(120, TimeUnit.SECONDS), "iqa did not finish");
-    return new Run(p.exitValue(), out, Files.readString(dir.resolve("err.txt")), (System.nanoTime() - t0) / 1_000_000);
-  }
-
-  private Run iqa(String... args) throws Exception {
-    return iqa(Map.of(), args);
-  }
-
   @Test
   void localFileProblemsAreTheFilesNeverAFallbackAndOddFilesAreRefusedNotWaitedOn() throws Exception {
     Path bin = docker("");
     Path conf = conf(new JsonObject().put("search_path", bin.toString()).put("lease_wait_s", 0.5));
     Path fifo = dir.resolve("pipe.jpg");
     new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor(10, TimeUnit.SECONDS);
-    Run r = iqa("--conf", conf.toString(), "score", "--json", fifo.toString(), photos.resolve("a.jpg").toString());
+    Iqa.Run r = Iqa.run("--conf", conf.toString(), "score", "--json", fifo.toString(),
+        photos.resolve("a.jpg").toString());
     assertTrue(r.millis() < 60_000, "a FIFO argument must not hang");
     assertEquals(IqaMain.PARTLY_FAILED, r.exit(), r.out() + r.err());
     List<JsonObject> lines = r.out().lines().map(JsonObject::new).toList();
@@ -130,7 +98,7 @@ class IqaCliHostileTest {
     assertFalse(runs.contains("pipe.jpg"), "a local file problem must never go to the container: " + runs);
     assertFalse(runs.contains(" / ") || runs.contains("-v /:/in"), "never mount / into the container: " + runs);
 
-    Run missing = iqa("--conf", conf.toString(), "score", "/nope.jpg");
+    Iqa.Run missing = Iqa.run("--conf", conf.toString(), "score", "/nope.jpg");
     assertEquals(IqaMain.USAGE, missing.exit(), "a missing file named on the command line is a usage error");
     assertFalse(Files.readString(bin.resolve("runs")).contains("-v /:/in"), "never mount / into the container");
 
@@ -138,7 +106,7 @@ class IqaCliHostileTest {
     Path odd = Files.createDirectories(dir.resolve("odd"));
     new ProcessBuilder("sh", "-c", "cp \"$0\" \"$1/$(printf 'bad\\377.jpg')\" && cp \"$0\" \"$1/good.jpg\"",
         photos.resolve("a.jpg").toString(), odd.toString()).start().waitFor(10, TimeUnit.SECONDS);
-    Run names = iqa("--conf", conf.toString(), "score", "--json", odd.toString());
+    Iqa.Run names = Iqa.run("--conf", conf.toString(), "score", "--json", odd.toString());
     List<JsonObject> answers = names.out().lines().map(JsonObject::new).toList();
     assertEquals(2, answers.size(), names.out() + names.err());
     assertTrue(answers.get(0).getString("error", "").startsWith("bad_file_name"), answers.get(0).encode());
@@ -149,18 +117,21 @@ class IqaCliHostileTest {
   @Test
   void aWorkingFallbackPrintsEachImageOnceAndItsTimeoutStopsItOnTime() throws Exception {
     Path bin = docker("");
-    Run ok = iqa("--conf", conf(new JsonObject().put("search_path", bin.toString()).put("lease_wait_s", 0.5))
-        .toString(), "score", "--json", "photos");
-    // A relative folder on purpose: the finding printed each image twice (relative and absolute).
+    // A relative folder on purpose (so its own process, working in dir): the finding printed each
+    // image twice (relative and absolute).
+    Iqa.Run ok = Iqa.process(dir, List.of(), "--conf", conf(new JsonObject().put("search_path", bin.toString())
+        .put("lease_wait_s", 0.5)).toString(), "score", "--json", "photos");
     assertEquals(0, ok.exit(), ok.out() + ok.err());
     assertEquals(2, ok.out().lines().count(), "each image once: " + ok.out());
     Path slow = docker("sleep 20");
-    Run timedOut = iqa("--conf", conf(new JsonObject().put("search_path", slow.toString()).put("timeout_s", 2)
+    Iqa.Run timedOut = Iqa.run("--conf", conf(new JsonObject().put("search_path", slow.toString())
+        .put("timeout_s", 2)
         .put("lease_wait_s", 0.5)).toString(), "score", photos.toString());
     assertTrue(timedOut.millis() < 15_000, "fallback.timeout_s=2 but iqa ran " + timedOut.millis() + " ms");
     assertTrue(timedOut.out().contains("timed out") || timedOut.err().contains("timed out"),
         timedOut.out() + timedOut.err());
-    Run once = iqa("--conf", conf(new JsonObject().put("search_path", bin.toString()).put("lease_wait_s", 0.5))
+    Iqa.Run once = Iqa.run("--conf", conf(new JsonObject().put("search_path", bin.toString())
+        .put("lease_wait_s", 0.5))
         .toString(), "score", "--json", photos.toString());
     assertEquals(0, once.exit(), once.out() + once.err());
     List<String> lines = once.out().lines().toList();
@@ -176,7 +147,8 @@ class IqaCliHostileTest {
     List<String> asOwner = "root".equals(System.getProperty("user.name"))
         ? List.of("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--") : List.of();
     try {
-      Run r = iqa(asOwner, Map.of(), "--conf", conf(new JsonObject().put("enabled", false)).toString(), "score",
+      Iqa.Run r = Iqa.process(dir, asOwner, "--conf", conf(new JsonObject().put("enabled", false)).toString(),
+          "score",
           photos.toString());
       assertTrue(r.err().contains("skipping") && r.err().contains("locked"), r.err());
       assertTrue(r.out().contains("a.jpg"), "the readable images must still be listed: " + r.out());
@@ -187,15 +159,16 @@ class IqaCliHostileTest {
 
   @Test
   void exitCodesAreTheDocumentedOnes() throws Exception {
-    assertEquals(IqaMain.USAGE, iqa().exit(), "iqa without a command is a usage error");
-    assertEquals(IqaMain.USAGE, iqa("gpu").exit());
-    Run down = iqa("--conf", conf(new JsonObject().put("enabled", false)).toString(), "score", photos.toString());
+    assertEquals(IqaMain.USAGE, Iqa.run().exit(), "iqa without a command is a usage error");
+    assertEquals(IqaMain.USAGE, Iqa.run("gpu").exit());
+    Iqa.Run down = Iqa.run("--conf", conf(new JsonObject().put("enabled", false)).toString(), "score",
+        photos.toString());
     assertEquals(IqaMain.UNREACHABLE, down.exit(), "sidecar down, no fallback: " + down.out() + down.err());
-    Run typo = iqa(Map.of("IQA_CLIENT_SIDECARURL", "http://x"), "score", photos.toString());
+    Iqa.Run typo = Iqa.run(Map.of("IQA_CLIENT_SIDECARURL", "http://x"), "score", photos.toString());
     assertEquals(IqaMain.USAGE, typo.exit(), "a config mistake is a usage error: " + typo.err());
     assertTrue(typo.err().contains("IQA_CLIENT_SIDECARURL"), typo.err());
     Path badBlock = Files.writeString(dir.resolve("bad.json"), "{\"fallback\": {\"timeout\": 5}}");
-    Run block = iqa("--conf", badBlock.toString(), "score", photos.toString());
+    Iqa.Run block = Iqa.run("--conf", badBlock.toString(), "score", photos.toString());
     assertEquals(IqaMain.USAGE, block.exit());
     assertTrue(block.err().contains("fallback.timeout"), block.err());
   }
@@ -206,7 +179,7 @@ class IqaCliHostileTest {
     HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(brokerUrl + "/v1/gpu/lease"))
         .POST(HttpRequest.BodyPublishers.ofString(new JsonObject().put("owner", "x").put("purpose", evil).encode()))
         .build(), HttpResponse.BodyHandlers.ofString());
-    Run status = iqa("--conf", conf(new JsonObject().put("enabled", false)).toString(), "gpu", "status");
+    Iqa.Run status = Iqa.run("--conf", conf(new JsonObject().put("enabled", false)).toString(), "gpu", "status");
     assertEquals(0, status.exit(), status.err());
     assertFalse(status.out().contains("\u001b") || status.out().contains("\r"), "raw control characters reached "
         + "the terminal: " + status.out());

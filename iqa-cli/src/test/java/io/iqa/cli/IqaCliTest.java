@@ -4,8 +4,6 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.BrokerVerticle;
 import io.iqa.client.LeaseClient;
 import io.iqa.sidecar.samples.SampleImages;
 import io.iqa.sidecar.service.SidecarOptions;
@@ -13,12 +11,9 @@ import io.iqa.sidecar.service.SidecarVerticle;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.AfterEach;
@@ -26,7 +21,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** iqa as a user runs it: a separate JVM, its stdout, stderr and exit code. */
+/** iqa as a user runs it: its stdout, stderr and exit code (in-process: the same command line as main). */
 class IqaCliTest {
 
   @TempDir
@@ -36,16 +31,11 @@ class IqaCliTest {
   private Path conf;
   private Path photos;
 
-  private record Run(int exit, String out, String err) {
-  }
 
   @BeforeEach
   void start() throws Exception {
     vertx = Vertx.vertx();
-    BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
-        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
-    vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
-    brokerUrl = "http://127.0.0.1:" + broker.actualPort();
+    brokerUrl = Iqa.startBroker(vertx);
     SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
         .put("broker", new JsonObject().put("url", brokerUrl))
         // required: it leases on this CPU-only machine as it would on a GPU one
@@ -67,19 +57,9 @@ class IqaCliTest {
     vertx.close().await(60, TimeUnit.SECONDS);
   }
 
-  private Run iqa(String... args) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-cp", System.getProperty("java.class.path"), IqaMain.class.getName()));
-    cmd.addAll(List.of(args));
-    Process p = new ProcessBuilder(cmd).redirectError(dir.resolve("err.txt").toFile()).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertTrue(p.waitFor(120, TimeUnit.SECONDS));
-    return new Run(p.exitValue(), out, Files.readString(dir.resolve("err.txt")));
-  }
-
   @Test
   void scoreFoldersAsATableCsvOrJson() throws Exception {
-    Run table = iqa("--conf", conf.toString(), "score", photos.getParent().toString());
+    Iqa.Run table = Iqa.run("--conf", conf.toString(), "score", photos.getParent().toString());
     assertEquals(0, table.exit(), table.err());
     String[] lines = table.out().split("\n");
     assertTrue(lines[0].startsWith("image") && lines[0].contains("tech_sharpness") && lines[0].contains("served_by"),
@@ -89,9 +69,9 @@ class IqaCliTest {
     assertTrue(table.out().contains("sidecar"), table.out());
     assertTrue(table.err().contains("2/2 images"), "progress bar on stderr: " + table.err());
 
-    Run csv = iqa("--conf", conf.toString(), "score", "--csv", photos.resolve("a.jpg").toString());
+    Iqa.Run csv = Iqa.run("--conf", conf.toString(), "score", "--csv", photos.resolve("a.jpg").toString());
     assertEquals("image,tech_sharpness,served_by,error", csv.out().split("\n")[0]);
-    Run json = iqa("--conf", conf.toString(), "score", "--json", photos.resolve("a.jpg").toString());
+    Iqa.Run json = Iqa.run("--conf", conf.toString(), "score", "--json", photos.resolve("a.jpg").toString());
     JsonObject line = new JsonObject(json.out().trim());
     assertEquals("sidecar", line.getString("served_by"));
     assertTrue(line.getJsonObject("scores").getDouble("tech_sharpness") > 0);
@@ -99,13 +79,13 @@ class IqaCliTest {
 
   @Test
   void exitCodesScriptsCanTrust() throws Exception {
-    Run bad = iqa("--conf", conf.toString(), "score", dir.resolve("missing.jpg").toString());
+    Iqa.Run bad = Iqa.run("--conf", conf.toString(), "score", dir.resolve("missing.jpg").toString());
     assertEquals(IqaMain.USAGE, bad.exit());
     assertTrue(bad.err().contains("no such file or folder"), bad.err());
 
     Path notImage = dir.resolve("fake.jpg");
     Files.writeString(notImage, "text");
-    Run partly = iqa("--conf", conf.toString(), "score", "--no-progress", notImage.toString(),
+    Iqa.Run partly = Iqa.run("--conf", conf.toString(), "score", "--no-progress", notImage.toString(),
         photos.resolve("a.jpg").toString());
     assertEquals(IqaMain.PARTLY_FAILED, partly.exit(), partly.out() + partly.err());
     assertTrue(partly.out().contains("bad_image"), partly.out());
@@ -113,20 +93,20 @@ class IqaCliTest {
     Path nowhere = dir.resolve("nowhere.json");
     Files.writeString(nowhere, "{\"broker_url\": \"http://127.0.0.1:1\", \"sidecar_url\": \"http://127.0.0.1:1\","
         + " \"fallback\": {\"enabled\": false}}");
-    Run unreachable = iqa("--conf", nowhere.toString(), "gpu", "status");
+    Iqa.Run unreachable = Iqa.run("--conf", nowhere.toString(), "gpu", "status");
     assertEquals(IqaMain.UNREACHABLE, unreachable.exit());
     assertTrue(unreachable.err().contains("unreachable"), unreachable.err());
-    Run noSidecar = iqa("--conf", nowhere.toString(), "score", photos.resolve("a.jpg").toString());
+    Iqa.Run noSidecar = Iqa.run("--conf", nowhere.toString(), "score", photos.resolve("a.jpg").toString());
     assertEquals(IqaMain.UNREACHABLE, noSidecar.exit(), noSidecar.out() + noSidecar.err());
   }
 
   @Test
   void gpuStatusForceReleaseAndSidecarShutdown() throws Exception {
-    Run status = iqa("--conf", conf.toString(), "gpu", "status");
+    Iqa.Run status = Iqa.run("--conf", conf.toString(), "gpu", "status");
     assertEquals(0, status.exit(), status.err());
     assertTrue(status.out().contains("held") && status.out().contains("iqa-sidecar"), status.out());
 
-    Run released = iqa("--conf", conf.toString(), "gpu", "force-release", "--owner", "iqa-sidecar",
+    Iqa.Run released = Iqa.run("--conf", conf.toString(), "gpu", "force-release", "--owner", "iqa-sidecar",
         "--reason", "test");
     assertEquals(0, released.exit(), released.err());
     assertTrue(released.out().startsWith("revoked lease"), released.out());
@@ -135,17 +115,17 @@ class IqaCliTest {
       await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100))
           .until(() -> watch.status().path("gpus").get(0).path("leases").isEmpty());
     }
-    Run free = iqa("--conf", conf.toString(), "gpu", "status");
+    Iqa.Run free = Iqa.run("--conf", conf.toString(), "gpu", "status");
     assertTrue(free.out().contains("free"), free.out());
 
-    Run both = iqa("--conf", conf.toString(), "gpu", "force-release", "--lease", "1", "--owner", "x");
+    Iqa.Run both = Iqa.run("--conf", conf.toString(), "gpu", "force-release", "--lease", "1", "--owner", "x");
     assertEquals(IqaMain.USAGE, both.exit(), "--lease and --owner exclude each other");
 
-    Run release = iqa("--conf", conf.toString(), "sidecar", "release");
+    Iqa.Run release = Iqa.run("--conf", conf.toString(), "sidecar", "release");
     assertEquals(0, release.exit(), release.err());
     assertTrue(release.out().contains("lease is released"), release.out());
 
-    Run shutdown = iqa("--conf", conf.toString(), "sidecar", "shutdown");
+    Iqa.Run shutdown = Iqa.run("--conf", conf.toString(), "sidecar", "shutdown");
     assertEquals(0, shutdown.exit(), shutdown.err());
   }
 }

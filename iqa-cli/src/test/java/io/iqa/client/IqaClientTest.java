@@ -77,11 +77,13 @@ class IqaClientTest {
   }
 
   /**
-   * Expects {@code run --rm [--gpus device=N -e GPU_LEASE_ID=ID] -v DIR:/in:ro IMAGE score /in/FILE...}: the GPU image
+   * Stops the sidecar (so every image goes to the fallback) and makes a stand-in docker. It expects
+   * {@code run --rm [--gpus device=N -e GPU_LEASE_ID=ID] -v DIR:/in:ro IMAGE score /in/FILE...}: the GPU image
    * with {@code --gpus}, the CPU image without. Records its arguments and, while it runs, the
    * broker's status; then runs the real score command on the files.
    */
-  private Path realScoreDocker() throws Exception {
+  private Path sidecarDownRealScoreDocker() throws Exception {
+    vertx.undeploy(sidecarDeployment).await(60, TimeUnit.SECONDS);
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     return standInDocker("""
         #!/bin/bash
@@ -140,8 +142,7 @@ class IqaClientTest {
       assertEquals("cache", rerun.score(images.get(1)).servedBy());
     }
 
-    vertx.undeploy(sidecarDeployment).await(60, TimeUnit.SECONDS);
-    Path bin = realScoreDocker();
+    Path bin = sidecarDownRealScoreDocker();
     try (IqaClient fresh = client(bin, null)) {
       Map<Path, IqaClient.Outcome> viaContainer = fresh.scoreAll(images);
       for (Path p : images) {
@@ -159,8 +160,7 @@ class IqaClientTest {
 
   @Test
   void theFallbackRunsHoldingALeaseForTheGpuItPassesToDocker() throws Exception {
-    vertx.undeploy(sidecarDeployment).await(60, TimeUnit.SECONDS);
-    Path bin = realScoreDocker();
+    Path bin = sidecarDownRealScoreDocker();
     try (LeaseClient others = new LeaseClient(brokerUrl);
         Lease llm = others.acquire(LeaseRequest.of("llm-server").withGpu(0).withTtl(60));
         IqaClient client = client(bin, null)) {
@@ -184,8 +184,7 @@ class IqaClientTest {
 
   @Test
   void withoutALeaseInTimeTheFallbackRunsTheCpuImageWithoutGpusOrFailsAsConfigured() throws Exception {
-    vertx.undeploy(sidecarDeployment).await(60, TimeUnit.SECONDS);
-    Path bin = realScoreDocker();
+    Path bin = sidecarDownRealScoreDocker();
     try (LeaseClient others = new LeaseClient(brokerUrl);
         Lease a = others.acquire(LeaseRequest.of("llm-a").withGpu(0).withTtl(60));
         Lease b = others.acquire(LeaseRequest.of("llm-b").withGpu(1).withTtl(60))) {

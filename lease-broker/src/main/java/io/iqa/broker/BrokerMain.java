@@ -1,6 +1,7 @@
 package io.iqa.broker;
 
 import io.iqa.protocol.config.ConfigException;
+import io.iqa.server.ConfigFile;
 import io.iqa.server.ListenOptions;
 import io.iqa.server.ServerProcess;
 import io.vertx.core.Vertx;
@@ -41,7 +42,7 @@ public final class BrokerMain implements Callable<Integer> {
   public Integer call() {
     BrokerOptions options;
     try {
-      JsonObject json = conf == null ? new JsonObject() : BrokerOptions.readFile(conf);
+      JsonObject json = conf == null ? new JsonObject() : ConfigFile.read(conf);
       json = listen.applyTo(BrokerOptions.applyEnv(json, System.getenv()));
       options = new BrokerOptions(json).fresh(fresh)
           .resolveAgainst(conf == null ? null : conf.toAbsolutePath().getParent());

@@ -6,8 +6,6 @@ import io.iqa.server.ConfigJson;
 import io.iqa.server.ServerLimits;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -123,17 +121,6 @@ public final class BrokerOptions {
       throw new ConfigException("observe_interval_ms must be 0 (off) or at least 100, not " + observeIntervalMs);
     }
     nvidiaSmi = c.string("nvidia_smi", nvidiaSmi);
-  }
-
-  /** Reads a JSON config file. @throws ConfigException when unreadable or not a JSON object */
-  public static JsonObject readFile(Path file) {
-    try {
-      return new JsonObject(Files.readString(file));
-    } catch (IOException e) {
-      throw new ConfigException("cannot read config file " + file + ": " + e.getMessage(), e);
-    } catch (DecodeException e) {
-      throw new ConfigException("config file " + file + " is not a JSON object: " + e.getMessage(), e);
-    }
   }
 
   /** Returns a copy of {@code json} with every {@link #ENV} variable present in {@code env} applied. */

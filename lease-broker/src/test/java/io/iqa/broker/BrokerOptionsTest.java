@@ -1,11 +1,12 @@
 package io.iqa.broker;
 
-import io.iqa.protocol.config.ConfigException;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.iqa.protocol.config.ConfigException;
+import io.iqa.server.ConfigFile;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -80,11 +81,11 @@ class BrokerOptionsTest {
 
   @Test
   void readsTheShippedConfigFile(@TempDir Path dir) throws Exception {
-    BrokerOptions shipped = new BrokerOptions(BrokerOptions.readFile(Path.of("../conf/broker.json")));
+    BrokerOptions shipped = new BrokerOptions(ConfigFile.read(Path.of("../conf/broker.json")));
     assertEquals(8470, shipped.port());
     Path broken = dir.resolve("broken.json");
     Files.writeString(broken, "{ not json");
-    ConfigException e = assertThrows(ConfigException.class, () -> BrokerOptions.readFile(broken));
+    ConfigException e = assertThrows(ConfigException.class, () -> ConfigFile.read(broken));
     assertTrue(e.getMessage().contains("broken.json"), e.getMessage());
   }
 

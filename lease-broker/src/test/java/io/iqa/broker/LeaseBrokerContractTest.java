@@ -65,6 +65,13 @@ abstract class LeaseBrokerContractTest {
     return broker(new JsonObject());
   }
 
+  /** @return the answer to come of a request named "waiter" for {@code gpu}, once it waits in the queue */
+  static Future<Reply> waiterFor(TestBroker b, int gpu) {
+    Future<Reply> waiter = b.postAsync("/v1/gpu/lease", req("waiter").put("gpu", gpu).put("wait_s", 20));
+    b.awaitWaiting(1);
+    return waiter;
+  }
+
   static JsonObject req(String owner) {
     return new JsonObject().put("owner", owner).put("purpose", "test");
   }
@@ -290,8 +297,7 @@ abstract class LeaseBrokerContractTest {
     assertEquals("stale", lost.json().getString("reason"));
     assertTrue(eventTypes(b).contains("stale"));
 
-    Future<Reply> waiter = b.postAsync("/v1/gpu/lease", req("waiter").put("gpu", 0).put("wait_s", 20));
-    b.awaitWaiting(1);
+    Future<Reply> waiter = waiterFor(b, 0);
     TestBroker.sleep(200);
     assertFalse(waiter.isComplete(), "granted before the stale holder confirmed or its lease expired");
     assertEquals(new JsonObject().put("released", true).put("revoked", "stale"),
@@ -307,8 +313,7 @@ abstract class LeaseBrokerContractTest {
   void aForceReleasedLeaseKeepsItsGpuUntilItsHolderReleasesAndTheWaiterIsGrantedThen() {
     TestBroker b = broker();
     JsonObject held = b.lease(req("holder").put("gpu", 0).put("ttl_s", 60));
-    Future<Reply> waiter = b.postAsync("/v1/gpu/lease", req("waiter").put("gpu", 0).put("wait_s", 20));
-    b.awaitWaiting(1);
+    Future<Reply> waiter = waiterFor(b, 0);
     Reply fr = b.post("/v1/gpu/force_release",
         new JsonObject().put("lease_id", held.getLong("lease_id")).put("reason", "llm needs it"));
     assertEquals(200, fr.status(), fr.toString());
@@ -343,8 +348,7 @@ abstract class LeaseBrokerContractTest {
   void aRevokedLeaseWhoseHolderNeverConfirmsIsHandedOnAtItsExpiresAt() {
     TestBroker b = broker();
     JsonObject held = b.lease(req("hung").put("gpu", 0).put("ttl_s", 1.5));
-    Future<Reply> waiter = b.postAsync("/v1/gpu/lease", req("waiter").put("gpu", 0).put("wait_s", 20));
-    b.awaitWaiting(1);
+    Future<Reply> waiter = waiterFor(b, 0);
     long revokedAt = System.nanoTime();
     b.post("/v1/gpu/force_release", new JsonObject().put("owner", "hung"));
     Reply granted = TestBroker.await(waiter);

@@ -7,6 +7,9 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Checks a history of grants recorded by clients: no two intervals on a device overlap beyond its
@@ -26,6 +29,36 @@ public final class LeaseHistoryChecker {
   /** One granted lease as a client saw it. Times are System.nanoTime() of one JVM. */
   public record Grant(long leaseId, int gpu, int vramMb, boolean exclusive, long requestSentNs, long grantReceivedNs,
       long aliveUntilNs, String client) {
+  }
+
+  /** What a check run records from many threads: every grant, and how often each kind of thing happened. */
+  public static final class Recorder {
+    private final List<Grant> grants = new ArrayList<>();
+    private final Map<String, AtomicLong> counts = new ConcurrentHashMap<>();
+
+    public synchronized void grant(Grant g) {
+      grants.add(g);
+    }
+
+    public synchronized List<Grant> grants() {
+      return new ArrayList<>(grants);
+    }
+
+    /** Counts one more {@code what}. */
+    public void count(String what) {
+      counts.computeIfAbsent(what, k -> new AtomicLong()).incrementAndGet();
+    }
+
+    /** @return how often {@code what} was counted */
+    public long seen(String what) {
+      AtomicLong c = counts.get(what);
+      return c == null ? 0 : c.get();
+    }
+
+    @Override
+    public String toString() {
+      return grants().size() + " grants, " + new TreeMap<>(counts);
+    }
   }
 
   private final Map<Integer, Integer> capacity;

@@ -16,12 +16,7 @@ class NvidiaSmiTest {
 
   @Test
   void readsDevicesFromNvidiaSmi(@TempDir Path dir) throws Exception {
-    Path smi = script(dir, """
-        #!/bin/sh
-        [ "$1" = "--query-gpu=index,memory.total" ] || { echo "unexpected args: $*" >&2; exit 9; }
-        echo "0, 81559"
-        echo "1, 24576"
-        """);
+    Path smi = answering(dir, "--query-gpu=index,memory.total", "0, 81559\n1, 24576\n");
     assertEquals(List.of(new GpuDevice(0, 81559), new GpuDevice(1, 24576)), new NvidiaSmi(smi.toString()).detect());
   }
 
@@ -57,13 +52,15 @@ class NvidiaSmiTest {
 
   @Test
   void readsMemoryInUseByDevice(@TempDir Path dir) throws Exception {
-    Path smi = script(dir, """
-        #!/bin/sh
-        [ "$1" = "--query-gpu=index,memory.used" ] || { echo "unexpected args: $*" >&2; exit 9; }
-        echo "0, 1"
-        echo "1, 40211"
-        """);
+    Path smi = answering(dir, "--query-gpu=index,memory.used", "0, 1\n1, 40211\n");
     assertEquals(java.util.Map.of(0, 1, 1, 40211), new NvidiaSmi(smi.toString()).memoryUsedMb());
+  }
+
+  /** A stand-in nvidia-smi that prints {@code output} when its first argument is {@code query}, else fails. */
+  private static Path answering(Path dir, String query, String output) throws Exception {
+    Files.writeString(dir.resolve("output"), output);
+    return script(dir, "#!/bin/sh\n[ \"$1\" = \"" + query + "\" ] || { echo \"unexpected args: $*\" >&2; exit 9; }\n"
+        + "cat \"$(dirname \"$0\")/output\"\n");
   }
 
   private static Path script(Path dir, String body) throws Exception {

@@ -4,16 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.broker.LeaseHistoryChecker.Grant;
+import io.iqa.broker.LeaseHistoryChecker.Recorder;
 import io.iqa.broker.TestBroker.Reply;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -41,12 +39,11 @@ class RedisConcurrencyCheckTest {
           .put("store", new JsonObject().put("type", "redis").put("url", redis.url()).put("key_prefix", "check:"));
       List<TestBroker> brokers = List.of(new TestBroker(config), new TestBroker(config), new TestBroker(config));
       try {
-        List<Grant> history = Collections.synchronizedList(new ArrayList<>());
-        Map<String, AtomicLong> counts = new ConcurrentHashMap<>();
+        Recorder run = new Recorder();
         long end = System.nanoTime() + RUN_NS;
         List<Thread> threads = new ArrayList<>();
         for (int i = 0; i < CLIENTS; i++) {
-          Client c = new Client("c" + i, brokers.get(i % brokers.size()), new Random(1000 + i), history, counts);
+          Client c = new Client("c" + i, brokers.get(i % brokers.size()), new Random(1000 + i), run);
           Thread t = new Thread(() -> c.run(end), "client-" + i);
           t.start();
           threads.add(t);
@@ -55,44 +52,38 @@ class RedisConcurrencyCheckTest {
           t.join(120_000);
           assertTrue(!t.isAlive(), t.getName() + " did not finish");
         }
-        System.out.println("concurrency check: " + history.size() + " grants, counts " + counts);
+        System.out.println("concurrency check: " + run);
+        List<Grant> history = run.grants();
         List<String> problems = new LeaseHistoryChecker(CAPACITY).check(history);
         assertEquals(List.of(), problems, "the lease history has violations (first 20 shown): "
             + problems.subList(0, Math.min(20, problems.size())));
         // The run must have exercised what it claims to check.
         assertTrue(history.size() > 300, "only " + history.size() + " grants: the run proves too little");
-        assertTrue(count(counts, "busy") > 50, "too little contention: " + counts);
-        assertTrue(count(counts, "lost") > 0, "no lease was ever lost (expiry, stale, force): " + counts);
-        assertTrue(count(counts, "force_released") > 0, "no force-release happened: " + counts);
-        assertTrue(count(counts, "waited_grant") > 0, "no waiter was ever granted: " + counts);
+        assertTrue(run.seen("busy") > 50, "too little contention: " + run);
+        assertTrue(run.seen("lost") > 0, "no lease was ever lost (expiry, stale, force): " + run);
+        assertTrue(run.seen("force_released") > 0, "no force-release happened: " + run);
+        assertTrue(run.seen("waited_grant") > 0, "no waiter was ever granted: " + run);
       } finally {
         brokers.forEach(TestBroker::close);
       }
     }
   }
 
-  private static long count(Map<String, AtomicLong> counts, String key) {
-    AtomicLong c = counts.get(key);
-    return c == null ? 0 : c.get();
-  }
-
   private static final class Client {
     private final String name;
     private final TestBroker broker;
     private final Random rnd;
-    private final List<Grant> history;
-    private final Map<String, AtomicLong> counts;
+    private final Recorder run;
     private JsonObject held;
     private long heldSent;
     private long heldReceived;
     private long aliveUntil;
 
-    Client(String name, TestBroker broker, Random rnd, List<Grant> history, Map<String, AtomicLong> counts) {
+    Client(String name, TestBroker broker, Random rnd, Recorder run) {
       this.name = name;
       this.broker = broker;
       this.rnd = rnd;
-      this.history = history;
-      this.counts = counts;
+      this.run = run;
     }
 
     void run(long end) {
@@ -190,13 +181,13 @@ class RedisConcurrencyCheckTest {
     }
 
     private void record(long alive) {
-      history.add(new Grant(held.getLong("lease_id"), held.getInteger("gpu"), held.getInteger("vram_mb"),
+      run.grant(new Grant(held.getLong("lease_id"), held.getInteger("gpu"), held.getInteger("vram_mb"),
           held.getBoolean("exclusive"), heldSent, heldReceived, alive, name));
       held = null;
     }
 
     private void count(String key) {
-      counts.computeIfAbsent(key, k -> new AtomicLong()).incrementAndGet();
+      run.count(key);
     }
   }
 }

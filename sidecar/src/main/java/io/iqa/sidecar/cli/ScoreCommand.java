@@ -44,47 +44,19 @@ public final class ScoreCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-    JsonObject config;
-    try {
-      config = SidecarConfig.read(conf);
-    } catch (ConfigException e) {
-      System.err.println("score: " + e.getMessage());
-      return 2;
-    }
-    OneShotLease lease;
-    try {
-      lease = OneShotLease.take(config, SidecarConfig.baseDir(conf));
-    } catch (ConfigException e) {
-      System.err.println("score: " + e.getMessage());
-      return 2;
-    } catch (io.iqa.client.IqaException e) {
-      System.err.println("score: " + e.getMessage());
-      return 3;
-    }
-    try (lease) {
+    // A ConfigException (exit 2) or an IqaException from the lease (exit 3) goes to SidecarMain's handler.
+    JsonObject config = SidecarConfig.read(conf);
+    try (OneShotLease lease = OneShotLease.take(config, SidecarConfig.baseDir(conf))) {
       return score(out, config, lease);
     }
   }
 
   private int score(PrintStream out, JsonObject config, OneShotLease lease) throws Exception {
-    ModelRegistry registry;
-    try {
-      registry = ModelRegistry.load(config, SidecarConfig.baseDir(conf));
-    } catch (ConfigException e) {
-      System.err.println("score: " + e.getMessage());
-      return 2;
-    }
-    try (registry) {
+    try (ModelRegistry registry = ModelRegistry.load(config, SidecarConfig.baseDir(conf))) {
       ImageScorer scorer = new ImageScorer(new ImageDecoder(
           config.getLong("max_image_bytes", ImageDecoder.DEFAULT_MAX_BYTES),
           config.getLong("max_image_pixels", ImageDecoder.DEFAULT_MAX_PIXELS)), registry);
-      List<ImageModel> chosen;
-      try {
-        chosen = registry.select(models);
-      } catch (ConfigException e) {
-        System.err.println("score: " + e.getMessage());
-        return 2;
-      }
+      List<ImageModel> chosen = registry.select(models);
       boolean allOk = true;
       ScoreTable tableOut = table ? new ScoreTable(chosen.stream().map(ImageModel::name).toList(),
           chosen.stream().map(m -> registry.scale(m.name()).describe()).toList()) : null;

@@ -1,12 +1,10 @@
 package io.iqa.sidecar.cli;
 
-import io.iqa.sidecar.model.ModelConfigException;
-import io.vertx.core.json.DecodeException;
+import io.iqa.server.ConfigFile;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Reads the sidecar's JSON config: a file, or the built-in default (the weight-free model set). */
@@ -23,13 +21,7 @@ final class SidecarConfig {
         throw new IllegalStateException("built-in default config missing", e);
       }
     }
-    try {
-      return new JsonObject(Files.readString(file));
-    } catch (IOException e) {
-      throw new ModelConfigException("cannot read config " + file + ": " + e.getMessage(), e);
-    } catch (DecodeException e) {
-      throw new ModelConfigException("config " + file + " is not a JSON object: " + e.getMessage(), e);
-    }
+    return ConfigFile.read(file);
   }
 
   /** Relative model paths in a config file are relative to the file's folder. */

@@ -145,22 +145,13 @@ public final class RedisLeaseStore implements LeaseStore {
 
   @Override
   public Future<Lease> renew(String tokenHash, Long ttlMs, String by) {
-    JsonObject args = new JsonObject().put("th", tokenHash);
-    RedisLeaseJson.putIfSet(args, "by", by);
-    RedisLeaseJson.putIfSet(args, "ttl", ttlMs);
-    return call("renew", args, res -> {
-      RedisLeaseJson.throwIfLostOrUnknown(res);
-      return json.lease(res.getJsonObject("lease"), res.getLong("now"));
-    });
+    return holderCall("renew", new JsonObject().put("th", tokenHash).put("by", by).put("ttl", ttlMs),
+        res -> json.lease(res.getJsonObject("lease"), res.getLong("now")));
   }
 
   @Override
   public Future<ReleaseResult> release(String tokenHash, String by, String why) {
-    JsonObject args = new JsonObject().put("th", tokenHash);
-    RedisLeaseJson.putIfSet(args, "by", by);
-    RedisLeaseJson.putIfSet(args, "why", why);
-    return call("release", args, res -> {
-      RedisLeaseJson.throwIfLostOrUnknown(res);
+    return holderCall("release", new JsonObject().put("th", tokenHash).put("by", by).put("why", why), res -> {
       boolean released = res.getBoolean("released");
       String revoked = res.getString("revoked");
       return new ReleaseResult(released, released ? null : EndReason.fromWire(res.getString("reason")),
@@ -170,10 +161,8 @@ public final class RedisLeaseStore implements LeaseStore {
 
   @Override
   public Future<Lease> lookup(String tokenHash) {
-    return call("lookup", new JsonObject().put("th", tokenHash), res -> {
-      RedisLeaseJson.throwIfLostOrUnknown(res);
-      return json.lease(res.getJsonObject("lease"), res.getLong("now"));
-    });
+    return holderCall("lookup", new JsonObject().put("th", tokenHash),
+        res -> json.lease(res.getJsonObject("lease"), res.getLong("now")));
   }
 
   @Override
@@ -245,6 +234,19 @@ public final class RedisLeaseStore implements LeaseStore {
   }
 
   // ---- plumbing ----
+
+  /**
+   * A call made with a lease's token ({@code th}); absent (null) arguments are left out. An unknown
+   * or lost lease fails it with its {@link StoreException}.
+   */
+  private <T> Future<T> holderCall(String op, JsonObject args, Function<JsonObject, T> decode) {
+    JsonObject set = new JsonObject();
+    args.forEach(e -> RedisLeaseJson.putIfSet(set, e.getKey(), e.getValue()));
+    return call(op, set, res -> {
+      RedisLeaseJson.throwIfLostOrUnknown(res);
+      return decode.apply(res);
+    });
+  }
 
   private <T> Future<T> call(String op, JsonObject args, Function<JsonObject, T> decode) {
     return script.call(op, args, maxLeaseId.get())

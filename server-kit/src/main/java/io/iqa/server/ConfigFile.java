@@ -1,0 +1,26 @@
+package io.iqa.server;
+
+import io.iqa.protocol.config.ConfigException;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** A server's JSON config file, read whole: what the broker and the sidecar read before their options. */
+public final class ConfigFile {
+
+  private ConfigFile() {
+  }
+
+  /** @throws ConfigException when the file is unreadable or not a JSON object */
+  public static JsonObject read(Path file) {
+    try {
+      return new JsonObject(Files.readString(file));
+    } catch (IOException e) {
+      throw new ConfigException("cannot read config file " + file + ": " + e.getMessage(), e);
+    } catch (DecodeException e) {
+      throw new ConfigException("config file " + file + " is not a JSON object: " + e.getMessage(), e);
+    }
+  }
+}

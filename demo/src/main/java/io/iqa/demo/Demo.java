@@ -1,138 +1,147 @@
 package io.iqa.demo;
 
-import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.BrokerVerticle;
-import io.vertx.core.Future;
-import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.http.HttpMethod;
-import io.vertx.core.http.RequestOptions;
-import io.vertx.core.json.JsonArray;
-import io.vertx.core.json.JsonObject;
-import java.util.concurrent.TimeUnit;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.iqa.client.ContainerFallback;
+import io.iqa.client.IqaClient;
+import io.iqa.client.LeaseClient;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import javax.imageio.ImageIO;
 
 /**
- * {@code scripts/demo}: starts the embedded broker (in-memory store) on a free port and walks two
- * programs through sharing one GPU: a holder, a queued waiter, a hand-off, the status view and the
- * event log. Exits 0 when every step answered as the contract says.
+ * {@code scripts/demo}: the main job on the embedded default, with real processes. Starts the lease
+ * broker and the sidecar on free ports; scores {@code samples/} through the client library (then
+ * again: answered from the cache); an "LLM server" takes the GPU through {@code iqa gpu run} and the
+ * sidecar yields; new images meanwhile go to the container fallback (a stand-in {@code docker} that
+ * runs the real {@code score} command); after the LLM is done the sidecar takes the GPU back. Status
+ * and events along the way; everything started is stopped at the end, unless {@code --keep}.
  */
 public final class Demo {
 
-  private final HttpClient http;
+  private final Path root;
+  private final Path work;
+  private final Report out = new Report(System.out);
 
-  private Demo(HttpClient http) {
-    this.http = http;
+  private Demo(Path root, Path work) {
+    this.root = root;
+    this.work = work;
   }
 
   public static void main(String[] args) throws Exception {
-    Vertx vertx = Vertx.vertx();
-    int code = 1;
+    boolean keep = List.of(args).contains("--keep");
+    Path root = Path.of(System.getProperty("iqa.root", ".")).toAbsolutePath().normalize();
+    Path work = Files.createTempDirectory("iqa-demo-");
+    int code;
     try {
-      BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(BrokerOptions.applyEnv(
-          new JsonObject().put("port", 0), System.getenv())).fresh(true));
-      vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
-      System.out.println("embedded lease broker on http://127.0.0.1:" + broker.actualPort()
-          + " (in-memory store), gpus " + broker.gpus());
-      HttpClient http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1")
-          .setDefaultPort(broker.actualPort()));
-      new Demo(http).run();
-      code = 0;
+      code = new Demo(root, work).run(keep);
     } catch (Exception e) {
       System.err.println("demo failed: " + e.getMessage());
-    } finally {
-      vertx.close().await(10, TimeUnit.SECONDS);
+      code = 1;
     }
     System.exit(code);
   }
 
-  private void run() throws Exception {
-    JsonObject sidecar = expect(200, post("/v1/gpu/lease", new JsonObject().put("owner", "iqa-sidecar")
-        .put("purpose", "image scoring").put("gpu", 0).put("ttl_s", 30).put("pid", ProcessHandle.current().pid())));
-    System.out.printf("1. iqa-sidecar holds gpu 0: lease %d, expires %s (token kept secret by the holder)%n",
-        sidecar.getLong("lease_id"), sidecar.getString("expires_at"));
-
-    JsonObject busy = expect(409, post("/v1/gpu/lease", new JsonObject().put("owner", "llm-server").put("gpu", 0)));
-    System.out.printf("2. llm-server asks without waiting: %s, queue position %d%n", busy.getString("error"),
-        busy.getInteger("queue_position"));
-
-    Future<Answer> waiter = send(HttpMethod.POST, "/v1/gpu/lease", new JsonObject().put("owner", "llm-server")
-        .put("purpose", "chat").put("gpu", 0).put("wait_s", 20));
-    JsonObject status;
-    do {
-      Thread.sleep(10);
-      status = expect(200, get("/v1/gpu/status"));
-    } while (status.getJsonArray("gpus").getJsonObject(0).getJsonArray("waiting").isEmpty());
-    System.out.println("3. llm-server waits (wait_s 20); status:");
-    printStatus(status);
-
-    expect(200, post("/v1/gpu/renew", new JsonObject().put("token", sidecar.getString("token"))));
-    System.out.println("4. iqa-sidecar renews its lease (heartbeat), then releases it");
-    long released = System.nanoTime();
-    expect(200, post("/v1/gpu/release", new JsonObject().put("token", sidecar.getString("token"))));
-    JsonObject llm = expect(200, waiter.await(30, TimeUnit.SECONDS));
-    System.out.printf("5. llm-server granted lease %d %.2f ms after the release (no polling)%n",
-        llm.getLong("lease_id"), (System.nanoTime() - released) / 1e6);
-
-    JsonObject forced = expect(200, post("/v1/gpu/force_release", new JsonObject().put("owner", "llm-server")
-        .put("reason", "demo: operator frees the GPU")));
-    System.out.printf("6. operator force-releases llm-server's %d lease(s)%n", forced.getJsonArray("released").size());
-    JsonObject lost = expect(410, post("/v1/gpu/renew", new JsonObject().put("token", llm.getString("token"))));
-    System.out.printf("7. llm-server's next heartbeat: %s (%s); the GPU stays its own until it stops%n",
-        lost.getString("error"), lost.getString("reason"));
-    JsonObject confirmed = expect(200, post("/v1/gpu/release", new JsonObject().put("token", llm.getString("token"))));
-    System.out.printf("8. llm-server stops and releases (confirms): %s%n", confirmed.encode());
-
-    System.out.println("9. event log:");
-    for (Object o : expect(200, get("/v1/gpu/events")).getJsonArray("events")) {
-      JsonObject e = (JsonObject) o;
-      System.out.printf("   #%d %-15s lease %d %-12s by %s%s%n", e.getLong("seq"), e.getString("type"),
-          e.getLong("lease_id"), e.getString("owner"), e.getString("by"),
-          e.getString("reason") == null ? "" : " (" + e.getString("reason") + ")");
+  private int run(boolean keep) throws Exception {
+    List<Path> samples;
+    try (Stream<Path> s = Files.list(root.resolve("samples"))) {
+      samples = s.filter(p -> p.toString().endsWith(".jpg")).sorted().toList();
     }
-    System.out.println("demo finished: every answer matched the v1 contract");
-  }
+    out.step("1. start the lease broker and the sidecar (free ports, logs in " + work + ")");
+    Started broker = Started.start("lease-broker", root.resolve("lease-broker/target/lease-broker.jar"),
+        List.of("--port", "0", "--fresh"), Map.of(), work);
+    out.line("lease broker  " + broker.url + "  pid " + broker.pid() + "  (in-memory store; gpus from nvidia-smi, "
+        + "else one whole-device gpu 0)");
+    // lease.required: the sidecar leases its GPU here too, though this machine may have none; a miss
+    // waits 3 s for the GPU, then answers 503 and the client goes to its fallback.
+    Started sidecar = Started.start("iqa-sidecar", root.resolve("sidecar/target/iqa-sidecar.jar"),
+        List.of("serve", "--port", "0"), Map.of("IQA_SIDECAR_BROKER_URL", broker.url,
+            "IQA_SIDECAR_LEASE_REQUIRED", "true", "IQA_SIDECAR_LEASE_WAIT_S", "3", "IQA_SIDECAR_LEASE_TTL_S", "30"),
+        work);
+    out.line("sidecar       " + sidecar.url + "  pid " + sidecar.pid() + "  (default model set; takes the GPU "
+        + "when work comes, yields when asked)");
+    boolean stop = !keep;
+    try (LeaseClient leases = new LeaseClient(broker.url);
+        IqaClient client = IqaClient.builder().sidecarUrl(sidecar.url).brokerUrl(broker.url, null)
+            .timeout(Duration.ofSeconds(60))
+            .fallback(new ContainerFallback.Settings(ContainerFallback.DEFAULT_COMMAND,
+                ContainerFallback.DEFAULT_GPU_ARGS, ContainerFallback.DEFAULT_IMAGE,
+                ContainerFallback.DEFAULT_CPU_IMAGE, 300, 2, 60, null, ContainerFallback.OnNoLease.CPU,
+                "iqa-demo-client", StandInDocker.write(work, root.resolve("sidecar/target/iqa-sidecar.jar"))
+                    .toString()))
+            .build()) {
+      out.step("2. score samples/ through the client library: the sidecar takes gpu 0 and scores");
+      out.scores(client.scoreAll(samples), client.modelScales());
+      out.status(leases.status());
 
-  private static void printStatus(JsonObject status) {
-    for (Object o : status.getJsonArray("gpus")) {
-      JsonObject gpu = (JsonObject) o;
-      JsonArray leases = gpu.getJsonArray("leases");
-      for (Object l : leases) {
-        JsonObject lease = (JsonObject) l;
-        System.out.printf("   gpu %d  held by %-12s lease %d  age %.1fs  expires in %.1fs%n", gpu.getInteger("gpu"),
-            lease.getString("owner"), lease.getLong("lease_id"), lease.getDouble("age_s"),
-            lease.getDouble("expires_in_s"));
+      out.step("3. the same images again: answered from the client's cache, no GPU work");
+      out.scores(client.scoreAll(samples), Map.of());
+
+      out.step("4. an LLM server asks for gpu 0: iqa gpu run --owner llm-server -- sleep 12");
+      Llm llm = Llm.start(root, broker.url, work);
+      JsonNode held = awaitHolder(leases, "llm-server", 60);
+      out.line("the sidecar yielded: gpu 0 is now held by " + held.path("owner").asText() + " (lease "
+          + held.path("lease_id").asText() + "); the sidecar stopped its worker, freeing the GPU memory");
+      out.events(leases.events(), List.of("yield_requested", "released", "granted"));
+
+      out.step("5. new images while the LLM holds the GPU: the sidecar cannot lease it in 3 s (503), so the "
+          + "client's fallback runs the one-shot scorer (the CPU image: no lease came within 2 s)");
+      out.scores(client.scoreAll(asPng(samples.subList(0, 2))), Map.of());
+
+      out.step("6. the LLM finishes and releases; the next new image brings the sidecar back to the GPU");
+      out.line("iqa gpu run exited with " + llm.await() + " (the LLM's own exit code)");
+      out.scores(client.scoreAll(asPng(samples.subList(2, 3))), Map.of());
+      out.status(leases.status());
+      out.events(leases.events(), List.of("granted", "released", "revoked", "yield_requested"));
+    } catch (Exception e) {
+      stop = true;
+      throw e;
+    } finally {
+      if (stop) {
+        out.step("7. stop: the sidecar drains and releases its lease, then the broker stops");
+        sidecar.close();
+        broker.close();
+        out.line("stopped (logs kept in " + work + ")");
+      } else {
+        out.step("7. left running (--keep)");
+        out.line("stop them with: kill " + sidecar.pid() + " " + broker.pid() + "   (SIGTERM: the sidecar drains and "
+            + "releases its lease)");
       }
-      for (Object w : gpu.getJsonArray("waiting")) {
-        JsonObject waiting = (JsonObject) w;
-        System.out.printf("   gpu %d  waiting:  %-12s for %.2fs%n", gpu.getInteger("gpu"), waiting.getString("owner"),
-            waiting.getDouble("waited_s"));
+    }
+    out.line("demo finished");
+    return 0;
+  }
+
+  /** @return once {@code owner} holds gpu 0 in the broker's status, its lease */
+  private static JsonNode awaitHolder(LeaseClient leases, String owner, int seconds) throws InterruptedException {
+    long end = System.nanoTime() + seconds * 1_000_000_000L;
+    while (System.nanoTime() < end) {
+      for (JsonNode lease : leases.status().path("gpus").path(0).path("leases")) {
+        if (owner.equals(lease.path("owner").asText())) {
+          return lease;
+        }
       }
+      Thread.sleep(200);
     }
+    throw new IllegalStateException(owner + " did not get gpu 0 within " + seconds + " s");
   }
 
-  private record Answer(int status, JsonObject body) {
-  }
-
-  private static JsonObject expect(int status, Answer answer) {
-    if (answer.status() != status) {
-      throw new IllegalStateException("expected HTTP " + status + ", got " + answer.status() + " " + answer.body());
+  /** @return the images as PNG files: new files (cache misses) of the same scenes */
+  private List<Path> asPng(List<Path> images) throws IOException {
+    Path dir = Files.createDirectories(work.resolve("png"));
+    List<Path> made = new ArrayList<>();
+    for (Path p : images) {
+      BufferedImage img = ImageIO.read(p.toFile());
+      Path to = dir.resolve(p.getFileName().toString().replace(".jpg", ".png"));
+      ImageIO.write(img, "png", to.toFile());
+      made.add(to);
     }
-    return answer.body();
-  }
-
-  private Answer post(String path, JsonObject body) throws Exception {
-    return send(HttpMethod.POST, path, body).await(30, TimeUnit.SECONDS);
-  }
-
-  private Answer get(String path) throws Exception {
-    return send(HttpMethod.GET, path, null).await(30, TimeUnit.SECONDS);
-  }
-
-  private Future<Answer> send(HttpMethod method, String path, JsonObject body) {
-    return http.request(new RequestOptions().setMethod(method).setURI(path))
-        .compose(req -> (body == null ? req.send() : req.send(Buffer.buffer(body.encode())))
-            .compose(resp -> resp.body().map(b -> new Answer(resp.statusCode(), b.toJsonObject()))));
+    return made;
   }
 }

@@ -55,6 +55,8 @@ public final class StandInNvidiaSmi {
    * From now on the stand-in lists, as the driver would, every live process of this host whose
    * environment holds {@code GPU_LEASE_ID} and {@code CUDA_VISIBLE_DEVICES=gpu}: a process started
    * for a lease on {@code gpu} (a sidecar worker, an {@code iqa gpu run} child), using {@code usedMb}.
+   * Only processes of this test count: those whose environment holds {@link #scopeEnv()} (tests
+   * run side by side; each one's stand-in must not see the others' workers).
    */
   public void showLeasedProcesses(int gpu, int usedMb) throws IOException {
     Path script = dir.resolve("apps.sh");
@@ -62,11 +64,12 @@ public final class StandInNvidiaSmi {
         #!/bin/bash
         for d in /proc/[0-9]*; do
           env="$(tr '\\0' '\\n' < "$d/environ" 2>/dev/null)" || continue
-          if grep -q '^GPU_LEASE_ID=' <<< "$env" && grep -qx 'CUDA_VISIBLE_DEVICES=%d' <<< "$env"; then
+          if grep -q '^GPU_LEASE_ID=' <<< "$env" && grep -qx 'CUDA_VISIBLE_DEVICES=%d' <<< "$env" \
+              && grep -qxF 'IQA_TEST_GPU_SCOPE=%s' <<< "$env"; then
             echo "%s, ${d#/proc/}, %d"
           fi
         done
-        """.formatted(gpu, uuid(gpu), usedMb));
+        """.formatted(gpu, dir, uuid(gpu), usedMb));
     Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
   }
 
@@ -82,6 +85,11 @@ public final class StandInNvidiaSmi {
   /** @return the PATH with the stand-in first, for a process's environment */
   public Map<String, String> pathEnv() {
     return Map.of("PATH", dir + ":" + System.getenv().getOrDefault("PATH", "/usr/bin:/bin"));
+  }
+
+  /** @return the variable that makes a process (and its children) one of this test's, for {@link #showLeasedProcesses} */
+  public Map<String, String> scopeEnv() {
+    return Map.of("IQA_TEST_GPU_SCOPE", dir.toString());
   }
 
   /** @return how often the stand-in was asked for the compute apps */

@@ -6,113 +6,21 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.BrokerVerticle;
 import io.iqa.sidecar.samples.SampleImages;
-import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Predicate;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-/**
- * A real broker and a real sidecar process (front and GPU worker): the lease lifecycle end to end.
- * {@code lease.required} makes the sidecar lease on this CPU-only machine as it would on a GPU one.
- */
-class SidecarLeaseTest {
-
-  @TempDir
-  Path dir;
-  private Vertx vertx;
-  String brokerUrl;
-  private final List<SidecarProcess> sidecars = new ArrayList<>();
-
-  @BeforeEach
-  void startBroker() {
-    vertx = Vertx.vertx();
-    BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
-        .put("reaper_interval_ms", 200).put("gpus", new JsonArray().add(new JsonObject().put("index", 0)
-            .put("vram_mb", 0)))).fresh(true));
-    SidecarServiceTest.await(vertx.deployVerticle(broker));
-    brokerUrl = "http://127.0.0.1:" + broker.actualPort();
-  }
-
-  @AfterEach
-  void stop() throws Exception {
-    for (SidecarProcess s : sidecars) {
-      s.close();
-    }
-    SidecarServiceTest.await(vertx.close());
-  }
-
-  JsonObject config(JsonObject extra) {
-    return new JsonObject()
-        .put("models", new JsonArray().add(new JsonObject().put("name", "tech_sharpness").put("backend", "builtin"))
-            .add(new JsonObject().put("name", "tech_noise").put("backend", "builtin")))
-        .put("broker", new JsonObject().put("url", brokerUrl))
-        .put("lease", new JsonObject().put("owner", "iqa-sidecar-test").put("ttl_s", 3).put("required", true))
-        .mergeIn(extra, true);
-  }
-
-  SidecarProcess sidecar(JsonObject extra) throws Exception {
-    SidecarProcess s = new SidecarProcess(config(extra), dir);
-    sidecars.add(s);
-    return s.awaitListening();
-  }
-
-  JsonObject brokerGet(String path) throws Exception {
-    return new JsonObject(SidecarProcess.HTTP.send(HttpRequest.newBuilder(URI.create(brokerUrl + path)).build(),
-        HttpResponse.BodyHandlers.ofString()).body());
-  }
-
-  JsonArray leases() throws Exception {
-    return brokerGet("/v1/gpu/status").getJsonArray("gpus").getJsonObject(0).getJsonArray("leases");
-  }
-
-  List<JsonObject> events(String type) throws Exception {
-    return brokerGet("/v1/gpu/events").getJsonArray("events").stream().map(JsonObject.class::cast)
-        .filter(e -> e.getString("type").equals(type)).toList();
-  }
-
-  private void forceRelease() throws Exception {
-    SidecarProcess.HTTP.send(HttpRequest.newBuilder(URI.create(brokerUrl + "/v1/gpu/force_release"))
-        .POST(HttpRequest.BodyPublishers.ofString("{\"owner\":\"iqa-sidecar-test\",\"reason\":\"operator needs the GPU\"}"))
-        .build(), HttpResponse.BodyHandlers.ofString());
-  }
-
-  /** Polls /health until {@code until} holds (20 s at most); a timeout shows the last /health and the log. */
-  static JsonObject awaitHealth(SidecarProcess s, Predicate<JsonObject> until) {
-    JsonObject[] last = new JsonObject[1];
-    await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(50)).untilAsserted(() -> {
-      last[0] = s.health();
-      assertTrue(until.test(last[0]), "last /health: " + last[0].encode() + "\n" + s.log());
-    });
-    return last[0];
-  }
-
-  static boolean alive(long pid) {
-    return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
-  }
-
-  /** The worker's environment, as the kernel shows it. */
-  static String environ(long pid) throws Exception {
-    return "\n" + new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "environ")),
-        StandardCharsets.UTF_8).replace('\0', '\n') + "\n";
-  }
+/** The lease lifecycle end to end: granted before the worker starts, idle release, revocation. */
+class SidecarLeaseTest extends SidecarLeaseFixture {
 
   @Test
   void theLeaseIsGrantedBeforeTheWorkerStartsAndTheWorkerSeesOnlyTheLeasedGpu() throws Exception {
@@ -279,112 +187,5 @@ class SidecarLeaseTest {
     HttpResponse<String> r = s.inferAsync(SidecarServiceTest.jpeg(2)).get(30, TimeUnit.SECONDS);
     assertEquals(200, r.statusCode(), r.body());
     assertEquals(0, leases().size());
-  }
-
-  @Test
-  void shutdownDuringSixteenRequestsLetsThemFinishThenReleasesAndExitsZero() throws Exception {
-    SidecarProcess s = sidecar(new JsonObject().put("max_batch", 32)
-        .put("batching", new JsonObject().put("max_queue_delay_ms", 800)));
-    List<CompletableFuture<HttpResponse<String>>> inFlight = new ArrayList<>();
-    for (int i = 0; i < 16; i++) {
-      inFlight.add(s.inferAsync(SidecarServiceTest.jpeg(i * 2)));
-    }
-    await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10))
-        .until(() -> s.health().getInteger("in_flight") >= 16);
-    HttpResponse<String> accepted = s.post("/shutdown");
-    assertEquals(202, accepted.statusCode(), accepted.body());
-    assertEquals(503, s.inferAsync(SidecarServiceTest.jpeg(99)).get(30, TimeUnit.SECONDS).statusCode(),
-        "new work after /shutdown must be refused");
-    for (CompletableFuture<HttpResponse<String>> f : inFlight) {
-      HttpResponse<String> r = f.get(30, TimeUnit.SECONDS);
-      assertEquals(200, r.statusCode(), "an in-flight request was cut off: " + r.body());
-    }
-    assertEquals(0, s.awaitExit(30), s.log());
-    assertEquals(0, leases().size(), "the lease must be released on shutdown");
-  }
-
-  @Test
-  void postReleaseFreesTheGpuAndKeepsServingCacheHits() throws Exception {
-    SidecarProcess s = sidecar(new JsonObject());
-    byte[] a = SidecarServiceTest.jpeg(6);
-    assertEquals(200, s.inferAsync(a).get(30, TimeUnit.SECONDS).statusCode());
-    long worker = s.health().getJsonObject("worker").getLong("pid");
-    HttpResponse<String> released = s.post("/release");
-    assertEquals(200, released.statusCode(), released.body());
-    assertEquals("idle", new JsonObject(released.body()).getString("state"), released.body());
-    assertEquals(0, leases().size());
-    assertFalse(alive(worker));
-    HttpResponse<String> hit = s.inferAsync(a).get(30, TimeUnit.SECONDS);
-    assertTrue(new JsonObject(hit.body()).getBoolean("cached"), hit.body());
-    assertEquals(0, leases().size(), "a cache hit needs no GPU");
-  }
-
-  @Test
-  void sigtermDrainsStopsTheWorkerAndReleasesTheLease() throws Exception {
-    SidecarProcess s = sidecar(new JsonObject());
-    assertEquals(1, leases().size());
-    long worker = s.health().getJsonObject("worker").getLong("pid");
-    s.process.destroy(); // SIGTERM
-    s.awaitExit(30);
-    assertEquals(0, leases().size(), "SIGTERM must release the lease\n" + s.log());
-    assertFalse(alive(worker));
-    assertTrue(s.log().contains("shutting down: SIGTERM"), s.log());
-  }
-
-  @Test
-  void idleShutdownStopsTheSidecarAndReleasesItsLease() throws Exception {
-    SidecarProcess s = sidecar(new JsonObject().put("idle_shutdown_s", 1));
-    assertEquals(0, s.awaitExit(20), s.log());
-    assertEquals(0, leases().size());
-    assertTrue(s.log().contains("idle_shutdown_s=1"), s.log());
-  }
-
-  @Test
-  void killingTheFrontKillsItsWorkerAndTheBrokerReleasesTheLeaseAsHolderExited() throws Exception {
-    SidecarProcess s = sidecar(new JsonObject().put("lease", new JsonObject().put("ttl_s", 600)));
-    assertEquals(1, leases().size());
-    long worker = s.health().getJsonObject("worker").getLong("pid");
-    s.process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-    await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100))
-        .until(() -> leases().isEmpty() && !alive(worker));
-    assertFalse(alive(worker), "the worker must die with its front (parent-death signal)");
-    assertEquals(0, leases().size(), "the dead sidecar's lease is still held");
-    assertEquals(1, events("holder_exited").size());
-  }
-
-  @Test
-  void withoutALeaseARequiringSidecarStaysIdleAndSaysWhyAndAnOptionalOneScoresOnCpu() throws Exception {
-    JsonObject unreachable = new JsonObject().put("broker", new JsonObject().put("url", "http://127.0.0.1:1"))
-        .put("lease", new JsonObject().put("wait_s", 0.5));
-    SidecarProcess strict = sidecar(unreachable);
-    JsonObject health = strict.health();
-    assertEquals("idle", health.getString("state"), health.encode());
-    assertTrue(health.getString("state_reason").contains("127.0.0.1:1"), health.encode());
-    HttpResponse<String> refused = strict.inferAsync(SidecarServiceTest.jpeg(8)).get(30, TimeUnit.SECONDS);
-    assertEquals(503, refused.statusCode(), refused.body());
-    assertEquals("gpu_unavailable", new JsonObject(refused.body()).getString("error"));
-    assertEquals("5", refused.headers().firstValue("Retry-After").orElse(null));
-
-    // A model that asks for a GPU (device cuda:0) needs a lease; without one it may run on CPU.
-    SidecarProcess relaxed = sidecar(unreachable.copy().put("device", "cuda:0")
-        .put("lease", new JsonObject().put("required", false)));
-    JsonObject cpu = relaxed.health();
-    assertEquals("serving", cpu.getString("state"), cpu.encode());
-    assertEquals("cpu", cpu.getString("device"));
-    assertTrue(String.valueOf(cpu.getJsonObject("lease").getString("reason")).contains("unreachable"),
-        cpu.encode() + "\n" + relaxed.log());
-    assertEquals(200, relaxed.inferAsync(SidecarServiceTest.jpeg(8)).get(30, TimeUnit.SECONDS).statusCode());
-  }
-
-  @Test
-  void aSidecarWhoseModelsAllRunOnCpuTakesNoLease() throws Exception {
-    SidecarProcess s = sidecar(new JsonObject().put("device", "cpu")
-        .put("lease", new JsonObject().put("required", false)));
-    JsonObject health = s.health();
-    assertTrue(health.getString("gpu_lease").startsWith("not needed"), health.encode());
-    assertEquals("none", health.getJsonObject("lease").getString("state"));
-    assertEquals(200, s.inferAsync(SidecarServiceTest.jpeg(9)).get(30, TimeUnit.SECONDS).statusCode());
-    assertTrue(events("granted").isEmpty(), "CPU work takes no GPU lease");
-    assertTrue(environ(health.getJsonObject("worker").getLong("pid")).contains("\nCUDA_VISIBLE_DEVICES=\n"));
   }
 }

@@ -11,6 +11,7 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
@@ -38,7 +39,7 @@ class SidecarObservedTest {
             .put("models", new JsonArray().add(new JsonObject().put("name", "tech_sharpness").put("backend", "builtin")))
             .put("broker", new JsonObject().put("url", "http://127.0.0.1:" + broker.port))
             .put("lease", new JsonObject().put("required", true).put("ttl_s", 10))
-            .put("idle_release_s", 1), dir)) {
+            .put("idle_release_s", 1), dir, List.of(), smi.scopeEnv())) {
       sidecar.awaitListening();
       assertEquals(200, sidecar.inferAsync(SidecarServiceTest.jpeg(11)).get(30, java.util.concurrent.TimeUnit.SECONDS)
           .statusCode());

@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -30,11 +31,18 @@ final class SidecarProcess implements AutoCloseable {
   int port;
 
   SidecarProcess(JsonObject config, Path dir) throws IOException {
-    this(config, dir, List.of());
+    this(config, dir, List.of(), Map.of());
   }
 
-  /** @param jvmArgs e.g. {@code -Xmx512m} */
   SidecarProcess(JsonObject config, Path dir, List<String> jvmArgs) throws IOException {
+    this(config, dir, jvmArgs, Map.of());
+  }
+
+  /**
+   * @param jvmArgs e.g. {@code -Xmx512m}
+   * @param env variables added to the sidecar's environment (its worker inherits them)
+   */
+  SidecarProcess(JsonObject config, Path dir, List<String> jvmArgs, Map<String, String> env) throws IOException {
     Path conf = Files.createTempFile(dir, "sidecar", ".json");
     JsonObject written = config.copy();
     if (!written.containsKey("port")) {
@@ -52,7 +60,9 @@ final class SidecarProcess implements AutoCloseable {
     cmd.addAll(jvmArgs);
     cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), SidecarMain.class.getName(), "serve", "--conf",
         conf.toString()));
-    process = new ProcessBuilder(cmd).redirectError(stderr.toFile()).start();
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(stderr.toFile());
+    pb.environment().putAll(env);
+    process = pb.start();
   }
 
   /** Waits for the listening line. @throws IOException with the sidecar's stderr when it did not start */

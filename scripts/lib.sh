@@ -6,6 +6,60 @@ BROKER_URL="${GPU_LEASE_URL:-http://127.0.0.1:${GPU_LEASE_PORT:-8470}}"
 
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 
+# help_if_asked "$@": with -h or --help anywhere, prints the script's header comment (its usage) and
+# exits 0 before anything else happens.
+help_if_asked() {
+  local a
+  for a in "$@"; do
+    case "$a" in
+      -h|--help)
+        sed -n '2,/^[^#]/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+        exit 0 ;;
+      --) return 0 ;;
+    esac
+  done
+}
+
+# help_from_jar JAR COMMAND_PREFIX... -- ARGS...: with -h or --help in ARGS, the jar's own help when
+# it is built (never building it for that), else the script's header; then exits.
+help_from_jar() {
+  local jar="$1" a
+  shift
+  local prefix=()
+  while [ "$1" != "--" ]; do prefix+=("$1"); shift; done
+  shift
+  for a in "$@"; do
+    case "$a" in
+      -h|--help)
+        [ -f "$ROOT/$jar" ] || help_if_asked --help
+        exec "${prefix[@]}" -jar "$ROOT/$jar" "$@" ;;
+      --) return 0 ;;
+    esac
+  done
+}
+
+# names_conf ARGS...: true when the arguments name a config file (--conf FILE or --conf=FILE).
+names_conf() {
+  local a
+  for a in "$@"; do
+    case "$a" in --conf|--conf=*) return 0 ;; esac
+  done
+  return 1
+}
+
+# step TEXT: says what the script does next, on stderr.
+step() { echo "$(basename "$0"): $*" >&2; }
+
+# rotate_log FILE [KEEP]: FILE becomes FILE.1 (FILE.1 becomes FILE.2, ...; KEEP old logs, default 5).
+rotate_log() {
+  local log="$1" keep="${2:-5}" i
+  [ -s "$log" ] || return 0
+  for ((i = keep - 1; i >= 1; i--)); do
+    [ -f "$log.$i" ] && mv -f "$log.$i" "$log.$((i + 1))"
+  done
+  mv -f "$log" "$log.1"
+}
+
 # alive PID: the process runs (a zombie, killed but not yet reaped, does not count).
 alive() {
   local state
@@ -32,7 +86,7 @@ ensure_jar() {
   if [ ! -f "$ROOT/$jar" ] || [ -n "$(find "$ROOT/$module/src" "$ROOT/pom.xml" "$ROOT/$module/pom.xml" -newer "$ROOT/$jar" -print -quit)" ] \
       || { { [ "$module" = sidecar ] || [ "$module" = bench ]; } && [ ! -d "$ROOT/$module/target/lib" ]; } \
       || [ -f "$ROOT/$module/target/gpu-build" ]; then
-    echo "building $module ..." >&2
+    step "building $module (mvn package -pl $module -am) ..."
     # After scripts/gpu-check, target/ holds the -Pgpu flavour: clean, so no GPU native jar stays behind.
     local clean=""
     [ -f "$ROOT/$module/target/gpu-build" ] && clean="clean"
@@ -63,7 +117,11 @@ start_service() {
   if [ -f "$pidfile" ] && alive "$(cat "$pidfile")"; then
     die "$name already running (pid $(cat "$pidfile")); scripts/$name-stop first"
   fi
-  nohup "$@" >"$log" 2>&1 &
+  # The last runs' logs stay beside it (NAME.log.1 is the previous one).
+  rotate_log "$log"
+  echo "$(date '+%Y-%m-%d %H:%M:%S.%3N') started by $(basename "$0"): $*" >"$log"
+  step "starting $name (log $log)"
+  nohup "$@" >>"$log" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 1 600); do
     if line="$(grep -m1 "$pattern" "$log" 2>/dev/null)"; then
@@ -84,6 +142,7 @@ stop_service() {
   local pid
   pid="$(cat "$pidfile")"
   if alive "$pid"; then
+    step "stopping $name $pid (SIGTERM)"
     kill -TERM "$pid"
     for _ in $(seq 1 $((grace * 10))); do alive "$pid" || break; sleep 0.1; done
     if alive "$pid"; then

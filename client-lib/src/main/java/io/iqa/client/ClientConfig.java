@@ -79,6 +79,16 @@ public final class ClientConfig {
    * @throws ConfigException naming the key, or the file that cannot be read
    */
   public static ClientConfig load(Path file, Map<String, String> env) {
+    return load(file, env, Map.of());
+  }
+
+  /**
+   * The file, then the environment, then {@code commandLine} (top-level keys, such as
+   * {@code sidecar_url} from {@code iqa --sidecar-url}): the later wins.
+   *
+   * @throws ConfigException naming the key, or the file that cannot be read
+   */
+  public static ClientConfig load(Path file, Map<String, String> env, Map<String, ?> commandLine) {
     Map<String, Object> json = new LinkedHashMap<>();
     if (file != null) {
       try {
@@ -96,6 +106,7 @@ public final class ClientConfig {
         throw new IllegalArgumentException(e);
       }
     });
+    json.putAll(commandLine);
     return new ClientConfig(ConfigNode.root(json));
   }
 

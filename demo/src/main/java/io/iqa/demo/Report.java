@@ -1,7 +1,7 @@
 package io.iqa.demo;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.iqa.cli.Table;
+import io.iqa.cli.ScoreOutput;
 import io.iqa.client.IqaClient.Outcome;
 import io.iqa.protocol.ScoreScale;
 import io.iqa.protocol.Text;
@@ -9,10 +9,8 @@ import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /** What the demo prints: its steps, score tables, the broker's status and its recent events. */
 final class Report {
@@ -36,30 +34,8 @@ final class Report {
 
   /** One row per image: each model's score, who served it (sidecar, cache, container), or its error. */
   void scores(Map<Path, Outcome> outcomes, Map<String, ScoreScale> scales) {
-    Set<String> models = new LinkedHashSet<>();
-    outcomes.values().stream().filter(o -> o.result() != null).forEach(o -> models.addAll(o.result().scores().keySet()));
-    List<String> header = new ArrayList<>(List.of("image"));
-    header.addAll(models);
-    header.add("served by");
-    List<List<String>> rows = new ArrayList<>();
-    if (!scales.isEmpty()) {
-      List<String> scaleRow = new ArrayList<>(List.of(""));
-      models.forEach(m -> scaleRow.add(scales.getOrDefault(m, ScoreScale.UNKNOWN).describe()));
-      scaleRow.add("");
-      rows.add(scaleRow);
-    }
-    outcomes.forEach((path, o) -> {
-      List<String> row = new ArrayList<>(List.of(path.getFileName().toString()));
-      for (String m : models) {
-        Double v = o.result() == null ? null : o.result().scores().get(m);
-        row.add(v == null ? "-" : String.format("%.2f", v));
-      }
-      row.add(o.result() != null ? o.result().servedBy() : "error: " + Text.printable(o.error(), 60));
-      rows.add(row);
-    });
     PrintWriter w = new PrintWriter(out, true);
-    Table.print(w, header, rows);
-    w.flush();
+    ScoreOutput.TABLE.print(w, outcomes, scales, p -> p.getFileName().toString());
   }
 
   /** gpu 0's holder and waiters, from {@code /v1/gpu/status}. */

@@ -9,6 +9,7 @@ import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -34,6 +35,10 @@ public final class IqaMain implements java.util.concurrent.Callable<Integer> {
 
   @Option(names = "--conf", scope = ScopeType.INHERIT,
       description = "client config JSON (default: conf/client.json when present; env IQA_CLIENT_* override)") Path conf;
+  @Option(names = "--sidecar-url", scope = ScopeType.INHERIT,
+      description = "the sidecar (default: the config's sidecar_url, else http://127.0.0.1:8471)") String sidecarUrl;
+  @Option(names = "--broker-url", scope = ScopeType.INHERIT,
+      description = "the lease broker (default: the config's broker_url, else http://127.0.0.1:8470)") String brokerUrl;
   @Spec CommandSpec spec;
   private Map<String, String> env = System.getenv();
 
@@ -88,10 +93,22 @@ public final class IqaMain implements java.util.concurrent.Callable<Integer> {
   }
 
   ClientConfig config() {
+    return config(Map.of());
+  }
+
+  /** The config file, then the environment, then the command line ({@code commandLine}, and the URLs). */
+  ClientConfig config(Map<String, Object> commandLine) {
     Path file = conf;
     if (file == null && java.nio.file.Files.exists(Path.of("conf", "client.json"))) {
       file = Path.of("conf", "client.json");
     }
-    return ClientConfig.load(file, env);
+    Map<String, Object> given = new LinkedHashMap<>(commandLine);
+    if (sidecarUrl != null) {
+      given.put("sidecar_url", sidecarUrl);
+    }
+    if (brokerUrl != null) {
+      given.put("broker_url", brokerUrl);
+    }
+    return ClientConfig.load(file, env, given);
   }
 }

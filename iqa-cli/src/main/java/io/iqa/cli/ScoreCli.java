@@ -1,19 +1,19 @@
 package io.iqa.cli;
 
 import io.iqa.client.IqaClient;
-import io.iqa.client.ScoreResult;
 import io.iqa.protocol.ScoreScale;
 import io.iqa.protocol.Text;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -34,11 +34,14 @@ final class ScoreCli implements Callable<Integer> {
   @Option(names = "--json", description = "one JSON object per line") boolean json;
   @Option(names = "--csv", description = "CSV with a header row") boolean csv;
   @Option(names = "--no-progress", description = "no progress bar on stderr") boolean noProgress;
+  @Option(names = "--models", split = ",", paramLabel = "NAME",
+      description = "only these models (default: the config's models, else all the sidecar has)") List<String> models;
+  @Option(names = "--output", paramLabel = "FILE", description = "write the scores to FILE (UTF-8) instead of "
+      + "stdout; FILE is replaced only once every image has its row") Path output;
   @Parameters(arity = "1..*", paramLabel = "PATH", description = "image files or folders") List<Path> paths;
 
   @Override
   public Integer call() throws IOException {
-    PrintWriter out = main.out();
     List<Path> images = new ArrayList<>();
     for (Path p : paths) {
       if (!Files.exists(p)) {
@@ -58,7 +61,8 @@ final class ScoreCli implements Callable<Integer> {
     Progress progress = new Progress(main.err(), images.size(), !noProgress && images.size() > 1);
     Map<Path, IqaClient.Outcome> outcomes = new LinkedHashMap<>();
     Map<String, ScoreScale> scales;
-    try (IqaClient client = main.config().clientBuilder().build()) {
+    try (IqaClient client = main.config(models == null ? Map.of() : Map.of("models", models)).clientBuilder()
+        .build()) {
       // Chunks keep the progress bar moving while scoreAll batches the fallback per chunk.
       for (int from = 0; from < images.size(); from += 16) {
         List<Path> chunk = images.subList(from, Math.min(images.size(), from + 16));
@@ -68,7 +72,18 @@ final class ScoreCli implements Callable<Integer> {
       scales = json || csv ? Map.of() : client.modelScales();
     }
     progress.done();
-    render(out, outcomes, scales);
+    ScoreOutput format = json ? ScoreOutput.JSON : csv ? ScoreOutput.CSV : ScoreOutput.TABLE;
+    if (output == null) {
+      format.print(main.out(), outcomes, scales, Path::toString);
+    } else {
+      // Written beside, then moved over FILE: a reader never sees half a file.
+      Path tmp = Files.createTempFile(output.toAbsolutePath().getParent(), ".iqa-", ".tmp");
+      try (PrintWriter file = new PrintWriter(Files.newBufferedWriter(tmp, StandardCharsets.UTF_8))) {
+        format.print(file, outcomes, scales, Path::toString);
+      }
+      Files.move(tmp, output, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+      main.err().println("iqa: " + outcomes.size() + " image(s) scored into " + Text.printable(output.toString()));
+    }
     long failed = outcomes.values().stream().filter(o -> o.result() == null).count();
     if (failed == outcomes.size()
         && outcomes.values().stream().allMatch(o -> o.failure() == IqaClient.Failure.UNAVAILABLE)) {
@@ -101,60 +116,6 @@ final class ScoreCli implements Callable<Integer> {
     });
     found.sort(null);
     return found;
-  }
-
-  private void render(PrintWriter out, Map<Path, IqaClient.Outcome> outcomes, Map<String, ScoreScale> scales) {
-    Set<String> models = new LinkedHashSet<>();
-    outcomes.values().stream().filter(o -> o.result() != null).forEach(o -> models.addAll(o.result().scores().keySet()));
-    if (json) {
-      outcomes.forEach((p, o) -> out.println(jsonLine(p, o)));
-      return;
-    }
-    List<String> header = new ArrayList<>(List.of("image"));
-    header.addAll(models);
-    header.addAll(List.of("served_by", "error"));
-    List<List<String>> rows = new ArrayList<>();
-    if (!csv && models.stream().anyMatch(scales::containsKey)) {
-      // A second header line says what each column means: "0-100, lower is better".
-      List<String> meaning = new ArrayList<>(List.of(""));
-      models.forEach(m -> meaning.add(scales.containsKey(m) ? scales.get(m).describe() : ""));
-      meaning.addAll(List.of("", ""));
-      rows.add(meaning);
-    }
-    outcomes.forEach((p, o) -> {
-      List<String> row = new ArrayList<>(List.of(p.toString()));
-      for (String m : models) {
-        Double v = o.result() == null ? null : o.result().scores().get(m);
-        row.add(v == null ? "" : String.format(Locale.ROOT, "%.2f", v));
-      }
-      row.add(o.result() == null ? "" : o.result().servedBy());
-      row.add(o.error() == null ? "" : o.error());
-      rows.add(row);
-    });
-    if (csv) {
-      out.println(String.join(",", header));
-      rows.forEach(r -> out.println(String.join(",", r.stream().map(ScoreCli::csvCell).toList())));
-    } else {
-      Table.print(out, header, rows);
-    }
-  }
-
-  private static String jsonLine(Path p, IqaClient.Outcome o) {
-    var node = io.iqa.client.ClientJson.object().put("path", p.toString());
-    if (o.result() != null) {
-      ScoreResult r = o.result();
-      node.put("sha256", r.sha256()).put("served_by", r.servedBy()).put("device", r.device());
-      var scores = node.putObject("scores");
-      r.scores().forEach(scores::put);
-    } else {
-      node.put("error", o.error());
-    }
-    return node.toString();
-  }
-
-  private static String csvCell(String raw) {
-    String s = Text.printable(raw);
-    return s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replace("\"", "\"\"") + "\"" : s;
   }
 
   private static boolean isImage(Path p) {

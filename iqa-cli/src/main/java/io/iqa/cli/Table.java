@@ -8,11 +8,11 @@ import java.util.List;
  * A plain aligned text table. Cells hold text from the broker and the sidecar (owners, purposes,
  * error messages): control characters are shown as {@code \\uXXXX}, so none can drive the terminal.
  */
-public final class Table {
+final class Table {
   private Table() {
   }
 
-  public static void print(PrintWriter out, List<String> header, List<List<String>> cells) {
+  static void print(PrintWriter out, List<String> header, List<List<String>> cells) {
     List<List<String>> rows = cells.stream().map(r -> r.stream().map(Text::printable).toList()).toList();
     int[] width = new int[header.size()];
     for (int i = 0; i < header.size(); i++) {

@@ -14,6 +14,7 @@ import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.AfterEach;
@@ -75,6 +76,27 @@ class IqaCliTest {
     JsonObject line = new JsonObject(json.out().trim());
     assertEquals("sidecar", line.getString("served_by"));
     assertTrue(line.getJsonObject("scores").getDouble("tech_sharpness") > 0);
+  }
+
+  @Test
+  void urlsModelsAndOutputFileFromTheCommandLine() throws Exception {
+    String sidecarUrl = new JsonObject(Files.readString(conf)).getString("sidecar_url");
+    Path nowhere = Files.writeString(dir.resolve("nowhere.json"), new JsonObject()
+        .put("sidecar_url", "http://127.0.0.1:1").put("broker_url", "http://127.0.0.1:1")
+        .put("fallback", new JsonObject().put("enabled", false)).encode());
+    Path file = dir.resolve("out/scores.csv");
+    Files.createDirectories(file.getParent());
+    Iqa.Run r = Iqa.run("--conf", nowhere.toString(), "--sidecar-url", sidecarUrl, "score", "--csv",
+        "--models", "tech_sharpness", "--output", file.toString(), photos.resolve("a.jpg").toString());
+    assertEquals(0, r.exit(), "the command line's --sidecar-url wins over the config file: " + r.err());
+    assertEquals("", r.out(), "the scores go to the file, not to stdout");
+    List<String> lines = Files.readAllLines(file);
+    assertEquals("image,tech_sharpness,served_by,error", lines.get(0), "only the model asked for");
+    assertTrue(lines.get(1).endsWith(",sidecar,"), lines.get(1));
+    assertTrue(r.err().contains("1 image(s) scored into"), r.err());
+
+    Iqa.Run status = Iqa.run("--conf", nowhere.toString(), "--broker-url", brokerUrl, "gpu", "status");
+    assertEquals(0, status.exit(), "--broker-url wins too: " + status.err());
   }
 
   @Test

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.broker.BrokerProcess;
 import io.iqa.broker.LeaseHistoryChecker.Grant;
+import io.iqa.broker.LeaseHistoryChecker.Participant;
 import io.iqa.broker.LeaseHistoryChecker.Recorder;
 import io.iqa.broker.LeaseHistoryChecker;
 import io.iqa.protocol.wire.LeaseRequest;
@@ -58,7 +59,7 @@ abstract class ExclusivityCheck {
       for (int i = 0; i < HOLDERS; i++) {
         TcpProxy proxy = new TcpProxy(started.get(i % started.size()).port);
         proxies.add(proxy);
-        Holder h = new Holder("h" + i, proxy, new Random(4242 + i), run);
+        Holder h = new Holder("h" + i, proxy, 4242 + i, run);
         threads.add(start("holder-" + i, () -> h.run(end)));
       }
       Random chaos = new Random(99);
@@ -115,18 +116,13 @@ abstract class ExclusivityCheck {
   }
 
   /** One program that wants a GPU now and then. */
-  private static final class Holder {
-    private final String name;
+  private static final class Holder extends Participant {
     private final TcpProxy proxy;
-    private final Random rnd;
-    private final Recorder run;
     private LeaseClient client;
 
-    Holder(String name, TcpProxy proxy, Random rnd, Recorder run) {
-      this.name = name;
+    Holder(String name, TcpProxy proxy, long seed, Recorder run) {
+      super(name, seed, run);
       this.proxy = proxy;
-      this.rnd = rnd;
-      this.run = run;
       this.client = newClient();
     }
 

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.sidecar.SidecarMain;
 import io.iqa.sidecar.samples.SampleImages;
-import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -19,10 +18,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import javax.imageio.ImageIO;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The client's findings replayed with {@code iqa} as its own process: local file problems are the
@@ -30,27 +27,15 @@ import org.junit.jupiter.api.io.TempDir;
  * skipped, a fallback answer replaces the failed sidecar row, the fallback's timeout stops its
  * command on time, exit codes are the documented ones, and server text cannot drive the terminal.
  */
-class IqaCliHostileTest {
+class IqaCliHostileTest extends IqaCliFixture {
 
-  @TempDir
-  Path dir;
-  private Vertx vertx;
-  private String brokerUrl;
   private Path photos;
-
 
   @BeforeEach
   void start() throws Exception {
-    vertx = Vertx.vertx();
-    brokerUrl = Iqa.startBroker(vertx);
     photos = Files.createDirectories(dir.resolve("photos"));
     ImageIO.write(SampleImages.scene(64), "jpeg", photos.resolve("a.jpg").toFile());
     ImageIO.write(SampleImages.blur(SampleImages.scene(64), 2), "jpeg", photos.resolve("b.jpg").toFile());
-  }
-
-  @AfterEach
-  void stop() throws Exception {
-    vertx.close().await(60, TimeUnit.SECONDS);
   }
 
   /** A client config: the sidecar is down (nothing listens on port 1); the fallback as given. */

@@ -8,7 +8,6 @@ import io.iqa.client.LeaseClient;
 import io.iqa.sidecar.samples.SampleImages;
 import io.iqa.sidecar.service.SidecarOptions;
 import io.iqa.sidecar.service.SidecarVerticle;
-import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
@@ -17,26 +16,17 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import javax.imageio.ImageIO;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** iqa as a user runs it: its stdout, stderr and exit code (in-process: the same command line as main). */
-class IqaCliTest {
+class IqaCliTest extends IqaCliFixture {
 
-  @TempDir
-  Path dir;
-  private Vertx vertx;
-  private String brokerUrl;
   private Path conf;
   private Path photos;
 
-
   @BeforeEach
   void start() throws Exception {
-    vertx = Vertx.vertx();
-    brokerUrl = Iqa.startBroker(vertx);
     SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
         .put("broker", new JsonObject().put("url", brokerUrl))
         // required: it leases on this CPU-only machine as it would on a GPU one
@@ -51,11 +41,6 @@ class IqaCliTest {
     ImageIO.write(SampleImages.scene(96), "jpeg", photos.resolve("a.jpg").toFile());
     ImageIO.write(SampleImages.blur(SampleImages.scene(96), 3), "png", photos.getParent().resolve("b.png").toFile());
     Files.writeString(photos.resolve("readme.txt"), "not scored: not an image extension");
-  }
-
-  @AfterEach
-  void stop() throws Exception {
-    vertx.close().await(60, TimeUnit.SECONDS);
   }
 
   @Test

@@ -6,6 +6,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -58,6 +59,20 @@ public final class LeaseHistoryChecker {
     @Override
     public String toString() {
       return grants().size() + " grants, " + new TreeMap<>(counts);
+    }
+  }
+
+  /** One of a check run's many clients: its name (in the grants it records), its own random choices, the recorder. */
+  public abstract static class Participant {
+    protected final String name;
+    protected final Random rnd;
+    protected final Recorder run;
+
+    /** @param seed its random choices' seed: a run is replayed with the same seeds */
+    protected Participant(String name, long seed, Recorder run) {
+      this.name = name;
+      this.rnd = new Random(seed);
+      this.run = run;
     }
   }
 

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.broker.LeaseHistoryChecker.Grant;
+import io.iqa.broker.LeaseHistoryChecker.Participant;
 import io.iqa.broker.LeaseHistoryChecker.Recorder;
 import io.iqa.broker.TestBroker.Reply;
 import io.vertx.core.json.JsonArray;
@@ -11,7 +12,6 @@ import io.vertx.core.json.JsonObject;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -43,7 +43,7 @@ class RedisConcurrencyCheckTest {
         long end = System.nanoTime() + RUN_NS;
         List<Thread> threads = new ArrayList<>();
         for (int i = 0; i < CLIENTS; i++) {
-          Client c = new Client("c" + i, brokers.get(i % brokers.size()), new Random(1000 + i), run);
+          Client c = new Client("c" + i, brokers.get(i % brokers.size()), 1000 + i, run);
           Thread t = new Thread(() -> c.run(end), "client-" + i);
           t.start();
           threads.add(t);
@@ -69,21 +69,16 @@ class RedisConcurrencyCheckTest {
     }
   }
 
-  private static final class Client {
-    private final String name;
+  private static final class Client extends Participant {
     private final TestBroker broker;
-    private final Random rnd;
-    private final Recorder run;
     private JsonObject held;
     private long heldSent;
     private long heldReceived;
     private long aliveUntil;
 
-    Client(String name, TestBroker broker, Random rnd, Recorder run) {
-      this.name = name;
+    Client(String name, TestBroker broker, long seed, Recorder run) {
+      super(name, seed, run);
       this.broker = broker;
-      this.rnd = rnd;
-      this.run = run;
     }
 
     void run(long end) {

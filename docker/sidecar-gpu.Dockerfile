@@ -29,8 +29,9 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=build /src/sidecar/target/lib/ /app/lib/
 COPY --from=build /src/sidecar/target/iqa-sidecar.jar /app/iqa-sidecar.jar
-COPY conf/sidecar.json /app/conf/sidecar.json
+# The container config: the broker by its service name (lease-broker), listening beyond loopback.
+COPY docker/conf/sidecar.json /app/conf/sidecar.json
 USER iqa
 EXPOSE 8471
 ENTRYPOINT ["java", "-jar", "/app/iqa-sidecar.jar"]
-CMD ["serve", "--conf", "/app/conf/sidecar.json", "--host", "0.0.0.0"]
+CMD ["serve", "--conf", "/app/conf/sidecar.json"]

@@ -7,7 +7,7 @@ FROM maven:3.9-eclipse-temurin-17 AS build
 WORKDIR /src
 # The reactor needs every module's pom; the sidecar and the modules it depends on need sources:
 # protocol, server-kit, the client library (its lease client), the broker (a test dependency,
-# compiled but not run with -DskipTests). DockerfileTest checks this list against the poms.
+# compiled but not run with -DskipTests). DeploymentFilesIT (demo) checks this list against the poms.
 COPY pom.xml ./
 COPY protocol/pom.xml protocol/
 COPY server-kit/pom.xml server-kit/
@@ -31,9 +31,9 @@ RUN useradd --system --uid 10001 --home-dir /app iqa
 WORKDIR /app
 COPY --from=build /src/sidecar/target/lib/ /app/lib/
 COPY --from=build /src/sidecar/target/iqa-sidecar.jar /app/iqa-sidecar.jar
-COPY conf/sidecar.json /app/conf/sidecar.json
+# The container config: the broker by its service name (lease-broker), listening beyond loopback.
+COPY docker/conf/sidecar.json /app/conf/sidecar.json
 USER iqa
 EXPOSE 8471
 ENTRYPOINT ["java", "-jar", "/app/iqa-sidecar.jar"]
-# Inside a container the service must listen beyond loopback; publish the port deliberately.
-CMD ["serve", "--conf", "/app/conf/sidecar.json", "--host", "0.0.0.0"]
+CMD ["serve", "--conf", "/app/conf/sidecar.json"]

@@ -32,6 +32,7 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.StaticHandler;
 import java.util.List;
 import java.util.Set;
 import org.slf4j.Logger;
@@ -153,10 +154,21 @@ public final class BrokerVerticle extends VerticleBase {
     return new MemoryLeaseStore(settings);
   }
 
+  /** Where the operator page's files are, on the class path. */
+  private static final String OPERATOR_PAGE = "io/iqa/broker/operator";
+
   private Router router() {
     LeaseApi api = new LeaseApi(options, gpus, store, waiters, holders, metrics, observer);
     Router router = Router.router(vertx);
     Routes.get(router, "/health").handler(this::health);
+    // The operator page (docs/operations.md): static files, no data; its calls carry the token.
+    Routes.get(router, "/").handler(ctx -> ctx.reroute("/operator/index.html"));
+    Routes.get(router, "/operator/*").handler(ctx -> {
+      ctx.response().putHeader("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+          .putHeader("X-Content-Type-Options", "nosniff");
+      ctx.next();
+    }).handler(StaticHandler.create(OPERATOR_PAGE).setDirectoryListing(false).setIndexPage("index.html")
+        .setCachingEnabled(false));
     router.route().handler(new BearerAuth(options.authTokens()));
     router.post("/v1/gpu/lease").handler(this::readBody).handler(api::lease);
     router.post("/v1/gpu/renew").handler(this::readBody).handler(api::renew);

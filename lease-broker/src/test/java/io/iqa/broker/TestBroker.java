@@ -184,7 +184,12 @@ final class TestBroker implements AutoCloseable {
 
   /** Acquires a lease and asserts it was granted. */
   JsonObject lease(JsonObject request) {
-    Reply r = post("/v1/gpu/lease", request);
+    return lease(request, null);
+  }
+
+  /** @param bearer the token to call with (auth on), or null */
+  JsonObject lease(JsonObject request, String bearer) {
+    Reply r = post("/v1/gpu/lease", request, bearer);
     if (r.status() != 200) {
       throw new AssertionError("expected a grant for " + request.encode() + ", got " + r);
     }

@@ -4,6 +4,7 @@ import io.iqa.broker.http.BearerAuth;
 import io.iqa.broker.http.Body;
 import io.iqa.broker.http.EventsApi;
 import io.iqa.broker.http.LeaseApi;
+import io.iqa.broker.http.OperatorPage;
 import io.iqa.broker.http.SseHub;
 import io.iqa.broker.http.WatchApi;
 import io.iqa.broker.impl.BrokerMetrics;
@@ -32,7 +33,6 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
-import io.vertx.ext.web.handler.StaticHandler;
 import java.util.List;
 import java.util.Set;
 import org.slf4j.Logger;
@@ -154,21 +154,12 @@ public final class BrokerVerticle extends VerticleBase {
     return new MemoryLeaseStore(settings);
   }
 
-  /** Where the operator page's files are, on the class path. */
-  private static final String OPERATOR_PAGE = "io/iqa/broker/operator";
-
   private Router router() {
     LeaseApi api = new LeaseApi(options, gpus, store, waiters, holders, metrics, observer);
     Router router = Router.router(vertx);
     Routes.get(router, "/health").handler(this::health);
-    // The operator page (docs/operations.md): static files, no data; its calls carry the token.
-    Routes.get(router, "/").handler(ctx -> ctx.reroute("/operator/index.html"));
-    Routes.get(router, "/operator/*").handler(ctx -> {
-      ctx.response().putHeader("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-          .putHeader("X-Content-Type-Options", "nosniff");
-      ctx.next();
-    }).handler(StaticHandler.create(OPERATOR_PAGE).setDirectoryListing(false).setIndexPage("index.html")
-        .setCachingEnabled(false));
+    Routes.resource(router, "/openapi.json", "io/iqa/broker/openapi.json", "application/json");
+    OperatorPage.install(router);
     router.route().handler(new BearerAuth(options.authTokens()));
     router.post("/v1/gpu/lease").handler(this::readBody).handler(api::lease);
     router.post("/v1/gpu/renew").handler(this::readBody).handler(api::renew);

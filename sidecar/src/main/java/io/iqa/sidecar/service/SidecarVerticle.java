@@ -161,6 +161,7 @@ public final class SidecarVerticle extends VerticleBase {
     Router router = Router.router(vertx);
     Routes.get(router, "/health").handler(ctx -> pages.health(ctx, shuttingDown != null, inFlight));
     Routes.get(router, "/v1/models").handler(ctx -> pages.models(ctx, state()));
+    Routes.resource(router, "/openapi.json", "io/iqa/sidecar/openapi.json", "application/json");
     Routes.get(router, "/metrics").handler(ctx -> ctx.response()
         .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(metrics.registry.scrape()));
     router.post("/infer").handler(this::infer);

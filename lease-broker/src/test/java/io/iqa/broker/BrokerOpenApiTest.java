@@ -1,0 +1,64 @@
+package io.iqa.broker;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.iqa.broker.TestBroker.Reply;
+import io.iqa.broker.http.BearerAuth;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import org.junit.jupiter.api.Test;
+
+/** The broker's real answers, success and failure, against its served OpenAPI document. */
+class BrokerOpenApiTest {
+
+  private static JsonObject config() {
+    return new JsonObject().put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)));
+  }
+
+  @Test
+  void everyAnswerIsWhatTheDocumentSays() throws Exception {
+    OpenApiContract api = OpenApiContract.load("io/iqa/broker/openapi.json");
+    try (TestBroker b = new TestBroker(config())) {
+      Reply served = b.get("/openapi.json");
+      assertEquals(200, served.status());
+      assertEquals(api.document(), new ObjectMapper().readTree(served.body().getBytes()), "/openapi.json is the document");
+
+      check(api, "GET", "/health", b.get("/health"));
+      JsonObject lease = new JsonObject().put("owner", "llm").put("purpose", "chat").put("gpu", 0).put("ttl_s", 30);
+      Reply granted = check(api, "POST", "/v1/gpu/lease", b.post("/v1/gpu/lease", lease));
+      JsonObject token = new JsonObject().put("token", granted.json().getString("token"));
+      check(api, "POST", "/v1/gpu/lease", b.post("/v1/gpu/lease", new JsonObject().put("owner", "batch")));
+      check(api, "POST", "/v1/gpu/lease", b.post("/v1/gpu/lease", new JsonObject().put("owner", "x")
+          .put("priority", "urgent")));
+      check(api, "POST", "/v1/gpu/renew", b.post("/v1/gpu/renew", token));
+      check(api, "GET", "/v1/gpu/status", b.get("/v1/gpu/status"));
+      check(api, "POST", "/v1/gpu/force_release", b.post("/v1/gpu/force_release", new JsonObject().put("owner", "llm")));
+      check(api, "POST", "/v1/gpu/renew", b.post("/v1/gpu/renew", token));
+      check(api, "POST", "/v1/gpu/release", b.post("/v1/gpu/release", token));
+      check(api, "POST", "/v1/gpu/release", b.post("/v1/gpu/release", token));
+      check(api, "POST", "/v1/gpu/renew", b.post("/v1/gpu/renew", new JsonObject().put("token", "never-granted")));
+      check(api, "POST", "/v1/gpu/force_release", b.post("/v1/gpu/force_release", new JsonObject().put("lease_id", 99)));
+      check(api, "GET", "/v1/gpu/events", b.get("/v1/gpu/events"));
+    }
+    JsonObject auth = config().put("auth", new JsonObject().put("tokens", new JsonArray().add(new JsonObject()
+        .put("name", "alice").put("token_sha256", BearerAuth.sha256Hex("alice-secret")))));
+    try (TestBroker b = new TestBroker(auth)) {
+      check(api, "GET", "/v1/gpu/status", b.get("/v1/gpu/status"));
+      check(api, "POST", "/v1/gpu/lease", b.post("/v1/gpu/lease", new JsonObject().put("owner", "bob"), "alice-secret"));
+      assertEquals(200, b.send(HttpMethod.GET, "/", null, null).status(), "the operator page needs no token");
+    }
+    for (String status : new String[] {"GET /health 200", "POST /v1/gpu/lease 200", "POST /v1/gpu/lease 409",
+        "POST /v1/gpu/lease 400", "POST /v1/gpu/renew 410", "POST /v1/gpu/renew 404", "GET /v1/gpu/status 401",
+        "POST /v1/gpu/lease 403", "POST /v1/gpu/force_release 404"}) {
+      assertTrue(api.checked().contains(status), status + " was not checked: " + api.checked());
+    }
+  }
+
+  private static Reply check(OpenApiContract api, String method, String path, Reply reply) throws Exception {
+    api.check(method, path, reply.status(), reply.body().toString());
+    return reply;
+  }
+}

@@ -6,7 +6,8 @@ import picocli.CommandLine.Option;
 /** The option every benchmark has: where its table is written ({@code --out}, else under bench/results/). */
 final class ResultsFile {
 
-  @Option(names = "--out", description = "results file (default: under bench/results/, named after the benchmark)")
+  @Option(names = "--out", description = "results file (default: bench/results/, named after the benchmark; for "
+      + "all: docs/benchmarks.md)")
   Path out;
 
   /** @return {@code --out}, or {@code bench/results/name} */

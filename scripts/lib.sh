@@ -90,7 +90,7 @@ ensure_jar() {
     # After scripts/gpu-check, target/ holds the -Pgpu flavour: clean, so no GPU native jar stays behind.
     local clean=""
     [ -f "$ROOT/$module/target/gpu-build" ] && clean="clean"
-    (cd "$ROOT" && mvn -q -B -DskipTests $clean package -pl "$module" -am) >&2 || die "build of $module failed"
+    (cd "$ROOT" && mvn -q -B -Dstyle.color=never -DskipTests $clean package -pl "$module" -am) >&2 || die "build of $module failed"
   fi
 }
 

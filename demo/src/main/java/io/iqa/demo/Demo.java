@@ -60,10 +60,16 @@ public final class Demo {
         + "else one whole-device gpu 0)");
     // lease.required: the sidecar leases its GPU here too, though this machine may have none; a miss
     // waits 3 s for the GPU, then answers 503 and the client goes to its fallback.
-    Started sidecar = Started.start("iqa-sidecar", root.resolve("sidecar/target/iqa-sidecar.jar"),
-        List.of("serve", "--port", "0"), Map.of("IQA_SIDECAR_BROKER_URL", broker.url,
-            "IQA_SIDECAR_LEASE_REQUIRED", "true", "IQA_SIDECAR_LEASE_WAIT_S", "3", "IQA_SIDECAR_LEASE_TTL_S", "30"),
-        work);
+    Started sidecar;
+    try {
+      sidecar = Started.start("iqa-sidecar", root.resolve("sidecar/target/iqa-sidecar.jar"),
+          List.of("serve", "--port", "0"), Map.of("IQA_SIDECAR_BROKER_URL", broker.url,
+              "IQA_SIDECAR_LEASE_REQUIRED", "true", "IQA_SIDECAR_LEASE_WAIT_S", "3", "IQA_SIDECAR_LEASE_TTL_S", "30"),
+          work);
+    } catch (Exception e) {
+      broker.close();
+      throw e;
+    }
     out.line("sidecar       " + sidecar.url + "  pid " + sidecar.pid() + "  (default model set; takes the GPU "
         + "when work comes, yields when asked)");
     boolean stop = !keep;

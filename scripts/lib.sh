@@ -83,13 +83,13 @@ install_missing() {
 # Builds the module's jar when it is missing or older than its sources.
 ensure_jar() {
   local module="$1" jar="$2"
+  # After scripts/gpu-check, target/ holds the -Pgpu flavour: clean, so no GPU native jar stays behind.
+  local clean=""
+  [ -f "$ROOT/$module/target/gpu-build" ] && clean="clean"
   if [ ! -f "$ROOT/$jar" ] || [ -n "$(find "$ROOT/$module/src" "$ROOT/pom.xml" "$ROOT/$module/pom.xml" -newer "$ROOT/$jar" -print -quit)" ] \
       || { { [ "$module" = sidecar ] || [ "$module" = bench ]; } && [ ! -d "$ROOT/$module/target/lib" ]; } \
-      || [ -f "$ROOT/$module/target/gpu-build" ]; then
+      || [ -n "$clean" ]; then
     step "building $module (mvn package -pl $module -am) ..."
-    # After scripts/gpu-check, target/ holds the -Pgpu flavour: clean, so no GPU native jar stays behind.
-    local clean=""
-    [ -f "$ROOT/$module/target/gpu-build" ] && clean="clean"
     (cd "$ROOT" && mvn -q -B -Dstyle.color=never -DskipTests $clean package -pl "$module" -am) >&2 || die "build of $module failed"
   fi
 }

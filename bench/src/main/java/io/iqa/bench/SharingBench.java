@@ -51,10 +51,10 @@ final class SharingBench extends BenchCommand {
 
       Histogram yield = new Histogram(3);
       try (SidecarRun s = SidecarRun.start(config(brokerUrl, Builtins.entries(), 0), work)) {
-        infer(s, newImage());
+        s.infer(newImage());
         try (LeaseClient llm = new LeaseClient(brokerUrl, null, 0)) {
           for (int i = 0; i < samples + 2; i++) {
-            infer(s, newImage()); // the sidecar takes the GPU back for a new image...
+            s.infer(newImage()); // the sidecar takes the GPU back for a new image...
             Thread.sleep(300); // ...and is idle, holding it, when the other program asks
             long t0 = System.nanoTime();
             Lease l = llm.acquire(LeaseRequest.of("llm-server").withGpu(0).withWait(30).withTtl(60));
@@ -101,11 +101,11 @@ final class SharingBench extends BenchCommand {
   private Histogram coldStarts(String brokerUrl, JsonArray models, Path work) throws Exception {
     Histogram h = new Histogram(3);
     try (SidecarRun s = SidecarRun.start(config(brokerUrl, models, 1), work)) {
-      infer(s, newImage());
+      s.infer(newImage());
       for (int i = 0; i < coldSamples; i++) {
         s.awaitState("idle");
         long t0 = System.nanoTime();
-        infer(s, newImage());
+        s.infer(newImage());
         h.recordValue(System.nanoTime() - t0);
       }
     }
@@ -122,10 +122,6 @@ final class SharingBench extends BenchCommand {
   private byte[] newImage() throws Exception {
     int shift = imageSeq++ % 120 - 60;
     return SampleImages.jpeg(SampleImages.perChannel(SampleImages.scene(256 + imageSeq / 120), v -> v + shift));
-  }
-
-  private static void infer(SidecarRun s, byte[] image) throws Exception {
-    s.infer(image);
   }
 
   private static String ms(double nanos) {

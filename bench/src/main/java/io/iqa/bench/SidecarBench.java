@@ -19,7 +19,6 @@ import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.awt.image.BufferedImage;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -145,11 +144,10 @@ final class SidecarBench extends BenchCommand {
   private static final String ONE = "tech_sharpness";
 
   private Histogram inProcess() throws Exception {
-    Path dir = Files.createTempDirectory("bench-inproc");
     Histogram h = new Histogram(3);
     JsonObject one = config(1, 0).put("models", new JsonArray().add(new JsonObject().put("name", ONE)
         .put("backend", "builtin")));
-    try (ModelRegistry registry = ModelRegistry.load(one, dir)) {
+    try (ModelRegistry registry = ModelRegistry.load(one, Path.of("."))) {
       ImageScorer scorer = new ImageScorer(new ImageDecoder(), registry);
       for (int i = 0; i < requests + 200; i++) {
         byte[] img = image();
@@ -190,12 +188,7 @@ final class SidecarBench extends BenchCommand {
     // Each request is a distinct image (a counter appended after the JPEG's end marker, which
     // decoders ignore): a cache miss, so every request runs the models.
     byte[] src = pool.get(next.get() % pool.size());
-    byte[] img = java.util.Arrays.copyOf(src, src.length + 4);
-    int n = next.getAndIncrement();
-    img[src.length] = (byte) (n >> 24);
-    img[src.length + 1] = (byte) (n >> 16);
-    img[src.length + 2] = (byte) (n >> 8);
-    img[src.length + 3] = (byte) n;
+    byte[] img = SidecarRun.distinct(src, next.getAndIncrement());
     infer(http, img).onComplete(ar -> {
       if (ar.succeeded()) {
         done.incrementAndGet();

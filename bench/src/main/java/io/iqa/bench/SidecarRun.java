@@ -1,5 +1,6 @@
 package io.iqa.bench;
 
+import io.iqa.protocol.ListeningLine;
 import io.vertx.core.json.JsonObject;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -38,9 +39,9 @@ final class SidecarRun implements AutoCloseable {
         conf.toString()).redirectError(log.toFile()).start();
     BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()));
     for (String line = out.readLine(); line != null; line = out.readLine()) {
-      int at = line.indexOf("listening on ");
-      if (at >= 0) {
-        return new SidecarRun(p, line.substring(at + "listening on ".length()).trim(), (System.nanoTime() - t0) / 1_000_000);
+      String url = ListeningLine.url(line);
+      if (url != null) {
+        return new SidecarRun(p, url, (System.nanoTime() - t0) / 1_000_000);
       }
     }
     throw new IllegalStateException("the sidecar did not start:\n" + Files.readString(log));

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.type.TypeReference;
 import io.iqa.protocol.config.ConfigException;
 import io.iqa.protocol.config.ConfigNode;
 import io.iqa.protocol.config.EnvOverrides;
+import io.iqa.protocol.wire.LeaseRequest;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -50,7 +51,7 @@ public final class ClientConfig {
     brokerUrl = c.string("broker_url", "http://127.0.0.1:8470", URL, "an http:// URL");
     token = c.string("token", null);
     brokerToken = c.string("broker_token", null);
-    owner = c.string("owner", "iqa-client", Pattern.compile("[A-Za-z0-9._-]{1,64}"), "[A-Za-z0-9._-]{1,64}");
+    owner = c.string("owner", "iqa-client", LeaseRequest.OWNER, "[A-Za-z0-9._-]{1,64}");
     selfLeaseMaxAgeS = c.number("self_lease_max_age_s", LeaseClient.DEFAULT_SELF_LEASE_MAX_AGE_S, 0, 86_400 * 7);
     models = c.strings("models", List.of());
     concurrency = (int) c.integer("concurrency", 4, 1, 256);

@@ -95,9 +95,8 @@ final class LeaseWatch {
   private void refused(int status, JsonNode body) {
     if (status == 404 || status == 410) {
       closed = true;
-      onEvent(WatchEvent.ENDED, Http.object().put("status", status)
-          .put("reason", body.path("reason").asText(status == 404 ? "unknown_lease" : "ended"))
-          .put("message", body.path("message").asText()));
+      onEvent(WatchEvent.ENDED, Http.object()
+          .put("reason", body.path("reason").asText(status == 404 ? "unknown_lease" : "ended")));
     } else {
       LOG.debug("watch of lease {} answered {}: {}", leaseId, status, body);
     }

@@ -1,5 +1,6 @@
 package io.iqa.demo;
 
+import io.iqa.protocol.ListeningLine;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -11,8 +12,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * A server the demo started as its own process ({@code java -jar ...}): its URL from the
@@ -20,17 +19,11 @@ import java.util.regex.Pattern;
  */
 final class Started implements AutoCloseable {
 
-  private static final Pattern LISTENING = Pattern.compile("listening on (http://\\S+)");
-
-  final String name;
   final Process process;
-  final Path log;
   final String url;
 
-  private Started(String name, Process process, Path log, String url) {
-    this.name = name;
+  private Started(Process process, String url) {
     this.process = process;
-    this.log = log;
     this.url = url;
   }
 
@@ -52,9 +45,9 @@ final class Started implements AutoCloseable {
       // Reads stdout to its end (so the server never blocks on a full pipe); the first listening line is the URL.
       try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
         for (String line; (line = out.readLine()) != null; ) {
-          Matcher m = LISTENING.matcher(line);
-          if (m.find()) {
-            url.complete(m.group(1));
+          String listening = ListeningLine.url(line);
+          if (listening != null) {
+            url.complete(listening);
           }
         }
       } catch (IOException e) {
@@ -74,7 +67,7 @@ final class Started implements AutoCloseable {
       p.destroyForcibly();
       throw new IOException(name + " did not start; its log " + log + ":\n" + Files.readString(log));
     }
-    return new Started(name, p, log, found);
+    return new Started(p, found);
   }
 
   long pid() {

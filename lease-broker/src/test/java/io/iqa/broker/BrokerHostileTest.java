@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.broker.RawHttp.Answer;
 import io.iqa.broker.TestBroker.Reply;
-import io.iqa.broker.http.BearerAuth;
+import io.iqa.protocol.Sha256;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -128,7 +128,7 @@ class BrokerHostileTest {
     String multipart = "--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n" + "x".repeat(5000) + "\r\n--xyz--\r\n";
     for (TestBroker b : List.of(open, broker(new JsonObject().put("auth", new JsonObject().put("tokens",
         new JsonArray().add(new JsonObject().put("name", "ops").put("role", "admin")
-            .put("token_sha256", BearerAuth.sha256Hex("ops-secret")))))))) {
+            .put("token_sha256", Sha256.hex("ops-secret")))))))) {
       for (String auth : List.of("", "Authorization: Bearer ops-secret\r\n")) {
         try (RawHttp r = new RawHttp(b.port)) {
           r.send("POST /v1/gpu/renew HTTP/1.1\r\nHost: x\r\n" + auth
@@ -207,8 +207,8 @@ class BrokerHostileTest {
   @Test
   void aClientTokenLeasesOnlyInItsOwnNamesAndEventsNameTheCaller() {
     JsonArray tokens = new JsonArray()
-        .add(new JsonObject().put("name", "alice").put("token_sha256", BearerAuth.sha256Hex("alice-secret")))
-        .add(new JsonObject().put("name", "pipeline").put("token_sha256", BearerAuth.sha256Hex("pipe-secret"))
+        .add(new JsonObject().put("name", "alice").put("token_sha256", Sha256.hex("alice-secret")))
+        .add(new JsonObject().put("name", "pipeline").put("token_sha256", Sha256.hex("pipe-secret"))
             .put("owners", new JsonArray().add("iqa-sidecar").add("iqa-client")));
     TestBroker b = broker(new JsonObject().put("auth", new JsonObject().put("tokens", tokens)));
     Reply asBob = b.post("/v1/gpu/lease", new JsonObject().put("owner", "bob"), "alice-secret");

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.iqa.broker.TestBroker.Reply;
-import io.iqa.broker.http.BearerAuth;
+import io.iqa.protocol.Sha256;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -44,7 +44,7 @@ class BrokerOpenApiTest {
       check(api, "GET", "/v1/gpu/events", b.get("/v1/gpu/events"));
     }
     JsonObject auth = config().put("auth", new JsonObject().put("tokens", new JsonArray().add(new JsonObject()
-        .put("name", "alice").put("token_sha256", BearerAuth.sha256Hex("alice-secret")))));
+        .put("name", "alice").put("token_sha256", Sha256.hex("alice-secret")))));
     try (TestBroker b = new TestBroker(auth)) {
       check(api, "GET", "/v1/gpu/status", b.get("/v1/gpu/status"));
       check(api, "POST", "/v1/gpu/lease", b.post("/v1/gpu/lease", new JsonObject().put("owner", "bob"), "alice-secret"));

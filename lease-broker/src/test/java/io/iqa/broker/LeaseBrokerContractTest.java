@@ -12,8 +12,8 @@ import ch.qos.logback.classic.LoggerContext;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import io.iqa.broker.TestBroker.Reply;
-import io.iqa.broker.http.BearerAuth;
 import io.iqa.broker.store.LeaseEvent;
+import io.iqa.protocol.Sha256;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
@@ -362,9 +362,9 @@ abstract class LeaseBrokerContractTest {
   @Test
   void onlyAnAdminMayForceReleaseImmediatelyAndThatHandsTheGpuOnAtOnce() {
     JsonArray tokens = new JsonArray()
-        .add(new JsonObject().put("name", "alice").put("token_sha256", BearerAuth.sha256Hex("alice-secret"))
+        .add(new JsonObject().put("name", "alice").put("token_sha256", Sha256.hex("alice-secret"))
             .put("role", "client"))
-        .add(new JsonObject().put("name", "ops").put("token_sha256", BearerAuth.sha256Hex("ops-secret"))
+        .add(new JsonObject().put("name", "ops").put("token_sha256", Sha256.hex("ops-secret"))
             .put("role", "admin"));
     TestBroker b = broker(new JsonObject().put("auth", new JsonObject().put("tokens", tokens)));
     JsonObject hung = b.post("/v1/gpu/lease", req("alice").put("gpu", 0).put("ttl_s", 60), "alice-secret").json();
@@ -576,7 +576,7 @@ abstract class LeaseBrokerContractTest {
       assertTrue(logs.list.size() > 0, "no log lines were captured, so the check below would prove nothing");
       for (String token : tokens) {
         assertFalse(everything.contains(token), "a token leaked into status, events, metrics or logs");
-        assertFalse(everything.contains(BearerAuth.sha256Hex(token)), "a token hash leaked");
+        assertFalse(everything.contains(Sha256.hex(token)), "a token hash leaked");
       }
     } finally {
       root.detachAppender(logs);
@@ -587,11 +587,11 @@ abstract class LeaseBrokerContractTest {
   @Test
   void withAuthAClientMayForceReleaseOnlyItsOwnLeasesAndAnAdminAny() {
     JsonArray tokens = new JsonArray()
-        .add(new JsonObject().put("name", "alice").put("token_sha256", BearerAuth.sha256Hex("alice-secret"))
+        .add(new JsonObject().put("name", "alice").put("token_sha256", Sha256.hex("alice-secret"))
             .put("role", "client"))
-        .add(new JsonObject().put("name", "bob").put("token_sha256", BearerAuth.sha256Hex("bob-secret"))
+        .add(new JsonObject().put("name", "bob").put("token_sha256", Sha256.hex("bob-secret"))
             .put("role", "client"))
-        .add(new JsonObject().put("name", "ops").put("token_sha256", BearerAuth.sha256Hex("ops-secret"))
+        .add(new JsonObject().put("name", "ops").put("token_sha256", Sha256.hex("ops-secret"))
             .put("role", "admin"));
     TestBroker b = broker(new JsonObject().put("auth", new JsonObject().put("tokens", tokens)));
     assertEquals(200, b.get("/health").status(), "health stays open for liveness probes");

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.broker.TestBroker.Reply;
-import io.iqa.broker.http.BearerAuth;
+import io.iqa.protocol.Sha256;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
@@ -45,8 +45,8 @@ class OperatorPageTest {
     assertTrue(Files.isExecutable(CHROMIUM) && Files.isExecutable(CHROMEDRIVER),
         "headless Chromium is needed: apt-get install chromium chromium-driver (scripts/test installs them)");
     JsonArray tokens = new JsonArray()
-        .add(new JsonObject().put("name", "ops").put("token_sha256", BearerAuth.sha256Hex(ADMIN)).put("role", "admin"))
-        .add(new JsonObject().put("name", "llm").put("token_sha256", BearerAuth.sha256Hex(CLIENT))
+        .add(new JsonObject().put("name", "ops").put("token_sha256", Sha256.hex(ADMIN)).put("role", "admin"))
+        .add(new JsonObject().put("name", "llm").put("token_sha256", Sha256.hex(CLIENT))
             .put("owners", new JsonArray().add("llm-server")));
     broker = new TestBroker(new JsonObject().put("auth", new JsonObject().put("tokens", tokens))
         .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0))));

@@ -19,7 +19,7 @@ public record ScoreScale(Double min, Double max, boolean higherIsBetter) {
 
   /** For a table header: {@code 0-100, higher is better}. */
   public String describe() {
-    return (min == null ? "" : trim(min) + "-" + trim(max) + ", ") + (higherIsBetter ? "higher" : "lower")
+    return (min == null ? "" : Text.number(min) + "-" + Text.number(max) + ", ") + (higherIsBetter ? "higher" : "lower")
         + " is better";
   }
 
@@ -45,7 +45,4 @@ public record ScoreScale(Double min, Double max, boolean higherIsBetter) {
     return new ScoreScale(null, null, !Boolean.FALSE.equals(higher));
   }
 
-  private static String trim(double v) {
-    return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
-  }
 }

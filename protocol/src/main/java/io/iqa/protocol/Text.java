@@ -43,4 +43,9 @@ public final class Text {
     String p = printable(s);
     return p.length() <= max ? p : p.substring(0, Math.max(0, max - 3)) + "...";
   }
+
+  /** @return {@code v} as people write it: {@code 60}, not {@code 60.0}; {@code 1.5} */
+  public static String number(double v) {
+    return v == Math.rint(v) && Math.abs(v) < 1e18 ? Long.toString((long) v) : Double.toString(v);
+  }
 }

@@ -1,5 +1,6 @@
 package io.iqa.server;
 
+import io.iqa.protocol.ListeningLine;
 import io.iqa.protocol.config.ConfigException;
 import io.vertx.core.Deployable;
 import io.vertx.core.Vertx;
@@ -52,7 +53,7 @@ public final class ServerProcess {
         LOG.warn("{} did not stop cleanly: {}", name, e.getMessage());
       }
     }, name + "-shutdown"));
-    System.out.println(name + " listening on " + url);
+    System.out.println(ListeningLine.of(name, url));
     System.out.flush();
     try {
       Thread.currentThread().join();

@@ -1,12 +1,11 @@
 package io.iqa.broker.http;
 
 import io.iqa.broker.AuthToken;
-import io.iqa.protocol.Sha256;
 import io.iqa.protocol.wire.ErrorCode;
+import io.iqa.server.BearerToken;
 import io.iqa.server.HttpError;
 import io.vertx.core.Handler;
 import io.vertx.ext.web.RoutingContext;
-import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.List;
 
@@ -18,9 +17,12 @@ public final class BearerAuth implements Handler<RoutingContext> {
 
   public static final String PRINCIPAL = "principal";
   private final List<AuthToken> tokens;
+  /** Each token's digest, decoded once: {@code digests.get(i)} is {@code tokens.get(i)}'s. */
+  private final List<byte[]> digests;
 
   public BearerAuth(List<AuthToken> tokens) {
     this.tokens = tokens;
+    this.digests = tokens.stream().map(t -> HexFormat.of().parseHex(t.tokenSha256())).toList();
   }
 
   @Override
@@ -30,15 +32,15 @@ public final class BearerAuth implements Handler<RoutingContext> {
       ctx.next();
       return;
     }
-    String header = ctx.request().getHeader("Authorization");
-    if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+    String presented = BearerToken.of(ctx);
+    if (presented == null) {
       ctx.response().putHeader("WWW-Authenticate", "Bearer");
       ctx.fail(new HttpError(ErrorCode.UNAUTHORIZED, "this broker requires 'Authorization: Bearer <token>'"));
       return;
     }
-    byte[] digest = Sha256.of(header.substring(7).trim());
-    for (AuthToken token : tokens) {
-      if (MessageDigest.isEqual(digest, HexFormat.of().parseHex(token.tokenSha256()))) {
+    for (int i = 0; i < tokens.size(); i++) {
+      if (BearerToken.matches(presented, digests.get(i))) {
+        AuthToken token = tokens.get(i);
         ctx.put(PRINCIPAL, new Principal(token.name(), token.role(), token.owners()));
         ctx.next();
         return;
@@ -52,10 +54,4 @@ public final class BearerAuth implements Handler<RoutingContext> {
     Principal p = ctx.get(PRINCIPAL);
     return p == null ? Principal.OPEN : p;
   }
-
-  /** @return the token's SHA-256, what the broker keeps and compares */
-  public static String sha256Hex(String s) {
-    return Sha256.hex(s);
-  }
-
 }

@@ -13,6 +13,7 @@ import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreSnapshot;
+import io.iqa.protocol.Sha256;
 import io.iqa.protocol.config.ConfigNode;
 import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.protocol.wire.LeaseRequest;
@@ -68,7 +69,7 @@ public final class LeaseApi {
   public void lease(RoutingContext ctx) {
     long started = System.nanoTime();
     String token = newToken();
-    AcquireRequest request = leaseRequest(ctx, BearerAuth.sha256Hex(token));
+    AcquireRequest request = leaseRequest(ctx, Sha256.hex(token));
     long waitMs = request.waitMs();
     String waiterId = waitMs > 0 ? UUID.randomUUID().toString() : null;
     if (waiterId != null) {
@@ -123,7 +124,7 @@ public final class LeaseApi {
     ConfigNode body = Body.of(ctx).known(RENEW_FIELDS);
     String token = body.requiredString("token", TOKEN, "a lease token");
     Double ttlS = body.optionalNumber("ttl_s", 1, options.maxTtlS());
-    store.renew(BearerAuth.sha256Hex(token), ttlS == null ? null : Math.round(ttlS * 1000), caller(ctx))
+    store.renew(Sha256.hex(token), ttlS == null ? null : Math.round(ttlS * 1000), caller(ctx))
         .onSuccess(lease -> {
           metrics.renewed();
           Json.send(ctx, 200, lease.toHolderJson(null));
@@ -135,7 +136,7 @@ public final class LeaseApi {
     ConfigNode body = Body.of(ctx).known(RELEASE_FIELDS);
     String token = body.requiredString("token", TOKEN, "a lease token");
     String why = body.string("reason", null, RELEASE_REASON, "1 to 64 letters, digits, spaces or '._-'");
-    store.release(BearerAuth.sha256Hex(token), caller(ctx), why)
+    store.release(Sha256.hex(token), caller(ctx), why)
         .onSuccess(r -> Json.send(ctx, 200, !r.released()
             ? new JsonObject().put("released", false).put("reason", r.reason().wireName())
             : r.revoked() == null ? new JsonObject().put("released", true)

@@ -4,6 +4,7 @@ import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseEvent;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.StoreException;
+import io.iqa.protocol.Sha256;
 import io.iqa.protocol.wire.WatchEvent;
 import io.iqa.server.HttpError;
 import io.vertx.core.http.HttpServerResponse;
@@ -46,7 +47,7 @@ public final class WatchApi {
     if (token == null || token.isBlank() || token.length() > 256) {
       throw HttpError.badRequest("the lease watch needs the lease's token in a '" + HEADER + "' header");
     }
-    String hash = BearerAuth.sha256Hex(token.trim());
+    String hash = Sha256.hex(token.trim());
     store.lookup(hash).onSuccess(lease -> {
       if (ctx.response().closed()) {
         return;
@@ -101,7 +102,7 @@ public final class WatchApi {
             SseHub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(ar.result().leaseId(), null, null));
           } else if (ar.failed() && ar.cause() instanceof StoreException se
               && se.kind() != StoreException.Kind.UNAVAILABLE) {
-            if (se.reason() != null && se.reason().wireName().matches("force_released|stale")) {
+            if (se.reason() != null && se.reason().revokes()) {
               SseHub.send(w.response, WatchEvent.REVOKED, null, revoked(entry.getKey(), se.reason().wireName(), null, null,
                   false, null));
             }

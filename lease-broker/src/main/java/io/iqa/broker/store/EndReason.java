@@ -16,6 +16,17 @@ public enum EndReason implements WireEnum {
   /** The holder released it. */
   RELEASED;
 
+  /** @return true for a revocation (force_released, stale): the holder must stop using the GPU, then confirm */
+  public boolean revokes() {
+    return this == FORCE_RELEASED || this == STALE;
+  }
+
+  /** @return true when {@code type} (an event's) is a revocation */
+  public static boolean revokes(String type) {
+    EndReason r = fromWire(type);
+    return r != null && r.revokes();
+  }
+
   /** @return the reason named {@code s}, or null for none */
   public static EndReason fromWire(String s) {
     return WireNames.find(EndReason.class, s);

@@ -40,7 +40,7 @@ public record LeaseEvent(
 
   /** @return true for a revocation: the holder must stop using the GPU */
   public boolean revokes() {
-    return type.equals("force_released") || type.equals("stale");
+    return EndReason.revokes(type);
   }
 
   public JsonObject toJson() {

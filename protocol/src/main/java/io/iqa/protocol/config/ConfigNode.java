@@ -180,7 +180,7 @@ public final class ConfigNode {
   public Double optionalNumber(String key, double min, double max) {
     Object v = map.get(key);
     if (v != null && !(v instanceof Number n && !Double.isNaN(n.doubleValue()))) {
-      throw wrongType(key, "a number between " + trim(min) + " and " + trim(max), v);
+      throw wrongType(key, "a number between " + Text.number(min) + " and " + Text.number(max), v);
     }
     return v == null ? null : inRange(key, ((Number) v).doubleValue(), min, max);
   }
@@ -196,7 +196,7 @@ public final class ConfigNode {
     if (v != null && !(v instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue()))) {
       throw wrongType(key, "a whole number between " + min + " and " + max, v);
     }
-    return v == null ? null : (long) inRange(key, ((Number) v).longValue(), min, max);
+    return v == null ? null : inRange(key, ((Number) v).longValue(), min, max);
   }
 
   /** A constant of {@code type} named by its wire name ({@link WireNames}). */
@@ -238,9 +238,18 @@ public final class ConfigNode {
 
   private double inRange(String key, double d, double min, double max) {
     if (d < min || d > max) {
-      throw kind.refuse(name(key) + " must be between " + trim(min) + " and " + trim(max) + ", not " + trim(d));
+      throw kind.refuse(name(key) + " must be between " + Text.number(min) + " and " + Text.number(max) + ", not "
+          + Text.number(d));
     }
     return d;
+  }
+
+  /** {@link #inRange(String, double, double, double)} for whole numbers, compared exactly. */
+  private long inRange(String key, long l, long min, long max) {
+    if (l < min || l > max) {
+      throw kind.refuse(name(key) + " must be between " + min + " and " + max + ", not " + l);
+    }
+    return l;
   }
 
   private RuntimeException wrongType(String key, String expected, Object v) {
@@ -253,10 +262,6 @@ public final class ConfigNode {
     List<String> q = new ArrayList<>();
     names.forEach(n -> q.add("'" + Text.printable(n, 80) + "'"));
     return String.join(", ", q);
-  }
-
-  private static String trim(double d) {
-    return d == Math.rint(d) ? String.format(java.util.Locale.ROOT, "%.0f", d) : Double.toString(d);
   }
 
   @SuppressWarnings("unchecked")

@@ -1,6 +1,8 @@
 package io.iqa.protocol.wire;
 
+import java.util.HashMap;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * The one rule for an enum constant's name on the wire and in config: its constant name in lower
@@ -8,6 +10,18 @@ import java.util.Locale;
  * {@code fromWire} go through here.
  */
 public final class WireNames {
+
+  /** Each enum's constants by wire name, built once per enum (the lookups are on request paths). */
+  private static final ClassValue<Map<String, Enum<?>>> BY_NAME = new ClassValue<>() {
+    @Override
+    protected Map<String, Enum<?>> computeValue(Class<?> type) {
+      Map<String, Enum<?>> m = new HashMap<>();
+      for (Object constant : type.getEnumConstants()) {
+        m.put(of((Enum<?>) constant), (Enum<?>) constant);
+      }
+      return Map.copyOf(m);
+    }
+  };
 
   private WireNames() {
   }
@@ -19,15 +33,7 @@ public final class WireNames {
 
   /** @return the constant of {@code type} whose wire name is {@code wire}, or null for none (or null) */
   public static <E extends Enum<E>> E find(Class<E> type, String wire) {
-    if (wire == null) {
-      return null;
-    }
-    for (E constant : type.getEnumConstants()) {
-      if (of(constant).equals(wire)) {
-        return constant;
-      }
-    }
-    return null;
+    return wire == null ? null : type.cast(BY_NAME.get(type).get(wire));
   }
 
   /** @return the wire names of {@code type}'s constants, as "a, b or c" for a message */

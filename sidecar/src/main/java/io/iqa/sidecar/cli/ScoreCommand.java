@@ -1,6 +1,5 @@
 package io.iqa.sidecar.cli;
 
-import io.iqa.protocol.config.ConfigException;
 import io.iqa.protocol.wire.ScoreAnswer;
 import io.iqa.sidecar.image.ImageDecoder;
 import io.iqa.sidecar.model.ImageModel;
@@ -44,7 +43,7 @@ public final class ScoreCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-    // A ConfigException (exit 2) or an IqaException from the lease (exit 3) goes to SidecarMain's handler.
+    // A config mistake (ConfigException, exit 2) or an IqaException from the lease (exit 3) goes to SidecarMain's handler.
     JsonObject config = SidecarConfig.read(conf);
     try (OneShotLease lease = OneShotLease.take(config, SidecarConfig.baseDir(conf))) {
       return score(out, config, lease);

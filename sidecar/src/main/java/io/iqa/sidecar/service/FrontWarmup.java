@@ -26,6 +26,7 @@ final class FrontWarmup {
   private static final String HEADER = "X-IQA-Warmup";
 
   private final String token = newToken();
+  private final byte[] tokenBytes = token.getBytes(StandardCharsets.US_ASCII);
 
   private static String newToken() {
     byte[] bytes = new byte[16];
@@ -35,7 +36,7 @@ final class FrontWarmup {
 
   /** @return whether {@code request} is this process's own warm-up (compared in constant time) */
   boolean marks(HttpServerRequest request) {
-    return MessageDigest.isEqual(token.getBytes(StandardCharsets.US_ASCII),
+    return MessageDigest.isEqual(tokenBytes,
         String.valueOf(request.getHeader(HEADER)).getBytes(StandardCharsets.US_ASCII));
   }
 

@@ -277,7 +277,7 @@ final class MemoryLeases {
   }
 
   LeaseEvent event(String type, MemoryLease l, String by, String reason, Boolean immediate) {
-    boolean revocation = type.equals("force_released") || type.equals("stale");
+    boolean revocation = EndReason.revokes(type);
     return log.add(wall(monoMs()), type, l.leaseId, l.gpu, l.owner, l.purpose, by, reason,
         revocation ? immediate : null,
         revocation ? (Boolean.TRUE.equals(immediate) ? wall(monoMs()) : wall(l.expiresMono)) : null);

@@ -12,6 +12,7 @@ import io.vertx.redis.client.ResponseType;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.Objects;
 
 /**
  * {@code lease-store.lua} on one Redis: loaded at start (and again by the call itself when a
@@ -57,6 +58,8 @@ final class RedisLeaseScript {
     if (clock != null) {
       args.put("now", clock.wallMs());
     }
+    // An absent argument is left out: a JSON null reaches Lua as cjson.null, which is true there.
+    args.getMap().values().removeIf(Objects::isNull);
     String payload = args.put("s", settings).put("origin", origin).put("floor", floor).encode();
     return redis.send(Request.cmd(Command.EVALSHA).arg(sha).arg(0).arg(prefix).arg(op).arg(payload))
         .recover(e -> {

@@ -1,12 +1,12 @@
 package io.iqa.broker.store.impl;
 
 import io.iqa.broker.GpuDevice;
+import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.AcquireResult;
 import io.iqa.broker.store.EndReason;
 import io.iqa.broker.store.ForceReleaseSelector;
 import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseEvent;
-import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.ReleaseResult;
 import io.iqa.broker.store.StoreClock;
@@ -124,9 +124,8 @@ public final class RedisLeaseStore implements LeaseStore {
 
   @Override
   public Future<AcquireResult> acquire(AcquireRequest r, String waiterId) {
-    JsonObject args = new JsonObject().put("req", RedisLeaseJson.request(r)).put("hb", waiterHeartbeatMs);
-    RedisLeaseJson.putIfSet(args, "waiter", waiterId);
-    return call("acquire", args, json::acquired);
+    return call("acquire", new JsonObject().put("req", RedisLeaseJson.request(r)).put("hb", waiterHeartbeatMs)
+        .put("waiter", waiterId), json::acquired);
   }
 
   @Override
@@ -167,10 +166,8 @@ public final class RedisLeaseStore implements LeaseStore {
 
   @Override
   public Future<List<Lease>> forceRelease(ForceReleaseSelector sel) {
-    JsonObject args = new JsonObject().put("by", sel.by()).put("reason", sel.reason()).put("immediate", sel.immediate());
-    RedisLeaseJson.putIfSet(args, "lease_id", sel.leaseId());
-    RedisLeaseJson.putIfSet(args, "owner", sel.owner());
-    RedisLeaseJson.putIfSet(args, "older_than", sel.olderThanMs());
+    JsonObject args = new JsonObject().put("by", sel.by()).put("reason", sel.reason()).put("immediate", sel.immediate())
+        .put("lease_id", sel.leaseId()).put("owner", sel.owner()).put("older_than", sel.olderThanMs());
     if (sel.allowedOwners() != null) {
       args.put("allowed_owners", new JsonArray(List.copyOf(sel.allowedOwners())));
     }
@@ -189,9 +186,8 @@ public final class RedisLeaseStore implements LeaseStore {
 
   @Override
   public Future<Boolean> end(long leaseId, EndReason reason, String by, String detail) {
-    JsonObject args = new JsonObject().put("lease_id", leaseId).put("reason", reason.wireName()).put("by", by);
-    RedisLeaseJson.putIfSet(args, "detail", detail);
-    return call("end", args, res -> res.getBoolean("ended"));
+    return call("end", new JsonObject().put("lease_id", leaseId).put("reason", reason.wireName()).put("by", by)
+        .put("detail", detail), res -> res.getBoolean("ended"));
   }
 
   @Override
@@ -235,14 +231,9 @@ public final class RedisLeaseStore implements LeaseStore {
 
   // ---- plumbing ----
 
-  /**
-   * A call made with a lease's token ({@code th}); absent (null) arguments are left out. An unknown
-   * or lost lease fails it with its {@link StoreException}.
-   */
+  /** A call made with a lease's token ({@code th}): an unknown or lost lease fails it with its StoreException. */
   private <T> Future<T> holderCall(String op, JsonObject args, Function<JsonObject, T> decode) {
-    JsonObject set = new JsonObject();
-    args.forEach(e -> RedisLeaseJson.putIfSet(set, e.getKey(), e.getValue()));
-    return call(op, set, res -> {
+    return call(op, args, res -> {
       RedisLeaseJson.throwIfLostOrUnknown(res);
       return decode.apply(res);
     });

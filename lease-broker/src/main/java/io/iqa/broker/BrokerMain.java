@@ -30,9 +30,9 @@ public final class BrokerMain implements Callable<Integer> {
 
   @Mixin ListenOptions listen;
 
-  @Option(names = "--fresh", description = "no lease from an earlier run can be alive (first start, or every "
-      + "holder is known to be gone): skip the recovery period of a start without lease state, and discard the "
-      + "state file if there is one") boolean fresh;
+  @Option(names = "--fresh", description = "no lease from an earlier run can be alive (every holder is known to be "
+      + "gone): discard the lease state (the state file, or a recovery grace in progress) and grant at once. Not "
+      + "needed on a first start: a state file that does not exist yet is one") boolean fresh;
 
   public static void main(String[] args) {
     System.exit(new CommandLine(new BrokerMain()).execute(args));
@@ -45,7 +45,8 @@ public final class BrokerMain implements Callable<Integer> {
       JsonObject json = conf == null ? new JsonObject() : ConfigFile.read(conf);
       json = listen.applyTo(BrokerOptions.applyEnv(json, System.getenv()));
       options = new BrokerOptions(json).fresh(fresh)
-          .resolveAgainst(conf == null ? null : conf.toAbsolutePath().getParent());
+          .resolveAgainst(conf == null ? null : conf.toAbsolutePath().getParent())
+          .defaultStateFile(BrokerOptions.defaultStateFile(System.getenv()));
     } catch (ConfigException e) {
       System.err.println("lease-broker: config error: " + e.getMessage());
       return 2;

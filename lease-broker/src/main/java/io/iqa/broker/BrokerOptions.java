@@ -72,6 +72,8 @@ public final class BrokerOptions {
   private JsonObject store = new JsonObject().put("type", "memory");
   private List<AuthToken> authTokens = List.of();
   private Path stateFile;
+  /** {@code "state_file": null} was written on purpose: keep no state (every start is then a lost-state start). */
+  private boolean noStateFile;
   private boolean stateFsync = DEFAULT_STATE_FSYNC;
   private Double recoveryGraceS;
   private boolean fresh;
@@ -110,6 +112,7 @@ public final class BrokerOptions {
     authTokens = List.copyOf(parsed);
     String file = c.string("state_file", null);
     stateFile = file == null ? null : Path.of(file);
+    noStateFile = json.containsKey("state_file") && json.getValue("state_file") == null;
     if (stateFile != null && !"memory".equals(store.getString("type"))) {
       throw new ConfigException("state_file is for the memory store; the redis store keeps its state in Redis");
     }
@@ -230,6 +233,32 @@ public final class BrokerOptions {
   public long observeIntervalMs() { return observeIntervalMs; }
   /** @return the nvidia-smi to run: a name looked up on the PATH, or a path */
   public String nvidiaSmi() { return nvidiaSmi; }
+
+  /**
+   * Where a broker keeps its lease state when its config does not say: {@code
+   * $XDG_STATE_HOME/iqa/broker-state.jsonl}, else {@code ~/.local/state/iqa/broker-state.jsonl} (the
+   * XDG base directory rule); null when neither variable is set.
+   */
+  public static Path defaultStateFile(Map<String, String> env) {
+    String xdg = env.get("XDG_STATE_HOME");
+    if (xdg != null && !xdg.isBlank() && Path.of(xdg).isAbsolute()) {
+      return Path.of(xdg, "iqa", "broker-state.jsonl");
+    }
+    String home = env.get("HOME");
+    return home == null || home.isBlank() ? null : Path.of(home, ".local", "state", "iqa", "broker-state.jsonl");
+  }
+
+  /**
+   * The memory store keeps its state in {@code file} unless the config names a state file or says
+   * {@code "state_file": null}: the built-in default of the broker program, so a plain start both
+   * grants at once (the file does not exist yet: a first start) and survives a restart.
+   */
+  public BrokerOptions defaultStateFile(Path file) {
+    if (stateFile == null && !noStateFile && "memory".equals(store.getString("type"))) {
+      stateFile = file;
+    }
+    return this;
+  }
 
   /** Resolves a relative state_file against {@code dir} (the config file's folder). */
   public BrokerOptions resolveAgainst(Path dir) {

@@ -220,8 +220,8 @@ public final class BrokerVerticle extends VerticleBase {
         .compose(v -> store.snapshot())
         .onSuccess(snapshot -> {
           for (Lease lease : snapshot.leases()) {
-            if (lease.pid() != null && lease.pidStartMs() != null && holders.isLocal(lease.host())
-                && !holders.alive(lease.pid(), lease.pidStartMs())) {
+            if (lease.pid() != null && lease.pidIdentity() != null && holders.isLocal(lease.host())
+                && !holders.alive(lease.pid(), lease.pidIdentity())) {
               store.end(lease.leaseId(), EndReason.HOLDER_EXITED, "broker",
                   "holder process " + lease.pid() + " on " + lease.host() + " exited");
             }

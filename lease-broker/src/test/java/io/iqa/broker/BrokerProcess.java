@@ -38,13 +38,28 @@ public final class BrokerProcess implements AutoCloseable {
 
   /** @param env variables added to the broker's environment (a PATH with a stand-in nvidia-smi first) */
   public BrokerProcess(JsonObject config, Path dir, Map<String, String> env) throws IOException {
-    this(writeConf(config.copy().put("port", 0), dir), true, env);
+    this(writeConf(config.copy().put("port", 0), dir), true, withStateHome(env, dir));
+  }
+
+  /** A broker whose config names no state file keeps it under XDG_STATE_HOME: the test's folder, never the user's. */
+  private static Map<String, String> withStateHome(Map<String, String> env, Path dir) {
+    Map<String, String> all = new java.util.HashMap<>(env);
+    all.putIfAbsent("XDG_STATE_HOME", dir.toAbsolutePath().resolve("xdg-state").toString());
+    return all;
   }
 
   private BrokerProcess(Path conf, boolean fresh, Map<String, String> env) throws IOException {
+    this(conf, fresh, env, List.of());
+  }
+
+  private BrokerProcess(Path conf, boolean fresh, Map<String, String> env, List<String> prefix) throws IOException {
     this.conf = conf;
     this.env = Map.copyOf(env);
-    process = fresh ? launch(env, "--conf", conf.toString(), "--fresh") : launch(env, "--conf", conf.toString());
+    List<String> args = new ArrayList<>(List.of("--conf", conf.toString()));
+    if (fresh) {
+      args.add("--fresh");
+    }
+    process = launch(env, prefix, args.toArray(new String[0]));
     BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
     String line = out.readLine();
     Matcher m = line == null ? null : LISTENING.matcher(line);
@@ -76,9 +91,40 @@ public final class BrokerProcess implements AutoCloseable {
 
   /** The same broker started again on the same port and config (after {@link #kill9()}), as a restart. */
   public BrokerProcess restart(boolean fresh) throws IOException {
+    return restart(fresh, null);
+  }
+
+  /**
+   * {@link #restart(boolean)} with the wall clock stepped by {@code clockStep} ({@code +600s},
+   * {@code -600s}; null for none): the broker runs under Debian's libfaketime (preloaded into the
+   * JVM itself, so killing the process kills the broker). It moves CLOCK_MONOTONIC by the same
+   * constant, which no process can tell from a monotonic clock that started elsewhere; only the wall
+   * clock's step is seen (faking the wall clock alone makes the JVM's timed waits spin).
+   */
+  public BrokerProcess restart(boolean fresh, String clockStep) throws IOException {
     JsonObject config = new JsonObject(Files.readString(conf)).put("port", port);
     Files.writeString(conf, config.encode());
-    return new BrokerProcess(conf, fresh, env);
+    if (clockStep == null) {
+      return new BrokerProcess(conf, fresh, env);
+    }
+    Map<String, String> stepped = new java.util.HashMap<>(env);
+    stepped.putAll(faketime(clockStep));
+    return new BrokerProcess(conf, fresh, stepped, List.of());
+  }
+
+  /**
+   * @return the environment that runs a process under Debian's libfaketime with its clocks moved by
+   *     {@code step} (scripts/test installs faketime); the test is skipped where it is missing
+   */
+  public static Map<String, String> faketime(String step) {
+    try (java.util.stream.Stream<Path> libs = Files.list(Path.of("/usr/lib"))) {
+      Path lib = libs.map(d -> d.resolve("faketime/libfaketime.so.1")).filter(Files::isRegularFile).findFirst()
+          .orElseThrow(() -> new org.opentest4j.TestAbortedException(
+              "Debian's faketime is not installed (scripts/test installs it)"));
+      return Map.of("LD_PRELOAD", lib.toString(), "FAKETIME", step);
+    } catch (IOException e) {
+      throw new org.opentest4j.TestAbortedException("cannot look for libfaketime: " + e);
+    }
   }
 
   private static Path writeConf(JsonObject config, Path dir) throws IOException {
@@ -88,9 +134,13 @@ public final class BrokerProcess implements AutoCloseable {
   }
 
   static Process launch(Map<String, String> env, String... args) throws IOException {
+    return launch(env, List.of(), args);
+  }
+
+  static Process launch(Map<String, String> env, List<String> prefix, String... args) throws IOException {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    List<String> cmd = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
-        BrokerMain.class.getName()));
+    List<String> cmd = new ArrayList<>(prefix);
+    cmd.addAll(List.of(java, "-cp", System.getProperty("java.class.path"), BrokerMain.class.getName()));
     cmd.addAll(List.of(args));
     ProcessBuilder pb = new ProcessBuilder(cmd);
     pb.environment().putAll(env);

@@ -11,6 +11,8 @@ import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -86,11 +88,61 @@ class BrokerRestartTest {
     }
   }
 
+  /**
+   * The state file keeps no clock reading a restart would trust: a restart whose wall clock stepped
+   * by ten minutes either way (faketime) gives every restored lease its full ttl from its own now.
+   * A live holder (a real process, identified by boot id and start ticks, not by a start instant
+   * derived from the wall clock) keeps its lease and nobody else is granted its GPU; a holder that
+   * stopped renewing loses it one ttl after the restart, not ten minutes early or late.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"+600s", "-600s"})
+  void aRestartWithTheWallClockSteppedTenMinutesKeepsALiveHoldersLeaseAndGrantsItToNobodyElse(String step,
+      @TempDir Path dir) throws Exception {
+    Path state = dir.resolve("broker-state.jsonl");
+    Process holder = new ProcessBuilder("sleep", "600").start();
+    BrokerProcess first = new BrokerProcess(config().put("state_file", state.toString()), dir);
+    BrokerProcess second = null;
+    try {
+      JsonObject live = lease(first, new JsonObject().put("owner", "llm").put("gpu", 0).put("ttl_s", 120)
+          .put("pid", holder.pid()));
+      JsonObject silent = lease(first, new JsonObject().put("owner", "gone").put("gpu", 1).put("ttl_s", 3));
+      first.kill9();
+
+      second = first.restart(false, step);
+      long restarted = System.nanoTime();
+      assertEquals("ok", second.get("/health").getString("status"));
+      HttpResponse<String> other = second.post("/v1/gpu/lease", new JsonObject().put("owner", "other").put("gpu", 0));
+      assertEquals(409, other.statusCode(), "the live holder's GPU was granted to another after a clock step of "
+          + step + ": " + other.body());
+      assertEquals(200, status(second, "/v1/gpu/renew", new JsonObject().put("token", live.getString("token"))),
+          "the live holder lost its lease to a clock step of " + step);
+      Thread.sleep(1000); // five reaper intervals: a holder check fooled by the step would have ended it
+      assertEquals(200, status(second, "/v1/gpu/renew", new JsonObject().put("token", live.getString("token"))),
+          "the live holder was taken for dead after a clock step of " + step);
+      HttpResponse<String> next = second.post("/v1/gpu/lease",
+          new JsonObject().put("owner", "next").put("gpu", 1).put("wait_s", 20));
+      long handedOnMs = (System.nanoTime() - restarted) / 1_000_000;
+      assertEquals(200, next.statusCode(), next.body());
+      assertTrue(handedOnMs >= 2500 && handedOnMs < 6000, "the silent holder's lease (ttl 3 s) was handed on "
+          + handedOnMs + " ms after a restart with a clock step of " + step + ": it must get one full ttl");
+      assertEquals(200, status(second, "/v1/gpu/renew", new JsonObject().put("token", live.getString("token"))));
+      assertEquals(410, status(second, "/v1/gpu/renew", new JsonObject().put("token", silent.getString("token"))),
+          "the silent holder's lease must have expired");
+    } finally {
+      holder.destroyForcibly();
+      first.close();
+      if (second != null) {
+        second.close();
+      }
+    }
+  }
+
   @Test
   void withoutStateARestartedBrokerGrantsNothingUntilEveryForgottenLeaseHasRunOut(@TempDir Path dir)
       throws Exception {
     // max_ttl_s 3: no lease can outlive 3 s without a renew, so the recovery period is 3 s.
-    JsonObject config = config().put("max_ttl_s", 3).put("default_ttl_s", 3);
+    JsonObject config = config().put("max_ttl_s", 3).put("default_ttl_s", 3).putNull("state_file");
     BrokerProcess first = new BrokerProcess(config, dir);
     BrokerProcess second = null;
     try {

@@ -40,6 +40,12 @@ abstract class LeaseBrokerContractTest {
   /** The {@code store} config block for the store under test. */
   abstract JsonObject storeConfig();
 
+  /**
+   * The store of a broker just started (not --fresh) loses its lease state: a memory store without a
+   * state file never had any to read; a Redis loses its keys under the running broker.
+   */
+  abstract void loseLeaseState() throws Exception;
+
   private final List<TestBroker> brokers = new ArrayList<>();
 
   @AfterEach
@@ -495,7 +501,7 @@ abstract class LeaseBrokerContractTest {
   }
 
   @Test
-  void aBrokerStartedWithoutItsLeaseStateGrantsNothingUntilTheRecoveryGracePasses() {
+  void aStoreThatLostItsLeaseStateGrantsNothingUntilTheRecoveryGracePasses() throws Exception {
     JsonObject config = new JsonObject()
         .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))
         .put("recovery_grace_s", 1.5)
@@ -503,6 +509,7 @@ abstract class LeaseBrokerContractTest {
     TestBroker b = new TestBroker(config, false);
     brokers.add(b);
     long started = System.nanoTime();
+    loseLeaseState();
     JsonObject health = b.get("/health").json();
     assertEquals("recovering", health.getString("status"), health.encode());
     assertNotNull(health.getString("recovering_until"));

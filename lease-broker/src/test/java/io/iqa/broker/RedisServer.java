@@ -60,6 +60,28 @@ public final class RedisServer implements AutoCloseable {
     process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
   }
 
+  /** Runs one command (RESP array of bulk strings) and returns Redis's raw answer. */
+  public String command(String... args) throws IOException {
+    StringBuilder req = new StringBuilder("*").append(args.length).append("\r\n");
+    for (String a : args) {
+      req.append('$').append(a.getBytes(StandardCharsets.UTF_8).length).append("\r\n").append(a).append("\r\n");
+    }
+    try (Socket s = new Socket("127.0.0.1", port)) {
+      s.setSoTimeout(5000);
+      s.getOutputStream().write(req.toString().getBytes(StandardCharsets.UTF_8));
+      s.getOutputStream().flush();
+      byte[] buf = new byte[65536];
+      int n = s.getInputStream().read(buf);
+      return n <= 0 ? "" : new String(buf, 0, n, StandardCharsets.UTF_8);
+    }
+  }
+
+  /** Deletes every key under {@code prefix}: this Redis lost the lease state of that prefix. */
+  public void deletePrefix(String prefix) throws IOException {
+    command("EVAL", "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end return 0", "0",
+        prefix + "*");
+  }
+
   public boolean ping() {
     try (Socket s = new Socket("127.0.0.1", port)) {
       s.setSoTimeout(1000);

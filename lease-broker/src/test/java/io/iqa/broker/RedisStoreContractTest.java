@@ -28,6 +28,11 @@ class RedisStoreContractTest extends LeaseBrokerContractTest {
   }
 
   @Override
+  void loseLeaseState() throws Exception {
+    redis.deletePrefix(prefix);
+  }
+
+  @Override
   JsonObject storeConfig() {
     return new JsonObject().put("type", "redis").put("url", redis.url()).put("key_prefix", prefix);
   }

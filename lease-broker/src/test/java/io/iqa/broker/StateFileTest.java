@@ -2,27 +2,87 @@ package io.iqa.broker;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.LoggerContext;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import io.iqa.broker.TestBroker.Reply;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
 
-/** The memory store's state file: what a crash can leave in it, a damaged one, and --fresh. */
+/**
+ * The memory store's state file and what a crash, a full disk or a damaged file can leave in it:
+ * every acknowledged change is kept, a torn record anywhere is skipped with a warning naming it, an
+ * empty file or a torn snapshot is lost state (the recovery grace, lease ids never reused), a file
+ * that does not exist yet is a first start, a restart during a grace keeps it.
+ */
 class StateFileTest {
 
   @TempDir
   Path dir;
+  private final ListAppender<ILoggingEvent> logs = new ListAppender<>();
+  private final Logger storeLog = (Logger) LoggerFactory.getLogger("io.iqa.broker.store.impl");
+
+  @BeforeEach
+  void captureLogs() {
+    logs.setContext((LoggerContext) LoggerFactory.getILoggerFactory());
+    logs.start();
+    storeLog.addAppender(logs);
+  }
+
+  @AfterEach
+  void stopCapturing() {
+    storeLog.detachAppender(logs);
+  }
 
   private JsonObject config(Path state) {
     return new JsonObject().put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))
-        .put("reaper_interval_ms", 60_000).put("state_file", state.toString());
+        .put("reaper_interval_ms", 60_000).put("recovery_grace_s", 600).put("state_file", state.toString());
+  }
+
+  private String warnings() {
+    return logs.list.stream().filter(e -> e.getLevel().isGreaterOrEqual(ch.qos.logback.classic.Level.WARN))
+        .map(ILoggingEvent::getFormattedMessage).collect(Collectors.joining("\n"));
+  }
+
+  private static JsonObject lease(TestBroker b, String owner) {
+    return b.lease(new JsonObject().put("owner", owner).put("ttl_s", 60));
+  }
+
+  private static int renew(TestBroker b, JsonObject lease) {
+    return b.post("/v1/gpu/renew", new JsonObject().put("token", lease.getString("token"))).status();
+  }
+
+  private static void release(TestBroker b, JsonObject lease) {
+    b.post("/v1/gpu/release", new JsonObject().put("token", lease.getString("token")));
+  }
+
+  @Test
+  void aFileThatDoesNotExistYetIsAFirstStartThatGrantsAtOnce() throws Exception {
+    Path state = dir.resolve("new/folder/broker-state.jsonl");
+    try (TestBroker first = new TestBroker(config(state), false)) {
+      assertEquals("ok", first.get("/health").json().getString("status"), "a first start has nothing to recover");
+      assertEquals(1, lease(first, "first").getLong("lease_id"));
+    }
+    assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(state)),
+        "the state file holds token hashes: owner only");
   }
 
   @Test
@@ -30,37 +90,213 @@ class StateFileTest {
     Path state = dir.resolve("broker-state.jsonl");
     JsonObject held;
     long lastSeq;
-    try (TestBroker first = new TestBroker(config(state))) {
-      held = first.lease(new JsonObject().put("owner", "kept").put("ttl_s", 60));
-      first.post("/v1/gpu/renew", new JsonObject().put("token", held.getString("token")));
+    try (TestBroker first = new TestBroker(config(state), false)) {
+      held = lease(first, "kept");
+      assertEquals(200, renew(first, held));
       JsonArray events = first.get("/v1/gpu/events").json().getJsonArray("events");
       lastSeq = events.getJsonObject(events.size() - 1).getLong("seq");
     }
-    assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(state)),
-        "the state file holds token hashes: owner only");
     assertFalse(Files.readString(state).contains(held.getString("token")), "only the token's hash may be written");
     Files.writeString(state, "{\"op\":\"grant\",\"lease\":{\"id\":99,\"th\":\"ab", StandardOpenOption.APPEND);
     try (TestBroker second = new TestBroker(config(state), false)) {
-      assertEquals("ok", second.get("/health").json().getString("status"), "a readable file means no recovery period");
-      assertEquals(200, second.post("/v1/gpu/renew", new JsonObject().put("token", held.getString("token"))).status());
+      assertEquals("ok", second.get("/health").json().getString("status"), "a torn change record is no lost state");
+      assertEquals(200, renew(second, held));
       JsonObject renewed = second.get("/v1/gpu/events").json().getJsonArray("events").getJsonObject(0);
       assertEquals(lastSeq + 1, renewed.getLong("seq"), "the event log must go on where it stopped, so a client "
           + "reading ?since=SEQ misses nothing: " + renewed);
       assertEquals(409, second.post("/v1/gpu/lease", new JsonObject().put("owner", "next").put("gpu", 0)).status(),
           "the restored lease still holds gpu 0");
+      assertTrue(warnings().contains("line 4 is not a whole record"), "the torn line must be named: " + warnings());
+      release(second, held);
+      assertTrue(lease(second, "after").getLong("lease_id") > 99, "the torn line named lease 99: ids go on above it");
     }
   }
 
   @Test
-  void aDamagedStateFileStopsTheStartWithWhatToDoAndFreshDiscardsIt() throws Exception {
+  void aTornRecordInTheMiddleIsSkippedWithAWarningAndEveryWholeRecordAfterItIsKept() throws Exception {
+    Path state = dir.resolve("broker-state.jsonl");
+    JsonObject a;
+    JsonObject b;
+    try (TestBroker first = new TestBroker(config(state).put("gpus", new JsonArray()
+        .add(new JsonObject().put("index", 0).put("vram_mb", 0)).add(new JsonObject().put("index", 1).put("vram_mb", 0)))
+        , false)) {
+      a = first.lease(new JsonObject().put("owner", "a").put("gpu", 0).put("ttl_s", 60));
+      b = first.lease(new JsonObject().put("owner", "b").put("gpu", 1).put("ttl_s", 60));
+    }
+    // What an older broker left after a full disk: a partial line with the next (acknowledged) record glued to it.
+    List<String> lines = Files.readAllLines(state);
+    String grantB = lines.get(2);
+    lines.set(2, "{\"op\":\"renew\",\"id\":1,\"tt" + grantB);
+    lines.add(3, "{\"op\":\"revoke\",\"id\":1,\"reason\":\"nonsense\"}");
+    lines.add(4, "[\"valid json, not a record\"]");
+    Files.write(state, lines);
+    try (TestBroker second = new TestBroker(config(state).put("gpus", new JsonArray()
+        .add(new JsonObject().put("index", 0).put("vram_mb", 0)).add(new JsonObject().put("index", 1).put("vram_mb", 0)))
+        , false)) {
+      assertEquals("ok", second.get("/health").json().getString("status"), second.get("/health").body().toString());
+      assertEquals(200, renew(second, a), "the lease before the damage is kept");
+      assertEquals(200, renew(second, b), "the whole record glued behind the torn one is kept");
+      String w = warnings();
+      assertTrue(w.contains("line 3 holds a torn record followed by a whole one"), w);
+      assertTrue(w.contains("line 4 is not a valid 'revoke' record"), "an unknown revocation reason is skipped, "
+          + "never read as a held lease: " + w);
+      assertTrue(w.contains("line 5"), w);
+    }
+  }
+
+  @Test
+  void anEmptyFileIsLostStateTheGraceAppliesAndLeaseIdsAreNeverHandedOutAgain() throws Exception {
+    Path state = dir.resolve("broker-state.jsonl");
+    try (TestBroker first = new TestBroker(config(state), false)) {
+      lease(first, "lost");
+    }
+    Files.write(state, new byte[0]); // what a power loss with state_fsync false can leave
+    try (TestBroker second = new TestBroker(config(state), false)) {
+      JsonObject health = second.get("/health").json();
+      assertEquals("recovering", health.getString("status"), "an empty state file is lost state: " + health);
+      Reply refused = second.post("/v1/gpu/lease", new JsonObject().put("owner", "other"));
+      assertEquals(409, refused.status(), refused.toString());
+      assertNotNull(refused.json().getString("recovering_until"));
+      assertTrue(warnings().contains("is empty"), warnings());
+    }
+    // The grace itself is in the file: a restart during it keeps it, and ids go on above the Unix time.
+    try (TestBroker third = new TestBroker(config(state).put("recovery_grace_s", 1), false)) {
+      assertEquals("recovering", third.get("/health").json().getString("status"),
+          "a restart during a recovery grace forgot the grace");
+      Reply granted = third.post("/v1/gpu/lease", new JsonObject().put("owner", "later").put("wait_s", 10));
+      assertEquals(200, granted.status(), granted.toString());
+      assertTrue(granted.json().getLong("lease_id") >= System.currentTimeMillis() / 1000 - 3600,
+          "after lost state lease ids go on above the Unix time, never from 1 again: " + granted);
+    }
+    try (TestBroker fourth = new TestBroker(config(state), false)) {
+      assertEquals("ok", fourth.get("/health").json().getString("status"), "the grace ended and the file says so");
+    }
+  }
+
+  @Test
+  void aTornSnapshotIsLostStateYetTheWholeRecordsAfterItAreRestored() throws Exception {
+    Path state = dir.resolve("broker-state.jsonl");
+    JsonObject held;
+    try (TestBroker first = new TestBroker(config(state), false)) {
+      held = lease(first, "after-snapshot");
+    }
+    List<String> lines = Files.readAllLines(state);
+    lines.set(0, lines.get(0).substring(0, lines.get(0).length() / 2));
+    Files.write(state, lines);
+    try (TestBroker second = new TestBroker(config(state), false)) {
+      assertEquals("recovering", second.get("/health").json().getString("status"), "a torn snapshot is lost state");
+      assertEquals(200, renew(second, held), "the grant after the torn snapshot is kept: its holder goes on");
+      assertTrue(warnings().contains("the snapshot of every live lease) is torn"), warnings());
+      try (Stream<Path> files = Files.list(dir)) {
+        assertTrue(files.anyMatch(p -> p.getFileName().toString().startsWith("broker-state.jsonl.damaged-")),
+            "the damaged file is kept for the operator");
+      }
+    }
+  }
+
+  @Test
+  void aStateFileThatCannotBeReadIsMovedAsideAndLostStateGetsTheGrace() throws Exception {
+    Path state = dir.resolve("broker-state.jsonl");
+    Files.createDirectories(state.resolve("not-a-file"));
+    try (TestBroker b = new TestBroker(config(state), false)) {
+      assertEquals("recovering", b.get("/health").json().getString("status"));
+      assertTrue(warnings().contains("cannot be read") && warnings().contains(".unreadable-"), warnings());
+      assertTrue(Files.isRegularFile(state), "a new state file is kept in its place");
+    }
+  }
+
+  @Test
+  void aFullDiskFailsTheChangeWithA503LeavesNoPartialRecordAndLosesNothingAcknowledged() throws Exception {
+    Path mount = dir.resolve("small");
+    Files.createDirectories(mount);
+    Process m = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mount.toString())
+        .redirectErrorStream(true).start();
+    assumeTrue(m.waitFor(10, TimeUnit.SECONDS) && m.exitValue() == 0, "needs root to mount a small tmpfs");
+    try {
+      Path state = mount.resolve("broker-state.jsonl");
+      Path filler = mount.resolve("filler");
+      JsonObject config = config(state).put("gpus", new JsonArray()
+          .add(new JsonObject().put("index", 0).put("vram_mb", 1000)));
+      List<JsonObject> granted = new java.util.ArrayList<>();
+      JsonObject after;
+      try (TestBroker b = new TestBroker(config, false)) {
+        granted.add(b.lease(new JsonObject().put("owner", "before").put("vram_mb", 1).put("ttl_s", 60)));
+        fill(filler);
+        // The file's last page still has room for a few records: grant until one does not fit.
+        Reply refused = null;
+        for (int i = 0; i < 200 && refused == null; i++) {
+          Reply r = b.post("/v1/gpu/lease", new JsonObject().put("owner", "full-" + i).put("vram_mb", 1).put("ttl_s", 60));
+          if (r.status() == 200) {
+            granted.add(r.json());
+          } else {
+            refused = r;
+          }
+        }
+        assertNotNull(refused, "the disk never filled up");
+        assertEquals(503, refused.status(), "a grant the file cannot keep must not be answered 200: " + refused);
+        assertTrue(refused.json().getString("message").contains("nothing was changed"), refused.toString());
+        assertEquals(granted.size(), b.get("/v1/gpu/status").json().getJsonArray("gpus").getJsonObject(0)
+            .getJsonArray("leases").size(), "the refused grant must not be held in memory either");
+        Files.delete(filler);
+        after = b.lease(new JsonObject().put("owner", "after").put("vram_mb", 1).put("ttl_s", 60));
+        assertTrue(after.getLong("lease_id") > granted.get(granted.size() - 1).getLong("lease_id"));
+        granted.add(after);
+      }
+      for (String line : Files.readAllLines(state)) {
+        new JsonObject(line); // every line whole: nothing partial, nothing glued
+      }
+      try (TestBroker restarted = new TestBroker(config, false)) {
+        assertEquals("ok", restarted.get("/health").json().getString("status"));
+        for (JsonObject g : granted) {
+          assertEquals(200, renew(restarted, g), "lease " + g.getLong("lease_id") + " was answered 200 and is lost");
+        }
+        JsonObject next = restarted.lease(new JsonObject().put("owner", "next").put("vram_mb", 1));
+        assertTrue(next.getLong("lease_id") > after.getLong("lease_id"), "a lease id handed out again: " + next);
+      }
+    } finally {
+      new ProcessBuilder("umount", "-l", mount.toString()).start().waitFor(10, TimeUnit.SECONDS);
+    }
+  }
+
+  private static void fill(Path filler) {
+    byte[] chunk = new byte[4096];
+    try (var out = Files.newOutputStream(filler)) {
+      while (true) {
+        out.write(chunk);
+        out.flush();
+      }
+    } catch (java.io.IOException full) {
+      // no space left: that is the point
+    }
+  }
+
+  @Test
+  void aFailedCompactionNeverTurnsAMadeChangeIntoAnErrorAndKeepsEveryChange() throws Exception {
+    Path state = dir.resolve("broker-state.jsonl");
+    // The compaction's temporary file cannot be created: a folder is in its place.
+    Files.createDirectories(dir.resolve("broker-state.jsonl.tmp").resolve("blocker"));
+    JsonObject held;
+    try (TestBroker b = new TestBroker(config(state), true)) {
+      held = lease(b, "busy");
+      for (int i = 0; i < 1100; i++) {
+        assertEquals(200, renew(b, held), "renew " + i + " was made and must be answered as made");
+      }
+      assertTrue(warnings().contains("could not compact the lease state file"), warnings());
+    }
+    assertTrue(Files.isDirectory(dir.resolve("broker-state.jsonl.tmp")), "what was there is left alone");
+    try (TestBroker restarted = new TestBroker(config(state), false)) {
+      assertEquals("ok", restarted.get("/health").json().getString("status"));
+      assertEquals(200, renew(restarted, held));
+    }
+  }
+
+  @Test
+  void freshDiscardsADamagedFileAndStartsOver() throws Exception {
     Path state = dir.resolve("broker-state.jsonl");
     Files.writeString(state, "{\"op\":\"snapshot\",\"next_id\":7,\"leases\":[]}\nnot json\n{\"op\":\"end\",\"id\":1}\n");
-    RuntimeException refused = assertThrows(RuntimeException.class, () -> new TestBroker(config(state), false));
-    String why = String.valueOf(refused.getMessage()) + refused.getCause();
-    assertTrue(why.contains("damaged") && why.contains("--fresh") && why.contains(state.toString()), why);
-
     try (TestBroker fresh = new TestBroker(config(state), true)) {
-      JsonObject lease = fresh.lease(new JsonObject().put("owner", "new"));
+      assertEquals("ok", fresh.get("/health").json().getString("status"));
+      JsonObject lease = lease(fresh, "new");
       assertEquals(1, lease.getLong("lease_id"), "--fresh starts over: nothing of the damaged file is kept");
     }
     assertTrue(Files.readString(state).startsWith("{\"op\":\"snapshot\""), "--fresh rewrites the file");

@@ -72,7 +72,7 @@ class StoreDifferentialTest {
   private void replay(long seed, int steps) throws Exception {
     AtomicLong now = new AtomicLong(1_800_000_000_000L);
     StoreClock clock = StoreClock.manual(now);
-    LeaseStore memory = new MemoryLeaseStore(SETTINGS, clock);
+    LeaseStore memory = new MemoryLeaseStore(SETTINGS, clock, null, io.iqa.broker.store.RestoreRule.FULL_TTL);
     LeaseStore onRedis = new RedisLeaseStore(vertx, redis.url(), "diff" + seed + ":", 2, SETTINGS, 60_000, clock);
     await(memory.start(GPUS, QUIET));
     await(onRedis.start(GPUS, QUIET));

@@ -77,21 +77,29 @@ public final class LeaseApi {
     }
     store.acquire(request, waiterId)
         .compose(first -> {
+          Waiters.Attempt attempt = new Waiters.Attempt(first, started);
           if (!(first instanceof AcquireResult.Busy busy) || waiterId == null) {
-            return Future.succeededFuture(first);
+            return Future.succeededFuture(attempt);
           }
           if (ctx.response().closed()) {
             // The client left while the first attempt was in flight: do not keep its place.
             store.cancelWait(waiterId);
-            return Future.succeededFuture(first);
+            return Future.succeededFuture(attempt);
           }
           return waiters.await(waiterId, request, waitMs, busy);
         })
-        .onSuccess(result -> answerLease(ctx, request, token, result, started))
+        .onSuccess(attempt -> answerLease(ctx, request, token, attempt, started))
         .onFailure(ctx::fail);
   }
 
-  private void answerLease(RoutingContext ctx, AcquireRequest request, String token, AcquireResult result, long started) {
+  /**
+   * The answer to a lease request. A grant carries {@code queued_ms}: how long the broker held the
+   * request before the step that granted it began (never more than it really held it), so the
+   * holder counts its own deadline from its send time plus that, not from its send time alone.
+   */
+  private void answerLease(RoutingContext ctx, AcquireRequest request, String token, Waiters.Attempt attempt,
+      long started) {
+    AcquireResult result = attempt.result();
     if (result instanceof AcquireResult.Granted granted) {
       Lease lease = granted.lease();
       if (ctx.response().closed()) {
@@ -101,7 +109,7 @@ public final class LeaseApi {
       }
       metrics.granted(lease.gpu(), System.nanoTime() - started);
       LOG.debug("granted lease {} on gpu {} to '{}'", lease.leaseId(), lease.gpu(), lease.owner());
-      Json.send(ctx, 200, lease.toHolderJson(token));
+      Json.send(ctx, 200, lease.toHolderJson(token, Math.max(0, (attempt.startedNanos() - started) / 1_000_000)));
       return;
     }
     AcquireResult.Busy busy = (AcquireResult.Busy) result;
@@ -127,7 +135,7 @@ public final class LeaseApi {
     store.renew(Sha256.hex(token), ttlS == null ? null : Math.round(ttlS * 1000), caller(ctx))
         .onSuccess(lease -> {
           metrics.renewed();
-          Json.send(ctx, 200, lease.toHolderJson(null));
+          Json.send(ctx, 200, lease.toHolderJson(null, null));
         })
         .onFailure(ctx::fail);
   }
@@ -238,17 +246,17 @@ public final class LeaseApi {
     checkCapacity(asked.gpu(), asked.vramMb());
     Long pid = asked.pid();
     String host = asked.host();
-    Long pidStart = null;
+    String pidIdentity = null;
     if (pid != null && host == null && ctx.request().remoteAddress() != null
         && isLoopback(ctx.request().remoteAddress().hostAddress())) {
       host = holders.hostName();
     }
     if (pid != null && holders.isLocal(host)) {
-      pidStart = holders.startTimeMs(pid).orElseThrow(() ->
+      pidIdentity = holders.identity(pid).orElseThrow(() ->
           HttpError.badRequest("pid " + pid + " is not a running process on this host"));
     }
     return new AcquireRequest(asked.owner(), asked.purpose(), tokenHash, Math.round(asked.ttlS() * 1000), asked.gpu(),
-        asked.vramMb(), asked.priority(), pid, pidStart, host, Math.round(asked.waitS() * 1000), asked.yieldable(),
+        asked.vramMb(), asked.priority(), pid, pidIdentity, host, Math.round(asked.waitS() * 1000), asked.yieldable(),
         asked.preempt());
   }
 

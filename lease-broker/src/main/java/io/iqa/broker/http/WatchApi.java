@@ -55,12 +55,17 @@ public final class WatchApi {
       Watch w = new Watch(hash, ctx.response());
       hub.open(ctx, "lease " + lease.leaseId(), () -> forget(lease.leaseId(), w));
       watches.computeIfAbsent(lease.leaseId(), id -> new ArrayList<>()).add(w);
-      SseHub.send(w.response, WatchEvent.LEASE, null, lease.toHolderJson(null));
+      SseHub.send(w.response, WatchEvent.LEASE, null, lease.toHolderJson(null, null));
       if (lease.revoking()) {
         SseHub.send(w.response, WatchEvent.REVOKED, null, revoked(lease.leaseId(), lease.revoked().wireName(), null,
             null, false, lease.expiresAt().toString()));
-      } else if (lease.yieldRequestedAt() != null) {
-        SseHub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(lease.leaseId(), null, null));
+      } else {
+        if (lease.yieldRequestedAt() != null) {
+          SseHub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(lease.leaseId(), null, null));
+        }
+        // An event published between the lookup and this registration (another broker's, over pub/sub)
+        // reached nobody: one more look closes that window.
+        recheck(lease.leaseId(), w, lease.yieldRequestedAt() != null);
       }
     }).onFailure(ctx::fail);
   }
@@ -93,27 +98,38 @@ public final class WatchApi {
   public void resync() {
     for (Map.Entry<Long, List<Watch>> entry : List.copyOf(watches.entrySet())) {
       for (Watch w : List.copyOf(entry.getValue())) {
-        store.lookup(w.tokenHash).onComplete(ar -> {
-          if (ar.succeeded() && ar.result().revoking()) {
-            Lease l = ar.result();
-            SseHub.send(w.response, WatchEvent.REVOKED, null, revoked(l.leaseId(), l.revoked().wireName(), null, null, false,
-                l.expiresAt().toString()));
-          } else if (ar.succeeded() && ar.result().yieldRequestedAt() != null) {
-            SseHub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(ar.result().leaseId(), null, null));
-          } else if (ar.failed() && ar.cause() instanceof StoreException se
-              && se.kind() != StoreException.Kind.UNAVAILABLE) {
-            if (se.reason() != null && se.reason().revokes()) {
-              SseHub.send(w.response, WatchEvent.REVOKED, null, revoked(entry.getKey(), se.reason().wireName(), null, null,
-                  false, null));
-            }
-            SseHub.send(w.response, WatchEvent.ENDED, null, new JsonObject().put("lease_id", entry.getKey())
-                .put("event", se.reason() == null ? "unknown" : se.reason().wireName()));
-            hub.end(w.response);
-            forget(entry.getKey(), w);
-          }
-        });
+        recheck(entry.getKey(), w, false);
       }
     }
+  }
+
+  /**
+   * Reads one watched lease again and tells its watcher what it may have missed: a revocation, an
+   * end, or (unless {@code yieldTold}) a yield request. A watcher told twice ignores the second.
+   */
+  private void recheck(long leaseId, Watch w, boolean yieldTold) {
+    store.lookup(w.tokenHash).onComplete(ar -> {
+      if (w.response.closed()) {
+        return;
+      }
+      if (ar.succeeded() && ar.result().revoking()) {
+        Lease l = ar.result();
+        SseHub.send(w.response, WatchEvent.REVOKED, null, revoked(l.leaseId(), l.revoked().wireName(), null, null, false,
+            l.expiresAt().toString()));
+      } else if (ar.succeeded() && ar.result().yieldRequestedAt() != null && !yieldTold) {
+        SseHub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(ar.result().leaseId(), null, null));
+      } else if (ar.failed() && ar.cause() instanceof StoreException se
+          && se.kind() != StoreException.Kind.UNAVAILABLE) {
+        if (se.reason() != null && se.reason().revokes()) {
+          SseHub.send(w.response, WatchEvent.REVOKED, null, revoked(leaseId, se.reason().wireName(), null, null,
+              false, null));
+        }
+        SseHub.send(w.response, WatchEvent.ENDED, null, new JsonObject().put("lease_id", leaseId)
+            .put("event", se.reason() == null ? "unknown" : se.reason().wireName()));
+        hub.end(w.response);
+        forget(leaseId, w);
+      }
+    });
   }
 
   private void forget(long leaseId, Watch w) {

@@ -169,8 +169,8 @@ public final class GpuObserver {
     Set<Integer> untracedGpus = new HashSet<>();
     for (Lease l : snapshot.leases()) {
       byId.put(l.leaseId(), l);
-      if (l.pid() == null || l.pidStartMs() == null || !holders.isLocal(l.host())
-          || !holders.alive(l.pid(), l.pidStartMs())) {
+      if (l.pid() == null || l.pidIdentity() == null || !holders.isLocal(l.host())
+          || !holders.alive(l.pid(), l.pidIdentity())) {
         untracedGpus.add(l.gpu());
         continue;
       }

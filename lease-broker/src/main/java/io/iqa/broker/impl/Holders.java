@@ -1,16 +1,26 @@
 package io.iqa.broker.impl;
 
+import java.io.IOException;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.Set;
 
 /**
- * Knows this host's name and whether a holder process (pid + start time) is still the one that
- * took the lease: a reused pid has another start time, so it does not keep a lease alive.
+ * Knows this host's name and whether a holder process is still the one that took the lease. A
+ * process is known by an identity that no clock step can change: on Linux the boot id and its
+ * start time in clock ticks since boot ({@code /proc/PID/stat} field 22), so a reused pid (another
+ * start time) or a pid from an earlier boot does not keep a lease alive, and a wall-clock step
+ * (which moves the JDK's start instants, derived from {@code /proc/stat}'s btime) does not end one.
+ * Elsewhere the JDK's start instant stands in (exposed to clock steps; said in its prefix).
  */
 public final class Holders {
+
+  private static final Path PROC = Path.of("/proc");
+  private static final String BOOT_ID = bootId();
 
   private final String hostName;
   private final Set<String> localNames;
@@ -33,32 +43,57 @@ public final class Holders {
   }
 
   /**
-   * @return the process's start time in epoch ms, or empty when no such process runs here. A zombie
-   *     (killed, not yet reaped by its parent) does not run: its GPU memory is already gone.
+   * @return the identity of the process {@code pid} ({@code BOOT_ID:TICKS} on Linux), or empty when
+   *     no such process runs here. A zombie (killed, not yet reaped by its parent) does not run: its
+   *     GPU memory is already gone.
    */
-  public Optional<Long> startTimeMs(long pid) {
+  public Optional<String> identity(long pid) {
+    if (BOOT_ID != null) {
+      return procStat(pid).filter(stat -> !stat.zombie()).map(stat -> BOOT_ID + ":" + stat.startTicks());
+    }
     return ProcessHandle.of(pid)
         .filter(ProcessHandle::isAlive)
-        .filter(h -> !zombie(pid))
         .flatMap(h -> h.info().startInstant())
-        .map(java.time.Instant::toEpochMilli);
+        .map(start -> "start-ms:" + start.toEpochMilli());
   }
 
-  /** Linux: the state field of /proc/PID/stat is Z (zombie) or X (dead). Elsewhere: false. */
-  static boolean zombie(long pid) {
-    try {
-      String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc", Long.toString(pid), "stat"));
-      int close = stat.lastIndexOf(')'); // the command name may hold spaces and parentheses
-      char state = close >= 0 && close + 2 < stat.length() ? stat.charAt(close + 2) : '?';
+  /** @return whether the process {@code pid} whose identity was {@code identity} still runs */
+  public boolean alive(long pid, String identity) {
+    return identity(pid).map(identity::equals).orElse(false);
+  }
+
+  /** What this class reads of {@code /proc/PID/stat}. */
+  record ProcStat(char state, long startTicks) {
+    boolean zombie() {
       return state == 'Z' || state == 'X';
-    } catch (java.io.IOException | RuntimeException e) {
-      return false;
     }
   }
 
-  /** @return whether the process {@code pid} that started at {@code startMs} still runs */
-  public boolean alive(long pid, long startMs) {
-    return startTimeMs(pid).map(s -> s == startMs).orElse(false);
+  /** @return {@code /proc/PID/stat}'s state and start time, or empty when there is no such process */
+  static Optional<ProcStat> procStat(long pid) {
+    try {
+      return Optional.of(parseStat(Files.readString(PROC.resolve(Long.toString(pid)).resolve("stat"))));
+    } catch (IOException | RuntimeException e) {
+      return Optional.empty();
+    }
+  }
+
+  /**
+   * Fields after the command name, which is in parentheses and may hold spaces and parentheses
+   * itself: state is the 3rd field, starttime the 22nd (proc(5)).
+   */
+  static ProcStat parseStat(String stat) {
+    int close = stat.lastIndexOf(')');
+    String[] rest = stat.substring(close + 2).trim().split(" ");
+    return new ProcStat(rest[0].charAt(0), Long.parseLong(rest[19]));
+  }
+
+  private static String bootId() {
+    try {
+      return Files.readString(PROC.resolve("sys/kernel/random/boot_id")).trim();
+    } catch (IOException | RuntimeException e) {
+      return null;
+    }
   }
 
   private static String detectHostName() {

@@ -26,6 +26,14 @@ public final class Waiters {
   private final LeaseStore store;
   private final Map<String, Wait> waits = new LinkedHashMap<>();
 
+  /**
+   * What a wait came to, and when the store step that decided it began (System.nanoTime): a grant
+   * happened after that moment, so the time from the request's arrival to it never overstates how
+   * long the broker held the request ({@code queued_ms}).
+   */
+  public record Attempt(AcquireResult result, long startedNanos) {
+  }
+
   public Waiters(Vertx vertx, LeaseStore store) {
     this.vertx = vertx;
     this.store = store;
@@ -35,10 +43,10 @@ public final class Waiters {
    * Waits for a request already queued under {@code waiterId} (its first attempt answered
    * {@code first}). Completes with the grant, or with the last busy answer when {@code waitMs} runs out.
    */
-  public Future<AcquireResult> await(String waiterId, AcquireRequest request, long waitMs, AcquireResult.Busy first) {
+  public Future<Attempt> await(String waiterId, AcquireRequest request, long waitMs, AcquireResult.Busy first) {
     Wait wait = new Wait(waiterId, request, first);
     waits.put(waiterId, wait);
-    wait.deadlineTimer = vertx.setTimer(Math.max(1, waitMs), t -> wait.finish(wait.lastBusy, true));
+    wait.deadlineTimer = vertx.setTimer(Math.max(1, waitMs), t -> wait.finish(wait.lastBusy(), true));
     wait.scheduleRetry(first.retryInMs());
     // A wake-up that arrived between the first attempt and this registration found nobody to
     // wake; one more attempt now closes that window (an async store makes it real).
@@ -75,13 +83,13 @@ public final class Waiters {
 
   /** Ends every wait with its last busy answer (broker shutting down). */
   public void closeAll() {
-    new ArrayList<>(waits.values()).forEach(w -> w.finish(w.lastBusy, true));
+    new ArrayList<>(waits.values()).forEach(w -> w.finish(w.lastBusy(), true));
   }
 
   private final class Wait {
     final String id;
     final AcquireRequest request;
-    final Promise<AcquireResult> promise = Promise.promise();
+    final Promise<Attempt> promise = Promise.promise();
     AcquireResult.Busy lastBusy;
     long deadlineTimer = -1;
     long retryTimer = -1;
@@ -104,6 +112,7 @@ public final class Waiters {
         return;
       }
       inFlight = true;
+      long started = System.nanoTime();
       store.acquire(request, id).onComplete(ar -> {
         inFlight = false;
         if (ar.failed()) {
@@ -118,7 +127,7 @@ public final class Waiters {
             // Timed out or abandoned while this attempt was in flight: nobody will hold it.
             releaseOrphan(granted);
           } else {
-            finish(granted, false);
+            finish(new Attempt(granted, started), false);
           }
           return;
         }
@@ -144,7 +153,11 @@ public final class Waiters {
       }
     }
 
-    void finish(AcquireResult result, boolean leaveQueue) {
+    Attempt lastBusy() {
+      return new Attempt(lastBusy, System.nanoTime());
+    }
+
+    void finish(Attempt result, boolean leaveQueue) {
       if (done) {
         return;
       }

@@ -9,7 +9,7 @@ import io.iqa.protocol.wire.Priority;
  * @param gpu device index, or null for any device
  * @param vramMb requested VRAM, or null for the whole device
  * @param pid holder pid on {@code host}, or null
- * @param pidStartMs the holder process's start time (epoch ms) when the broker could read it, else null
+ * @param pidIdentity the holder process's identity ({@code Holders.identity}: boot id and start ticks) when the broker could read it, else null
  * @param waitMs how long the request may wait in the queue; 0 means it is never queued
  * @param yieldable the holder will give the GPU back when asked: a waiter of equal or higher
  *     priority makes the broker ask it ({@code yield_requested} on its watch channel)
@@ -25,7 +25,7 @@ public record AcquireRequest(
     Integer vramMb,
     Priority priority,
     Long pid,
-    Long pidStartMs,
+    String pidIdentity,
     String host,
     long waitMs,
     boolean yieldable,

@@ -31,7 +31,7 @@ public record Lease(
     boolean exclusive,
     Priority priority,
     Long pid,
-    Long pidStartMs,
+    String pidIdentity,
     String host,
     Instant grantedAt,
     Instant expiresAt,
@@ -52,17 +52,20 @@ public record Lease(
     return new LeaseView(leaseId, state(), gpu, owner, purpose, vramMb, exclusive, priority, yieldable, pid, host,
         ageMs / 1000.0, Math.max(0, expiresInMs) / 1000.0, grantedAt, expiresAt, null, null,
         // The GPU is handed on when the holder releases, at expires_at at the latest.
-        revoked == null ? null : revoked.wireName(), revoked == null ? null : revokedAt, yieldRequestedAt, null);
+        revoked == null ? null : revoked.wireName(), revoked == null ? null : revokedAt, yieldRequestedAt, null, null);
   }
 
   public JsonObject toPublicJson() {
     return new JsonObject(publicView().toMap());
   }
 
-  /** The holder's view, returned once on grant (with the token) and on every renew (without). */
-  public JsonObject toHolderJson(String token) {
+  /**
+   * The holder's view, returned once on grant (with the token and {@code queuedMs}) and on every
+   * renew and watch (without: both null).
+   */
+  public JsonObject toHolderJson(String token, Long queuedMs) {
     return new JsonObject(new LeaseView(leaseId, state(), gpu, owner, purpose, vramMb, exclusive, priority, yieldable,
-        pid, host, null, null, grantedAt, expiresAt, ttlMs / 1000.0, token, null, null, null, null).toMap());
+        pid, host, null, null, grantedAt, expiresAt, ttlMs / 1000.0, token, null, null, null, null, queuedMs).toMap());
   }
 
   private LeaseState state() {

@@ -24,16 +24,19 @@ import java.util.Map;
  * @param token the bearer token, only in the grant answer
  * @param revoked why the lease is being revoked ({@code force_released}, {@code stale}), when it is
  * @param observedVramMb GPU memory nvidia-smi sees the holder's processes use (status, when observed)
+ * @param queuedMs in the grant answer: how long the broker held the request before the step that
+ *     granted it (never more than it really did), so the holder's own deadline is its send time +
+ *     queued_ms + ttl_s, never later than the broker's expires_at
  */
 public record LeaseView(long leaseId, LeaseState state, int gpu, String owner, String purpose, int vramMb,
     boolean exclusive, Priority priority, boolean yieldable, Long pid, String host, Double ageS, Double expiresInS,
     Instant grantedAt, Instant expiresAt, Double ttlS, String token, String revoked, Instant revokedAt,
-    Instant yieldRequestedAt, Integer observedVramMb) {
+    Instant yieldRequestedAt, Integer observedVramMb, Long queuedMs) {
 
   /** @return the same view with the token (the grant answer) */
   public LeaseView withToken(String value) {
     return new LeaseView(leaseId, state, gpu, owner, purpose, vramMb, exclusive, priority, yieldable, pid, host, ageS,
-        expiresInS, grantedAt, expiresAt, ttlS, value, revoked, revokedAt, yieldRequestedAt, observedVramMb);
+        expiresInS, grantedAt, expiresAt, ttlS, value, revoked, revokedAt, yieldRequestedAt, observedVramMb, queuedMs);
   }
 
   public Map<String, Object> toMap() {
@@ -59,6 +62,7 @@ public record LeaseView(long leaseId, LeaseState state, int gpu, String owner, S
     put(m, "revoked_at", revokedAt == null ? null : revokedAt.toString());
     put(m, "yield_requested_at", yieldRequestedAt == null ? null : yieldRequestedAt.toString());
     put(m, "observed_vram_mb", observedVramMb);
+    put(m, "queued_ms", queuedMs);
     return m;
   }
 
@@ -74,6 +78,6 @@ public record LeaseView(long leaseId, LeaseState state, int gpu, String owner, S
         text(m, "host"), decimal(m, "age_s"), decimal(m, "expires_in_s"), instant(m, "granted_at"),
         instant(m, "expires_at"), decimal(m, "ttl_s"), text(m, "token"), text(m, "revoked"), instant(m, "revoked_at"),
         instant(m, "yield_requested_at"),
-        integer(m, "observed_vram_mb"));
+        integer(m, "observed_vram_mb"), whole(m, "queued_ms"));
   }
 }

@@ -17,13 +17,14 @@ class LeaseViewTest {
   @Test
   void aHoldersViewReadsBackWithItsTokenAndAPublicViewHasNone() {
     LeaseView holder = new LeaseView(42, LeaseState.HELD, 0, "llm", "chat", 24_000, true, Priority.HIGH, true, 4242L,
-        "gpu-host", null, null, T, T.plusSeconds(60), 60.0, null, null, null, null, null).withToken("secret");
+        "gpu-host", null, null, T, T.plusSeconds(60), 60.0, null, null, null, null, null, 25_000L).withToken("secret");
     Map<String, Object> wire = holder.toMap();
     assertEquals(holder, LeaseView.fromMap(wire));
     assertEquals("high", wire.get("priority"));
     assertEquals("held", wire.get("state"));
+    assertEquals(25_000L, wire.get("queued_ms"), "the grant says how long the broker held the request");
     LeaseView seen = new LeaseView(42, LeaseState.REVOKING, 0, "llm", "chat", 24_000, true, Priority.HIGH, true, null,
-        null, 12.5, 0.0, T, T.plusSeconds(60), null, null, "force_released", T.plusSeconds(10), null, 9000);
+        null, 12.5, 0.0, T, T.plusSeconds(60), null, null, "force_released", T.plusSeconds(10), null, 9000, null);
     Map<String, Object> shown = seen.toMap();
     assertFalse(shown.containsKey("token"));
     assertTrue(shown.containsKey("pid") && shown.get("pid") == null, "pid and host are always written");

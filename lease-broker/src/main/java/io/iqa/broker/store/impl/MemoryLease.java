@@ -3,6 +3,7 @@ package io.iqa.broker.store.impl;
 import io.iqa.broker.store.EndReason;
 import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.AcquireRequest;
+import io.iqa.broker.store.RestoreRule;
 import io.iqa.protocol.wire.Priority;
 import java.time.Instant;
 import java.util.function.LongFunction;
@@ -18,7 +19,7 @@ final class MemoryLease {
   final boolean exclusive;
   final Priority priority;
   final Long pid;
-  final Long pidStartMs;
+  final String pidIdentity;
   final String host;
   final long grantedMono;
   long ttlMs;
@@ -31,7 +32,7 @@ final class MemoryLease {
   long yieldRequestedMono;
 
   MemoryLease(long leaseId, String tokenHash, int gpu, String owner, String purpose, int vramMb, boolean exclusive,
-      Priority priority, Long pid, Long pidStartMs, String host, long grantedMono, long ttlMs, long expiresMono,
+      Priority priority, Long pid, String pidIdentity, String host, long grantedMono, long ttlMs, long expiresMono,
       boolean yieldable) {
     this.leaseId = leaseId;
     this.tokenHash = tokenHash;
@@ -42,7 +43,7 @@ final class MemoryLease {
     this.exclusive = exclusive;
     this.priority = priority;
     this.pid = pid;
-    this.pidStartMs = pidStartMs;
+    this.pidIdentity = pidIdentity;
     this.host = host;
     this.grantedMono = grantedMono;
     this.ttlMs = ttlMs;
@@ -52,11 +53,35 @@ final class MemoryLease {
 
   static MemoryLease granted(long leaseId, AcquireRequest r, int gpu, int vramMb, boolean exclusive, long now) {
     return new MemoryLease(leaseId, r.tokenHash(), gpu, r.owner(), r.purpose(), vramMb, exclusive, r.priority(),
-        r.pid(), r.pidStartMs(), r.host(), now, r.ttlMs(), now + r.ttlMs(), r.yieldable());
+        r.pid(), r.pidIdentity(), r.host(), now, r.ttlMs(), now + r.ttlMs(), r.yieldable());
+  }
+
+  /**
+   * A lease read back from the state file, on this store's clock: its age as last written (the time
+   * the broker was down is not counted: a younger lease turns stale later, never sooner) and the
+   * expiry {@code rule} gives it.
+   */
+  static MemoryLease restored(LeaseJournal.LeaseRecord r, long now, long wallNow, RestoreRule rule) {
+    long granted = now - r.ageMs();
+    MemoryLease l = new MemoryLease(r.id(), r.tokenHash(), r.gpu(), r.owner(), r.purpose(), r.vramMb(), r.exclusive(),
+        r.priority(), r.pid(), r.pidIdentity(), r.host(), granted, r.ttlMs(),
+        now + rule.remainingMs(r.ttlMs(), r.expiresWallMs(), wallNow), r.yieldable());
+    if (r.revoked() != null) {
+      l.revoked = r.revoked();
+      l.revokedMono = granted + Math.min(r.revokedAgeMs(), r.ageMs());
+    }
+    return l;
+  }
+
+  /** @return this lease as the state file keeps it, {@code now} on this store's clock */
+  LeaseJournal.LeaseRecord record(long now, long expiresWallMs) {
+    return new LeaseJournal.LeaseRecord(leaseId, tokenHash, gpu, owner, purpose, vramMb, exclusive, priority, pid,
+        pidIdentity, host, ttlMs, now - grantedMono, expiresWallMs, yieldable, revoked,
+        revoked == null ? 0 : revokedMono - grantedMono);
   }
 
   Lease view(long now, LongFunction<Instant> wall) {
-    return new Lease(leaseId, tokenHash, gpu, owner, purpose, vramMb, exclusive, priority, pid, pidStartMs, host,
+    return new Lease(leaseId, tokenHash, gpu, owner, purpose, vramMb, exclusive, priority, pid, pidIdentity, host,
         wall.apply(grantedMono), wall.apply(expiresMono), ttlMs, now - grantedMono, expiresMono - now, revoked,
         revoked == null ? null : wall.apply(revokedMono), yieldable,
         yieldRequestedMono == 0 ? null : wall.apply(yieldRequestedMono));

@@ -14,8 +14,10 @@ import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreListener;
 import io.iqa.broker.store.StoreSettings;
 import io.iqa.broker.store.StoreSnapshot;
+import io.iqa.broker.store.JournalFile;
+import io.iqa.broker.store.RestoreRule;
 import io.vertx.core.Future;
-import io.vertx.core.json.JsonObject;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
@@ -34,15 +36,25 @@ public final class MemoryLeaseStore implements LeaseStore {
   private final MemoryCapacity capacity = new MemoryCapacity();
   private final MemoryWaitQueue queue;
   private final MemoryLeases leases;
+  private final StoreClock clock;
+  private final JournalFile file;
+  private final RestoreRule restoreRule;
   private StoreListener listener;
-  private long recoveringUntil;
 
   public MemoryLeaseStore(StoreSettings settings) {
-    this(settings, StoreClock.SYSTEM);
+    this(settings, StoreClock.SYSTEM, settings.stateFile() == null ? null : new PathJournalFile(settings.stateFile()),
+        RestoreRule.FULL_TTL);
   }
 
-  public MemoryLeaseStore(StoreSettings settings, StoreClock clock) {
+  /**
+   * @param file the state file, or null for none (a start then never knows what was granted before)
+   * @param restoreRule how long a restored lease still has ({@link RestoreRule#FULL_TTL})
+   */
+  public MemoryLeaseStore(StoreSettings settings, StoreClock clock, JournalFile file, RestoreRule restoreRule) {
     this.settings = settings;
+    this.clock = clock;
+    this.file = file;
+    this.restoreRule = restoreRule;
     this.queue = new MemoryWaitQueue(capacity, settings.priorityAgingMs());
     this.leases = new MemoryLeases(settings, clock, capacity, queue);
   }
@@ -66,34 +78,85 @@ public final class MemoryLeaseStore implements LeaseStore {
     }
   }
 
-  /** Reads the state file, or starts the recovery period when there is no state to read. */
+  /**
+   * Reads the state file, or decides that there is none to read. A state file that does not exist
+   * yet is a first start (nothing can have been granted: grant at once). State that existed and is
+   * gone (no state file configured, an empty or unreadable file, a torn snapshot) starts the
+   * recovery grace, and so does a start during a grace that had not ended (the file says so): a
+   * lease granted before may still be in use. Lease ids go on above every id the file names; after
+   * lost state, above the Unix time in seconds as well, so no id is handed out twice.
+   */
   private void restore() {
     long now = leases.monoMs();
-    LeaseJournal.State state = settings.stateFile() == null || settings.fresh() ? null
-        : LeaseJournal.read(settings.stateFile());
+    LeaseJournal.State state = null;
+    String lostWhy = null;
+    if (settings.fresh()) {
+      LOG.info("--fresh: no lease from an earlier run can be alive; {}", file == null ? "no state file is kept"
+          : "the state file " + file.describe() + " starts anew");
+    } else if (file == null) {
+      lostWhy = "no state_file is configured, so leases granted before this start are unknown";
+    } else if (!file.exists()) {
+      LOG.info("first start: no lease state file at {} yet; it is created now", file.describe());
+    } else {
+      try {
+        state = LeaseJournal.read(file);
+      } catch (IOException e) {
+        lostWhy = "the lease state file " + file.describe() + " cannot be read (" + LeaseJournal.describe(e)
+            + "); it was moved to " + moveAside(".unreadable", e);
+      }
+    }
+    List<LeaseJournal.LeaseRecord> kept = new ArrayList<>();
     if (state != null) {
+      state.skipped().forEach(s -> LOG.warn("lease state file {}: {}", file.describe(), s));
+      for (LeaseJournal.LeaseRecord r : state.leases()) {
+        if (!capacity.has(r.gpu())) {
+          throw new StoreException(StoreException.Kind.UNAVAILABLE, "the lease state file " + file.describe()
+              + " holds lease " + r.id() + " on gpu " + r.gpu() + ", which this broker's gpus do not list");
+        }
+        leases.put(MemoryLease.restored(r, now, clock.wallMs(), restoreRule));
+      }
       leases.nextLeaseId = state.nextLeaseId();
       leases.log.nextSeq = state.nextEventSeq();
-      for (JsonObject j : state.leases()) {
-        MemoryLease l = LeaseJournal.fromJson(j, wall -> leases.wallToMono(wall, now));
-        if (!capacity.has(l.gpu)) {
-          throw new StoreException(StoreException.Kind.UNAVAILABLE, "the lease state file " + settings.stateFile()
-              + " holds lease " + l.leaseId + " on gpu " + l.gpu + ", which this broker's gpus do not list");
-        }
-        leases.put(l);
+      if (state.empty()) {
+        lostWhy = "the lease state file " + file.describe() + " is empty";
+      } else if (state.lost()) {
+        lostWhy = "the lease state file " + file.describe() + " is damaged (" + String.join("; ", state.skipped())
+            + "); it was moved to " + moveAside(".damaged", null) + " and its readable leases kept";
+      } else if (state.recovering()) {
+        LOG.warn("the broker stopped during a recovery grace: the grace starts again");
       }
-      LOG.info("restored {} lease(s) from {} (next lease_id {})", leases.all().size(), settings.stateFile(),
-          leases.nextLeaseId);
-    } else if (!settings.fresh() && settings.recoveryGraceMs() > 0) {
-      recoveringUntil = now + settings.recoveryGraceMs();
-      LOG.warn("started without lease state ({}): granting nothing until {} (recovery_grace_s={}), in case a lease "
-          + "granted before this start is still in use. Start with --fresh when no such lease can be alive.",
-          settings.stateFile() == null ? "no state_file configured" : "no state file at " + settings.stateFile(),
-          leases.wall(recoveringUntil), settings.recoveryGraceMs() / 1000);
+      LOG.info("restored {} lease(s) from {} (next lease_id {}; each gets its full ttl from now)",
+          leases.all().size(), file.describe(), leases.nextLeaseId);
     }
-    if (settings.stateFile() != null) {
-      leases.journal = LeaseJournal.open(settings.stateFile(), settings.stateFsync(), leases.nextLeaseId,
-          leases.log.nextSeq, leases.liveJson());
+    boolean grace = lostWhy != null || state != null && state.recovering();
+    if (lostWhy != null) {
+      leases.nextLeaseId = Math.max(leases.nextLeaseId, clock.wallMs() / 1000);
+    }
+    if (grace && settings.recoveryGraceMs() > 0) {
+      leases.recoveringUntil = now + settings.recoveryGraceMs();
+      LOG.warn("{}: granting nothing until {} (recovery_grace_s={}), in case a lease granted before is still in "
+          + "use; lease ids go on from {}. Start with --fresh only when no such lease can be alive.",
+          lostWhy != null ? lostWhy : "resuming the recovery grace", leases.wall(leases.recoveringUntil),
+          settings.recoveryGraceMs() / 1000, leases.nextLeaseId);
+    }
+    if (file != null) {
+      leases.journal = LeaseJournal.open(file, settings.stateFsync(), leases.nextLeaseId, leases.log.nextSeq,
+          leases.recovering(now), leases.records(now), state != null && !state.lost());
+    }
+  }
+
+  /**
+   * Keeps an unreadable or damaged state file for the operator (a new one is written in its place);
+   * if even that fails, the broker cannot keep state and does not start.
+   */
+  private String moveAside(String what, IOException cause) {
+    try {
+      return file.moveAside(what + "-" + System.currentTimeMillis());
+    } catch (IOException e) {
+      throw new StoreException(StoreException.Kind.UNAVAILABLE, "cannot " + (cause == null ? "rewrite the damaged"
+          : "read the") + " lease state file " + file.describe() + (cause == null ? "" : " (" + LeaseJournal.describe(cause)
+          + ")") + " nor move it aside (" + LeaseJournal.describe(e) + "): fix its permissions, or start with --fresh "
+          + "only when no lease granted before can be alive", null, e);
     }
   }
 
@@ -101,12 +164,13 @@ public final class MemoryLeaseStore implements LeaseStore {
   public Future<AcquireResult> acquire(AcquireRequest request, String waiterId) {
     return step(out -> {
       long now = leases.monoMs();
+      leases.endRecoveryIfDue(now);
       leases.expire(now, out);
       queue.dropAbandoned(now, out.wakes);
       MemoryWaitQueue.Queued me = queue.get(waiterId);
       MemoryWaitQueue.Queued probe = me != null ? me : MemoryWaitQueue.probe(waiterId, request, now);
       int bestPosition = Integer.MAX_VALUE;
-      boolean recovering = now < recoveringUntil;
+      boolean recovering = leases.recovering(now);
       for (int gpu : capacity.candidates(request)) {
         int ahead = queue.countAhead(gpu, probe, now);
         bestPosition = Math.min(bestPosition, ahead + 1);
@@ -128,7 +192,7 @@ public final class MemoryLeaseStore implements LeaseStore {
       if (me == null && waiterId != null && request.waitMs() > 0) {
         queue.add(waiterId, request, now);
       }
-      return leases.busy(request, bestPosition, now, recoveringUntil);
+      return leases.busy(request, bestPosition, now);
     });
   }
 
@@ -249,6 +313,7 @@ public final class MemoryLeaseStore implements LeaseStore {
   public Future<List<Lease>> expireDue() {
     return step(out -> {
       long now = leases.monoMs();
+      leases.endRecoveryIfDue(now);
       List<Lease> expired = leases.expire(now, out);
       queue.dropAbandoned(now, out.wakes);
       return expired;
@@ -259,7 +324,7 @@ public final class MemoryLeaseStore implements LeaseStore {
   public synchronized Future<StoreSnapshot> snapshot() {
     long now = leases.monoMs();
     return Future.succeededFuture(new StoreSnapshot(leases.wall(now), leases.views(now), queue.waiting(now),
-        now < recoveringUntil ? leases.wall(recoveringUntil) : null));
+        leases.recovering(now) ? leases.wall(leases.recoveringUntil) : null));
   }
 
   @Override

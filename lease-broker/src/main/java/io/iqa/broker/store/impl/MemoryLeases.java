@@ -10,7 +10,6 @@ import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.StoreClock;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreSettings;
-import io.vertx.core.json.JsonObject;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -42,6 +41,8 @@ final class MemoryLeases {
   private final Cache<String, Tombstone> ended;
   LeaseJournal journal;
   long nextLeaseId = 1;
+  /** While the store grants nothing after a start without its lease state, the end of that grace; else 0. */
+  long recoveringUntil;
 
   MemoryLeases(StoreSettings settings, StoreClock clock, MemoryCapacity capacity, MemoryWaitQueue queue) {
     this.settings = settings;
@@ -83,15 +84,16 @@ final class MemoryLeases {
   /** Extends a live lease by its ttl (or {@code ttlMs}, which becomes its ttl) from now. */
   Lease renew(String tokenHash, Long ttlMs, String by, long now, Outbox out) {
     MemoryLease l = live(tokenHash, now, out);
-    if (ttlMs != null) {
-      l.ttlMs = ttlMs;
-    }
-    long expires = now + l.ttlMs;
+    long ttl = ttlMs != null ? ttlMs : l.ttlMs;
+    long expires = now + ttl;
+    // On disk first: a renew the file does not keep changes nothing.
     if (journal != null) {
-      journal.renew(l.leaseId, l.ttlMs, wallMs(expires));
+      journal.renew(l.leaseId, ttl, now - l.grantedMono, wallMs(expires));
     }
+    l.ttlMs = ttl;
     l.expiresMono = expires;
     out.events.add(event("renewed", l, by != null ? by : l.owner, null, null));
+    compactIfDue(now);
     return l.view(now, this::wall);
   }
 
@@ -104,16 +106,11 @@ final class MemoryLeases {
     return log.all();
   }
 
-  /** @return the monotonic time of the wall-clock time {@code wallMs} (from a state file), {@code now} being now */
-  long wallToMono(long wallMs, long now) {
-    return now + (wallMs - clock.wallMs());
-  }
-
   /**
    * @return the refusal: the holders of the devices the request could use, and when one of them will
    *     expire, turn stale, or recovery ends (the earliest time a retry could succeed)
    */
-  AcquireResult.Busy busy(AcquireRequest request, int position, long now, long recoveringUntil) {
+  AcquireResult.Busy busy(AcquireRequest request, int position, long now) {
     List<Lease> holders = new ArrayList<>();
     long retryAt = Long.MAX_VALUE;
     for (int gpu : capacity.candidates(request)) {
@@ -153,7 +150,7 @@ final class MemoryLeases {
     MemoryLease l = MemoryLease.granted(nextLeaseId, r, gpu, exclusive ? capacity.device(gpu).vramMb() : r.vramMb(),
         exclusive, now);
     if (journal != null) {
-      journal.grant(LeaseJournal.toJson(l, this::wallMs));
+      journal.grant(l.record(now, wallMs(l.expiresMono)));
     }
     nextLeaseId++;
     put(l);
@@ -162,7 +159,7 @@ final class MemoryLeases {
     if (queue.anyWants(gpu)) {
       out.wakes.add(gpu);
     }
-    compactIfDue();
+    compactIfDue(now);
     return l.view(now, this::wall);
   }
 
@@ -230,7 +227,7 @@ final class MemoryLeases {
   /** Tells the holder to stop; the capacity stays held until it confirms or expires_at passes. */
   void revoke(MemoryLease l, EndReason reason, String by, String detail, long now, Outbox out) {
     if (journal != null) {
-      journal.revoke(l.leaseId, reason, wallMs(now));
+      journal.revoke(l.leaseId, reason, now - l.grantedMono);
     }
     l.revoked = reason;
     l.revokedMono = now;
@@ -253,19 +250,39 @@ final class MemoryLeases {
     ended.put(l.tokenHash, new Tombstone(l.leaseId, reason));
     out.events.add(event(eventType, l, by, detail, immediate));
     out.wakes.add(l.gpu);
-    compactIfDue();
+    compactIfDue(now);
   }
 
-  private void compactIfDue() {
+  private void compactIfDue(long now) {
     if (journal != null && journal.compactionDue(byId.size())) {
-      journal.compact(nextLeaseId, log.nextSeq, liveJson());
+      journal.compactIfDue(byId.size(), nextLeaseId, log.nextSeq, recovering(now), records(now));
     }
   }
 
-  List<JsonObject> liveJson() {
-    List<JsonObject> list = new ArrayList<>();
-    byId.values().forEach(l -> list.add(LeaseJournal.toJson(l, this::wallMs)));
+  /** @return every live lease as the state file keeps it */
+  List<LeaseJournal.LeaseRecord> records(long now) {
+    List<LeaseJournal.LeaseRecord> list = new ArrayList<>();
+    byId.values().forEach(l -> list.add(l.record(now, wallMs(l.expiresMono))));
     return list;
+  }
+
+  boolean recovering(long now) {
+    return now < recoveringUntil;
+  }
+
+  /** Once the recovery grace is over the state file says so, so a restart from then on grants at once. */
+  void endRecoveryIfDue(long now) {
+    if (recoveringUntil == 0 || now < recoveringUntil) {
+      return;
+    }
+    if (journal != null) {
+      try {
+        journal.recovered();
+      } catch (StoreException e) {
+        return; // written at a later step; until then a restart repeats the grace, the safe side
+      }
+    }
+    recoveringUntil = 0;
   }
 
   StoreException lostOrUnknown(String tokenHash) {

@@ -3,6 +3,7 @@ package io.iqa.broker.store.impl;
 import io.iqa.broker.store.AcquireResult;
 import io.iqa.broker.store.EndReason;
 import io.iqa.broker.store.Lease;
+import io.iqa.broker.store.LeaseEvent;
 import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.Waiter;
@@ -14,20 +15,52 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
 
 /**
  * The Redis store's records as {@code lease-store.lua} keeps them (short keys: {@code th} token
  * hash, {@code excl}, {@code prio} by name, {@code rv}/{@code rvat} revoked, {@code y}/{@code yr}
- * yield offered/requested, times in epoch ms on Redis's clock), written from and read into the
+ * yield offered/requested, times in ms on the store's clock, shown on the broker's wall clock), written from and read into the
  * store's own types. Every lease read raises {@code maxLeaseId}, so that ids continue above it
  * should Redis lose its data.
  */
 final class RedisLeaseJson {
 
   private final AtomicLong maxLeaseId;
+  private final LongSupplier wallNow;
+  /** Store time + this = the wall time it is shown as: fixed at this broker's first answer. */
+  private volatile long displayOffsetMs;
+  private volatile boolean anchored;
 
-  RedisLeaseJson(AtomicLong maxLeaseId) {
+  /** @param wallNow the wall clock that store times are shown on */
+  RedisLeaseJson(AtomicLong maxLeaseId, LongSupplier wallNow) {
     this.maxLeaseId = maxLeaseId;
+    this.wallNow = wallNow;
+  }
+
+  /**
+   * Store times are shown on this broker's wall clock, by one fixed offset taken at its first answer
+   * (whose store time {@code now} is this broker's wall time then): every time this broker shows is
+   * consistent with every other it shows. A time for people only; nothing decides by it.
+   */
+  void anchor(long now) {
+    if (!anchored) {
+      displayOffsetMs = wallNow.getAsLong() - now;
+      anchored = true;
+    }
+  }
+
+  /** @return store time {@code t} as a wall-clock instant */
+  Instant wall(long t) {
+    return Instant.ofEpochMilli(t + displayOffsetMs);
+  }
+
+  /** @return an event the script wrote (its times on the store's clock), with its times shown on the wall clock */
+  LeaseEvent event(JsonObject e) {
+    Long handoff = e.getLong("handoff_at");
+    return new LeaseEvent(e.getLong("seq"), wall(e.getLong("time")), e.getString("type"),
+        e.getLong("lease_id"), e.getInteger("gpu"), e.getString("owner"), e.getString("purpose"), e.getString("by"),
+        e.getString("reason"), e.getBoolean("immediate"), handoff == null ? null : wall(handoff));
   }
 
   static JsonObject request(AcquireRequest r) {
@@ -43,7 +76,7 @@ final class RedisLeaseJson {
     putIfSet(req, "gpu", r.gpu());
     putIfSet(req, "vram", r.vramMb());
     putIfSet(req, "pid", r.pid());
-    putIfSet(req, "pids", r.pidStartMs());
+    putIfSet(req, "pidid", r.pidIdentity());
     putIfSet(req, "host", r.host());
     return req;
   }
@@ -61,7 +94,7 @@ final class RedisLeaseJson {
     }
     Long until = busy.getLong("recovering_until");
     return new AcquireResult.Busy(holders, busy.getInteger("pos"), busy.getLong("retry_in"),
-        until == null ? null : Instant.ofEpochMilli(until));
+        until == null ? null : wall(until));
   }
 
   /** @return the leases under {@code key}, by device, then lease_id */
@@ -82,10 +115,10 @@ final class RedisLeaseJson {
     String rv = l.getString("rv");
     return new Lease(l.getLong("id"), l.getString("th"), l.getInteger("gpu"), l.getString("owner"),
         l.getString("purpose", ""), l.getInteger("vram"), l.getBoolean("excl"), priority(l.getValue("prio")),
-        l.getLong("pid"), l.getLong("pids"), l.getString("host"), Instant.ofEpochMilli(granted),
-        Instant.ofEpochMilli(expires), l.getLong("ttl"), now - granted, expires - now,
-        rv == null ? null : EndReason.fromWire(rv), rv == null ? null : Instant.ofEpochMilli(l.getLong("rvat")),
-        l.getBoolean("y", false), l.getLong("yr") == null ? null : Instant.ofEpochMilli(l.getLong("yr")));
+        l.getLong("pid"), l.getValue("pidid") instanceof String id ? id : null, l.getString("host"),
+        wall(granted), wall(expires), l.getLong("ttl"), now - granted, expires - now,
+        rv == null ? null : EndReason.fromWire(rv), rv == null ? null : wall(l.getLong("rvat")),
+        l.getBoolean("y", false), l.getLong("yr") == null ? null : wall(l.getLong("yr")));
   }
 
   static List<Waiter> waiters(JsonObject res) {

@@ -31,6 +31,16 @@ final class RedisLeaseScript {
   private final StoreClock clock;
   private String sha;
   private JsonObject settings;
+  /**
+   * This broker's anchor on the store's clock: the store time an answer carried and this broker's
+   * monotonic time when it arrived. Each call asks the store to move its clock to anchor + the
+   * monotonic time since (an estimate that never runs ahead of real time); an answer whose time is
+   * ahead of that estimate (another broker moved the clock) becomes the new anchor.
+   */
+  private long anchorStoreMs = -1;
+  private long anchorMonoNs;
+  /** The id of the lease state this broker has seen in Redis; another one means the state was lost. */
+  private String stateId;
 
   /** @param clock null: the script decides on Redis's own clock; else on this one (tests) */
   RedisLeaseScript(Redis redis, String url, String prefix, String origin, StoreClock clock) {
@@ -57,7 +67,10 @@ final class RedisLeaseScript {
     }
     if (clock != null) {
       args.put("now", clock.wallMs());
+    } else {
+      args.put("adv", estimate(System.nanoTime()));
     }
+    args.put("init", stateId);
     // An absent argument is left out: a JSON null reaches Lua as cjson.null, which is true there.
     args.getMap().values().removeIf(Objects::isNull);
     String payload = args.put("s", settings).put("origin", origin).put("floor", floor).encode();
@@ -72,7 +85,26 @@ final class RedisLeaseScript {
         .recover(e -> Future.failedFuture(isError(e)
             ? new IllegalStateException("redis lease script failed in '" + op + "': " + e, e)
             : unavailable(e)))
-        .map(resp -> new JsonObject(resp.toString()));
+        .map(resp -> answered(new JsonObject(resp.toString())));
+  }
+
+  /** @return the store time this broker estimates for {@code monoNs}, or null before its first answer */
+  private synchronized Long estimate(long monoNs) {
+    return anchorStoreMs < 0 ? null : anchorStoreMs + (monoNs - anchorMonoNs) / 1_000_000;
+  }
+
+  private synchronized JsonObject answered(JsonObject res) {
+    long arrived = System.nanoTime();
+    Long now = res.getLong("now");
+    Long estimate = estimate(arrived);
+    if (now != null && (estimate == null || now > estimate)) {
+      anchorStoreMs = now;
+      anchorMonoNs = arrived;
+    }
+    if (res.getValue("init") instanceof String id) {
+      stateId = id;
+    }
+    return res;
   }
 
   StoreException unavailable(Throwable e) {

@@ -23,7 +23,6 @@ import io.vertx.redis.client.Redis;
 import io.vertx.redis.client.RedisOptions;
 import io.vertx.redis.client.Request;
 import io.vertx.redis.client.Response;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -54,7 +53,7 @@ public final class RedisLeaseStore implements LeaseStore {
   private final RedisLeaseScript script;
   /** The highest lease id this broker has seen: a Redis that lost its data never goes below it. */
   private final AtomicLong maxLeaseId = new AtomicLong();
-  private final RedisLeaseJson json = new RedisLeaseJson(maxLeaseId);
+  private final RedisLeaseJson json;
 
   /**
    * @param waiterHeartbeatMs a queued request whose broker has not touched it for this long is dropped
@@ -64,7 +63,10 @@ public final class RedisLeaseStore implements LeaseStore {
     this(vertx, url, prefix, poolSize, settings, waiterHeartbeatMs, null);
   }
 
-  /** @param clock null: Redis's own clock (TIME), what every broker sharing this Redis agrees on; else the test's */
+  /**
+   * @param clock null: the store's own clock in Redis, moved by the brokers' monotonic clocks (what every broker
+   *     sharing this Redis agrees on, and no wall-clock step moves); else the test's
+   */
   public RedisLeaseStore(Vertx vertx, String url, String prefix, int poolSize, StoreSettings settings,
       long waiterHeartbeatMs, StoreClock clock) {
     this.vertx = vertx;
@@ -78,6 +80,7 @@ public final class RedisLeaseStore implements LeaseStore {
         .setMaxPoolWaiting(10_000)
         .setMaxWaitingHandlers(10_000));
     this.script = new RedisLeaseScript(redis, url, prefix, origin, clock);
+    this.json = new RedisLeaseJson(maxLeaseId, clock == null ? System::currentTimeMillis : clock::wallMs);
   }
 
   @Override
@@ -86,7 +89,26 @@ public final class RedisLeaseStore implements LeaseStore {
   }
 
   @Override
-  public Future<Void> start(List<GpuDevice> gpus, StoreListener storeListener) {
+  public Future<Void> start(List<GpuDevice> gpus, StoreListener brokerListener) {
+    // Every lease id another broker hands out raises this broker's floor, so that a Redis that lost
+    // its data never hands out an id twice (lease-store.lua keeps the counter above every floor).
+    StoreListener storeListener = new StoreListener() {
+      @Override
+      public void onEvent(LeaseEvent event, boolean local) {
+        maxLeaseId.accumulateAndGet(event.leaseId(), Math::max);
+        brokerListener.onEvent(event, local);
+      }
+
+      @Override
+      public void onWake(int gpu) {
+        brokerListener.onWake(gpu);
+      }
+
+      @Override
+      public void onResync() {
+        brokerListener.onResync();
+      }
+    };
     this.listener = storeListener;
     JsonArray devices = new JsonArray();
     gpus.forEach(g -> devices.add(new JsonObject().put("index", g.index()).put("vram", g.vramMb())));
@@ -111,12 +133,15 @@ public final class RedisLeaseStore implements LeaseStore {
         })
         .compose(res -> {
           long until = res.getLong("recovering_until", 0L);
-          if (res.getBoolean("created", false) && until > res.getLong("now")) {
-            LOG.warn("redis at {} holds no lease state for prefix '{}': granting nothing until {} (recovery_grace_s={}), "
-                + "in case a lease granted before is still in use. Start with --fresh when no such lease can be alive.",
-                url, prefix, Instant.ofEpochMilli(until), settings.recoveryGraceMs() / 1000);
+          if (res.getBoolean("created", false)) {
+            LOG.info("first start on redis at {} (prefix '{}'): no lease state there yet; it is created now", url,
+                prefix);
+          } else if (until > res.getLong("now")) {
+            LOG.warn("redis at {} (prefix '{}') is in a recovery grace after it lost its lease state: granting nothing "
+                + "for {} s more, in case a lease granted before is still in use", url, prefix,
+                (until - res.getLong("now")) / 1000);
           }
-          notifications = new RedisNotifications(vertx, url, prefix + "ch", origin, storeListener, gpus);
+          notifications = new RedisNotifications(vertx, url, prefix + "ch", origin, storeListener, gpus, json);
           return notifications.start();
         })
         .recover(e -> Future.failedFuture(e instanceof StoreException ? e : script.unavailable(e)));
@@ -205,8 +230,8 @@ public final class RedisLeaseStore implements LeaseStore {
   public Future<StoreSnapshot> snapshot() {
     return call("snapshot", new JsonObject(), res -> {
       Long until = res.getLong("recovering_until");
-      return new StoreSnapshot(Instant.ofEpochMilli(res.getLong("now")), json.leases(res, "leases"),
-          RedisLeaseJson.waiters(res), until == null ? null : Instant.ofEpochMilli(until));
+      return new StoreSnapshot(json.wall(res.getLong("now")), json.leases(res, "leases"), RedisLeaseJson.waiters(res),
+          until == null ? null : json.wall(until));
     });
   }
 
@@ -216,7 +241,7 @@ public final class RedisLeaseStore implements LeaseStore {
         .map(resp -> {
           List<LeaseEvent> list = new ArrayList<>();
           for (Response item : resp) {
-            list.add(RedisNotifications.event(new JsonObject(item.toString())));
+            list.add(json.event(new JsonObject(item.toString())));
           }
           return list;
         })
@@ -242,6 +267,7 @@ public final class RedisLeaseStore implements LeaseStore {
   private <T> Future<T> call(String op, JsonObject args, Function<JsonObject, T> decode) {
     return script.call(op, args, maxLeaseId.get())
         .map(res -> {
+          json.anchor(res.getLong("now"));
           if (res.getBoolean("reinit", false) && !op.equals("start")) {
             lostState();
           }
@@ -256,7 +282,7 @@ public final class RedisLeaseStore implements LeaseStore {
       return;
     }
     for (Object e : RedisLeaseJson.array(res, "events")) {
-      listener.onEvent(RedisNotifications.event((JsonObject) e), true);
+      listener.onEvent(json.event((JsonObject) e), true);
     }
     for (Object gpu : RedisLeaseJson.array(res, "wakes")) {
       listener.onWake(((Number) gpu).intValue());

@@ -1,7 +1,6 @@
 package io.iqa.broker.store.impl;
 
 import io.iqa.broker.GpuDevice;
-import io.iqa.broker.store.LeaseEvent;
 import io.iqa.broker.store.StoreListener;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -12,7 +11,6 @@ import io.vertx.redis.client.RedisConnection;
 import io.vertx.redis.client.RedisOptions;
 import io.vertx.redis.client.Request;
 import io.vertx.redis.client.Response;
-import java.time.Instant;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -33,13 +31,15 @@ final class RedisNotifications {
   private final String origin;
   private final StoreListener listener;
   private final List<GpuDevice> gpus;
+  private final RedisLeaseJson json;
   private RedisConnection connection;
   private long backoffMs = 50;
   private boolean closed;
   private boolean lostLogged;
 
   RedisNotifications(Vertx vertx, String url, String channel, String origin, StoreListener listener,
-      List<GpuDevice> gpus) {
+      List<GpuDevice> gpus, RedisLeaseJson json) {
+    this.json = json;
     this.vertx = vertx;
     this.client = Redis.createClient(vertx, new RedisOptions().setConnectionString(url).setMaxPoolSize(1));
     this.channel = channel;
@@ -107,17 +107,10 @@ final class RedisNotifications {
       return;
     }
     for (Object e : RedisLeaseJson.array(note, "events")) {
-      listener.onEvent(event((JsonObject) e), false);
+      listener.onEvent(json.event((JsonObject) e), false);
     }
     for (Object gpu : RedisLeaseJson.array(note, "wakes")) {
       listener.onWake(((Number) gpu).intValue());
     }
-  }
-
-  static LeaseEvent event(JsonObject e) {
-    Long handoff = e.getLong("handoff_at");
-    return new LeaseEvent(e.getLong("seq"), Instant.ofEpochMilli(e.getLong("time")), e.getString("type"),
-        e.getLong("lease_id"), e.getInteger("gpu"), e.getString("owner"), e.getString("purpose"), e.getString("by"),
-        e.getString("reason"), e.getBoolean("immediate"), handoff == null ? null : Instant.ofEpochMilli(handoff));
   }
 }

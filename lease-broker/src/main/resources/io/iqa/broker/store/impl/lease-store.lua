@@ -1,7 +1,10 @@
 -- Every lease state change of the Redis store, each one atomic step (one EVALSHA).
 -- ARGV[1] key prefix, ARGV[2] operation, ARGV[3] JSON arguments (with "s": the broker's settings).
--- Time is Redis's own clock (TIME), so every broker sharing this Redis agrees on expiry and age
--- (a test may pass "now" to drive this store and the memory store with one clock).
+-- Time is the store's own clock (key clock, ms): every call moves it to the calling broker's
+-- estimate (adv: its anchor plus its monotonic time since), never back, so every broker agrees on
+-- expiry and age and no step of any wall clock (Redis's or a broker's) moves a deadline. A new or
+-- emptied Redis starts it at Redis's wall time, so store times read as dates. A test may pass
+-- "now" to drive this store and the memory store with one clock.
 -- Keys (P = prefix): seq, eseq, qseq counters; lease:<id> JSON; dev:<gpu> zset of lease ids;
 -- exp zset id by expiry; tok:<token sha256> -> id; ended:<token sha256> -> "id:reason" (PX);
 -- queue hash waiter id -> JSON; events list of JSON; init JSON (the state exists; recovering_until);
@@ -11,12 +14,19 @@
 local P, op = ARGV[1], ARGV[2]
 local a = cjson.decode(ARGV[3])
 local S = a.s
+local function wall_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local now = a.now
 if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  now = tonumber(redis.call('GET', P .. 'clock') or '0')
+  if now == 0 then now = wall_ms() end
+  if a.adv and a.adv > now then now = a.adv end
+  redis.call('SET', P .. 'clock', now)
 end
 local events, wakes = {}, {}
+local state_id = nil
 -- Priorities are stored by name (what the API and the memory store's state file say); ranked here.
 -- A rank stored as a number by an older broker still reads.
 local RANK = {low = 0, normal = 1, high = 2}
@@ -48,20 +58,39 @@ local function all_leases()
   return r
 end
 
--- A missing init key means this Redis has no lease state for the prefix (first use, or it lost its
--- data): leases granted before may still be in use, so grant nothing for the grace period, unless
--- the broker was started with --fresh. lease_id never goes below what the broker has seen.
-local function init_state(fresh)
-  local s = redis.call('GET', P .. 'init')
-  if s then return cjson.decode(s) end
-  local st = {created = now, recovering_until = 0}
-  if not fresh and S.grace > 0 then st.recovering_until = now + S.grace end
-  if a.floor and tonumber(redis.call('GET', P .. 'seq') or '0') < a.floor then
-    redis.call('SET', P .. 'seq', a.floor)
+-- Lease ids never go below what the calling broker has seen (in answers and in other brokers'
+-- events), so a Redis that lost its data does not hand out an id twice.
+if a.floor and tonumber(redis.call('GET', P .. 'seq') or '0') < a.floor then
+  redis.call('SET', P .. 'seq', a.floor)
+end
+
+-- The init key says this Redis holds lease state for the prefix, and which state (its id). At a
+-- broker's start a missing one is a first start: nothing was granted, grant at once. Missing, or
+-- with another id than the calling broker saw, anywhere else means the state was lost under running
+-- brokers (a Redis restarted without its data, FLUSHALL): a lease granted before may still be in
+-- use, so grant nothing for the grace period (kept in the key, so it survives broker restarts), and
+-- continue lease ids above the Unix time in seconds too.
+local function new_state(lost)
+  local st = {id = a.origin .. ':' .. now, created = now, recovering_until = 0}
+  if lost and S.grace > 0 then st.recovering_until = now + S.grace end
+  if lost then
+    local floor = math.floor(wall_ms() / 1000)
+    if tonumber(redis.call('GET', P .. 'seq') or '0') < floor then redis.call('SET', P .. 'seq', floor) end
   end
   redis.call('SET', P .. 'init', cjson.encode(st))
-  reinit = true
+  reinit = lost
   return st
+end
+
+local function init_state(starting)
+  local s = redis.call('GET', P .. 'init')
+  if s then
+    local st = cjson.decode(s)
+    if starting or a.init == nil or st.id == nil or st.id == a.init then return st end
+  elseif starting then
+    return new_state(false)
+  end
+  return new_state(true)
 end
 
 local function emit(etype, l, by, reason, immediate)
@@ -220,7 +249,7 @@ local function grant(d, req)
   local id = redis.call('INCR', P .. 'seq')
   local ex = exclusive(d, req)
   local l = {id = id, th = req.th, gpu = d.index, owner = req.owner, purpose = req.purpose,
-    vram = ex and d.vram or req.vram, excl = ex, prio = req.prio, pid = req.pid, pids = req.pids,
+    vram = ex and d.vram or req.vram, excl = ex, prio = req.prio, pid = req.pid, pidid = req.pidid,
     host = req.host, granted = now, expires = now + req.ttl, ttl = req.ttl, y = req.yield}
   redis.call('SET', lease_key(id), cjson.encode(l))
   redis.call('ZADD', P .. 'dev:' .. d.index, id, id)
@@ -252,6 +281,7 @@ local function finish(result)
   result.events = events
   result.wakes = w
   result.reinit = reinit
+  result.init = state_id
   if #events > 0 or #w > 0 then
     redis.call('PUBLISH', P .. 'ch', cjson.encode({origin = a.origin, events = events, wakes = w}))
   end
@@ -259,11 +289,18 @@ local function finish(result)
 end
 
 if op == 'start' then
-  local st = init_state(a.fresh)
-  return finish({recovering_until = st.recovering_until, created = reinit})
+  local created = redis.call('EXISTS', P .. 'init') == 0
+  local st = init_state(true)
+  if a.fresh and st.recovering_until > now then
+    st.recovering_until = 0
+    redis.call('SET', P .. 'init', cjson.encode(st))
+  end
+  state_id = st.id
+  return finish({recovering_until = st.recovering_until, created = created})
 end
 
 local state = init_state(false)
+state_id = state.id
 local recovering = now < state.recovering_until
 
 if op == 'acquire' then
@@ -427,7 +464,7 @@ elseif op == 'snapshot' then
   for _, q in ipairs(queue) do
     if q.deadline > now and q.hb > now then table.insert(waiting, q) end
   end
-  local r = {now = now, leases = all_leases(), waiting = waiting, reinit = reinit}
+  local r = {now = now, leases = all_leases(), waiting = waiting, reinit = reinit, init = state_id}
   if recovering then r.recovering_until = state.recovering_until end
   return cjson.encode(r)
 end

@@ -4,28 +4,33 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.iqa.protocol.wire.LeaseRequest;
 import io.iqa.protocol.wire.LeaseView;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import java.util.function.LongConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * A granted GPU lease, held until {@link #close()} (use it in try-with-resources). While held it
- * renews itself every ttl/3 and listens on the broker's watch channel. It is lost, and the loss
- * callback runs once, when:
+ * renews itself and listens on the broker's watch channel. It is lost, and the loss callback runs
+ * once, when:
  * <ul>
  *   <li>the broker revokes it (force-release, stale): heard at once on the watch channel, or at the
  *       next renew ({@code 410});</li>
  *   <li>the broker answers {@code 410 lease_lost} or {@code 404 unknown_lease} (a broker restarted
  *       without its state) to a renew;</li>
- *   <li>no renew succeeded before the holder's own deadline: the send time of the last successful
- *       renew (or of the request) plus the ttl, on this process's monotonic clock. The callback runs
- *       a safety margin (a tenth of the ttl, at most 2 s) before that deadline, whatever the broker
- *       answers or fails to answer: the broker's expires_at is never earlier, so the holder has
- *       stopped before anyone else can be granted the GPU.</li>
+ *   <li>no renew succeeded before the holder's own deadline, whatever the broker answers or fails to
+ *       answer. The deadline is never later than the broker's expires_at and not much earlier: the
+ *       request's send time plus the time the broker held it ({@code queued_ms}) plus the ttl, moved
+ *       on by each successful renew to its send time plus the ttl. The callback runs a safety margin
+ *       (a tenth of the ttl, at most 2 s) before it, so the holder has stopped before anyone else can
+ *       be granted the GPU.</li>
  * </ul>
  * After a loss stop all GPU work, then call {@link #close()}: its release is the confirmation a
  * revoking broker waits for to hand the GPU on at once (else at the lease's expires_at).
@@ -33,8 +38,11 @@ import org.slf4j.LoggerFactory;
  * <p>A lease requested with {@link LeaseRequest#withYield} is asked to give the GPU back when a
  * request of equal or higher priority waits for it: {@link #onYieldRequested} runs (once). The
  * lease stays valid; finish the work in hand, free the GPU, then {@link #close(String)
- * close("yielded")}. Callbacks run on the client's scheduler thread: keep them short or hand off.
- * Thread-safe.
+ * close("yielded")}.
+ *
+ * <p>The rules are {@link LeaseRules}; this class is their edge: every answer, watch event and timer
+ * becomes an event handled in order on the client's one scheduler thread, where the callbacks run
+ * too (keep them short or hand off). Thread-safe.
  */
 public final class Lease implements AutoCloseable {
 
@@ -45,15 +53,13 @@ public final class Lease implements AutoCloseable {
   private final LeaseView granted;
   private final String token;
   private final long ttlNanos;
-  private final LeaseRenewal renewal;
+  private final LeaseRules rules;
   private final LeaseWatch watch;
   private final Runnable onClose;
   private Consumer<LeaseLoss> onLost = loss -> { };
-  private LeaseLoss lost;
   private Consumer<String> onYield = why -> { };
-  /** Why the broker asked this holder to yield, or null while nobody asked. */
-  private String yieldRequested;
-  private boolean closed;
+  private LongConsumer onDeadline = d -> { };
+  private ScheduledFuture<?> wake;
   /** The release (or nothing to release): every caller of close() waits for this one. */
   private CompletableFuture<?> released;
 
@@ -63,14 +69,19 @@ public final class Lease implements AutoCloseable {
     this.granted = LeaseView.fromMap(Http.map(granted));
     this.token = this.granted.token();
     this.ttlNanos = (long) ((this.granted.ttlS() == null ? 0 : this.granted.ttlS()) * 1e9);
+    long queued = this.granted.queuedMs() == null ? 0 : this.granted.queuedMs() * 1_000_000L;
+    this.rules = new LeaseRules(id(), requestSentNanos, queued, ttlNanos);
     this.onClose = onClose;
-    this.renewal = new LeaseRenewal(broker, scheduler, token, id(), ttlNanos, requestSentNanos, this::lose);
-    this.watch = new LeaseWatch(broker, token, id(), gpu(), scheduler, this::lose, this::askedToYield);
+    this.watch = new LeaseWatch(broker, token, id(), gpu(), scheduler, this::submit);
   }
 
-  /** Starts renewing, the deadline check and the watch. */
-  synchronized Lease start() {
-    renewal.start();
+  /** Starts the rules' timers and the watch. */
+  Lease start() {
+    List<LeaseRules.Action> first;
+    synchronized (this) {
+      first = rules.start(System.nanoTime());
+    }
+    carryOut(first);
     watch.open();
     return this;
   }
@@ -117,19 +128,26 @@ public final class Lease implements AutoCloseable {
     return Map.of("CUDA_VISIBLE_DEVICES", "");
   }
 
-  /** @return whether the GPU may be used now: not lost, and this holder's own deadline not passed */
+  /** @return whether the GPU may be used now: not lost, not closed, this holder's own deadline not passed */
   public synchronized boolean valid() {
-    return lost == null && !closed && renewal.beforeDeadline();
+    return rules.valid(System.nanoTime());
   }
 
   /**
-   * @return the time left before this holder's own deadline (the last successful renew's send time
-   *     plus the ttl, less the safety margin). After a revocation, GPU work already running may finish
-   *     within it (the broker hands the GPU on only once this holder releases, or later); new work may
-   *     not start. Zero once closed.
+   * @return the time left before this holder's own deadline, less the safety margin. After a
+   *     revocation, GPU work already running may finish within it (the broker hands the GPU on only
+   *     once this holder releases, or later); new work may not start. Zero once closed.
    */
   public synchronized Duration remaining() {
-    return closed ? Duration.ZERO : renewal.remaining();
+    return Duration.ofNanos(rules.remainingNanos(System.nanoTime()));
+  }
+
+  /**
+   * @return this holder's own deadline less the safety margin, as a {@link System#nanoTime()} value:
+   *     for a process of this host that must stop by it on its own (the sidecar's worker)
+   */
+  public synchronized long stopByNanos() {
+    return rules.deadline() - rules.marginNanos();
   }
 
   /** Runs {@code callback} once when the lease is lost (at once if it already is). */
@@ -137,7 +155,7 @@ public final class Lease implements AutoCloseable {
     LeaseLoss already;
     synchronized (this) {
       this.onLost = callback;
-      already = lost;
+      already = rules.loss();
     }
     if (already != null) {
       callback.accept(already);
@@ -154,7 +172,7 @@ public final class Lease implements AutoCloseable {
     String already;
     synchronized (this) {
       this.onYield = callback;
-      already = yieldRequested;
+      already = rules.loss() == null && rules.phase() == LeaseRules.Phase.HELD ? rules.yieldMessage() : null;
     }
     if (already != null) {
       callback.accept(already);
@@ -162,46 +180,109 @@ public final class Lease implements AutoCloseable {
     return this;
   }
 
+  /** Runs {@code callback} with {@link #stopByNanos()} each time a renew moves the deadline on. */
+  public synchronized Lease onDeadline(LongConsumer callback) {
+    this.onDeadline = callback;
+    return this;
+  }
+
   /** @return the broker's message when it asked this holder to yield, or null */
   public synchronized String yieldRequested() {
-    return yieldRequested;
+    return rules.yieldMessage();
   }
 
   /** @return why the lease was lost, or null while it is held */
   public synchronized LeaseLoss loss() {
-    return lost;
+    return rules.loss();
   }
 
-  /** The broker asks this holder to yield (heard on the watch): recorded, and the callback runs once. */
-  private void askedToYield(String why) {
-    Consumer<String> callback;
-    synchronized (this) {
-      if (yieldRequested != null || lost != null || closed) {
-        return;
-      }
-      yieldRequested = why;
-      callback = onYield;
-    }
-    LOG.info("GPU lease {}: the broker asks this holder to yield ({})", id(), why);
-    callback.accept(why);
-  }
-
-  private void lose(LeaseLoss loss) {
-    Consumer<LeaseLoss> callback;
-    synchronized (this) {
-      if (lost != null || closed) {
-        return;
-      }
-      lost = loss;
-      renewal.stop();
-      callback = onLost;
-    }
-    watch.close();
-    LOG.warn("GPU lease {} lost: {}", id(), loss.message());
+  /** Handles {@code e} on the scheduler thread, in order with every other event of this lease. */
+  private void submit(LeaseRules.Event e) {
     try {
-      scheduler.execute(() -> callback.accept(loss));
-    } catch (RejectedExecutionException e) {
-      callback.accept(loss);
+      scheduler.execute(() -> handle(e));
+    } catch (RejectedExecutionException closing) {
+      handle(e); // the client is shutting down: handled here, still one at a time (the lock)
+    }
+  }
+
+  private void handle(LeaseRules.Event e) {
+    List<LeaseRules.Action> actions;
+    synchronized (this) {
+      actions = rules.handle(e);
+      for (LeaseRules.Action a : actions) {
+        if (a instanceof LeaseRules.SendRelease r) {
+          // Sent under the lock, so that every caller of close() finds this one release to wait for.
+          released = broker.postJson("/v1/gpu/release", releaseBody(r.reason()), Duration.ofSeconds(10));
+        }
+      }
+    }
+    carryOut(actions);
+  }
+
+  private void carryOut(List<LeaseRules.Action> actions) {
+    for (LeaseRules.Action a : actions) {
+      if (a instanceof LeaseRules.WakeAt w) {
+        wakeAt(w.at());
+      } else if (a instanceof LeaseRules.SendRenew r) {
+        renew(r);
+      } else if (a instanceof LeaseRules.Lost l) {
+        LOG.warn("GPU lease {} lost: {}", id(), l.loss().message());
+        cancelWake();
+        callback(() -> onLost.accept(l.loss()));
+      } else if (a instanceof LeaseRules.YieldRequested y) {
+        LOG.info("GPU lease {}: the broker asks this holder to yield ({})", id(), y.message());
+        callback(() -> onYield.accept(y.message()));
+      } else if (a instanceof LeaseRules.Deadline) {
+        long stopBy = stopByNanos();
+        callback(() -> onDeadline.accept(stopBy));
+      } else if (a instanceof LeaseRules.CloseWatch) {
+        watch.close();
+      }
+    }
+  }
+
+  private void callback(Runnable call) {
+    try {
+      call.run();
+    } catch (RuntimeException e) {
+      LOG.warn("a callback of GPU lease {} failed: {}", id(), e.toString());
+    }
+  }
+
+  private void renew(LeaseRules.SendRenew r) {
+    broker.postJson("/v1/gpu/renew", Http.object().put("token", token), Duration.ofNanos(r.timeoutNanos()))
+        .whenComplete((answer, error) -> {
+          long now = System.nanoTime();
+          if (error == null && answer.status() == 200) {
+            submit(new LeaseRules.RenewOk(now, r.sentAt(),
+                (long) (answer.body().path("ttl_s").asDouble(ttlNanos / 1e9) * 1e9)));
+          } else if (error == null && (answer.status() == 410 || answer.status() == 404)) {
+            String reason = answer.status() == 404 ? "unknown_lease" : answer.body().path("reason").asText("lease_lost");
+            submit(new LeaseRules.RenewRefused(now, reason, answer.body().path("message").asText(reason)));
+          } else {
+            String why = error != null ? String.valueOf(error.getCause() != null ? error.getCause().getMessage()
+                : error.getMessage()) : answer.status() + " " + answer.body().path("message").asText();
+            LOG.warn("renewing lease {} failed ({}); retrying, and stopping by its own deadline in {} ms", id(), why,
+                remaining().toMillis());
+            submit(new LeaseRules.RenewFailed(now, why));
+          }
+        });
+  }
+
+  private synchronized void wakeAt(long at) {
+    cancelWake();
+    try {
+      wake = scheduler.schedule(() -> handle(new LeaseRules.Tick(System.nanoTime())),
+          Math.max(0, at - System.nanoTime()), TimeUnit.NANOSECONDS);
+    } catch (RejectedExecutionException closing) {
+      wake = null; // the client is closed: nothing more is due
+    }
+  }
+
+  private synchronized void cancelWake() {
+    if (wake != null) {
+      wake.cancel(false);
+      wake = null;
     }
   }
 
@@ -220,24 +301,19 @@ public final class Lease implements AutoCloseable {
    * the {@code released} event). {@code why} matches {@code [A-Za-z0-9._ -]{1,64}}, or is null.
    */
   public void close(String why) {
+    // Handled here, not queued: close() may be called from a callback on the scheduler thread, and a
+    // JVM shutting down must not exit before the release is sent.
+    handle(new LeaseRules.Close(System.nanoTime(), why));
+    cancelWake();
+    onClose.run();
     CompletableFuture<?> release;
     synchronized (this) {
-      if (released == null) {
-        boolean first = !closed;
-        closed = true;
-        renewal.stop();
-        LeaseLoss was = lost;
-        // A lease the broker already ended has nothing to confirm.
-        released = !first || was != null && !was.revoked() && !"deadline".equals(was.reason())
-            ? CompletableFuture.completedFuture(null)
-            : broker.postJson("/v1/gpu/release", releaseBody(why), Duration.ofSeconds(10));
-      }
       release = released;
     }
-    watch.close();
-    onClose.run();
+    if (release == null) {
+      return;
+    }
     try {
-      // Every caller waits for the one release: a JVM shutting down must not exit before it is sent.
       Http.join(release);
     } catch (RuntimeException e) {
       LOG.warn("releasing lease {} failed: {} (the broker hands it on at its expires_at)", id(), e.getMessage());
@@ -250,10 +326,9 @@ public final class Lease implements AutoCloseable {
   }
 
   /** Stops renewing and watching without releasing (see {@link LeaseClient#halt()}). */
-  synchronized void halt() {
-    closed = true;
-    renewal.stop();
-    watch.close();
+  void halt() {
+    handle(new LeaseRules.Halt(System.nanoTime()));
+    cancelWake();
     onClose.run();
   }
 

@@ -22,9 +22,9 @@ import org.slf4j.LoggerFactory;
  * command line, the container fallback and host applications all hold GPUs through it. Acquire
  * {@link Lease}s (waiting as long as the request's {@code wait_s}: the HTTP call waits with it),
  * read the status, force-release. Before acquiring it heals itself as the old pipeline did: this
- * owner's own leases older than {@code selfLeaseMaxAgeS} (default 240) are force-released first
- * (another owner's never are); like any force-release that revokes them, so their holders, if
- * alive, are told to stop. {@link #close()} releases every lease still open.
+ * owner's own leases older than {@code selfLeaseMaxAgeS} (default 240) whose holder is gone (no pid,
+ * or a pid of this host that no longer runs) are force-released first; a lease whose holder process
+ * runs is never touched, nor is another owner's. {@link #close()} releases every lease still open.
  */
 public final class LeaseClient implements AutoCloseable {
 
@@ -35,6 +35,8 @@ public final class LeaseClient implements AutoCloseable {
   private final Duration callTimeout;
   private final double selfLeaseMaxAgeS;
   private final Set<Lease> open = ConcurrentHashMap.newKeySet();
+  /** Set by {@link #close()}: a grant that arrives later is released at once, never left held. */
+  private boolean closed;
   private final ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
     Thread t = new Thread(r, "iqa-lease");
     t.setDaemon(true);
@@ -85,8 +87,16 @@ public final class LeaseClient implements AutoCloseable {
         JsonNode granted = Http.expect(r, "lease for '" + request.owner() + "'", 200);
         Lease[] self = new Lease[1];
         self[0] = new Lease(http, scheduler, granted, sent, () -> open.remove(self[0]));
-        open.add(self[0]);
-        return self[0].start();
+        synchronized (open) {
+          if (!closed) {
+            open.add(self[0]);
+            return self[0].start();
+          }
+        }
+        // Granted after close(): nobody will hold it, so it goes back at once.
+        self[0].close("client closed");
+        throw new IqaException("lease " + self[0].id() + " for '" + request.owner() + "' was granted after the lease "
+            + "client was closed; it was released at once");
       });
     });
   }
@@ -127,32 +137,51 @@ public final class LeaseClient implements AutoCloseable {
     return released;
   }
 
+  /**
+   * Revokes this owner's own leases older than {@code selfLeaseMaxAgeS} whose holder is not known to
+   * be alive: one without a pid, or whose pid on this host no longer runs. A lease whose holder
+   * process runs (here, or on another host, where this client cannot tell) is never touched: two
+   * runs of one owner, the second waiting for the first, must not revoke each other.
+   */
   private CompletableFuture<Void> selfHeal(String owner) {
     if (selfLeaseMaxAgeS <= 0) {
       return CompletableFuture.completedFuture(null);
     }
     return http.get("/v1/gpu/status").thenCompose(r -> {
-      boolean stale = false;
+      List<Long> stale = new ArrayList<>();
       for (JsonNode gpu : r.body().path("gpus")) {
         for (JsonNode node : gpu.path("leases")) {
           LeaseView l = LeaseView.fromMap(Http.map(node));
-          stale |= owner.equals(l.owner()) && l.ageS() != null && l.ageS() > selfLeaseMaxAgeS
-              && l.state() != LeaseState.REVOKING;
+          if (owner.equals(l.owner()) && l.ageS() != null && l.ageS() > selfLeaseMaxAgeS
+              && l.state() != LeaseState.REVOKING && holderGone(l)) {
+            stale.add(l.leaseId());
+          }
         }
       }
-      if (!stale) {
-        return CompletableFuture.completedFuture(null);
+      CompletableFuture<Void> all = CompletableFuture.completedFuture(null);
+      for (long id : stale) {
+        ObjectNode body = Http.object().put("lease_id", id).put("owner", owner)
+            .put("reason", "self-heal: '" + owner + "' revokes its own lease older than " + selfLeaseMaxAgeS
+                + " s whose holder is gone");
+        all = all.thenCompose(v -> http.postJson("/v1/gpu/force_release", body).thenAccept(fr -> {
+          if (fr.status() == 200) {
+            LOG.info("self-heal revoked lease {} of '{}' (older than {} s, holder gone)", id, owner, selfLeaseMaxAgeS);
+          } else {
+            LOG.warn("self-heal could not revoke lease {} of '{}': {}", id, owner, fr.body());
+          }
+        }));
       }
-      ObjectNode body = Http.object().put("owner", owner).put("older_than_s", selfLeaseMaxAgeS)
-          .put("reason", "self-heal: '" + owner + "' revokes its own leases older than " + selfLeaseMaxAgeS + " s");
-      return http.postJson("/v1/gpu/force_release", body).thenAccept(fr -> {
-        if (fr.status() == 200) {
-          LOG.info("self-heal revoked {} old lease(s) of '{}'", fr.body().path("released").size(), owner);
-        } else {
-          LOG.warn("self-heal could not revoke old leases of '{}': {}", owner, fr.body());
-        }
-      });
+      return all;
     });
+  }
+
+  /** @return whether the lease's holder is known not to run: no pid at all, or a pid of this host that is gone */
+  private static boolean holderGone(LeaseView l) {
+    if (l.pid() == null) {
+      return true;
+    }
+    boolean here = l.host() == null || l.host().equalsIgnoreCase(HOST) || l.host().equals("localhost");
+    return here && ProcessHandle.of(l.pid()).map(h -> !h.isAlive()).orElse(true);
   }
 
   /**
@@ -160,18 +189,24 @@ public final class LeaseClient implements AutoCloseable {
    * tests that play a killed holder.
    */
   void halt() {
-    scheduler.shutdownNow();
-    for (Lease lease : List.copyOf(open)) {
-      lease.halt();
+    List<Lease> held;
+    synchronized (open) {
+      closed = true;
+      held = List.copyOf(open);
     }
+    scheduler.shutdownNow();
+    held.forEach(Lease::halt);
   }
 
-  /** Releases every lease still open, then stops the renewals. */
+  /** Releases every lease still open (and any granted from now on), then stops the renewals. */
   @Override
   public void close() {
-    for (Lease lease : List.copyOf(open)) {
-      lease.close();
+    List<Lease> held;
+    synchronized (open) {
+      closed = true;
+      held = List.copyOf(open);
     }
+    held.forEach(Lease::close);
     scheduler.shutdownNow();
   }
 

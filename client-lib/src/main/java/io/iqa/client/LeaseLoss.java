@@ -13,6 +13,9 @@ package io.iqa.client;
  */
 public record LeaseLoss(String reason, String message, boolean revoked) {
 
+  /** The reason of a loss by the holder's own deadline. */
+  public static final String DEADLINE = "deadline";
+
   static boolean isRevocation(String reason) {
     return "force_released".equals(reason) || "stale".equals(reason);
   }

@@ -17,9 +17,9 @@ import org.slf4j.LoggerFactory;
  * The holder's side of {@code GET /v1/gpu/lease/watch}: a server-sent event stream on which the
  * broker says at once that a lease is revoked or has ended. Reconnects with back-off while the
  * lease lives; a stream silent for longer than three keep-alive periods is taken for dead and
- * reopened. A {@code revoked} or {@code ended} event (a 404/410 answer is taken for one) goes to
- * {@code onLoss} as a {@link LeaseLoss}, a {@code yield_requested} to {@code onYield} with the
- * broker's message. The renew loop and the holder's own deadline stay in charge when the stream is down.
+ * reopened. A {@code revoked}, {@code ended} (a 404/410 answer is taken for one) or {@code
+ * yield_requested} event becomes the {@link LeaseRules} event of the same meaning. The renews and the
+ * holder's own deadline stay in charge when the stream is down.
  */
 final class LeaseWatch {
 
@@ -31,8 +31,7 @@ final class LeaseWatch {
   private final long leaseId;
   private final int gpu;
   private final ScheduledExecutorService scheduler;
-  private final Consumer<LeaseLoss> onLoss;
-  private final Consumer<String> onYield;
+  private final Consumer<LeaseRules.Event> events;
   private volatile boolean closed;
   private volatile Flow.Subscription subscription;
   private volatile long lastHeardNanos = System.nanoTime();
@@ -40,14 +39,13 @@ final class LeaseWatch {
   private ScheduledFuture<?> silenceCheck;
 
   LeaseWatch(Http broker, String token, long leaseId, int gpu, ScheduledExecutorService scheduler,
-      Consumer<LeaseLoss> onLoss, Consumer<String> onYield) {
+      Consumer<LeaseRules.Event> events) {
     this.broker = broker;
     this.token = token;
     this.leaseId = leaseId;
     this.gpu = gpu;
     this.scheduler = scheduler;
-    this.onLoss = onLoss;
-    this.onYield = onYield;
+    this.events = events;
   }
 
   void open() {
@@ -102,18 +100,18 @@ final class LeaseWatch {
     }
   }
 
-  /** What an event means for the lease: a loss, or a request to yield; other events are ignored. */
+  /** What a watch event is for the lease's rules: a revocation, an end, a yield request; others are ignored. */
   private void onEvent(WatchEvent event, JsonNode data) {
+    long now = System.nanoTime();
     if (event == WatchEvent.REVOKED) {
       String reason = data.path("reason").asText("force_released");
       String by = data.path("by").isTextual() ? " by " + data.path("by").asText() : "";
       String why = data.path("message").isTextual() ? ": " + data.path("message").asText() : "";
-      onLoss.accept(new LeaseLoss(reason, "lease " + leaseId + " revoked (" + reason + by + why + ")", true));
+      events.accept(new LeaseRules.Revoked(now, reason, "lease " + leaseId + " revoked (" + reason + by + why + ")"));
     } else if (event == WatchEvent.YIELD_REQUESTED) {
-      onYield.accept(data.path("message").asText("a waiter wants gpu " + gpu));
+      events.accept(new LeaseRules.YieldAsked(now, data.path("message").asText("a waiter wants gpu " + gpu)));
     } else if (event == WatchEvent.ENDED) {
-      String reason = data.path("reason").asText(data.path("event").asText("ended"));
-      onLoss.accept(new LeaseLoss(reason, "lease " + leaseId + " ended: " + reason, LeaseLoss.isRevocation(reason)));
+      events.accept(new LeaseRules.Ended(now, data.path("reason").asText(data.path("event").asText("ended"))));
     }
   }
 

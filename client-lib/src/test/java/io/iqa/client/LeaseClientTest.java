@@ -84,6 +84,49 @@ class LeaseClientTest {
     }
   }
 
+  /**
+   * The deadline rule that once killed every grant that waited longer than 2/3 of its ttl: a holder
+   * granted after waiting twice its ttl keeps a valid lease (renewed as usual) for well past a ttl.
+   */
+  @Test
+  void aGrantThatWaitedLongerThanItsTtlKeepsItsLeaseValidAndRenewed() throws Exception {
+    try (LeaseClient client = new LeaseClient(url)) {
+      Lease holder = client.acquire(LeaseRequest.of("holder").withTtl(30));
+      long sent = System.nanoTime();
+      CompletableFuture<Lease> waiter = client.acquireAsync(LeaseRequest.of("waiter").withTtl(2).withWait(20));
+      Thread.sleep(4000);
+      holder.close();
+      try (Lease granted = waiter.get(10, TimeUnit.SECONDS)) {
+        long waitedMs = (System.nanoTime() - sent) / 1_000_000;
+        assertTrue(waitedMs >= 4000, "waited only " + waitedMs + " ms");
+        assertTrue(granted.valid(), "a grant that waited " + waitedMs + " ms (twice its ttl) was lost at once");
+        assertTrue(granted.remaining().toMillis() >= 1300, "remaining " + granted.remaining() + " of a 2 s ttl");
+        Thread.sleep(5000);
+        assertTrue(granted.valid(), "the waited grant was not renewed: " + granted.loss());
+        assertNull(granted.loss());
+      }
+    }
+  }
+
+  @Test
+  void aLeaseGrantedAfterItsClientClosedIsReleasedAtOnceNotLeftHeld() throws Exception {
+    try (LeaseClient other = new LeaseClient(url)) {
+      Lease holder = other.acquire(LeaseRequest.of("holder").withTtl(30));
+      LeaseClient closing = new LeaseClient(url);
+      CompletableFuture<Lease> late = closing.acquireAsync(LeaseRequest.of("late").withWait(20));
+      Thread.sleep(500);
+      closing.close();
+      holder.close();
+      java.util.concurrent.ExecutionException failed = assertThrows(java.util.concurrent.ExecutionException.class,
+          () -> late.get(10, TimeUnit.SECONDS));
+      assertTrue(failed.getCause().getMessage().contains("closed"), failed.getCause().getMessage());
+      org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(5)).until(() -> leases(other) == 0);
+      try (Lease next = other.acquire(LeaseRequest.of("next"))) {
+        assertTrue(next.valid(), "the GPU must be free again");
+      }
+    }
+  }
+
   @Test
   void aRevocationIsHeardAtOnceAndCloseConfirmsItSoTheWaiterIsGrantedThen() throws Exception {
     try (LeaseClient client = new LeaseClient(url); LeaseClient other = new LeaseClient(url)) {
@@ -140,6 +183,21 @@ class LeaseClientTest {
       LeaseLoss loss = lost.get(10, TimeUnit.SECONDS);
       assertTrue(loss.reason().equals("unknown_lease"), "expected unknown_lease, got " + loss);
       lease.close();
+    }
+  }
+
+  /** The fallback's self-heal once revoked a lease of its own owner whose holder was busy with a long run. */
+  @Test
+  void selfHealNeverRevokesALeaseWhoseHolderProcessIsAlive() throws Exception {
+    try (LeaseClient first = new LeaseClient(url, null, 0); LeaseClient second = new LeaseClient(url, null, 0.5)) {
+      Lease running = first.acquire(LeaseRequest.of("iqa-client").withTtl(60).withPid(ProcessHandle.current().pid()));
+      Thread.sleep(800);
+      IqaException queued = assertThrows(IqaException.class,
+          () -> second.acquire(LeaseRequest.of("iqa-client").withWait(1)));
+      assertEquals(409, queued.status(), "the second run must wait behind the first, not revoke it");
+      assertNull(running.loss(), "self-heal revoked a lease whose holder (this process) is alive");
+      assertTrue(running.valid());
+      running.close();
     }
   }
 

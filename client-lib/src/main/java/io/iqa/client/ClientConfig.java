@@ -29,7 +29,7 @@ public final class ClientConfig {
   private static final Set<String> KEYS = Set.of("sidecar_url", "broker_url", "token", "broker_token", "models",
       "concurrency", "timeout_s", "owner", "self_lease_max_age_s", "cache", "fallback");
   private static final Set<String> FALLBACK_KEYS = Set.of("enabled", "command", "gpu_args", "image", "cpu_image",
-      "timeout_s", "lease_wait_s", "lease_ttl_s", "gpu", "on_no_lease", "search_path");
+      "timeout_s", "lease_wait_s", "lease_ttl_s", "gpu", "on_no_lease", "search_path", "stop_grace_s");
   private static final Pattern URL = Pattern.compile("https?://.+");
 
   private final String sidecarUrl;
@@ -69,7 +69,7 @@ public final class ClientConfig {
           fb.number("lease_wait_s", d.leaseWaitS(), 0, 86_400), fb.number("lease_ttl_s", d.leaseTtlS(), 1, 86_400),
           gpu == null ? null : gpu.intValue(),
           ContainerFallback.OnNoLease.fromWire(fb.choice("on_no_lease", "cpu", Set.of("cpu", "fail"))), owner,
-          fb.string("search_path", null));
+          fb.string("search_path", null), fb.number("stop_grace_s", d.stopGraceS(), 0.1, 3600));
     } catch (IqaException e) {
       throw new ConfigException(e.getMessage(), e);
     }

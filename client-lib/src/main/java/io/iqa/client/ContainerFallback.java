@@ -20,11 +20,14 @@ import org.slf4j.LoggerFactory;
  * sidecar is unreachable. Like every GPU user it holds a lease: before each run it asks the broker
  * for one (waiting up to {@link Settings#leaseWaitS()}), passes the granted GPU to the container
  * ({@code --gpus device=N}, never {@code all}) and holds the lease, with this process's pid, until
- * the container has exited; a revocation stops the container first. Without a lease it runs the
- * CPU image with no GPU arguments (said in a WARN), or fails, as configured.
+ * the container has exited: a run that times out or is revoked stops the container itself ({@code
+ * docker kill} by the id in the run's {@code --cidfile}), and the lease is released only once {@code
+ * docker inspect} no longer shows it running; every failure path releases the lease. Without a lease
+ * it runs the CPU image with no GPU arguments (said in a WARN), or fails, as configured.
  *
  * <p>The command is an argument list (never a shell line) with placeholders: {@code {dir}} (the
- * images' folder), {@code {image}} (the GPU image with a lease, the CPU image without),
+ * images' folder), {@code {cidfile}} (where the engine writes the container's id; required),
+ * {@code {image}} (the GPU image with a lease, the CPU image without),
  * {@code {file}} (an image's name; the argument holding it is repeated once per image, so one run
  * scores a folder and pays start-up once), and an argument exactly {@code {gpu_args}}, replaced by
  * {@link Settings#gpuArgs()} (where {@code {gpu}} is the leased device and {@code {lease_id}} the
@@ -35,8 +38,8 @@ public final class ContainerFallback {
 
   private static final Logger LOG = LoggerFactory.getLogger(ContainerFallback.class);
 
-  public static final List<String> DEFAULT_COMMAND = List.of("docker", "run", "--rm", "{gpu_args}", "-v",
-      "{dir}:/in:ro", "{image}", "score", "/in/{file}");
+  public static final List<String> DEFAULT_COMMAND = List.of("docker", "run", "--rm", "--cidfile", "{cidfile}",
+      "{gpu_args}", "-v", "{dir}:/in:ro", "{image}", "score", "/in/{file}");
   public static final List<String> DEFAULT_GPU_ARGS = List.of("--gpus", "device={gpu}", "-e",
       "GPU_LEASE_ID={lease_id}");
   public static final String DEFAULT_IMAGE = "iqa-sidecar:gpu";
@@ -72,18 +75,27 @@ public final class ContainerFallback {
    * @param onNoLease run the CPU image, or fail
    * @param owner the lease's owner
    * @param searchPath where to look for the executable when it has no '/' (default: PATH)
+   * @param stopGraceS a run being stopped (timeout, revocation) gets SIGTERM, and SIGKILL this long after
    */
   public record Settings(List<String> command, List<String> gpuArgs, String image, String cpuImage, long timeoutS,
-      double leaseWaitS, double leaseTtlS, Integer gpu, OnNoLease onNoLease, String owner, String searchPath) {
+      double leaseWaitS, double leaseTtlS, Integer gpu, OnNoLease onNoLease, String owner, String searchPath,
+      double stopGraceS) {
+
+    public static final double DEFAULT_STOP_GRACE_S = 10;
 
     public static Settings defaults() {
       return new Settings(DEFAULT_COMMAND, DEFAULT_GPU_ARGS, DEFAULT_IMAGE, DEFAULT_CPU_IMAGE, 600, 30, 60, null,
-          OnNoLease.CPU, "iqa-client", null);
+          OnNoLease.CPU, "iqa-client", null, DEFAULT_STOP_GRACE_S);
     }
 
     public Settings {
       if (command.stream().noneMatch(a -> a.contains("{file}"))) {
         throw new IqaException("fallback.command needs a {file} argument: " + command);
+      }
+      if (command.stream().noneMatch(a -> a.contains("{cidfile}"))) {
+        throw new IqaException("fallback.command needs a {cidfile} argument (\"--cidfile\", \"{cidfile}\" after \"run\"): "
+            + "the container belongs to the container engine, not to this process, so it is stopped and awaited by "
+            + "its id before the GPU lease is released: " + command);
       }
       if (command.stream().anyMatch(a -> a.equals("--gpus") || a.startsWith("--gpus=") || a.startsWith("--gpu="))) {
         throw new IqaException("fallback.command must not name GPUs itself (" + command + "): put {gpu_args} where "
@@ -153,15 +165,21 @@ public final class ContainerFallback {
   private Map<Path, JsonNode> runGroup(Path dir, List<Path> group) {
     String exe = resolve(settings.command().get(0));
     Lease lease = lease();
-    List<String> args = args(dir, group, lease);
-    args.set(0, exe);
-    Path stdout = null;
-    Path stderr = null;
+    Path work = null;
+    boolean ran = false;
     try {
-      stdout = Files.createTempFile("iqa-fallback", ".out");
-      stderr = Files.createTempFile("iqa-fallback", ".err");
-      LeasedProcess.Result result = new LeasedProcess(args, Map.of(), settings.timeoutS() * 1000, 10_000, "TERM",
-          stdout, stderr).run(lease);
+      work = Files.createTempDirectory("iqa-fallback");
+      // Not created here: docker refuses a cidfile that exists.
+      Path cidfile = work.resolve("cid");
+      Path stdout = Files.createFile(work.resolve("out"));
+      Path stderr = Files.createFile(work.resolve("err"));
+      List<String> args = args(dir, group, lease, cidfile);
+      args.set(0, exe);
+      LeasedProcess run = new LeasedProcess(args, Map.of(), settings.timeoutS() * 1000,
+          Math.round(settings.stopGraceS() * 1000), "TERM", stdout, stderr,
+          (main, runId, name) -> new ContainerFamily(main, runId, name, exe, cidfile));
+      ran = true; // from here on the run releases the lease itself, once the container is gone
+      LeasedProcess.Result result = run.run(lease);
       if (result.timedOut()) {
         throw new IqaException("fallback run timed out after " + settings.timeoutS() + " s and was stopped: " + args);
       }
@@ -170,13 +188,95 @@ public final class ContainerFallback {
       }
       return answers(group, Files.readString(stdout, StandardCharsets.UTF_8), result.exitCode(), args, stderr);
     } catch (IOException e) {
-      if (lease != null) {
-        lease.close();
-      }
       throw new IqaException("fallback run failed: " + e.getMessage(), e);
     } finally {
-      deleteQuietly(stdout);
-      deleteQuietly(stderr);
+      if (!ran && lease != null) {
+        lease.close(); // every failure before the run: nobody uses the GPU
+      }
+      deleteTree(work);
+    }
+  }
+
+  /**
+   * The run's family with its container: the container belongs to the container engine, not to this
+   * process, so it is known by the id docker wrote to the cidfile, stopped with {@code docker kill}
+   * and counted as running while {@code docker inspect} says so. The lease is released only once the
+   * docker client and the container are both gone.
+   */
+  static final class ContainerFamily extends ProcessFamily {
+    private final String docker;
+    private final Path cidfile;
+
+    ContainerFamily(Process main, String runId, String name, String docker, Path cidfile) {
+      super(main, runId, name);
+      this.docker = docker;
+      this.cidfile = cidfile;
+    }
+
+    @Override
+    public List<Long> running() {
+      List<Long> pids = super.running();
+      if (containerRunning()) {
+        pids.add(-1L); // the container: no pid of ours
+      }
+      return pids;
+    }
+
+    @Override
+    public void signal(String sig) {
+      String id = containerId();
+      if (id != null) {
+        engine("kill", "--signal", sig, id);
+      }
+      super.signal(sig);
+    }
+
+    @Override
+    public String describe(List<Long> pids) {
+      List<Long> own = pids.stream().filter(p -> p > 0).toList();
+      String container = pids.contains(-1L) ? "container " + containerId() : null;
+      return own.isEmpty() ? String.valueOf(container)
+          : container == null ? super.describe(own) : super.describe(own) + ", " + container;
+    }
+
+    private boolean containerRunning() {
+      String id = containerId();
+      if (id == null) {
+        return false; // never created (the client failed first), or still being created by a client that runs
+      }
+      String state = engine("inspect", "--format", "{{.State.Running}}", id);
+      return state != null && state.trim().equals("true");
+    }
+
+    private String containerId() {
+      try {
+        String id = Files.exists(cidfile) ? Files.readString(cidfile).trim() : "";
+        return id.isEmpty() ? null : id;
+      } catch (IOException e) {
+        return null;
+      }
+    }
+
+    /** @return the engine's output, or null when it failed (an unknown container: gone) */
+    private String engine(String... args) {
+      List<String> cmd = new ArrayList<>(List.of(docker));
+      cmd.addAll(List.of(args));
+      try {
+        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)) {
+          p.destroyForcibly();
+          LOG.warn("{} {} did not answer within 30 s", docker, String.join(" ", args));
+          return "true"; // cannot tell: take the container for running, keep the lease
+        }
+        return p.exitValue() == 0 ? out : null;
+      } catch (IOException e) {
+        LOG.warn("cannot run {} {}: {}", docker, args[0], e.getMessage());
+        return null;
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return "true";
+      }
     }
   }
 
@@ -201,9 +301,10 @@ public final class ContainerFallback {
     return null;
   }
 
-  private List<String> args(Path dir, List<Path> group, Lease lease) {
+  private List<String> args(Path dir, List<Path> group, Lease lease, Path cidfile) {
     List<String> args = new ArrayList<>();
     for (String a : settings.command()) {
+      a = a.replace("{cidfile}", cidfile.toString());
       if (a.equals("{gpu_args}")) {
         if (lease != null) {
           settings.gpuArgs().forEach(g -> args.add(g.replace("{gpu}", Integer.toString(lease.gpu()))
@@ -270,13 +371,14 @@ public final class ContainerFallback {
     return s.length() > 800 ? "..." + s.substring(s.length() - 800) : s.isBlank() ? "(no stderr)" : s;
   }
 
-  private static void deleteQuietly(Path p) {
-    if (p != null) {
-      try {
-        Files.deleteIfExists(p);
-      } catch (IOException ignored) {
-        // temp file
-      }
+  private static void deleteTree(Path dir) {
+    if (dir == null) {
+      return;
+    }
+    try (var files = Files.walk(dir)) {
+      files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException | RuntimeException ignored) {
+      // temp files
     }
   }
 }

@@ -2,29 +2,35 @@ package io.iqa.client;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Runs a command that uses the GPU of a {@link Lease}, as {@code flock} runs a command holding a
- * lock: the lease is held while the command runs and released only after it has exited. When the
- * lease is lost (revoked, or its holder's deadline came) the command gets SIGTERM, and SIGKILL
- * after {@code grace}; then the release confirms the revocation, so the broker hands the GPU on
- * only once the command is gone.
+ * lock: the lease is held while the command and every process it started run ({@link
+ * ProcessFamily}), and released only once they are all gone. When the lease is lost (revoked, or its
+ * holder's deadline came), on a yield request ({@link #run(Lease, boolean) stopOnYield}), past the
+ * timeout, or when this JVM is asked to stop, the whole family gets SIGTERM, and SIGKILL after
+ * {@code grace}; then the release confirms the revocation, so the broker hands the GPU on only once
+ * none of it runs. A command that exits while processes it started run on (a server put in the
+ * background) keeps the lease until they exit too.
  *
- * <p>With {@link #run(Lease, boolean) stopOnYield}, a yield request on the lease stops the command
- * the same way, and the release says {@code yielded}.
- *
- * <p>The command runs as a {@link ChildProcess}: in its own process group, so the children it
- * started stop with it, and with a parent-death signal, so it never outlives the lease's holder.
+ * <p>The rules are {@link HeldProcessRules}; this class is their edge: one queue of events (the
+ * start, the lease's loss or yield request, the command's exit, the family found gone, timers),
+ * handled in order on the calling thread. The command runs as a {@link ChildProcess}: its own process
+ * group and a parent-death signal.
  */
 public final class LeasedProcess {
 
   private static final Logger LOG = LoggerFactory.getLogger(LeasedProcess.class);
+  private static final long FAMILY_POLL_MS = 200;
 
   /**
    * How the run ended: the command's exit code (128 + signal when a signal ended it).
@@ -35,6 +41,11 @@ public final class LeasedProcess {
   public record Result(int exitCode, boolean timedOut, LeaseLoss loss, boolean yielded) {
   }
 
+  /** Makes the family of a started command (its processes; a container it started). */
+  public interface Families {
+    ProcessFamily of(Process main, String runId, String name);
+  }
+
   private final List<String> command;
   private final Map<String, String> env;
   private final long timeoutMs;
@@ -42,6 +53,7 @@ public final class LeasedProcess {
   private final String deathSignal;
   private final Path stdout;
   private final Path stderr;
+  private final Families families;
 
   /**
    * @param env variables added to this process's environment
@@ -54,6 +66,12 @@ public final class LeasedProcess {
    */
   public LeasedProcess(List<String> command, Map<String, String> env, long timeoutMs, long graceMs,
       String deathSignal, Path stdout, Path stderr) {
+    this(command, env, timeoutMs, graceMs, deathSignal, stdout, stderr, ProcessFamily::new);
+  }
+
+  /** @param families what makes up a started command's family (a container fallback adds its container) */
+  public LeasedProcess(List<String> command, Map<String, String> env, long timeoutMs, long graceMs,
+      String deathSignal, Path stdout, Path stderr, Families families) {
     this.command = List.copyOf(command);
     this.env = Map.copyOf(env);
     this.timeoutMs = timeoutMs;
@@ -61,10 +79,12 @@ public final class LeasedProcess {
     this.deathSignal = deathSignal;
     this.stdout = stdout;
     this.stderr = stderr;
+    this.families = families;
   }
 
   /**
-   * Starts the command, waits for it, and closes {@code lease} (when not null) once it has exited.
+   * Starts the command, waits for it and its family, and closes {@code lease} (when not null) once
+   * they are gone; a command that cannot start releases the lease too.
    * @throws IqaException when the command cannot start
    */
   public Result run(Lease lease) {
@@ -76,76 +96,178 @@ public final class LeasedProcess {
    * (SIGTERM, SIGKILL after the grace period) and the release says {@code yielded}.
    */
   public Result run(Lease lease, boolean stopOnYield) {
-    Process p = start();
+    String name = command.get(0);
+    HeldProcessRules rules = new HeldProcessRules(graceMs * 1_000_000L);
+    BlockingQueue<HeldProcessRules.Event> events = new LinkedBlockingQueue<>();
+    String runId = ProcessFamily.newRunId();
+    Process p;
+    try {
+      p = start(runId);
+    } catch (RuntimeException e) {
+      // Whatever stopped the start (not only an IOException), nobody holds the GPU: the lease goes back.
+      rules.handle(new HeldProcessRules.StartFailed(System.nanoTime(), String.valueOf(e.getMessage())));
+      if (lease != null) {
+        lease.close();
+      }
+      throw e instanceof IqaException ie ? ie : new IqaException("cannot start " + name + ": " + e, e);
+    }
+    ProcessFamily family = families.of(p, runId, name);
+    Edge edge = new Edge(rules, events, family, lease, name);
+    events.add(new HeldProcessRules.Started(System.nanoTime(), p.pid()));
+    p.onExit().thenRun(() -> events.add(new HeldProcessRules.Tick(System.nanoTime())));
     // This JVM asked to stop (SIGTERM, Ctrl-C): stop the command too, and release only once it is gone.
     Thread onExit = new Thread(() -> {
-      stop(p);
+      events.add(new HeldProcessRules.Stop(System.nanoTime(), HeldProcessRules.Cause.SIGNAL, "this process is stopping"));
       try {
-        p.waitFor(graceMs + 1000, TimeUnit.MILLISECONDS);
+        edge.done.await(graceMs + 2000, TimeUnit.MILLISECONDS);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
-      if (lease != null && !p.isAlive()) {
-        lease.close();
-      }
     }, "leased-process-exit");
     Runtime.getRuntime().addShutdownHook(onExit);
-    AtomicReference<LeaseLoss> lost = new AtomicReference<>();
     if (lease != null) {
       lease.onLost(loss -> {
-        lost.set(loss);
-        LOG.warn("stopping {} (pid {}): {}", command.get(0), p.pid(), loss.message());
-        stop(p);
+        edge.loss = loss;
+        events.add(new HeldProcessRules.Stop(System.nanoTime(), HeldProcessRules.Cause.LOST, loss.message()));
       });
+      if (stopOnYield) {
+        lease.onYieldRequested(why -> events.add(new HeldProcessRules.Stop(System.nanoTime(),
+            HeldProcessRules.Cause.YIELD, "to yield gpu " + lease.gpu() + ": " + why)));
+      }
     }
-    AtomicReference<String> yielded = new AtomicReference<>();
-    if (lease != null && stopOnYield) {
-      lease.onYieldRequested(why -> {
-        yielded.set(why);
-        LOG.warn("stopping {} (pid {}) to yield gpu {}: {}", command.get(0), p.pid(), lease.gpu(), why);
-        stop(p);
-      });
-    }
-    boolean timedOut = false;
     try {
-      if (timeoutMs > 0 && !p.waitFor(timeoutMs, TimeUnit.MILLISECONDS)) {
-        timedOut = true;
-        LOG.warn("{} (pid {}) ran past its {} ms timeout; stopping it", command.get(0), p.pid(), timeoutMs);
-        stop(p);
-      }
-      int code = p.waitFor();
-      return new Result(code, timedOut, lost.get(), yielded.get() != null && lost.get() == null);
-    } catch (InterruptedException e) {
-      stop(p);
-      Thread.currentThread().interrupt();
-      throw new IqaException("interrupted while " + command.get(0) + " ran", e);
+      return edge.loop(timeoutMs > 0 ? System.nanoTime() + timeoutMs * 1_000_000L : Long.MAX_VALUE);
     } finally {
-      if (p.isAlive()) {
-        p.destroyForcibly();
-      }
       try {
         Runtime.getRuntime().removeShutdownHook(onExit);
       } catch (IllegalStateException shuttingDown) {
-        // the hook runs (or ran) and releases
-      }
-      if (lease != null && !p.isAlive()) {
-        lease.close(yielded.get() != null && lost.get() == null ? "yielded" : null);
+        // the hook runs (or ran) and waits for the loop, which is done
       }
     }
   }
 
-  /**
-   * SIGTERM to the command's process group, SIGKILL after the grace period. Returns at once; call it
-   * from any thread, as often as needed.
-   */
-  public void stop(Process p) {
-    ChildProcess.stop(p, graceMs, command.get(0));
+  /** The loop that feeds {@link HeldProcessRules} and carries out what it says. */
+  private final class Edge {
+    final HeldProcessRules rules;
+    final BlockingQueue<HeldProcessRules.Event> events;
+    final ProcessFamily family;
+    final Lease lease;
+    final String name;
+    final CountDownLatch done = new CountDownLatch(1);
+    volatile LeaseLoss loss;
+    long wakeAt = Long.MAX_VALUE;
+    boolean watching;
+    boolean mainReported;
+    boolean timedOut;
+
+    Edge(HeldProcessRules rules, BlockingQueue<HeldProcessRules.Event> events, ProcessFamily family, Lease lease,
+        String name) {
+      this.rules = rules;
+      this.events = events;
+      this.family = family;
+      this.lease = lease;
+      this.name = name;
+    }
+
+    Result loop(long timeoutAt) {
+      try {
+        while (true) {
+          long now = System.nanoTime();
+          long next = Math.min(wakeAt, timeoutAt);
+          if (watching) {
+            next = Math.min(next, now + FAMILY_POLL_MS * 1_000_000L);
+          }
+          HeldProcessRules.Event e;
+          try {
+            e = events.poll(Math.max(0, next - now), TimeUnit.NANOSECONDS);
+          } catch (InterruptedException ie) {
+            Thread.currentThread().interrupt();
+            e = new HeldProcessRules.Stop(System.nanoTime(), HeldProcessRules.Cause.SIGNAL, "interrupted");
+          }
+          now = System.nanoTime();
+          if (e != null) {
+            Result r = feed(e);
+            if (r != null) {
+              return r;
+            }
+          }
+          // What the loop sees for itself: the timeout, the command's exit, the family gone.
+          if (!timedOut && now >= timeoutAt) {
+            timedOut = true;
+            LOG.warn("{} ran past its {} ms timeout; stopping it", name, timeoutMs);
+            Result r = feed(new HeldProcessRules.Stop(now, HeldProcessRules.Cause.TIMEOUT, "past its timeout"));
+            if (r != null) {
+              return r;
+            }
+          }
+          if (now >= wakeAt) {
+            wakeAt = Long.MAX_VALUE;
+            Result r = feed(new HeldProcessRules.Tick(now));
+            if (r != null) {
+              return r;
+            }
+          }
+          if (!mainReported && !family.main().isAlive()) {
+            mainReported = true;
+            Result r = feed(new HeldProcessRules.MainExited(now, family.main().exitValue()));
+            if (r != null) {
+              return r;
+            }
+          }
+          if (watching) {
+            List<Long> running = family.running();
+            if (running.isEmpty()) {
+              Result r = feed(new HeldProcessRules.FamilyGone(now));
+              if (r != null) {
+                return r;
+              }
+            }
+          }
+        }
+      } finally {
+        done.countDown();
+      }
+    }
+
+    private Result feed(HeldProcessRules.Event e) {
+      HeldProcessRules.Phase before = rules.phase();
+      Result result = null;
+      for (HeldProcessRules.Action a : rules.handle(e)) {
+        if (a instanceof HeldProcessRules.Signal s) {
+          List<Long> running = family.running();
+          LOG.warn("stopping {} ({}): SIG{} to {}", name, s.why(), s.signal(),
+              running.isEmpty() ? "its process group" : family.describe(running));
+          family.signal(s.signal());
+        } else if (a instanceof HeldProcessRules.WakeAt w) {
+          wakeAt = w.at();
+        } else if (a instanceof HeldProcessRules.WatchFamily) {
+          watching = true;
+        } else if (a instanceof HeldProcessRules.Release r) {
+          if (lease != null) {
+            lease.close(r.reason());
+          }
+        } else if (a instanceof HeldProcessRules.Finish f) {
+          result = new Result(f.exitCode(), timedOut, loss,
+              f.stoppedBy() == HeldProcessRules.Cause.YIELD && loss == null);
+        }
+      }
+      if (before == HeldProcessRules.Phase.RUNNING && rules.phase() == HeldProcessRules.Phase.LINGERING) {
+        List<Long> left = family.running();
+        if (!left.isEmpty()) {
+          LOG.warn("{} exited; {} it started still run{}: holding the lease until they exit", name,
+              family.describe(left), left.size() == 1 ? "s" : "");
+        }
+      }
+      return result;
+    }
   }
 
-  private Process start() {
+  private Process start(String runId) {
     List<String> full = ChildProcess.wrap(command, deathSignal);
     ProcessBuilder pb = new ProcessBuilder(full);
-    pb.environment().putAll(env);
+    Map<String, String> all = new HashMap<>(env);
+    all.put(ProcessFamily.MARKER, runId);
+    pb.environment().putAll(all);
     pb.redirectInput(ProcessBuilder.Redirect.INHERIT);
     pb.redirectOutput(stdout == null ? ProcessBuilder.Redirect.INHERIT : ProcessBuilder.Redirect.to(stdout.toFile()));
     pb.redirectError(stderr == null ? ProcessBuilder.Redirect.INHERIT : ProcessBuilder.Redirect.to(stderr.toFile()));

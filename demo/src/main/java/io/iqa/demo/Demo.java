@@ -79,8 +79,8 @@ public final class Demo {
             .fallback(new ContainerFallback.Settings(ContainerFallback.DEFAULT_COMMAND,
                 ContainerFallback.DEFAULT_GPU_ARGS, ContainerFallback.DEFAULT_IMAGE,
                 ContainerFallback.DEFAULT_CPU_IMAGE, 300, 2, 60, null, ContainerFallback.OnNoLease.CPU,
-                "iqa-demo-client", StandInDocker.write(work, root.resolve("sidecar/target/iqa-sidecar.jar"))
-                    .toString()))
+                "iqa-demo-client", StandInDocker.write(work, root, root.resolve("sidecar/target/iqa-sidecar.jar"))
+                    .toString(), ContainerFallback.Settings.DEFAULT_STOP_GRACE_S))
             .build()) {
       out.step("2. score samples/ through the client library: the sidecar takes gpu 0 and scores");
       out.scores(client.scoreAll(samples), client.modelScales());

@@ -139,7 +139,7 @@ class GpuRunTest {
     try (Lease granted = waiter.get(30, TimeUnit.SECONDS)) {
       assertTrue(Files.exists(out.resolve("got-term")), "the child never got SIGTERM");
       assertTrue(childGoneAtGrant.get(), "the waiter was granted before the child had exited");
-      assertTrue((System.nanoTime() - t0) / 1_000_000 >= 400, "granted before the child's 0.5 s clean-up");
+      assertTrue((System.nanoTime() - t0) / 1_000_000 >= 400, "granted before the child's 0.5 s clean-up: " + Files.readString(dir.resolve("iqa.log")));
       assertTrue(iqa.waitFor(30, TimeUnit.SECONDS));
       assertEquals(143, iqa.exitValue(), "the child's exit code after SIGTERM\n"
           + Files.readString(dir.resolve("iqa.log")));
@@ -188,6 +188,101 @@ class GpuRunTest {
     assertTrue(iqa.waitFor(30, TimeUnit.SECONDS));
     assertTrue(Files.exists(out.resolve("exited")), "the child must be stopped with iqa");
     assertEquals(0, gpuLeases(0).size(), "the lease must be released once the child is gone");
+  }
+
+  /** @return whether the process runs: it exists and is not a zombie (an exited process its parent has not reaped) */
+  private static boolean running(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      char state = stat.charAt(stat.lastIndexOf(')') + 2);
+      return state != 'Z' && state != 'X';
+    } catch (java.io.IOException e) {
+      return false;
+    }
+  }
+
+  private Path script(String name, String body) throws Exception {
+    Path script = dir.resolve(name);
+    Files.writeString(script, "#!/bin/bash\n" + body);
+    Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
+    return script;
+  }
+
+  /**
+   * The finding that started this rule: behind a holder that releases after 25 s, a waited grant
+   * with a 30 s ttl was killed by its own deadline 4 s after its child started (the deadline was
+   * counted from the request's send time). Its child now runs to its end, past the first renew.
+   */
+  @Test
+  void aGrantThatWaitedLongerThanTwoThirdsOfItsTtlRunsItsChildToItsEnd() throws Exception {
+    Path out = Files.createDirectories(dir.resolve("waited"));
+    Path job = script("job.sh", "echo started > \"$1/started\"\nsleep 12\necho done > \"$1/done\"\n");
+    Lease holder = broker.acquire(LeaseRequest.of("llm").withGpu(0).withTtl(60));
+    try (Lease other = broker.acquire(LeaseRequest.of("other").withGpu(1).withTtl(60))) {
+      Process iqa = iqa("gpu", "run", "--owner", "batch", "--wait-s", "60", "--ttl-s", "30", "--", job.toString(),
+          out.toString());
+      Thread.sleep(25_000);
+      assertFalse(Files.exists(out.resolve("started")), "the job ran before the GPU was free");
+      holder.close();
+      await(out.resolve("started"));
+      assertTrue(iqa.waitFor(40, TimeUnit.SECONDS), "iqa did not finish");
+      String log = Files.readString(dir.resolve("iqa.log"));
+      assertEquals(0, iqa.exitValue(), "the waited job was stopped: " + log);
+      assertTrue(Files.exists(out.resolve("done")), "the job did not run to its end: " + log);
+      assertFalse(log.contains("own deadline"), log);
+    }
+  }
+
+  @Test
+  void aCommandThatLeavesAServerInTheBackgroundHoldsTheLeaseUntilTheServerHasExited() throws Exception {
+    Path out = Files.createDirectories(dir.resolve("background"));
+    Path server = script("server.sh", "sleep 3\necho exited > \"$1/server-exited\"\n");
+    Process iqa = iqa("gpu", "run", "--gpu", "0", "--ttl-s", "30", "--", "sh", "-c",
+        server + " " + out + " & echo started > " + out + "/started; exit 0");
+    await(out.resolve("started"));
+    AtomicBoolean serverGoneAtGrant = new AtomicBoolean();
+    CompletableFuture<Lease> waiter = broker.acquireAsync(LeaseRequest.of("llm-server").withGpu(0).withWait(30))
+        .whenComplete((l, e) -> serverGoneAtGrant.set(Files.exists(out.resolve("server-exited"))));
+    Thread.sleep(1000);
+    assertEquals(1, gpuLeases(0).size(), "sh exited at once, yet the server it left running still uses the GPU: "
+        + "the lease must be held");
+    try (Lease granted = waiter.get(30, TimeUnit.SECONDS)) {
+      assertTrue(serverGoneAtGrant.get(), "the GPU was granted while the background server still ran");
+      assertTrue(iqa.waitFor(30, TimeUnit.SECONDS));
+      String log = Files.readString(dir.resolve("iqa.log"));
+      assertEquals(0, iqa.exitValue(), log);
+      assertTrue(log.contains("holding the lease until they exit"), log);
+      assertTrue(granted.valid());
+    }
+  }
+
+  @Test
+  void aChildThatLeftTheProcessGroupWithSetsidIsStoppedOnARevocationBeforeTheGpuIsHandedOn() throws Exception {
+    Path out = Files.createDirectories(dir.resolve("setsid"));
+    Path server = script("escapee.sh", """
+        out="$1"
+        trap 'sleep 0.5; echo exited > "$out/escapee-exited"; exit 143' TERM
+        echo $$ > "$out/escapee"
+        while true; do sleep 0.1; done
+        """);
+    Path cmd = script("parent.sh", "setsid " + server + " \"$1\" &\necho ready > \"$1/ready\"\nwait\n");
+    Process iqa = iqa("gpu", "run", "--gpu", "0", "--ttl-s", "30", "--grace-s", "5", "--", cmd.toString(),
+        out.toString());
+    await(out.resolve("ready"));
+    await(out.resolve("escapee"));
+    long escapee = Long.parseLong(Files.readString(out.resolve("escapee")).trim());
+    long leaseId = gpuLeases(0).get(0).path("lease_id").asLong();
+    AtomicBoolean escapeeGoneAtGrant = new AtomicBoolean();
+    CompletableFuture<Lease> waiter = broker.acquireAsync(LeaseRequest.of("llm-server").withGpu(0).withWait(30))
+        .whenComplete((l, e) -> escapeeGoneAtGrant.set(!running(escapee)));
+    Thread.sleep(300);
+    broker.forceRelease(leaseId, null, null, "the LLM needs the GPU", false);
+    try (Lease granted = waiter.get(30, TimeUnit.SECONDS)) {
+      assertTrue(Files.exists(out.resolve("escapee-exited")), "the setsid child never got SIGTERM");
+      assertTrue(escapeeGoneAtGrant.get(), "the GPU was handed on while the setsid child still ran");
+      assertTrue(iqa.waitFor(30, TimeUnit.SECONDS), Files.readString(dir.resolve("iqa.log")));
+      assertTrue(granted.valid());
+    }
   }
 
   @Test

@@ -48,10 +48,8 @@ class IqaCliHostileTest extends IqaCliFixture {
 
   /** A stand-in docker that records its runs and answers with the real score command. */
   private Path docker(String before) throws Exception {
-    Path bin = Files.createDirectories(dir.resolve("bin"));
-    Path docker = bin.resolve("docker");
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Files.writeString(docker, """
+    return StandInDocker.write(dir.resolve("bin"), """
         #!/bin/bash
         echo "$*" >> "$(dirname "$0")/runs"
         %s
@@ -62,8 +60,6 @@ class IqaCliHostileTest extends IqaCliFixture {
         files=(); for f in "$@"; do files+=("$dir/${f#/in/}"); done
         exec "%s" -cp "%s" %s score --models tech_sharpness "${files[@]}"
         """.formatted(before, java, System.getProperty("java.class.path"), SidecarMain.class.getName()));
-    Files.setPosixFilePermissions(docker, PosixFilePermissions.fromString("rwxr-xr-x"));
-    return bin;
   }
 
   @Test

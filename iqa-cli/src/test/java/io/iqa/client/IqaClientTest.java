@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
 import io.iqa.protocol.wire.LeaseRequest;
@@ -16,10 +17,10 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.AfterEach;
@@ -67,20 +68,17 @@ class IqaClientTest {
     vertx.close().await(60, TimeUnit.SECONDS);
   }
 
-  /** A stand-in docker: checks the arguments it was given, then runs the real score command. */
+  /** A stand-in docker whose container is {@code body}: it checks the arguments it was given, then runs score. */
   private Path standInDocker(String body) throws Exception {
-    Path bin = Files.createDirectories(dir.resolve("bin"));
-    Path docker = bin.resolve("docker");
-    Files.writeString(docker, body);
-    Files.setPosixFilePermissions(docker, PosixFilePermissions.fromString("rwxr-xr-x"));
-    return bin;
+    return io.iqa.cli.StandInDocker.write(dir.resolve("bin"), body);
   }
 
   /**
-   * Stops the sidecar (so every image goes to the fallback) and makes a stand-in docker. It expects
-   * {@code run --rm [--gpus device=N -e GPU_LEASE_ID=ID] -v DIR:/in:ro IMAGE score /in/FILE...}: the GPU image
-   * with {@code --gpus}, the CPU image without. Records its arguments and, while it runs, the
-   * broker's status; then runs the real score command on the files.
+   * Stops the sidecar (so every image goes to the fallback) and makes a stand-in docker. Its
+   * container expects {@code [--gpus device=N -e GPU_LEASE_ID=ID] -v DIR:/in:ro IMAGE score /in/FILE...}
+   * (what follows {@code run --rm --cidfile FILE}): the GPU image with {@code --gpus}, the CPU image
+   * without. Records its arguments and, while it runs, the broker's status; then runs the real score
+   * command on the files.
    */
   private Path sidecarDownRealScoreDocker() throws Exception {
     vertx.undeploy(sidecarDeployment).await(60, TimeUnit.SECONDS);
@@ -90,8 +88,6 @@ class IqaClientTest {
         here="$(dirname "$0")"
         echo "$*" >> "$here/runs"
         curl -s "%s/v1/gpu/status" > "$here/status-during-run.json"
-        [ "$1 $2" = "run --rm" ] || { echo "bad args: $*" >&2; exit 64; }
-        shift 2
         image_wanted=test-image:cpu
         if [ "$1" = "--gpus" ]; then
           case "$2" in device=[0-9]*) ;; *) echo "bad --gpus value: $2" >&2; exit 64;; esac
@@ -113,9 +109,15 @@ class IqaClientTest {
   }
 
   private ContainerFallback.Settings fallback(Path searchPath, double leaseWaitS, String onNoLease) {
+    return fallback(searchPath, leaseWaitS, onNoLease, 120, 10);
+  }
+
+  private ContainerFallback.Settings fallback(Path searchPath, double leaseWaitS, String onNoLease, long timeoutS,
+      double stopGraceS) {
     ContainerFallback.Settings d = ContainerFallback.Settings.defaults();
-    return new ContainerFallback.Settings(d.command(), d.gpuArgs(), "test-image:gpu", "test-image:cpu", 120,
-        leaseWaitS, 30, null, ContainerFallback.OnNoLease.fromWire(onNoLease), "iqa-test-client", searchPath == null ? null : searchPath.toString());
+    return new ContainerFallback.Settings(d.command(), d.gpuArgs(), "test-image:gpu", "test-image:cpu", timeoutS,
+        leaseWaitS, 30, null, ContainerFallback.OnNoLease.fromWire(onNoLease), "iqa-test-client",
+        searchPath == null ? null : searchPath.toString(), stopGraceS);
   }
 
   private IqaClient client(Path searchPath, Path cacheDir) {
@@ -169,7 +171,7 @@ class IqaClientTest {
       String run = Files.readAllLines(bin.resolve("runs")).get(0);
       JsonObject during = new JsonObject(Files.readString(bin.resolve("status-during-run.json")));
       JsonArray gpu1 = during.getJsonArray("gpus").getJsonObject(1).getJsonArray("leases");
-      assertTrue(run.startsWith("run --rm --gpus device=1 -e GPU_LEASE_ID=" + gpu1.getJsonObject(0).getLong("lease_id")
+      assertTrue(run.startsWith("--gpus device=1 -e GPU_LEASE_ID=" + gpu1.getJsonObject(0).getLong("lease_id")
           + " -v "), "gpu 0 is the LLM's: the container must get exactly the leased gpu 1, never all, and the "
           + "lease's id for the broker's observer: " + run);
       assertEquals(1, gpu1.size(), "while the container ran, gpu 1 must be leased: " + during);
@@ -192,7 +194,7 @@ class IqaClientTest {
           .fallback(fallback(bin, 0.5, "cpu")).build()) {
         assertEquals("container", cpu.score(images.get(1)).servedBy());
         String run = Files.readAllLines(bin.resolve("runs")).get(0);
-        assertTrue(run.startsWith("run --rm -v ") && run.contains(" test-image:cpu score "),
+        assertTrue(run.startsWith("-v ") && run.contains(" test-image:cpu score "),
             "without a lease: the CPU image, no --gpus: " + run);
       }
       try (IqaClient strict = IqaClient.builder().sidecarUrl(sidecarUrl).brokerUrl(brokerUrl, null)
@@ -201,6 +203,116 @@ class IqaClientTest {
         assertTrue(e.getMessage().contains("no GPU lease") && e.getMessage().contains("on_no_lease"), e.getMessage());
       }
       assertTrue(a.valid() && b.valid());
+    }
+  }
+
+  /**
+   * A container that ignores SIGTERM, as a process the container engine owns (outside the client's
+   * process group): it writes its pid, then runs until killed.
+   */
+  private Path stubbornContainerDocker() throws Exception {
+    vertx.undeploy(sidecarDeployment).await(60, TimeUnit.SECONDS);
+    return standInDocker("""
+        #!/bin/bash
+        trap '' TERM
+        echo $$ > "$(dirname "$0")/container.pid"
+        while true; do sleep 0.1; done
+        """);
+  }
+
+  /** Waits for the container's pid, then records when its process has gone (nanoTime). */
+  private static CompletableFuture<Long> whenGone(Path pidFile) {
+    return CompletableFuture.supplyAsync(() -> {
+      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).until(() -> Files.exists(pidFile)
+          && !Files.readString(pidFile).isBlank());
+      long pid;
+      try {
+        pid = Long.parseLong(Files.readString(pidFile).trim());
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60))
+          .pollInterval(java.time.Duration.ofMillis(5)).until(() -> !runs(pid));
+      return System.nanoTime();
+    });
+  }
+
+  private static boolean runs(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      char state = stat.charAt(stat.lastIndexOf(')') + 2);
+      return state != 'Z' && state != 'X';
+    } catch (java.io.IOException e) {
+      return false;
+    }
+  }
+
+  /** @return when (nanoTime) the broker first shows no lease on {@code gpu} */
+  private static CompletableFuture<Long> whenFree(LeaseClient broker, int gpu) {
+    return CompletableFuture.supplyAsync(() -> {
+      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30))
+          .pollInterval(java.time.Duration.ofMillis(5))
+          .until(() -> broker.status().path("gpus").get(gpu).path("leases").size() == 1);
+      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60))
+          .pollInterval(java.time.Duration.ofMillis(5))
+          .until(() -> broker.status().path("gpus").get(gpu).path("leases").size() == 0);
+      return System.nanoTime();
+    });
+  }
+
+  /**
+   * The container belongs to the engine, not to the client: stopping the docker client's process
+   * group does not reach it. After a timeout the client stops the container itself (docker kill by
+   * the id in the run's cidfile) and releases the lease only once it has gone.
+   */
+  @Test
+  void afterAFallbackTimeoutTheLeaseIsReleasedOnlyOnceTheContainerHasExited() throws Exception {
+    Path bin = stubbornContainerDocker();
+    try (LeaseClient others = new LeaseClient(brokerUrl);
+        Lease llm = others.acquire(LeaseRequest.of("llm-server").withGpu(0).withTtl(60));
+        IqaClient client = IqaClient.builder().sidecarUrl(sidecarUrl).brokerUrl(brokerUrl, null)
+            .fallback(fallback(bin, 5, "cpu", 2, 1)).build()) {
+      CompletableFuture<Long> containerGone = whenGone(bin.resolve("container.pid"));
+      CompletableFuture<Long> leaseFree = whenFree(others, 1);
+      IqaException timedOut = assertThrows(IqaException.class, () -> client.score(images.get(0)));
+      assertTrue(timedOut.getMessage().contains("timed out"), timedOut.getMessage());
+      long gone = containerGone.get(30, TimeUnit.SECONDS);
+      long free = leaseFree.get(30, TimeUnit.SECONDS);
+      assertTrue(free >= gone, "the lease was released " + (gone - free) / 1_000_000 + " ms before the container "
+          + "(which ignores SIGTERM) had exited");
+      assertTrue(Files.readString(bin.resolve("stand-in-docker.log")).contains("kill --signal KILL"),
+          "the container must be stopped by its id: " + Files.readString(bin.resolve("stand-in-docker.log")));
+      assertTrue(llm.valid());
+    }
+  }
+
+  @Test
+  void afterARevocationTheLeaseIsReleasedOnlyOnceTheContainerHasExited() throws Exception {
+    Path bin = stubbornContainerDocker();
+    try (LeaseClient others = new LeaseClient(brokerUrl);
+        Lease llm = others.acquire(LeaseRequest.of("llm-server").withGpu(0).withTtl(60));
+        IqaClient client = IqaClient.builder().sidecarUrl(sidecarUrl).brokerUrl(brokerUrl, null)
+            .fallback(fallback(bin, 5, "cpu", 120, 1)).build()) {
+      CompletableFuture<Long> containerGone = whenGone(bin.resolve("container.pid"));
+      CompletableFuture<Long> leaseFree = whenFree(others, 1);
+      CompletableFuture<ScoreResult> scoring = CompletableFuture.supplyAsync(() -> client.score(images.get(0)));
+      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30))
+          .until(() -> Files.exists(bin.resolve("container.pid")));
+      long leaseId = others.status().path("gpus").get(1).path("leases").get(0).path("lease_id").asLong();
+      others.forceRelease(leaseId, null, null, "the LLM needs both GPUs", false);
+      java.util.concurrent.ExecutionException stopped = assertThrows(java.util.concurrent.ExecutionException.class,
+          () -> scoring.get(60, TimeUnit.SECONDS));
+      assertTrue(stopped.getCause().getMessage().contains("lease was lost"), stopped.getCause().getMessage());
+      long gone = containerGone.get(30, TimeUnit.SECONDS);
+      long free = leaseFree.get(30, TimeUnit.SECONDS);
+      assertTrue(free >= gone, "the revoked lease was confirmed " + (gone - free) / 1_000_000 + " ms before the "
+          + "container had exited");
+      JsonNode confirmed = java.util.stream.StreamSupport.stream(others.events().path("events").spliterator(), false)
+          .filter(e -> e.path("lease_id").asLong() == leaseId && e.path("type").asText().equals("revoke_confirmed"))
+          .findFirst().orElse(null);
+      assertTrue(confirmed != null, "the client must confirm the revocation once the container is gone: "
+          + others.events());
+      assertTrue(llm.valid());
     }
   }
 

@@ -7,7 +7,7 @@ import java.util.List;
  * How the sidecar guards the GPU, chosen once from the config and the models' devices, and what
  * /health's {@code gpu_lease} says of it.
  */
-enum GpuMode {
+public enum GpuMode {
   /** A model wants a GPU (or lease.required): its worker runs only under a lease. */
   LEASED,
   /** Every model runs on CPU: no lease, and the worker sees no GPU. */
@@ -15,7 +15,7 @@ enum GpuMode {
   /** No broker configured: the models run where configured, unguarded. */
   UNGUARDED;
 
-  static GpuMode of(SidecarOptions options, List<ModelEntry> entries) {
+  public static GpuMode of(SidecarOptions options, List<ModelEntry> entries) {
     return !options.hasBroker() ? UNGUARDED
         : options.wantsGpu(entries) || options.leaseRequired() ? LEASED : CPU_ONLY;
   }

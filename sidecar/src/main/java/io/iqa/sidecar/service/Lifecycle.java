@@ -1,16 +1,17 @@
 package io.iqa.sidecar.service;
 
-import io.iqa.client.LeaseLoss;
-import io.iqa.protocol.wire.ErrorCode;
-import io.iqa.server.HttpError;
 import io.iqa.sidecar.model.ModelConfigException;
 import io.iqa.sidecar.model.ModelEntry;
-import io.iqa.sidecar.service.WorkerSlot.Placement;
+import io.iqa.sidecar.service.SidecarRules.Phase;
 import io.iqa.sidecar.worker.ModelInfo;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
 import java.util.List;
 import java.util.Map;
 import java.util.function.IntConsumer;
@@ -18,24 +19,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * When the sidecar holds the GPU: a state machine over the lease and the worker process, run on
- * the front's event loop. {@code IDLE} (no worker, no lease; cache hits are still answered) ->
- * {@code ACQUIRING} (a cache miss waits for the lease, up to {@code lease.wait_s}) -> {@code
- * LOADING} (the worker starts and loads the models) -> {@code SERVING}. From serving the worker
- * is stopped and the lease released, back to idle, when no cache miss came for {@code
- * idle_release_s}, when the broker asks this holder to yield, on {@code POST /release}, and when
- * the lease is revoked or lost ({@code LEASE_LOST}, then as {@code on_lease_lost} says). {@code
- * DRAINING} is the way down: the model calls running finish, the images not started wait in the
- * {@link WorkQueue} for the next worker, the worker exits (freeing all its GPU memory) and only
- * then is the lease released. A sidecar whose models all run on CPU takes no lease unless {@code
- * lease.required}; its CPU worker sees no GPU at all. The worker process itself is the {@link
- * WorkerSlot}'s; the state with why and since when is kept in a {@link LifecycleState}.
+ * When the sidecar holds the GPU: the edge of {@link SidecarRules} on the front's event loop. Every
+ * happening (a cache miss with no worker, the lease's grant, loss, yield request and renewals, a
+ * worker's READY, failure, exit or silence, the idle timer, /release, /shutdown) becomes one event,
+ * handled in order from one queue, and the rules' actions are carried out here: the lease through
+ * {@link SidecarLease}, the worker processes through {@link WorkerSlot}, the images through the
+ * {@link WorkQueue}. The state with why and since when is kept in a {@link LifecycleState}.
  */
 final class Lifecycle {
 
   private static final Logger LOG = LoggerFactory.getLogger(Lifecycle.class);
-
-  enum State { STARTING, IDLE, ACQUIRING, LOADING, SERVING, DRAINING, LEASE_LOST, SHUTTING_DOWN }
 
   private final Vertx vertx;
   private final SidecarOptions options;
@@ -44,19 +37,29 @@ final class Lifecycle {
   private final SidecarLease lease;
   final WorkQueue queue;
   private final WorkerSlot workers;
+  private final SidecarRules rules;
   private final LifecycleState status = new LifecycleState();
-  private Future<Void> transition = Future.succeededFuture();
+  private final Deque<SidecarRules.Event> events = new ArrayDeque<>();
+  private boolean handling;
+  private final Promise<Void> started = Promise.promise();
+  private final List<Promise<Void>> releases = new ArrayList<>();
+  private Promise<Void> shutdown;
+  private long drainTimer = -1;
 
   Lifecycle(Vertx vertx, SidecarOptions options, Path baseDir, List<ModelEntry> entries, SidecarMetrics metrics,
       IntConsumer exit) {
     this.vertx = vertx;
     this.options = options;
     this.exit = exit;
-    this.queue = new WorkQueue(options.queueLimit(), this::demand);
+    this.queue = new WorkQueue(options.queueLimit(), () -> fire(new SidecarRules.Demand(System.nanoTime())));
     this.mode = GpuMode.of(options, entries);
-    this.lease = mode == GpuMode.LEASED ? new SidecarLease(vertx, options, this::leaseLost, this::yieldRequested)
-        : null;
+    this.lease = mode == GpuMode.LEASED ? new SidecarLease(vertx, options,
+        loss -> fire(new SidecarRules.LeaseLost(System.nanoTime(), loss, remainingMs())),
+        why -> fire(new SidecarRules.Yield(System.nanoTime(), why, remainingMs())),
+        stopBy -> fire(new SidecarRules.Deadline(System.nanoTime(), stopBy))) : null;
     this.workers = new WorkerSlot(vertx, options, baseDir.toAbsolutePath(), entries, queue, metrics, lease);
+    this.rules = new SidecarRules(new SidecarRules.Settings(mode, options.leaseRequired(), options.onLeaseLost(),
+        options.drainTimeoutS() * 1000, options.leaseRequest().waitS()));
   }
 
   /**
@@ -69,196 +72,150 @@ final class Lifecycle {
       LOG.warn("no broker configured: the models run where configured ({}) and nothing guards the GPU",
           options.json().getString("device", "auto"));
     }
-    Future<Void> up = bringUp(0.0, true);
-    transition = up.recover(e -> Future.succeededFuture());
     long idle = options.idleReleaseS();
     if (idle > 0) {
-      vertx.setPeriodic(Math.max(100, Math.min(1000, idle * 250)), id -> releaseIfIdle(idle));
-    }
-    return up;
-  }
-
-  /** Work waits and no worker takes it: bring one up, unless a transition is under way (it checks when done). */
-  private void demand() {
-    if (state() == State.IDLE && transition.isComplete()) {
-      transition = bringUp(null, false).recover(e -> Future.succeededFuture());
-    }
-  }
-
-  private Future<Void> bringUp(Double waitS, boolean atStart) {
-    if (mode != GpuMode.LEASED) {
-      return startWorker(mode == GpuMode.CPU_ONLY ? Placement.CPU : Placement.AS_CONFIGURED, atStart);
-    }
-    enter(State.ACQUIRING, "waiting for a GPU lease" + (waitS == null ? " (lease.wait_s="
-        + options.leaseRequest().waitS() + ")" : ""));
-    return lease.acquire(waitS).compose(l -> startWorker(Placement.LEASED_GPU, atStart), err -> {
-      if (options.leaseRequired()) {
-        enter(State.IDLE, "no GPU lease: " + err.getMessage() + (atStart ? "; the first cache miss waits for one" : ""));
-        queue.failPending(new HttpError(503, ErrorCode.GPU_UNAVAILABLE, "no GPU lease within lease.wait_s="
-            + options.leaseRequest().waitS() + ": " + err.getMessage(), null, 5));
-        return Future.succeededFuture();
-      }
-      LOG.warn("no GPU lease ({}); scoring on CPU (lease.required is false)", err.getMessage());
-      return startWorker(Placement.CPU, atStart);
-    });
-  }
-
-  private Future<Void> startWorker(Placement where, boolean atStart) {
-    enter(State.LOADING, "starting the worker" + (where == Placement.LEASED_GPU ? " on gpu " + lease.gpu()
-        : where == Placement.CPU ? " on CPU" : ""));
-    WorkerProcess w = workers.start(where);
-    w.exited().onSuccess(code -> workerExited(w, code));
-    return w.ready().compose(ready -> {
-      if (!workers.current(w)) {
-        return Future.succeededFuture();
-      }
-      workers.loaded(ready, where);
-      enter(State.SERVING, "worker " + w.pid() + " loaded the models in " + ready.getLong("load_ms") + " ms on "
-          + devices());
-      workers.serve(w);
-      return Future.<Void>succeededFuture();
-    }, err -> {
-      if (!workers.current(w)) {
-        return Future.succeededFuture();
-      }
-      workers.drop();
-      w.kill();
-      String why = "the models did not load: " + err.getMessage();
-      queue.failPending(new HttpError(ErrorCode.MODELS_UNAVAILABLE, why));
-      return w.exited().transform(x -> releaseLease(null)).compose(v -> {
-        enter(State.IDLE, why);
-        return atStart ? Future.failedFuture(new ModelConfigException(why)) : Future.succeededFuture();
+      vertx.setPeriodic(Math.max(100, Math.min(1000, idle * 250)), id -> {
+        if (rules.phase() == Phase.SERVING && queue.idle()
+            && System.nanoTime() - queue.lastWorkNanos() > idle * 1_000_000_000L) {
+          fire(new SidecarRules.Idle(System.nanoTime(), "no cache miss for idle_release_s=" + idle));
+        }
       });
+    }
+    long heartbeat = options.workerHeartbeatTimeoutS() * 1_000_000_000L;
+    long job = options.workerJobTimeoutS() * 1_000_000_000L;
+    vertx.setPeriodic(1000, id -> {
+      if (rules.workerUp() && (rules.phase() == Phase.SERVING || rules.phase() == Phase.DRAINING)) {
+        String why = workers.hung(rules.gen(), heartbeat, job);
+        if (why != null) {
+          fire(new SidecarRules.WorkerHung(System.nanoTime(), rules.gen(), why));
+        }
+      }
     });
+    fire(new SidecarRules.Start(System.nanoTime()));
+    return started.future();
   }
 
-  /** The worker exited on its own (a crash): what it was scoring fails, the lease goes back. */
-  private void workerExited(WorkerProcess w, int code) {
-    if (!workers.current(w) || state() != State.SERVING) {
+  /** Queues {@code e} and handles every queued event in order; an event an action raises waits its turn. */
+  private void fire(SidecarRules.Event e) {
+    events.addLast(e);
+    if (handling) {
       return;
     }
-    workers.drop();
-    queue.detach();
-    String why = "the worker (pid " + w.pid() + ") exited with code " + code + " while serving";
-    LOG.error("{}; failing its images, releasing the lease", why);
-    enter(State.DRAINING, why);
-    queue.workerGone(new HttpError(ErrorCode.WORKER_FAILED, why + "; retry"), false);
-    transition = releaseLease("worker exited").onComplete(ar -> afterDown(why));
-  }
-
-  private void releaseIfIdle(long idleS) {
-    if (state() == State.SERVING && queue.idle() && transition.isComplete()
-        && System.nanoTime() - queue.lastWorkNanos() > idleS * 1_000_000_000L) {
-      down("no cache miss for idle_release_s=" + idleS, "idle", options.drainTimeoutS() * 1000);
+    handling = true;
+    try {
+      while (!events.isEmpty()) {
+        carryOut(rules.handle(events.pollFirst()));
+      }
+    } finally {
+      handling = false;
     }
   }
 
-  /**
-   * The broker asks for the GPU: the images this sidecar has in hand (sent to the worker, or
-   * waiting for the worker that is loading) are finished, then it yields; images that come later
-   * wait for the next lease. So every lease serves what was waiting for it, however often others
-   * ask.
-   */
-  private void yieldRequested(String why) {
-    Runnable yieldNow = () -> {
-      LOG.info("the broker asks for gpu {} ({}); finishing the images in hand, then yielding", lease.gpu(), why);
-      down("yielded the GPU: " + why, "yielded", Math.min(options.drainTimeoutS() * 1000,
-          lease.remaining().toMillis()));
+  private void carryOut(List<SidecarRules.Action> actions) {
+    for (SidecarRules.Action a : actions) {
+      if (a instanceof SidecarRules.Enter en) {
+        status.enter(en.phase(), en.why());
+        if (en.phase() == Phase.IDLE && queue.hasPending()) {
+          fire(new SidecarRules.Demand(System.nanoTime()));
+        }
+      } else if (a instanceof SidecarRules.Acquire acq) {
+        lease.acquire(acq.waitS()).onComplete(ar -> fire(ar.succeeded()
+            ? new SidecarRules.Granted(System.nanoTime(), ar.result().gpu(), ar.result().stopByNanos())
+            : new SidecarRules.Refused(System.nanoTime(), ar.cause().getMessage())));
+      } else if (a instanceof SidecarRules.Launch l) {
+        workers.launch(l.gen(), l.where(), l.stopByNanos(), this::fire);
+      } else if (a instanceof SidecarRules.Attach at) {
+        queue.attach(workers.sender(at.gen()));
+      } else if (a instanceof SidecarRules.Detach) {
+        queue.detach();
+      } else if (a instanceof SidecarRules.AwaitSentAnswered w) {
+        awaitSentAnswered(w.withinMs());
+      } else if (a instanceof SidecarRules.StopWorker s) {
+        workers.stop(s.gen(), s.withinMs());
+      } else if (a instanceof SidecarRules.KillWorker k) {
+        workers.kill(k.gen());
+      } else if (a instanceof SidecarRules.FailPending f) {
+        queue.failPending(f.error());
+      } else if (a instanceof SidecarRules.FailSent f) {
+        queue.workerGone(f.error(), false);
+      } else if (a instanceof SidecarRules.RequeueSent) {
+        queue.workerGone(null, true);
+      } else if (a instanceof SidecarRules.Release r) {
+        lease.release(r.reason()).onComplete(ar -> fire(new SidecarRules.LeaseReleased(System.nanoTime())));
+      } else if (a instanceof SidecarRules.SendDeadline d) {
+        workers.stopBy(d.gen(), d.stopByNanos());
+      } else if (a instanceof SidecarRules.Exit x) {
+        exit.accept(x.code());
+      } else if (a instanceof SidecarRules.StartDone d) {
+        if (d.failure() == null) {
+          started.tryComplete();
+        } else {
+          started.tryFail(new ModelConfigException(d.failure()));
+        }
+      } else if (a instanceof SidecarRules.ReleaseDone) {
+        if (!releases.isEmpty()) {
+          releases.remove(0).tryComplete();
+        }
+      } else if (a instanceof SidecarRules.ShutdownDone) {
+        if (lease != null) {
+          lease.close();
+        }
+        if (shutdown != null) {
+          shutdown.tryComplete();
+        }
+      }
+    }
+  }
+
+  /** The images sent to the worker answered, or the bound passed: one event either way. */
+  private void awaitSentAnswered(long withinMs) {
+    if (drainTimer >= 0) {
+      vertx.cancelTimer(drainTimer);
+    }
+    boolean[] told = {false};
+    Runnable tell = () -> {
+      if (!told[0]) {
+        told[0] = true;
+        vertx.cancelTimer(drainTimer);
+        fire(new SidecarRules.SentAnswered(System.nanoTime()));
+      }
     };
-    if (state() == State.SERVING) {
-      yieldNow.run();
-    } else if (state() == State.LOADING) {
-      workers.whenServing(yieldNow);
-    }
+    drainTimer = vertx.setTimer(Math.max(1, withinMs), t -> {
+      if (!told[0]) {
+        told[0] = true;
+        fire(new SidecarRules.DrainTimedOut(System.nanoTime()));
+      }
+    });
+    queue.whenSentAnswered().onComplete(ar -> tell.run());
+  }
+
+  private long remainingMs() {
+    return lease == null ? 0 : lease.remaining().toMillis();
   }
 
   /**
    * {@code POST /release}: the worker stops (running calls finish, the rest waits), the lease is
-   * released; cache hits are still served and the next miss brings a worker back. Completes when idle.
+   * released; cache hits are still served and the next miss brings a worker back. Completes when the
+   * GPU is back (idle).
    */
   Future<Void> release(String why) {
-    transition = transition.eventually(() -> state() == State.SERVING || state() == State.LOADING
-        ? stopAndRelease(why, "released", options.drainTimeoutS() * 1000) : Future.succeededFuture())
-        .onComplete(ar -> afterDown(why));
-    return transition;
-  }
-
-  private void down(String why, String releaseReason, long withinMs) {
-    transition = stopAndRelease(why, releaseReason, withinMs).onComplete(ar -> afterDown(why));
-  }
-
-  /** Finishes the images in hand (within {@code withinMs}), stops the worker, releases the lease. */
-  private Future<Void> stopAndRelease(String why, String releaseReason, long withinMs) {
-    enter(State.DRAINING, why);
-    return workers.finishThenStop(withinMs).compose(v -> releaseLease(releaseReason));
-  }
-
-  private void afterDown(String why) {
-    if (state() == State.DRAINING || state() == State.LEASE_LOST) {
-      enter(State.IDLE, why);
-    }
-    if (state() == State.IDLE && queue.hasPending()) {
-      demand();
-    }
-  }
-
-  /** Revoked or lost: no new model call; running ones finish within the holder's deadline; then as on_lease_lost says. */
-  private void leaseLost(LeaseLoss loss) {
-    if (state() == State.SHUTTING_DOWN) {
-      return;
-    }
-    SidecarOptions.OnLeaseLost then = options.onLeaseLost();
-    String why = "the GPU lease was " + (loss.revoked() ? "revoked" : "lost") + " (" + loss.message() + ")";
-    enter(State.LEASE_LOST, why);
-    LOG.warn("{}: finishing running model calls within {} ms, stopping the worker, then {}", why,
-        lease.remaining().toMillis(), switch (then) {
-          case IDLE -> "waiting for the next cache miss to lease again";
-          case CPU -> "scoring on CPU without a lease";
-          case EXIT -> "exiting with 3";
-        });
-    if (then == SidecarOptions.OnLeaseLost.EXIT) {
-      queue.failPending(new HttpError(503, ErrorCode.LEASE_LOST, why + "; the sidecar is exiting"));
-    }
-    // At once, not after a transition under way: the holder's deadline runs.
-    transition = workers.stop(lease.remaining().toMillis())
-        .compose(v -> releaseLease(null))
-        .compose(v -> switch (then) {
-          case EXIT -> {
-            enter(State.SHUTTING_DOWN, why + "; exiting with 3");
-            exit.accept(3);
-            yield Future.<Void>succeededFuture();
-          }
-          case CPU -> startWorker(Placement.CPU, false);
-          case IDLE -> Future.<Void>succeededFuture();
-        })
-        .onComplete(ar -> afterDown(why));
-  }
-
-  private Future<Void> releaseLease(String why) {
-    return lease == null ? Future.succeededFuture() : lease.release(why);
+    Promise<Void> done = Promise.promise();
+    releases.add(done);
+    fire(new SidecarRules.ReleaseAsked(System.nanoTime(), why));
+    return done.future();
   }
 
   /** Drains, stops the worker, releases the lease. {@code drained} completes when in-flight requests are done. */
   Future<Void> shutdown(String why, Future<Void> drained) {
-    if (state() != State.SERVING) {
-      // No worker to finish the waiting images in time: they end now.
-      queue.failPending(new HttpError(ErrorCode.SHUTTING_DOWN, "the sidecar is shutting down"));
+    if (shutdown == null) {
+      shutdown = Promise.promise();
+      fire(new SidecarRules.ShutdownAsked(System.nanoTime(), why));
+      drained.onComplete(ar -> fire(new SidecarRules.InflightDrained(System.nanoTime())));
     }
-    enter(State.SHUTTING_DOWN, why);
-    return drained.eventually(() -> workers.stop(options.drainTimeoutS() * 1000))
-        .eventually(() -> releaseLease("shutdown"))
-        .onComplete(ar -> {
-          if (lease != null) {
-            lease.close();
-          }
-        });
+    return shutdown.future();
   }
 
-  private void enter(State s, String why) {
-    status.enter(s, why);
-  }
-
-  State state() {
+  Phase state() {
     return status.get();
   }
 
@@ -268,7 +225,7 @@ final class Lifecycle {
   }
 
   boolean serving() {
-    return state() == State.SERVING;
+    return state() == Phase.SERVING;
   }
 
   String devices() {
@@ -279,7 +236,8 @@ final class Lifecycle {
   JsonObject health() {
     JsonObject h = status.toJson().put("gpu_lease", mode.describe(options));
     h.put("lease", lease != null ? lease.status() : new JsonObject().put("state", "none"));
-    h.put("worker", workers.health());
+    h.put("worker", workers.health(rules.phase()));
     return h;
   }
+
 }

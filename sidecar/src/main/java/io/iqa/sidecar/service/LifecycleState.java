@@ -1,25 +1,25 @@
 package io.iqa.sidecar.service;
 
 import io.iqa.protocol.wire.WireNames;
-import io.iqa.sidecar.service.Lifecycle.State;
+import io.iqa.sidecar.service.SidecarRules.Phase;
 import io.vertx.core.json.JsonObject;
 import java.time.Instant;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Where the {@link Lifecycle} stands: its {@link State}, why it entered it and since when. Each
+ * Where the {@link Lifecycle} stands: its {@link Phase}, why it entered it and since when. Each
  * change is logged once; /health shows all three.
  */
 final class LifecycleState {
 
   private static final Logger LOG = LoggerFactory.getLogger(LifecycleState.class);
 
-  private State state = State.STARTING;
+  private Phase state = Phase.STARTING;
   private String reason = "starting";
   private Instant since = Instant.now();
 
-  void enter(State s, String why) {
+  void enter(Phase s, String why) {
     if (state != s || !why.equals(reason)) {
       LOG.info("state {}: {}", WireNames.of(s), why);
     }
@@ -28,7 +28,7 @@ final class LifecycleState {
     since = Instant.now();
   }
 
-  State get() {
+  Phase get() {
     return state;
   }
 

@@ -13,6 +13,7 @@ import io.vertx.core.json.JsonObject;
 import java.time.Duration;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.function.LongConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,11 +37,14 @@ final class SidecarLease {
   private final LeaseClient client;
   private final Consumer<LeaseLoss> onLost;
   private final Consumer<String> onYield;
+  private final LongConsumer onDeadline;
   private Lease lease;
   private State state = State.NONE;
   private String reason;
 
-  SidecarLease(Vertx vertx, SidecarOptions options, Consumer<LeaseLoss> onLost, Consumer<String> onYield) {
+  /** @param onDeadline each renew's new time to stop by ({@link Lease#stopByNanos()}), on the event loop */
+  SidecarLease(Vertx vertx, SidecarOptions options, Consumer<LeaseLoss> onLost, Consumer<String> onYield,
+      LongConsumer onDeadline) {
     this.vertx = vertx;
     this.context = vertx.getOrCreateContext();
     JsonObject conf = options.broker();
@@ -48,6 +52,7 @@ final class SidecarLease {
     this.client = new LeaseClient(conf.getString("url"), conf.getString("token"), 0);
     this.onLost = onLost;
     this.onYield = onYield;
+    this.onDeadline = onDeadline;
   }
 
   /**
@@ -69,6 +74,11 @@ final class SidecarLease {
           l.onYieldRequested(why -> context.runOnContext(v -> {
             if (lease == l && state == State.HELD) {
               onYield.accept(why);
+            }
+          }));
+          l.onDeadline(stopBy -> context.runOnContext(v -> {
+            if (lease == l && state == State.HELD) {
+              onDeadline.accept(stopBy);
             }
           }));
           return l;

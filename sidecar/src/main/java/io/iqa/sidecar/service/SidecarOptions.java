@@ -60,6 +60,8 @@ public final class SidecarOptions {
   private final long idleReleaseS;
   private final List<String> workerJvmArgs;
   private final long workerStartTimeoutS;
+  private final long workerHeartbeatTimeoutS;
+  private final long workerJobTimeoutS;
   private final boolean workerWarmup;
   private final long drainTimeoutS;
   private final long idleShutdownS;
@@ -97,10 +99,13 @@ public final class SidecarOptions {
     onLeaseLost = OnLeaseLost.valueOf(c.choice("on_lease_lost", "idle", Set.of("idle", "cpu", "exit"))
         .toUpperCase(Locale.ROOT));
     idleReleaseS = c.integer("idle_release_s", 300, 0, 365L * 24 * 3600);
-    ConfigNode worker = c.block("worker").known(Set.of("jvm_args", "start_timeout_s", "warmup"));
+    ConfigNode worker = c.block("worker").known(Set.of("jvm_args", "start_timeout_s", "warmup", "heartbeat_timeout_s",
+        "job_timeout_s"));
     workerJvmArgs = List.copyOf(worker.strings("jvm_args", List.of()));
     workerStartTimeoutS = worker.integer("start_timeout_s", 300, 1, 86_400);
     workerWarmup = worker.bool("warmup", true);
+    workerHeartbeatTimeoutS = worker.integer("heartbeat_timeout_s", 10, 2, 3600);
+    workerJobTimeoutS = worker.integer("job_timeout_s", 300, 1, 86_400);
     drainTimeoutS = c.integer("drain_timeout_s", 30, 0, 3600);
     idleShutdownS = c.integer("idle_shutdown_s", 0, 0, 365L * 24 * 3600);
     adminTokenSha256 = c.block("auth").known(Set.of("admin_token_sha256"))
@@ -257,6 +262,19 @@ public final class SidecarOptions {
   /** @return how long the worker may take to start and load the models */
   public long workerStartTimeoutS() {
     return workerStartTimeoutS;
+  }
+
+  /**
+   * @return worker.heartbeat_timeout_s: a serving worker silent this long (it sends a heartbeat every
+   *     second) is taken for hung (stopped, deadlocked), killed and replaced
+   */
+  public long workerHeartbeatTimeoutS() {
+    return workerHeartbeatTimeoutS;
+  }
+
+  /** @return worker.job_timeout_s: an image sent to the worker without an answer this long makes it hung */
+  public long workerJobTimeoutS() {
+    return workerJobTimeoutS;
   }
 
   public long drainTimeoutS() {

@@ -193,10 +193,10 @@ public final class SidecarVerticle extends VerticleBase {
 
   private void infer(RoutingContext ctx) {
     boolean ownWarmup = warmup.marks(ctx.request());
-    if (shuttingDown != null || lifecycle.state() == Lifecycle.State.SHUTTING_DOWN) {
+    if (shuttingDown != null || lifecycle.state() == SidecarRules.Phase.SHUTTING_DOWN) {
       throw new HttpError(ErrorCode.SHUTTING_DOWN, "the sidecar is shutting down");
     }
-    if (lifecycle.state() == Lifecycle.State.LEASE_LOST && options.onLeaseLost() == SidecarOptions.OnLeaseLost.EXIT) {
+    if (lifecycle.state() == SidecarRules.Phase.LEASE_LOST && options.onLeaseLost() == SidecarOptions.OnLeaseLost.EXIT) {
       throw new HttpError(503, ErrorCode.LEASE_LOST, "the GPU lease was lost and the sidecar is exiting (on_lease_lost: exit)");
     }
     lastRequestNanos = System.nanoTime();

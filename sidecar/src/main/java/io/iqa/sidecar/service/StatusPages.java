@@ -33,10 +33,10 @@ final class StatusPages {
         fallbacks.put(name, m.fallbackReason());
       }
     });
-    Lifecycle.State s = lifecycle.state();
+    SidecarRules.Phase s = lifecycle.state();
     JsonObject health = new JsonObject()
-        .put("status", s == Lifecycle.State.SHUTTING_DOWN || shuttingDown ? "shutting_down"
-            : s == Lifecycle.State.LEASE_LOST && options.onLeaseLost() == SidecarOptions.OnLeaseLost.EXIT
+        .put("status", s == SidecarRules.Phase.SHUTTING_DOWN || shuttingDown ? "shutting_down"
+            : s == SidecarRules.Phase.LEASE_LOST && options.onLeaseLost() == SidecarOptions.OnLeaseLost.EXIT
             ? "lease_lost" : "ok")
         .put("device", lifecycle.devices().isEmpty() ? null : lifecycle.devices())
         .put("models", new JsonArray(List.copyOf(lifecycle.models().keySet())))

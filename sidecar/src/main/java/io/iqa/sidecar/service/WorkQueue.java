@@ -32,6 +32,8 @@ final class WorkQueue {
     final byte[] bytes;
     final Map<String, Promise<Score>> models;
     final List<String> handedBack = new ArrayList<>();
+    /** When it was sent to the worker (nanoTime), 0 while it waits. */
+    long sentNanos;
 
     Job(long id, byte[] bytes, Map<String, Promise<Score>> models) {
       this.id = id;
@@ -101,6 +103,7 @@ final class WorkQueue {
     }
     while (!pending.isEmpty()) {
       Job job = pending.pollFirst();
+      job.sentNanos = System.nanoTime();
       sent.put(job.id, job);
       worker.accept(Frame.of(Frame.Type.JOB, new JsonObject().put("id", job.id)
           .put("models", new JsonArray(new ArrayList<>(job.models.keySet()))), job.bytes));
@@ -186,6 +189,17 @@ final class WorkQueue {
       p.tryFail(why);
     });
     job.models.clear();
+  }
+
+  /** @return when the oldest job still without its answers was sent to the worker (nanoTime), or 0 */
+  long oldestSentNanos() {
+    long oldest = 0;
+    for (Job j : sent.values()) {
+      if (oldest == 0 || j.sentNanos < oldest) {
+        oldest = j.sentNanos;
+      }
+    }
+    return oldest;
   }
 
   /** @return images (model runs) waiting for a worker or running in one */

@@ -26,12 +26,13 @@ import org.slf4j.LoggerFactory;
  * dies), connected through a Unix socket in a folder only this user can open, and stopped to free
  * the GPU. Frames from the worker reach {@code onFrame} on the front's event loop; {@link #ready()}
  * completes with its READY frame (fails with FAILED, or when it exits first); {@link #exited()}
- * completes with its exit code (0 after a clean stop). Nothing here blocks the event loop.
+ * completes once, with its exit code (0 after a clean stop, -1 when it could not be started at all:
+ * {@link #goneWhy()} says why). A kill asked for before the process exists is carried out the moment
+ * it does, so a stop that races a launch never leaves a worker behind. Nothing here blocks the event loop.
  */
 final class WorkerProcess {
 
   private static final Logger LOG = LoggerFactory.getLogger(WorkerProcess.class);
-  private static final long KILL_GRACE_MS = 2000;
 
   private final Vertx vertx;
   private final Context context;
@@ -42,26 +43,35 @@ final class WorkerProcess {
   private FrameChannel channel;
   /** The worker said STOPPED: its SIGKILL that follows is the end of a clean stop (exit code 0). */
   private boolean stopped;
+  private boolean killRequested;
+  private volatile String goneWhy;
+  /** The time the worker must stop by on its own (nanoTime), or null without a lease. */
+  private Long stopBy;
+  private volatile long lastHeardNanos = System.nanoTime();
+  private long killTimer = -1;
+  private long killAt = Long.MAX_VALUE;
 
-  private WorkerProcess(Vertx vertx, Consumer<Frame> onFrame) {
+  private WorkerProcess(Vertx vertx, Consumer<Frame> onFrame, Long stopBy) {
     this.vertx = vertx;
     this.context = vertx.getOrCreateContext();
     this.onFrame = onFrame;
+    this.stopBy = stopBy;
   }
 
   /**
    * Starts a worker and sends it {@code init}. @param env added to the worker's environment (the
-   * lease's GPU, or no GPU at all)
+   * lease's GPU, or no GPU at all) @param stopBy under a lease, the time it must stop by on its own
    */
-  static WorkerProcess start(Vertx vertx, JsonObject init, Map<String, String> env, List<String> jvmArgs,
+  static WorkerProcess start(Vertx vertx, JsonObject init, Long stopBy, Map<String, String> env, List<String> jvmArgs,
       long timeoutMs, Consumer<Frame> onFrame) {
-    WorkerProcess w = new WorkerProcess(vertx, onFrame);
+    WorkerProcess w = new WorkerProcess(vertx, onFrame, stopBy);
     vertx.executeBlocking(() -> {
       w.launch(init, env, jvmArgs, timeoutMs);
       return null;
     }, false).onFailure(e -> {
-      w.kill();
+      w.launchFailed(e); // first: a worker that never started is gone, not a model that failed to load
       w.ready.tryFail(e);
+      w.kill();
     });
     vertx.setTimer(timeoutMs, t -> {
       if (w.ready.tryFail("the worker did not load its models within worker.start_timeout_s=" + timeoutMs / 1000)) {
@@ -87,17 +97,51 @@ final class WorkerProcess {
       File err = new File("/proc/self/fd/2");
       pb.redirectOutput(err.exists() ? ProcessBuilder.Redirect.appendTo(err) : ProcessBuilder.Redirect.INHERIT);
       pb.redirectError(ProcessBuilder.Redirect.INHERIT);
+      Process p = pb.start();
+      boolean killNow;
       synchronized (this) {
-        process = pb.start();
+        process = p;
+        killNow = killRequested;
       }
-      process.onExit().thenAccept(p -> context.runOnContext(v -> onExit(p.exitValue())));
-      LOG.info("worker started (pid {}{})", process.pid(), env.isEmpty() ? "" : ", " + env);
-      channel = listener.accept(timeoutMs, process::isAlive, frame -> context.runOnContext(v -> frame(frame)),
-          e -> LOG.debug("worker {} socket ended{}", process.pid(), e == null ? "" : ": " + e.getMessage()));
-      channel.send(Frame.of(Frame.Type.INIT, init));
+      p.onExit().thenAccept(x -> context.runOnContext(v -> onExit(x.exitValue())));
+      if (killNow) {
+        LOG.info("worker (pid {}) was asked to stop while it started: killing it now", p.pid());
+        ChildProcess.signal(p, "KILL");
+        return;
+      }
+      LOG.info("worker started (pid {}{})", p.pid(), env.isEmpty() ? "" : ", " + env);
+      FrameChannel ch = listener.accept(timeoutMs, p::isAlive, frame -> {
+        lastHeardNanos = System.nanoTime();
+        context.runOnContext(v -> frame(frame));
+      }, e -> LOG.debug("worker {} socket ended{}", p.pid(), e == null ? "" : ": " + e.getMessage()));
+      synchronized (this) {
+        channel = ch;
+        lastHeardNanos = System.nanoTime();
+        JsonObject first = init.copy();
+        if (stopBy != null) {
+          first.put("stop_by_ns", stopBy);
+        }
+        ch.send(Frame.of(Frame.Type.INIT, first));
+        if (killRequested) {
+          ChildProcess.signal(p, "KILL");
+        }
+      }
     } finally {
       Files.deleteIfExists(socket);
       Files.deleteIfExists(dir);
+    }
+  }
+
+  /** The launch failed before or after the process started: the exit ends it, or this does when none started. */
+  private void launchFailed(Throwable e) {
+    goneWhy = String.valueOf(e.getMessage());
+    boolean started;
+    synchronized (this) {
+      started = process != null;
+    }
+    if (!started) {
+      LOG.error("the worker could not be started: {}", goneWhy);
+      exited.tryComplete(-1);
     }
   }
 
@@ -105,6 +149,7 @@ final class WorkerProcess {
     switch (f.type()) {
       case READY -> ready.tryComplete(f.header());
       case FAILED -> ready.tryFail(f.header().getString("message"));
+      case HEARTBEAT -> { }
       case STOPPED -> {
         // Its models are closed and its answers sent: end it now rather than wait for the JVM's own exit.
         stopped = true;
@@ -117,8 +162,14 @@ final class WorkerProcess {
   }
 
   private void onExit(int code) {
-    ready.tryFail("the worker exited with code " + code + " before its models were loaded");
+    if (goneWhy == null) {
+      goneWhy = stopped ? "stopped" : "exited with code " + code;
+    }
     exited.tryComplete(stopped ? 0 : code);
+    ready.tryFail("the worker exited with code " + code + " before its models were loaded");
+    if (killTimer >= 0) {
+      vertx.cancelTimer(killTimer);
+    }
     if (channel != null) {
       channel.close();
     }
@@ -129,44 +180,80 @@ final class WorkerProcess {
     return ready.future();
   }
 
-  /** @return completes with the worker's exit code once its process is gone */
+  /** @return completes once with the worker's exit code when its process is gone (-1: it never started) */
   Future<Integer> exited() {
     return exited.future();
+  }
+
+  /** @return why the worker is gone (its exit code, or why it could not be started), once {@link #exited()} */
+  String goneWhy() {
+    return goneWhy;
   }
 
   synchronized Long pid() {
     return process == null ? null : process.pid();
   }
 
-  void send(Frame f) {
+  /** @return nanoseconds since the worker last sent a frame (it sends a heartbeat every second) */
+  long silentNanos() {
+    return System.nanoTime() - lastHeardNanos;
+  }
+
+  synchronized void send(Frame f) {
     if (channel != null) {
       channel.send(f);
     }
   }
 
+  /** A renew moved the lease's deadline: the worker stops by {@code nanos} unless told a later one. */
+  synchronized void stopBy(long nanos) {
+    stopBy = nanos;
+    if (channel != null) {
+      channel.send(Frame.of(Frame.Type.DEADLINE, new JsonObject().put("stop_by_ns", nanos)));
+    }
+  }
+
   /**
    * Asks the worker to stop (running model calls finish, the rest comes back), then kills it if it
-   * has not exited within {@code withinMs}. @return completes once the process is gone
+   * has not exited within {@code withinMs}; asked again with a shorter bound, the kill comes sooner.
+   * Not connected yet: killed (at once, or the moment its process exists). @return completes once it is gone
    */
   Future<Integer> stop(long withinMs) {
-    if (channel == null) {
+    boolean connected;
+    synchronized (this) {
+      connected = channel != null;
+    }
+    if (!connected) {
       kill();
       return exited();
     }
-    send(Frame.of(Frame.Type.STOP, new JsonObject()));
-    long timer = vertx.setTimer(Math.max(1, withinMs), t -> {
-      if (!exited.future().isComplete()) {
-        LOG.warn("worker {} still running {} ms after STOP; killing it to free the GPU", pid(), withinMs);
-        kill();
+    if (killAt == Long.MAX_VALUE) {
+      send(Frame.of(Frame.Type.STOP, new JsonObject()));
+    }
+    long at = System.nanoTime() + Math.max(1, withinMs) * 1_000_000L;
+    if (at < killAt) {
+      killAt = at;
+      if (killTimer >= 0) {
+        vertx.cancelTimer(killTimer);
       }
-    });
-    return exited().onComplete(ar -> vertx.cancelTimer(timer));
+      killTimer = vertx.setTimer(Math.max(1, withinMs), t -> {
+        if (!exited.future().isComplete()) {
+          LOG.warn("worker {} still running {} ms after STOP; killing it to free the GPU", pid(), withinMs);
+          kill();
+        }
+      });
+    }
+    return exited();
   }
 
-  /** SIGTERM to the worker's process group, SIGKILL after 2 s. */
+  /**
+   * SIGKILL to the worker's process group (a worker has STOP for a clean end; this one is past it, or
+   * past its lease's time): before the process exists, the moment it does.
+   */
   synchronized void kill() {
-    if (process != null) {
-      ChildProcess.stop(process, KILL_GRACE_MS, "the GPU worker");
+    killRequested = true;
+    if (process != null && process.isAlive()) {
+      ChildProcess.signal(process, "KILL");
     }
   }
 }

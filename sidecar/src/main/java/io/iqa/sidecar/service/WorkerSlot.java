@@ -3,30 +3,24 @@ package io.iqa.sidecar.service;
 import io.iqa.client.Lease;
 import io.iqa.sidecar.model.ModelEntry;
 import io.iqa.sidecar.model.ModelRegistry;
+import io.iqa.sidecar.service.SidecarRules.Placement;
 import io.iqa.sidecar.worker.Frame;
 import io.iqa.sidecar.worker.ModelInfo;
-import io.vertx.core.Future;
-import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import java.util.function.Consumer;
 
 /**
- * The {@link Lifecycle}'s worker process, one at a time: starts it on the leased GPU, on CPU or as
- * configured, keeps the models its READY lists, and stops it, keeping a stopping worker until its
- * process is gone. Runs on the front's event loop.
+ * The worker processes of the {@link Lifecycle}, by number ({@code gen}): starts one on the leased
+ * GPU, on CPU or as configured, keeps the models its READY lists, and stops, kills or tells the
+ * deadline to the one the rules name. Every worker it starts reports back through {@code events}
+ * (ready, failed, gone), once each. Runs on the front's event loop.
  */
 final class WorkerSlot {
-
-  private static final Logger LOG = LoggerFactory.getLogger(WorkerSlot.class);
-
-  /** Where one worker runs its models. */
-  enum Placement { LEASED_GPU, CPU, AS_CONFIGURED }
 
   private final Vertx vertx;
   private final SidecarOptions options;
@@ -35,11 +29,10 @@ final class WorkerSlot {
   private final SidecarMetrics metrics;
   private final SidecarLease lease;
   private final Map<String, ModelInfo> models = new LinkedHashMap<>();
-  private WorkerProcess worker;
-  /** A worker asked to stop, until its process is gone. */
-  private WorkerProcess stopping;
-  /** A yield asked for while the worker loaded: done once it has served what waited for it. */
-  private Runnable afterLoad;
+  /** Every worker not gone yet, by its number. */
+  private final Map<Integer, WorkerProcess> running = new LinkedHashMap<>();
+  private final Map<Integer, Placement> placements = new LinkedHashMap<>();
+  private int current;
 
   /** @param lease the lease a {@link Placement#LEASED_GPU} worker runs under; null when there is none */
   WorkerSlot(Vertx vertx, SidecarOptions options, Path baseDir, List<ModelEntry> entries, WorkQueue queue,
@@ -53,16 +46,30 @@ final class WorkerSlot {
     entries.forEach(e -> models.put(e.name(), null));
   }
 
-  /** Starts a worker, the current one from now on. */
-  WorkerProcess start(Placement where) {
+  /** Starts worker {@code gen}; what becomes of it comes back as events. */
+  void launch(int gen, Placement where, Long stopBy, Consumer<SidecarRules.Event> events) {
     Map<String, String> env = switch (where) {
       case LEASED_GPU -> lease.workerEnv();
       case CPU -> Lease.noGpuEnv();
       case AS_CONFIGURED -> Map.of();
     };
-    worker = WorkerProcess.start(vertx, init(where), env, options.workerJvmArgs(),
+    WorkerProcess w = WorkerProcess.start(vertx, init(where), stopBy, env, options.workerJvmArgs(),
         options.workerStartTimeoutS() * 1000, this::frame);
-    return worker;
+    running.put(gen, w);
+    placements.put(gen, where);
+    current = gen;
+    w.ready().onComplete(ar -> {
+      if (ar.succeeded()) {
+        loaded(ar.result(), where);
+        events.accept(new SidecarRules.WorkerReady(System.nanoTime(), gen, ar.result().getLong("load_ms", 0L)));
+      } else if (!w.exited().isComplete()) {
+        events.accept(new SidecarRules.WorkerFailed(System.nanoTime(), gen, ar.cause().getMessage()));
+      }
+    });
+    w.exited().onComplete(ar -> {
+      running.remove(gen);
+      events.accept(new SidecarRules.WorkerGone(System.nanoTime(), gen, ar.result(), w.goneWhy()));
+    });
   }
 
   private JsonObject init(Placement where) {
@@ -85,75 +92,61 @@ final class WorkerSlot {
   }
 
   /** Keeps the models a worker's READY header lists. */
-  void loaded(JsonObject ready, Placement where) {
+  private void loaded(JsonObject ready, Placement where) {
     for (Object o : ready.getJsonArray("models")) {
       ModelInfo m = ModelInfo.fromJson((JsonObject) o);
-      models.put(m.name(), where == Placement.LEASED_GPU && m.device().startsWith("cuda")
+      models.put(m.name(), where == Placement.LEASED_GPU && m.device().startsWith("cuda") && lease.gpu() != null
           ? m.withDevice("cuda:" + lease.gpu()) : m);
     }
   }
 
-  /** The worker {@code w} loaded its models: the queue's jobs go to it, then what waited for the load is done. */
-  void serve(WorkerProcess w) {
-    queue.attach(w::send);
-    if (afterLoad != null) {
-      Runnable then = afterLoad;
-      afterLoad = null;
-      then.run();
+  /** @return where worker {@code gen}'s jobs go */
+  Consumer<Frame> sender(int gen) {
+    WorkerProcess w = running.get(gen);
+    return w == null ? f -> { } : w::send;
+  }
+
+  void stop(int gen, long withinMs) {
+    WorkerProcess w = running.get(gen);
+    if (w != null) {
+      w.stop(withinMs);
     }
   }
 
-  /** Runs {@code then} once the loading worker serves (it is dropped if that worker is stopped first). */
-  void whenServing(Runnable then) {
-    afterLoad = then;
-  }
-
-  /** @return whether {@code w} is still the current worker (not stopped, failed or replaced since) */
-  boolean current(WorkerProcess w) {
-    return worker == w;
-  }
-
-  /** The current worker failed or crashed: it is no longer the current one. */
-  void drop() {
-    worker = null;
-  }
-
-  /** Finishes the images in hand (within {@code withinMs}), then stops the worker in the time left. */
-  Future<Void> finishThenStop(long withinMs) {
-    queue.detach();
-    long deadline = System.nanoTime() + withinMs * 1_000_000;
-    Promise<Void> answered = Promise.promise();
-    long timer = vertx.setTimer(Math.max(1, withinMs), t -> answered.tryComplete());
-    queue.whenSentAnswered().onComplete(ar -> {
-      vertx.cancelTimer(timer);
-      answered.tryComplete();
-    });
-    return answered.future().compose(v -> stop(Math.max(1, (deadline - System.nanoTime()) / 1_000_000)));
-  }
-
-  /** Stops taking jobs; the worker finishes what runs, hands back the rest, exits (killed after {@code withinMs}). */
-  Future<Void> stop(long withinMs) {
-    WorkerProcess w = worker;
-    queue.detach();
-    if (w == null) {
-      return stopping == null ? Future.succeededFuture() : stopping.exited().mapEmpty();
+  void kill(int gen) {
+    WorkerProcess w = running.get(gen);
+    if (w != null) {
+      w.kill();
     }
-    worker = null; // from now on nothing that happens to w is a crash or a failed start
-    stopping = w;
-    afterLoad = null;
-    if (!w.ready().isComplete()) {
-      w.kill(); // still loading: nothing to finish
+  }
+
+  void stopBy(int gen, long nanos) {
+    WorkerProcess w = running.get(gen);
+    if (w != null) {
+      w.stopBy(nanos);
     }
-    long t0 = System.nanoTime();
-    return w.stop(withinMs).map(code -> {
-      if (stopping == w) {
-        stopping = null;
-      }
-      queue.workerGone(null, true);
-      LOG.info("worker {} exited (code {}) {} ms after it was asked to stop; its GPU memory is free", w.pid(), code,
-          (System.nanoTime() - t0) / 1_000_000);
-      return null;
-    });
+  }
+
+  /**
+   * @return why the current worker counts as hung (no frame, not even a heartbeat, for {@code
+   *     heartbeatNanos}; or a job sent longer ago than {@code jobNanos}), or null
+   */
+  String hung(int gen, long heartbeatNanos, long jobNanos) {
+    WorkerProcess w = running.get(gen);
+    if (w == null || w.pid() == null || !w.ready().isComplete()) {
+      return null; // starting: worker.start_timeout_s is its bound
+    }
+    long silent = w.silentNanos();
+    if (silent > heartbeatNanos) {
+      return "no heartbeat for " + silent / 1_000_000 + " ms (worker.heartbeat_timeout_s="
+          + heartbeatNanos / 1_000_000_000 + ")";
+    }
+    long oldest = queue.oldestSentNanos();
+    if (oldest > 0 && System.nanoTime() - oldest > jobNanos) {
+      return "an image sent " + (System.nanoTime() - oldest) / 1_000_000 + " ms ago has no answer (worker.job_timeout_s="
+          + jobNanos / 1_000_000_000 + ")";
+    }
+    return null;
   }
 
   /** @return the models by name: what the last worker loaded, null for a model no worker has loaded yet */
@@ -165,11 +158,14 @@ final class WorkerSlot {
     return String.join("+", models.values().stream().filter(m -> m != null).map(ModelInfo::device).distinct().toList());
   }
 
-  /** The worker part of /health. */
-  JsonObject health() {
-    return worker != null ? new JsonObject().put("state", worker.ready().succeeded() ? "serving" : "loading")
-        .put("pid", worker.pid())
-        : stopping != null ? new JsonObject().put("state", "stopping").put("pid", stopping.pid())
-        : new JsonObject().put("state", "stopped");
+  /** The worker part of /health: the current worker's state and pid. */
+  JsonObject health(SidecarRules.Phase phase) {
+    WorkerProcess w = running.get(current);
+    if (w == null) {
+      return new JsonObject().put("state", "stopped");
+    }
+    String state = phase == SidecarRules.Phase.DRAINING || phase == SidecarRules.Phase.LEASE_LOST
+        || phase == SidecarRules.Phase.SHUTTING_DOWN ? "stopping" : w.ready().succeeded() ? "serving" : "loading";
+    return new JsonObject().put("state", state).put("pid", w.pid());
   }
 }

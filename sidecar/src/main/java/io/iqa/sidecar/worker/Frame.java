@@ -14,16 +14,18 @@ import java.nio.charset.StandardCharsets;
  * JSON header (its {@code type} and fields) and an optional binary payload (the image). On the
  * wire: header length, header (UTF-8 JSON), payload length, payload.
  *
- * <p>Front to worker: {@link Type#INIT} (the models to load), {@link Type#JOB} (an image and the
- * models to run on it), {@link Type#STOP} (finish the model calls running, hand back the rest,
- * close the models, exit). Worker to front: {@link Type#READY} (the models loaded),
+ * <p>Front to worker: {@link Type#INIT} (the models to load; under a lease the time to stop by),
+ * {@link Type#JOB} (an image and the models to run on it), {@link Type#DEADLINE} (a renewed lease's
+ * new time to stop by: {@code stop_by_ns}), {@link Type#STOP} (finish the model calls running, hand
+ * back the rest, close the models, exit). Worker to front: {@link Type#READY} (the models loaded),
  * {@link Type#FAILED} (they did not load), {@link Type#RESULT} (one model's score, error or
- * hand-back of one job), {@link Type#BATCH} (one model call, for the metrics), {@link Type#STOPPED}.
+ * hand-back of one job), {@link Type#BATCH} (one model call, for the metrics), {@link Type#HEARTBEAT}
+ * (every second, from a thread of its own: the worker is not stopped or hung), {@link Type#STOPPED}.
  */
 public record Frame(Type type, JsonObject header, byte[] payload) {
 
   public enum Type implements WireEnum {
-    INIT, JOB, STOP, READY, FAILED, RESULT, BATCH, STOPPED;
+    INIT, JOB, STOP, DEADLINE, READY, FAILED, RESULT, BATCH, STOPPED, HEARTBEAT;
 
     static Type fromWire(String s) {
       Type t = WireNames.find(Type.class, s);

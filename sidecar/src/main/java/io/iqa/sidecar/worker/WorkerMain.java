@@ -37,7 +37,8 @@ import org.slf4j.LoggerFactory;
  * On {@link Frame.Type#STOP} the model calls running finish, images not started are handed back
  * (the front sends them to the next worker), the models close and the process exits. If the front
  * goes away (its socket closes, or it dies: the worker has a parent-death signal) the worker exits
- * at once.
+ * at once; under a lease it also exits by the lease's deadline on its own clock when the front stops
+ * sending newer ones ({@link LeaseDeadline}).
  */
 public final class WorkerMain {
 
@@ -51,6 +52,7 @@ public final class WorkerMain {
   }
 
   private final FrameChannel out;
+  private final LeaseDeadline deadline = new LeaseDeadline();
   private final Vertx vertx = Vertx.vertx();
   private final Context context = vertx.getOrCreateContext();
   private final Map<String, Batcher> batchers = new LinkedHashMap<>();
@@ -62,10 +64,20 @@ public final class WorkerMain {
   private final java.util.Map<String, Long> warmingNanos = new LinkedHashMap<>();
 
   private WorkerMain(Path socket) throws IOException {
-    out = FrameChannel.connect(socket, f -> context.runOnContext(v -> handle(f)), e -> {
+    // The lease's deadline (INIT, DEADLINE) is taken at once, on the reader thread: a busy event loop
+    // must not delay it.
+    out = FrameChannel.connect(socket, f -> {
+      if (f.type() == Frame.Type.DEADLINE || f.type() == Frame.Type.INIT) {
+        deadline.update(f.header());
+      }
+      if (f.type() != Frame.Type.DEADLINE) {
+        context.runOnContext(v -> handle(f));
+      }
+    }, e -> {
       LOG.warn("the front closed the socket{}; exiting", e == null ? "" : " (" + e.getMessage() + ")");
       Runtime.getRuntime().halt(1);
     });
+    deadline.start(out);
   }
 
   /** {@code WorkerMain SOCKET}: connects to the front's socket and serves it until told to stop. */

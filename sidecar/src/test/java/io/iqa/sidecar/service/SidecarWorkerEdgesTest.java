@@ -1,0 +1,201 @@
+package io.iqa.sidecar.service;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.iqa.client.Lease;
+import io.iqa.client.LeaseClient;
+import io.iqa.protocol.wire.LeaseRequest;
+import io.vertx.core.json.JsonObject;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The edges of the sidecar's lifecycle with real processes: a grant that waited, a stop racing a
+ * worker's launch, a stalled front, a worker that cannot be launched, a hung worker. Each once
+ * broke the promise that nothing computes on the GPU without a lease it can see for itself.
+ */
+class SidecarWorkerEdgesTest extends SidecarLeaseFixture {
+
+  /** @return whether the process runs: it exists and is no zombie (an exited child its stopped parent has not reaped) */
+  static boolean running(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      char state = stat.charAt(stat.lastIndexOf(')') + 2);
+      return state != 'Z' && state != 'X';
+    } catch (java.io.IOException e) {
+      return false;
+    }
+  }
+
+  /** @return the worker processes the sidecar {@code s} has running */
+  static List<Long> workers(SidecarProcess s) {
+    List<Long> pids = new ArrayList<>();
+    s.process.descendants().forEach(h -> {
+      if (h.info().commandLine().orElse("").contains("WorkerMain") && running(h.pid())) {
+        pids.add(h.pid());
+      }
+    });
+    return pids;
+  }
+
+  private static void signal(String sig, long pid) throws Exception {
+    new ProcessBuilder("kill", "-" + sig, Long.toString(pid)).start().waitFor(5, TimeUnit.SECONDS);
+  }
+
+  /**
+   * The finding: a sidecar that waited more than 40 s (2/3 of the default ttl) for its lease lost it
+   * at once, counted from when it asked. Here it waits 25 s for a 30 s lease, serves, and 8 s later
+   * still holds it, with no loss.
+   */
+  @Test
+  void aSidecarThatWaited25sForA30sLeaseServesAndStillHoldsItEightSecondsLater() throws Exception {
+    try (LeaseClient other = new LeaseClient(brokerUrl)) {
+      Lease llm = other.acquire(LeaseRequest.of("llm").withTtl(60));
+      SidecarProcess s = sidecar(new JsonObject().put("lease", new JsonObject().put("ttl_s", 30).put("wait_s", 60)));
+      assertEquals("idle", s.health().getString("state"), "the GPU is busy at start: idle");
+      CompletableFuture<HttpResponse<String>> miss = s.inferAsync(SidecarServiceTest.jpeg(7));
+      Thread.sleep(25_000);
+      assertFalse(miss.isDone(), "answered before the GPU was free");
+      llm.close();
+      HttpResponse<String> r = miss.get(60, TimeUnit.SECONDS);
+      assertEquals(200, r.statusCode(), r.body());
+      Thread.sleep(8_000);
+      JsonObject health = s.health();
+      assertEquals("serving", health.getString("state"), health.encode() + "\n" + s.log());
+      assertEquals("held", health.getJsonObject("lease").getString("state"), health.encode());
+      assertTrue(health.getJsonObject("lease").getDouble("remaining_s") > 10, health.encode());
+      assertFalse(s.log().contains("own deadline"), s.log());
+      assertEquals(List.of(), events("expired"));
+      assertEquals(200, s.inferAsync(SidecarServiceTest.jpeg(8)).get(30, TimeUnit.SECONDS).statusCode());
+    }
+  }
+
+  /**
+   * A revocation that comes while the worker is being launched (its JVM starting, not yet
+   * connected) stops it the moment it exists, and only then is the lease released: when the waiter
+   * is granted, the process table shows no worker of the sidecar's.
+   */
+  @Test
+  void aStopDuringTheWorkersLaunchLeavesNoWorkerProcess() throws Exception {
+    SidecarProcess s = sidecar(new JsonObject());
+    assertEquals(200, s.post("/release").statusCode());
+    try (LeaseClient other = new LeaseClient(brokerUrl)) {
+      for (int round = 0; round < 4; round++) {
+        CompletableFuture<HttpResponse<String>> miss = s.inferAsync(SidecarLeaseTest.image(1000 + round));
+        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(5)).until(() -> leases().size() == 1);
+        CompletableFuture<Lease> waiter = other.acquireAsync(LeaseRequest.of("llm").withWait(30));
+        Thread.sleep(40L * round); // from the launch's first moment on, within the worker JVM's start
+        List<Long> atGrant = new ArrayList<>();
+        forceRelease();
+        try (Lease granted = waiter.thenApply(l -> {
+          atGrant.addAll(workers(s));
+          return l;
+        }).get(30, TimeUnit.SECONDS)) {
+          assertEquals(List.of(), atGrant, "round " + round + ": the GPU was handed on while a worker the revocation "
+              + "caught in its launch still ran\n" + s.log());
+        }
+        HttpResponse<String> answer = miss.get(60, TimeUnit.SECONDS);
+        assertEquals(200, answer.statusCode(), "the image is scored under the next lease: " + answer.body());
+        assertEquals(200, s.post("/release").statusCode());
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(50))
+            .untilAsserted(() -> assertEquals(List.of(), workers(s), "a worker outlived its sidecar's release"));
+      }
+      assertEquals(4, events("revoke_confirmed").size(), "each revocation is confirmed by the sidecar's release");
+    }
+  }
+
+  /**
+   * SIGSTOP of the front (a long GC pause, a blocked event loop, a paused cgroup do the same): its
+   * lease is not renewed and expires; the worker stops by the lease's deadline on its own clock, so
+   * by the time the broker hands the GPU on it is no longer computing.
+   */
+  @Test
+  void aStalledFrontLeavesNoWorkerComputingPastTheLeasesDeadline() throws Exception {
+    SidecarProcess s = sidecar(new JsonObject());
+    long worker = s.health().getJsonObject("worker").getLong("pid");
+    assertTrue(running(worker));
+    try (LeaseClient other = new LeaseClient(brokerUrl)) {
+      signal("STOP", s.process.pid());
+      long stopped = System.nanoTime();
+      try (Lease next = other.acquire(LeaseRequest.of("llm").withWait(20))) {
+        long grantedMs = (System.nanoTime() - stopped) / 1_000_000;
+        assertFalse(running(worker), "the GPU was handed on " + grantedMs + " ms after the front stalled while its "
+            + "worker still ran\n" + s.log());
+        assertTrue(next.valid());
+      } finally {
+        signal("CONT", s.process.pid());
+      }
+    }
+    assertTrue(s.log().contains("without word from the front") && s.log().contains("exiting now to free the GPU"),
+        s.log());
+    // Resumed, the front finds its worker gone and its lease lost (in either order): idle, nothing held.
+    JsonObject back = awaitHealth(s, h -> "idle".equals(h.getString("state"))
+        && !"held".equals(h.getJsonObject("lease").getString("state")));
+    assertEquals("stopped", back.getJsonObject("worker").getString("state"), back.encode());
+  }
+
+  /**
+   * A worker that cannot be launched (here: no usable temporary folder for its socket) completes
+   * like an exit: the image that asked for it gets a clear 503 at once, the lease is released, the
+   * sidecar is idle (not loading for ever) and answers the next request too.
+   */
+  @Test
+  void aWorkerThatCannotBeLaunchedFailsTheImagesClearlyReleasesTheLeaseAndStaysResponsive() throws Exception {
+    try (LeaseClient other = new LeaseClient(brokerUrl)) {
+      Lease llm = other.acquire(LeaseRequest.of("llm").withTtl(60));
+      SidecarProcess s = new SidecarProcess(config(new JsonObject().put("lease", new JsonObject().put("wait_s", 10))),
+          dir, List.of("-Djava.io.tmpdir=/dev/null/not-a-folder", "-Dvertx.cacheDirBase=" + dir.resolve("vx")),
+          Map.of());
+      try {
+        s.awaitListening();
+        llm.close();
+        HttpResponse<String> r = s.inferAsync(SidecarServiceTest.jpeg(9)).get(30, TimeUnit.SECONDS);
+        assertEquals(503, r.statusCode(), r.body());
+        assertTrue(r.body().contains("worker_failed") && r.body().contains("could not be started"), r.body());
+        JsonObject idle = awaitHealth(s, h -> "idle".equals(h.getString("state")));
+        assertTrue(idle.getString("state_reason").contains("could not be started"), idle.encode());
+        assertEquals(0, leases().size(), "the lease must go back when no worker could start");
+        assertEquals(200, s.post("/release").statusCode(), "/release must answer");
+        HttpResponse<String> again = s.inferAsync(SidecarServiceTest.jpeg(10)).get(30, TimeUnit.SECONDS);
+        assertEquals(503, again.statusCode(), again.body());
+      } finally {
+        s.close();
+      }
+    }
+  }
+
+  /**
+   * A worker that stops answering (SIGSTOP: no frame, not even its heartbeat) is killed and
+   * replaced: the image sent to it fails with a 503 instead of waiting for ever, the lease is
+   * released, and the next image is scored by a new worker.
+   */
+  @Test
+  void aHungWorkerIsKilledAndReplacedAndItsImagesFailInsteadOfHanging() throws Exception {
+    SidecarProcess s = sidecar(new JsonObject().put("worker", new JsonObject().put("heartbeat_timeout_s", 2)));
+    long worker = s.health().getJsonObject("worker").getLong("pid");
+    signal("STOP", worker);
+    long t0 = System.nanoTime();
+    HttpResponse<String> r = s.inferAsync(SidecarServiceTest.jpeg(11)).get(30, TimeUnit.SECONDS);
+    long answeredMs = (System.nanoTime() - t0) / 1_000_000;
+    assertEquals(503, r.statusCode(), r.body());
+    assertTrue(r.body().contains("worker_failed") && r.body().contains("heartbeat"), r.body());
+    assertTrue(answeredMs < 10_000, "answered after " + answeredMs + " ms");
+    await().atMost(Duration.ofSeconds(10)).until(() -> !running(worker));
+    HttpResponse<String> next = s.inferAsync(SidecarServiceTest.jpeg(11)).get(60, TimeUnit.SECONDS);
+    assertEquals(200, next.statusCode(), next.body());
+    assertTrue(s.health().getJsonObject("worker").getLong("pid") != worker, "a new worker serves");
+    assertEquals(1, events("released").stream().filter(e -> "worker hung".equals(e.getString("reason"))).count(),
+        "the hung worker's lease was released once it was gone: " + events("released"));
+  }
+}

@@ -19,13 +19,15 @@ import java.util.List;
  * RUNNING   MainExited              LINGERING WatchFamily  (its children may run on)
  * LINGERING FamilyGone              DONE      Release, Finish
  * LINGERING Stop                    STOPPING  Signal TERM, WakeAt(now + grace)
- * STOPPING  Tick past the grace     STOPPING  Signal KILL (once)
+ * STOPPING  Tick past the grace, or past the lease's stop-by time   STOPPING  Signal KILL (once)
  * STOPPING  MainExited              STOPPING  WatchFamily
  * STOPPING  FamilyGone              DONE      Release, Finish
  * DONE      anything                DONE
  * </pre>
  * The release says {@code yielded} when a yield request stopped the command and the lease was not
- * lost meanwhile.
+ * lost meanwhile. SIGKILL comes at the end of the grace, or at the lease's stop-by time ({@link
+ * Deadline}) when that is sooner: a command stopped because its holder's deadline came is killed at
+ * once, since the broker may hand the GPU on at that lease's expiry.
  */
 public final class HeldProcessRules {
 
@@ -62,6 +64,10 @@ public final class HeldProcessRules {
   public record Tick(long now) implements Event {
   }
 
+  /** The lease's stop-by time moved (granted, renewed): no process of the family may run past it. */
+  public record Deadline(long now, long stopByNanos) implements Event {
+  }
+
   public sealed interface Action {
   }
 
@@ -94,6 +100,7 @@ public final class HeldProcessRules {
   private boolean lost;
   private long killAt = -1;
   private boolean killed;
+  private long stopBy = Long.MAX_VALUE;
   private Integer exitCode;
 
   /** @param graceNanos how long SIGTERM may take before SIGKILL */
@@ -105,6 +112,19 @@ public final class HeldProcessRules {
     List<Action> out = new ArrayList<>();
     if (e instanceof Stop s && s.cause() == Cause.LOST) {
       lost = true;
+    }
+    if (e instanceof Deadline d) {
+      stopBy = d.stopByNanos();
+      if (phase == Phase.STOPPING && !killed && stopBy < killAt) {
+        killAt = stopBy;
+        if (d.now() >= killAt) {
+          killed = true;
+          out.add(new Signal("KILL", "the lease's time is up"));
+        } else {
+          out.add(new WakeAt(killAt));
+        }
+      }
+      return out;
     }
     switch (phase) {
       case STARTING -> {
@@ -142,7 +162,8 @@ public final class HeldProcessRules {
       case STOPPING -> {
         if (e instanceof Tick t && !killed && killAt >= 0 && t.now() >= killAt) {
           killed = true;
-          out.add(new Signal("KILL", "still running " + graceNanos / 1_000_000 + " ms after SIGTERM"));
+          out.add(new Signal("KILL", t.now() >= stopBy ? "the lease's time is up"
+              : "still running " + graceNanos / 1_000_000 + " ms after SIGTERM"));
         } else if (e instanceof MainExited x) {
           exitCode = x.code();
           out.add(new WatchFamily());
@@ -161,9 +182,14 @@ public final class HeldProcessRules {
 
   private void stop(long now, String why, List<Action> out) {
     phase = Phase.STOPPING;
-    killAt = now + graceNanos;
-    out.add(new Signal("TERM", why));
-    out.add(new WakeAt(killAt));
+    killAt = Math.min(now + graceNanos, stopBy);
+    if (now >= killAt) {
+      killed = true;
+      out.add(new Signal("KILL", why + "; the lease's time is up: no grace"));
+    } else {
+      out.add(new Signal("TERM", why));
+      out.add(new WakeAt(killAt));
+    }
     out.add(new WatchFamily());
   }
 

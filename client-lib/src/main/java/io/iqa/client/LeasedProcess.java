@@ -126,6 +126,8 @@ public final class LeasedProcess {
     }, "leased-process-exit");
     Runtime.getRuntime().addShutdownHook(onExit);
     if (lease != null) {
+      events.add(new HeldProcessRules.Deadline(System.nanoTime(), lease.stopByNanos()));
+      lease.onDeadline(stopBy -> events.add(new HeldProcessRules.Deadline(System.nanoTime(), stopBy)));
       lease.onLost(loss -> {
         edge.loss = loss;
         events.add(new HeldProcessRules.Stop(System.nanoTime(), HeldProcessRules.Cause.LOST, loss.message()));

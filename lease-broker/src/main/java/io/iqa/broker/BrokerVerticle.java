@@ -10,9 +10,9 @@ import io.iqa.broker.http.WatchApi;
 import io.iqa.broker.impl.BrokerMetrics;
 import io.iqa.broker.impl.GpuObserver;
 import io.iqa.broker.impl.Holders;
+import io.iqa.broker.impl.Reaper;
+import io.iqa.broker.impl.Timers;
 import io.iqa.broker.impl.Waiters;
-import io.iqa.broker.store.EndReason;
-import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseEvent;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.StoreException;
@@ -81,7 +81,7 @@ public final class BrokerVerticle extends VerticleBase {
         .compose(detected -> {
           gpus = detected;
           store = createStore();
-          waiters = new Waiters(vertx, store);
+          waiters = new Waiters(Timers.of(vertx), store);
           sse = new SseHub(vertx, SseHub.KEEPALIVE_MS);
           eventsApi = new EventsApi(store, sse);
           watchApi = new WatchApi(store, sse);
@@ -214,19 +214,9 @@ public final class BrokerVerticle extends VerticleBase {
 
   /** Ends leases whose ttl ran out, then leases whose holder process on this host is gone. */
   private void reap() {
-    store.touchWaiters(waiters.ids())
-        .onFailure(e -> LOG.debug("could not heartbeat queued requests: {}", e.getMessage()));
-    store.expireDue()
-        .compose(v -> store.snapshot())
-        .onSuccess(snapshot -> {
-          for (Lease lease : snapshot.leases()) {
-            if (lease.pid() != null && lease.pidIdentity() != null && holders.isLocal(lease.host())
-                && !holders.alive(lease.pid(), lease.pidIdentity())) {
-              store.end(lease.leaseId(), EndReason.HOLDER_EXITED, "broker",
-                  "holder process " + lease.pid() + " on " + lease.host() + " exited");
-            }
-          }
-        })
+    Reaper.reap(store, waiters.ids(), lease -> lease.pid() != null && lease.pidIdentity() != null
+            && holders.isLocal(lease.host()) && !holders.alive(lease.pid(), lease.pidIdentity())
+            && !holders.carried(lease.leaseId()))
         .onSuccess(v -> {
           if (storeDown) {
             storeDown = false;

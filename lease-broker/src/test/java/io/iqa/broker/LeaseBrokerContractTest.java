@@ -549,6 +549,42 @@ abstract class LeaseBrokerContractTest {
     assertEquals(400, dead.status(), "a pid that is not running must be refused: " + dead);
   }
 
+  /**
+   * A holder that dies does not end its lease while a process it started still runs (the sidecar's
+   * worker, a command's child: each carries GPU_LEASE_ID, and its parent-death signal takes it down a
+   * moment later, or it outlives its parent): holder_exited comes once the last of them is gone.
+   */
+  @Test
+  void aDeadHolderKeepsItsLeaseWhileAProcessCarryingItsIdRuns() throws Exception {
+    TestBroker b = broker(new JsonObject().put("reaper_interval_ms", 100));
+    Process holder = new ProcessBuilder("sleep", "60").start();
+    Process carrier = null;
+    try {
+      JsonObject lease = b.lease(req("proc").put("gpu", 0).put("pid", holder.pid()).put("ttl_s", 600));
+      ProcessBuilder pb = new ProcessBuilder("sleep", "60");
+      pb.environment().put("GPU_LEASE_ID", Long.toString(lease.getLong("lease_id")));
+      carrier = pb.start();
+      holder.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+      TestBroker.sleep(1000);
+      assertEquals(200, b.post("/v1/gpu/renew", token(lease)).status(),
+          "the lease ended while a process carrying its id still ran");
+      carrier.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+      long gone = System.nanoTime();
+      Reply renew;
+      do {
+        TestBroker.sleep(50);
+        renew = b.post("/v1/gpu/renew", token(lease));
+      } while (renew.status() == 200 && System.nanoTime() - gone < 5_000_000_000L);
+      assertEquals(410, renew.status(), renew.toString());
+      assertEquals("holder_exited", renew.json().getString("reason"));
+    } finally {
+      holder.destroyForcibly();
+      if (carrier != null) {
+        carrier.destroyForcibly();
+      }
+    }
+  }
+
   @Test
   void leaseIdsStrictlyIncreaseAndTokensAreLongRandomAndAppearNowhereElse() {
     Logger root = (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);

@@ -181,7 +181,7 @@ public final class GpuObserver {
     for (NvidiaSmi.ComputeApp app : apps) {
       Long leaseId = leaseOfPid.get(app.pid());
       if (leaseId == null || byId.get(leaseId).gpu() != app.gpu()) {
-        Long declared = declaredLease(app.pid());
+        Long declared = Holders.declaredLease(app.pid());
         leaseId = declared != null && byId.containsKey(declared) && byId.get(declared).gpu() == app.gpu()
             ? declared : null;
       }
@@ -223,18 +223,4 @@ public final class GpuObserver {
   }
 
   /** @return the {@code GPU_LEASE_ID} in the process's environment, or null (absent, or not readable) */
-  static Long declaredLease(long pid) {
-    try {
-      String env = new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "environ")),
-          StandardCharsets.UTF_8);
-      for (String var : env.split("\0")) {
-        if (var.startsWith("GPU_LEASE_ID=") && var.substring(13).matches("\\d{1,18}")) {
-          return Long.parseLong(var.substring(13));
-        }
-      }
-    } catch (IOException | RuntimeException e) {
-      // another user's process, or gone: nothing declared that this broker can read
-    }
-    return null;
-  }
 }

@@ -62,6 +62,45 @@ public final class Holders {
     return identity(pid).map(identity::equals).orElse(false);
   }
 
+  /**
+   * @return whether a process of this host still runs that carries {@code GPU_LEASE_ID=leaseId} in
+   *     its environment (every process the project starts under a lease does: the sidecar's worker,
+   *     {@code iqa gpu run}'s command and what it starts, the fallback's container), so a holder that
+   *     died does not end its lease while what it started still holds GPU memory. Only processes this
+   *     broker may read (its own user's, or all as root) are seen.
+   */
+  public boolean carried(long leaseId) {
+    try (java.nio.file.DirectoryStream<Path> all = Files.newDirectoryStream(PROC,
+        p -> p.getFileName().toString().matches("\\d+"))) {
+      for (Path dir : all) {
+        long pid = Long.parseLong(dir.getFileName().toString());
+        Long declared = declaredLease(pid);
+        if (declared != null && declared == leaseId && procStat(pid).map(st -> !st.zombie()).orElse(false)) {
+          return true;
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // no /proc: nothing to look at
+    }
+    return false;
+  }
+
+  /** @return the lease a process declares with {@code GPU_LEASE_ID} in its environment, or null */
+  public static Long declaredLease(long pid) {
+    try {
+      String env = new String(Files.readAllBytes(PROC.resolve(Long.toString(pid)).resolve("environ")),
+          java.nio.charset.StandardCharsets.UTF_8);
+      for (String var : env.split("\0")) {
+        if (var.startsWith("GPU_LEASE_ID=") && var.substring(13).matches("\\d{1,18}")) {
+          return Long.parseLong(var.substring(13));
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // another user's process, or gone: nothing declared that this broker can read
+    }
+    return null;
+  }
+
   /** What this class reads of {@code /proc/PID/stat}. */
   record ProcStat(char state, long startTicks) {
     boolean zombie() {

@@ -5,7 +5,6 @@ import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.LeaseStore;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
-import io.vertx.core.Vertx;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -16,26 +15,26 @@ import org.slf4j.LoggerFactory;
 /**
  * Long-poll waiters of this broker. A waiter retries its acquire when the store says its GPU may
  * have room ({@link #wake}), or when a blocking lease is due to expire or turn stale; there is no
- * polling loop. All methods run on the broker's event loop.
+ * polling loop. All methods run on the broker's event loop (or in a simulation, on its one thread).
  */
 public final class Waiters {
 
   private static final Logger LOG = LoggerFactory.getLogger(Waiters.class);
 
-  private final Vertx vertx;
+  private final Timers timers;
   private final LeaseStore store;
   private final Map<String, Wait> waits = new LinkedHashMap<>();
 
   /**
-   * What a wait came to, and when the store step that decided it began (System.nanoTime): a grant
+   * What a wait came to, and when the store step that decided it began ({@link Timers#nanoTime}): a grant
    * happened after that moment, so the time from the request's arrival to it never overstates how
    * long the broker held the request ({@code queued_ms}).
    */
   public record Attempt(AcquireResult result, long startedNanos) {
   }
 
-  public Waiters(Vertx vertx, LeaseStore store) {
-    this.vertx = vertx;
+  public Waiters(Timers timers, LeaseStore store) {
+    this.timers = timers;
     this.store = store;
   }
 
@@ -46,7 +45,7 @@ public final class Waiters {
   public Future<Attempt> await(String waiterId, AcquireRequest request, long waitMs, AcquireResult.Busy first) {
     Wait wait = new Wait(waiterId, request, first);
     waits.put(waiterId, wait);
-    wait.deadlineTimer = vertx.setTimer(Math.max(1, waitMs), t -> wait.finish(wait.lastBusy(), true));
+    wait.deadlineTimer = timers.set(Math.max(1, waitMs), () -> wait.finish(wait.lastBusy(), true));
     wait.scheduleRetry(first.retryInMs());
     // A wake-up that arrived between the first attempt and this registration found nobody to
     // wake; one more attempt now closes that window (an async store makes it real).
@@ -112,7 +111,7 @@ public final class Waiters {
         return;
       }
       inFlight = true;
-      long started = System.nanoTime();
+      long started = timers.nanoTime();
       store.acquire(request, id).onComplete(ar -> {
         inFlight = false;
         if (ar.failed()) {
@@ -142,11 +141,11 @@ public final class Waiters {
 
     void scheduleRetry(long inMs) {
       if (retryTimer >= 0) {
-        vertx.cancelTimer(retryTimer);
+        timers.cancel(retryTimer);
         retryTimer = -1;
       }
       if (inMs >= 0 && !done) {
-        retryTimer = vertx.setTimer(Math.max(1, inMs), t -> {
+        retryTimer = timers.set(Math.max(1, inMs), () -> {
           retryTimer = -1;
           retry();
         });
@@ -154,7 +153,7 @@ public final class Waiters {
     }
 
     Attempt lastBusy() {
-      return new Attempt(lastBusy, System.nanoTime());
+      return new Attempt(lastBusy, timers.nanoTime());
     }
 
     void finish(Attempt result, boolean leaveQueue) {
@@ -182,9 +181,9 @@ public final class Waiters {
 
     void cleanup() {
       waits.remove(id);
-      vertx.cancelTimer(deadlineTimer);
+      timers.cancel(deadlineTimer);
       if (retryTimer >= 0) {
-        vertx.cancelTimer(retryTimer);
+        timers.cancel(retryTimer);
       }
     }
 

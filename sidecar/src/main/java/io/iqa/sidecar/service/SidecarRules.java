@@ -333,6 +333,15 @@ public final class SidecarRules {
       acquiring = false;
       leaseHeld = true;
       stopByNanos = g.stopByNanos();
+      if (g.stopByNanos() <= g.now()) {
+        // The grant came too late to use (its answer was slow, or this process was paused): back at once.
+        downWhy = "the GPU lease came after its own deadline";
+        releaseReason = null;
+        then = Then.IDLE;
+        enter(Phase.DRAINING, downWhy, out);
+        workerGone(e.now(), out);
+        return;
+      }
       if (downAfterLoad != null) {
         // Asked to give the GPU back before it came: back at once.
         String why = downAfterLoad;

@@ -53,6 +53,16 @@ class SidecarRulesTest {
     assertEquals(40 * S, only(renewed, SidecarRules.SendDeadline.class).stopByNanos());
   }
 
+  /** Found by the simulator: a grant whose answer came after its own deadline launched a worker. */
+  @Test
+  void aGrantThatArrivesAfterItsOwnDeadlineLaunchesNothingAndGoesBack() {
+    SidecarRules r = rules(SidecarOptions.OnLeaseLost.IDLE);
+    r.handle(new SidecarRules.Start(0));
+    List<Action> late = r.handle(new SidecarRules.Granted(10 * S, 0, 9 * S));
+    assertFalse(has(late, SidecarRules.Launch.class), late.toString());
+    assertTrue(has(late, SidecarRules.Release.class), late.toString());
+  }
+
   @Test
   void aRevocationDuringTheLaunchKillsTheWorkerAndReleasesOnlyOnceItIsGone() {
     SidecarRules r = rules(SidecarOptions.OnLeaseLost.IDLE);

@@ -37,8 +37,10 @@ public final class LeasedProcess {
    *
    * @param loss why the lease was lost while the command ran, or null
    * @param yielded the command was stopped because the broker asked the lease to yield
+   * @param goneNanos when the command's whole family was seen gone ({@link System#nanoTime()}): the end of
+   *     its GPU use, before the release
    */
-  public record Result(int exitCode, boolean timedOut, LeaseLoss loss, boolean yielded) {
+  public record Result(int exitCode, boolean timedOut, LeaseLoss loss, boolean yielded, long goneNanos) {
   }
 
   /** Makes the family of a started command (its processes; a container it started). */
@@ -161,6 +163,7 @@ public final class LeasedProcess {
     boolean watching;
     boolean mainReported;
     boolean timedOut;
+    long goneNanos;
 
     Edge(HeldProcessRules rules, BlockingQueue<HeldProcessRules.Event> events, ProcessFamily family, Lease lease,
         String name) {
@@ -219,6 +222,7 @@ public final class LeasedProcess {
           if (watching) {
             List<Long> running = family.running();
             if (running.isEmpty()) {
+              goneNanos = now;
               Result r = feed(new HeldProcessRules.FamilyGone(now));
               if (r != null) {
                 return r;
@@ -250,7 +254,7 @@ public final class LeasedProcess {
           }
         } else if (a instanceof HeldProcessRules.Finish f) {
           result = new Result(f.exitCode(), timedOut, loss,
-              f.stoppedBy() == HeldProcessRules.Cause.YIELD && loss == null);
+              f.stoppedBy() == HeldProcessRules.Cause.YIELD && loss == null, goneNanos == 0 ? System.nanoTime() : goneNanos);
         }
       }
       if (before == HeldProcessRules.Phase.RUNNING && rules.phase() == HeldProcessRules.Phase.LINGERING) {

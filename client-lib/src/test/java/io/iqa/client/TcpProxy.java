@@ -35,12 +35,21 @@ final class TcpProxy implements AutoCloseable {
     return "http://127.0.0.1:" + server.getLocalPort();
   }
 
+  /** When the link was last cut or let through again (nanoTime). */
+  private volatile long lastChange = Long.MIN_VALUE;
+
   /** Cuts the client off (true) or lets it through again (false). */
   void partition(boolean on) {
     partitioned = on;
+    lastChange = System.nanoTime();
     if (on) {
       dropAll();
     }
+  }
+
+  /** @return whether the link was cut (or let through again) at any moment since {@code nanos} */
+  boolean partitionedSince(long nanos) {
+    return partitioned || lastChange >= nanos;
   }
 
   private void accept() {

@@ -149,6 +149,11 @@ public final class BrokerOptions {
     if (redisUrl != null && !redisUrl.isBlank()) {
       JsonObject store = out.getValue("store") instanceof JsonObject s ? s.copy() : new JsonObject();
       out.put("store", store.put("type", "redis").put("url", redisUrl.trim()));
+      // The variable moves the state to Redis: a state file the config names (the image's own config,
+      // for a broker on its own) no longer applies, unless GPU_LEASE_STATE_FILE asks for both.
+      if (env.get("GPU_LEASE_STATE_FILE") == null) {
+        out.remove("state_file");
+      }
     }
     return out;
   }

@@ -56,6 +56,12 @@ class BrokerOptionsTest {
         Map.of("GPU_LEASE_REDIS_URL", "redis://10.0.0.5:6380/2")));
     assertEquals("redis", fromEnv.store().getString("type"));
     assertEquals("redis://10.0.0.5:6380/2", fromEnv.store().getString("url"));
+    // docker compose: the image's config names a state file for a broker on its own; on Redis it does not apply.
+    BrokerOptions compose = new BrokerOptions(BrokerOptions.applyEnv(new JsonObject()
+        .put("store", new JsonObject().put("type", "memory")).put("state_file", "/data/broker-state.jsonl"),
+        Map.of("GPU_LEASE_REDIS_URL", "redis://redis:6379/0")));
+    assertEquals("redis", compose.store().getString("type"));
+    assertEquals(null, compose.stateFile());
     assertMessage(new JsonObject().put("store", new JsonObject().put("type", "redis").put("host", "x")),
         "unknown config key 'store.host'");
     assertMessage(new JsonObject().put("store", new JsonObject().put("type", "redis").put("url", "http://x")),

@@ -152,6 +152,85 @@ class RedisFaultTest {
     }
   }
 
+  /**
+   * After a FLUSHALL under two running brokers each had handed out ids the other had not seen
+   * (read from its own answers only), so the first to grant again reused the other's: lease_id 6
+   * came twice. Every broker now keeps the highest id of every event it hears as its floor, and a
+   * lost state continues above the Unix time too.
+   */
+  @Test
+  void afterAFlushallUnderTwoBrokersNoLeaseIdIsHandedOutTwice() throws Exception {
+    try (RedisServer redis = new RedisServer()) {
+      JsonObject conf = config(redis, "flush:").put("recovery_grace_s", 1);
+      try (TestBroker a = new TestBroker(conf); TestBroker b = new TestBroker(conf)) {
+        java.util.Set<Long> seen = new java.util.HashSet<>();
+        for (TestBroker x : java.util.List.of(a, a, a, b, b, b)) {
+          JsonObject l = x.lease(new JsonObject().put("owner", "o").put("gpu", 0));
+          seen.add(l.getLong("lease_id"));
+          x.post("/v1/gpu/release", new JsonObject().put("token", l.getString("token")));
+        }
+        long highest = java.util.Collections.max(seen);
+        TestBroker.sleep(300); // pub/sub: each broker hears the other's grants
+        assertTrue(redis.command("FLUSHALL").startsWith("+OK"));
+        for (TestBroker x : java.util.List.of(a, b, a, b)) {
+          Reply r = x.post("/v1/gpu/lease", new JsonObject().put("owner", "after").put("gpu", 0).put("wait_s", 10));
+          assertEquals(200, r.status(), r.toString());
+          long id = r.json().getLong("lease_id");
+          assertTrue(id > highest && seen.add(id), "lease_id " + id + " handed out again after the FLUSHALL (seen "
+              + seen + ")");
+          x.post("/v1/gpu/release", new JsonObject().put("token", r.json().getString("token")));
+        }
+      }
+    }
+  }
+
+  /**
+   * The Redis store decides by a clock of its own in Redis, moved by the brokers' monotonic clocks:
+   * Redis's wall clock stepping ten minutes forward expires nothing, stepping ten minutes back
+   * extends nothing. (Redis's TIME, the old clock, did both.) The step is a preloaded shim
+   * (clockstep.c): Debian's redis-server does not start under libfaketime.
+   */
+  @Test
+  void aStepOfRedisWallClockEitherWayMovesNoDeadline(@TempDir Path dir) throws Exception {
+    Path shim = dir.resolve("clockstep.so");
+    Path source = dir.resolve("clockstep.c");
+    try (var in = RedisFaultTest.class.getResourceAsStream("clockstep.c")) {
+      java.nio.file.Files.write(source, in.readAllBytes());
+    }
+    Process cc;
+    try {
+      cc = new ProcessBuilder("gcc", "-shared", "-fPIC", "-O2", "-o", shim.toString(), source.toString())
+          .redirectErrorStream(true).start();
+    } catch (java.io.IOException e) {
+      throw new org.opentest4j.TestAbortedException("no gcc to build the clock-step shim: " + e.getMessage());
+    }
+    org.junit.jupiter.api.Assumptions.assumeTrue(cc.waitFor(60, TimeUnit.SECONDS) && cc.exitValue() == 0,
+        "the clock-step shim did not build: " + new String(cc.getInputStream().readAllBytes()));
+    Path step = dir.resolve("step");
+    java.nio.file.Files.writeString(step, "0");
+    try (RedisServer redis = new RedisServer(java.util.Map.of("LD_PRELOAD", shim.toString(),
+        "CLOCKSTEP_FILE", step.toString()))) {
+      try (TestBroker broker = new TestBroker(config(redis, "step:"))) {
+        JsonObject held = broker.lease(new JsonObject().put("owner", "holder").put("gpu", 0).put("ttl_s", 4));
+        JsonObject token = new JsonObject().put("token", held.getString("token"));
+        java.nio.file.Files.writeString(step, "600");
+        TestBroker.sleep(1000);
+        Reply renewed = broker.post("/v1/gpu/renew", token);
+        assertEquals(200, renewed.status(), "Redis's clock stepped 10 minutes forward expired a live lease: " + renewed);
+        assertEquals(409, broker.post("/v1/gpu/lease", new JsonObject().put("owner", "other").put("gpu", 0)).status());
+        java.nio.file.Files.writeString(step, "-600");
+        long lastRenew = System.nanoTime();
+        assertEquals(200, broker.post("/v1/gpu/renew", token).status());
+        // No more renews: the lease must run out 4 s from now, not 10 minutes later.
+        Reply next = broker.post("/v1/gpu/lease", new JsonObject().put("owner", "other").put("gpu", 0).put("wait_s", 15));
+        long afterMs = (System.nanoTime() - lastRenew) / 1_000_000;
+        assertEquals(200, next.status(), "a lease whose holder stopped renewing was not handed on after Redis's clock "
+            + "stepped back: " + next);
+        assertTrue(afterMs >= 3500 && afterMs < 8000, "handed on " + afterMs + " ms after the last renew of a 4 s lease");
+      }
+    }
+  }
+
   private static void deleteTree(Path p) throws java.io.IOException {
     if (java.nio.file.Files.isDirectory(p)) {
       try (var children = java.nio.file.Files.list(p)) {

@@ -19,9 +19,16 @@ public final class RedisServer implements AutoCloseable {
 
   public final int port;
   public final Path dir;
+  private final java.util.Map<String, String> env;
   private Process process;
 
   public RedisServer() throws IOException {
+    this(java.util.Map.of());
+  }
+
+  /** @param env variables added to redis-server's environment (a clock step preloaded, say) */
+  public RedisServer(java.util.Map<String, String> env) throws IOException {
+    this.env = java.util.Map.copyOf(env);
     this.dir = Files.createTempDirectory("redis-test");
     try (ServerSocket s = new ServerSocket(0)) {
       this.port = s.getLocalPort();
@@ -36,12 +43,13 @@ public final class RedisServer implements AutoCloseable {
   /** Starts (again) on the same port and folder; waits until it answers PING. */
   public void start() throws IOException {
     String binary = findBinary();
-    process = new ProcessBuilder(binary, "--port", Integer.toString(port), "--bind", "127.0.0.1",
+    ProcessBuilder pb = new ProcessBuilder(binary, "--port", Integer.toString(port), "--bind", "127.0.0.1",
         "--dir", dir.toString(), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
         "--daemonize", "no", "--protected-mode", "yes")
         .redirectErrorStream(true)
-        .redirectOutput(dir.resolve("redis.log").toFile())
-        .start();
+        .redirectOutput(dir.resolve("redis.log").toFile());
+    pb.environment().putAll(env);
+    process = pb.start();
     long deadline = System.nanoTime() + 10_000_000_000L;
     while (System.nanoTime() < deadline) {
       if (!process.isAlive()) {

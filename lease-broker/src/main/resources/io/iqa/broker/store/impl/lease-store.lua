@@ -70,13 +70,15 @@ end
 -- brokers (a Redis restarted without its data, FLUSHALL): a lease granted before may still be in
 -- use, so grant nothing for the grace period (kept in the key, so it survives broker restarts), and
 -- continue lease ids above the Unix time in seconds too.
+local function ids_above_unix_time()
+  local floor = math.floor(wall_ms() / 1000)
+  if tonumber(redis.call('GET', P .. 'seq') or '0') < floor then redis.call('SET', P .. 'seq', floor) end
+end
+
 local function new_state(lost)
   local st = {id = a.origin .. ':' .. now, created = now, recovering_until = 0}
   if lost and S.grace > 0 then st.recovering_until = now + S.grace end
-  if lost then
-    local floor = math.floor(wall_ms() / 1000)
-    if tonumber(redis.call('GET', P .. 'seq') or '0') < floor then redis.call('SET', P .. 'seq', floor) end
-  end
+  if lost then ids_above_unix_time() end
   redis.call('SET', P .. 'init', cjson.encode(st))
   reinit = lost
   return st
@@ -87,6 +89,16 @@ local function init_state(starting)
   if s then
     local st = cjson.decode(s)
     if starting or a.init == nil or st.id == nil or st.id == a.init then return st end
+    -- Made anew since this broker last looked (another broker found it gone, or a new broker took
+    -- an emptied Redis for a first start): the state this broker knew is lost. The broker adopts
+    -- this one (its id comes back in the answer); a grace starts unless one runs.
+    if st.recovering_until <= now and S.grace > 0 then
+      st.recovering_until = now + S.grace
+      redis.call('SET', P .. 'init', cjson.encode(st))
+    end
+    ids_above_unix_time()
+    reinit = true
+    return st
   elseif starting then
     return new_state(false)
   end

@@ -287,8 +287,16 @@ public final class ContainerFallback {
       why = "no broker is configured";
     } else {
       try {
-        return leases.acquire(LeaseRequest.of(settings.owner()).withPurpose("iqa container fallback")
+        Lease granted = leases.acquire(LeaseRequest.of(settings.owner()).withPurpose("iqa container fallback")
             .withTtl(settings.leaseTtlS()).withWait(settings.leaseWaitS()).withGpu(settings.gpu()));
+        if (granted.valid()) {
+          return granted;
+        }
+        // Granted, but its answer came back after the lease's time was up: no use of it is safe.
+        LeaseLoss loss = granted.loss();
+        granted.close();
+        why = "lease " + granted.id() + " came back too late to use"
+            + (loss != null ? " (" + loss.message() + ")" : "");
       } catch (IqaException e) {
         why = e.getMessage();
       }

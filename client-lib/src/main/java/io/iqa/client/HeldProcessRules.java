@@ -12,6 +12,8 @@ import java.util.List;
  *
  * <p>The table, (phase, event) to (phase, actions):
  * <pre>
+ * STARTING  Launch                  STARTING  Spawn            (the lease's stop-by time passed, or a stop was
+ *                                                              asked: DONE, Release, Finish(failed): never started)
  * STARTING  Started                 RUNNING                    (a stop asked meanwhile: STOPPING, Signal TERM)
  * STARTING  StartFailed             DONE      Release, Finish(failed)
  * STARTING  Stop                    STARTING  (remembered: acted on once started)
@@ -19,7 +21,9 @@ import java.util.List;
  * RUNNING   MainExited              LINGERING WatchFamily  (its children may run on)
  * LINGERING FamilyGone              DONE      Release, Finish
  * LINGERING Stop                    STOPPING  Signal TERM, WakeAt(now + grace)
- * STOPPING  Tick past the grace, or past the lease's stop-by time   STOPPING  Signal KILL (once)
+ * STOPPING  Tick past the grace, or past the lease's stop-by time   STOPPING  Signal KILL, WakeAt(now + 100 ms)
+ * STOPPING  Tick after the KILL     STOPPING  Signal KILL again, WakeAt(now + 100 ms)  (a process that left the
+ *                                                              group just as the KILL came is found by its run id)
  * STOPPING  MainExited              STOPPING  WatchFamily
  * STOPPING  FamilyGone              DONE      Release, Finish
  * DONE      anything                DONE
@@ -27,7 +31,8 @@ import java.util.List;
  * The release says {@code yielded} when a yield request stopped the command and the lease was not
  * lost meanwhile. SIGKILL comes at the end of the grace, or at the lease's stop-by time ({@link
  * Deadline}) when that is sooner: a command stopped because its holder's deadline came is killed at
- * once, since the broker may hand the GPU on at that lease's expiry.
+ * once, since the broker may hand the GPU on at that lease's expiry. A lease whose stop-by time has
+ * passed when the command is about to start (its grant came back late) starts nothing.
  */
 public final class HeldProcessRules {
 
@@ -38,6 +43,10 @@ public final class HeldProcessRules {
 
   public sealed interface Event {
     long now();
+  }
+
+  /** The command is about to start: the edge spawns it only when the rules answer {@link Spawn}. */
+  public record Launch(long now) implements Event {
   }
 
   /** The command's process started. */
@@ -71,8 +80,18 @@ public final class HeldProcessRules {
   public sealed interface Action {
   }
 
-  /** Send {@code signal} ({@code TERM}, {@code KILL}) to every process of the family. */
-  public record Signal(String signal, String why) implements Action {
+  /**
+   * Send {@code signal} ({@code TERM}, {@code KILL}) to every process of the family; {@code again}
+   * when it repeats a KILL already sent (for the log: said once).
+   */
+  public record Signal(String signal, String why, boolean again) implements Action {
+    public Signal(String signal, String why) {
+      this(signal, why, false);
+    }
+  }
+
+  /** Start the command. */
+  public record Spawn() implements Action {
   }
 
   /** Call {@link Tick} at {@code at}. */
@@ -94,12 +113,17 @@ public final class HeldProcessRules {
   public record Finish(int exitCode, Cause stoppedBy, String failedToStart) implements Action {
   }
 
+  /** How often a KILL is sent again while any process of the family still runs. */
+  static final long KILL_REPEAT_NANOS = 100_000_000L;
+
   private final long graceNanos;
   private Phase phase = Phase.STARTING;
   private Cause stoppedBy;
   private boolean lost;
   private long killAt = -1;
   private boolean killed;
+  private boolean launched;
+  private long repeatAt;
   private long stopBy = Long.MAX_VALUE;
   private Integer exitCode;
 
@@ -118,8 +142,7 @@ public final class HeldProcessRules {
       if (phase == Phase.STOPPING && !killed && stopBy < killAt) {
         killAt = stopBy;
         if (d.now() >= killAt) {
-          killed = true;
-          out.add(new Signal("KILL", "the lease's time is up"));
+          kill(d.now(), "the lease's time is up", out);
         } else {
           out.add(new WakeAt(killAt));
         }
@@ -128,7 +151,17 @@ public final class HeldProcessRules {
     }
     switch (phase) {
       case STARTING -> {
-        if (e instanceof Started st) {
+        if (e instanceof Launch l && !launched) {
+          launched = true;
+          if (stoppedBy != null || l.now() >= stopBy) {
+            phase = Phase.DONE;
+            out.add(new Release(null));
+            out.add(new Finish(0, stoppedBy != null ? stoppedBy : Cause.LOST, stoppedBy != null
+                ? "stopped before it started" : "the lease's time was up before the command started"));
+          } else {
+            out.add(new Spawn());
+          }
+        } else if (e instanceof Started st) {
           phase = Phase.RUNNING;
           if (stoppedBy != null) {
             stop(st.now(), "stopped while it started", out);
@@ -160,10 +193,15 @@ public final class HeldProcessRules {
         }
       }
       case STOPPING -> {
-        if (e instanceof Tick t && !killed && killAt >= 0 && t.now() >= killAt) {
-          killed = true;
-          out.add(new Signal("KILL", t.now() >= stopBy ? "the lease's time is up"
-              : "still running " + graceNanos / 1_000_000 + " ms after SIGTERM"));
+        if (e instanceof Tick t && killed) {
+          if (t.now() >= repeatAt) { // an earlier wake-up asked for before the KILL is not a repeat
+            repeatAt = t.now() + KILL_REPEAT_NANOS;
+            out.add(new Signal("KILL", "a process of its family still runs", true));
+            out.add(new WakeAt(repeatAt));
+          }
+        } else if (e instanceof Tick t && killAt >= 0 && t.now() >= killAt) {
+          kill(t.now(), t.now() >= stopBy ? "the lease's time is up"
+              : "still running " + graceNanos / 1_000_000 + " ms after SIGTERM", out);
         } else if (e instanceof MainExited x) {
           exitCode = x.code();
           out.add(new WatchFamily());
@@ -184,13 +222,19 @@ public final class HeldProcessRules {
     phase = Phase.STOPPING;
     killAt = Math.min(now + graceNanos, stopBy);
     if (now >= killAt) {
-      killed = true;
-      out.add(new Signal("KILL", why + "; the lease's time is up: no grace"));
+      kill(now, why + "; the lease's time is up: no grace", out);
     } else {
       out.add(new Signal("TERM", why));
       out.add(new WakeAt(killAt));
     }
     out.add(new WatchFamily());
+  }
+
+  private void kill(long now, String why, List<Action> out) {
+    killed = true;
+    repeatAt = now + KILL_REPEAT_NANOS;
+    out.add(new Signal("KILL", why));
+    out.add(new WakeAt(repeatAt));
   }
 
   private void done(List<Action> out) {

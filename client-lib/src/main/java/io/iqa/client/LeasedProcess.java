@@ -102,6 +102,23 @@ public final class LeasedProcess {
     HeldProcessRules rules = new HeldProcessRules(graceMs * 1_000_000L);
     BlockingQueue<HeldProcessRules.Event> events = new LinkedBlockingQueue<>();
     String runId = ProcessFamily.newRunId();
+    if (lease != null) {
+      // Told before it is read: a renew in between comes after it in the queue.
+      lease.onDeadline(stopBy -> events.add(new HeldProcessRules.Deadline(System.nanoTime(), stopBy)));
+      rules.handle(new HeldProcessRules.Deadline(System.nanoTime(), lease.stopByNanos()));
+    }
+    for (HeldProcessRules.Action a : rules.handle(new HeldProcessRules.Launch(System.nanoTime()))) {
+      if (a instanceof HeldProcessRules.Finish f) {
+        // The lease's time was up before the command could start (a grant that came back late): no
+        // process may use the GPU under it, so none is started.
+        LeaseLoss loss = lease == null ? null : lease.loss();
+        if (lease != null) {
+          lease.close();
+        }
+        throw new IqaException(name + " not started: " + f.failedToStart()
+            + (loss != null ? " (" + loss.message() + ")" : ""));
+      }
+    }
     Process p;
     try {
       p = start(runId);
@@ -128,8 +145,6 @@ public final class LeasedProcess {
     }, "leased-process-exit");
     Runtime.getRuntime().addShutdownHook(onExit);
     if (lease != null) {
-      events.add(new HeldProcessRules.Deadline(System.nanoTime(), lease.stopByNanos()));
-      lease.onDeadline(stopBy -> events.add(new HeldProcessRules.Deadline(System.nanoTime(), stopBy)));
       lease.onLost(loss -> {
         edge.loss = loss;
         events.add(new HeldProcessRules.Stop(System.nanoTime(), HeldProcessRules.Cause.LOST, loss.message()));
@@ -241,8 +256,12 @@ public final class LeasedProcess {
       for (HeldProcessRules.Action a : rules.handle(e)) {
         if (a instanceof HeldProcessRules.Signal s) {
           List<Long> running = family.running();
-          LOG.warn("stopping {} ({}): SIG{} to {}", name, s.why(), s.signal(),
-              running.isEmpty() ? "its process group" : family.describe(running));
+          if (!s.again()) {
+            LOG.warn("stopping {} ({}): SIG{} to {}", name, s.why(), s.signal(),
+                running.isEmpty() ? "its process group" : family.describe(running));
+          } else if (!running.isEmpty()) {
+            LOG.debug("SIG{} again to {} of {}: {}", s.signal(), family.describe(running), name, s.why());
+          }
           family.signal(s.signal());
         } else if (a instanceof HeldProcessRules.WakeAt w) {
           wakeAt = w.at();

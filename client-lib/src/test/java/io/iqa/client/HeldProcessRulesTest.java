@@ -68,4 +68,40 @@ class HeldProcessRulesTest {
     assertTrue(failed.handle(new HeldProcessRules.StartFailed(0, "no such file")).stream()
         .anyMatch(a -> a instanceof HeldProcessRules.Release));
   }
+
+  /** Found by the simulator (seed 55215 of 100,000): a grant whose answer came back after its time was up. */
+  @Test
+  void aLeaseWhoseStopByTimeHasPassedStartsNothingAndIsReleased() {
+    HeldProcessRules late = new HeldProcessRules(10 * S);
+    late.handle(new HeldProcessRules.Deadline(5 * S, 4 * S));
+    List<Action> out = late.handle(new HeldProcessRules.Launch(5 * S));
+    assertFalse(out.stream().anyMatch(a -> a instanceof HeldProcessRules.Spawn), "nothing may start: " + out);
+    assertTrue(out.stream().anyMatch(a -> a instanceof HeldProcessRules.Release));
+    assertTrue(out.stream().anyMatch(a -> a instanceof HeldProcessRules.Finish f && f.failedToStart() != null
+        && f.stoppedBy() == Cause.LOST));
+    assertEquals(HeldProcessRules.Phase.DONE, late.phase());
+    HeldProcessRules inTime = new HeldProcessRules(10 * S);
+    inTime.handle(new HeldProcessRules.Deadline(0, 4 * S));
+    assertTrue(inTime.handle(new HeldProcessRules.Launch(S)).stream().anyMatch(a -> a instanceof HeldProcessRules.Spawn));
+    assertTrue(inTime.handle(new HeldProcessRules.Launch(2 * S)).isEmpty(), "launched once");
+  }
+
+  /** Found by the simulator: a child that left the group just as the one KILL came ran on past the expiry. */
+  @Test
+  void theKillIsSentAgainUntilTheWholeFamilyIsGone() {
+    HeldProcessRules r = running(3 * S);
+    List<Action> first = r.handle(new HeldProcessRules.Stop(3 * S, Cause.LOST, "deadline"));
+    assertTrue(signals(first, "KILL"));
+    long wake = first.stream().filter(a -> a instanceof HeldProcessRules.WakeAt).mapToLong(a -> ((HeldProcessRules.WakeAt) a).at())
+        .min().orElseThrow();
+    assertEquals(3 * S + HeldProcessRules.KILL_REPEAT_NANOS, wake);
+    assertTrue(r.handle(new HeldProcessRules.Tick(3 * S + 10)).isEmpty(), "an early wake-up is no repeat");
+    List<Action> again = r.handle(new HeldProcessRules.Tick(wake));
+    assertTrue(again.stream().anyMatch(a -> a instanceof HeldProcessRules.Signal s && s.signal().equals("KILL") && s.again()));
+    r.handle(new HeldProcessRules.MainExited(wake + 1, 137));
+    assertTrue(r.handle(new HeldProcessRules.FamilyGone(wake + 2)).stream()
+        .anyMatch(a -> a instanceof HeldProcessRules.Release));
+    assertTrue(r.handle(new HeldProcessRules.Tick(wake + 3 * HeldProcessRules.KILL_REPEAT_NANOS)).isEmpty(),
+        "no KILL once the family is gone");
+  }
 }

@@ -217,4 +217,26 @@ class LeaseClientTest {
       assertEquals("force_released", mine.loss().reason());
     }
   }
+
+  /**
+   * Found by the simulator (seed 55215 of 100,000): a grant whose answer came back after its ttl
+   * started a command under a lease the broker could hand on at any moment.
+   */
+  @Test
+  void aGrantThatComesBackAfterItsTtlStartsNoCommandAndIsReleased() throws Exception {
+    java.nio.file.Path marker = java.nio.file.Files.createTempDirectory("late-grant").resolve("ran");
+    try (TcpProxy slow = new TcpProxy(port); LeaseClient watcher = new LeaseClient(url)) {
+      slow.delayAnswers(1500); // the way back is slower than the whole 1 s ttl
+      try (LeaseClient client = new LeaseClient(slow.url(), null, 0)) {
+        Lease late = client.acquire(LeaseRequest.of("late").withTtl(1));
+        assertFalse(late.valid(), "a grant whose ttl ran out on the way is of no use");
+        assertEquals(LeaseLoss.DEADLINE, late.loss().reason());
+        IqaException refused = assertThrows(IqaException.class, () -> new LeasedProcess(
+            java.util.List.of("sh", "-c", "touch '" + marker + "'"), late.cudaEnv(), 0, 1000, "KILL", null, null).run(late));
+        assertTrue(refused.getMessage().contains("not started"), refused.getMessage());
+        assertFalse(java.nio.file.Files.exists(marker), "the command ran under a lease whose time was up");
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10)).until(() -> leases(watcher) == 0);
+      }
+    }
+  }
 }

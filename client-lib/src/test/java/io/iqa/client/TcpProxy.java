@@ -35,6 +35,14 @@ final class TcpProxy implements AutoCloseable {
     return "http://127.0.0.1:" + server.getLocalPort();
   }
 
+  /** How long each piece of the server's answer is held before the client gets it. */
+  private volatile long answerDelayMs;
+
+  /** Holds every piece of the server's answers for {@code ms} (a slow link back), 0 for none. */
+  void delayAnswers(long ms) {
+    answerDelayMs = ms;
+  }
+
   /** When the link was last cut or let through again (nanoTime). */
   private volatile long lastChange = Long.MIN_VALUE;
 
@@ -58,7 +66,7 @@ final class TcpProxy implements AutoCloseable {
         Socket client = server.accept();
         sockets.add(client);
         if (partitioned) {
-          pump(client.getInputStream(), OutputStream.nullOutputStream(), client, null);
+          pump(client.getInputStream(), OutputStream.nullOutputStream(), client, null, false);
           continue;
         }
         Socket target;
@@ -70,8 +78,8 @@ final class TcpProxy implements AutoCloseable {
           continue;
         }
         sockets.add(target);
-        pump(client.getInputStream(), target.getOutputStream(), client, target);
-        pump(target.getInputStream(), client.getOutputStream(), client, target);
+        pump(client.getInputStream(), target.getOutputStream(), client, target, false);
+        pump(target.getInputStream(), client.getOutputStream(), client, target, true);
       } catch (IOException e) {
         if (closed) {
           return;
@@ -80,16 +88,21 @@ final class TcpProxy implements AutoCloseable {
     }
   }
 
-  private void pump(InputStream in, OutputStream out, Socket a, Socket b) {
+  private void pump(InputStream in, OutputStream out, Socket a, Socket b, boolean answers) {
     Thread t = new Thread(() -> {
       byte[] buf = new byte[8192];
       try {
         for (int n = in.read(buf); n >= 0; n = in.read(buf)) {
+          if (answers && answerDelayMs > 0) {
+            Thread.sleep(answerDelayMs);
+          }
           out.write(buf, 0, n);
           out.flush();
         }
       } catch (IOException ignored) {
         // either side went away
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
       } finally {
         closeQuietly(a);
         closeQuietly(b);

@@ -54,8 +54,9 @@ public final class Demo {
       samples = s.filter(p -> p.toString().endsWith(".jpg")).sorted().toList();
     }
     out.step("1. start the lease broker and the sidecar (free ports, logs in " + work + ")");
+    // Its own state file in the demo's folder: a first start there (never the user's own broker state).
     Started broker = Started.start("lease-broker", root.resolve("lease-broker/target/lease-broker.jar"),
-        List.of("--port", "0", "--fresh"), Map.of(), work);
+        List.of("--port", "0"), Map.of("GPU_LEASE_STATE_FILE", work.resolve("broker-state.jsonl").toString()), work);
     out.line("lease broker  " + broker.url + "  pid " + broker.pid() + "  (in-memory store; gpus from nvidia-smi, "
         + "else one whole-device gpu 0)");
     // lease.required: the sidecar leases its GPU here too, though this machine may have none; a miss

@@ -67,8 +67,18 @@ final class GpuRun implements Callable<Integer> {
       }
       gpu.main.err().println("iqa: lease " + lease.id() + " on gpu " + lease.gpu() + " (owner " + who + ", ttl "
           + ttlS + " s); running " + command.get(0));
-      LeasedProcess.Result result = new LeasedProcess(command, lease.cudaEnv(), 0, Math.round(graceS * 1000),
-          "KILL", null, null).run(lease, yieldGpu);
+      LeasedProcess.Result result;
+      try {
+        result = new LeasedProcess(command, lease.cudaEnv(), 0, Math.round(graceS * 1000), "KILL", null, null)
+            .run(lease, yieldGpu);
+      } catch (IqaException e) {
+        if (lease.loss() == null) {
+          throw e;
+        }
+        // The grant came back after its time was up: nothing ran, as if no lease had come.
+        gpu.main.err().println("iqa: no GPU lease for " + command.get(0) + ": " + Text.printable(e.getMessage()));
+        return IqaMain.PARTLY_FAILED;
+      }
       if (result.loss() != null) {
         gpu.main.err().println("iqa: " + command.get(0) + " stopped, exit code " + result.exitCode() + ": "
             + result.loss().message() + "; lease released");

@@ -138,6 +138,43 @@ class BrokerRestartTest {
     }
   }
 
+  /**
+   * A restart during a recovery grace keeps the grace (the file says it runs), and --fresh is what
+   * ends it: the operator's word that no lease from before can be alive.
+   */
+  @Test
+  void aRestartDuringARecoveryGraceKeepsTheGraceAndFreshEndsIt(@TempDir Path dir) throws Exception {
+    Path state = dir.resolve("broker-state.jsonl");
+    BrokerProcess first = new BrokerProcess(config().put("state_file", state.toString()).put("recovery_grace_s", 60),
+        dir);
+    BrokerProcess second = null;
+    BrokerProcess third = null;
+    BrokerProcess fourth = null;
+    try {
+      lease(first, new JsonObject().put("owner", "llm").put("gpu", 0).put("ttl_s", 60));
+      first.kill9();
+      Files.write(state, new byte[0]); // what a power loss can leave with state_fsync false
+      second = first.restart(false);
+      JsonObject lost = second.get("/health");
+      assertEquals("recovering", lost.getString("status"), "an empty state file is lost state: " + lost);
+      second.kill9();
+      third = second.restart(false);
+      JsonObject again = third.get("/health");
+      assertEquals("recovering", again.getString("status"), "a restart during the grace forgot it: " + again);
+      assertEquals(409, third.post("/v1/gpu/lease", new JsonObject().put("owner", "other").put("gpu", 0)).statusCode());
+      third.kill9();
+      fourth = third.restart(true);
+      assertEquals("ok", fourth.get("/health").getString("status"), "--fresh ends the grace");
+      assertEquals(200, fourth.post("/v1/gpu/lease", new JsonObject().put("owner", "other").put("gpu", 0)).statusCode());
+    } finally {
+      for (BrokerProcess b : java.util.Arrays.asList(first, second, third, fourth)) {
+        if (b != null) {
+          b.close();
+        }
+      }
+    }
+  }
+
   @Test
   void withoutStateARestartedBrokerGrantsNothingUntilEveryForgottenLeaseHasRunOut(@TempDir Path dir)
       throws Exception {

@@ -59,6 +59,7 @@ final class CommandHolder extends Program {
   private boolean mainReported;
   private boolean watching;
   private int round;
+  private SimLeaseClient.Held held;
 
   CommandHolder(World w, String name, boolean container) {
     super(w, name);
@@ -95,10 +96,16 @@ final class CommandHolder extends Program {
     family.clear();
     mainReported = false;
     watching = false;
+    this.held = held;
+    lease.onDeadline(stopBy -> feed(run, new HeldProcessRules.Deadline(sim.now(), stopBy)));
+    feed(run, new HeldProcessRules.Deadline(sim.now(), lease.stopBy()));
+    feed(run, new HeldProcessRules.Launch(sim.now()));
+  }
+
+  /** The rules said Spawn: CMD starts, and with it what it starts. */
+  private void spawnMain(int run, SimLeaseClient.Held held) {
     main = spawn("cmd#" + run, held);
     feed(run, new HeldProcessRules.Started(sim.now(), 1));
-    feed(run, new HeldProcessRules.Deadline(sim.now(), lease.stopBy()));
-    lease.onDeadline(stopBy -> feed(run, new HeldProcessRules.Deadline(sim.now(), stopBy)));
     long mainRuns = sim.ms(200, 6000);
     after(mainRuns, () -> {
       if (run == round && main.alive && !main.dying) {
@@ -161,18 +168,25 @@ final class CommandHolder extends Program {
     }
     for (HeldProcessRules.Action a : rules.handle(e)) {
       if (a instanceof HeldProcessRules.Signal s) {
-        sim.log(name, "SIG" + s.signal() + " to its family: " + s.why());
+        if (!s.again()) {
+          sim.log(name, "SIG" + s.signal() + " to its family: " + s.why());
+        }
         // The process group, every process carrying the run's id, and the container by docker kill.
         for (Proc p : List.copyOf(family)) {
           p.signal(s.signal(), run);
         }
+      } else if (a instanceof HeldProcessRules.Spawn) {
+        spawnMain(run, held);
       } else if (a instanceof HeldProcessRules.WakeAt wk) {
         after(wk.at() - sim.now(), () -> feed(run, new HeldProcessRules.Tick(sim.now())));
       } else if (a instanceof HeldProcessRules.WatchFamily) {
         watching = true;
       } else if (a instanceof HeldProcessRules.Release r) {
         lease.close(r.reason());
-      } else if (a instanceof HeldProcessRules.Finish) {
+      } else if (a instanceof HeldProcessRules.Finish f) {
+        if (f.failedToStart() != null) {
+          sim.log(name, "not started: " + f.failedToStart());
+        }
         after(sim.ms(100, 2000), this::next);
       }
     }

@@ -232,12 +232,16 @@ final class SimBroker {
     });
   }
 
-  /** Every 100 ms: a device with no lease and a waiter must be granted within a bound. */
+  /**
+   * Every 100 ms: a device with no lease and a waiter must be granted within a bound, unless no
+   * grant can be made: during a recovery grace, or while the disk is full (a grant not recorded is
+   * not made).
+   */
   private void sample() {
     host.after(Sim.millis(100), () -> {
       if (storeUp) {
         StoreSnapshot s = store.snapshot().result();
-        ledger.sampleDevice(s.leases().isEmpty(), !s.waiting().isEmpty(), s.recoveringUntil() == null,
+        ledger.sampleDevice(s.leases().isEmpty(), !s.waiting().isEmpty(), s.recoveringUntil() == null && !file.full(),
             Sim.s(1.5));
         sample();
       }

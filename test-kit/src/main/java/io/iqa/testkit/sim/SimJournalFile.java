@@ -81,6 +81,11 @@ final class SimJournalFile implements JournalFile {
     fullUntil = sim.now() + nanos;
   }
 
+  /** @return whether the disk is full now (no change can be recorded, so none is made) */
+  boolean full() {
+    return sim.now() < fullUntil;
+  }
+
   /** A crash in the middle of an append: a part of a record is left at the end. */
   void tornWrite() {
     if (bytes != null) {

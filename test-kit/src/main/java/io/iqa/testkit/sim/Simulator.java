@@ -99,24 +99,39 @@ public final class Simulator {
     int threads = Runtime.getRuntime().availableProcessors();
     Long replay = null;
     Faults faults = Faults.NONE;
-    for (int i = 0; i < args.length; i++) {
-      switch (args[i]) {
-        case "--seeds" -> seeds = Long.parseLong(args[++i]);
-        case "--first" -> first = Long.parseLong(args[++i]);
-        case "--threads" -> threads = Integer.parseInt(args[++i]);
-        case "--replay" -> replay = Long.parseLong(args[++i]);
-        case "--fault" -> faults = switch (args[++i]) {
-          case "deadline" -> new Faults(true, false, false);
-          case "restore" -> new Faults(false, true, false);
-          case "launch" -> new Faults(false, false, true);
-          default -> throw new IllegalArgumentException("--fault deadline, restore or launch");
-        };
-        default -> throw new IllegalArgumentException("unknown argument " + args[i]);
+    try {
+      for (int i = 0; i < args.length; i++) {
+        String a = args[i];
+        if (!List.of("--seeds", "--first", "--threads", "--replay", "--fault").contains(a)) {
+          throw new IllegalArgumentException("unknown argument " + a
+              + " (--seeds N, --first N, --threads N, --fault deadline|restore|launch, --replay SEED)");
+        }
+        String v = i + 1 < args.length ? args[++i] : null;
+        if (v == null) {
+          throw new IllegalArgumentException(a + " needs a value");
+        }
+        switch (a) {
+          case "--seeds" -> seeds = positive(a, v);
+          case "--first" -> first = positive(a, v);
+          case "--threads" -> threads = (int) Math.min(positive(a, v), 256);
+          case "--replay" -> replay = positive(a, v);
+          case "--fault" -> faults = switch (v) {
+            case "deadline" -> new Faults(true, false, false);
+            case "restore" -> new Faults(false, true, false);
+            case "launch" -> new Faults(false, false, true);
+            default -> throw new IllegalArgumentException("--fault is deadline, restore or launch, not " + v);
+          };
+          default -> throw new IllegalStateException(a);
+        }
       }
+    } catch (IllegalArgumentException e) {
+      System.err.println("simulate: " + io.iqa.protocol.Text.printable(e.getMessage()));
+      System.exit(2);
     }
     if (replay != null) {
-      replay(replay, faults).forEach(System.out::println);
-      return;
+      List<String> trace = replay(replay, faults);
+      trace.forEach(System.out::println);
+      System.exit(trace.get(trace.size() - 1).endsWith("no violation") ? 0 : 1);
     }
     Summary s = runMany(first, seeds, faults, threads, 10);
     System.out.printf("%d seeds (%d..%d) in %.1f s: %.0f seeds/s, %d steps, %d GPU uses; %d failed%n", s.seeds(),
@@ -125,5 +140,17 @@ public final class Simulator {
       System.out.println("seed " + o.seed() + ": " + o.violations().get(0));
     }
     System.exit(s.failed() == 0 ? 0 : 1);
+  }
+
+  private static long positive(String name, String value) {
+    try {
+      long n = Long.parseLong(value);
+      if (n >= 1) {
+        return n;
+      }
+    } catch (NumberFormatException e) {
+      // said below
+    }
+    throw new IllegalArgumentException(name + " needs a whole number of at least 1, not " + value);
   }
 }

@@ -184,10 +184,13 @@ public final class MemoryLeaseStore implements LeaseStore {
             continue;
           }
         }
+        // The grant first: when it cannot be recorded (a full disk) it throws, and the request keeps
+        // its place in the queue, so the wait's end (cancelWait) wakes the waiters behind it.
+        Lease granted = leases.grant(gpu, request, now, out);
         if (me != null) {
           queue.remove(waiterId);
         }
-        return new AcquireResult.Granted(leases.grant(gpu, request, now, out));
+        return new AcquireResult.Granted(granted);
       }
       if (me == null && waiterId != null && request.waitMs() > 0) {
         queue.add(waiterId, request, now);

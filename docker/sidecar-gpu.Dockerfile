@@ -14,6 +14,7 @@ COPY client-lib/pom.xml client-lib/
 COPY iqa-cli/pom.xml iqa-cli/
 COPY demo/pom.xml demo/
 COPY bench/pom.xml bench/
+COPY test-kit/pom.xml test-kit/
 COPY protocol/src protocol/src
 COPY server-kit/src server-kit/src
 COPY lease-broker/src lease-broker/src

@@ -17,6 +17,7 @@ COPY client-lib/pom.xml client-lib/
 COPY iqa-cli/pom.xml iqa-cli/
 COPY demo/pom.xml demo/
 COPY bench/pom.xml bench/
+COPY test-kit/pom.xml test-kit/
 RUN mvn -B -ntp -q -pl sidecar -am dependency:go-offline || true
 COPY protocol/src protocol/src
 COPY server-kit/src server-kit/src

@@ -1,10 +1,7 @@
 package io.iqa.client;
 
+import io.iqa.protocol.Procs;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.DirectoryStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -27,7 +24,6 @@ public class ProcessFamily {
   private static final Logger LOG = LoggerFactory.getLogger(ProcessFamily.class);
   /** The environment variable a run's processes carry: its id. */
   public static final String MARKER = "IQA_RUN_ID";
-  private static final Path PROC = Path.of("/proc");
 
   private final Process main;
   private final String runId;
@@ -71,33 +67,23 @@ public class ProcessFamily {
     if (main.isAlive() && !outsideGroupOnly) {
       pids.add(main.pid());
     }
-    if (!Files.isDirectory(PROC)) {
+    if (!Procs.available()) {
       main.descendants().filter(ProcessHandle::isAlive).forEach(h -> pids.add(h.pid()));
       return pids;
     }
-    String marker = MARKER + "=" + runId;
     long self = ProcessHandle.current().pid();
-    try (DirectoryStream<Path> all = Files.newDirectoryStream(PROC, p -> p.getFileName().toString().matches("\\d+"))) {
-      for (Path dir : all) {
-        long pid = Long.parseLong(dir.getFileName().toString());
-        if (pid == self || pids.contains(pid)) {
-          continue;
-        }
-        String stat = read(dir.resolve("stat"));
-        if (stat == null) {
-          continue;
-        }
-        String[] rest = afterName(stat);
-        if (rest.length < 3 || rest[0].equals("Z") || rest[0].equals("X")) {
-          continue;
-        }
-        boolean inGroup = Long.parseLong(rest[2]) == main.pid();
-        if (inGroup ? !outsideGroupOnly : carries(dir.resolve("environ"), marker)) {
-          pids.add(pid);
-        }
+    for (long pid : Procs.pids()) {
+      if (pid == self || pids.contains(pid)) {
+        continue;
       }
-    } catch (IOException | RuntimeException e) {
-      LOG.debug("cannot read /proc to find the processes of {}: {}", name, e.toString());
+      Procs.Stat stat = Procs.stat(pid).orElse(null);
+      if (stat == null || !stat.running()) {
+        continue;
+      }
+      boolean inGroup = stat.pgrp() == main.pid();
+      if (inGroup ? !outsideGroupOnly : runId.equals(Procs.env(pid, MARKER))) {
+        pids.add(pid);
+      }
     }
     return pids;
   }
@@ -139,31 +125,6 @@ public class ProcessFamily {
       LOG.debug("kill -{} {} failed: {}", sig, target, e.getMessage());
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-    }
-  }
-
-  /** The fields after {@code (comm)}, which may hold spaces and parentheses: state first, then ppid, pgrp. */
-  private static String[] afterName(String stat) {
-    int close = stat.lastIndexOf(')');
-    return close < 0 || close + 2 > stat.length() ? new String[0] : stat.substring(close + 2).split(" ");
-  }
-
-  private static boolean carries(Path environ, String marker) {
-    try {
-      byte[] bytes = Files.readAllBytes(environ);
-      String env = new String(bytes, StandardCharsets.UTF_8);
-      return env.startsWith(marker + "\0") || env.contains("\0" + marker + "\0") || env.equals(marker)
-          || env.endsWith("\0" + marker);
-    } catch (IOException | RuntimeException e) {
-      return false; // another user's process, or gone
-    }
-  }
-
-  private static String read(Path p) {
-    try {
-      return Files.readString(p);
-    } catch (IOException | RuntimeException e) {
-      return null;
     }
   }
 }

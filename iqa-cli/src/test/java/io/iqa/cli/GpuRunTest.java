@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.iqa.protocol.Procs;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
@@ -190,17 +191,6 @@ class GpuRunTest {
     assertEquals(0, gpuLeases(0).size(), "the lease must be released once the child is gone");
   }
 
-  /** @return whether the process runs: it exists and is not a zombie (an exited process its parent has not reaped) */
-  private static boolean running(long pid) {
-    try {
-      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-      char state = stat.charAt(stat.lastIndexOf(')') + 2);
-      return state != 'Z' && state != 'X';
-    } catch (java.io.IOException e) {
-      return false;
-    }
-  }
-
   private Path script(String name, String body) throws Exception {
     Path script = dir.resolve(name);
     Files.writeString(script, "#!/bin/bash\n" + body);
@@ -274,7 +264,7 @@ class GpuRunTest {
     long leaseId = gpuLeases(0).get(0).path("lease_id").asLong();
     AtomicBoolean escapeeGoneAtGrant = new AtomicBoolean();
     CompletableFuture<Lease> waiter = broker.acquireAsync(LeaseRequest.of("llm-server").withGpu(0).withWait(30))
-        .whenComplete((l, e) -> escapeeGoneAtGrant.set(!running(escapee)));
+        .whenComplete((l, e) -> escapeeGoneAtGrant.set(!Procs.running(escapee)));
     Thread.sleep(300);
     broker.forceRelease(leaseId, null, null, "the LLM needs the GPU", false);
     try (Lease granted = waiter.get(30, TimeUnit.SECONDS)) {

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.iqa.protocol.Procs;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
@@ -232,20 +233,11 @@ class IqaClientTest {
         throw new java.io.UncheckedIOException(e);
       }
       org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60))
-          .pollInterval(java.time.Duration.ofMillis(5)).until(() -> !runs(pid));
+          .pollInterval(java.time.Duration.ofMillis(5)).until(() -> !Procs.running(pid));
       return System.nanoTime();
     });
   }
 
-  private static boolean runs(long pid) {
-    try {
-      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-      char state = stat.charAt(stat.lastIndexOf(')') + 2);
-      return state != 'Z' && state != 'X';
-    } catch (java.io.IOException e) {
-      return false;
-    }
-  }
 
   /** @return when (nanoTime) the broker first shows no lease on {@code gpu} */
   private static CompletableFuture<Long> whenFree(LeaseClient broker, int gpu) {

@@ -1,10 +1,8 @@
 package io.iqa.broker.impl;
 
-import java.io.IOException;
+import io.iqa.protocol.Procs;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.Set;
@@ -19,8 +17,7 @@ import java.util.Set;
  */
 public final class Holders {
 
-  private static final Path PROC = Path.of("/proc");
-  private static final String BOOT_ID = bootId();
+  private static final String BOOT_ID = Procs.bootId();
 
   private final String hostName;
   private final Set<String> localNames;
@@ -49,7 +46,7 @@ public final class Holders {
    */
   public Optional<String> identity(long pid) {
     if (BOOT_ID != null) {
-      return procStat(pid).filter(stat -> !stat.zombie()).map(stat -> BOOT_ID + ":" + stat.startTicks());
+      return Procs.stat(pid).filter(Procs.Stat::running).map(stat -> BOOT_ID + ":" + stat.startTicks());
     }
     return ProcessHandle.of(pid)
         .filter(ProcessHandle::isAlive)
@@ -70,69 +67,19 @@ public final class Holders {
    *     broker may read (its own user's, or all as root) are seen.
    */
   public boolean carried(long leaseId) {
-    try (java.nio.file.DirectoryStream<Path> all = Files.newDirectoryStream(PROC,
-        p -> p.getFileName().toString().matches("\\d+"))) {
-      for (Path dir : all) {
-        long pid = Long.parseLong(dir.getFileName().toString());
-        Long declared = declaredLease(pid);
-        if (declared != null && declared == leaseId && procStat(pid).map(st -> !st.zombie()).orElse(false)) {
-          return true;
-        }
+    for (long pid : Procs.pids()) {
+      Long declared = declaredLease(pid);
+      if (declared != null && declared == leaseId && Procs.running(pid)) {
+        return true;
       }
-    } catch (IOException | RuntimeException e) {
-      // no /proc: nothing to look at
     }
     return false;
   }
 
   /** @return the lease a process declares with {@code GPU_LEASE_ID} in its environment, or null */
   public static Long declaredLease(long pid) {
-    try {
-      String env = new String(Files.readAllBytes(PROC.resolve(Long.toString(pid)).resolve("environ")),
-          java.nio.charset.StandardCharsets.UTF_8);
-      for (String var : env.split("\0")) {
-        if (var.startsWith("GPU_LEASE_ID=") && var.substring(13).matches("\\d{1,18}")) {
-          return Long.parseLong(var.substring(13));
-        }
-      }
-    } catch (IOException | RuntimeException e) {
-      // another user's process, or gone: nothing declared that this broker can read
-    }
-    return null;
-  }
-
-  /** What this class reads of {@code /proc/PID/stat}. */
-  record ProcStat(char state, long startTicks) {
-    boolean zombie() {
-      return state == 'Z' || state == 'X';
-    }
-  }
-
-  /** @return {@code /proc/PID/stat}'s state and start time, or empty when there is no such process */
-  static Optional<ProcStat> procStat(long pid) {
-    try {
-      return Optional.of(parseStat(Files.readString(PROC.resolve(Long.toString(pid)).resolve("stat"))));
-    } catch (IOException | RuntimeException e) {
-      return Optional.empty();
-    }
-  }
-
-  /**
-   * Fields after the command name, which is in parentheses and may hold spaces and parentheses
-   * itself: state is the 3rd field, starttime the 22nd (proc(5)).
-   */
-  static ProcStat parseStat(String stat) {
-    int close = stat.lastIndexOf(')');
-    String[] rest = stat.substring(close + 2).trim().split(" ");
-    return new ProcStat(rest[0].charAt(0), Long.parseLong(rest[19]));
-  }
-
-  private static String bootId() {
-    try {
-      return Files.readString(PROC.resolve("sys/kernel/random/boot_id")).trim();
-    } catch (IOException | RuntimeException e) {
-      return null;
-    }
+    String id = Procs.env(pid, "GPU_LEASE_ID");
+    return id != null && id.matches("\\d{1,18}") ? Long.parseLong(id) : null;
   }
 
   private static String detectHostName() {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.iqa.protocol.Procs;
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
 import io.iqa.protocol.wire.LeaseRequest;
@@ -27,22 +28,12 @@ import org.junit.jupiter.api.Test;
  */
 class SidecarWorkerEdgesTest extends SidecarLeaseFixture {
 
-  /** @return whether the process runs: it exists and is no zombie (an exited child its stopped parent has not reaped) */
-  static boolean running(long pid) {
-    try {
-      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-      char state = stat.charAt(stat.lastIndexOf(')') + 2);
-      return state != 'Z' && state != 'X';
-    } catch (java.io.IOException e) {
-      return false;
-    }
-  }
 
   /** @return the worker processes the sidecar {@code s} has running */
   static List<Long> workers(SidecarProcess s) {
     List<Long> pids = new ArrayList<>();
     s.process.descendants().forEach(h -> {
-      if (h.info().commandLine().orElse("").contains("WorkerMain") && running(h.pid())) {
+      if (h.info().commandLine().orElse("").contains("WorkerMain") && Procs.running(h.pid())) {
         pids.add(h.pid());
       }
     });
@@ -124,13 +115,13 @@ class SidecarWorkerEdgesTest extends SidecarLeaseFixture {
   void aStalledFrontLeavesNoWorkerComputingPastTheLeasesDeadline() throws Exception {
     SidecarProcess s = sidecar(new JsonObject());
     long worker = s.health().getJsonObject("worker").getLong("pid");
-    assertTrue(running(worker));
+    assertTrue(Procs.running(worker));
     try (LeaseClient other = new LeaseClient(brokerUrl)) {
       signal("STOP", s.process.pid());
       long stopped = System.nanoTime();
       try (Lease next = other.acquire(LeaseRequest.of("llm").withWait(20))) {
         long grantedMs = (System.nanoTime() - stopped) / 1_000_000;
-        assertFalse(running(worker), "the GPU was handed on " + grantedMs + " ms after the front stalled while its "
+        assertFalse(Procs.running(worker), "the GPU was handed on " + grantedMs + " ms after the front stalled while its "
             + "worker still ran\n" + s.log());
         assertTrue(next.valid());
       } finally {
@@ -191,7 +182,7 @@ class SidecarWorkerEdgesTest extends SidecarLeaseFixture {
     assertEquals(503, r.statusCode(), r.body());
     assertTrue(r.body().contains("worker_failed") && r.body().contains("heartbeat"), r.body());
     assertTrue(answeredMs < 10_000, "answered after " + answeredMs + " ms");
-    await().atMost(Duration.ofSeconds(10)).until(() -> !running(worker));
+    await().atMost(Duration.ofSeconds(10)).until(() -> !Procs.running(worker));
     HttpResponse<String> next = s.inferAsync(SidecarServiceTest.jpeg(11)).get(60, TimeUnit.SECONDS);
     assertEquals(200, next.statusCode(), next.body());
     assertTrue(s.health().getJsonObject("worker").getLong("pid") != worker, "a new worker serves");

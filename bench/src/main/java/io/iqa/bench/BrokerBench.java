@@ -210,7 +210,8 @@ final class BrokerBench extends BenchCommand {
   }
 
   private Future<JsonObject> post(String path, JsonObject body) {
-    return call(new RequestOptions().setMethod(HttpMethod.POST).setURI(path), body.toBuffer());
+    return call(new RequestOptions().setMethod(HttpMethod.POST).setURI(path)
+        .putHeader("Content-Type", "application/json"), body.toBuffer());
   }
 
   private Future<JsonObject> get(String path) {

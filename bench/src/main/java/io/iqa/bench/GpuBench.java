@@ -146,7 +146,7 @@ final class GpuBench extends BenchCommand {
 
   private void shutdown(SidecarRun s) throws Exception {
     SidecarRun.HTTP.send(HttpRequest.newBuilder(URI.create(s.url + "/shutdown"))
-        .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
     if (!s.process.waitFor(60, TimeUnit.SECONDS)) {
       throw new IllegalStateException("the sidecar did not exit within 60 s of /shutdown");
     }

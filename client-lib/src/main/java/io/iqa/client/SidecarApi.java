@@ -39,11 +39,11 @@ final class SidecarApi {
   }
 
   JsonNode shutdown() {
-    return Http.expect(Http.join(http.send("POST", "/shutdown", null, null, null)), "sidecar /shutdown", 202);
+    return Http.expect(Http.join(http.send("POST", "/shutdown", null, "application/json", null)), "sidecar /shutdown", 202);
   }
 
   JsonNode releaseGpu() {
-    return Http.expect(Http.join(http.send("POST", "/release", null, null, null)), "sidecar /release", 200);
+    return Http.expect(Http.join(http.send("POST", "/release", null, "application/json", null)), "sidecar /release", 200);
   }
 
   JsonNode health() {

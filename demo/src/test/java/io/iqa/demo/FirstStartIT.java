@@ -43,6 +43,7 @@ class FirstStartIT {
   private record Broker(Process process, int port) {
     HttpResponse<String> post(String path, JsonObject body) throws Exception {
       return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+          .header("Content-Type", "application/json")
           .POST(HttpRequest.BodyPublishers.ofString(body.encode())).build(), HttpResponse.BodyHandlers.ofString());
     }
 

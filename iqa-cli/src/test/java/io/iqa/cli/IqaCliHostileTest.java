@@ -156,14 +156,15 @@ class IqaCliHostileTest extends IqaCliFixture {
 
   @Test
   void textFromTheBrokerCannotDriveTheTerminal() throws Exception {
-    String evil = "job\r\n\u001b[2J\u001b[31mFAKE LINE";
+    String evil = "job\r\n\u001b[2J\u001b[31mFAKE LINE \u202eevil";
     HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(brokerUrl + "/v1/gpu/lease"))
+        .header("Content-Type", "application/json")
         .POST(HttpRequest.BodyPublishers.ofString(new JsonObject().put("owner", "x").put("purpose", evil).encode()))
         .build(), HttpResponse.BodyHandlers.ofString());
     Iqa.Run status = Iqa.run("--conf", conf(new JsonObject().put("enabled", false)).toString(), "gpu", "status");
     assertEquals(0, status.exit(), status.err());
-    assertFalse(status.out().contains("\u001b") || status.out().contains("\r"), "raw control characters reached "
-        + "the terminal: " + status.out());
+    assertFalse(status.out().contains("\u001b") || status.out().contains("\r") || status.out().contains("\u202e"),
+        "raw control characters (or a right-to-left override) reached the terminal: " + status.out());
     assertTrue(status.out().contains("job\\u000d\\u000a\\u001b[2J"), status.out());
   }
 }

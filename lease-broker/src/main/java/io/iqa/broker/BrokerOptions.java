@@ -3,6 +3,7 @@ package io.iqa.broker;
 import io.iqa.protocol.config.ConfigException;
 import io.iqa.protocol.config.ConfigNode;
 import io.iqa.server.ConfigJson;
+import io.iqa.server.RequestPolicy;
 import io.iqa.server.ServerLimits;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
@@ -53,11 +54,14 @@ public final class BrokerOptions {
       Map.entry("GPU_LEASE_STATE_FSYNC", "state_fsync"),
       Map.entry("GPU_LEASE_RECOVERY_GRACE", "recovery_grace_s"),
       Map.entry("GPU_LEASE_OBSERVE_INTERVAL_MS", "observe_interval_ms"),
-      Map.entry("GPU_LEASE_NVIDIA_SMI", "nvidia_smi"));
+      Map.entry("GPU_LEASE_NVIDIA_SMI", "nvidia_smi"),
+      Map.entry("GPU_LEASE_ALLOWED_HOSTS", "allowed_hosts"),
+      Map.entry("GPU_LEASE_ALLOWED_ORIGINS", "allowed_origins"));
 
   private static final Set<String> KEYS = Set.of("host", "port", "gpus", "default_ttl_s", "max_ttl_s",
       "max_wait_s", "stale_max_age_s", "reaper_interval_ms", "priority_aging_s", "events_max", "store", "auth",
-      "state_file", "state_fsync", "recovery_grace_s", "limits", "observe_interval_ms", "nvidia_smi");
+      "state_file", "state_fsync", "recovery_grace_s", "limits", "observe_interval_ms", "nvidia_smi", "allowed_hosts",
+      "allowed_origins");
 
   private String host = DEFAULT_HOST;
   private int port = DEFAULT_PORT;
@@ -78,6 +82,7 @@ public final class BrokerOptions {
   private Double recoveryGraceS;
   private boolean fresh;
   private ServerLimits limits = ServerLimits.defaults();
+  private RequestPolicy requestPolicy = RequestPolicy.defaults();
   private long observeIntervalMs = DEFAULT_OBSERVE_INTERVAL_MS;
   private String nvidiaSmi = "nvidia-smi";
 
@@ -119,6 +124,7 @@ public final class BrokerOptions {
     stateFsync = c.bool("state_fsync", DEFAULT_STATE_FSYNC);
     recoveryGraceS = c.optionalNumber("recovery_grace_s", 0, 86_400 * 7);
     limits = ServerLimits.from(c.block("limits").known(ServerLimits.KEYS));
+    requestPolicy = RequestPolicy.from(c);
     observeIntervalMs = c.integer("observe_interval_ms", observeIntervalMs, 0, 3_600_000);
     if (observeIntervalMs > 0 && observeIntervalMs < 100) {
       throw new ConfigException("observe_interval_ms must be 0 (off) or at least 100, not " + observeIntervalMs);
@@ -233,6 +239,8 @@ public final class BrokerOptions {
   public boolean fresh() { return fresh; }
   /** @return the HTTP limits (timeouts, connections, request sizes): the {@code limits} block */
   public ServerLimits limits() { return limits; }
+  /** @return which requests are taken at all (browsers, Host names, origins): allowed_hosts, allowed_origins */
+  public RequestPolicy requestPolicy() { return requestPolicy; }
   public BrokerOptions fresh(boolean f) { this.fresh = f; return this; }
   /** @return how often the observer samples nvidia-smi; 0: never */
   public long observeIntervalMs() { return observeIntervalMs; }

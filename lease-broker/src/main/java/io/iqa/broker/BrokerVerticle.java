@@ -20,10 +20,14 @@ import io.iqa.broker.store.StoreListener;
 import io.iqa.broker.store.StoreSettings;
 import io.iqa.broker.store.impl.MemoryLeaseStore;
 import io.iqa.broker.store.impl.RedisLeaseStore;
+import io.iqa.protocol.Text;
+import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.BodyReader;
 import io.iqa.server.ErrorRenderer;
 import io.iqa.server.GuardedServer;
+import io.iqa.server.HttpError;
 import io.iqa.server.Json;
+import io.iqa.server.RequestPolicy;
 import io.iqa.server.Routes;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
@@ -89,7 +93,8 @@ public final class BrokerVerticle extends VerticleBase {
           metrics = new BrokerMetrics(gpus, observer::latest);
           return store.start(gpus, new Listener());
         })
-        .compose(v -> GuardedServer.listen(vertx, router(), options.host(), options.port(), options.limits()))
+        .compose(v -> GuardedServer.listen(vertx, router(), options.host(), options.port(), options.limits(),
+            options.requestPolicy()))
         .onSuccess(s -> {
           server = s;
           if (options.authTokens().isEmpty() && !isLoopback(options.host())) {
@@ -174,10 +179,17 @@ public final class BrokerVerticle extends VerticleBase {
   }
 
   /**
-   * Reads the body whatever its content type (curl's -d sends form-urlencoded JSON), capped at 64 KiB,
-   * into the context for {@link Body#of}.
+   * Reads a JSON body ({@code Content-Type: application/json}, 415 otherwise: see {@link
+   * io.iqa.server.RequestPolicy}), capped at 64 KiB, into the context for {@link Body#of}.
    */
   private void readBody(RoutingContext ctx) {
+    String type = RequestPolicy.mediaType(ctx.request().getHeader("Content-Type"));
+    if (type == null || !(type.equals("application/json") || type.endsWith("+json"))) {
+      ctx.response().putHeader("Connection", "close"); // the body is not read
+      ctx.fail(new HttpError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "the body must be JSON sent as Content-Type: "
+          + "application/json" + (type == null ? "" : ", not " + Text.printable(type, 100))));
+      return;
+    }
     BodyReader.read(ctx.request(), BODY_LIMIT, false, null, "the broker's body limit")
         .onSuccess(body -> {
           ctx.put(Body.CONTEXT_KEY, Buffer.buffer(body.bytes()));

@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -115,16 +116,19 @@ class BrokerHostileTest {
   }
 
   @Test
-  void formAndMultipartBodiesOfAnySizeNeverGive500BeforeOrAfterAuth() throws Exception {
+  void formAndMultipartBodiesOfAnySizeAreRefusedWith415BeforeOrAfterAuth() throws Exception {
     TestBroker open = broker(new JsonObject());
     String lease = "{\"owner\":\"curl\",\"purpose\":\"" + "p".repeat(200) + "\"}" + " ".repeat(2000);
-    // curl -d sends application/x-www-form-urlencoded: the broker reads the JSON all the same.
+    // curl -d sends application/x-www-form-urlencoded, and so can any web page without asking: refused.
     try (RawHttp r = new RawHttp(open.port)) {
       r.send("POST /v1/gpu/lease HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
           + "Content-Length: " + lease.length() + "\r\n\r\n" + lease);
       Answer a = r.read();
-      assertEquals(200, a.status(), a.toString());
+      assertEquals(415, a.status(), a.toString());
+      assertTrue(a.body().contains("\"unsupported_media_type\""), a.toString());
     }
+    assertEquals(0, open.get("/v1/gpu/status").json().getJsonArray("gpus").getJsonObject(0).getJsonArray("leases")
+        .size(), "a refused body must not lease");
     String multipart = "--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n" + "x".repeat(5000) + "\r\n--xyz--\r\n";
     for (TestBroker b : List.of(open, broker(new JsonObject().put("auth", new JsonObject().put("tokens",
         new JsonArray().add(new JsonObject().put("name", "ops").put("role", "admin")
@@ -135,7 +139,7 @@ class BrokerHostileTest {
               + "Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: " + multipart.length() + "\r\n\r\n"
               + multipart);
           Answer a = r.read();
-          assertTrue(a.status() == 400 || a.status() == 401, a.toString());
+          assertEquals(415, a.status(), a.toString());
           assertTrue(a.head().contains("application/json") && a.body().startsWith("{\"error\""), a.toString());
         }
       }
@@ -146,7 +150,8 @@ class BrokerHostileTest {
   void aBodyThatDoesNotArriveIsRefusedWith408AndOverlongLinesAndHeadsGetJson() throws Exception {
     TestBroker b = broker(new JsonObject());
     try (RawHttp slow = new RawHttp(b.port)) {
-      slow.send("POST /v1/gpu/lease HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"owner\":");
+      slow.send("POST /v1/gpu/lease HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+          + "{\"owner\":");
       Answer a = slow.read();
       assertEquals(408, a.status(), a.toString());
       assertTrue(a.body().contains("\"request_timeout\""), a.body());
@@ -270,4 +275,43 @@ class BrokerHostileTest {
     Promtool.assertLintClean(b.get("/metrics").body().toString());
   }
 
+
+  /** Round 2: bad escapes, broken chunking, preflights, unknown methods, page-sendable POSTs, rebinding. */
+  @Test
+  void everyMalformedForeignOrUnknownRequestGetsAJson4xxAndAQuietLog() throws Exception {
+    try (BrokerProcess b = new BrokerProcess(new JsonObject()
+        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0))), dir)) {
+      JsonObject held = new JsonObject(b.post("/v1/gpu/lease", new JsonObject().put("owner", "victim")).body());
+      HttpLayerProbe.assertEveryRequestGetsItsJsonAnswer(b.port, "/v1/gpu/force_release", "/v1/gpu/release", b::log);
+      JsonObject status = b.get("/v1/gpu/status");
+      assertEquals(held.getLong("lease_id"), status.getJsonArray("gpus").getJsonObject(0).getJsonArray("leases")
+          .getJsonObject(0).getLong("lease_id"), "none of those requests may touch the lease");
+      assertEquals("held", status.getJsonArray("gpus").getJsonObject(0).getJsonArray("leases").getJsonObject(0)
+          .getString("state"));
+    }
+  }
+
+  /** Round 2: numbers beyond 64 bits wrapped (lease 2^64+1 force-released lease 1; pid 2^64+1 became pid 1). */
+  @Test
+  void numbersBeyondTheirRangeAre400sNamingTheFieldNeverWrapped() throws Exception {
+    TestBroker b = broker(new JsonObject());
+    JsonObject held = b.lease(new JsonObject().put("owner", "victim"));
+    assertEquals(1L, held.getLong("lease_id"));
+    String big = "18446744073709551617"; // 2^64 + 1: as a long it is 1
+    Map<String, String> bodies = new java.util.LinkedHashMap<>();
+    bodies.put("/v1/gpu/force_release lease_id", "{\"lease_id\":" + big + "}");
+    bodies.put("/v1/gpu/lease gpu", "{\"owner\":\"x\",\"gpu\":18446744073709551616}");
+    bodies.put("/v1/gpu/lease vram_mb", "{\"owner\":\"x\",\"vram_mb\":" + big + "}");
+    bodies.put("/v1/gpu/lease pid", "{\"owner\":\"x\",\"pid\":" + big + "}");
+    bodies.put("/v1/gpu/lease ttl_s", "{\"owner\":\"x\",\"ttl_s\":1e400}");
+    bodies.put("/v1/gpu/force_release older_than_s", "{\"owner\":\"victim\",\"older_than_s\":-" + big + "}");
+    for (Map.Entry<String, String> e : bodies.entrySet()) {
+      String[] pathAndField = e.getKey().split(" ");
+      Reply r = b.send(HttpMethod.POST, pathAndField[0], io.vertx.core.buffer.Buffer.buffer(e.getValue()), null);
+      assertEquals(400, r.status(), e.getKey() + " -> " + r.body());
+      assertTrue(r.json().getString("message").contains(pathAndField[1]), e.getKey() + " -> " + r.body());
+    }
+    assertEquals(1, b.get("/v1/gpu/status").json().getJsonArray("gpus").getJsonObject(0).getJsonArray("leases")
+        .size(), "lease 1 must still be held");
+  }
 }

@@ -150,6 +150,7 @@ public final class BrokerProcess implements AutoCloseable {
   /** POSTs JSON; the future fails with an IOException when the broker dies before answering. */
   public CompletableFuture<HttpResponse<String>> postAsync(String path, JsonObject body) {
     return HTTP.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+        .header("Content-Type", "application/json")
         .POST(HttpRequest.BodyPublishers.ofString(body.encode())).build(), HttpResponse.BodyHandlers.ofString());
   }
 

@@ -10,9 +10,10 @@ public final class Text {
   }
 
   /**
-   * @return {@code s} with every control character (C0, DEL, C1) and the Unicode line and paragraph
-   *     separators shown as {@code \\uXXXX}, and backslashes doubled so the result reads back
-   *     unambiguously; "null" for null
+   * @return {@code s} with every control character (C0, DEL, C1), the Unicode line and paragraph
+   *     separators and the bidirectional controls (U+061C, U+200E/F, U+202A-E, U+2066-9: they reorder
+   *     what follows on a terminal or in a log viewer, so "exe.txt" can show as "txt.exe") shown as
+   *     {@code \\uXXXX}, and backslashes doubled so the result reads back unambiguously; "null" for null
    */
   public static String printable(String s) {
     if (s == null) {
@@ -21,7 +22,8 @@ public final class Text {
     StringBuilder out = null;
     for (int i = 0; i < s.length(); i++) {
       char c = s.charAt(i);
-      boolean control = c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || c == '\u2028' || c == '\u2029';
+      boolean control = c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || c == '\u2028' || c == '\u2029'
+          || bidi(c);
       if (control || c == '\\') {
         if (out == null) {
           out = new StringBuilder(s.length() + 16).append(s, 0, i);
@@ -36,6 +38,11 @@ public final class Text {
       }
     }
     return out == null ? s : out.toString();
+  }
+
+  private static boolean bidi(char c) {
+    return c == '\u061c' || c == '\u200e' || c == '\u200f' || (c >= '\u202a' && c <= '\u202e')
+        || (c >= '\u2066' && c <= '\u2069');
   }
 
   /** {@link #printable} cut to at most {@code max} characters, with "..." when cut. */

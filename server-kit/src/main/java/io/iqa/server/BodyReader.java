@@ -1,6 +1,7 @@
 package io.iqa.server;
 
 import io.iqa.protocol.Sha256;
+import io.iqa.protocol.Text;
 import io.iqa.protocol.wire.ErrorCode;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -18,6 +19,7 @@ import java.util.HexFormat;
  */
 public final class BodyReader {
 
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BodyReader.class);
   private static final int FIRST_CHUNK = 16 * 1024;
 
   /** The bytes, and their SHA-256 (hex) when asked for. */
@@ -75,7 +77,22 @@ public final class BodyReader {
       }
       size[0] += n;
     });
-    request.exceptionHandler(promise::tryFail);
+    // A body the HTTP decoder could not read (a broken chunk size, an over-long chunk line or
+    // trailer): the client's mistake, a 400 once, never a 500 with a stack trace.
+    request.exceptionHandler(e -> {
+      if (!promise.future().isComplete()) {
+        LOG.warn("refused a malformed body of {} {}: {}", request.method(), Text.printable(request.path(), 200),
+            Text.printable(String.valueOf(e.getMessage()), 200));
+        promise.tryFail(HttpError.badRequest("malformed request body: " + Text.printable(
+            e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage()), 200)));
+        // The 400 was written just now (the failure runs through the router at once), but Vert.x
+        // closes the connection as soon as this handler returns and flushes its writes only at the
+        // end of a read: flush now, or the client gets no answer at all.
+        if (request.connection() instanceof io.vertx.core.net.impl.VertxConnection c) {
+          c.flush();
+        }
+      }
+    });
     request.endHandler(v -> promise.tryComplete(new Body(
         size[0] == data[0].length ? data[0] : Arrays.copyOf(data[0], size[0]),
         digest == null ? null : HexFormat.of().formatHex(digest.digest()))));

@@ -22,8 +22,10 @@ import org.slf4j.LoggerFactory;
  * An HTTP server that holds under abuse ({@link ServerLimits}): a connection must deliver a
  * complete request head within the header timeout (the idle timeout between requests), a body
  * within the body timeout; beyond {@code max_connections} only {@code /health} is answered; an
- * over-long request line or head, or a malformed request, gets a JSON 414/431/400. Every refusal
- * is JSON; a connection that never sent a request is just closed.
+ * over-long request line or head, or a malformed request, gets a JSON 414/431/400; what a web page
+ * could send to act on the server is refused before any route sees it ({@link RequestPolicy});
+ * {@code Expect: 100-continue} is answered. Every refusal is JSON; a connection that never sent a
+ * request is just closed.
  */
 public final class GuardedServer {
 
@@ -32,20 +34,25 @@ public final class GuardedServer {
 
   private final Vertx vertx;
   private final ServerLimits limits;
+  private final RequestPolicy policy;
+  private final String host;
   private final Map<HttpConnection, Conn> conns = new ConcurrentHashMap<>();
   private final AtomicInteger open = new AtomicInteger();
 
-  private GuardedServer(Vertx vertx, ServerLimits limits) {
+  private GuardedServer(Vertx vertx, ServerLimits limits, RequestPolicy policy, String host) {
     this.vertx = vertx;
     this.limits = limits;
+    this.policy = policy;
+    this.host = host;
   }
 
   /**
    * Listens on {@code host:port}, handing requests to {@code router}.
    * @return the server, or a failed future whose message names the address it could not listen on
    */
-  public static Future<HttpServer> listen(Vertx vertx, Router router, String host, int port, ServerLimits limits) {
-    GuardedServer guard = new GuardedServer(vertx, limits);
+  public static Future<HttpServer> listen(Vertx vertx, Router router, String host, int port, ServerLimits limits,
+      RequestPolicy policy) {
+    GuardedServer guard = new GuardedServer(vertx, limits, policy, host);
     // First route: re-arm the connection's idle timer when an answer ends.
     router.route().order(Integer.MIN_VALUE).handler(ctx -> {
       HttpConnection c = ctx.request().connection();
@@ -57,7 +64,8 @@ public final class GuardedServer {
     HttpServerOptions options = new HttpServerOptions()
         .setHttp2ClearTextEnabled(false)
         .setMaxInitialLineLength(limits.maxUriBytes())
-        .setMaxHeaderSize(limits.maxHeaderBytes());
+        .setMaxHeaderSize(limits.maxHeaderBytes())
+        .setHandle100ContinueAutomatically(true);
     return vertx.createHttpServer(options)
         .connectionHandler(guard::connected)
         .invalidRequestHandler(guard::invalid)
@@ -127,6 +135,22 @@ public final class GuardedServer {
       req.response().putHeader("Connection", "close");
       Json.send(req.response(), HttpError.overloaded("more than max_connections=" + limits.maxConnections()
           + " connections are open; retry later", 1));
+      return;
+    }
+    // A body the decoder cannot read, on a route that does not read it: said once, quietly (a route
+    // that reads its body answers it: BodyReader).
+    req.exceptionHandler(e -> LOG.debug("{} {}: {}", req.method(), Text.printable(req.path(), 200),
+        Text.printable(String.valueOf(e.getMessage()), 200)));
+    HttpError refused = policy.check(req, host);
+    if (refused != null) {
+      LOG.warn("refused {} {}: {}", req.method(), Text.printable(req.path(), 200), refused.getMessage());
+      if (refused.code() == ErrorCode.METHOD_NOT_ALLOWED) {
+        req.response().putHeader("Allow", RequestPolicy.ALLOW);
+      }
+      if (hasBody(req)) {
+        req.response().putHeader("Connection", "close"); // its body is not read
+      }
+      Json.send(req.response(), refused);
       return;
     }
     if (hasBody(req)) {

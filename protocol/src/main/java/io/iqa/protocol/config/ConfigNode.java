@@ -196,7 +196,26 @@ public final class ConfigNode {
     if (v != null && !(v instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue()))) {
       throw wrongType(key, "a whole number between " + min + " and " + max, v);
     }
-    return v == null ? null : inRange(key, ((Number) v).longValue(), min, max);
+    if (v == null) {
+      return null;
+    }
+    Number n = (Number) v;
+    if (!(n instanceof Long || n instanceof Integer || n instanceof Short || n instanceof Byte)) {
+      // A big or fractional-typed number: compared exactly before it becomes a long, which would wrap
+      // (2^64 + 1 is not 1).
+      java.math.BigDecimal exact = n instanceof java.math.BigInteger b ? new java.math.BigDecimal(b)
+          : new java.math.BigDecimal(n.toString());
+      if (exact.compareTo(java.math.BigDecimal.valueOf(min)) < 0 || exact.compareTo(java.math.BigDecimal.valueOf(max)) > 0) {
+        throw kind.refuse(name(key) + " must be between " + min + " and " + max + ", not "
+            + Text.printable(exact.toPlainString(), 40));
+      }
+    }
+    return inRange(key, n.longValue(), min, max);
+  }
+
+  /** Refuses {@code key} with {@code message} the way this node refuses anything (a config error, or a 400). */
+  public RuntimeException refuse(String key, String message) {
+    return kind.refuse(name(key) + " " + message);
   }
 
   /** A constant of {@code type} named by its wire name ({@link WireNames}). */

@@ -4,6 +4,7 @@ import io.iqa.protocol.Text;
 import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.BodyReader;
 import io.iqa.server.HttpError;
+import io.iqa.server.RequestPolicy;
 import io.iqa.server.InflightBudget;
 import io.vertx.core.Future;
 import io.vertx.core.WorkerExecutor;
@@ -12,7 +13,6 @@ import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
-import java.util.Locale;
 
 /**
  * The image of one /infer, by its content type: raw image bytes (read as they arrive: limited,
@@ -73,11 +73,7 @@ final class InferInput {
   }
 
   private static String contentType(RoutingContext ctx) {
-    String type = ctx.request().getHeader("Content-Type");
-    if (type == null) {
-      return "";
-    }
-    int semi = type.indexOf(';');
-    return (semi < 0 ? type : type.substring(0, semi)).trim().toLowerCase(Locale.ROOT);
+    String type = RequestPolicy.mediaType(ctx.request().getHeader("Content-Type"));
+    return type == null ? "" : type;
   }
 }

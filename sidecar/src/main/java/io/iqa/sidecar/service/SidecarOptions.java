@@ -5,6 +5,7 @@ import io.iqa.protocol.config.ConfigNode;
 import io.iqa.protocol.config.EnvOverrides;
 import io.iqa.protocol.wire.LeaseRequest;
 import io.iqa.server.ConfigJson;
+import io.iqa.server.RequestPolicy;
 import io.iqa.server.ServerLimits;
 import io.iqa.sidecar.image.ImageDecoder;
 import io.iqa.sidecar.model.ModelEntry;
@@ -39,7 +40,7 @@ public final class SidecarOptions {
   private static final Set<String> KEYS = Set.of("models", "device", "max_batch", "max_image_bytes",
       "max_image_pixels", "host", "port", "max_body_bytes", "max_inflight_bytes", "cache", "batching", "allowed_roots",
       "broker", "on_lease_lost", "drain_timeout_s", "idle_shutdown_s", "idle_release_s", "auth", "lease", "limits",
-      "worker");
+      "worker", "allowed_hosts", "allowed_origins");
 
   private final JsonObject json;
   private final String host;
@@ -67,6 +68,7 @@ public final class SidecarOptions {
   private final long idleShutdownS;
   private final String adminTokenSha256;
   private final ServerLimits limits;
+  private final RequestPolicy requestPolicy;
 
   /** @throws ConfigException naming the key, for any unknown key, wrong type or out-of-range value */
   public SidecarOptions(JsonObject json) {
@@ -111,6 +113,7 @@ public final class SidecarOptions {
     adminTokenSha256 = c.block("auth").known(Set.of("admin_token_sha256"))
         .string("admin_token_sha256", null, Pattern.compile("[0-9a-fA-F]{64}"), "64 hex digits (sha256sum of the token)");
     limits = ServerLimits.from(c.block("limits").known(ServerLimits.KEYS));
+    requestPolicy = RequestPolicy.from(c);
   }
 
   /** A quarter of the JVM's heap: what a burst of large uploads may hold before 503 {@code overloaded}. */
@@ -293,5 +296,10 @@ public final class SidecarOptions {
   /** @return the HTTP limits (timeouts, connections, request sizes): the {@code limits} block */
   public ServerLimits limits() {
     return limits;
+  }
+
+  /** @return which requests are taken at all (browsers, Host names, origins): allowed_hosts, allowed_origins */
+  public RequestPolicy requestPolicy() {
+    return requestPolicy;
   }
 }

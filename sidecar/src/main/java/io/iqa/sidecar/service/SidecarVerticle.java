@@ -80,7 +80,8 @@ public final class SidecarVerticle extends VerticleBase {
           service = new ScoreService(vertx, lifecycle, ioPool, options, metrics);
           pages = new StatusPages(options, lifecycle, service, startedNanos);
           // The port first: a busy one fails the start before any lease is taken or worker started.
-          return GuardedServer.listen(vertx, router(), options.host(), options.port(), options.limits());
+          return GuardedServer.listen(vertx, router(), options.host(), options.port(), options.limits(),
+              options.requestPolicy());
         })
         .compose(s -> {
           server = s;

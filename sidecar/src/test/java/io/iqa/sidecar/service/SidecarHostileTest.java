@@ -287,4 +287,19 @@ class SidecarHostileTest {
       assertTrue(s.log().contains("cannot listen on 127.0.0.1:" + taken.getLocalPort()), s.log());
     }
   }
+
+  /** Round 2: the HTTP layer's findings, the same on the sidecar as on the broker (one layer, server-kit). */
+  @Test
+  void everyMalformedForeignOrUnknownRequestGetsAJson4xxAndAQuietLog() throws Exception {
+    SidecarProcess s = sidecar(new JsonObject(), List.of());
+    io.iqa.broker.HttpLayerProbe.assertEveryRequestGetsItsJsonAnswer(s.port, "/infer", "/release", () -> {
+      try {
+        return s.log();
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    });
+    assertEquals("ok", new JsonObject(get(s, "/health").body()).getString("status"),
+        "no bare or foreign POST may stop the sidecar");
+  }
 }

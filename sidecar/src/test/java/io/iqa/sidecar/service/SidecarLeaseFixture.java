@@ -84,6 +84,7 @@ abstract class SidecarLeaseFixture {
 
   void forceRelease() throws Exception {
     SidecarProcess.HTTP.send(HttpRequest.newBuilder(URI.create(brokerUrl + "/v1/gpu/force_release"))
+        .header("Content-Type", "application/json")
         .POST(HttpRequest.BodyPublishers.ofString("{\"owner\":\"iqa-sidecar-test\",\"reason\":\"operator needs the GPU\"}"))
         .build(), HttpResponse.BodyHandlers.ofString());
   }

@@ -141,7 +141,7 @@ class SidecarLeaseTest extends SidecarLeaseFixture {
     }
     await().atMost(Duration.ofSeconds(60)).until(() -> answers.get() >= 20);
     CompletableFuture<HttpResponse<String>> waiter = SidecarProcess.HTTP.sendAsync(
-        HttpRequest.newBuilder(URI.create(brokerUrl + "/v1/gpu/lease")).POST(HttpRequest.BodyPublishers.ofString(
+        HttpRequest.newBuilder(URI.create(brokerUrl + "/v1/gpu/lease")).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
             "{\"owner\":\"llm-server\",\"gpu\":0,\"wait_s\":30}")).build(), HttpResponse.BodyHandlers.ofString());
     java.util.concurrent.atomic.AtomicLong grantedAt = new java.util.concurrent.atomic.AtomicLong();
     waiter.thenRun(() -> grantedAt.set(System.nanoTime()));

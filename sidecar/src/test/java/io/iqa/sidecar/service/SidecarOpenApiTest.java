@@ -47,13 +47,14 @@ class SidecarOpenApiTest {
       check(api, base, "POST", "/infer", "", "image/jpeg", "not an image".getBytes());
       check(api, base, "POST", "/infer", "?models=nope", "image/jpeg", jpeg);
       check(api, base, "POST", "/infer", "", "application/json", "{\"path\": \"/etc/passwd\"}".getBytes());
-      check(api, base, "POST", "/release", "", null, null);
-      check(api, base, "POST", "/shutdown", "", null, null);
+      check(api, base, "POST", "/release", "", "application/json", null);
+      check(api, base, "POST", "/release", "", null, null); // what a web page could send: 403
+      check(api, base, "POST", "/shutdown", "", "application/json", null);
     } finally {
       SidecarServiceTest.await(vertx.close());
     }
     for (String status : new String[] {"POST /infer 200", "POST /infer 400", "POST /infer 403", "POST /release 401",
-        "POST /shutdown 401", "GET /health 200", "GET /v1/models 200"}) {
+        "POST /release 403", "POST /shutdown 401", "GET /health 200", "GET /v1/models 200"}) {
       assertTrue(api.checked().contains(status), status + " was not checked: " + api.checked());
     }
   }

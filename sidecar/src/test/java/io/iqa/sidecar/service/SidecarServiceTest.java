@@ -219,9 +219,11 @@ class SidecarServiceTest {
         Sha256.hex("admin-secret".getBytes()))));
     java.util.concurrent.atomic.AtomicInteger exitCode = new java.util.concurrent.atomic.AtomicInteger(-1);
     sidecar.onExit(exitCode::set);
-    assertEquals(401, await(send(HttpMethod.POST, "/shutdown", null, null)).status());
+    assertEquals(401, await(send(HttpMethod.POST, "/shutdown", "application/json", null)).status());
     assertEquals(401, shutdownWith("guess").status());
-    assertEquals(401, await(send(HttpMethod.POST, "/release", null, null)).status());
+    assertEquals(401, await(send(HttpMethod.POST, "/release", "application/json", null)).status());
+    assertEquals(403, await(send(HttpMethod.POST, "/release", null, null)).status(),
+        "a bare POST is what any web page can send: refused before auth is even asked");
     assertEquals("ok", get("/health").json().getString("status"), "a refused /shutdown must not stop anything");
     assertEquals("serving", get("/health").json().getString("state"), "nor a refused /release");
     Reply released = adminPost("/release", "admin-secret");

@@ -32,5 +32,5 @@ USER iqa
 # The state file of the memory store (with the Redis store: unused).
 VOLUME /data
 EXPOSE 8470
-ENTRYPOINT ["java", "-jar", "/app/lease-broker.jar"]
+ENTRYPOINT ["java", "-XX:+ExitOnOutOfMemoryError", "-jar", "/app/lease-broker.jar"]
 CMD ["--conf", "/app/conf/broker.json"]

@@ -34,5 +34,5 @@ COPY --from=build /src/sidecar/target/iqa-sidecar.jar /app/iqa-sidecar.jar
 COPY docker/conf/sidecar.json /app/conf/sidecar.json
 USER iqa
 EXPOSE 8471
-ENTRYPOINT ["java", "-jar", "/app/iqa-sidecar.jar"]
+ENTRYPOINT ["java", "-XX:+ExitOnOutOfMemoryError", "-jar", "/app/iqa-sidecar.jar"]
 CMD ["serve", "--conf", "/app/conf/sidecar.json"]

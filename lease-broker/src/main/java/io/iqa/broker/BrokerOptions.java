@@ -3,6 +3,7 @@ package io.iqa.broker;
 import io.iqa.protocol.config.ConfigException;
 import io.iqa.protocol.config.ConfigNode;
 import io.iqa.server.ConfigJson;
+import io.iqa.broker.http.StreamLimits;
 import io.iqa.server.RequestPolicy;
 import io.iqa.server.ServerLimits;
 import io.vertx.core.json.DecodeException;
@@ -32,6 +33,8 @@ public final class BrokerOptions {
   public static final String DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0";
   public static final String DEFAULT_REDIS_PREFIX = "gpu-lease:";
   public static final int DEFAULT_REDIS_POOL_SIZE = 16;
+  public static final long DEFAULT_REDIS_COMMAND_TIMEOUT_MS =
+      io.iqa.broker.store.impl.RedisLeaseStore.DEFAULT_COMMAND_TIMEOUT_MS;
   public static final boolean DEFAULT_STATE_FSYNC = false;
   public static final long DEFAULT_OBSERVE_INTERVAL_MS = 2000;
 
@@ -83,6 +86,7 @@ public final class BrokerOptions {
   private boolean fresh;
   private ServerLimits limits = ServerLimits.defaults();
   private RequestPolicy requestPolicy = RequestPolicy.defaults();
+  private StreamLimits streamLimits = StreamLimits.defaults();
   private long observeIntervalMs = DEFAULT_OBSERVE_INTERVAL_MS;
   private String nvidiaSmi = "nvidia-smi";
 
@@ -123,7 +127,9 @@ public final class BrokerOptions {
     }
     stateFsync = c.bool("state_fsync", DEFAULT_STATE_FSYNC);
     recoveryGraceS = c.optionalNumber("recovery_grace_s", 0, 86_400 * 7);
-    limits = ServerLimits.from(c.block("limits").known(ServerLimits.KEYS));
+    ConfigNode limitsBlock = c.block("limits").known(union(ServerLimits.KEYS, StreamLimits.KEYS));
+    limits = ServerLimits.from(limitsBlock);
+    streamLimits = StreamLimits.from(limitsBlock, limits.maxConnections());
     requestPolicy = RequestPolicy.from(c);
     observeIntervalMs = c.integer("observe_interval_ms", observeIntervalMs, 0, 3_600_000);
     if (observeIntervalMs > 0 && observeIntervalMs < 100) {
@@ -186,12 +192,13 @@ public final class BrokerOptions {
       store.known(Set.of("type"));
       return new JsonObject().put("type", "memory");
     }
-    store.known(Set.of("type", "url", "key_prefix", "pool_size"));
+    store.known(Set.of("type", "url", "key_prefix", "pool_size", "command_timeout_ms"));
     String url = store.string("url", DEFAULT_REDIS_URL, java.util.regex.Pattern.compile("(redis|rediss|unix)://.*"),
         "a redis:// URL");
     return new JsonObject().put("type", "redis").put("url", url)
         .put("key_prefix", store.string("key_prefix", DEFAULT_REDIS_PREFIX))
-        .put("pool_size", (int) store.integer("pool_size", DEFAULT_REDIS_POOL_SIZE, 1, 1024));
+        .put("pool_size", (int) store.integer("pool_size", DEFAULT_REDIS_POOL_SIZE, 1, 1024))
+        .put("command_timeout_ms", store.integer("command_timeout_ms", DEFAULT_REDIS_COMMAND_TIMEOUT_MS, 100, 600_000));
   }
 
   private static List<GpuDevice> parseGpus(ConfigNode c) {
@@ -239,6 +246,8 @@ public final class BrokerOptions {
   public boolean fresh() { return fresh; }
   /** @return the HTTP limits (timeouts, connections, request sizes): the {@code limits} block */
   public ServerLimits limits() { return limits; }
+  /** @return the budget of event streams and lease watches: the stream keys of the {@code limits} block */
+  public StreamLimits streamLimits() { return streamLimits; }
   /** @return which requests are taken at all (browsers, Host names, origins): allowed_hosts, allowed_origins */
   public RequestPolicy requestPolicy() { return requestPolicy; }
   public BrokerOptions fresh(boolean f) { this.fresh = f; return this; }
@@ -279,5 +288,11 @@ public final class BrokerOptions {
       stateFile = dir.resolve(stateFile).normalize();
     }
     return this;
+  }
+
+  private static Set<String> union(Set<String> a, Set<String> b) {
+    Set<String> all = new java.util.HashSet<>(a);
+    all.addAll(b);
+    return all;
   }
 }

@@ -86,7 +86,7 @@ public final class BrokerVerticle extends VerticleBase {
           gpus = detected;
           store = createStore();
           waiters = new Waiters(Timers.of(vertx), store);
-          sse = new SseHub(vertx, SseHub.KEEPALIVE_MS);
+          sse = new SseHub(vertx, SseHub.KEEPALIVE_MS, options.streamLimits());
           eventsApi = new EventsApi(store, sse);
           watchApi = new WatchApi(store, sse);
           observer = new GpuObserver(vertx, smi, holders, store, options.observeIntervalMs());
@@ -154,7 +154,8 @@ public final class BrokerVerticle extends VerticleBase {
       return new RedisLeaseStore(vertx, conf.getString("url", BrokerOptions.DEFAULT_REDIS_URL),
           conf.getString("key_prefix", BrokerOptions.DEFAULT_REDIS_PREFIX),
           conf.getInteger("pool_size", BrokerOptions.DEFAULT_REDIS_POOL_SIZE), settings,
-          Math.max(2000, 3 * options.reaperIntervalMs()));
+          Math.max(2000, 3 * options.reaperIntervalMs()))
+          .commandTimeoutMs(conf.getLong("command_timeout_ms", BrokerOptions.DEFAULT_REDIS_COMMAND_TIMEOUT_MS));
     }
     return new MemoryLeaseStore(settings);
   }

@@ -2,6 +2,8 @@ package io.iqa.broker;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -103,17 +105,25 @@ public final class NvidiaSmi {
     return used;
   }
 
+  /**
+   * Runs one query within {@link #TIMEOUT_S}, reading and waiting together: the output goes to a
+   * file, not a pipe, so a wedged driver (an nvidia-smi that never exits, or a child of it that holds
+   * the pipe) costs one timeout, never a thread blocked for ever.
+   */
   private String run(String query) throws Unavailable {
-    ProcessBuilder pb = new ProcessBuilder(executable, query, "--format=csv,noheader,nounits")
-        .redirectErrorStream(true);
+    Path out = null;
     try {
+      out = Files.createTempFile("nvidia-smi", ".out");
+      ProcessBuilder pb = new ProcessBuilder(executable, query, "--format=csv,noheader,nounits")
+          .redirectErrorStream(true).redirectOutput(out.toFile()).redirectInput(ProcessBuilder.Redirect.from(
+              new java.io.File("/dev/null")));
       Process p = pb.start();
-      byte[] out = p.getInputStream().readAllBytes();
       if (!p.waitFor(TIMEOUT_S, TimeUnit.SECONDS)) {
+        p.descendants().forEach(ProcessHandle::destroyForcibly);
         p.destroyForcibly();
-        throw new Unavailable("nvidia-smi did not answer within " + TIMEOUT_S + " s", false);
+        throw new Unavailable("nvidia-smi did not answer within " + TIMEOUT_S + " s (a wedged driver?)", false);
       }
-      String text = new String(out, StandardCharsets.UTF_8);
+      String text = Files.readString(out, StandardCharsets.UTF_8);
       if (p.exitValue() != 0) {
         throw new Unavailable("nvidia-smi " + query + " exited " + p.exitValue() + ": " + text.strip(), false);
       }
@@ -123,6 +133,14 @@ public final class NvidiaSmi {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new Unavailable("interrupted while nvidia-smi ran", false);
+    } finally {
+      if (out != null) {
+        try {
+          Files.deleteIfExists(out);
+        } catch (IOException ignored) {
+          // a temp file left in /tmp
+        }
+      }
     }
   }
 

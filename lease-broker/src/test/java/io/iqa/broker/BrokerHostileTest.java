@@ -14,6 +14,7 @@ import io.vertx.core.json.JsonObject;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -313,5 +314,123 @@ class BrokerHostileTest {
     }
     assertEquals(1, b.get("/v1/gpu/status").json().getJsonArray("gpus").getJsonObject(0).getJsonArray("leases")
         .size(), "lease 1 must still be held");
+  }
+
+  /** A socket that asks for the event stream and never reads a byte of it. */
+  private static java.net.Socket neverReading(int port, String token) throws Exception {
+    java.net.Socket s = new java.net.Socket();
+    s.setReceiveBufferSize(4096);
+    s.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5000);
+    s.getOutputStream().write(("GET /v1/gpu/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+        + (token == null ? "" : "Authorization: Bearer " + token + "\r\n") + "\r\n").getBytes(StandardCharsets.US_ASCII));
+    s.getOutputStream().flush();
+    return s;
+  }
+
+  /**
+   * Round 2: 200 event streams whose clients never read were buffered without bound; with a 128 MB
+   * heap the broker ran out of memory in about 15 s and then lived on deaf. Now each stream has a
+   * budget: the broker (-Xmx128m, as small as the probe's) drops them and serves /health and lease
+   * calls throughout.
+   */
+  @Test
+  void twoHundredEventStreamsThatNeverReadAreDroppedAndLeaseCallsAreServedThroughout() throws Exception {
+    String opts = System.getenv().getOrDefault("JDK_JAVA_OPTIONS", "") + " -Xmx128m -XX:+ExitOnOutOfMemoryError";
+    List<java.net.Socket> readers = new ArrayList<>();
+    try (BrokerProcess b = new BrokerProcess(new JsonObject()
+        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))
+        .put("limits", new JsonObject().put("max_streams", 300).put("max_streams_per_client", 250)), dir,
+        Map.of("JDK_JAVA_OPTIONS", opts))) {
+      for (int i = 0; i < 200; i++) {
+        readers.add(neverReading(b.port, null));
+      }
+      String purpose = "p".repeat(250); // every event carries it: 200 streams x 2 events x 0.5 KB per cycle
+      long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      long slowest = 0;
+      int cycles = 0;
+      while (System.nanoTime() < end) {
+        long t0 = System.nanoTime();
+        var lease = b.post("/v1/gpu/lease", new JsonObject().put("owner", "busy").put("purpose", purpose));
+        assertEquals(200, lease.statusCode(), lease.body());
+        var released = b.post("/v1/gpu/release", new JsonObject().put("token",
+            new JsonObject(lease.body()).getString("token")));
+        assertEquals(200, released.statusCode(), released.body());
+        if (cycles % 20 == 0) {
+          assertEquals("ok", b.get("/health").getString("status"));
+        }
+        slowest = Math.max(slowest, (System.nanoTime() - t0) / 1_000_000);
+        cycles++;
+      }
+      assertTrue(b.process.isAlive(), "the broker died: " + b.log());
+      assertTrue(slowest < 5000, "a lease call took " + slowest + " ms while the streams were held");
+      assertTrue(b.log().contains("dropping an event stream"), "no stream was ever dropped: " + cycles + " cycles\n"
+          + b.log());
+      assertFalse(b.log().contains("java.lang.OutOfMemoryError"), b.log());
+    } finally {
+      for (java.net.Socket s : readers) {
+        s.close();
+      }
+    }
+  }
+
+  /**
+   * Round 2: one client holding about 1,100 streams made every other request but /health answer 503.
+   * Now a client (a token, or an address without auth) may hold only its share of the streams, and
+   * the rest of the connections stay free for everyone else's lease calls and streams.
+   */
+  @Test
+  void fifteenHundredStreamsFromOneClientDoNotLockOutAnother() throws Exception {
+    JsonArray tokens = new JsonArray()
+        .add(new JsonObject().put("name", "greedy").put("token_sha256", Sha256.hex("greedy-secret")).put("role", "admin"))
+        .add(new JsonObject().put("name", "llm").put("token_sha256", Sha256.hex("llm-secret"))
+            .put("owners", new JsonArray().add("llm-server")));
+    List<java.net.Socket> held = new ArrayList<>();
+    try (BrokerProcess b = new BrokerProcess(new JsonObject()
+        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))
+        .put("auth", new JsonObject().put("tokens", tokens)), dir)) {
+      int refused = 0;
+      for (int i = 0; i < 1500; i++) {
+        java.net.Socket s = neverReading(b.port, "greedy-secret");
+        s.setSoTimeout(10_000);
+        byte[] head = s.getInputStream().readNBytes(12);
+        String status = new String(head, StandardCharsets.US_ASCII);
+        if (status.startsWith("HTTP/1.1 429")) {
+          refused++;
+          s.close();
+        } else {
+          assertTrue(status.startsWith("HTTP/1.1 200"), "stream " + i + ": " + status);
+          held.add(s);
+        }
+      }
+      assertEquals(StreamLimitsDefaults.PER_CLIENT, held.size(), "one client holds its share of the streams");
+      assertEquals(1500 - held.size(), refused);
+      // Another client: its lease calls and its own lease watch are served.
+      HttpResponse<String> lease = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest
+          .newBuilder(java.net.URI.create("http://127.0.0.1:" + b.port + "/v1/gpu/lease"))
+          .header("Content-Type", "application/json").header("Authorization", "Bearer llm-secret")
+          .POST(java.net.http.HttpRequest.BodyPublishers.ofString(new JsonObject().put("owner", "llm-server").encode()))
+          .build(), HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, lease.statusCode(), lease.body());
+      try (java.net.Socket watch = new java.net.Socket("127.0.0.1", b.port)) {
+        watch.setSoTimeout(10_000);
+        watch.getOutputStream().write(("GET /v1/gpu/lease/watch HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+            + "llm-secret\r\nLease-Token: " + new JsonObject(lease.body()).getString("token") + "\r\n\r\n")
+            .getBytes(StandardCharsets.US_ASCII));
+        String status = new String(watch.getInputStream().readNBytes(12), StandardCharsets.US_ASCII);
+        assertEquals("HTTP/1.1 200", status, "the other client's watch must open");
+      }
+      HttpResponse<String> health = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest
+          .newBuilder(java.net.URI.create("http://127.0.0.1:" + b.port + "/health")).build(),
+          HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, health.statusCode());
+    } finally {
+      for (java.net.Socket s : held) {
+        s.close();
+      }
+    }
+  }
+
+  private static final class StreamLimitsDefaults {
+    static final int PER_CLIENT = io.iqa.broker.http.StreamLimits.DEFAULT_MAX_STREAMS_PER_CLIENT;
   }
 }

@@ -56,6 +56,29 @@ class NvidiaSmiTest {
     assertEquals(java.util.Map.of(0, 1, 1, 40211), new NvidiaSmi(smi.toString()).memoryUsedMb());
   }
 
+  /**
+   * Round 2 (read in the code): nvidia-smi's output was read to its end before the 10 s timeout
+   * began, so a wedged driver blocked the broker's start for ever. A stand-in that never exits, with
+   * a child that holds its output open, costs the start one timeout; the broker then serves.
+   */
+  @Test
+  void aWedgedNvidiaSmiDoesNotBlockTheBrokersStart(@TempDir Path dir) throws Exception {
+    Path bin = Files.createDirectories(dir.resolve("bin"));
+    Path smi = bin.resolve("nvidia-smi");
+    Files.writeString(smi, "#!/bin/sh\necho '0, 81559'\nsleep 600 &\nexec sleep 600\n");
+    Files.setPosixFilePermissions(smi, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+    long t0 = System.nanoTime();
+    try (BrokerProcess b = new BrokerProcess(new io.vertx.core.json.JsonObject().put("observe_interval_ms", 500),
+        dir, java.util.Map.of("PATH", bin + ":" + System.getenv("PATH")))) {
+      long startedS = (System.nanoTime() - t0) / 1_000_000_000L;
+      assertTrue(startedS < 30, "the broker took " + startedS + " s to start");
+      assertTrue(b.log().contains("did not answer within 10 s"), b.log());
+      var lease = b.post("/v1/gpu/lease", new io.vertx.core.json.JsonObject().put("owner", "x"));
+      assertEquals(200, lease.statusCode(), lease.body());
+      assertEquals(0, new io.vertx.core.json.JsonObject(lease.body()).getInteger("gpu"), "one whole device 0");
+    }
+  }
+
   /** A stand-in nvidia-smi that prints {@code output} when its first argument is {@code query}, else fails. */
   private static Path answering(Path dir, String query, String output) throws Exception {
     Files.writeString(dir.resolve("output"), output);

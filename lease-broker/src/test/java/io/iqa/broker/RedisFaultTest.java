@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -89,6 +90,52 @@ class RedisFaultTest {
       JsonObject next = broker.lease(new JsonObject().put("owner", "other").put("gpu", 1));
       assertTrue(next.getLong("lease_id") > held.getLong("lease_id"), "lease ids went backwards after the restart");
       assertEquals(200, broker.get("/health").status());
+    }
+  }
+
+  /**
+   * Round 2 (read in the code): Redis calls had no timeout, so a paused Redis hung every lease call
+   * for as long as it was paused. Now each call fails as 503 store_unavailable within
+   * store.command_timeout_ms, and the broker serves again the moment Redis wakes.
+   */
+  @Test
+  void aPausedRedisGives503WithinTheTimeoutAndTheBrokerServesAgainWhenItWakes() throws Exception {
+    try (RedisServer redis = new RedisServer()) {
+      JsonObject config = config(redis, "paused:");
+      config.getJsonObject("store").put("command_timeout_ms", 1000);
+      try (TestBroker broker = new TestBroker(config)) {
+        JsonObject held = broker.lease(new JsonObject().put("owner", "holder").put("gpu", 0).put("ttl_s", 60));
+        redis.pause();
+        try {
+          for (String what : List.of("renew", "lease", "health")) {
+            long t0 = System.nanoTime();
+            Reply r = switch (what) {
+              case "renew" -> broker.post("/v1/gpu/renew", new JsonObject().put("token", held.getString("token")));
+              case "lease" -> broker.post("/v1/gpu/lease", new JsonObject().put("owner", "other").put("gpu", 1));
+              default -> broker.get("/health");
+            };
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            assertEquals(503, r.status(), what + ": " + r);
+            assertTrue(ms < 3000, what + " took " + ms + " ms against a paused Redis (timeout 1000 ms)");
+            if (!what.equals("health")) {
+              assertEquals("store_unavailable", r.json().getString("error"));
+              assertTrue(r.json().getString("message").contains("command_timeout_ms"), r.toString());
+            }
+          }
+        } finally {
+          redis.resume();
+        }
+        Reply renewed = null;
+        long deadline = System.nanoTime() + 15_000_000_000L;
+        while (System.nanoTime() < deadline) {
+          renewed = broker.post("/v1/gpu/renew", new JsonObject().put("token", held.getString("token")));
+          if (renewed.status() == 200) {
+            break;
+          }
+          TestBroker.sleep(100);
+        }
+        assertEquals(200, renewed.status(), "the lease must renew once Redis wakes: " + renewed);
+      }
     }
   }
 

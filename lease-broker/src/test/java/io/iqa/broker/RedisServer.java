@@ -68,6 +68,20 @@ public final class RedisServer implements AutoCloseable {
     process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
   }
 
+  /** SIGSTOP: Redis holds every connection open and answers nothing (a paused VM, a wedged host). */
+  public void pause() throws IOException, InterruptedException {
+    signal("STOP");
+  }
+
+  /** SIGCONT after {@link #pause}. */
+  public void resume() throws IOException, InterruptedException {
+    signal("CONT");
+  }
+
+  private void signal(String sig) throws IOException, InterruptedException {
+    new ProcessBuilder("kill", "-" + sig, Long.toString(process.pid())).inheritIO().start().waitFor();
+  }
+
   /** Runs one command (RESP array of bulk strings) and returns Redis's raw answer. */
   public String command(String... args) throws IOException {
     StringBuilder req = new StringBuilder("*").append(args.length).append("\r\n");
@@ -108,6 +122,11 @@ public final class RedisServer implements AutoCloseable {
   @Override
   public void close() throws InterruptedException {
     if (process != null) {
+      try {
+        resume(); // a paused redis-server would not die of SIGKILL until it runs again
+      } catch (IOException ignored) {
+        // gone already
+      }
       kill();
     }
   }

@@ -33,6 +33,7 @@ public final class ServerProcess {
    * @return null once it serves, else the exit code: 2 for a configuration mistake, 1 otherwise
    */
   public static Integer deploy(String name, Vertx vertx, Deployable verticle, long timeoutS) {
+    exitOnOutOfMemory(name, vertx);
     try {
       vertx.deployVerticle(verticle).await(timeoutS, TimeUnit.SECONDS);
       return null;
@@ -42,6 +43,36 @@ public final class ServerProcess {
       vertx.close();
       return cause instanceof ConfigException ? 2 : 1;
     }
+  }
+
+  /**
+   * An {@link OutOfMemoryError} (or any VirtualMachineError) ends the process with exit code 3, as
+   * {@code -XX:+ExitOnOutOfMemoryError} does (every start script, unit and image passes it too):
+   * a server that lives on after one answers nothing, and no supervisor restarts it.
+   */
+  static void exitOnOutOfMemory(String name, Vertx vertx) {
+    vertx.exceptionHandler(t -> {
+      if (t instanceof VirtualMachineError) {
+        halt(name, t);
+      }
+      LOG.error("unhandled exception in {}", name, t);
+    });
+    Thread.UncaughtExceptionHandler before = Thread.getDefaultUncaughtExceptionHandler();
+    Thread.setDefaultUncaughtExceptionHandler((thread, t) -> {
+      if (t instanceof VirtualMachineError) {
+        halt(name, t);
+      }
+      if (before != null) {
+        before.uncaughtException(thread, t);
+      } else {
+        t.printStackTrace();
+      }
+    });
+  }
+
+  private static void halt(String name, Throwable t) {
+    System.err.println(name + ": " + t + ": exiting (code 3) so that a supervisor restarts it");
+    Runtime.getRuntime().halt(3);
   }
 
   /** @return 0, when the main thread is interrupted (the process normally ends by the hook first) */

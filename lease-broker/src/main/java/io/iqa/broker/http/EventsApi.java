@@ -50,13 +50,16 @@ public final class EventsApi {
       return;
     }
     for (HttpServerResponse response : List.copyOf(streams)) {
-      SseHub.send(response, event.type(), event.seq(), event.toJson());
+      hub.send(response, event.type(), event.seq(), event.toJson());
     }
   }
 
   private void openStream(RoutingContext ctx, List<LeaseEvent> recent) {
     HttpServerResponse response = hub.open(ctx, "lease events", () -> streams.remove(ctx.response()));
-    recent.forEach(e -> SseHub.send(response, e.type(), e.seq(), e.toJson()));
+    if (response == null) {
+      return; // over the stream budget: refused
+    }
+    recent.forEach(e -> hub.send(response, e.type(), e.seq(), e.toJson()));
     streams.add(response);
   }
 

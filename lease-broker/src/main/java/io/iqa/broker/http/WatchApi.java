@@ -53,15 +53,17 @@ public final class WatchApi {
         return;
       }
       Watch w = new Watch(hash, ctx.response());
-      hub.open(ctx, "lease " + lease.leaseId(), () -> forget(lease.leaseId(), w));
+      if (hub.open(ctx, "lease " + lease.leaseId(), () -> forget(lease.leaseId(), w)) == null) {
+        return; // over the stream budget: refused
+      }
       watches.computeIfAbsent(lease.leaseId(), id -> new ArrayList<>()).add(w);
-      SseHub.send(w.response, WatchEvent.LEASE, null, lease.toHolderJson(null, null));
+      hub.send(w.response, WatchEvent.LEASE, null, lease.toHolderJson(null, null));
       if (lease.revoking()) {
-        SseHub.send(w.response, WatchEvent.REVOKED, null, revoked(lease.leaseId(), lease.revoked().wireName(), null,
+        hub.send(w.response, WatchEvent.REVOKED, null, revoked(lease.leaseId(), lease.revoked().wireName(), null,
             null, false, lease.expiresAt().toString()));
       } else {
         if (lease.yieldRequestedAt() != null) {
-          SseHub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(lease.leaseId(), null, null));
+          hub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(lease.leaseId(), null, null));
         }
         // An event published between the lookup and this registration (another broker's, over pub/sub)
         // reached nobody: one more look closes that window.
@@ -78,14 +80,14 @@ public final class WatchApi {
     }
     for (Watch w : List.copyOf(list)) {
       if (e.revokes()) {
-        SseHub.send(w.response, WatchEvent.REVOKED, null, revoked(e.leaseId(), e.type(), e.by(), e.reason(),
+        hub.send(w.response, WatchEvent.REVOKED, null, revoked(e.leaseId(), e.type(), e.by(), e.reason(),
             Boolean.TRUE.equals(e.immediate()), e.handoffAt() == null ? null : e.handoffAt().toString()));
       }
       if (e.type().equals(LeaseEvent.YIELD_REQUESTED)) {
-        SseHub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(e.leaseId(), e.by(), e.reason()));
+        hub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(e.leaseId(), e.by(), e.reason()));
       }
       if (e.freesCapacity()) {
-        SseHub.send(w.response, WatchEvent.ENDED, null, new JsonObject().put("lease_id", e.leaseId()).put("event", e.type()));
+        hub.send(w.response, WatchEvent.ENDED, null, new JsonObject().put("lease_id", e.leaseId()).put("event", e.type()));
         hub.end(w.response);
       }
     }
@@ -114,17 +116,17 @@ public final class WatchApi {
       }
       if (ar.succeeded() && ar.result().revoking()) {
         Lease l = ar.result();
-        SseHub.send(w.response, WatchEvent.REVOKED, null, revoked(l.leaseId(), l.revoked().wireName(), null, null, false,
+        hub.send(w.response, WatchEvent.REVOKED, null, revoked(l.leaseId(), l.revoked().wireName(), null, null, false,
             l.expiresAt().toString()));
       } else if (ar.succeeded() && ar.result().yieldRequestedAt() != null && !yieldTold) {
-        SseHub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(ar.result().leaseId(), null, null));
+        hub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(ar.result().leaseId(), null, null));
       } else if (ar.failed() && ar.cause() instanceof StoreException se
           && se.kind() != StoreException.Kind.UNAVAILABLE) {
         if (se.reason() != null && se.reason().revokes()) {
-          SseHub.send(w.response, WatchEvent.REVOKED, null, revoked(leaseId, se.reason().wireName(), null, null,
+          hub.send(w.response, WatchEvent.REVOKED, null, revoked(leaseId, se.reason().wireName(), null, null,
               false, null));
         }
-        SseHub.send(w.response, WatchEvent.ENDED, null, new JsonObject().put("lease_id", leaseId)
+        hub.send(w.response, WatchEvent.ENDED, null, new JsonObject().put("lease_id", leaseId)
             .put("event", se.reason() == null ? "unknown" : se.reason().wireName()));
         hub.end(w.response);
         forget(leaseId, w);

@@ -23,6 +23,8 @@ public enum ErrorCode implements WireEnum {
   TOO_LARGE(413),
   URI_TOO_LONG(414),
   UNSUPPORTED_MEDIA_TYPE(415),
+  /** A client holds as many event streams as it may (or the broker does): close one, or retry later. */
+  TOO_MANY_STREAMS(429),
   HEADERS_TOO_LARGE(431),
   INTERNAL(500),
   UNAVAILABLE(503),

@@ -48,7 +48,8 @@ final class ScoreService {
     this.maxEntries = options.cacheMaxEntries();
     this.cache = Caffeine.newBuilder().maximumSize(maxEntries).executor(Runnable::run).build();
     String redisUrl = options.sharedCacheUrl();
-    this.shared = redisUrl == null ? null : new SharedCache(vertx, redisUrl, options.sharedCacheTtlS());
+    this.shared = redisUrl == null ? null : new SharedCache(vertx, redisUrl, options.sharedCacheTtlS(),
+        options.sharedCacheTimeoutMs());
   }
 
   /** @return the named models (all for none), in order. @throws HttpError 400 naming an unknown model */

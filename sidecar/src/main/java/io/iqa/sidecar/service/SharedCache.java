@@ -8,6 +8,7 @@ import io.vertx.redis.client.Command;
 import io.vertx.redis.client.Redis;
 import io.vertx.redis.client.RedisOptions;
 import io.vertx.redis.client.Request;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -25,19 +26,22 @@ final class SharedCache {
   private final Redis redis;
   private final String url;
   private final long ttlS;
+  /** A call without an answer this long counts as Redis down: a miss, and the model runs. */
+  private final long timeoutMs;
   private long hits;
   private boolean down;
 
-  SharedCache(Vertx vertx, String url, long ttlS) {
+  SharedCache(Vertx vertx, String url, long ttlS, long timeoutMs) {
     this.redis = Redis.createClient(vertx, new RedisOptions().setConnectionString(url).setMaxPoolSize(8)
         .setMaxPoolWaiting(1024));
     this.url = url;
     this.ttlS = ttlS;
+    this.timeoutMs = timeoutMs;
   }
 
   /** @return the score, or null when Redis does not have it (or does not answer) */
   Future<Score> get(String key) {
-    return redis.send(Request.cmd(Command.GET).arg(PREFIX + key)).map(resp -> {
+    return redis.send(Request.cmd(Command.GET).arg(PREFIX + key)).timeout(timeoutMs, TimeUnit.MILLISECONDS).map(resp -> {
       up();
       if (resp == null) {
         return (Score) null;
@@ -57,6 +61,7 @@ final class SharedCache {
       j.put("s", score.std());
     }
     redis.send(Request.cmd(Command.SET).arg(PREFIX + key).arg(j.encode()).arg("EX").arg(ttlS))
+        .timeout(timeoutMs, TimeUnit.MILLISECONDS)
         .onSuccess(r -> up())
         .onFailure(this::down);
   }

@@ -89,6 +89,7 @@ final class WorkerProcess {
     try (FrameChannel.Listener listener = FrameChannel.listen(socket)) {
       List<String> cmd = new ArrayList<>();
       cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+      cmd.add("-XX:+ExitOnOutOfMemoryError"); // a worker out of memory exits (and is replaced), never lingers deaf
       cmd.addAll(jvmArgs);
       cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), WorkerMain.class.getName(), socket.toString()));
       ProcessBuilder pb = new ProcessBuilder(ChildProcess.wrap(cmd, "KILL"));

@@ -75,10 +75,23 @@ class SharedCacheTest {
         assertEquals(first.getJsonObject("scores"), second.getJsonObject("scores"));
         assertEquals(0, b.modelImages(), "b ran the model although Redis had the score");
 
+        // Round 2 (read in the code): no timeout, so with Redis paused every cache miss joined a
+        // lookup that never completed. Now a lookup past cache.redis_timeout_ms is a miss.
+        redis.pause();
+        try {
+          long t0 = System.nanoTime();
+          JsonObject whilePaused = a.infer(SidecarServiceTest.jpeg(23));
+          long ms = (System.nanoTime() - t0) / 1_000_000;
+          assertFalse(whilePaused.getBoolean("cached"));
+          assertTrue(ms < 5000, "a miss with Redis paused took " + ms + " ms (timeout 500 ms)");
+          assertEquals(2, a.modelImages());
+        } finally {
+          redis.resume();
+        }
         redis.kill();
         JsonObject withoutRedis = a.infer(SidecarServiceTest.jpeg(22));
         assertFalse(withoutRedis.getBoolean("cached"));
-        assertEquals(2, a.modelImages());
+        assertEquals(3, a.modelImages());
       } finally {
         a.close();
         b.close();

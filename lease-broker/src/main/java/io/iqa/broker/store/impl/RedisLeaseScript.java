@@ -31,6 +31,8 @@ final class RedisLeaseScript {
   private final StoreClock clock;
   private String sha;
   private JsonObject settings;
+  /** How long one call may take: past it the call fails as the store unavailable (a paused Redis). */
+  private long commandTimeoutMs = RedisLeaseStore.DEFAULT_COMMAND_TIMEOUT_MS;
   /**
    * This broker's anchor on the store's clock: the store time an answer carried and this broker's
    * monotonic time when it arrived. Each call asks the store to move its clock to anchor + the
@@ -51,10 +53,24 @@ final class RedisLeaseScript {
     this.clock = clock;
   }
 
+  void commandTimeoutMs(long ms) {
+    this.commandTimeoutMs = ms;
+  }
+
+  /** {@code call} within the command timeout: a Redis that does not answer (paused, wedged) is unavailable. */
+  <T> Future<T> timed(Future<T> call, String what) {
+    return call.timeout(commandTimeoutMs, java.util.concurrent.TimeUnit.MILLISECONDS).recover(e ->
+        e instanceof java.util.concurrent.TimeoutException
+            ? Future.failedFuture(new StoreException(StoreException.Kind.UNAVAILABLE, "lease store unavailable: redis "
+                + "at " + url + " did not answer " + what + " within store.command_timeout_ms=" + commandTimeoutMs
+                + " (the change may still be made when it wakes: a grant nobody received ends by its ttl)", null, e))
+            : Future.failedFuture(e));
+  }
+
   /** Loads the script; {@code settings} go with every call (the script keeps nothing of a broker). */
   Future<Void> load(JsonObject settings) {
     this.settings = settings;
-    return redis.send(Request.cmd(Command.SCRIPT).arg("LOAD").arg(SCRIPT)).map(loaded -> {
+    return timed(redis.send(Request.cmd(Command.SCRIPT).arg("LOAD").arg(SCRIPT)), "SCRIPT LOAD").map(loaded -> {
       sha = loaded.toString();
       return null;
     });
@@ -74,7 +90,7 @@ final class RedisLeaseScript {
     // An absent argument is left out: a JSON null reaches Lua as cjson.null, which is true there.
     args.getMap().values().removeIf(Objects::isNull);
     String payload = args.put("s", settings).put("origin", origin).put("floor", floor).encode();
-    return redis.send(Request.cmd(Command.EVALSHA).arg(sha).arg(0).arg(prefix).arg(op).arg(payload))
+    Future<Response> sent = redis.send(Request.cmd(Command.EVALSHA).arg(sha).arg(0).arg(prefix).arg(op).arg(payload))
         .recover(e -> {
           // A restarted Redis has forgotten the script: load it again with the call itself.
           if (isError(e) && e.toString().startsWith("NOSCRIPT")) {
@@ -84,8 +100,8 @@ final class RedisLeaseScript {
         })
         .recover(e -> Future.failedFuture(isError(e)
             ? new IllegalStateException("redis lease script failed in '" + op + "': " + e, e)
-            : unavailable(e)))
-        .map(resp -> answered(new JsonObject(resp.toString())));
+            : unavailable(e)));
+    return timed(sent, "'" + op + "'").map(resp -> answered(new JsonObject(resp.toString())));
   }
 
   /** @return the store time this broker estimates for {@code monoNs}, or null before its first answer */

@@ -54,6 +54,8 @@ public final class RedisLeaseStore implements LeaseStore {
   /** The highest lease id this broker has seen: a Redis that lost its data never goes below it. */
   private final AtomicLong maxLeaseId = new AtomicLong();
   private final RedisLeaseJson json;
+  /** How long one call to Redis may take by default (store.command_timeout_ms). */
+  public static final long DEFAULT_COMMAND_TIMEOUT_MS = 3000;
 
   /**
    * @param waiterHeartbeatMs a queued request whose broker has not touched it for this long is dropped
@@ -121,8 +123,8 @@ public final class RedisLeaseStore implements LeaseStore {
         .put("grace", settings.recoveryGraceMs());
     String gpusKey = prefix + "gpus";
     return script.load(settingsJson)
-        .compose(loaded -> redis.send(Request.cmd(Command.SET).arg(gpusKey).arg(devices.encode()).arg("NX")
-            .arg("GET")))
+        .compose(loaded -> script.timed(redis.send(Request.cmd(Command.SET).arg(gpusKey).arg(devices.encode()).arg("NX")
+            .arg("GET")), "SET gpus"))
         .compose(previous -> {
           if (previous != null && !new JsonArray(previous.toString()).equals(devices)) {
             return Future.failedFuture(new StoreException(StoreException.Kind.UNAVAILABLE,
@@ -237,7 +239,7 @@ public final class RedisLeaseStore implements LeaseStore {
 
   @Override
   public Future<List<LeaseEvent>> events() {
-    return redis.send(Request.cmd(Command.LRANGE).arg(prefix + "events").arg(0).arg(-1))
+    return script.timed(redis.send(Request.cmd(Command.LRANGE).arg(prefix + "events").arg(0).arg(-1)), "LRANGE events")
         .map(resp -> {
           List<LeaseEvent> list = new ArrayList<>();
           for (Response item : resp) {
@@ -245,7 +247,13 @@ public final class RedisLeaseStore implements LeaseStore {
           }
           return list;
         })
-        .recover(e -> Future.failedFuture(script.unavailable(e)));
+        .recover(e -> Future.failedFuture(e instanceof StoreException ? e : script.unavailable(e)));
+  }
+
+  /** Every call to Redis fails as unavailable past {@code ms} (store.command_timeout_ms). @return this */
+  public RedisLeaseStore commandTimeoutMs(long ms) {
+    script.commandTimeoutMs(ms);
+    return this;
   }
 
   @Override

@@ -9,6 +9,8 @@ public enum ErrorCode implements WireEnum {
   BAD_REQUEST(400),
   /** The image bytes are empty, not an image, truncated or corrupt. */
   BAD_IMAGE(400),
+  /** The image is too small (or too thin) for a requested model; the message names the model and its minimum. */
+  TOO_SMALL(400),
   UNAUTHORIZED(401),
   FORBIDDEN(403),
   NOT_FOUND(404),
@@ -27,6 +29,8 @@ public enum ErrorCode implements WireEnum {
   TOO_MANY_STREAMS(429),
   HEADERS_TOO_LARGE(431),
   INTERNAL(500),
+  /** A model failed on this image (its own failure, not the image's): the other images are scored. */
+  MODEL_FAILED(500),
   UNAVAILABLE(503),
   STORE_UNAVAILABLE(503),
   OVERLOADED(503),

@@ -18,7 +18,9 @@ public final class ImageDecodeException extends Exception {
     /** More encoded bytes than allowed. */
     TOO_LARGE(ErrorCode.TOO_LARGE),
     /** More pixels declared in the header than allowed: refused before decoding (decompression bomb). */
-    TOO_MANY_PIXELS(ErrorCode.TOO_LARGE);
+    TOO_MANY_PIXELS(ErrorCode.TOO_LARGE),
+    /** An image a requested model cannot score: too small, or too thin (ImageModel#tooSmall). */
+    TOO_SMALL(ErrorCode.TOO_SMALL);
 
     private final ErrorCode code;
 
@@ -42,7 +44,7 @@ public final class ImageDecodeException extends Exception {
     return kind;
   }
 
-  /** @return the v1 error: {@code bad_image} or {@code too_large} (its HTTP status is the code's) */
+  /** @return the v1 error: {@code bad_image}, {@code too_large} or {@code too_small} (its HTTP status is the code's) */
   public ErrorCode errorCode() {
     return kind.code;
   }

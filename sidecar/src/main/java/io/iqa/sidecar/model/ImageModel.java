@@ -26,6 +26,31 @@ public interface ImageModel extends AutoCloseable {
   /** @return how many pixels it needs of a decoded image ({@link Need#NONE}: it reads the encoded bytes) */
   Need need();
 
+  /**
+   * @return why an image of {@code width} x {@code height} pixels is too small (or too thin) for this
+   *     model, naming its minimum, or null when it can score it (most models resize to their input
+   *     and take any size)
+   */
+  default String tooSmall(int width, int height) {
+    return null;
+  }
+
+  /**
+   * Refuses an image some of {@code models} cannot score. @throws ImageDecodeException {@code
+   * too_small}, naming the first such model and its minimum
+   */
+  static void checkSize(List<ImageModel> models, int width, int height)
+      throws io.iqa.sidecar.image.ImageDecodeException {
+    for (ImageModel m : models) {
+      String why = m.tooSmall(width, height);
+      if (why != null) {
+        throw new io.iqa.sidecar.image.ImageDecodeException(io.iqa.sidecar.image.ImageDecodeException.Kind.TOO_SMALL,
+            m.name() + " cannot score a " + width + "x" + height + " image: " + why
+                + " (ask for the other models with ?models=...)");
+      }
+    }
+  }
+
   /** @return its scores' range and direction, unless its config entry says otherwise */
   ScoreScale scale();
 

@@ -61,6 +61,7 @@ public final class ImageScorer {
         try {
           DecodedImage img = input.decoded();
           answer.size(img.fullWidth(), img.fullHeight()).timing("decode", ms(t0));
+          ImageModel.checkSize(models, img.fullWidth(), img.fullHeight());
           inputs.add(input);
           pending.add(answer);
         } catch (ImageDecodeException e) {
@@ -70,23 +71,63 @@ public final class ImageScorer {
         answers.add(answer);
       }
       Set<String> devices = new LinkedHashSet<>();
-      for (ImageModel model : inputs.isEmpty() ? List.<ImageModel>of() : models) {
+      int batchSize = inputs.size();
+      for (ImageModel model : models) {
+        if (inputs.isEmpty()) {
+          break;
+        }
         long t0 = System.nanoTime();
-        List<Score> scores = model.score(inputs);
+        List<Object> results = scoreEach(model, inputs);
         double elapsed = ms(t0);
         devices.add(model.device());
-        for (int i = 0; i < pending.size(); i++) {
-          pending.get(i).score(model.name(), scores.get(i).value(), scores.get(i).std()).timing(model.name(), elapsed);
+        for (int i = results.size() - 1; i >= 0; i--) {
+          if (results.get(i) instanceof Score score) {
+            pending.get(i).score(model.name(), score.value(), score.std()).timing(model.name(), elapsed);
+          } else {
+            // This image alone: it gets the error, the others go on to the next model.
+            pending.get(i).error(io.iqa.protocol.wire.ErrorCode.MODEL_FAILED.wireName(), model.name() + " failed on this image: " + results.get(i));
+            pending.remove(i);
+            inputs.remove(i).close();
+          }
         }
       }
       String device = String.join("+", devices);
       for (ScoreAnswer.Builder a : pending) {
-        a.device(device).batch(inputs.size()).scales(scales);
+        a.device(device).batch(batchSize).scales(scales);
       }
       return answers.stream().map(ScoreAnswer.Builder::build).toList();
     } finally {
       inputs.forEach(ImageInput::close);
     }
+  }
+
+  /**
+   * One model over the batch; when it fails on the batch (or answers another number of scores), each
+   * image alone, so one image it cannot take fails by itself. @return per image a {@link Score} or
+   * what failed
+   */
+  private static List<Object> scoreEach(ImageModel model, List<ImageInput> inputs) {
+    try {
+      List<Score> scores = model.score(inputs);
+      if (scores != null && scores.size() == inputs.size()) {
+        return new ArrayList<>(scores);
+      }
+    } catch (Exception | LinkageError e) {
+      if (inputs.size() == 1) {
+        return new ArrayList<>(List.of(e.toString()));
+      }
+    }
+    List<Object> out = new ArrayList<>(inputs.size());
+    for (ImageInput input : inputs) {
+      try {
+        List<Score> one = model.score(List.of(input));
+        out.add(one != null && one.size() == 1 ? one.get(0) : "it returned " + (one == null ? "no" : one.size())
+            + " scores for 1 image");
+      } catch (Exception | LinkageError e) {
+        out.add(e.toString());
+      }
+    }
+    return out;
   }
 
   private static double ms(long t0) {

@@ -20,7 +20,9 @@ import java.util.List;
  * many wait, else it waits until the oldest image has waited {@code maxDelayMs} and takes what is
  * there. More than {@code queueLimit} images waiting or running is refused with 503
  * {@code overloaded} (the front keeps the same bound, so this is a second line). Images arrive
- * decoded. Runs in the GPU worker, on its one event loop.
+ * decoded. A batch the model fails on (or answers with another number of scores than images) is
+ * run again image by image, so one image the model cannot take fails alone and the others are
+ * scored. Runs in the GPU worker, on its one event loop.
  */
 final class Batcher {
 
@@ -100,19 +102,58 @@ final class Batcher {
     List<ImageInput> inputs = new ArrayList<>(batch.size());
     batch.forEach(p -> inputs.add(p.input()));
     runner.executeBlocking(() -> model.score(inputs), true).onComplete(ar -> {
-      runningBatches--;
-      outstanding -= batch.size();
-      metrics.batch(model.name(), batch.size(), System.nanoTime() - t0);
-      for (int i = 0; i < batch.size(); i++) {
-        Promise<Score> promise = batch.get(i).promise();
-        if (ar.failed()) {
-          promise.fail(ar.cause());
-        } else {
-          promise.complete(ar.result().get(i));
-        }
+      Throwable failed = ar.failed() ? ar.cause()
+          : ar.result() == null || ar.result().size() != batch.size()
+              ? new IllegalStateException(model.name() + " returned " + (ar.result() == null ? "no" : ar.result().size())
+                  + " scores for " + batch.size() + " images")
+              : null;
+      if (failed == null) {
+        finish(batch, t0, new ArrayList<>(ar.result()));
+      } else if (batch.size() == 1) {
+        finish(batch, t0, List.of(failed));
+      } else {
+        // One image may be what the model cannot take: each alone, so only that one fails.
+        runner.executeBlocking(() -> eachAlone(inputs), true)
+            .onComplete(each -> finish(batch, t0, each.succeeded() ? each.result() : nCopies(batch.size(), each.cause())));
       }
-      schedule();
     });
+  }
+
+  /** @return per image, its score or what the model threw on it alone */
+  private List<Object> eachAlone(List<ImageInput> inputs) {
+    List<Object> out = new ArrayList<>(inputs.size());
+    for (ImageInput input : inputs) {
+      try {
+        List<Score> one = model.score(List.of(input));
+        out.add(one != null && one.size() == 1 ? one.get(0)
+            : new IllegalStateException(model.name() + " returned " + (one == null ? "no" : one.size())
+                + " scores for 1 image"));
+      } catch (Exception | LinkageError e) {
+        out.add(e);
+      }
+    }
+    return out;
+  }
+
+  private static List<Object> nCopies(int n, Throwable t) {
+    return new ArrayList<>(java.util.Collections.nCopies(n, t));
+  }
+
+  /** @param results per image of {@code batch}, a {@link Score} or the {@link Throwable} it failed with */
+  private void finish(List<Pending> batch, long t0, List<?> results) {
+    runningBatches--;
+    outstanding -= batch.size();
+    metrics.batch(model.name(), batch.size(), System.nanoTime() - t0);
+    for (int i = 0; i < batch.size(); i++) {
+      Promise<Score> promise = batch.get(i).promise();
+      Object r = results.get(i);
+      if (r instanceof Score score) {
+        promise.complete(score);
+      } else {
+        promise.fail((Throwable) r);
+      }
+    }
+    schedule();
   }
 
   int outstanding() {

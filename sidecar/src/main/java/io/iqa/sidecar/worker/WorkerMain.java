@@ -3,6 +3,7 @@ package io.iqa.sidecar.worker;
 import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.HttpError;
 import io.iqa.sidecar.image.ImageDecodeException;
+import io.iqa.sidecar.image.DecodedImage;
 import io.iqa.sidecar.image.ImageDecoder;
 import io.iqa.sidecar.image.Need;
 import io.iqa.sidecar.model.ImageInput;
@@ -180,8 +181,13 @@ public final class WorkerMain {
     }
     // A model that reads the encoded bytes needs no pixels, but the bytes must still be an image.
     ImageInput input = ImageInput.lazy(encoded, decoder, need.none() ? Need.ofInput(1, 1) : need);
+    List<ImageModel> models = names.stream().map(registry::get).toList();
     Promise<Void> all = Promise.promise();
-    decodePool.executeBlocking(input::decoded, false).onComplete(decoded -> {
+    decodePool.executeBlocking(() -> {
+      DecodedImage d = input.decoded();
+      ImageModel.checkSize(models, d.fullWidth(), d.fullHeight());
+      return d;
+    }, false).onComplete(decoded -> {
       if (decoded.failed()) {
         input.close();
         names.forEach(m -> outcome.of(m, null, decoded.cause()));
@@ -258,7 +264,7 @@ public final class WorkerMain {
           .put("retry_after_s", he.retryAfterS()));
     } else {
       LOG.error("model {} failed on an image", model, error);
-      r.put("error", new JsonObject().put("status", 500).put("code", "model_failed")
+      r.put("error", new JsonObject().put("status", 500).put("code", io.iqa.protocol.wire.ErrorCode.MODEL_FAILED.wireName())
           .put("message", model + " failed: " + error));
     }
     out.send(Frame.of(Frame.Type.RESULT, r));

@@ -67,6 +67,44 @@ class ScoreCommandTest {
     return p;
   }
 
+  private Path sized(String name, int w, int h) throws Exception {
+    BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+    for (int y = 0; y < h; y++) {
+      for (int x = 0; x < w; x++) {
+        img.setRGB(x, y, (x * 37 + y * 91) % 256 * 0x010101);
+      }
+    }
+    Path p = dir.resolve(name);
+    ImageIO.write(img, "png", p.toFile());
+    return p;
+  }
+
+  /**
+   * Round 2: a 1x1, 1x5000 or 50000x1 PNG made BRISQUE's OpenCV assert; the run exited 1 and printed
+   * nothing, so every good image of it lost its scores too. Now each image has its own line.
+   */
+  @Test
+  void imagesTooSmallOrTooThinForAModelGetTheirOwnLineAndTheOthersAreScored() throws Exception {
+    Path good = image("good.png", new Color(200, 120, 40), "png");
+    Path dot = sized("dot.png", 1, 1);
+    Path tall = sized("tall.png", 1, 5000);
+    Path wide = sized("wide.png", 50000, 1);
+    Run run = score(dot.toString(), good.toString(), tall.toString(), wide.toString());
+    assertEquals(1, run.exit(), run.stderr());
+    assertEquals(4, run.lines().size(), "one line per image: " + run.lines() + "\n" + run.stderr());
+    for (JsonObject line : run.lines()) {
+      if (line.getString("path").equals(good.toString())) {
+        assertTrue(line.getJsonObject("scores").containsKey("brisque"), line.encode());
+      } else {
+        assertEquals("too_small", line.getString("error"), line.encode());
+        assertTrue(line.getString("message").contains("brisque") && line.getString("message").contains("2 pixels"),
+            line.encode());
+      }
+    }
+    Run techOnly = score("--models", "tech_sharpness,tech_noise", dot.toString(), tall.toString());
+    assertEquals(0, techOnly.exit(), "the models that take any size score them: " + techOnly.lines());
+  }
+
   @Test
   void scoresEveryImageWithTheDefaultSetAndReportsBadOnesWithoutStopping() throws Exception {
     Path jpg = image("a.jpg", new Color(200, 120, 40), "jpeg");

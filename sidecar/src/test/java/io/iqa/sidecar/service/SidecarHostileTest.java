@@ -302,4 +302,42 @@ class SidecarHostileTest {
     assertEquals("ok", new JsonObject(get(s, "/health").body()).getString("status"),
         "no bare or foreign POST may stop the sidecar");
   }
+
+  private static byte[] png(int w, int h) throws Exception {
+    java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(w, h, java.awt.image.BufferedImage.TYPE_INT_RGB);
+    for (int y = 0; y < h; y++) {
+      for (int x = 0; x < w; x++) {
+        img.setRGB(x, y, (x * 37 + y * 91) % 256 * 0x010101);
+      }
+    }
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    javax.imageio.ImageIO.write(img, "png", out);
+    return out.toByteArray();
+  }
+
+  private static HttpResponse<String> infer(SidecarProcess s, String query, byte[] image) throws Exception {
+    return SidecarProcess.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port + "/infer" + query))
+        .header("Content-Type", "image/png").POST(HttpRequest.BodyPublishers.ofByteArray(image)).build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  /** Round 2: a 1x1, 1x5000 or 50000x1 PNG gave /infer a 500 (an OpenCV assertion in BRISQUE). */
+  @Test
+  void imagesTooSmallOrTooThinForAModelGetA400NamingItAndItsMinimum() throws Exception {
+    SidecarProcess s = sidecar(new JsonObject().put("models", new JsonArray()
+        .add(new JsonObject().put("name", "tech_sharpness").put("backend", "builtin"))
+        .add(new JsonObject().put("name", "brisque").put("backend", "builtin"))), List.of());
+    for (int[] size : new int[][] {{1, 1}, {1, 5000}, {50000, 1}, {2, 5000}}) {
+      HttpResponse<String> r = infer(s, "", png(size[0], size[1]));
+      String what = size[0] + "x" + size[1] + ": " + r.body();
+      assertEquals(400, r.statusCode(), what);
+      JsonObject body = new JsonObject(r.body());
+      assertEquals("too_small", body.getString("error"), what);
+      assertTrue(body.getString("message").contains("brisque") && body.getString("message").contains("2 pixels"), what);
+    }
+    assertEquals(200, infer(s, "?models=tech_sharpness", png(1, 5000)).statusCode(),
+        "a model that takes any size scores it");
+    assertEquals(200, infer(s, "", png(64, 48)).statusCode());
+    assertFalse(s.log().contains("ERROR"), s.log());
+  }
 }

@@ -108,6 +108,21 @@ public final class BrisqueModel implements ImageModel {
     return new Need(0, WORKING_LONG_SIDE);
   }
 
+  /**
+   * BRISQUE halves the image for its second scale: at its working size (long side at most {@value
+   * #WORKING_LONG_SIDE}) each side must keep at least 2 pixels, so a 1x1 image is too small and a
+   * 2x5000 one too thin (OpenCV asserted on both).
+   */
+  @Override
+  public String tooSmall(int width, int height) {
+    double s = Math.min(1.0, WORKING_LONG_SIDE / (double) Math.max(width, height));
+    if (Math.min(width, height) * s < 1.5) {
+      return "it needs at least 2 pixels on each side once the long side is at most " + WORKING_LONG_SIDE
+          + " (so at least 2x2, and at most " + WORKING_LONG_SIDE / 2 + " times longer than wide)";
+    }
+    return null;
+  }
+
   @Override
   public ScoreScale scale() {
     return new ScoreScale(0.0, 100.0, false);

@@ -31,7 +31,7 @@ public final class OnnxModel implements ImageModel {
   private final String inputName;
   private final int outputWidth;
   private final long loadMs;
-  private volatile boolean closed;
+  private final io.iqa.sidecar.model.ModelGate gate;
 
   /**
    * Loads the model. @throws OrtException when ONNX Runtime cannot load it; IllegalArgumentException
@@ -42,15 +42,27 @@ public final class OnnxModel implements ImageModel {
     this.spec = spec;
     this.env = env;
     this.device = device;
-    this.session = spec.model() != null ? env.createSession(spec.model(), device.options())
-        : env.createSession(spec.file().toString(), device.options());
+    this.gate = new io.iqa.sidecar.model.ModelGate(spec.name());
+    OrtSession created = null;
     try {
-      this.inputName = checkInput(session.getInputInfo());
-      this.outputWidth = outputWidth(session.getOutputInfo());
-    } catch (RuntimeException e) {
-      session.close();
+      created = spec.model() != null ? env.createSession(spec.model(), device.options())
+          : env.createSession(spec.file().toString(), device.options());
+      this.inputName = checkInput(created.getInputInfo());
+      this.outputWidth = outputWidth(created.getOutputInfo());
+    } catch (OrtException | RuntimeException e) {
+      // Nothing of it may stay behind in native memory: the session, and its options (they hold the
+      // CUDA provider's configuration) which only close() frees otherwise.
+      if (created != null) {
+        try {
+          created.close();
+        } catch (OrtException ignored) {
+          // the load's own failure is what the caller is told
+        }
+      }
+      device.options().close();
       throw e;
     }
+    this.session = created;
     this.loadMs = (System.nanoTime() - t0) / 1_000_000;
   }
 
@@ -113,9 +125,12 @@ public final class OnnxModel implements ImageModel {
   /** Scores every image in one session run. @return one score per image, in order */
   @Override
   public List<Score> score(List<ImageInput> images) throws OrtException {
-    if (closed) {
-      throw new IllegalStateException("model " + spec.name() + " is closed");
+    try (io.iqa.sidecar.model.ModelGate.Call call = gate.enter()) {
+      return run(images);
     }
+  }
+
+  private List<Score> run(List<ImageInput> images) throws OrtException {
     if (images.isEmpty()) {
       return List.of();
     }
@@ -218,8 +233,7 @@ public final class OnnxModel implements ImageModel {
 
   @Override
   public void close() {
-    if (!closed) {
-      closed = true;
+    gate.closeWhenIdle(() -> {
       try {
         session.close();
       } catch (OrtException e) {
@@ -227,6 +241,6 @@ public final class OnnxModel implements ImageModel {
       } finally {
         device.options().close();
       }
-    }
+    });
   }
 }

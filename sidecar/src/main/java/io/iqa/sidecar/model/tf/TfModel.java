@@ -46,13 +46,14 @@ public final class TfModel implements ImageModel {
   private final String device;
   private String fallbackReason;
   private final long loadMs;
-  private volatile boolean closed;
+  private final io.iqa.sidecar.model.ModelGate gate;
 
   /** @throws IllegalArgumentException when the export lacks the expected signature, input or output */
   public TfModel(TfModelSpec spec) {
     long t0 = System.nanoTime();
     this.spec = spec;
     this.device = deviceName(spec);
+    this.gate = new io.iqa.sidecar.model.ModelGate(spec.name());
     this.bundle = SavedModelBundle.loader(spec.dir().toString())
         .withTags(spec.tag())
         .withConfigProto(config(spec))
@@ -97,14 +98,16 @@ public final class TfModel implements ImageModel {
 
   @Override
   public List<Score> score(List<ImageInput> images) {
-    if (spec.kind() == TfModelSpec.Kind.NIMA) {
-      return scoreNima(images);
+    try (io.iqa.sidecar.model.ModelGate.Call call = gate.enter()) {
+      if (spec.kind() == TfModelSpec.Kind.NIMA) {
+        return scoreNima(images);
+      }
+      List<Score> scores = new ArrayList<>(images.size());
+      for (ImageInput i : images) {
+        scores.add(scoreMusiq(i.encoded()));
+      }
+      return scores;
     }
-    List<Score> scores = new ArrayList<>(images.size());
-    for (ImageInput i : images) {
-      scores.add(scoreMusiq(i.encoded()));
-    }
-    return scores;
   }
 
   public TfModelSpec spec() {
@@ -124,7 +127,10 @@ public final class TfModel implements ImageModel {
 
   /** NIMA: one call for the whole batch. @return one score per image, in order */
   public List<Score> scoreNima(List<ImageInput> images) {
-    List<float[]> rows = runNima(images);
+    List<float[]> rows;
+    try (io.iqa.sidecar.model.ModelGate.Call call = gate.enter()) {
+      rows = runNima(images);
+    }
     List<Score> scores = new ArrayList<>(rows.size());
     for (float[] row : rows) {
       scores.add(Score.ofDistribution(row, false));
@@ -134,8 +140,8 @@ public final class TfModel implements ImageModel {
 
   /** MUSIQ: the encoded bytes go in as they came, as one scalar string. */
   public Score scoreMusiq(byte[] encoded) {
-    ensureOpen();
-    try (TString input = TString.tensorOfBytes(NdArrays.scalarOfObject(encoded));
+    try (io.iqa.sidecar.model.ModelGate.Call call = gate.enter();
+        TString input = TString.tensorOfBytes(NdArrays.scalarOfObject(encoded));
         var result = function.call(Map.of(spec.inputName(), input))) {
       Tensor out = result.get(spec.outputName()).orElseThrow(() -> new IllegalStateException(
           spec.name() + ": the model returned no '" + spec.outputName() + "'"));
@@ -276,16 +282,13 @@ public final class TfModel implements ImageModel {
   }
 
   private void ensureOpen() {
-    if (closed) {
+    if (gate.closed()) {
       throw new IllegalStateException("model " + spec.name() + " is closed");
     }
   }
 
   @Override
   public void close() {
-    if (!closed) {
-      closed = true;
-      bundle.close();
-    }
+    gate.closeWhenIdle(bundle::close);
   }
 }

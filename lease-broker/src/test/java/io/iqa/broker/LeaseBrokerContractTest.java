@@ -390,6 +390,20 @@ abstract class LeaseBrokerContractTest {
         .map(JsonObject.class::cast).filter(e -> e.getString("type").equals("force_released")).findFirst().orElseThrow();
     assertEquals(true, event.getBoolean("immediate"), "the event must say the wait was skipped: " + event);
     assertEquals("ops", event.getString("by"));
+    // Round 2: the answer showed the lease it had just ended as "held".
+    JsonObject answered = now.json().getJsonArray("released").getJsonObject(0);
+    assertEquals("revoking", answered.getString("state"), answered.encode());
+    assertEquals("force_released", answered.getString("revoked"), answered.encode());
+  }
+
+  /** Round 2: a watch of a lease past its expires_at, before the reaper came by, answered 200 held. */
+  @Test
+  void aLeasePastItsExpiryIsNeverWatchedAsHeldWhateverTheReaperDid() {
+    TestBroker b = broker(); // its reaper runs once a minute
+    JsonObject held = b.lease(req("short").put("gpu", 0).put("ttl_s", 1));
+    TestBroker.sleep(1500);
+    TestBroker.Watch watch = b.watch(held.getString("token"));
+    assertEquals(410, watch.status, "an expired lease must be 410 lease_lost, not held");
   }
 
   @Test

@@ -108,6 +108,25 @@ class OperatorPageTest {
     assertEquals(List.of("revoke_confirmed", "force_released", "granted"), events.subList(0, 3), events.toString());
   }
 
+  /** Round 2: the page asked for /v1/gpu/status once per event; one load of 1,000 events made 1,002 requests. */
+  @Test
+  void aPageLoadWithHundredsOfEventsAsksForTheStatusAFewTimesNotOncePerEvent() throws Exception {
+    for (int i = 0; i < 150; i++) {
+      JsonObject l = broker.lease(new JsonObject().put("owner", "llm-server").put("gpu", 0), CLIENT);
+      assertEquals(200, broker.post("/v1/gpu/release", new JsonObject().put("token", l.getString("token")), CLIENT)
+          .status());
+    }
+    page.get("http://127.0.0.1:" + broker.port + "/");
+    awaitShown(By.id("auth"));
+    page.findElement(By.id("token")).sendKeys(ADMIN);
+    page.findElement(By.cssSelector("#auth button[type=submit]")).click();
+    await().atMost(Duration.ofSeconds(20)).until(() -> page.findElements(By.cssSelector("#events tbody tr")).size() >= 50);
+    Thread.sleep(2000);
+    long statusRequests = (Long) ((org.openqa.selenium.JavascriptExecutor) page).executeScript(
+        "return performance.getEntriesByType('resource').filter(e => e.name.includes('/v1/gpu/status')).length;");
+    assertTrue(statusRequests <= 10, statusRequests + " status requests for 300 events");
+  }
+
   /** Saves what the page shows now under target/, a build artifact. */
   private void screenshot(String name) throws Exception {
     Files.write(Path.of("target", name), ((ChromeDriver) page).getScreenshotAs(OutputType.BYTES));

@@ -134,12 +134,12 @@ class StateFileTest {
         .add(new JsonObject().put("index", 0).put("vram_mb", 0)).add(new JsonObject().put("index", 1).put("vram_mb", 0)))
         , false)) {
       assertEquals("ok", second.get("/health").json().getString("status"), second.get("/health").body().toString());
-      assertEquals(200, renew(second, a), "the lease before the damage is kept");
+      assertEquals(410, renew(second, a), "the lease before the damage is kept, revoked as its last record says");
       assertEquals(200, renew(second, b), "the whole record glued behind the torn one is kept");
       String w = warnings();
       assertTrue(w.contains("line 3 holds a torn record followed by a whole one"), w);
-      assertTrue(w.contains("line 4 is not a valid 'revoke' record"), "an unknown revocation reason is skipped, "
-          + "never read as a held lease: " + w);
+      assertTrue(w.contains("line 4: revocation reason nonsense is unknown"), "an unknown revocation reason stays a "
+          + "revocation, never read as a held lease: " + w);
       assertTrue(w.contains("line 5"), w);
     }
   }
@@ -300,5 +300,75 @@ class StateFileTest {
       assertEquals(1, lease.getLong("lease_id"), "--fresh starts over: nothing of the damaged file is kept");
     }
     assertTrue(Files.readString(state).startsWith("{\"op\":\"snapshot\""), "--fresh rewrites the file");
+  }
+
+  /** Round 2: a release that came late, after a restart, got 404 instead of {@code released: false}. */
+  @Test
+  void aLateReleaseAfterARestartStillHearsWhyItsLeaseEnded() throws Exception {
+    Path state = dir.resolve("broker-state.jsonl");
+    JsonObject ended;
+    JsonObject revoked;
+    try (TestBroker b = new TestBroker(config(state), false)) {
+      ended = lease(b, "early");
+      release(b, ended);
+      revoked = lease(b, "hung");
+      assertEquals(200, b.post("/v1/gpu/force_release", new JsonObject().put("owner", "hung").put("immediate", true))
+          .status());
+    }
+    try (TestBroker restarted = new TestBroker(config(state), false)) {
+      Reply late = restarted.post("/v1/gpu/release", new JsonObject().put("token", ended.getString("token")));
+      assertEquals(200, late.status(), late.toString());
+      assertEquals(false, late.json().getBoolean("released"));
+      assertEquals("released", late.json().getString("reason"));
+      Reply renew = restarted.post("/v1/gpu/renew", new JsonObject().put("token", revoked.getString("token")));
+      assertEquals(410, renew.status(), renew.toString());
+      assertEquals("force_released", renew.json().getString("reason"));
+    }
+  }
+
+  /** Round 2: a revoke record with a reason the broker does not know turned a revoking lease back into a held one. */
+  @Test
+  void aRevocationWhoseReasonCannotBeReadStaysARevocation() throws Exception {
+    Path state = dir.resolve("broker-state.jsonl");
+    JsonObject held;
+    try (TestBroker b = new TestBroker(config(state), false)) {
+      held = lease(b, "victim");
+    }
+    Files.writeString(state, "{\"op\":\"revoke\",\"id\":" + held.getLong("lease_id") + ",\"reason\":\"martian\",\"age\":5}\n",
+        java.nio.file.StandardOpenOption.APPEND);
+    try (TestBroker restarted = new TestBroker(config(state), false)) {
+      JsonObject lease = restarted.get("/v1/gpu/status").json().getJsonArray("gpus").getJsonObject(0)
+          .getJsonArray("leases").getJsonObject(0);
+      assertEquals("revoking", lease.getString("state"), lease.encode());
+      assertTrue(warnings().contains("martian"), warnings());
+    }
+  }
+
+  /** Round 2: a state file this user may not read was called damaged and moved aside, its leases forgotten. */
+  @Test
+  void aStateFileThisUserMayNotReadStopsTheStartAndIsLeftAlone() {
+    io.iqa.broker.store.JournalFile unreadable = new io.iqa.broker.store.JournalFile() {
+      @Override public boolean exists() { return true; }
+      @Override public byte[] read() throws java.io.IOException {
+        throw new java.nio.file.AccessDeniedException("/var/lib/iqa/broker-state.jsonl");
+      }
+      @Override public long size() { return 0; }
+      @Override public void append(byte[] bytes, boolean sync) { throw new AssertionError("written to"); }
+      @Override public void truncate(long size) { throw new AssertionError("written to"); }
+      @Override public void replace(byte[] bytes, boolean sync) { throw new AssertionError("written to"); }
+      @Override public String moveAside(String suffix) { throw new AssertionError("moved aside"); }
+      @Override public String describe() { return "/var/lib/iqa/broker-state.jsonl"; }
+      @Override public void close() { }
+    };
+    io.iqa.broker.store.impl.MemoryLeaseStore store = new io.iqa.broker.store.impl.MemoryLeaseStore(
+        new io.iqa.broker.store.StoreSettings(900_000, 30_000, 100, 3_600_000, 1000, 600_000, false, null, false),
+        io.iqa.broker.store.StoreClock.SYSTEM, unreadable, io.iqa.broker.store.RestoreRule.FULL_TTL);
+    var started = store.start(List.of(new GpuDevice(0, 0)), new io.iqa.broker.store.StoreListener() {
+      @Override public void onEvent(io.iqa.broker.store.LeaseEvent event, boolean local) { }
+      @Override public void onWake(int gpu) { }
+    });
+    assertTrue(started.failed(), "the broker must not start on a file it cannot read");
+    assertTrue(started.cause().getMessage().contains("may not read it") && started.cause().getMessage()
+        .contains("permissions"), started.cause().getMessage());
   }
 }

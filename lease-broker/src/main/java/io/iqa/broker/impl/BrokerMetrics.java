@@ -20,6 +20,7 @@ public final class BrokerMetrics {
   private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private final Map<Integer, AtomicInteger> active = new HashMap<>();
   private final Map<Integer, AtomicInteger> waiting = new HashMap<>();
+  private final AtomicInteger waitingAny = new AtomicInteger();
   private final Map<String, Counter> ends = new HashMap<>();
   private final Map<Integer, Counter> grants = new HashMap<>();
   private final Counter busy;
@@ -56,6 +57,9 @@ public final class BrokerMetrics {
           .description("the gpu's VRAM as configured or detected (0: unknown, whole-device leases only)")
           .register(registry);
     }
+    // A request for any gpu is on no gpu's queue alone: its own series, so the waits add up.
+    Gauge.builder("gpu_lease_waiting", waitingAny, AtomicInteger::get).tag("gpu", "any")
+        .description("requests queued for any gpu now").register(registry);
     busy = Counter.builder("gpu_lease_busy").description("lease requests answered 409 gpu_busy").register(registry);
     renewals = Counter.builder("gpu_lease_renewals").description("successful renewals").register(registry);
     grantWait = Timer.builder("gpu_lease_grant_wait")
@@ -97,6 +101,7 @@ public final class BrokerMetrics {
   public String scrape(StoreSnapshot snapshot) {
     active.values().forEach(a -> a.set(0));
     waiting.values().forEach(a -> a.set(0));
+    waitingAny.set(0);
     snapshot.leases().forEach(l -> {
       AtomicInteger a = active.get(l.gpu());
       if (a != null) {
@@ -104,7 +109,9 @@ public final class BrokerMetrics {
       }
     });
     snapshot.waiting().forEach(w -> {
-      if (w.gpu() != null && waiting.containsKey(w.gpu())) {
+      if (w.gpu() == null) {
+        waitingAny.incrementAndGet();
+      } else if (waiting.containsKey(w.gpu())) {
         waiting.get(w.gpu()).incrementAndGet();
       }
     });

@@ -141,6 +141,14 @@ async function refresh() {
   gpus.replaceChildren(...(s.gpus || []).map(renderGpu));
 }
 
+// One status request for a burst of events (a page load replays up to events_max of them), not one each.
+let refreshTimer = null;
+function refreshSoon() {
+  if (refreshTimer === null) {
+    refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, 250);
+  }
+}
+
 function addEvent(e) {
   lastSeq = Math.max(lastSeq, e.seq || 0);
   const details = [e.purpose, e.reason, e.message, e.by ? 'by ' + e.by : null].filter(x => x).join('; ');
@@ -178,7 +186,7 @@ async function stream() {
           const data = block.split('\n').filter(l => l.startsWith('data: ')).map(l => l.slice(6)).join('\n');
           if (data) {
             addEvent(JSON.parse(data));
-            refresh();
+            refreshSoon();
           }
         }
       }

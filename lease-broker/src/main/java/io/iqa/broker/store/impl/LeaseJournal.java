@@ -59,9 +59,30 @@ final class LeaseJournal {
    * @param empty the file holds no record at all
    * @param recovering the file was written during a recovery grace that had not ended
    * @param skipped what was skipped and why, one line each, for the log
+   * @param ended the leases that ended last (up to {@link #ENDED_KEPT}), so a release that comes late
+   *     after a restart still hears why its lease ended
    */
   record State(long nextLeaseId, long nextEventSeq, List<LeaseRecord> leases, boolean lost, boolean empty,
-      boolean recovering, List<String> skipped) {
+      boolean recovering, List<String> skipped, List<Ended> ended) {
+  }
+
+  /** How many ended leases a snapshot keeps. */
+  static final int ENDED_KEPT = 256;
+
+  /** A lease that ended: its token's hash and why, for a late renew or release. */
+  record Ended(long id, String tokenHash, EndReason reason) {
+    JsonObject toJson() {
+      return new JsonObject().put("id", id).put("th", tokenHash).put("reason", reason.wireName());
+    }
+
+    static Ended fromJson(JsonObject j) {
+      EndReason reason = EndReason.fromWire(j.getString("reason"));
+      String th = j.getString("th");
+      if (reason == null || th == null || th.isEmpty()) {
+        throw new IllegalArgumentException("an ended lease needs its token hash and a known reason");
+      }
+      return new Ended(j.getLong("id"), th, reason);
+    }
   }
 
   /**
@@ -160,6 +181,7 @@ final class LeaseJournal {
     boolean recovering = false;
     boolean first = true;
     Map<Long, LeaseRecord> live = new LinkedHashMap<>();
+    LinkedHashMap<Long, Ended> ended = new LinkedHashMap<>();
     List<String> skipped = new ArrayList<>();
     String[] lines = text.split("\n", -1);
     for (int i = 0; i < lines.length; i++) {
@@ -199,6 +221,17 @@ final class LeaseJournal {
             boolean snapRecovering = record.getBoolean("recovering", false);
             JsonArray leases = record.getJsonArray("leases");
             live.clear();
+            ended.clear();
+            JsonArray endedList = record.getJsonArray("ended", new JsonArray());
+            for (int k = 0; k < endedList.size(); k++) {
+              try {
+                Ended e = Ended.fromJson(endedList.getJsonObject(k));
+                ended.put(e.id(), e);
+              } catch (RuntimeException e) {
+                skipped.add("line " + (i + 1) + ": ended lease " + (k + 1) + " of the snapshot is not valid (" + describe(e)
+                    + "): a late release of it gets 404");
+              }
+            }
             for (int k = 0; k < leases.size(); k++) {
               try {
                 LeaseRecord r = LeaseRecord.fromJson(leases.getJsonObject(k));
@@ -227,13 +260,26 @@ final class LeaseJournal {
           case "renew" -> update(live, record.getLong("id"), r -> r.renewed(record.getLong("ttl"),
               record.getLong("age", r.ageMs()), record.getLong("expires_wall", record.getLong("expires"))));
           case "revoke" -> {
-            EndReason reason = EndReason.fromWire(record.getString("reason"));
-            if (reason == null || !reason.revokes()) {
-              throw new IllegalArgumentException("unknown revocation " + record.getValue("reason"));
+            EndReason named = EndReason.fromWire(record.getString("reason"));
+            // A revocation whose reason cannot be read is still a revocation (its holder was told to
+            // stop): kept as a force-release, never turned back into a held lease.
+            EndReason reason = named != null && named.revokes() ? named : EndReason.FORCE_RELEASED;
+            if (reason != named) {
+              skipped.add("line " + (i + 1) + ": revocation reason " + record.getValue("reason")
+                  + " is unknown: the lease stays revoked (as force_released)");
             }
             update(live, record.getLong("id"), r -> r.revokedAs(reason, record.getLong("age", r.ageMs())));
           }
-          case "end" -> live.remove(record.getLong("id"));
+          case "end" -> {
+            long id = record.getLong("id");
+            live.remove(id);
+            if (record.containsKey("th")) {
+              ended.put(id, Ended.fromJson(record));
+              if (ended.size() > ENDED_KEPT) {
+                ended.remove(ended.keySet().iterator().next());
+              }
+            }
+          }
           case "recovering" -> recovering = true;
           case "recovered" -> recovering = false;
           default -> throw new IllegalArgumentException("unknown op " + op);
@@ -253,7 +299,8 @@ final class LeaseJournal {
     for (LeaseRecord r : live.values()) {
       nextId = Math.max(nextId, r.id() + 1);
     }
-    return new State(nextId, Math.max(1, nextSeq), new ArrayList<>(live.values()), lost, first, recovering, skipped);
+    return new State(nextId, Math.max(1, nextSeq), new ArrayList<>(live.values()), lost, first, recovering, skipped,
+        new ArrayList<>(ended.values()));
   }
 
   private static JsonObject json(String line) {
@@ -285,10 +332,10 @@ final class LeaseJournal {
    * @throws StoreException when it cannot be written
    */
   static LeaseJournal open(JournalFile file, boolean fsync, long nextLeaseId, long nextEventSeq, boolean recovering,
-      Collection<LeaseRecord> leases, boolean keepExisting) {
+      Collection<LeaseRecord> leases, Collection<Ended> ended, boolean keepExisting) {
     LeaseJournal journal = new LeaseJournal(file, fsync);
     try {
-      journal.compact(nextLeaseId, nextEventSeq, recovering, leases);
+      journal.compact(nextLeaseId, nextEventSeq, recovering, leases, ended);
     } catch (StoreException e) {
       if (keepExisting && file.exists()) {
         // The file read back whole: appending to it keeps it right; compaction is tried again later.
@@ -301,7 +348,7 @@ final class LeaseJournal {
         if (file.exists()) {
           file.truncate(0);
         }
-        file.append(line(snapshotOf(nextLeaseId, nextEventSeq, recovering, leases)), fsync);
+        file.append(line(snapshotOf(nextLeaseId, nextEventSeq, recovering, leases, ended)), fsync);
       } catch (IOException io) {
         e.addSuppressed(io);
         throw e;
@@ -323,8 +370,8 @@ final class LeaseJournal {
     append(new JsonObject().put("op", "revoke").put("id", id).put("reason", reason.wireName()).put("age", ageMs));
   }
 
-  void end(long id) {
-    append(new JsonObject().put("op", "end").put("id", id));
+  void end(Ended e) {
+    append(e.toJson().put("op", "end"));
   }
 
   /** The recovery grace is over: a restart from now on grants at once. */
@@ -341,9 +388,10 @@ final class LeaseJournal {
    * Rewrites the file as one snapshot line.
    * @throws StoreException when it cannot (the file is then as it was)
    */
-  void compact(long nextLeaseId, long nextEventSeq, boolean recovering, Collection<LeaseRecord> leases) {
+  void compact(long nextLeaseId, long nextEventSeq, boolean recovering, Collection<LeaseRecord> leases,
+      Collection<Ended> ended) {
     try {
-      file.replace(line(snapshotOf(nextLeaseId, nextEventSeq, recovering, leases)), fsync);
+      file.replace(line(snapshotOf(nextLeaseId, nextEventSeq, recovering, leases, ended)), fsync);
       linesSinceSnapshot = 0;
       compactAfter = COMPACT_MIN_LINES;
       partialLine = false;
@@ -353,21 +401,24 @@ final class LeaseJournal {
   }
 
   private static JsonObject snapshotOf(long nextLeaseId, long nextEventSeq, boolean recovering,
-      Collection<LeaseRecord> leases) {
+      Collection<LeaseRecord> leases, Collection<Ended> ended) {
     JsonArray list = new JsonArray();
     leases.forEach(l -> list.add(l.toJson()));
+    JsonArray endedList = new JsonArray();
+    ended.stream().skip(Math.max(0, ended.size() - ENDED_KEPT)).forEach(e -> endedList.add(e.toJson()));
     return new JsonObject().put("op", "snapshot").put("v", VERSION).put("next_id", nextLeaseId)
-        .put("next_event_seq", nextEventSeq).put("recovering", recovering).put("leases", list);
+        .put("next_event_seq", nextEventSeq).put("recovering", recovering).put("leases", list)
+        .put("ended", endedList);
   }
 
   /** Compacts when due; a failure is logged and tried again later, never the step's failure. */
   void compactIfDue(int liveLeases, long nextLeaseId, long nextEventSeq, boolean recovering,
-      Collection<LeaseRecord> leases) {
+      Collection<LeaseRecord> leases, Collection<Ended> ended) {
     if (!compactionDue(liveLeases)) {
       return;
     }
     try {
-      compact(nextLeaseId, nextEventSeq, recovering, leases);
+      compact(nextLeaseId, nextEventSeq, recovering, leases, ended);
     } catch (StoreException e) {
       compactAfter = linesSinceSnapshot + COMPACT_MIN_LINES;
       LOG.warn("could not compact the lease state file (trying again after {} more changes; every change so far is "

@@ -100,6 +100,12 @@ public final class MemoryLeaseStore implements LeaseStore {
     } else {
       try {
         state = LeaseJournal.read(file);
+      } catch (java.nio.file.AccessDeniedException e) {
+        // Not damage: the file is whole, this user may not read it. Moving it aside would forget its
+        // leases; the operator fixes the permissions instead.
+        throw new StoreException(StoreException.Kind.UNAVAILABLE, "the lease state file " + file.describe()
+            + " exists but this user (" + System.getProperty("user.name") + ") may not read it: fix its permissions "
+            + "(the broker keeps its leases there), or name another state_file", null, e);
       } catch (IOException e) {
         lostWhy = "the lease state file " + file.describe() + " cannot be read (" + LeaseJournal.describe(e)
             + "); it was moved to " + moveAside(".unreadable", e);
@@ -115,6 +121,7 @@ public final class MemoryLeaseStore implements LeaseStore {
         }
         leases.put(MemoryLease.restored(r, now, clock.wallMs(), restoreRule));
       }
+      state.ended().forEach(leases::remember);
       leases.nextLeaseId = state.nextLeaseId();
       leases.log.nextSeq = state.nextEventSeq();
       if (state.empty()) {
@@ -141,7 +148,7 @@ public final class MemoryLeaseStore implements LeaseStore {
     }
     if (file != null) {
       leases.journal = LeaseJournal.open(file, settings.stateFsync(), leases.nextLeaseId, leases.log.nextSeq,
-          leases.recovering(now), leases.records(now), state != null && !state.lost());
+          leases.recovering(now), leases.records(now), leases.lastEnded(), state != null && !state.lost());
     }
   }
 
@@ -233,6 +240,10 @@ public final class MemoryLeaseStore implements LeaseStore {
       if (l == null) {
         throw leases.lostOrUnknown(tokenHash);
       }
+      if (l.expiresMono <= now) {
+        // Past its expiry, whether or not the reaper has been by: ended now, never shown as held.
+        throw StoreException.leaseLost(leases.endExpired(l, now, out), l.leaseId);
+      }
       return l.view(now, leases::wall);
     });
   }
@@ -287,9 +298,13 @@ public final class MemoryLeaseStore implements LeaseStore {
       List<Lease> released = new ArrayList<>();
       for (MemoryLease l : selected) {
         if (sel.immediate()) {
-          released.add(l.view(now, leases::wall));
           leases.end(l, EndReason.FORCE_RELEASED.wireName(), EndReason.FORCE_RELEASED, sel.by(), sel.reason(), now, out,
               true);
+          // Answered as what it became: revoked, and handed on now (its expires_at).
+          l.revoked = EndReason.FORCE_RELEASED;
+          l.revokedMono = now;
+          l.expiresMono = now;
+          released.add(l.view(now, leases::wall));
         } else {
           if (l.revoked == null) {
             leases.revoke(l, EndReason.FORCE_RELEASED, sel.by(), sel.reason(), now, out);

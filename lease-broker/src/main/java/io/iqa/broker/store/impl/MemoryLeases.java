@@ -39,6 +39,8 @@ final class MemoryLeases {
   private final Map<Long, MemoryLease> byId = new TreeMap<>();
   final MemoryEventLog log;
   private final Cache<String, Tombstone> ended;
+  /** The leases that ended last, oldest first, as a snapshot of the state file keeps them. */
+  private final java.util.ArrayDeque<LeaseJournal.Ended> lastEnded = new java.util.ArrayDeque<>();
   LeaseJournal journal;
   long nextLeaseId = 1;
   /** While the store grants nothing after a start without its lease state, the end of that grace; else 0. */
@@ -241,13 +243,14 @@ final class MemoryLeases {
 
   void end(MemoryLease l, String eventType, EndReason reason, String by, String detail, long now, Outbox out,
       Boolean immediate) {
+    LeaseJournal.Ended gone = new LeaseJournal.Ended(l.leaseId, l.tokenHash, reason);
     if (journal != null) {
-      journal.end(l.leaseId);
+      journal.end(gone);
     }
     capacity.free(l);
     byToken.remove(l.tokenHash);
     byId.remove(l.leaseId);
-    ended.put(l.tokenHash, new Tombstone(l.leaseId, reason));
+    remember(gone);
     out.events.add(event(eventType, l, by, detail, immediate));
     out.wakes.add(l.gpu);
     compactIfDue(now);
@@ -255,8 +258,22 @@ final class MemoryLeases {
 
   private void compactIfDue(long now) {
     if (journal != null && journal.compactionDue(byId.size())) {
-      journal.compactIfDue(byId.size(), nextLeaseId, log.nextSeq, recovering(now), records(now));
+      journal.compactIfDue(byId.size(), nextLeaseId, log.nextSeq, recovering(now), records(now), lastEnded);
     }
+  }
+
+  /** An ended lease: a late renew or release hears why (after a restart too, for the last few hundred). */
+  void remember(LeaseJournal.Ended e) {
+    ended.put(e.tokenHash(), new Tombstone(e.id(), e.reason()));
+    lastEnded.addLast(e);
+    if (lastEnded.size() > LeaseJournal.ENDED_KEPT) {
+      lastEnded.removeFirst();
+    }
+  }
+
+  /** @return the leases that ended last, oldest first */
+  java.util.Collection<LeaseJournal.Ended> lastEnded() {
+    return lastEnded;
   }
 
   /** @return every live lease as the state file keeps it */

@@ -410,6 +410,8 @@ elseif op == 'renew' then
 elseif op == 'lookup' then
   local l = live_by_token(a.th)
   if not l then return finish(lost_or_unknown(a.th)) end
+  -- Past its expiry, whether or not a reaper has been by: ended now, never shown as held.
+  if l.expires <= now then return finish({lost = {id = l.id, reason = end_expired(l)}}) end
   return finish({lease = l})
 
 elseif op == 'release' then
@@ -449,6 +451,10 @@ elseif op == 'force' then
   for _, l in ipairs(selected) do
     if a.immediate then
       end_lease(l, 'force_released', 'force_released', a.by, a.reason, true)
+      -- Answered as what it became: revoked, and handed on now.
+      l.rv = 'force_released'
+      l.rvat = now
+      l.expires = now
     elseif not l.rv then
       revoke(l, 'force_released', a.by, a.reason)
     end

@@ -106,6 +106,20 @@ public final class Procs {
     return null;
   }
 
+  /**
+   * @return the process's whole command line, arguments joined by spaces (the JDK's
+   *     {@code ProcessHandle.Info} cuts it at 4 KiB: a java command with a long class path loses its
+   *     main class), or empty when it cannot be read
+   */
+  public static String commandLine(long pid) {
+    try {
+      byte[] raw = Files.readAllBytes(PROC.resolve(Long.toString(pid)).resolve("cmdline"));
+      return new String(raw, StandardCharsets.UTF_8).replace('\0', ' ').trim();
+    } catch (IOException | RuntimeException e) {
+      return "";
+    }
+  }
+
   /** @return this host's boot id (a new one each boot), or null without {@code /proc} */
   public static String bootId() {
     try {

@@ -40,6 +40,7 @@ class ProcsTest {
       assertEquals(ProcessHandle.current().pid(), stat.ppid());
       assertEquals("x=1 y", Procs.env(child.pid(), "PROCS_TEST_MARK"));
       assertNull(Procs.env(child.pid(), "PROCS_TEST_MAR"), "a name is matched whole");
+      assertEquals("sleep 30", Procs.commandLine(child.pid()));
     } finally {
       child.destroyForcibly();
       child.waitFor(10, TimeUnit.SECONDS);

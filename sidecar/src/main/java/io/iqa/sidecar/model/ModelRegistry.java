@@ -63,9 +63,15 @@ public final class ModelRegistry implements AutoCloseable {
    *     leased {@code cuda:N}); a model configured for {@code cpu} stays there
    */
   public static JsonObject placed(JsonObject config, String device) {
-    JsonObject copy = config.copy().put("device", device);
+    JsonObject copy = config.copy();
+    // A model (or the whole set) configured for CPU stays on CPU under a lease: a lease taken
+    // because lease.required is set must not move it to the GPU.
+    boolean toCpu = "cpu".equals(device);
+    if (toCpu || !"cpu".equals(copy.getValue("device"))) {
+      copy.put("device", device);
+    }
     for (Object o : copy.getJsonArray("models", new io.vertx.core.json.JsonArray())) {
-      if (o instanceof JsonObject m && m.containsKey("device") && !"cpu".equals(m.getValue("device"))) {
+      if (o instanceof JsonObject m && m.containsKey("device") && (toCpu || !"cpu".equals(m.getValue("device")))) {
         m.put("device", device);
       }
     }

@@ -37,6 +37,17 @@ final class WorkerProcess {
   private final Vertx vertx;
   private final Context context;
   private final Consumer<Frame> onFrame;
+  /**
+   * The worker ran and its models did not load (its FAILED frame, or not within the start timeout):
+   * {@code models_unavailable}. A worker that could not start or died while loading fails {@link
+   * #ready()} otherwise, and its {@link #exited()} tells the rest ({@code worker_failed}).
+   */
+  static final class ModelsFailed extends RuntimeException {
+    ModelsFailed(String message) {
+      super(message, null, false, false);
+    }
+  }
+
   private final Promise<JsonObject> ready = Promise.promise();
   private final Promise<Integer> exited = Promise.promise();
   private Process process;
@@ -74,7 +85,8 @@ final class WorkerProcess {
       w.kill();
     });
     vertx.setTimer(timeoutMs, t -> {
-      if (w.ready.tryFail("the worker did not load its models within worker.start_timeout_s=" + timeoutMs / 1000)) {
+      if (w.ready.tryFail(new ModelsFailed("the worker did not load its models within worker.start_timeout_s="
+          + timeoutMs / 1000))) {
         w.kill();
       }
     });
@@ -149,7 +161,7 @@ final class WorkerProcess {
   private void frame(Frame f) {
     switch (f.type()) {
       case READY -> ready.tryComplete(f.header());
-      case FAILED -> ready.tryFail(f.header().getString("message"));
+      case FAILED -> ready.tryFail(new ModelsFailed(String.valueOf(f.header().getString("message"))));
       case HEARTBEAT -> { }
       case STOPPED -> {
         // Its models are closed and its answers sent: end it now rather than wait for the JVM's own exit.

@@ -62,9 +62,10 @@ final class WorkerSlot {
       if (ar.succeeded()) {
         loaded(ar.result(), where);
         events.accept(new SidecarRules.WorkerReady(System.nanoTime(), gen, ar.result().getLong("load_ms", 0L)));
-      } else if (!w.exited().isComplete()) {
+      } else if (ar.cause() instanceof WorkerProcess.ModelsFailed && !w.exited().isComplete()) {
         events.accept(new SidecarRules.WorkerFailed(System.nanoTime(), gen, ar.cause().getMessage()));
       }
+      // Else it could not start or died while loading: its WorkerGone says so (worker_failed).
     });
     w.exited().onComplete(ar -> {
       running.remove(gen);

@@ -81,4 +81,22 @@ class ModelRegistryTest {
     ConfigException e = assertThrows(ConfigException.class, () -> ModelRegistry.load(config, dir));
     assertTrue(e.getMessage().contains(expected), "'" + e.getMessage() + "' lacks '" + expected + "'");
   }
+
+  /** Round 2: with lease.required and device cpu, the worker under the lease put every model on cuda:0. */
+  @Test
+  void aSetConfiguredForCpuStaysOnCpuUnderALease() {
+    io.vertx.core.json.JsonObject config = new io.vertx.core.json.JsonObject().put("device", "cpu")
+        .put("models", new io.vertx.core.json.JsonArray()
+            .add(new io.vertx.core.json.JsonObject().put("name", "a").put("backend", "builtin"))
+            .add(new io.vertx.core.json.JsonObject().put("name", "b").put("backend", "builtin").put("device", "cuda:0")));
+    io.vertx.core.json.JsonObject leased = ModelRegistry.placed(config, "cuda:0");
+    org.junit.jupiter.api.Assertions.assertEquals("cpu", leased.getString("device"), leased.encode());
+    org.junit.jupiter.api.Assertions.assertFalse(leased.getJsonArray("models").getJsonObject(0).containsKey("device"));
+    org.junit.jupiter.api.Assertions.assertEquals("cuda:0", leased.getJsonArray("models").getJsonObject(1)
+        .getString("device"), "a model that asks for the GPU gets the leased one");
+    io.vertx.core.json.JsonObject cpu = ModelRegistry.placed(config, "cpu");
+    org.junit.jupiter.api.Assertions.assertEquals("cpu", cpu.getJsonArray("models").getJsonObject(1).getString("device"));
+    io.vertx.core.json.JsonObject auto = ModelRegistry.placed(config.copy().put("device", "auto"), "cuda:0");
+    org.junit.jupiter.api.Assertions.assertEquals("cuda:0", auto.getString("device"));
+  }
 }

@@ -33,7 +33,8 @@ class SidecarWorkerEdgesTest extends SidecarLeaseFixture {
   static List<Long> workers(SidecarProcess s) {
     List<Long> pids = new ArrayList<>();
     s.process.descendants().forEach(h -> {
-      if (h.info().commandLine().orElse("").contains("WorkerMain") && Procs.running(h.pid())) {
+      // By /proc's whole command line: the JDK's cuts it at 4 KiB, before the class path ends.
+      if (Procs.commandLine(h.pid()).contains("io.iqa.sidecar.worker.WorkerMain") && Procs.running(h.pid())) {
         pids.add(h.pid());
       }
     });
@@ -104,6 +105,42 @@ class SidecarWorkerEdgesTest extends SidecarLeaseFixture {
       }
       assertEquals(4, events("revoke_confirmed").size(), "each revocation is confirmed by the sidecar's release");
     }
+  }
+
+  private static String log(SidecarProcess s) {
+    try {
+      return s.log();
+    } catch (java.io.IOException e) {
+      return e.toString();
+    }
+  }
+
+  /** Round 2: a worker killed while it loaded its models answered models_unavailable, as if they could not load. */
+  @Test
+  void aWorkerKilledWhileLoadingAnswersWorkerFailedNotModelsUnavailable() throws Exception {
+    SidecarProcess s = sidecar(new JsonObject().put("worker", new JsonObject().put("warmup", true)));
+    assertEquals(200, s.post("/release").statusCode());
+    CompletableFuture<HttpResponse<String>> miss = s.inferAsync(SidecarLeaseTest.image(4242));
+    long until = System.nanoTime() + 30_000_000_000L;
+    Long loading = null;
+    while (loading == null) {
+      assertFalse(miss.isDone(), () -> "answered before its worker was seen loading: " + miss.join().body());
+      assertTrue(System.nanoTime() < until, "no worker loading within 30 s\n" + log(s));
+      JsonObject health = s.health();
+      JsonObject worker = health.getJsonObject("worker", new JsonObject());
+      if ("loading".equals(health.getString("state")) && worker.getLong("pid") != null) {
+        loading = worker.getLong("pid");
+      } else {
+        Thread.sleep(5);
+      }
+    }
+    assertTrue(workers(s).contains(loading), "workers() must see the worker it is asked about: " + workers(s));
+    signal("KILL", loading);
+    HttpResponse<String> answer = miss.get(60, TimeUnit.SECONDS);
+    assertEquals(503, answer.statusCode(), answer.body());
+    assertEquals("worker_failed", new JsonObject(answer.body()).getString("error"), answer.body());
+    assertEquals(200, s.inferAsync(SidecarLeaseTest.image(4243)).get(60, TimeUnit.SECONDS).statusCode(),
+        "the next image starts a new worker");
   }
 
   /**

@@ -27,6 +27,27 @@ public final class ChildProcess {
   }
 
   /**
+   * Finds {@code exe} as a shell would: a name with a {@code /} as it is, else the first executable
+   * of that name on {@code searchPath} (PATH's form). @return its path, or null when there is none
+   */
+  public static java.nio.file.Path which(String exe, String searchPath) {
+    if (exe.contains("/")) {
+      java.nio.file.Path p = java.nio.file.Path.of(exe);
+      return java.nio.file.Files.exists(p) ? p : null;
+    }
+    for (String d : (searchPath == null ? "" : searchPath).split(java.io.File.pathSeparator)) {
+      if (d.isEmpty()) {
+        continue;
+      }
+      java.nio.file.Path p = java.nio.file.Path.of(d, exe);
+      if (java.nio.file.Files.isRegularFile(p) && java.nio.file.Files.isExecutable(p)) {
+        return p;
+      }
+    }
+    return null;
+  }
+
+  /**
    * @param deathSignal what the command gets when this JVM dies: {@code KILL}, or {@code TERM} for a
    *     command that must clean up
    * @return {@code command} prefixed so that it runs in its own process group with that parent-death signal

@@ -364,11 +364,9 @@ public final class ContainerFallback {
     if (exe.contains("/")) {
       return exe;
     }
-    for (String d : searchPath.split(File.pathSeparator)) {
-      Path p = Path.of(d, exe);
-      if (Files.isExecutable(p)) {
-        return p.toString();
-      }
+    Path found = ChildProcess.which(exe, searchPath);
+    if (found != null) {
+      return found.toString();
     }
     throw new IqaException("fallback executable '" + exe + "' not found on PATH (" + searchPath + "); install it or "
         + "set fallback.command");

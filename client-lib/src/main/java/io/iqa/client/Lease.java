@@ -291,6 +291,8 @@ public final class Lease implements AutoCloseable {
    * lets the broker hand the GPU on at once. Call it only once GPU work has stopped. Idempotent;
    * never throws (an unreachable broker hands the GPU on at expires_at instead).
    */
+  private volatile Boolean releaseConfirmed;
+
   @Override
   public void close() {
     close(null);
@@ -315,9 +317,20 @@ public final class Lease implements AutoCloseable {
     }
     try {
       Http.join(release);
+      releaseConfirmed = true;
     } catch (RuntimeException e) {
+      releaseConfirmed = false;
       LOG.warn("releasing lease {} failed: {} (the broker hands it on at its expires_at)", id(), e.getMessage());
     }
+  }
+
+  /**
+   * @return after {@link #close()}: true when the broker answered the release, false when it could not
+   *     be sent or failed (the broker then hands the GPU on at expires_at); null before, or when no
+   *     release was due
+   */
+  public Boolean releaseConfirmed() {
+    return releaseConfirmed;
   }
 
   private com.fasterxml.jackson.databind.node.ObjectNode releaseBody(String why) {

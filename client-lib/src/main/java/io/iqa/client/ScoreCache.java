@@ -81,6 +81,8 @@ final class ScoreCache {
     return r == null ? null : r.servedFromCache();
   }
 
+  private boolean persistFailing;
+
   void put(String models, ScoreResult result) {
     scores.put(key(result.sha256(), models), result);
     if (file != null) {
@@ -89,10 +91,21 @@ final class ScoreCache {
       result.scores().forEach(s::put);
       synchronized (this) {
         try {
-          Files.writeString(file, line + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE,
-              StandardOpenOption.APPEND);
+          // After a failed write the file may end in a partial line: start on a new one.
+          Files.writeString(file, (persistFailing ? "\n" : "") + line + "\n", StandardCharsets.UTF_8,
+              StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+          if (persistFailing) {
+            persistFailing = false;
+            LOG.info("the score cache {} is written again", file);
+          }
         } catch (IOException e) {
-          throw new UncheckedIOException("cannot persist the score cache to " + file, e);
+          // The score itself is good: it is answered and kept in memory; only a rerun after this
+          // process will score it again. Said once, not per image.
+          if (!persistFailing) {
+            persistFailing = true;
+            LOG.warn("cannot write the score cache {} ({}): scores are kept in memory only until it can be written "
+                + "again", file, e.getMessage());
+          }
         }
       }
     }

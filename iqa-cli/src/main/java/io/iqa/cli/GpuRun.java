@@ -51,6 +51,17 @@ final class GpuRun implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    // As a shell does, before any lease is taken: 127 for a command that is not there, 126 for one
+    // that cannot be run.
+    java.nio.file.Path exe = io.iqa.client.ChildProcess.which(command.get(0), System.getenv("PATH"));
+    if (exe == null) {
+      gpu.main.err().println("iqa: " + Text.printable(command.get(0)) + ": command not found (no lease was taken)");
+      return 127;
+    }
+    if (!java.nio.file.Files.isExecutable(exe) || java.nio.file.Files.isDirectory(exe)) {
+      gpu.main.err().println("iqa: " + Text.printable(command.get(0)) + ": not an executable file (no lease was taken)");
+      return 126;
+    }
     String who = owner != null ? owner : defaultOwner(command.get(0));
     String name = command.get(0).substring(command.get(0).lastIndexOf('/') + 1);
     LeaseRequest request = LeaseRequest.of(who).withPurpose(purpose != null ? purpose : cut("iqa gpu run " + name))
@@ -79,12 +90,16 @@ final class GpuRun implements Callable<Integer> {
         gpu.main.err().println("iqa: no GPU lease for " + command.get(0) + ": " + Text.printable(e.getMessage()));
         return IqaMain.PARTLY_FAILED;
       }
+      String released = Boolean.FALSE.equals(lease.releaseConfirmed())
+          ? "releasing the lease failed (the broker hands the GPU on at its expires_at)" : "lease released";
       if (result.loss() != null) {
         gpu.main.err().println("iqa: " + command.get(0) + " stopped, exit code " + result.exitCode() + ": "
-            + result.loss().message() + "; lease released");
+            + result.loss().message() + "; " + released);
       } else if (result.yielded()) {
         gpu.main.err().println("iqa: " + command.get(0) + " stopped to yield gpu " + lease.gpu() + ", exit code "
-            + result.exitCode() + ": " + Text.printable(lease.yieldRequested()) + "; lease released");
+            + result.exitCode() + ": " + Text.printable(lease.yieldRequested()) + "; " + released);
+      } else if (Boolean.FALSE.equals(lease.releaseConfirmed())) {
+        gpu.main.err().println("iqa: " + command.get(0) + " exited " + result.exitCode() + "; " + released);
       }
       return result.exitCode();
     }

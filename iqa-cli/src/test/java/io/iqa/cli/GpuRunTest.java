@@ -286,4 +286,42 @@ class GpuRunTest {
       assertTrue(Files.readString(dir.resolve("iqa.log")).contains("gpu_busy"), Files.readString(dir.resolve("iqa.log")));
     }
   }
+
+  /**
+   * Round 2: with a missing CMD, iqa took a lease before it exited 127; and it said "lease released"
+   * right after the release had failed.
+   */
+  @Test
+  void aMissingCommandTakesNoLeaseAndAFailedReleaseIsSaidAsSuch() throws Exception {
+    Process missing = iqa("gpu", "run", "--", dir.resolve("no-such-program").toString());
+    assertTrue(missing.waitFor(60, TimeUnit.SECONDS));
+    assertEquals(127, missing.exitValue(), Files.readString(dir.resolve("iqa.log")));
+    assertTrue(Files.readString(dir.resolve("iqa.log")).contains("command not found"));
+    Process notOnPath = iqa("gpu", "run", "--", "no-such-program-anywhere");
+    assertTrue(notOnPath.waitFor(60, TimeUnit.SECONDS));
+    assertEquals(127, notOnPath.exitValue());
+    Process folder = iqa("gpu", "run", "--", dir.toString());
+    assertTrue(folder.waitFor(60, TimeUnit.SECONDS));
+    assertEquals(126, folder.exitValue(), Files.readString(dir.resolve("iqa.log")));
+    assertTrue(broker.status().path("gpus").get(0).path("leases").isEmpty()
+        && broker.status().path("gpus").get(1).path("leases").isEmpty());
+    JsonNode events = broker.events();
+    assertTrue(events == null || !events.toString().contains("\"granted\""), "a lease was taken: " + events);
+
+    // The broker goes away while CMD runs: the release cannot be sent, and iqa says so.
+    Path out = Files.createDirectories(dir.resolve("gone"));
+    Path script = dir.resolve("wait-then-exit.sh");
+    Files.writeString(script, "#!/bin/bash\necho ready > \"$1/ready\"\nwhile [ ! -f \"$1/go\" ]; do sleep 0.05; done\nexit 0\n");
+    Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
+    Process run = iqa("gpu", "run", "--ttl-s", "60", "--", script.toString(), out.toString());
+    await(out.resolve("ready"));
+    vertx.close().await(60, TimeUnit.SECONDS);
+    vertx = Vertx.vertx();
+    Files.writeString(out.resolve("go"), "");
+    assertTrue(run.waitFor(60, TimeUnit.SECONDS));
+    String said = Files.readString(dir.resolve("iqa.log"));
+    assertEquals(0, run.exitValue(), said);
+    assertTrue(said.contains("releasing the lease failed"), said);
+    assertFalse(said.contains("; lease released"), said);
+  }
 }

@@ -161,6 +161,22 @@ class IqaClientTest {
     }
   }
 
+  /** Round 2: a client cache on a full disk turned a good score into a failure that went to the fallback. */
+  @Test
+  void aCacheFileThatCannotBeWrittenCostsNoScore() throws Exception {
+    Path cacheDir = Files.createDirectories(dir.resolve("full-cache"));
+    try (IqaClient client = IqaClient.builder().sidecarUrl(sidecarUrl).cacheDir(cacheDir).fallback(null).build()) {
+      // Every write to it now fails with ENOSPC, as on a full disk.
+      Files.createSymbolicLink(cacheDir.resolve("iqa-scores.jsonl"), Path.of("/dev/full"));
+      Map<Path, IqaClient.Outcome> all = client.scoreAll(images);
+      for (IqaClient.Outcome o : all.values()) {
+        assertTrue(o.result() != null, "a good score was lost to the cache: " + o);
+        assertEquals("sidecar", o.result().servedBy());
+      }
+      assertEquals("cache", client.score(images.get(0)).servedBy(), "still cached in memory");
+    }
+  }
+
   @Test
   void theFallbackRunsHoldingALeaseForTheGpuItPassesToDocker() throws Exception {
     Path bin = sidecarDownRealScoreDocker();

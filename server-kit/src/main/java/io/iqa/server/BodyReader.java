@@ -21,6 +21,8 @@ public final class BodyReader {
 
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BodyReader.class);
   private static final int FIRST_CHUNK = 16 * 1024;
+  /** The most one body may be: it is held in one array. */
+  public static final long MAX_BODY = 1L << 30;
 
   /** The bytes, and their SHA-256 (hex) when asked for. */
   public record Body(byte[] bytes, String sha256) {
@@ -36,6 +38,10 @@ public final class BodyReader {
    */
   public static Future<Body> read(HttpServerRequest request, long limit, boolean sha256,
       InflightBudget.Reservation budget, String limitName) {
+    if (limit > MAX_BODY) {
+      throw new IllegalArgumentException(limitName + " of " + limit + " bytes is more than one body can hold ("
+          + MAX_BODY + ")");
+    }
     String declared = request.getHeader("Content-Length");
     if (declared != null) {
       long length;

@@ -79,8 +79,9 @@ public final class SidecarOptions {
     port = (int) c.integer("port", DEFAULT_PORT, 0, 65535);
     c.string("device", "auto", Pattern.compile("auto|cpu|cuda:\\d{1,2}"), "auto, cpu or cuda:N");
     c.integer("max_batch", ModelRegistry.DEFAULT_MAX_BATCH, 1, 256);
-    maxBodyBytes = c.integer("max_body_bytes", ImageDecoder.DEFAULT_MAX_BYTES, 1024, 1L << 31);
-    maxImageBytes = c.integer("max_image_bytes", ImageDecoder.DEFAULT_MAX_BYTES, 1024, 1L << 31);
+    // One body is held in one array while it is hashed and decoded: at most 1 GiB (2^31 wrapped).
+    maxBodyBytes = c.integer("max_body_bytes", ImageDecoder.DEFAULT_MAX_BYTES, 1024, 1L << 30);
+    maxImageBytes = c.integer("max_image_bytes", ImageDecoder.DEFAULT_MAX_BYTES, 1024, 1L << 30);
     maxImagePixels = c.integer("max_image_pixels", ImageDecoder.DEFAULT_MAX_PIXELS, 1, 1L << 34);
     maxInflightBytes = c.integer("max_inflight_bytes", defaultInflightBytes(), 1L << 20, 1L << 40);
     ConfigNode cache = c.block("cache").known(Set.of("max_entries", "redis_url", "redis_ttl_s", "redis_timeout_ms"));

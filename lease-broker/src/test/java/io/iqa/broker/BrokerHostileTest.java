@@ -276,6 +276,35 @@ class BrokerHostileTest {
     Promtool.assertLintClean(b.get("/metrics").body().toString());
   }
 
+  /** Round 2: gpu_lease_waiting{gpu} left out the requests for any GPU (1 shown, 3 waiting). */
+  @Test
+  void waitersForAnyGpuAreCountedToo() throws Exception {
+    TestBroker b = broker(new JsonObject());
+    JsonObject held = b.lease(new JsonObject().put("owner", "holder").put("gpu", 0));
+    List<io.vertx.core.Future<Reply>> waiting = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      waiting.add(TestBroker.sendAsync(b.http, HttpMethod.POST, "/v1/gpu/lease", io.vertx.core.buffer.Buffer.buffer(
+          new JsonObject().put("owner", "any-" + i).put("wait_s", 20).encode()), null));
+    }
+    waiting.add(TestBroker.sendAsync(b.http, HttpMethod.POST, "/v1/gpu/lease", io.vertx.core.buffer.Buffer.buffer(
+        new JsonObject().put("owner", "zero").put("gpu", 0).put("wait_s", 20).encode()), null));
+    await().atMost(Duration.ofSeconds(10)).until(() -> b.get("/v1/gpu/status").json().getJsonArray("gpus")
+        .getJsonObject(0).getJsonArray("waiting").size() == 4);
+    String metrics = b.get("/metrics").body().toString();
+    assertTrue(metrics.contains("gpu_lease_waiting{gpu=\"any\"} 3.0"), metrics);
+    assertTrue(metrics.contains("gpu_lease_waiting{gpu=\"0\"} 1.0"), metrics);
+    release(b, held);
+    for (var w : waiting) {
+      JsonObject granted = TestBroker.await(w).json();
+      if (granted.containsKey("token")) {
+        release(b, granted);
+      }
+    }
+  }
+
+  private static void release(TestBroker b, JsonObject lease) {
+    b.post("/v1/gpu/release", new JsonObject().put("token", lease.getString("token")));
+  }
 
   /** Round 2: bad escapes, broken chunking, preflights, unknown methods, page-sendable POSTs, rebinding. */
   @Test

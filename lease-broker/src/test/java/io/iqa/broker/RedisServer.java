@@ -42,6 +42,10 @@ public final class RedisServer implements AutoCloseable {
 
   /** Starts (again) on the same port and folder; waits until it answers PING. */
   public void start() throws IOException {
+    if (process != null && process.isAlive()) {
+      // a second server on a busy port fails, the first one answers PING and is never killed: a leak
+      throw new IllegalStateException("redis-server on port " + port + " runs already (the constructor starts it)");
+    }
     String binary = findBinary();
     ProcessBuilder pb = new ProcessBuilder(binary, "--port", Integer.toString(port), "--bind", "127.0.0.1",
         "--dir", dir.toString(), "--appendonly", "yes", "--appendfsync", "always", "--save", "",

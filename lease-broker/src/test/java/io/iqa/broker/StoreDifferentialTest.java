@@ -50,7 +50,6 @@ class StoreDifferentialTest {
   @BeforeAll
   static void startRedis() throws Exception {
     redis = new RedisServer();
-    redis.start();
     vertx = Vertx.vertx();
   }
 

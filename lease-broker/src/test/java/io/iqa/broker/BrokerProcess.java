@@ -89,6 +89,18 @@ public final class BrokerProcess implements AutoCloseable {
     return log.toString();
   }
 
+  /**
+   * Waits up to 10 s until the log holds {@code text}: lines logged before the "listening" line
+   * may still be in the pipe when the test looks (read by a thread started after it).
+   */
+  public boolean logShows(String text) {
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (!log.toString().contains(text) && System.nanoTime() < deadline) {
+      TestBroker.sleep(20);
+    }
+    return log.toString().contains(text);
+  }
+
   /** The same broker started again on the same port and config (after {@link #kill9()}), as a restart. */
   public BrokerProcess restart(boolean fresh) throws IOException {
     return restart(fresh, null);

@@ -1,5 +1,8 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.holder.GpuMode;
+import io.iqa.holder.OnLeaseLost;
+
 import io.iqa.protocol.config.ConfigException;
 import io.iqa.protocol.config.ConfigNode;
 import io.iqa.protocol.config.EnvOverrides;
@@ -206,6 +209,11 @@ public final class SidecarOptions {
   }
 
   /** @return whether a broker is configured to lease GPUs from */
+  /** @return how this sidecar guards the GPU, given its models */
+  public GpuMode gpuMode(List<ModelEntry> entries) {
+    return !hasBroker() ? GpuMode.UNGUARDED : wantsGpu(entries) || leaseRequired() ? GpuMode.LEASED : GpuMode.CPU_ONLY;
+  }
+
   public boolean hasBroker() {
     return lease.broker() != null;
   }
@@ -234,16 +242,6 @@ public final class SidecarOptions {
    */
   public boolean leaseRequired() {
     return lease.required() != null ? lease.required() : nvidiaVisible();
-  }
-
-  /** What the sidecar does when its lease is revoked or lost, once the GPU is free again. */
-  public enum OnLeaseLost {
-    /** Release, keep serving cache hits, take a new lease for the next cache miss (the default). */
-    IDLE,
-    /** Release, then score on CPU without a lease. */
-    CPU,
-    /** Release, then exit with code 3. */
-    EXIT
   }
 
   public OnLeaseLost onLeaseLost() {

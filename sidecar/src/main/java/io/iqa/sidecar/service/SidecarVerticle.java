@@ -1,5 +1,7 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.holder.HolderRules;
+import io.iqa.holder.OnLeaseLost;
 import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.protocol.wire.WireNames;
 import io.iqa.server.ErrorRenderer;
@@ -194,10 +196,10 @@ public final class SidecarVerticle extends VerticleBase {
 
   private void infer(RoutingContext ctx) {
     boolean ownWarmup = warmup.marks(ctx.request());
-    if (shuttingDown != null || lifecycle.state() == SidecarRules.Phase.SHUTTING_DOWN) {
+    if (shuttingDown != null || lifecycle.state() == HolderRules.Phase.SHUTTING_DOWN) {
       throw new HttpError(ErrorCode.SHUTTING_DOWN, "the sidecar is shutting down");
     }
-    if (lifecycle.state() == SidecarRules.Phase.LEASE_LOST && options.onLeaseLost() == SidecarOptions.OnLeaseLost.EXIT) {
+    if (lifecycle.state() == HolderRules.Phase.LEASE_LOST && options.onLeaseLost() == OnLeaseLost.EXIT) {
       throw new HttpError(503, ErrorCode.LEASE_LOST, "the GPU lease was lost and the sidecar is exiting (on_lease_lost: exit)");
     }
     lastRequestNanos = System.nanoTime();

@@ -1,5 +1,7 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.holder.HolderRules;
+import io.iqa.holder.OnLeaseLost;
 import io.iqa.server.Json;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -33,10 +35,10 @@ final class StatusPages {
         fallbacks.put(name, m.fallbackReason());
       }
     });
-    SidecarRules.Phase s = lifecycle.state();
+    HolderRules.Phase s = lifecycle.state();
     JsonObject health = new JsonObject()
-        .put("status", s == SidecarRules.Phase.SHUTTING_DOWN || shuttingDown ? "shutting_down"
-            : s == SidecarRules.Phase.LEASE_LOST && options.onLeaseLost() == SidecarOptions.OnLeaseLost.EXIT
+        .put("status", s == HolderRules.Phase.SHUTTING_DOWN || shuttingDown ? "shutting_down"
+            : s == HolderRules.Phase.LEASE_LOST && options.onLeaseLost() == OnLeaseLost.EXIT
             ? "lease_lost" : "ok")
         .put("device", lifecycle.devices().isEmpty() ? null : lifecycle.devices())
         .put("models", new JsonArray(List.copyOf(lifecycle.models().keySet())))

@@ -1,9 +1,12 @@
 package io.iqa.sidecar.service;
 
 import io.iqa.client.Lease;
+import io.iqa.holder.HolderLease;
+import io.iqa.holder.HolderRules;
+import io.iqa.holder.HolderRules.Placement;
+import io.iqa.holder.Upstream;
 import io.iqa.sidecar.model.ModelEntry;
 import io.iqa.sidecar.model.ModelRegistry;
-import io.iqa.sidecar.service.SidecarRules.Placement;
 import io.iqa.sidecar.worker.Frame;
 import io.iqa.sidecar.worker.ModelInfo;
 import io.vertx.core.Vertx;
@@ -15,19 +18,19 @@ import java.util.Map;
 import java.util.function.Consumer;
 
 /**
- * The worker processes of the {@link Lifecycle}, by number ({@code gen}): starts one on the leased
+ * The worker processes of the sidecar's {@link Lifecycle}: its {@link Upstream}, by number ({@code gen}): starts one on the leased
  * GPU, on CPU or as configured, keeps the models its READY lists, and stops, kills or tells the
  * deadline to the one the rules name. Every worker it starts reports back through {@code events}
  * (ready, failed, gone), once each. Runs on the front's event loop.
  */
-final class WorkerSlot {
+final class WorkerSlot implements Upstream {
 
   private final Vertx vertx;
   private final SidecarOptions options;
   private final Path baseDir;
   private final WorkQueue queue;
   private final SidecarMetrics metrics;
-  private final SidecarLease lease;
+  private final HolderLease lease;
   private final Map<String, ModelInfo> models = new LinkedHashMap<>();
   /** Every worker not gone yet, by its number. */
   private final Map<Integer, WorkerProcess> running = new LinkedHashMap<>();
@@ -36,7 +39,7 @@ final class WorkerSlot {
 
   /** @param lease the lease a {@link Placement#LEASED_GPU} worker runs under; null when there is none */
   WorkerSlot(Vertx vertx, SidecarOptions options, Path baseDir, List<ModelEntry> entries, WorkQueue queue,
-      SidecarMetrics metrics, SidecarLease lease) {
+      SidecarMetrics metrics, HolderLease lease) {
     this.vertx = vertx;
     this.options = options;
     this.baseDir = baseDir;
@@ -47,7 +50,8 @@ final class WorkerSlot {
   }
 
   /** Starts worker {@code gen}; what becomes of it comes back as events. */
-  void launch(int gen, Placement where, Long stopBy, Consumer<SidecarRules.Event> events) {
+  @Override
+  public void launch(int gen, Placement where, Long stopBy, Consumer<HolderRules.Event> events) {
     Map<String, String> env = switch (where) {
       case LEASED_GPU -> lease.workerEnv();
       case CPU -> Lease.noGpuEnv();
@@ -61,15 +65,15 @@ final class WorkerSlot {
     w.ready().onComplete(ar -> {
       if (ar.succeeded()) {
         loaded(ar.result(), where);
-        events.accept(new SidecarRules.WorkerReady(System.nanoTime(), gen, ar.result().getLong("load_ms", 0L)));
+        events.accept(new HolderRules.WorkerReady(System.nanoTime(), gen, ar.result().getLong("load_ms", 0L)));
       } else if (ar.cause() instanceof WorkerProcess.ModelsFailed && !w.exited().isComplete()) {
-        events.accept(new SidecarRules.WorkerFailed(System.nanoTime(), gen, ar.cause().getMessage()));
+        events.accept(new HolderRules.WorkerFailed(System.nanoTime(), gen, ar.cause().getMessage()));
       }
       // Else it could not start or died while loading: its WorkerGone says so (worker_failed).
     });
     w.exited().onComplete(ar -> {
       running.remove(gen);
-      events.accept(new SidecarRules.WorkerGone(System.nanoTime(), gen, ar.result(), w.goneWhy()));
+      events.accept(new HolderRules.WorkerGone(System.nanoTime(), gen, ar.result(), w.goneWhy()));
     });
   }
 
@@ -107,21 +111,24 @@ final class WorkerSlot {
     return w == null ? f -> { } : w::send;
   }
 
-  void stop(int gen, long withinMs) {
+  @Override
+  public void stop(int gen, long withinMs) {
     WorkerProcess w = running.get(gen);
     if (w != null) {
       w.stop(withinMs);
     }
   }
 
-  void kill(int gen) {
+  @Override
+  public void kill(int gen) {
     WorkerProcess w = running.get(gen);
     if (w != null) {
       w.kill();
     }
   }
 
-  void stopBy(int gen, long nanos) {
+  @Override
+  public void stopBy(int gen, long nanos) {
     WorkerProcess w = running.get(gen);
     if (w != null) {
       w.stopBy(nanos);
@@ -132,7 +139,8 @@ final class WorkerSlot {
    * @return why the current worker counts as hung (no frame, not even a heartbeat, for {@code
    *     heartbeatNanos}; or a job sent longer ago than {@code jobNanos}), or null
    */
-  String hung(int gen, long heartbeatNanos, long jobNanos) {
+  @Override
+  public String hung(int gen, long heartbeatNanos, long jobNanos) {
     WorkerProcess w = running.get(gen);
     if (w == null || w.pid() == null || !w.ready().isComplete()) {
       return null; // starting: worker.start_timeout_s is its bound
@@ -160,13 +168,14 @@ final class WorkerSlot {
   }
 
   /** The worker part of /health: the current worker's state and pid. */
-  JsonObject health(SidecarRules.Phase phase) {
+  @Override
+  public JsonObject health(HolderRules.Phase phase) {
     WorkerProcess w = running.get(current);
     if (w == null) {
       return new JsonObject().put("state", "stopped");
     }
-    String state = phase == SidecarRules.Phase.DRAINING || phase == SidecarRules.Phase.LEASE_LOST
-        || phase == SidecarRules.Phase.SHUTTING_DOWN ? "stopping" : w.ready().succeeded() ? "serving" : "loading";
+    String state = phase == HolderRules.Phase.DRAINING || phase == HolderRules.Phase.LEASE_LOST
+        || phase == HolderRules.Phase.SHUTTING_DOWN ? "stopping" : w.ready().succeeded() ? "serving" : "loading";
     return new JsonObject().put("state", state).put("pid", w.pid());
   }
 }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.iqa.holder.OnLeaseLost;
 import io.iqa.protocol.config.ConfigException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -20,7 +21,7 @@ class SidecarOptionsTest {
     io.iqa.sidecar.model.ModelRegistry.check(shipped, java.nio.file.Path.of("../conf"));
     assertTrue(o.leaseYield(), "the shipped sidecar yields the GPU when asked");
     assertEquals(300, o.idleReleaseS());
-    assertEquals(SidecarOptions.OnLeaseLost.IDLE, o.onLeaseLost());
+    assertEquals(OnLeaseLost.IDLE, o.onLeaseLost());
     assertTrue(o.leaseRequest().yieldable());
     SidecarOptions defaults = new SidecarOptions(new JsonObject());
     assertTrue(defaults.leaseYield() && defaults.idleReleaseS() == 300 && defaults.leaseRequest().waitS() == 60,

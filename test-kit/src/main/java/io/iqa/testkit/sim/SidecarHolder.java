@@ -1,9 +1,9 @@
 package io.iqa.testkit.sim;
 
+import io.iqa.holder.GpuMode;
+import io.iqa.holder.HolderRules;
+import io.iqa.holder.OnLeaseLost;
 import io.iqa.protocol.wire.Priority;
-import io.iqa.sidecar.service.GpuMode;
-import io.iqa.sidecar.service.SidecarOptions;
-import io.iqa.sidecar.service.SidecarRules;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The sidecar in the simulation: its front runs the real {@link SidecarRules} and a {@link
+ * The sidecar in the simulation: its front runs the real {@link HolderRules} and a {@link
  * SimLeaseClient}; its workers are simulated processes (a launch that takes a while or fails, models
  * that load or do not, a crash, a hang that stops even the heartbeat, and the worker's own deadline:
  * it kills itself a moment before the lease's stop-by time when no newer one came). Images arrive
@@ -27,7 +27,7 @@ final class SidecarHolder extends Program {
   private final class Worker {
     final String name;
     final int gen;
-    final SidecarRules.Placement where;
+    final HolderRules.Placement where;
     final long leaseId;
     long stopBy;
     boolean exists;
@@ -38,7 +38,7 @@ final class SidecarHolder extends Program {
     long lastBeat;
     int running;
 
-    Worker(int gen, SidecarRules.Placement where, Long stopBy) {
+    Worker(int gen, HolderRules.Placement where, Long stopBy) {
       this.name = SidecarHolder.this.name + "/w" + gen;
       this.gen = gen;
       this.where = where;
@@ -53,7 +53,7 @@ final class SidecarHolder extends Program {
           return; // its front died first: never forked, or killed by the parent-death signal at once
         }
         if (sim.chance(0.04)) {
-          toFront(() -> fire(new SidecarRules.WorkerGone(sim.now(), gen, -1, "cannot start")));
+          toFront(() -> fire(new HolderRules.WorkerGone(sim.now(), gen, -1, "cannot start")));
           gone = true;
           return;
         }
@@ -64,7 +64,7 @@ final class SidecarHolder extends Program {
           dieIn(sim.ms(1, 20), 137);
           return;
         }
-        if (where == SidecarRules.Placement.LEASED_GPU) {
+        if (where == HolderRules.Placement.LEASED_GPU) {
           w.ledger.startUse(SidecarHolder.this.name, "worker#" + gen, leaseId, 0);
         }
         beat();
@@ -74,9 +74,9 @@ final class SidecarHolder extends Program {
             return;
           }
           if (sim.chance(0.02)) {
-            toFront(() -> fire(new SidecarRules.WorkerFailed(sim.now(), gen, "a model did not load")));
+            toFront(() -> fire(new HolderRules.WorkerFailed(sim.now(), gen, "a model did not load")));
           } else {
-            toFront(() -> fire(new SidecarRules.WorkerReady(sim.now(), gen, 100)));
+            toFront(() -> fire(new HolderRules.WorkerReady(sim.now(), gen, 100)));
           }
         });
         if (sim.chance(0.05)) {
@@ -132,10 +132,10 @@ final class SidecarHolder extends Program {
           return;
         }
         gone = true;
-        if (exists && where == SidecarRules.Placement.LEASED_GPU) {
+        if (exists && where == HolderRules.Placement.LEASED_GPU) {
           w.ledger.endUse(SidecarHolder.this.name, "worker#" + gen);
         }
-        toFront(() -> fire(new SidecarRules.WorkerGone(sim.now(), gen, code, "exited " + code)));
+        toFront(() -> fire(new HolderRules.WorkerGone(sim.now(), gen, code, "exited " + code)));
       });
     }
 
@@ -148,7 +148,7 @@ final class SidecarHolder extends Program {
         if (w.faults.launchRace()) {
           // The race put back: a stop before the process exists finds nothing and reports it gone.
           sim.log(name, "(launch race) killed before it exists: reported gone, the launch goes on");
-          toFront(() -> fire(new SidecarRules.WorkerGone(sim.now(), gen, 0, "not started")));
+          toFront(() -> fire(new HolderRules.WorkerGone(sim.now(), gen, 0, "not started")));
           return;
         }
         killRequested = true;
@@ -187,7 +187,7 @@ final class SidecarHolder extends Program {
     }
   }
 
-  private final SidecarRules rules;
+  private final HolderRules rules;
   private final Map<Integer, Worker> workers = new HashMap<>();
   private final long idleReleaseNanos;
   private final long ttlMs;
@@ -198,7 +198,7 @@ final class SidecarHolder extends Program {
   private long lastWork;
   private final Map<Integer, Long> heard = new HashMap<>();
   private final List<Runnable> sentAnswered = new ArrayList<>();
-  private final Deque<SidecarRules.Event> events = new ArrayDeque<>();
+  private final Deque<HolderRules.Event> events = new ArrayDeque<>();
   private boolean handling;
 
   SidecarHolder(World w, String name) {
@@ -206,19 +206,19 @@ final class SidecarHolder extends Program {
     this.ttlMs = 2000 + sim.pick(4000);
     this.waitS = sim.chance(0.5) ? 1 + sim.pick(3) : ttlMs * 2 / 1000.0;
     this.idleReleaseNanos = sim.ms(1500, 6000);
-    SidecarOptions.OnLeaseLost onLost = sim.chance(0.7) ? SidecarOptions.OnLeaseLost.IDLE
-        : SidecarOptions.OnLeaseLost.CPU;
-    this.rules = new SidecarRules(new SidecarRules.Settings(GpuMode.LEASED, true, onLost, sim.ms(1000, 4000) / 1_000_000,
+    OnLeaseLost onLost = sim.chance(0.7) ? OnLeaseLost.IDLE
+        : OnLeaseLost.CPU;
+    this.rules = new HolderRules(new HolderRules.Settings(GpuMode.LEASED, true, onLost, sim.ms(1000, 4000) / 1_000_000,
         waitS));
     this.killable = true;
   }
 
   @Override
   void begin() {
-    lease.onLost(loss -> fire(new SidecarRules.LeaseLost(sim.now(), loss, lease.remainingNanos() / 1_000_000)));
-    lease.onYield(why -> fire(new SidecarRules.Yield(sim.now(), why, lease.remainingNanos() / 1_000_000)));
-    lease.onDeadline(stopBy -> fire(new SidecarRules.Deadline(sim.now(), stopBy)));
-    fire(new SidecarRules.Start(sim.now()));
+    lease.onLost(loss -> fire(new HolderRules.LeaseLost(sim.now(), loss, lease.remainingNanos() / 1_000_000)));
+    lease.onYield(why -> fire(new HolderRules.Yield(sim.now(), why, lease.remainingNanos() / 1_000_000)));
+    lease.onDeadline(stopBy -> fire(new HolderRules.Deadline(sim.now(), stopBy)));
+    fire(new HolderRules.Start(sim.now()));
     images();
     timers();
   }
@@ -235,15 +235,15 @@ final class SidecarHolder extends Program {
 
   private void timers() {
     after(Sim.millis(250), () -> {
-      if (rules.phase() == SidecarRules.Phase.SERVING && pending == 0 && sent.isEmpty()
+      if (rules.phase() == HolderRules.Phase.SERVING && pending == 0 && sent.isEmpty()
           && sim.now() - lastWork > idleReleaseNanos) {
-        fire(new SidecarRules.Idle(sim.now(), "idle"));
+        fire(new HolderRules.Idle(sim.now(), "idle"));
       }
-      if (rules.workerUp() && (rules.phase() == SidecarRules.Phase.SERVING
-          || rules.phase() == SidecarRules.Phase.DRAINING)) {
+      if (rules.workerUp() && (rules.phase() == HolderRules.Phase.SERVING
+          || rules.phase() == HolderRules.Phase.DRAINING)) {
         Long last = heard.get(rules.gen());
         if (last != null && sim.now() - last > Sim.s(2)) {
-          fire(new SidecarRules.WorkerHung(sim.now(), rules.gen(), "no heartbeat"));
+          fire(new HolderRules.WorkerHung(sim.now(), rules.gen(), "no heartbeat"));
         }
       }
       timers();
@@ -262,7 +262,7 @@ final class SidecarHolder extends Program {
   private void pump() {
     if (attached < 0) {
       if (pending > 0) {
-        fire(new SidecarRules.Demand(sim.now()));
+        fire(new HolderRules.Demand(sim.now()));
       }
       return;
     }
@@ -285,7 +285,7 @@ final class SidecarHolder extends Program {
     }
   }
 
-  private void fire(SidecarRules.Event e) {
+  private void fire(HolderRules.Event e) {
     events.addLast(e);
     if (handling) {
       return;
@@ -293,8 +293,8 @@ final class SidecarHolder extends Program {
     handling = true;
     try {
       while (!events.isEmpty()) {
-        SidecarRules.Event next = events.pollFirst();
-        List<SidecarRules.Action> out = rules.handle(next);
+        HolderRules.Event next = events.pollFirst();
+        List<HolderRules.Action> out = rules.handle(next);
         sim.log(name, next.getClass().getSimpleName() + " -> " + rules.phase());
         out.forEach(this::act);
       }
@@ -303,39 +303,39 @@ final class SidecarHolder extends Program {
     }
   }
 
-  private void act(SidecarRules.Action a) {
-    if (a instanceof SidecarRules.Enter en) {
-      if (en.phase() == SidecarRules.Phase.IDLE && pending > 0) {
-        fire(new SidecarRules.Demand(sim.now()));
+  private void act(HolderRules.Action a) {
+    if (a instanceof HolderRules.Enter en) {
+      if (en.phase() == HolderRules.Phase.IDLE && pending > 0) {
+        fire(new HolderRules.Demand(sim.now()));
       }
-    } else if (a instanceof SidecarRules.Acquire acq) {
+    } else if (a instanceof HolderRules.Acquire acq) {
       long waitMs = acq.waitS() == null ? (long) (waitS * 1000) : (long) (acq.waitS() * 1000);
       lease.acquire(new SimBroker.Ask(name, ttlMs, waitMs, true, Priority.NORMAL, pid), identity(), held ->
-          fire(held == null ? new SidecarRules.Refused(sim.now(), "no lease")
-              : new SidecarRules.Granted(sim.now(), held.gpu(), lease.stopBy())));
-    } else if (a instanceof SidecarRules.Launch l) {
+          fire(held == null ? new HolderRules.Refused(sim.now(), "no lease")
+              : new HolderRules.Granted(sim.now(), held.gpu(), lease.stopBy())));
+    } else if (a instanceof HolderRules.Launch l) {
       Worker worker = new Worker(l.gen(), l.where(), l.stopByNanos());
       workers.put(l.gen(), worker);
       heard.put(l.gen(), sim.now());
       worker.launch();
-    } else if (a instanceof SidecarRules.Attach at) {
+    } else if (a instanceof HolderRules.Attach at) {
       attached = at.gen();
       lastWork = sim.now();
       pump();
-    } else if (a instanceof SidecarRules.Detach) {
+    } else if (a instanceof HolderRules.Detach) {
       attached = -1;
-    } else if (a instanceof SidecarRules.AwaitSentAnswered aw) {
+    } else if (a instanceof HolderRules.AwaitSentAnswered aw) {
       boolean[] told = {false};
       Runnable tell = () -> {
         if (!told[0]) {
           told[0] = true;
-          fire(new SidecarRules.SentAnswered(sim.now()));
+          fire(new HolderRules.SentAnswered(sim.now()));
         }
       };
       after(aw.withinMs() * 1_000_000L, () -> {
         if (!told[0]) {
           told[0] = true;
-          fire(new SidecarRules.DrainTimedOut(sim.now()));
+          fire(new HolderRules.DrainTimedOut(sim.now()));
         }
       });
       if (sent.isEmpty()) {
@@ -343,27 +343,27 @@ final class SidecarHolder extends Program {
       } else {
         sentAnswered.add(tell);
       }
-    } else if (a instanceof SidecarRules.StopWorker s) {
+    } else if (a instanceof HolderRules.StopWorker s) {
       Worker worker = workers.get(s.gen());
       if (worker != null) {
         worker.stop(s.withinMs());
       }
-    } else if (a instanceof SidecarRules.KillWorker k) {
+    } else if (a instanceof HolderRules.KillWorker k) {
       Worker worker = workers.get(k.gen());
       if (worker != null) {
         worker.kill();
       }
-    } else if (a instanceof SidecarRules.FailPending) {
+    } else if (a instanceof HolderRules.FailPending) {
       pending = 0;
-    } else if (a instanceof SidecarRules.FailSent) {
+    } else if (a instanceof HolderRules.FailSent) {
       sent.clear();
-    } else if (a instanceof SidecarRules.RequeueSent) {
+    } else if (a instanceof HolderRules.RequeueSent) {
       pending += sent.size();
       sent.clear();
-    } else if (a instanceof SidecarRules.Release r) {
+    } else if (a instanceof HolderRules.Release r) {
       lease.close(r.reason());
-      after(sim.ms(1, 10), () -> fire(new SidecarRules.LeaseReleased(sim.now())));
-    } else if (a instanceof SidecarRules.SendDeadline d) {
+      after(sim.ms(1, 10), () -> fire(new HolderRules.LeaseReleased(sim.now())));
+    } else if (a instanceof HolderRules.SendDeadline d) {
       Worker worker = workers.get(d.gen());
       if (worker != null) {
         long by = d.stopByNanos();

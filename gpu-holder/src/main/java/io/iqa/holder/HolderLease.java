@@ -1,4 +1,4 @@
-package io.iqa.sidecar.service;
+package io.iqa.holder;
 
 import io.iqa.client.IqaException;
 import io.iqa.client.Lease;
@@ -18,18 +18,18 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The sidecar's GPU lease, held through the project's one lease client ({@link LeaseClient}):
- * taken when work needs the GPU, released when the worker has stopped, taken again for the next
- * work. While held it renews at ttl/3 and hears revocations and yield requests at once on the
+ * A holder's GPU lease (the sidecar's, a front's), held through the project's one lease client
+ * ({@link LeaseClient}): taken when work needs the GPU, released when the worker has stopped (or
+ * the model server is asleep), taken again for the next work. While held it renews at ttl/3 and hears revocations and yield requests at once on the
  * watch channel. Losses and yield requests reach their callbacks on the front's event loop. The
  * token stays inside the client; {@link #status()} shows no secret.
  */
-final class SidecarLease {
+public final class HolderLease {
 
-  private static final Logger LOG = LoggerFactory.getLogger(SidecarLease.class);
+  private static final Logger LOG = LoggerFactory.getLogger(HolderLease.class);
 
   /** What /health shows. */
-  enum State { NONE, ACQUIRING, HELD, RELEASED, REVOKED, LOST }
+  public enum State { NONE, ACQUIRING, HELD, RELEASED, REVOKED, LOST }
 
   private final Vertx vertx;
   private final Context context;
@@ -43,13 +43,12 @@ final class SidecarLease {
   private String reason;
 
   /** @param onDeadline each renew's new time to stop by ({@link Lease#stopByNanos()}), on the event loop */
-  SidecarLease(Vertx vertx, SidecarOptions options, Consumer<LeaseLoss> onLost, Consumer<String> onYield,
-      LongConsumer onDeadline) {
+  public HolderLease(Vertx vertx, String brokerUrl, String token, LeaseRequest request, Consumer<LeaseLoss> onLost,
+      Consumer<String> onYield, LongConsumer onDeadline) {
     this.vertx = vertx;
     this.context = vertx.getOrCreateContext();
-    JsonObject conf = options.broker();
-    this.request = options.leaseRequest();
-    this.client = new LeaseClient(conf.getString("url"), conf.getString("token"), 0);
+    this.request = request;
+    this.client = new LeaseClient(brokerUrl, token, 0);
     this.onLost = onLost;
     this.onYield = onYield;
     this.onDeadline = onDeadline;
@@ -59,7 +58,7 @@ final class SidecarLease {
    * Asks for the lease, waiting up to {@code waitS} (the configured {@code lease.wait_s} when
    * null). Fails with a message that says why none came.
    */
-  Future<Lease> acquire(Double waitS) {
+  public Future<Lease> acquire(Double waitS) {
     state = State.ACQUIRING;
     LeaseRequest r = waitS == null ? request : request.withWait(waitS);
     return Future.fromCompletionStage(client.acquireAsync(r), context)
@@ -107,28 +106,38 @@ final class SidecarLease {
   }
 
   /** @return the time left to finish GPU work already running (this holder's own deadline) */
-  Duration remaining() {
+  public Duration remaining() {
     return lease == null ? Duration.ZERO : lease.remaining();
   }
 
-  boolean held() {
+  public boolean held() {
     return state == State.HELD;
   }
 
   /** @return the environment of a worker that may use this lease's GPU only */
-  Map<String, String> workerEnv() {
+  public Map<String, String> workerEnv() {
     return lease.cudaEnv();
   }
 
-  Integer gpu() {
+  /** @return the lease held now, or null */
+  public Long id() {
+    return lease == null ? null : lease.id();
+  }
+
+  public String brokerUrl() {
+    return client.brokerUrl();
+  }
+
+  public Integer gpu() {
     return lease == null ? null : lease.gpu();
   }
 
   /**
    * Releases the lease (for a revoked one: the confirmation) with {@code why} for the broker's
-   * event ({@code yielded}, {@code idle}, or null); never fails. Call once the worker has exited.
+   * event ({@code yielded}, {@code idle}, or null); never fails. Call once the worker has exited (or
+   * the server is asleep).
    */
-  Future<Void> release(String why) {
+  public Future<Void> release(String why) {
     Lease l = lease;
     if (l == null) {
       return Future.succeededFuture();
@@ -151,7 +160,7 @@ final class SidecarLease {
   }
 
   /** @return the lease as /health shows it: no token */
-  JsonObject status() {
+  public JsonObject status() {
     JsonObject s = new JsonObject().put("state", WireNames.of(state))
         .put("broker", client.brokerUrl()).put("yield", request.yieldable());
     if (lease != null) {
@@ -165,7 +174,7 @@ final class SidecarLease {
   }
 
   /** Stops the client (releasing a lease still held). */
-  void close() {
+  public void close() {
     client.close();
   }
 }

@@ -1,4 +1,4 @@
-package io.iqa.sidecar.service;
+package io.iqa.holder;
 
 import io.iqa.client.LeaseLoss;
 import io.iqa.protocol.wire.ErrorCode;
@@ -7,11 +7,14 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * When the sidecar holds the GPU, without I/O: a (state, event) -> (state, actions) table over the
- * lease and one worker process at a time. The {@link Lifecycle} is its edge on the front's event
- * loop (every event handled in order, actions carried out after), the simulator drives it on a
- * virtual clock. Workers are numbered ({@code gen}); an event about a worker that is no longer the
- * current one is ignored.
+ * When a holder that serves requests holds the GPU, without I/O: a (state, event) -> (state,
+ * actions) table over the lease and one <b>worker</b> at a time, the program that uses the leased
+ * GPU: the sidecar's worker process, or a model server behind {@code iqa gpu serve} while it is
+ * awake (launching it wakes or starts the server, stopping it puts it to sleep, and it is "gone"
+ * once its GPU memory is). The {@link HolderLoop} is its edge on the front's event loop (every
+ * event handled in order, actions carried out after), the simulator drives it on a virtual clock.
+ * Workers are numbered ({@code gen}); an event about a worker that is no longer the current one is
+ * ignored.
  *
  * <pre>
  * IDLE       Start, Demand       -> ACQUIRING  Acquire                 (no lease needed: LOADING, Launch)
@@ -39,7 +42,7 @@ import java.util.List;
  * Every worker that was launched (or asked to launch) ends with exactly one {@code WorkerGone}; the
  * lease is released only after it.
  */
-public final class SidecarRules {
+public final class HolderRules {
 
   public enum Phase { STARTING, IDLE, ACQUIRING, LOADING, SERVING, DRAINING, LEASE_LOST, SHUTTING_DOWN }
 
@@ -50,16 +53,20 @@ public final class SidecarRules {
    * What the rules need of the configuration.
    *
    * @param waitS lease.wait_s, for messages
+   * @param name what the holder calls itself in messages ("sidecar", "front")
    */
-  public record Settings(GpuMode mode, boolean leaseRequired, SidecarOptions.OnLeaseLost onLeaseLost,
-      long drainTimeoutMs, double waitS) {
+  public record Settings(GpuMode mode, boolean leaseRequired, OnLeaseLost onLeaseLost,
+      long drainTimeoutMs, double waitS, String name) {
+    public Settings(GpuMode mode, boolean leaseRequired, OnLeaseLost onLeaseLost, long drainTimeoutMs, double waitS) {
+      this(mode, leaseRequired, onLeaseLost, drainTimeoutMs, waitS, "sidecar");
+    }
   }
 
   public sealed interface Event {
     long now();
   }
 
-  /** The sidecar starts: take the lease if the GPU is free now, load the models. */
+  /** The holder starts: take the lease if the GPU is free now, load the models (or wake the server). */
   public record Start(long now) implements Event {
   }
 
@@ -193,7 +200,7 @@ public final class SidecarRules {
   public record StartDone(String failure) implements Action {
   }
 
-  /** The sidecar holds no worker and no lease: a POST /release waiting for that is answered. */
+  /** The holder has no worker and no lease: a POST /release waiting for that is answered. */
   public record ReleaseDone() implements Action {
   }
 
@@ -231,7 +238,7 @@ public final class SidecarRules {
   private long stopByNanos = -1;
   private String lostWhy;
 
-  public SidecarRules(Settings settings) {
+  public HolderRules(Settings settings) {
     this.settings = settings;
   }
 
@@ -579,8 +586,8 @@ public final class SidecarRules {
       then = Then.LOST;
       downWhy = lostWhy;
       enter(Phase.LEASE_LOST, lostWhy, out);
-      if (settings.onLeaseLost() == SidecarOptions.OnLeaseLost.EXIT) {
-        out.add(new FailPending(new HttpError(503, ErrorCode.LEASE_LOST, lostWhy + "; the sidecar is exiting")));
+      if (settings.onLeaseLost() == OnLeaseLost.EXIT) {
+        out.add(new FailPending(new HttpError(503, ErrorCode.LEASE_LOST, lostWhy + "; the " + settings.name() + " is exiting")));
       }
     }
     if (!workerUp) {
@@ -611,7 +618,7 @@ public final class SidecarRules {
     boolean serving = phase == Phase.SERVING;
     if (!serving) {
       // No worker to finish the waiting images in time: they end now.
-      out.add(new FailPending(new HttpError(ErrorCode.SHUTTING_DOWN, "the sidecar is shutting down")));
+      out.add(new FailPending(new HttpError(ErrorCode.SHUTTING_DOWN, "the " + settings.name() + " is shutting down")));
     }
     enter(Phase.SHUTTING_DOWN, s.why(), out);
     if (!serving) {

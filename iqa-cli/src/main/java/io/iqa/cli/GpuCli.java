@@ -14,9 +14,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
-/** {@code iqa gpu status}, {@code iqa gpu force-release} and {@code iqa gpu run}. */
+/** {@code iqa gpu status}, {@code iqa gpu force-release}, {@code iqa gpu run} and {@code iqa gpu serve}. */
 @Command(name = "gpu", mixinStandardHelpOptions = true, description = "GPU leases at the broker.",
-    subcommands = {GpuCli.Status.class, GpuCli.ForceRelease.class, GpuRun.class})
+    subcommands = {GpuCli.Status.class, GpuCli.ForceRelease.class, GpuRun.class, GpuServe.class})
 final class GpuCli {
 
   @ParentCommand IqaMain main;

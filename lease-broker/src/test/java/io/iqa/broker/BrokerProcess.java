@@ -152,7 +152,10 @@ public final class BrokerProcess implements AutoCloseable {
   static Process launch(Map<String, String> env, List<String> prefix, String... args) throws IOException {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     List<String> cmd = new ArrayList<>(prefix);
-    cmd.addAll(List.of(java, "-cp", System.getProperty("java.class.path"), BrokerMain.class.getName()));
+    // A test classpath with more than one logback.xml (the broker's and the sidecar's jars) makes
+    // logback print its status on stdout, ahead of the listening line: keep stdout the broker's.
+    cmd.addAll(List.of(java, "-Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener",
+        "-cp", System.getProperty("java.class.path"), BrokerMain.class.getName()));
     cmd.addAll(List.of(args));
     ProcessBuilder pb = new ProcessBuilder(cmd);
     pb.environment().putAll(env);

@@ -73,6 +73,26 @@ public final class StandInNvidiaSmi {
     Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
   }
 
+  /**
+   * From now on the stand-in lists, as the driver would, every live process that wrote a file
+   * {@code <memDir>/<pid>} holding {@code "<gpu> <MiB>"}: a stand-in model server's memory, which
+   * it writes while loaded and shrinks or deletes when it sleeps.
+   */
+  public void showMemoryFiles(Path memDir) throws IOException {
+    Files.createDirectories(memDir);
+    Path script = dir.resolve("apps.sh");
+    Files.writeString(script, """
+        #!/bin/bash
+        for f in %s/*; do
+          pid="${f##*/}"
+          [[ "$pid" =~ ^[0-9]+$ ]] && [ -d "/proc/$pid" ] || continue
+          read -r gpu mb < "$f" || continue
+          echo "GPU-0000000${gpu}-1111-2222-3333-444444444444, $pid, $mb"
+        done
+        """.formatted(memDir));
+    Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
+  }
+
   /** From now on the stand-in lists exactly these processes. */
   public void show(List<App> list) throws IOException {
     Files.deleteIfExists(dir.resolve("apps.sh"));

@@ -37,7 +37,7 @@ import java.util.regex.Pattern;
  *
  * <pre>java -cp ... io.iqa.testkit.serve.StandInModelServer --flavor vllm --port 8001 --mem-dir D
  *     [--awake-mb 8000] [--asleep-mb 300] [--load-ms 300] [--wake-ms 100] [--sleep-ms 50]
- *     [--chunk-ms 50] [--ignore-sleep]</pre>
+ *     [--chunk-ms 50] [--ignore-sleep] [--trace FILE]</pre>
  */
 public final class StandInModelServer {
 
@@ -51,6 +51,8 @@ public final class StandInModelServer {
   private final long sleepMs;
   private final long chunkMs;
   private final boolean ignoreSleep;
+  /** Where each load and unload is written with its wall time (ms), for a test's history; or null. */
+  private final Path trace;
   private volatile boolean loaded;
   private volatile boolean ready;
   private volatile boolean claimsAsleep;
@@ -68,6 +70,7 @@ public final class StandInModelServer {
     sleepMs = Long.parseLong(a.getOrDefault("sleep-ms", "50"));
     chunkMs = Long.parseLong(a.getOrDefault("chunk-ms", "50"));
     ignoreSleep = a.containsKey("ignore-sleep");
+    trace = a.containsKey("trace") ? Path.of(a.get("trace")) : null;
   }
 
   public static void main(String[] args) throws Exception {
@@ -99,6 +102,10 @@ public final class StandInModelServer {
   }
 
   private synchronized void load(boolean yes) throws IOException {
+    if (trace != null && yes != loaded) {
+      Files.writeString(trace, (yes ? "awake " : "asleep ") + System.currentTimeMillis() + "\n",
+          java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+    }
     loaded = yes;
     int mb = yes ? awakeMb : asleepMb;
     if (mb == 0) {

@@ -40,6 +40,7 @@ final class AllBench extends BenchCommand {
     plan.put("sidecar.md", run(new SidecarBench()));
     plan.put("sharing.md", run(new SharingBench()));
     plan.put("client.md", run(new ClientBench()));
+    plan.put("serve.md", run(new ServeBench()));
     return plan;
   }
 

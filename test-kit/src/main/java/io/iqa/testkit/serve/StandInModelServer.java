@@ -103,7 +103,10 @@ public final class StandInModelServer {
 
   private synchronized void load(boolean yes) throws IOException {
     if (trace != null && yes != loaded) {
-      Files.writeString(trace, (yes ? "awake " : "asleep ") + System.currentTimeMillis() + "\n",
+      // "awake <ms> <this JVM's start, ms>": a benchmark subtracts the stand-in's own start from a restart.
+      Files.writeString(trace, (yes ? "awake " + System.currentTimeMillis() + " "
+          + java.lang.management.ManagementFactory.getRuntimeMXBean().getStartTime()
+          : "asleep " + System.currentTimeMillis()) + "\n",
           java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
     }
     loaded = yes;

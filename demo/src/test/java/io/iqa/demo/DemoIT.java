@@ -24,7 +24,7 @@ class DemoIT {
     assertTrue(p.waitFor(180, TimeUnit.SECONDS), out);
     assertEquals(0, p.exitValue(), out);
     String[] steps = out.split("\n== ");
-    assertEquals(8, steps.length, "seven steps:\n" + out);
+    assertEquals(9, steps.length, "eight steps:\n" + out);
     assertEquals(6, rows(steps[2], "sidecar"), "every sample scored by the sidecar:\n" + steps[2]);
     assertTrue(steps[2].contains("lower is better"), "the scales under the models' names:\n" + steps[2]);
     assertEquals(6, rows(steps[3], "cache"), "the second pass answered from the cache:\n" + steps[3]);
@@ -32,7 +32,11 @@ class DemoIT {
         && steps[4].contains("held by llm-server"), "the sidecar yields to the LLM:\n" + steps[4]);
     assertEquals(2, rows(steps[5], "container"), "the fallback scores while the LLM holds the GPU:\n" + steps[5]);
     assertEquals(1, rows(steps[6], "sidecar"), "the sidecar takes the GPU back:\n" + steps[6]);
-    assertTrue(steps[7].contains("stopped") && out.strip().endsWith("demo finished"), out);
+    assertEquals(2, rows(steps[7], "sidecar"), "the sidecar scores between two completions:\n" + steps[7]);
+    assertTrue(steps[7].contains("vLLM woke (the same process)") && steps[7].contains("MiB asleep (verified")
+        && Pattern.compile("released\\s+lease \\d+\\s+llm\\s+yielded").matcher(steps[7]).find(),
+        "vLLM sleeps for the sidecar, its memory checked, and wakes:\n" + steps[7]);
+    assertTrue(steps[8].contains("stopped") && out.strip().endsWith("demo finished"), out);
   }
 
   /** @return the table rows of a step served by {@code who} */

@@ -97,6 +97,11 @@ public final class HolderLoop {
    * idle (or on CPU when the lease is not required) until the first demand.
    */
   public Future<Void> start() {
+    return start(true);
+  }
+
+  /** @param warm false: start idle, with no lease and no worker until the first demand */
+  public Future<Void> start(boolean warm) {
     long idle = timing.idleReleaseS();
     if (idle > 0) {
       vertx.setPeriodic(Math.max(100, Math.min(1000, idle * 250)), id -> {
@@ -118,7 +123,7 @@ public final class HolderLoop {
         }
       });
     }
-    fire(new HolderRules.Start(System.nanoTime()));
+    fire(warm ? new HolderRules.Start(System.nanoTime()) : new HolderRules.StartIdle(System.nanoTime()));
     return started.future();
   }
 

@@ -17,6 +17,7 @@ import java.util.List;
  * ignored.
  *
  * <pre>
+ * STARTING   StartIdle           -> IDLE       (a cold start: nothing until the first demand)
  * IDLE       Start, Demand       -> ACQUIRING  Acquire                 (no lease needed: LOADING, Launch)
  * ACQUIRING  Granted             -> LOADING    Launch(gen, gpu, deadline)
  *            Refused             -> IDLE       FailPending(gpu_unavailable)   (lease not required: LOADING, Launch cpu)
@@ -68,6 +69,10 @@ public final class HolderRules {
 
   /** The holder starts: take the lease if the GPU is free now, load the models (or wake the server). */
   public record Start(long now) implements Event {
+  }
+
+  /** The holder starts cold: no lease and no worker until work comes ({@code iqa gpu serve}). */
+  public record StartIdle(long now) implements Event {
   }
 
   /** Work waits and no worker takes it. */
@@ -304,7 +309,11 @@ public final class HolderRules {
   }
 
   private void idle(Event e, List<Action> out) {
-    if (e instanceof Start || e instanceof Demand) {
+    if (e instanceof StartIdle) {
+      atStart = true;
+      enter(Phase.IDLE, "no GPU lease until a request comes", out);
+      startDone(null, out);
+    } else if (e instanceof Start || e instanceof Demand) {
       atStart = e instanceof Start;
       bringUp(out);
     }

@@ -100,8 +100,8 @@ final class GpuServe implements Callable<Integer> {
     CountDownLatch stopped = new CountDownLatch(1);
     try {
       int port = front.start().await(30, TimeUnit.SECONDS);
-      // The line scripts and tests wait for, as the broker's and the sidecar's.
-      System.out.println("listening on http://" + o.listenHost() + ":" + port);
+      // The line scripts, the demo and the tests wait for, as the broker's and the sidecar's.
+      System.out.println(io.iqa.protocol.ListeningLine.of("iqa gpu serve", "http://" + o.listenHost() + ":" + port));
       System.out.flush();
     } catch (Exception e) {
       gpu.main.err().println("iqa: the front did not start: " + Text.printable(String.valueOf(e.getMessage())));

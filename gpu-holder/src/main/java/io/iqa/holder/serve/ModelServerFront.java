@@ -73,7 +73,7 @@ public final class ModelServerFront {
     loop.bind(server, new Work());
   }
 
-  /** Listens, then takes the lease and brings the server up if the GPU is free now. @return the port */
+  /** Listens; the lease is taken and the server brought up by the first request. @return the port */
   public Future<Integer> start() {
     return vertx.createHttpServer(new HttpServerOptions().setHost(options.listenHost()).setPort(options.listenPort()))
         .requestHandler(this::handle)
@@ -82,10 +82,7 @@ public final class ModelServerFront {
           http = s;
           LOG.info("front for {} ({} adapter) listening on http://{}:{}", options.upstream(), adapter.name(),
               options.listenHost(), s.actualPort());
-          // A busy GPU or a server that is slow to come up must not keep the front from listening.
-          loop.start().onFailure(e -> LOG.warn("the server did not come up at the start: {}",
-              Text.printable(e.getMessage())));
-          return Future.succeededFuture(s.actualPort());
+          return loop.start(false).map(v -> s.actualPort());
         });
   }
 

@@ -107,8 +107,8 @@ class GpuServeTest {
     try (Lease batch = waiter.get(30, TimeUnit.SECONDS)) {
       assertEquals(300, memoryAtGrant[0], "the waiter is granted only once the server's memory fell\n" + f.log());
       assertTrue(asleepAtGrant[0], "the server sleeps, it is not killed");
-      JsonObject st = f.status();
-      assertEquals("idle", st.getString("state"), st.encode());
+      // The broker granted batch on the front's release; the front hears its release answered just after.
+      JsonObject st = awaitStatus(f, s -> "idle".equals(s.getString("state")));
       assertEquals("asleep", st.getJsonObject("worker").getString("state"), st.encode());
       assertEquals(300, st.getJsonObject("worker").getInteger("asleep_vram_mb"), st.encode());
       assertTrue(st.getJsonObject("worker").getBoolean("sleep_verified"), st.encode());

@@ -13,6 +13,7 @@ COPY server-kit/pom.xml server-kit/
 COPY lease-broker/pom.xml lease-broker/
 COPY sidecar/pom.xml sidecar/
 COPY client-lib/pom.xml client-lib/
+COPY gpu-holder/pom.xml gpu-holder/
 COPY iqa-cli/pom.xml iqa-cli/
 COPY demo/pom.xml demo/
 COPY bench/pom.xml bench/

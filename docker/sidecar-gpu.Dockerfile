@@ -11,6 +11,7 @@ COPY server-kit/pom.xml server-kit/
 COPY lease-broker/pom.xml lease-broker/
 COPY sidecar/pom.xml sidecar/
 COPY client-lib/pom.xml client-lib/
+COPY gpu-holder/pom.xml gpu-holder/
 COPY iqa-cli/pom.xml iqa-cli/
 COPY demo/pom.xml demo/
 COPY bench/pom.xml bench/
@@ -19,6 +20,7 @@ COPY protocol/src protocol/src
 COPY server-kit/src server-kit/src
 COPY lease-broker/src lease-broker/src
 COPY client-lib/src client-lib/src
+COPY gpu-holder/src gpu-holder/src
 COPY sidecar/src sidecar/src
 RUN mvn -B -ntp -DskipTests -Pgpu -pl sidecar -am package
 

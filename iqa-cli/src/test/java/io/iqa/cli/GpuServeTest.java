@@ -135,6 +135,35 @@ class GpuServeTest {
   }
 
   @Test
+  void aRevocationPutsTheServerToSleepBeforeItIsConfirmedAndTheNextRequestWakesIt() throws Exception {
+    ServeFixture.Front f = fx.front("vllm", "vllm", frontFlags(), List.of());
+    assertEquals(200, f.complete(ASK).statusCode(), f.log());
+    long pid = f.serverPid();
+    long leaseId = fx.leasesOnGpu0().get(0).path("lease_id").asLong();
+    int[] memoryAtGrant = {-1};
+    CompletableFuture<Lease> waiter = fx.leases.acquireAsync(LeaseRequest.of("ops").withGpu(0).withWait(30)
+        .withPriority(io.iqa.protocol.wire.Priority.LOW))
+        .whenComplete((l, e) -> {
+          try {
+            memoryAtGrant[0] = fx.memoryOf(pid);
+          } catch (Exception ignored) {
+            // asserted below
+          }
+        });
+    Awaitility.await().atMost(Duration.ofSeconds(10)).until(() ->
+        !fx.leases.status().path("gpus").get(0).path("waiting").isEmpty());
+    fx.leases.forceRelease(leaseId, null, null, "operator needs gpu 0", false);
+    try (Lease ops = waiter.get(30, TimeUnit.SECONDS)) {
+      assertEquals(300, memoryAtGrant[0], "asleep before the revocation was confirmed\n" + f.log());
+      assertTrue(fx.events().stream().anyMatch(e -> "revoke_confirmed".equals(e.getString("type"))
+          && e.getLong("lease_id") == leaseId), fx.events().toString());
+    }
+    HttpResponse<String> again = f.complete(ASK);
+    assertEquals(200, again.statusCode(), again.body());
+    assertEquals(pid, f.serverPid(), "woken after the revocation, not restarted");
+  }
+
+  @Test
   void aServerThatSaysItSleepsButKeepsItsMemoryIsStoppedBeforeTheRelease() throws Exception {
     ServeFixture.Front f = fx.front("vllm", "vllm", frontFlags("--sleep-timeout-s", "2"),
         List.of("--ignore-sleep"));

@@ -167,13 +167,17 @@ final class ServerUpstream implements Upstream {
       terminate(gen, "SIGTERM", "stopping it (adapter restart)");
       return;
     }
-    sleep(gen);
+    sleep(gen, withinMs);
   }
 
-  private void sleep(int gen) {
+  /**
+   * @param withinMs the rules' bound (what is left of the drain's, or of a revoked lease's own
+   *     deadline): the sleep and its memory check get at most that, else the server is stopped
+   */
+  private void sleep(int gen, long withinMs) {
     state = "falling asleep";
     long t0 = System.nanoTime();
-    long timeout = options.sleepTimeoutMs();
+    long timeout = Math.max(1, Math.min(options.sleepTimeoutMs(), withinMs));
     adapter.sleep(vertx, http, timeout)
         .compose(v -> memory.awaitAtMost(lease.id() == null ? -1 : lease.id(), lease.gpu() == null ? 0 : lease.gpu(),
             options.residueMb(adapter), Instant.now(), Math.max(1, timeout - (System.nanoTime() - t0) / 1_000_000)))
@@ -205,7 +209,7 @@ final class ServerUpstream implements Upstream {
                 + "asking again in 5 s", options.name());
             vertx.setTimer(5000, t -> {
               if (gen == this.gen && goneGen < gen) {
-                sleep(gen);
+                sleep(gen, options.sleepTimeoutMs());
               }
             });
           }
@@ -224,7 +228,7 @@ final class ServerUpstream implements Upstream {
       if (process == null && !options.command().isEmpty()) {
         gone(gen, 0, "no process");
       } else if (process == null) {
-        sleep(gen); // someone else's server: asleep is the most the front can make of it
+        sleep(gen, options.sleepTimeoutMs()); // someone else's server: asleep is the most the front can make of it
       }
     }
     // Starting or waking: the launch's end sees killAsked.

@@ -71,6 +71,16 @@ class GpuServeTest {
     return f;
   }
 
+  private static CompletableFuture<HttpResponse<String>> completeAsync(ServeFixture.Front f) {
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return f.complete(ASK);
+      } catch (Exception e) {
+        throw new RuntimeException(e);
+      }
+    });
+  }
+
   private JsonObject awaitStatus(ServeFixture.Front f, java.util.function.Predicate<JsonObject> until)
       throws Exception {
     JsonObject[] last = {null};
@@ -116,13 +126,7 @@ class GpuServeTest {
           && "llm".equals(e.getString("owner")) && "yielded".equals(e.getString("reason"))), fx.events().toString());
 
       // A request while the GPU is someone else's waits for it, then wakes the same process.
-      CompletableFuture<HttpResponse<String>> queued = CompletableFuture.supplyAsync(() -> {
-        try {
-          return f.complete(ASK);
-        } catch (Exception e) {
-          throw new RuntimeException(e);
-        }
-      });
+      CompletableFuture<HttpResponse<String>> queued = completeAsync(f);
       Thread.sleep(500);
       assertFalse(queued.isDone(), "the request must wait while batch holds the GPU");
       assertEquals(300, fx.memoryOf(pid), "the server stays asleep while batch holds the GPU");
@@ -263,13 +267,7 @@ class GpuServeTest {
     awaitStatus(f, s -> "idle".equals(s.getString("state")));
     List<CompletableFuture<HttpResponse<String>>> asked = new ArrayList<>();
     for (int i = 0; i < 6; i++) {
-      asked.add(CompletableFuture.supplyAsync(() -> {
-        try {
-          return f.complete(ASK);
-        } catch (Exception e) {
-          throw new RuntimeException(e);
-        }
-      }));
+      asked.add(completeAsync(f));
       Thread.sleep(150); // they arrive in this order
       if (i == 2) {
         batch.close(); // the rest arrive while the server wakes (1.5 s)
@@ -297,13 +295,7 @@ class GpuServeTest {
       awaitStatus(f, s -> "idle".equals(s.getString("state")));
       List<CompletableFuture<HttpResponse<String>>> asked = new ArrayList<>();
       for (int i = 0; i < 2; i++) {
-        asked.add(CompletableFuture.supplyAsync(() -> {
-          try {
-            return f.complete(ASK);
-          } catch (Exception e) {
-            throw new RuntimeException(e);
-          }
-        }));
+        asked.add(completeAsync(f));
       }
       awaitStatus(f, s -> s.getInteger("queued") == 2);
       HttpResponse<String> third = f.complete(ASK);

@@ -168,6 +168,21 @@ class GpuServeTest {
   }
 
   @Test
+  void whereNoGpuMemoryIsObservedTheAdaptersWordIsTakenAndTheStatusSaysSo() throws Exception {
+    fx.close();
+    fx = new ServeFixture(dir.resolve("unobserved"), false);
+    ServeFixture.Front f = fx.front("vllm", "vllm", frontFlags(), List.of());
+    assertEquals(200, f.complete(ASK).statusCode(), f.log());
+    try (Lease batch = fx.leases.acquire(LeaseRequest.of("batch").withGpu(0).withWait(30))) {
+      JsonObject w = awaitStatus(f, s -> "idle".equals(s.getString("state"))).getJsonObject("worker");
+      assertEquals("asleep", w.getString("state"), w.encode());
+      assertFalse(w.getBoolean("sleep_verified"), w.encode());
+      assertTrue(w.getString("sleep_check").startsWith("not verified: the broker observes no GPU memory"),
+          w.encode());
+    }
+  }
+
+  @Test
   void aServerThatSaysItSleepsButKeepsItsMemoryIsStoppedBeforeTheRelease() throws Exception {
     ServeFixture.Front f = fx.front("vllm", "vllm", frontFlags("--sleep-timeout-s", "2"),
         List.of("--ignore-sleep"));

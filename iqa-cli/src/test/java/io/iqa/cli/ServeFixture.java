@@ -105,13 +105,22 @@ final class ServeFixture implements AutoCloseable {
   }
 
   ServeFixture(Path dir) throws Exception {
+    this(dir, true);
+  }
+
+  /** @param observed false: the broker has no nvidia-smi and observes no GPU memory */
+  ServeFixture(Path dir, boolean observed) throws Exception {
     this.dir = dir;
     this.memDir = Files.createDirectories(dir.resolve("gpu-memory"));
     StandInNvidiaSmi smi = new StandInNvidiaSmi(dir.resolve("smi"), Map.of(0, 24576));
     smi.showMemoryFiles(memDir);
-    broker = new BrokerProcess(new JsonObject()
+    JsonObject config = new JsonObject()
         .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 24576)))
-        .put("observe_interval_ms", 100), dir, smi.pathEnv());
+        .put("observe_interval_ms", 100);
+    if (!observed) {
+      config.put("nvidia_smi", dir.resolve("no-nvidia-smi").toString());
+    }
+    broker = new BrokerProcess(config, dir, observed ? smi.pathEnv() : Map.of());
     leases = new LeaseClient("http://127.0.0.1:" + broker.port);
   }
 

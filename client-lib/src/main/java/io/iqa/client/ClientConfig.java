@@ -18,7 +18,8 @@ import java.util.regex.Pattern;
 
 /**
  * {@code conf/client.json} plus environment overrides ({@code IQA_CLIENT_<KEY>} or
- * {@code IQA_CLIENT_<BLOCK>_<KEY>}, values read as JSON when they parse), read with the project's
+ * {@code IQA_CLIENT_<BLOCK>_<KEY>}, values read as JSON when they parse; the broker's URL and token
+ * from {@code GPU_LEASE_URL} and {@code GPU_LEASE_TOKEN}, as the scripts read them), read with the project's
  * one config reader: every key of every block and every type is checked when the config is
  * loaded, and a mistake is a {@link ConfigException} naming the key.
  */
@@ -107,8 +108,37 @@ public final class ClientConfig {
         throw new IllegalArgumentException(e);
       }
     });
+    json.putAll(leaseEnv(env));
     json.putAll(commandLine);
     return new ClientConfig(ConfigNode.root(json));
+  }
+
+  /** The broker's URL and token, the same two variables for every script, {@code iqa} and both clients. */
+  public static final String URL_VARIABLE = "GPU_LEASE_URL";
+  public static final String TOKEN_VARIABLE = "GPU_LEASE_TOKEN";
+  private static final Map<String, String> DEPRECATED = Map.of(URL_VARIABLE, ENV_PREFIX + "BROKER_URL",
+      TOKEN_VARIABLE, ENV_PREFIX + "BROKER_TOKEN");
+
+  /**
+   * {@code GPU_LEASE_URL} and {@code GPU_LEASE_TOKEN} as {@code broker_url} and {@code
+   * broker_token}; the old {@code IQA_CLIENT_BROKER_URL}/{@code _TOKEN} (applied with the other
+   * {@code IQA_CLIENT_*}) still work, with a line saying which name to use, and lose to the new ones.
+   */
+  private static Map<String, Object> leaseEnv(Map<String, String> env) {
+    Map<String, Object> out = new LinkedHashMap<>();
+    for (Map.Entry<String, String> e : DEPRECATED.entrySet()) {
+      String value = env.get(e.getKey());
+      String old = env.get(e.getValue());
+      if (old != null && !old.isBlank()) {
+        org.slf4j.LoggerFactory.getLogger(ClientConfig.class).warn("{} is deprecated: set {} (every script, iqa and "
+            + "both clients read it){}", e.getValue(), e.getKey(), value != null && !value.isBlank()
+                && !value.equals(old) ? "; " + e.getKey() + " is set too and wins" : "");
+      }
+      if (value != null && !value.isBlank()) {
+        out.put(e.getKey().equals(URL_VARIABLE) ? "broker_url" : "broker_token", value);
+      }
+    }
+    return out;
   }
 
   public String brokerUrl() {

@@ -23,7 +23,7 @@ final class Llm {
         "--purpose", "LLM server (demo)", "--gpu", "0", "--wait-s", "60", "--ttl-s", "30", "--", "sleep", "12");
     ProcessBuilder pb = new ProcessBuilder(cmd).directory(logDir.toFile()).redirectErrorStream(true)
         .redirectOutput(logDir.resolve("llm-server.log").toFile());
-    pb.environment().put("IQA_CLIENT_BROKER_URL", brokerUrl);
+    pb.environment().put("GPU_LEASE_URL", brokerUrl);
     return new Llm(pb.start());
   }
 

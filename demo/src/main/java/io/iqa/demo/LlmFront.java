@@ -36,7 +36,7 @@ final class LlmFront {
         "--idle-release-s", "0", "--ttl-s", "30", "--sleep-timeout-s", "10", "--", java, "-Xmx64m", "-cp",
         root.resolve("demo/target/iqa-demo.jar").toString(), StandInModelServer.class.getName(), "--flavor", "vllm",
         "--port", Integer.toString(upstream), "--mem-dir", gpuMemory.toString(), "--load-ms", "1500"),
-        Map.of("IQA_CLIENT_BROKER_URL", brokerUrl), work);
+        Map.of("GPU_LEASE_URL", brokerUrl), work);
   }
 
   /** @return the stand-in's answer text to one completion through the front */

@@ -23,6 +23,12 @@ class DemoIT {
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertTrue(p.waitFor(180, TimeUnit.SECONDS), out);
     assertEquals(0, p.exitValue(), out);
+    // Round 3: the client's log lines ran into the tables ("...no GPU argumentsimage  tech_sharpness").
+    for (String line : out.split("\n")) {
+      if (line.contains("(INFO ") || line.contains("(WARN ")) {
+        assertTrue(line.matches("^\\((INFO|WARN) .*\\)$"), "a log line of its own: " + line);
+      }
+    }
     String[] steps = out.split("\n== ");
     assertEquals(9, steps.length, "eight steps:\n" + out);
     assertEquals(6, rows(steps[2], "sidecar"), "every sample scored by the sidecar:\n" + steps[2]);

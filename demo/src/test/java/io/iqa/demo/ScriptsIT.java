@@ -85,6 +85,35 @@ class ScriptsIT {
     assertTrue(Files.readString(earlier).contains("listening on"), "the earlier run's own lines");
   }
 
+  /**
+   * Round 3: the scripts read GPU_LEASE_URL, {@code iqa gpu run} did not and went to port 8470.
+   * Now both reach a broker named only by it; the old IQA_CLIENT_BROKER_URL still works, loses to
+   * it, and says which name to use.
+   */
+  @Test
+  void theScriptsAndIqaReachABrokerNamedOnlyByGpuLeaseUrl() throws Exception {
+    io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+    try {
+      io.iqa.broker.BrokerVerticle b = new io.iqa.broker.BrokerVerticle(new io.iqa.broker.BrokerOptions(
+          new io.vertx.core.json.JsonObject().put("port", 0).put("gpus", new io.vertx.core.json.JsonArray()
+              .add(new io.vertx.core.json.JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
+      vertx.deployVerticle(b).await(60, TimeUnit.SECONDS);
+      Map<String, String> env = Map.of("GPU_LEASE_URL", "http://127.0.0.1:" + b.actualPort());
+      Run status = script(env, "gpu-status");
+      assertEquals(0, status.exit(), status.out());
+      Run run = script(env, "iqa", "gpu", "run", "--owner", "env-test", "--", "true");
+      assertEquals(0, run.exit(), run.out());
+      assertTrue(run.out().contains("lease 1 on gpu 0 (owner env-test"), run.out());
+      Run both = script(Map.of("GPU_LEASE_URL", env.get("GPU_LEASE_URL"), "IQA_CLIENT_BROKER_URL",
+          "http://127.0.0.1:1"), "iqa", "gpu", "run", "--owner", "env-test", "--", "true");
+      assertEquals(0, both.exit(), both.out());
+      assertTrue(both.out().contains("IQA_CLIENT_BROKER_URL is deprecated: set GPU_LEASE_URL")
+          && both.out().contains("GPU_LEASE_URL is set too and wins"), both.out());
+    } finally {
+      vertx.close().await(60, TimeUnit.SECONDS);
+    }
+  }
+
   private static String firstLine(Path p) throws IOException {
     return Files.readAllLines(p).get(0);
   }

@@ -5,6 +5,7 @@ import io.iqa.protocol.config.ConfigException;
 import io.iqa.protocol.config.ConfigNode;
 import io.iqa.sidecar.model.builtin.BrisqueModel;
 import io.iqa.sidecar.model.builtin.Builtins;
+import io.iqa.sidecar.model.builtin.TechnicalModels;
 import io.iqa.sidecar.model.onnx.OnnxModelSpec;
 import io.iqa.sidecar.model.onnx.OutputMode;
 import io.iqa.sidecar.model.tf.TfModelSpec;
@@ -34,6 +35,31 @@ public sealed interface ModelEntry {
 
   /** @return the scale the entry states ({@code range}, {@code higher_is_better}), or null for the model's own */
   ScoreScale scale();
+
+  /** @return the config's backend: builtin, onnxruntime or tensorflow */
+  default String backend() {
+    return this instanceof Builtin ? "builtin" : this instanceof Onnx ? "onnxruntime" : "tensorflow";
+  }
+
+  /**
+   * @return the scale known before anything loads: the entry's own, else the model's where the
+   *     config says it (the built-ins, NIMA 1-10, MUSIQ 0-100, a sigmoid 0-1); null where only the
+   *     loaded model tells (an ONNX distribution's width)
+   */
+  default ScoreScale knownScale() {
+    if (scale() != null) {
+      return scale();
+    }
+    if (this instanceof Builtin b) {
+      return b.model().equals(BrisqueModel.NAME) ? BrisqueModel.SCALE : TechnicalModels.SCALE;
+    }
+    if (this instanceof Tf t) {
+      return t.spec().scale();
+    }
+    Onnx o = (Onnx) this;
+    return o.spec().outputMode() == OutputMode.SIGMOID ? new ScoreScale(0.0, 1.0, true)
+        : o.spec().outputMode() == OutputMode.IDENTITY ? ScoreScale.UNKNOWN : null;
+  }
 
   /** A built-in model of the default set (BRISQUE runs on CPU whatever the device says). */
   record Builtin(String name, String model, String device, String json, ScoreScale scale) implements ModelEntry {

@@ -94,9 +94,7 @@ public final class ModelRegistry implements AutoCloseable {
         ImageModel model = loadOne(entry);
         loaded.put(entry.name(), model);
         fingerprints.put(entry.name(), fingerprint(entry, model, baseDir));
-        scales.put(entry.name(), entry.scale() != null ? entry.scale()
-            : entry instanceof ModelEntry.Builtin b && TechnicalModels.NAMES.contains(b.model()) ? TechnicalModels.SCALE
-            : model.scale());
+        scales.put(entry.name(), entry.knownScale() != null ? entry.knownScale() : model.scale());
         LOG.info("loaded model {} ({}, {}) in {} ms", entry.name(), model.backend(), model.device(), model.loadMs());
       }
     } catch (RuntimeException e) {

@@ -34,10 +34,12 @@ final class Lifecycle {
   private final HolderLoop loop;
   final WorkQueue queue;
   private final WorkerSlot workers;
+  private final List<ModelEntry> entries;
 
   Lifecycle(Vertx vertx, SidecarOptions options, Path baseDir, List<ModelEntry> entries, SidecarMetrics metrics,
       IntConsumer exit) {
     this.options = options;
+    this.entries = List.copyOf(entries);
     this.mode = options.gpuMode(entries);
     JsonObject broker = options.broker();
     this.loop = new HolderLoop(vertx,
@@ -129,6 +131,11 @@ final class Lifecycle {
   /** @return the models by name: what the last worker loaded, null for a model no worker has loaded yet */
   Map<String, ModelInfo> models() {
     return workers.models();
+  }
+
+  /** @return the configured models, in order */
+  List<ModelEntry> entries() {
+    return entries;
   }
 
   boolean serving() {

@@ -54,6 +54,8 @@ public final class SidecarVerticle extends VerticleBase {
   private InferInput input;
   private StatusPages pages;
   private Future<Void> shuttingDown;
+  /** The start is done: the models loaded once (or the sidecar is idle by choice), the front warmed up. */
+  private volatile boolean started;
   private long lastRequestNanos = System.nanoTime();
   private IntConsumer exit = code -> { };
 
@@ -93,6 +95,7 @@ public final class SidecarVerticle extends VerticleBase {
         .compose(v -> lifecycle.serving() && options.workerWarmup()
             ? warmup.send(vertx, options.host(), server.actualPort()) : Future.succeededFuture())
         .onSuccess(v -> {
+          started = true;
           startIdleShutdownWatch();
           LOG.info("iqa-sidecar listening on http://{}:{} with models {} ({})", options.host(), server.actualPort(),
               lifecycle.models().keySet(), lifecycle.health().getString("state_reason"));
@@ -162,7 +165,8 @@ public final class SidecarVerticle extends VerticleBase {
 
   private Router router() {
     Router router = Router.router(vertx);
-    Routes.get(router, "/health").handler(ctx -> pages.health(ctx, shuttingDown != null, inFlight));
+    Routes.get(router, "/health").handler(ctx -> pages.health(ctx, shuttingDown != null, inFlight, started));
+    Routes.get(router, "/health/ready").handler(ctx -> pages.ready(ctx, shuttingDown != null, started));
     Routes.get(router, "/v1/models").handler(ctx -> pages.models(ctx, state()));
     Routes.resource(router, "/openapi.json", "io/iqa/sidecar/openapi.json", "application/json");
     Routes.get(router, "/metrics").handler(ctx -> ctx.response()

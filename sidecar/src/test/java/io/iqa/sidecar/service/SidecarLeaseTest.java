@@ -46,6 +46,51 @@ class SidecarLeaseTest extends SidecarLeaseFixture {
     assertEquals(200, s.inferAsync(SidecarServiceTest.jpeg(1)).get(30, TimeUnit.SECONDS).statusCode());
   }
 
+  /**
+   * Round 3: an idle sidecar that never loaded listed names and "loaded": false only, so a client
+   * labelling columns got nothing in the most common state; /health said "ok" while loading, with
+   * no way for a probe to tell "up" from "started".
+   */
+  @Test
+  void anIdleSidecarThatNeverLoadedShowsEveryModelsScaleAndAProbeTellsStartedFromWarm() throws Exception {
+    try (io.iqa.client.LeaseClient other = new io.iqa.client.LeaseClient(brokerUrl);
+        io.iqa.client.Lease llm = other.acquire(io.iqa.protocol.wire.LeaseRequest.of("llm").withGpu(0))) {
+      SidecarProcess s = sidecar(new JsonObject().put("models", new JsonArray()
+          .add(new JsonObject().put("name", "tech_sharpness").put("backend", "builtin"))
+          .add(new JsonObject().put("name", "brisque").put("backend", "builtin"))
+          .add(new JsonObject().put("name", "stated").put("backend", "builtin").put("model", "tech_noise")
+              .put("range", new JsonArray().add(0).add(10)).put("higher_is_better", false))));
+      JsonObject idle = awaitHealth(s, h -> "idle".equals(h.getString("state")));
+      assertTrue(idle.getBoolean("started"), idle.encode());
+      assertFalse(idle.getBoolean("ready"), "idle: the next image is a cold start " + idle.encode());
+      HttpResponse<String> probe = SidecarProcess.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+          + s.port + "/health/ready")).build(), HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, probe.statusCode(), "an idle sidecar is ready for traffic: " + probe.body());
+
+      JsonObject models = new JsonObject(SidecarProcess.HTTP.send(HttpRequest.newBuilder(URI.create(
+          "http://127.0.0.1:" + s.port + "/v1/models")).build(), HttpResponse.BodyHandlers.ofString()).body());
+      java.util.Map<String, JsonObject> byName = new java.util.HashMap<>();
+      models.getJsonArray("models").forEach(m -> byName.put(((JsonObject) m).getString("name"), (JsonObject) m));
+      assertEquals(3, byName.size(), models.encode());
+      for (JsonObject m : byName.values()) {
+        assertFalse(m.getBoolean("loaded"), m.encode());
+        assertEquals("builtin", m.getString("backend"), m.encode());
+        assertTrue(m.containsKey("device") && m.containsKey("range") && m.containsKey("higher_is_better"), m.encode());
+      }
+      assertEquals(new JsonArray().add(0.0).add(100.0), byName.get("tech_sharpness").getJsonArray("range"));
+      assertTrue(byName.get("tech_sharpness").getBoolean("higher_is_better"));
+      assertFalse(byName.get("brisque").getBoolean("higher_is_better"), "BRISQUE: lower is better");
+      assertEquals("cpu", byName.get("brisque").getString("device"), "BRISQUE runs on CPU");
+      assertEquals(new JsonArray().add(0.0).add(10.0), byName.get("stated").getJsonArray("range"));
+      assertFalse(byName.get("stated").getBoolean("higher_is_better"));
+
+      llm.close();
+      assertEquals(200, s.inferAsync(SidecarServiceTest.jpeg(2)).get(60, TimeUnit.SECONDS).statusCode());
+      JsonObject serving = s.health();
+      assertTrue(serving.getBoolean("ready"), "serving: no cold start " + serving.encode());
+    }
+  }
+
   @Test
   void afterIdleReleaseSTheGpuIsFreeCacheHitsNeedNoLeaseAndANewImageTakesItBack() throws Exception {
     SidecarProcess s = sidecar(new JsonObject().put("idle_release_s", 1));

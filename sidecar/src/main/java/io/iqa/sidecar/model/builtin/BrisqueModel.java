@@ -33,6 +33,9 @@ import org.bytedeco.opencv.opencv_quality.QualityBRISQUE;
  */
 public final class BrisqueModel implements ImageModel {
 
+  /** 0 (best) to 100: lower is better. */
+  public static final ScoreScale SCALE = new ScoreScale(0.0, 100.0, false);
+
   public static final String NAME = "brisque";
   /** The long side larger images are brought to: LIVE's images are 768x512. */
   public static final int WORKING_LONG_SIDE = 768;
@@ -125,7 +128,7 @@ public final class BrisqueModel implements ImageModel {
 
   @Override
   public ScoreScale scale() {
-    return new ScoreScale(0.0, 100.0, false);
+    return SCALE;
   }
 
   @Override

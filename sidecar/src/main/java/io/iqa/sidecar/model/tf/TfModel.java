@@ -93,7 +93,7 @@ public final class TfModel implements ImageModel {
   /** NIMA: the mean of a 1..10 distribution. MUSIQ: 0..100 (the KonIQ, SPAQ and PaQ-2-PiQ checkpoints). */
   @Override
   public ScoreScale scale() {
-    return spec.kind() == TfModelSpec.Kind.NIMA ? new ScoreScale(1.0, 10.0, true) : ScoreScale.PERCENT;
+    return spec.scale();
   }
 
   @Override

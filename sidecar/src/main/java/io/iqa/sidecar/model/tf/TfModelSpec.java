@@ -39,4 +39,9 @@ public record TfModelSpec(String name, Kind kind, Path dir, String tag, String s
   public TfModelSpec withSignature(String key, String input, String output) {
     return new TfModelSpec(name, kind, dir, tag, key, input, output, device, allowGrowth, memoryFraction);
   }
+
+  /** @return what its scores mean: NIMA's mean opinion 1-10, MUSIQ's 0-100 */
+  public io.iqa.protocol.ScoreScale scale() {
+    return kind() == Kind.NIMA ? new io.iqa.protocol.ScoreScale(1.0, 10.0, true) : io.iqa.protocol.ScoreScale.PERCENT;
+  }
 }

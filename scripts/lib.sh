@@ -74,10 +74,16 @@ install_missing() {
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
   done
   [ "${#need[@]}" -gt 0 ] || return 0
-  echo "installing ${need[*]} ..." >&2
+  install_packages "${need[@]}"
+}
+
+# Installs Debian packages (apt-get), as root or through sudo.
+install_packages() {
+  [ "$#" -gt 0 ] || return 0
+  echo "installing $* ..." >&2
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 # Builds the module's jar when it is missing or older than its sources.

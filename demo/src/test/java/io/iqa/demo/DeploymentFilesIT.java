@@ -158,9 +158,11 @@ class DeploymentFilesIT {
         String image = c.path("image").asText();
         assertTrue(ours.contains(image) || PUBLIC_IMAGES.contains(image), "unknown image " + image);
         if (ours.contains(image)) {
-          for (String probe : List.of("readinessProbe", "livenessProbe")) {
-            assertEquals("/health", c.path(probe).path("httpGet").path("path").asText(), image + " " + probe);
-          }
+          // Liveness: the process serves. Readiness: the sidecar's start is done (/health/ready, 503 while
+          // its models load); the broker is ready as soon as it answers.
+          assertEquals("/health", c.path("livenessProbe").path("httpGet").path("path").asText(), image + " liveness");
+          assertEquals(image.startsWith("iqa-sidecar") ? "/health/ready" : "/health",
+              c.path("readinessProbe").path("httpGet").path("path").asText(), image + " readiness");
         }
         gpuAsked |= c.path("resources").path("limits").path("nvidia.com/gpu").asInt() == 1;
       }

@@ -1,9 +1,13 @@
 # The IQA sidecar on CPU: `docker build -f docker/sidecar.Dockerfile -t iqa-sidecar:latest .`
+# for amd64 and arm64: docker buildx build --platform linux/amd64,linux/arm64 -f docker/sidecar.Dockerfile .
+#           (Maven runs on the build machine's platform and packs the natives of the target's)
 # serve:    docker run -p 8471:8471 iqa-sidecar:latest
 # one-shot: docker run --rm -v "$PWD/photos:/in:ro" iqa-sidecar:latest score /in/a.jpg /in/b.jpg
 #           (what the client's container fallback runs; JSON lines on stdout, logs on stderr)
 
-FROM maven:3.9-eclipse-temurin-17 AS build
+FROM --platform=$BUILDPLATFORM maven:3.9-eclipse-temurin-17 AS build
+# The image's platform (buildx sets it; a plain docker build: the machine's own).
+ARG TARGETARCH
 WORKDIR /src
 # The reactor needs every module's pom; the sidecar and the modules it depends on need sources:
 # protocol, server-kit, the client library (its lease client), the broker (a test dependency,
@@ -27,7 +31,11 @@ COPY client-lib/src client-lib/src
 COPY gpu-holder/src gpu-holder/src
 COPY sidecar/src sidecar/src
 ARG MAVEN_PROFILES=""
-RUN mvn -B -ntp -DskipTests ${MAVEN_PROFILES} -pl sidecar -am package
+RUN case "${TARGETARCH:-$(uname -m)}" in \
+      arm64|aarch64) platform=linux-arm64 ;; \
+      *) platform=linux-x86_64 ;; \
+    esac \
+ && mvn -B -ntp -DskipTests ${MAVEN_PROFILES} -Djavacpp.platform="$platform" -pl sidecar -am package
 
 FROM eclipse-temurin:17-jre-jammy
 RUN useradd --system --uid 10001 --home-dir /app iqa

@@ -33,6 +33,12 @@ class ScoreResult:
     device: Optional[str] = None
 
 
+def score_result(answer: Dict[str, Any], served_by: str) -> ScoreResult:
+    """A sidecar's ``/infer`` answer (or a ``score`` output line) as a :class:`ScoreResult`."""
+    return ScoreResult(answer["sha256"], {k: float(v) for k, v in (answer.get("scores") or {}).items()}, served_by,
+                       answer.get("device"))
+
+
 @dataclass
 class Fallback:
     """The container fallback, with the keys (and placeholders) of ``conf/client.json``'s ``fallback`` block."""
@@ -237,9 +243,7 @@ class IqaClient:
     def _infer(self, data: bytes) -> ScoreResult:
         path = "/infer" + ("?models=" + ",".join(self._models) if self._models else "")
         status, raw, headers = self._sidecar.request("POST", path, data, "application/octet-stream")
-        j = expect_json(status, raw, headers, 200, "sidecar /infer")
-        return ScoreResult(j["sha256"], {k: float(v) for k, v in (j.get("scores") or {}).items()}, "sidecar",
-                           j.get("device"))
+        return score_result(expect_json(status, raw, headers, 200, "sidecar /infer"), "sidecar")
 
     def _falls_back(self, e: IqaError) -> bool:
         # Unreachable, or the sidecar cannot serve now (no GPU lease, shutting down, overloaded): the fallback.
@@ -312,8 +316,7 @@ class IqaClient:
                     raise IqaError(f"fallback run exited {proc.returncode} without an answer for {f}: {err[-800:]}")
                 if j.get("error"):
                     raise IqaError(f"{f}: {j.get('message')}", 400, j["error"])
-                results[f] = ScoreResult(j["sha256"], {k: float(v) for k, v in (j.get("scores") or {}).items()},
-                                         "container", j.get("device"))
+                results[f] = score_result(j, "container")
             return results
         finally:
             if lease is not None:

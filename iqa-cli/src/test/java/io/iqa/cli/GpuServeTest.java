@@ -71,6 +71,12 @@ class GpuServeTest {
     return f;
   }
 
+  /** A waiter for gpu 0 that notes in {@code aliveAtGrant} whether {@code pid} still ran when it was granted. */
+  private CompletableFuture<Lease> waiterNoting(long pid, boolean[] aliveAtGrant) {
+    return fx.leases.acquireAsync(LeaseRequest.of("batch").withGpu(0).withWait(30))
+        .whenComplete((l, e) -> aliveAtGrant[0] = ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));
+  }
+
   private static CompletableFuture<HttpResponse<String>> completeAsync(ServeFixture.Front f) {
     return CompletableFuture.supplyAsync(() -> {
       try {
@@ -189,8 +195,7 @@ class GpuServeTest {
     assertEquals(200, f.complete(ASK).statusCode(), f.log());
     long pid = f.serverPid();
     boolean[] aliveAtGrant = {true};
-    CompletableFuture<Lease> waiter = fx.leases.acquireAsync(LeaseRequest.of("batch").withGpu(0).withWait(30))
-        .whenComplete((l, e) -> aliveAtGrant[0] = ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));
+    CompletableFuture<Lease> waiter = waiterNoting(pid, aliveAtGrant);
     try (Lease batch = waiter.get(30, TimeUnit.SECONDS)) {
       assertFalse(aliveAtGrant[0], "the server kept its GPU memory: it must be gone before the waiter is granted\n"
           + f.log());
@@ -237,8 +242,7 @@ class GpuServeTest {
     assertEquals(200, f.complete(ASK).statusCode(), f.log());
     long pid = f.serverPid();
     boolean[] aliveAtGrant = {true};
-    CompletableFuture<Lease> waiter = fx.leases.acquireAsync(LeaseRequest.of("batch").withGpu(0).withWait(30))
-        .whenComplete((l, e) -> aliveAtGrant[0] = ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));
+    CompletableFuture<Lease> waiter = waiterNoting(pid, aliveAtGrant);
     try (Lease batch = waiter.get(30, TimeUnit.SECONDS)) {
       assertFalse(aliveAtGrant[0], "stopped before the waiter was granted\n" + f.log());
     }

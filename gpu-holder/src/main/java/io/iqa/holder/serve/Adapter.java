@@ -125,15 +125,8 @@ public abstract class Adapter {
 
     @Override
     Future<Void> sleep(Vertx vertx, UpstreamHttp http, long timeoutMs) {
-      return loaded(http).compose(names -> {
-        List<Future<?>> unloads = new ArrayList<>();
-        for (String n : names) {
-          unloads.add(http.post("/api/generate", new JsonObject().put("model", n).put("keep_alive", 0), timeoutMs)
-              .compose(r -> r.ok() || r.status() == 404 ? Future.succeededFuture()
-                  : Future.failedFuture("Ollama answered the unload of " + n + " with " + r)));
-        }
-        return Future.all(unloads);
-      }).compose(v -> poll(vertx, timeoutMs, "Ollama's /api/ps to list no model",
+      return loaded(http).compose(names -> unloadEach(names, "Ollama", 404,
+          n -> http.post("/api/generate", new JsonObject().put("model", n).put("keep_alive", 0), timeoutMs))).compose(v -> poll(vertx, timeoutMs, "Ollama's /api/ps to list no model",
           () -> loaded(http).map(List::isEmpty)));
     }
 
@@ -171,15 +164,8 @@ public abstract class Adapter {
 
     @Override
     Future<Void> sleep(Vertx vertx, UpstreamHttp http, long timeoutMs) {
-      return running(http).compose(ids -> {
-        List<Future<?>> unloads = new ArrayList<>();
-        for (String id : ids) {
-          unloads.add(http.post("/models/unload", new JsonObject().put("model", id), timeoutMs)
-              .compose(r -> r.ok() || r.status() == 400 ? Future.succeededFuture()
-                  : Future.failedFuture("llama-server answered the unload of " + id + " with " + r)));
-        }
-        return Future.all(unloads);
-      }).compose(v -> poll(vertx, timeoutMs, "llama-server's /models to show no model loaded",
+      return running(http).compose(ids -> unloadEach(ids, "llama-server", 400,
+          id -> http.post("/models/unload", new JsonObject().put("model", id), timeoutMs))).compose(v -> poll(vertx, timeoutMs, "llama-server's /models to show no model loaded",
           () -> running(http).map(List::isEmpty)));
     }
 
@@ -260,6 +246,20 @@ public abstract class Adapter {
     Future<Void> sleep(Vertx vertx, UpstreamHttp http, long timeoutMs) {
       return Future.failedFuture(new Unsupported("the restart adapter stops the server"));
     }
+  }
+
+  /**
+   * Unloads each model with {@code unload}; a 2xx, or {@code gone} (the model is not there, or not
+   * running any more), counts as done.
+   */
+  static Future<Void> unloadEach(List<String> names, String server, int gone,
+      Function<String, Future<UpstreamHttp.Reply>> unload) {
+    List<Future<?>> unloads = new ArrayList<>();
+    for (String n : names) {
+      unloads.add(unload.apply(n).compose(r -> r.ok() || r.status() == gone ? Future.succeededFuture()
+          : Future.failedFuture(server + " answered the unload of " + n + " with " + r)));
+    }
+    return Future.all(unloads).mapEmpty();
   }
 
   /** Asks {@code check} every 100 ms until it says true; fails with {@code what} after {@code timeoutMs}. */

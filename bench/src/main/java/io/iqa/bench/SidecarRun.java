@@ -22,7 +22,11 @@ final class SidecarRun implements AutoCloseable {
   /** From starting the process to its "listening" line. */
   final long startMs;
 
-  private SidecarRun(Process process, String url, long startMs) {
+  /** Its log (stderr). */
+  final Path log;
+
+  private SidecarRun(Process process, String url, long startMs, Path log) {
+    this.log = log;
     this.process = process;
     this.url = url;
     this.startMs = startMs;
@@ -30,18 +34,26 @@ final class SidecarRun implements AutoCloseable {
 
   /** Starts it with {@code config} (port 0 unless given) and waits for its "listening" line. */
   static SidecarRun start(JsonObject config, Path dir) throws Exception {
+    return start(config, dir, System.getProperty("java.class.path"), java.util.Map.of());
+  }
+
+  /** @param classpath the sidecar build to run (its jar) @param env added to its environment */
+  static SidecarRun start(JsonObject config, Path dir, String classpath, java.util.Map<String, String> env)
+      throws Exception {
     Path conf = Files.createTempFile(dir, "sidecar", ".json");
     Files.writeString(conf, config.copy().put("port", config.getInteger("port", 0)).encode());
     Path log = Files.createTempFile(dir, "sidecar", ".log");
     long t0 = System.nanoTime();
-    Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
-        System.getProperty("java.class.path"), io.iqa.sidecar.SidecarMain.class.getName(), "serve", "--conf",
-        conf.toString()).redirectError(log.toFile()).start();
+    ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+        classpath, io.iqa.sidecar.SidecarMain.class.getName(), "serve", "--conf", conf.toString())
+        .redirectError(log.toFile());
+    pb.environment().putAll(env);
+    Process p = pb.start();
     BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()));
     for (String line = out.readLine(); line != null; line = out.readLine()) {
       String url = ListeningLine.url(line);
       if (url != null) {
-        return new SidecarRun(p, url, (System.nanoTime() - t0) / 1_000_000);
+        return new SidecarRun(p, url, (System.nanoTime() - t0) / 1_000_000, log);
       }
     }
     throw new IllegalStateException("the sidecar did not start:\n" + Files.readString(log));
@@ -68,15 +80,20 @@ final class SidecarRun implements AutoCloseable {
   }
 
   void awaitState(String state) throws Exception {
+    await("state " + state, h -> state.equals(h.getString("state")));
+  }
+
+  /** Polls /health until {@code test} holds (60 s at most). @return the /health answer that passed */
+  JsonObject await(String what, java.util.function.Predicate<JsonObject> test) throws Exception {
     long deadline = System.nanoTime() + 60_000_000_000L;
     while (true) {
       JsonObject h = new JsonObject(HTTP.send(HttpRequest.newBuilder(URI.create(url + "/health")).build(),
           HttpResponse.BodyHandlers.ofString()).body());
-      if (state.equals(h.getString("state"))) {
-        return;
+      if (test.test(h)) {
+        return h;
       }
       if (System.nanoTime() > deadline) {
-        throw new IllegalStateException("the sidecar never became " + state + ": " + h);
+        throw new IllegalStateException("the sidecar never reached " + what + ": " + h);
       }
       Thread.sleep(50);
     }

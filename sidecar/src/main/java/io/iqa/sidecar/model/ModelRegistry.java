@@ -18,11 +18,15 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Loads every model of the config's {@code models} list once, in order, and closes them all on
+ * Loads every model of the config's {@code models} list once (in parallel, kept in config order), and closes them all on
  * {@link #close()}. Entries: {@code name}, {@code backend} ({@code builtin}, {@code onnxruntime},
  * {@code tensorflow}) and the backend's settings (see docs/sidecar.md). A bad entry, or a model
  * that does not load, is a {@link ModelConfigException} naming the entry; models loaded before it
@@ -86,22 +90,66 @@ public final class ModelRegistry implements AutoCloseable {
   public static ModelRegistry load(JsonObject config, Path baseDir) {
     List<ModelEntry> entries = check(config, baseDir);
     int maxBatch = (int) ConfigJson.root(config).integer("max_batch", DEFAULT_MAX_BATCH, 1, 256);
+    // Each model loads on a thread of its own (up to the cores): ONNX Runtime's session set-up,
+    // TensorFlow's graph import and OpenCV's model files do not wait for one another.
+    int threads = Math.max(1, Math.min(entries.size(), Runtime.getRuntime().availableProcessors()));
+    ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
+      Thread t = new Thread(r, "model-load");
+      t.setDaemon(true);
+      return t;
+    });
+    List<Future<ImageModel>> futures = new ArrayList<>();
+    try {
+      entries.forEach(e -> futures.add(pool.submit(() -> loadOne(e))));
+    } finally {
+      pool.shutdown();
+    }
     Map<String, ImageModel> loaded = new LinkedHashMap<>();
     Map<String, String> fingerprints = new LinkedHashMap<>();
     Map<String, ScoreScale> scales = new LinkedHashMap<>();
-    try {
-      for (ModelEntry entry : entries) {
-        ImageModel model = loadOne(entry);
-        loaded.put(entry.name(), model);
+    RuntimeException failed = null;
+    for (int i = 0; i < entries.size(); i++) {
+      ModelEntry entry = entries.get(i);
+      ImageModel model;
+      try {
+        model = loaded(entry, futures.get(i));
+      } catch (RuntimeException e) {
+        failed = failed == null ? e : failed; // the first in config order is what the caller hears
+        continue;
+      }
+      loaded.put(entry.name(), model);
+      if (failed == null) {
         fingerprints.put(entry.name(), fingerprint(entry, model, baseDir));
         scales.put(entry.name(), entry.knownScale() != null ? entry.knownScale() : model.scale());
         LOG.info("loaded model {} ({}, {}) in {} ms", entry.name(), model.backend(), model.device(), model.loadMs());
       }
-    } catch (RuntimeException e) {
+    }
+    if (failed != null) {
       loaded.values().forEach(ImageModel::close);
-      throw e;
+      throw failed;
     }
     return new ModelRegistry(loaded, fingerprints, scales, maxBatch);
+  }
+
+  /** Waits for one model's load; an interrupt does not end the wait (what it loads must be closed). */
+  private static ImageModel loaded(ModelEntry entry, Future<ImageModel> f) {
+    boolean interrupted = false;
+    try {
+      while (true) {
+        try {
+          return f.get();
+        } catch (InterruptedException e) {
+          interrupted = true;
+        } catch (ExecutionException e) {
+          throw e.getCause() instanceof RuntimeException re ? re
+              : new ModelConfigException("model " + entry.name() + " did not load: " + e.getCause(), e.getCause());
+        }
+      }
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
   }
 
   /**

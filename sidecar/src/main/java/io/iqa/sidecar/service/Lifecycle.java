@@ -121,6 +121,7 @@ final class Lifecycle {
 
   /** Drains, stops the worker, releases the lease. {@code drained} completes when in-flight requests are done. */
   Future<Void> shutdown(String why, Future<Void> drained) {
+    workers.stopTraining(true); // no class archive training outlives the sidecar
     return loop.shutdown(why, drained);
   }
 

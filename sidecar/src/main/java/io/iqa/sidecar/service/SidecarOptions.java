@@ -68,6 +68,7 @@ public final class SidecarOptions {
   private final long workerHeartbeatTimeoutS;
   private final long workerJobTimeoutS;
   private final boolean workerWarmup;
+  private final Path workerClassArchiveDir;
   private final long drainTimeoutS;
   private final long idleShutdownS;
   private final String adminTokenSha256;
@@ -95,7 +96,8 @@ public final class SidecarOptions {
     ConfigNode batching = c.block("batching").known(Set.of("max_queue_delay_ms", "queue_limit", "workers"));
     maxQueueDelayMs = batching.integer("max_queue_delay_ms", 5, 0, 60_000);
     queueLimit = (int) batching.integer("queue_limit", 256, 1, 1_000_000);
-    workers = (int) batching.integer("workers", 2, 1, 256);
+    // Decoding (and the front's hashing) runs on every core unless told otherwise.
+    workers = (int) batching.integer("workers", Runtime.getRuntime().availableProcessors(), 1, 256);
     for (String r : c.strings("allowed_roots", List.of())) {
       Path root = Path.of(r);
       if (!root.isAbsolute()) {
@@ -108,10 +110,13 @@ public final class SidecarOptions {
         .toUpperCase(Locale.ROOT));
     idleReleaseS = c.integer("idle_release_s", 300, 0, 365L * 24 * 3600);
     ConfigNode worker = c.block("worker").known(Set.of("jvm_args", "start_timeout_s", "warmup", "heartbeat_timeout_s",
-        "job_timeout_s"));
+        "job_timeout_s", "class_archive", "class_archive_dir"));
     workerJvmArgs = List.copyOf(worker.strings("jvm_args", List.of()));
     workerStartTimeoutS = worker.integer("start_timeout_s", 300, 1, 86_400);
     workerWarmup = worker.bool("warmup", true);
+    String archiveDir = worker.string("class_archive_dir", null);
+    workerClassArchiveDir = !worker.bool("class_archive", true) ? null
+        : archiveDir != null ? Path.of(archiveDir) : defaultClassArchiveDir();
     workerHeartbeatTimeoutS = worker.integer("heartbeat_timeout_s", 10, 2, 3600);
     workerJobTimeoutS = worker.integer("job_timeout_s", 300, 1, 86_400);
     drainTimeoutS = c.integer("drain_timeout_s", 30, 0, 3600);
@@ -261,6 +266,18 @@ public final class SidecarOptions {
   /** @return extra JVM arguments for the worker process (e.g. -Xmx4g) */
   public List<String> workerJvmArgs() {
     return workerJvmArgs;
+  }
+
+  /** @return where the worker's class archive is kept (worker.class_archive_dir); null when it is off */
+  public Path workerClassArchiveDir() {
+    return workerClassArchiveDir;
+  }
+
+  /** {@code $XDG_CACHE_HOME/iqa/class-archives}, else {@code ~/.cache/iqa/class-archives}. */
+  private static Path defaultClassArchiveDir() {
+    String xdg = System.getenv("XDG_CACHE_HOME");
+    Path cache = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
+    return cache.resolve("iqa").resolve("class-archives");
   }
 
   /** @return whether the worker runs one batch per model before it serves (worker.warmup) */

@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -62,7 +63,24 @@ final class WorkerProcess {
   private long killTimer = -1;
   private long killAt = Long.MAX_VALUE;
 
-  private WorkerProcess(Vertx vertx, Consumer<Frame> onFrame, Long stopBy) {
+  /**
+   * What a worker starts with. @param init the INIT header (config, limits) @param warmupImage the
+   * image its warm-up scores (made once by the front), sent as INIT's payload @param env
+   * added to the worker's environment (the lease's GPU, or no GPU at all) @param archiveAtExit where its
+   * JVM writes a class archive as it exits (a training worker, {@link WorkerClassArchive}); null for
+   * any other @param runtimes the native runtimes the config needs: the worker loads them from its first moment
+   */
+  record Launch(JsonObject init, Supplier<byte[]> warmupImage, Map<String, String> env, List<String> jvmArgs,
+      long timeoutMs, Path archiveAtExit, List<String> runtimes) {
+  }
+
+  private final Path archiveAtExit;
+  private boolean usesArchive;
+  private long launchedNanos;
+  private long connectedNanos;
+
+  private WorkerProcess(Vertx vertx, Consumer<Frame> onFrame, Long stopBy, Path archiveAtExit) {
+    this.archiveAtExit = archiveAtExit;
     this.vertx = vertx;
     this.context = vertx.getOrCreateContext();
     this.onFrame = onFrame;
@@ -73,11 +91,11 @@ final class WorkerProcess {
    * Starts a worker and sends it {@code init}. @param env added to the worker's environment (the
    * lease's GPU, or no GPU at all) @param stopBy under a lease, the time it must stop by on its own
    */
-  static WorkerProcess start(Vertx vertx, JsonObject init, Long stopBy, Map<String, String> env, List<String> jvmArgs,
-      long timeoutMs, Consumer<Frame> onFrame) {
-    WorkerProcess w = new WorkerProcess(vertx, onFrame, stopBy);
+  static WorkerProcess start(Vertx vertx, Launch launch, Long stopBy, Consumer<Frame> onFrame) {
+    WorkerProcess w = new WorkerProcess(vertx, onFrame, stopBy, launch.archiveAtExit());
+    long timeoutMs = launch.timeoutMs();
     vertx.executeBlocking(() -> {
-      w.launch(init, env, jvmArgs, timeoutMs);
+      w.launch(launch);
       return null;
     }, false).onFailure(e -> {
       w.launchFailed(e); // first: a worker that never started is gone, not a model that failed to load
@@ -94,22 +112,29 @@ final class WorkerProcess {
   }
 
   /** Blocking: launches the process, waits for it to connect, starts the frame reader. */
-  private void launch(JsonObject init, Map<String, String> env, List<String> jvmArgs, long timeoutMs)
-      throws IOException, InterruptedException {
+  private void launch(Launch launch) throws IOException, InterruptedException {
+    Map<String, String> env = launch.env();
     Path dir = Files.createTempDirectory("iqa-worker-"); // rwx------: only this user can connect
     Path socket = dir.resolve("s");
     try (FrameChannel.Listener listener = FrameChannel.listen(socket)) {
       List<String> cmd = new ArrayList<>();
       cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
       cmd.add("-XX:+ExitOnOutOfMemoryError"); // a worker out of memory exits (and is replaced), never lingers deaf
-      cmd.addAll(jvmArgs);
+      cmd.addAll(launch.jvmArgs());
+      usesArchive = launch.jvmArgs().stream().anyMatch(a -> a.startsWith("-XX:SharedArchiveFile="));
+      if (archiveAtExit != null) {
+        // The dump lists every class it cannot keep (generated accessors, JFR events) as a warning: not for the log.
+        cmd.addAll(List.of("-XX:ArchiveClassesAtExit=" + archiveAtExit, "-Xlog:cds=off", "-Xlog:cds+dynamic=off"));
+      }
       cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), WorkerMain.class.getName(), socket.toString()));
+      cmd.add(String.join(",", launch.runtimes()));
       ProcessBuilder pb = new ProcessBuilder(ChildProcess.wrap(cmd, "KILL"));
       pb.environment().putAll(env);
       // The worker's stdout and stderr both go to the front's log (stderr): stdout is the front's own.
       File err = new File("/proc/self/fd/2");
       pb.redirectOutput(err.exists() ? ProcessBuilder.Redirect.appendTo(err) : ProcessBuilder.Redirect.INHERIT);
       pb.redirectError(ProcessBuilder.Redirect.INHERIT);
+      launchedNanos = System.nanoTime();
       Process p = pb.start();
       boolean killNow;
       synchronized (this) {
@@ -122,19 +147,21 @@ final class WorkerProcess {
         ChildProcess.signal(p, "KILL");
         return;
       }
-      LOG.info("worker started (pid {}{})", p.pid(), env.isEmpty() ? "" : ", " + env);
-      FrameChannel ch = listener.accept(timeoutMs, p::isAlive, frame -> {
+      LOG.info("{} started (pid {}{})", archiveAtExit != null ? "training worker" : "worker", p.pid(),
+          env.isEmpty() ? "" : ", " + env);
+      FrameChannel ch = listener.accept(launch.timeoutMs(), p::isAlive, frame -> {
         lastHeardNanos = System.nanoTime();
         context.runOnContext(v -> frame(frame));
       }, e -> LOG.debug("worker {} socket ended{}", p.pid(), e == null ? "" : ": " + e.getMessage()));
       synchronized (this) {
         channel = ch;
         lastHeardNanos = System.nanoTime();
-        JsonObject first = init.copy();
+        connectedNanos = lastHeardNanos;
+        JsonObject first = launch.init().copy();
         if (stopBy != null) {
           first.put("stop_by_ns", stopBy);
         }
-        ch.send(Frame.of(Frame.Type.INIT, first));
+        ch.send(Frame.of(Frame.Type.INIT, first, launch.warmupImage().get()));
         if (killRequested) {
           ChildProcess.signal(p, "KILL");
         }
@@ -160,18 +187,34 @@ final class WorkerProcess {
 
   private void frame(Frame f) {
     switch (f.type()) {
-      case READY -> ready.tryComplete(f.header());
+      case READY -> {
+        logStart(f.header());
+        ready.tryComplete(f.header());
+      }
       case FAILED -> ready.tryFail(new ModelsFailed(String.valueOf(f.header().getString("message"))));
       case HEARTBEAT -> { }
       case STOPPED -> {
         // Its models are closed and its answers sent: end it now rather than wait for the JVM's own exit.
         stopped = true;
-        synchronized (this) {
-          process.destroyForcibly();
-        }
+        if (archiveAtExit == null) {
+          synchronized (this) {
+            process.destroyForcibly();
+          }
+        } // a training worker's JVM writes the archive as it exits: its STOP's kill timer still bounds it
       }
       default -> onFrame.accept(f);
     }
+  }
+
+  /** The start, step by step, at INFO: where a cold start's time goes. */
+  private void logStart(JsonObject ready) {
+    long now = System.nanoTime();
+    JsonObject steps = ready.getJsonObject("steps", new JsonObject());
+    LOG.info("{} (pid {}) ready {} ms after its launch: JVM start to connected {} ms ({}), native runtimes {} ms"
+        + " (beside the rest), INIT received {} ms, models {} ms, warm-up {} ms", archiveAtExit != null ? "training worker" : "worker", pid(),
+        (now - launchedNanos) / 1_000_000, (connectedNanos - launchedNanos) / 1_000_000,
+        usesArchive ? "from the class archive" : "no class archive", steps.getJsonObject("natives_ms"),
+        steps.getLong("init_ms"), steps.getLong("models_ms"), steps.getLong("warmup_ms"));
   }
 
   private void onExit(int code) {

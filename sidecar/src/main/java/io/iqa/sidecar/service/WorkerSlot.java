@@ -7,11 +7,14 @@ import io.iqa.holder.HolderRules.Placement;
 import io.iqa.holder.Upstream;
 import io.iqa.sidecar.model.ModelEntry;
 import io.iqa.sidecar.model.ModelRegistry;
+import io.iqa.sidecar.model.NativeRuntimes;
 import io.iqa.sidecar.worker.Frame;
 import io.iqa.sidecar.worker.ModelInfo;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
+import io.iqa.sidecar.samples.SampleImages;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -36,6 +39,14 @@ final class WorkerSlot implements Upstream {
   private final Map<Integer, WorkerProcess> running = new LinkedHashMap<>();
   private final Map<Integer, Placement> placements = new LinkedHashMap<>();
   private int current;
+  private static final long TRAIN_AFTER_MS = 2000;
+  private final WorkerClassArchive archive;
+  private final List<String> runtimes;
+  /** The worker making the class archive, while one runs. */
+  private WorkerProcess training;
+  private String trainingEndedWhy;
+  /** The sidecar stops: no more training. */
+  private boolean trainingOver;
 
   /** @param lease the lease a {@link Placement#LEASED_GPU} worker runs under; null when there is none */
   WorkerSlot(Vertx vertx, SidecarOptions options, Path baseDir, List<ModelEntry> entries, WorkQueue queue,
@@ -47,6 +58,12 @@ final class WorkerSlot implements Upstream {
     this.metrics = metrics;
     this.lease = lease;
     entries.forEach(e -> models.put(e.name(), null));
+    runtimes = NativeRuntimes.needed(entries);
+    archive = WorkerClassArchive.of(options.workerClassArchiveDir(), options.workerJvmArgs());
+    if (options.workerWarmup()) {
+      vertx.executeBlocking(SampleImages::warmupJpeg, false); // ready by the time the first worker connects
+    }
+    trainLater();
   }
 
   /** Starts worker {@code gen}; what becomes of it comes back as events. */
@@ -57,8 +74,11 @@ final class WorkerSlot implements Upstream {
       case CPU -> Lease.noGpuEnv();
       case AS_CONFIGURED -> Map.of();
     };
-    WorkerProcess w = WorkerProcess.start(vertx, init(where), stopBy, env, options.workerJvmArgs(),
-        options.workerStartTimeoutS() * 1000, this::frame);
+    stopTraining(false);
+    List<String> jvmArgs = new ArrayList<>(options.workerJvmArgs());
+    jvmArgs.addAll(archive.jvmArgs());
+    WorkerProcess w = WorkerProcess.start(vertx, new WorkerProcess.Launch(init(where), this::warmupImage, env, jvmArgs,
+        options.workerStartTimeoutS() * 1000, null, runtimes), stopBy, this::frame);
     running.put(gen, w);
     placements.put(gen, where);
     current = gen;
@@ -74,7 +94,67 @@ final class WorkerSlot implements Upstream {
     w.exited().onComplete(ar -> {
       running.remove(gen);
       events.accept(new HolderRules.WorkerGone(System.nanoTime(), gen, ar.result(), w.goneWhy()));
+      trainLater();
     });
+  }
+
+  private byte[] warmupImage() {
+    return options.workerWarmup() ? SampleImages.warmupJpeg() : new byte[0];
+  }
+
+  /**
+   * Makes the worker's class archive when it is missing, with a training worker on CPU, once the
+   * sidecar has had no worker of its own for {@value #TRAIN_AFTER_MS} ms (a worker that starts kills
+   * it: {@link #stopTraining}).
+   */
+  private void trainLater() {
+    if (archive.wanted()) {
+      vertx.setTimer(TRAIN_AFTER_MS, t -> train());
+    }
+  }
+
+  private void train() {
+    if (trainingOver || !running.isEmpty() || training != null || !archive.wanted()) {
+      return;
+    }
+    vertx.executeBlocking(archive::begin, false).onSuccess(making -> {
+      if (making == null) {
+        return;
+      }
+      if (trainingOver || !running.isEmpty() || training != null) {
+        vertx.executeBlocking(() -> {
+          making.end(-1, "a worker started");
+          return null;
+        }, false);
+        return;
+      }
+      WorkerProcess t = WorkerProcess.start(vertx, new WorkerProcess.Launch(init(Placement.CPU), this::warmupImage,
+          Lease.noGpuEnv(), options.workerJvmArgs(), options.workerStartTimeoutS() * 1000, making.tmp, runtimes), null,
+          f -> { });
+      training = t;
+      trainingEndedWhy = null;
+      t.ready().onSuccess(h -> t.stop(60_000));
+      t.exited().onComplete(ar -> {
+        String why = trainingEndedWhy;
+        training = null;
+        vertx.executeBlocking(() -> {
+          making.end(ar.result(), why);
+          return null;
+        }, false).onComplete(v -> trainLater());
+      });
+    });
+  }
+
+  /**
+   * A real worker starts, or the sidecar stops: a training worker must not take their CPU or memory
+   * (nor outlive the sidecar); it is tried again later.
+   */
+  void stopTraining(boolean forGood) {
+    trainingOver |= forGood;
+    if (training != null) {
+      trainingEndedWhy = "a worker started or the sidecar stops";
+      training.kill();
+    }
   }
 
   private JsonObject init(Placement where) {
@@ -84,7 +164,10 @@ final class WorkerSlot implements Upstream {
     return new JsonObject().put("config", config).put("base_dir", baseDir.toString()).put("limits", new JsonObject()
         .put("max_image_bytes", options.maxImageBytes()).put("max_image_pixels", options.maxImagePixels())
         .put("max_queue_delay_ms", options.maxQueueDelayMs()).put("queue_limit", options.queueLimit())
-        .put("workers", options.workers()).put("warmup", options.workerWarmup()));
+        .put("workers", options.workers())
+        // A worker started for images that wait skips the warm-up: it is there for the images that come
+        // after READY, while each waiting image would wait for the whole of it (and pays the first calls anyway).
+        .put("warmup", options.workerWarmup() && !queue.hasPending()));
   }
 
   private void frame(Frame f) {
@@ -172,10 +255,10 @@ final class WorkerSlot implements Upstream {
   public JsonObject health(HolderRules.Phase phase) {
     WorkerProcess w = running.get(current);
     if (w == null) {
-      return new JsonObject().put("state", "stopped");
+      return new JsonObject().put("state", "stopped").put("class_archive", archive.health());
     }
     String state = phase == HolderRules.Phase.DRAINING || phase == HolderRules.Phase.LEASE_LOST
         || phase == HolderRules.Phase.SHUTTING_DOWN ? "stopping" : w.ready().succeeded() ? "serving" : "loading";
-    return new JsonObject().put("state", state).put("pid", w.pid());
+    return new JsonObject().put("state", state).put("pid", w.pid()).put("class_archive", archive.health());
   }
 }

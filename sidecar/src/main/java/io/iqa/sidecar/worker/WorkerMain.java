@@ -63,6 +63,12 @@ public final class WorkerMain {
   private boolean stopping;
   private boolean warmedUp;
   private final java.util.Map<String, Long> warmingNanos = new LinkedHashMap<>();
+  /** The image the warm-up scores: INIT's payload (the front makes it once), else one drawn here. */
+  private volatile byte[] warmupImage;
+  private long modelsMs;
+  private long connectedNanos;
+  private long initMs;
+  private long warmupMs;
 
   private WorkerMain(Path socket) throws IOException {
     // The lease's deadline (INIT, DEADLINE) is taken at once, on the reader thread: a busy event loop
@@ -72,21 +78,29 @@ public final class WorkerMain {
         deadline.update(f.header());
       }
       if (f.type() != Frame.Type.DEADLINE) {
+        if (f.type() == Frame.Type.INIT) {
+          warmupImage = f.payload();
+        }
         context.runOnContext(v -> handle(f));
       }
     }, e -> {
       LOG.warn("the front closed the socket{}; exiting", e == null ? "" : " (" + e.getMessage() + ")");
       Runtime.getRuntime().halt(1);
     });
+    connectedNanos = System.nanoTime();
     deadline.start(out);
   }
 
-  /** {@code WorkerMain SOCKET}: connects to the front's socket and serves it until told to stop. */
+  /** {@code WorkerMain SOCKET [RUNTIME,...]}: preloads the native runtimes named, connects to the front's socket and serves it until told to stop. */
   public static void main(String[] args) {
-    if (args.length != 1) {
-      System.err.println("usage: WorkerMain SOCKET (the sidecar starts this process itself)");
+    if (args.length < 1 || args.length > 2) {
+      System.err.println("usage: WorkerMain SOCKET [RUNTIME,...] (the sidecar starts this process itself)");
       System.exit(2);
     }
+    // The native runtimes the config needs load beside the JVM's start, the connection, the INIT
+    // frame and the models.
+    io.iqa.sidecar.model.NativeRuntimes.preload(args.length == 2 ? List.of(args[1].split(","))
+        : io.iqa.sidecar.model.NativeRuntimes.needed(List.of()));
     try {
       new WorkerMain(Path.of(args[0]));
       // Everything happens on the event loop and the socket threads; the process ends by exit or halt.
@@ -112,9 +126,11 @@ public final class WorkerMain {
   private void init(JsonObject init) {
     JsonObject limits = init.getJsonObject("limits");
     long started = System.nanoTime();
+    initMs = (started - connectedNanos) / 1_000_000;
     vertx.executeBlocking(() -> ModelRegistry.load(init.getJsonObject("config"), Path.of(init.getString("base_dir"))))
         .compose(loaded -> {
           registry = loaded;
+          modelsMs = (System.nanoTime() - started) / 1_000_000;
           decoder = new ImageDecoder(limits.getLong("max_image_bytes"), limits.getLong("max_image_pixels"));
           decodePool = vertx.createSharedWorkerExecutor("worker-decode", limits.getInteger("workers"));
           for (ImageModel m : registry.models()) {
@@ -131,8 +147,11 @@ public final class WorkerMain {
                 registry.fingerprint(m.name()), m.fallbackReason(), registry.scale(m.name())).toJson());
           }
           warmedUp = true;
+          JsonObject steps = new JsonObject().put("init_ms", initMs).put("models_ms", modelsMs).put("warmup_ms", warmupMs)
+              .put("natives_ms", new JsonObject(new LinkedHashMap<>(io.iqa.sidecar.model.NativeRuntimes.loadMs())));
           out.send(Frame.of(Frame.Type.READY, new JsonObject().put("models", models)
-              .put("load_ms", (System.nanoTime() - started) / 1_000_000).put("pid", ProcessHandle.current().pid())));
+              .put("load_ms", (System.nanoTime() - started) / 1_000_000).put("pid", ProcessHandle.current().pid())
+              .put("steps", steps)));
           if (stopping) {
             stopping = false;
             stop();
@@ -211,13 +230,15 @@ public final class WorkerMain {
 
   /**
    * Before READY, every model runs through the same path as a request's image (decode pool,
-   * batcher, the model's runner thread): once on one image, then on a full batch of
-   * {@code max_batch}. Runtimes allocate, compile and tune per input shape on their first calls
+   * batcher, the model's runner thread): once on one image, then on a full batch of {@code max_batch}.
+   * Runtimes allocate, compile and tune per input shape on their first calls
    * (ONNX Runtime's arenas, TensorFlow's graph, cuDNN's algorithm search on a GPU) and the JIT
-   * compiles the path, so the first real request is not the slowest.
+   * compiles the path, so the first real request is not the slowest. The front turns it off for a
+   * worker started for images that already wait (a cold start): they would wait for the whole of it.
    */
   private Future<Void> warmUp() {
-    byte[] jpeg = SampleImages.jpeg(SampleImages.photo(1024, 768, 1));
+    byte[] given = warmupImage;
+    byte[] jpeg = given != null && given.length > 0 ? given : SampleImages.warmupJpeg();
     List<String> names = new ArrayList<>(batchers.keySet());
     Outcome check = (model, score, error) -> {
       if (error != null) {
@@ -231,8 +252,11 @@ public final class WorkerMain {
         batch.add(score(jpeg, names, check));
       }
       return Future.all(batch).<Void>mapEmpty();
-    }).onSuccess(v -> LOG.info("warmed up in {} ms (1 image, then {} at once, per model): {} ms of model calls",
-        (System.nanoTime() - t0) / 1_000_000, registry.maxBatch(), warmingMs()));
+    }).onSuccess(v -> {
+      warmupMs = (System.nanoTime() - t0) / 1_000_000;
+      LOG.info("warmed up in {} ms (1 image, then {} at once, per model): {} ms of model calls", warmupMs,
+          registry.maxBatch(), warmingMs());
+    });
   }
 
   private java.util.Map<String, Long> warmingMs() {

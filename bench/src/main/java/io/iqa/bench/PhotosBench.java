@@ -38,6 +38,13 @@ import picocli.CommandLine.Option;
 final class PhotosBench extends BenchCommand {
 
   @Option(names = "--runs", defaultValue = "12", description = "timed runs per path, median kept") int runs;
+  @Option(names = "--batch-runs", defaultValue = "3", description = "timed runs of the 16-photo batch, median kept")
+  int batchRuns;
+  @Option(names = "--jar", defaultValue = "sidecar/target/iqa-sidecar.jar", description = "the sidecar build whose "
+      + "score command and service the 16-photo batch goes through") Path jar;
+
+  /** Distinct camera-size photos for the marginal cost. */
+  private static final int BATCH = 16;
 
   /** Real photos from Debian's plasma-workspace-wallpapers (14.7 MP, baseline and progressive JPEG). */
   private static final String[][] PHOTOS = {
@@ -75,6 +82,7 @@ final class PhotosBench extends BenchCommand {
           .note("old path (the sidecar before this change, reproduced): ImageIO full-size decode, an upright RGB "
               + "copy, one Java2D bilinear resize per model; its end to end = its decode+resize + the same model time")
           .note("djpeg: libjpeg-turbo's command line, -scale 1/N to /dev/null, process start subtracted");
+      marginal(t, registry, decoder);
       for (Photo photo : photos) {
         measure(t, registry, decoder, photo);
       }
@@ -148,6 +156,118 @@ final class PhotosBench extends BenchCommand {
               fmt(djpegFive) + " / " + fmt(median(modelsFive)) + " / " + fmt(median(modelsAll)), "", "");
     } finally {
       Files.deleteIfExists(file);
+    }
+  }
+
+  /**
+   * 16 distinct 12 MP photos through the one-shot {@code score} (a process of the sidecar's jar) and
+   * through a sidecar with 4 clients: the marginal cost per photo ((16 photos - 1 photo) / 15) against
+   * what the work itself costs on this machine's cores (djpeg at the scale the default set decodes at,
+   * plus the models' own time, both measured here on the same photos).
+   */
+  private void marginal(ResultTable t, ModelRegistry registry, ImageDecoder decoder) throws Exception {
+    Path dir = Path.of("bench/target/photos-12mp");
+    Files.createDirectories(dir);
+    List<Path> files = new ArrayList<>();
+    for (int i = 0; i < BATCH; i++) {
+      Path f = dir.resolve("photo-" + i + ".jpg");
+      if (!Files.isRegularFile(f)) {
+        System.out.println("making 12 MP photo " + (i + 1) + " of " + BATCH + " under " + dir + "...");
+        Files.write(f, SampleImages.jpeg(SampleImages.photo(4000, 3000, 100 + i), 0.92f));
+      }
+      files.add(f);
+    }
+    Need need = Need.NONE;
+    for (ImageModel m : registry.models()) {
+      need = need.and(m.need());
+    }
+    int reduction = need.reduction(4000, 3000);
+    double[] djpeg = new double[BATCH];
+    double[] models = new double[BATCH];
+    for (int i = 0; i < BATCH; i++) {
+      djpeg[i] = djpeg(files.get(i), reduction, 5);
+      try (ImageInput in = ImageInput.lazy(Files.readAllBytes(files.get(i)), decoder, need)) {
+        prepare(in);
+        models[i] = modelsOnly(registry.models(), in);
+      }
+    }
+    int cores = Runtime.getRuntime().availableProcessors();
+    double work = (median(djpeg) + median(models)) / cores;
+    System.out.println("16 photos through score...");
+    double[] one = new double[batchRuns];
+    double[] all = new double[batchRuns];
+    for (int r = 0; r < batchRuns; r++) {
+      one[r] = scoreProcess(files.subList(0, 1));
+      all[r] = scoreProcess(files);
+    }
+    double viaScore = (median(all) - median(one)) / (BATCH - 1);
+    System.out.println("16 photos through a sidecar, 4 clients...");
+    double viaSidecar;
+    Path tmp = Files.createTempDirectory("bench-photos");
+    try (SidecarRun s = SidecarRun.start(new JsonObject().put("models", Builtins.entries()).put("idle_release_s", 0),
+        tmp, jar.toString(), java.util.Map.of())) {
+      List<byte[]> jpegs = new ArrayList<>();
+      for (Path f : files) {
+        jpegs.add(Files.readAllBytes(f));
+      }
+      int[] seq = {0};
+      sidecarBatch(s, jpegs.subList(0, 4), seq); // warm: the worker's first full-size photos
+      double[] sOne = new double[batchRuns];
+      double[] sAll = new double[batchRuns];
+      for (int r = 0; r < batchRuns; r++) {
+        sOne[r] = sidecarBatch(s, jpegs.subList(0, 1), seq);
+        sAll[r] = sidecarBatch(s, jpegs, seq);
+      }
+      viaSidecar = (median(sAll) - median(sOne)) / (BATCH - 1);
+    }
+    String ref = String.format("(djpeg -scale 1/%d %.1f ms + models %.1f ms) / %d cores = %.1f ms", reduction,
+        median(djpeg), median(models), cores, work);
+    t.row("16 distinct 12 MP photos (4000x3000): the work per photo", ref, "", "")
+        .row("marginal cost per photo through score: (16 photos " + fmt(median(all)) + " - 1 photo " + fmt(median(one))
+            + ") / 15", fmt(viaScore) + " = " + String.format("%.2f", viaScore / work) + " x the work", "<= 1.2 x",
+            ResultTable.check(viaScore / work, 1.2, false))
+        .row("marginal cost per photo through a sidecar, 4 clients", fmt(viaSidecar) + " = "
+            + String.format("%.2f", viaSidecar / work) + " x the work", "<= 1.2 x",
+            ResultTable.check(viaSidecar / work, 1.2, false));
+  }
+
+  /** @return ms for {@code java -cp JAR SidecarMain score FILES} with the default set */
+  private double scoreProcess(List<Path> files) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-cp", jar.toString(), io.iqa.sidecar.SidecarMain.class.getName(), "score"));
+    files.forEach(f -> cmd.add(f.toString()));
+    long t0 = System.nanoTime();
+    Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+    p.getInputStream().readAllBytes();
+    if (p.waitFor() != 0) {
+      throw new IllegalStateException("score exited with " + p.exitValue());
+    }
+    return ms(t0);
+  }
+
+  /** Sends the photos (each new to the cache) from 4 client threads. @return ms until all are answered */
+  private static double sidecarBatch(SidecarRun s, List<byte[]> jpegs, int[] seq) throws Exception {
+    java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
+    int base = seq[0];
+    seq[0] += jpegs.size();
+    java.util.concurrent.ExecutorService clients = java.util.concurrent.Executors.newFixedThreadPool(4);
+    long t0 = System.nanoTime();
+    try {
+      List<java.util.concurrent.Future<?>> done = new ArrayList<>();
+      for (int c = 0; c < 4; c++) {
+        done.add(clients.submit(() -> {
+          for (int i = next.getAndIncrement(); i < jpegs.size(); i = next.getAndIncrement()) {
+            s.infer(SidecarRun.distinct(jpegs.get(i), base + i));
+          }
+          return null;
+        }));
+      }
+      for (var f : done) {
+        f.get();
+      }
+      return ms(t0);
+    } finally {
+      clients.shutdownNow();
     }
   }
 

@@ -15,6 +15,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -52,42 +56,59 @@ public final class ScoreCommand implements Callable<Integer> {
 
   private int score(PrintStream out, JsonObject config, OneShotLease lease) throws Exception {
     try (ModelRegistry registry = ModelRegistry.load(config, SidecarConfig.baseDir(conf))) {
+      int cores = Runtime.getRuntime().availableProcessors();
+      ExecutorService modelPool = Executors.newFixedThreadPool(cores, daemon("score-model"));
       ImageScorer scorer = new ImageScorer(new ImageDecoder(
           config.getLong("max_image_bytes", ImageDecoder.DEFAULT_MAX_BYTES),
-          config.getLong("max_image_pixels", ImageDecoder.DEFAULT_MAX_PIXELS)), registry);
+          config.getLong("max_image_pixels", ImageDecoder.DEFAULT_MAX_PIXELS)), registry, modelPool);
       List<ImageModel> chosen = registry.select(models);
       boolean allOk = true;
       ScoreTable tableOut = table ? new ScoreTable(chosen.stream().map(ImageModel::name).toList(),
           chosen.stream().map(m -> registry.scale(m.name()).describe()).toList()) : null;
-      for (int from = 0; from < images.size(); from += registry.maxBatch()) {
-        List<Path> chunk = images.subList(from, Math.min(images.size(), from + registry.maxBatch()));
-        if (lease.lost() != null) {
-          // Stop using the GPU: no more model calls; the lease is released once the models are closed.
-          for (Path p : chunk) {
-            emit(out, tableOut, error(p, "lease_lost", "not scored: " + lease.lost().message()));
+      // Files are read and decoded on a pool sized to the cores, up to two batches ahead, while the
+      // models run on the batch before: no stage waits for the whole list.
+      int batchSize = registry.maxBatch();
+      ExecutorService pool = Executors.newFixedThreadPool(cores, daemon("score-decode"));
+      List<Future<ImageScorer.Prepared>> ahead = new ArrayList<>();
+      try {
+        int submitted = 0;
+        for (int from = 0; from < images.size(); from += batchSize) {
+          for (; submitted < Math.min(images.size(), from + 3 * batchSize); submitted++) {
+            Path p = images.get(submitted);
+            ahead.add(pool.submit(() -> prepare(scorer, p, chosen)));
           }
-          continue;
-        }
-        List<byte[]> readable = new ArrayList<>();
-        List<Path> readablePaths = new ArrayList<>();
-        for (Path p : chunk) {
-          try {
-            byte[] bytes = Files.readAllBytes(p);
-            readable.add(bytes);
-            readablePaths.add(p);
-          } catch (NoSuchFileException e) {
-            allOk = false;
-            emit(out, tableOut, error(p, "not_found", "no such file: " + p));
-          } catch (IOException e) {
-            allOk = false;
-            emit(out, tableOut, error(p, "unreadable", "cannot read " + p + ": " + e.getMessage()));
+          List<ImageScorer.Prepared> batch = new ArrayList<>();
+          List<Path> paths = images.subList(from, Math.min(images.size(), from + batchSize));
+          for (int i = 0; i < paths.size(); i++) {
+            batch.add(ahead.get(from + i).get());
+            ahead.set(from + i, null);
+          }
+          if (lease.lost() != null) {
+            // Stop using the GPU: no more model calls; the lease is released once the models are closed.
+            for (Path p : paths) {
+              emit(out, tableOut, error(p, "lease_lost", "not scored: " + lease.lost().message()));
+            }
+            batch.forEach(ImageScorer.Prepared::close);
+            continue;
+          }
+          List<ScoreAnswer> answers = scorer.scoreBatch(batch, chosen);
+          for (int i = 0; i < answers.size(); i++) {
+            ScoreAnswer a = answers.get(i).withPath(paths.get(i).toString());
+            allOk &= a.error() == null;
+            emit(out, tableOut, a);
           }
         }
-        List<ScoreAnswer> answers = scorer.score(readable, chosen);
-        for (int i = 0; i < answers.size(); i++) {
-          ScoreAnswer a = answers.get(i).withPath(readablePaths.get(i).toString());
-          allOk &= a.error() == null;
-          emit(out, tableOut, a);
+      } finally {
+        pool.shutdownNow();
+        modelPool.shutdownNow();
+        for (Future<ImageScorer.Prepared> f : ahead) {
+          if (f != null && !f.cancel(false) && f.isDone() && !f.isCancelled()) {
+            try {
+              f.get().close();
+            } catch (ExecutionException ignored) {
+              // it failed: nothing of it is open
+            }
+          }
         }
       }
       if (tableOut != null) {
@@ -95,6 +116,27 @@ public final class ScoreCommand implements Callable<Integer> {
       }
       return lease.lost() != null ? 3 : allOk ? 0 : 1;
     }
+  }
+
+  private static java.util.concurrent.ThreadFactory daemon(String name) {
+    return r -> {
+      Thread t = new Thread(r, name);
+      t.setDaemon(true);
+      return t;
+    };
+  }
+
+  /** Reads and decodes one file (on the pool). */
+  private static ImageScorer.Prepared prepare(ImageScorer scorer, Path p, List<ImageModel> models) {
+    byte[] bytes;
+    try {
+      bytes = Files.readAllBytes(p);
+    } catch (NoSuchFileException e) {
+      return ImageScorer.Prepared.failed(errorAnswer(p, "not_found", "no such file: " + p));
+    } catch (IOException e) {
+      return ImageScorer.Prepared.failed(errorAnswer(p, "unreadable", "cannot read " + p + ": " + e.getMessage()));
+    }
+    return scorer.prepare(bytes, models);
   }
 
   private static void emit(PrintStream out, ScoreTable table, ScoreAnswer answer) {
@@ -106,7 +148,11 @@ public final class ScoreCommand implements Callable<Integer> {
   }
 
   private static ScoreAnswer error(Path p, String code, String message) {
-    return new ScoreAnswer.Builder(null).path(p.toString()).error(code, message).build();
+    return errorAnswer(p, code, message).build();
+  }
+
+  private static ScoreAnswer.Builder errorAnswer(Path p, String code, String message) {
+    return new ScoreAnswer.Builder(null).path(p.toString()).error(code, message);
   }
 
 

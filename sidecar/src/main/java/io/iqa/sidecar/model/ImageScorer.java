@@ -13,6 +13,11 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
 
 /**
  * Image bytes in, scores out: hash, decode once (at the scale the chosen models need), then every
@@ -25,72 +30,151 @@ public final class ImageScorer {
 
   private final ImageDecoder decoder;
   private final ModelRegistry registry;
+  /** Runs the models of a batch side by side; null: one after the other on the calling thread. */
+  private final ExecutorService modelPool;
 
   public ImageScorer(ImageDecoder decoder, ModelRegistry registry) {
+    this(decoder, registry, null);
+  }
+
+  /** @param modelPool runs the models of a batch at once, each on its own thread (the cores are shared with decoding) */
+  public ImageScorer(ImageDecoder decoder, ModelRegistry registry, ExecutorService modelPool) {
     this.decoder = decoder;
     this.registry = registry;
+    this.modelPool = modelPool;
   }
 
   /**
-   * Scores up to {@link ModelRegistry#maxBatch()} images; larger lists are cut into batches.
+   * One image made ready for the models: decoded at the scale they need, or already answered with
+   * the error that stopped it. Made on any thread ({@link #prepare}); consumed by {@link #scoreBatch}.
+   */
+  public static final class Prepared {
+    private final ScoreAnswer.Builder answer;
+    private final ImageInput input;
+
+    private Prepared(ScoreAnswer.Builder answer, ImageInput input) {
+      this.answer = answer;
+      this.input = input;
+    }
+
+    /** @return an image that failed before the models (unreadable file, say): its answer as it is */
+    public static Prepared failed(ScoreAnswer.Builder answer) {
+      return new Prepared(answer, null);
+    }
+
+    /** Frees its decoded pixels when it will not be scored. */
+    public void close() {
+      if (input != null) {
+        input.close();
+      }
+    }
+  }
+
+  /**
+   * Hashes and decodes one image at the scale {@code models} need. Safe on any thread: the
+   * one-shot {@code score} prepares images on a pool sized to the cores while the models run.
+   */
+  public Prepared prepare(byte[] bytes, List<ImageModel> models) {
+    long t0 = System.nanoTime();
+    Need need = Need.NONE;
+    for (ImageModel m : models) {
+      need = need.and(m.need());
+    }
+    ScoreAnswer.Builder answer = new ScoreAnswer.Builder(Sha256.hex(bytes));
+    ImageInput input = ImageInput.lazy(bytes, decoder, need.none() ? Need.ofInput(1, 1) : need);
+    try {
+      DecodedImage img = input.decoded();
+      answer.size(img.fullWidth(), img.fullHeight()).timing("decode", ms(t0));
+      ImageModel.checkSize(models, img.fullWidth(), img.fullHeight());
+      return new Prepared(answer, input);
+    } catch (ImageDecodeException e) {
+      input.close();
+      answer.error(e.errorCode().wireName(), e.getMessage());
+      return Prepared.failed(answer);
+    } catch (RuntimeException | Error e) {
+      input.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Scores up to {@link ModelRegistry#maxBatch()} images; larger lists are cut into batches. Decodes
+   * on the calling thread.
    * @return one answer per input, in order
    */
   public List<ScoreAnswer> score(List<byte[]> images, List<ImageModel> models) throws Exception {
     List<ScoreAnswer> out = new ArrayList<>(images.size());
     for (int from = 0; from < images.size(); from += registry.maxBatch()) {
-      out.addAll(scoreBatch(images.subList(from, Math.min(images.size(), from + registry.maxBatch())), models));
+      List<Prepared> batch = new ArrayList<>();
+      for (byte[] bytes : images.subList(from, Math.min(images.size(), from + registry.maxBatch()))) {
+        batch.add(prepare(bytes, models));
+      }
+      out.addAll(scoreBatch(batch, models));
     }
     return out;
   }
 
-  private List<ScoreAnswer> scoreBatch(List<byte[]> batch, List<ImageModel> models) throws Exception {
+  /**
+   * Every model over the prepared images, one call per model (at most {@link ModelRegistry#maxBatch()}
+   * of them). Closes their decoded inputs. @return one answer per image, in order
+   */
+  public List<ScoreAnswer> scoreBatch(List<Prepared> batch, List<ImageModel> models) throws Exception {
     List<ScoreAnswer.Builder> answers = new ArrayList<>(batch.size());
     List<ImageInput> inputs = new ArrayList<>();
     List<ScoreAnswer.Builder> pending = new ArrayList<>();
-    Need need = Need.NONE;
-    for (ImageModel m : models) {
-      need = need.and(m.need());
-    }
     Map<String, ScoreScale> scales = new LinkedHashMap<>();
     models.forEach(m -> scales.put(m.name(), registry.scale(m.name())));
-    try {
-      for (byte[] bytes : batch) {
-        long t0 = System.nanoTime();
-        ScoreAnswer.Builder answer = new ScoreAnswer.Builder(Sha256.hex(bytes));
-        ImageInput input = ImageInput.lazy(bytes, decoder, need.none() ? Need.ofInput(1, 1) : need);
-        try {
-          DecodedImage img = input.decoded();
-          answer.size(img.fullWidth(), img.fullHeight()).timing("decode", ms(t0));
-          ImageModel.checkSize(models, img.fullWidth(), img.fullHeight());
-          inputs.add(input);
-          pending.add(answer);
-        } catch (ImageDecodeException e) {
-          input.close();
-          answer.error(e.errorCode().wireName(), e.getMessage());
-        }
-        answers.add(answer);
+    for (Prepared p : batch) {
+      answers.add(p.answer);
+      if (p.input != null) {
+        inputs.add(p.input);
+        pending.add(p.answer);
       }
+    }
+    try {
       Set<String> devices = new LinkedHashSet<>();
       int batchSize = inputs.size();
-      for (ImageModel model : models) {
-        if (inputs.isEmpty()) {
-          break;
-        }
-        long t0 = System.nanoTime();
-        List<Object> results = scoreEach(model, inputs);
-        double elapsed = ms(t0);
+      List<ImageInput> batchInputs = List.copyOf(inputs);
+      List<Future<List<Object>>> runs = new ArrayList<>();
+      double[] elapsed = new double[models.size()];
+      for (int k = 0; k < models.size() && !batchInputs.isEmpty(); k++) {
+        ImageModel model = models.get(k);
+        int slot = k;
+        Callable<List<Object>> run = () -> {
+          long t0 = System.nanoTime();
+          List<Object> r = scoreEach(model, batchInputs);
+          elapsed[slot] = ms(t0);
+          return r;
+        };
+        runs.add(modelPool != null ? modelPool.submit(run) : CompletableFuture.completedFuture(run.call()));
+      }
+      // In model order: an image a model failed on gets that error, and the later models' scores are dropped.
+      boolean[] failed = new boolean[batchSize];
+      for (int k = 0; k < runs.size(); k++) {
+        ImageModel model = models.get(k);
+        List<Object> results = get(runs.get(k));
         devices.add(model.device());
-        for (int i = results.size() - 1; i >= 0; i--) {
+        for (int i = 0; i < batchSize; i++) {
+          if (failed[i]) {
+            continue;
+          }
           if (results.get(i) instanceof Score score) {
-            pending.get(i).score(model.name(), score.value(), score.std()).timing(model.name(), elapsed);
+            pending.get(i).score(model.name(), score.value(), score.std()).timing(model.name(), elapsed[k]);
           } else {
             // This image alone: it gets the error, the others go on to the next model.
-            pending.get(i).error(io.iqa.protocol.wire.ErrorCode.MODEL_FAILED.wireName(), model.name() + " failed on this image: " + results.get(i));
-            pending.remove(i);
-            inputs.remove(i).close();
+            pending.get(i).error(io.iqa.protocol.wire.ErrorCode.MODEL_FAILED.wireName(), model.name()
+                + " failed on this image: " + results.get(i));
+            failed[i] = true;
           }
         }
       }
+      List<ScoreAnswer.Builder> scored = new ArrayList<>();
+      for (int i = 0; i < batchSize; i++) {
+        if (!failed[i]) {
+          scored.add(pending.get(i));
+        }
+      }
+      pending = scored;
       String device = String.join("+", devices);
       for (ScoreAnswer.Builder a : pending) {
         a.device(device).batch(batchSize).scales(scales);
@@ -128,6 +212,14 @@ public final class ImageScorer {
       }
     }
     return out;
+  }
+
+  private static List<Object> get(Future<List<Object>> f) throws Exception {
+    try {
+      return f.get();
+    } catch (ExecutionException e) {
+      throw e.getCause() instanceof Exception ex ? ex : new IllegalStateException(e.getCause());
+    }
   }
 
   private static double ms(long t0) {

@@ -105,6 +105,40 @@ class ScoreCommandTest {
     assertEquals(0, techOnly.exit(), "the models that take any size score them: " + techOnly.lines());
   }
 
+  /**
+   * Images are read and decoded on a pool while the models run on the batch before (and the models of
+   * a batch side by side): the lines still come in the order of the arguments, across three batches
+   * of max_batch 8, with a missing file and a broken one among them, each image with its own scores.
+   */
+  @Test
+  void manyImagesDecodedInParallelKeepTheirOrderAndTheirOwnScores() throws Exception {
+    List<String> args = new ArrayList<>();
+    for (int i = 0; i < 20; i++) {
+      Path p = i == 7 ? dir.resolve("gone.jpg") : i == 12 ? Files.writeString(dir.resolve("broken.jpg"), "no jpeg")
+          : image("img-" + i + ".jpg", new Color(10 * i, 255 - 10 * i, 100), "jpeg");
+      args.add(p.toString());
+    }
+    Run run = score(args.toArray(String[]::new));
+    assertEquals(1, run.exit(), run.stderr());
+    assertEquals(20, run.lines().size(), run.stderr());
+    Run alone = score(args.get(3));
+    for (int i = 0; i < 20; i++) {
+      JsonObject line = run.lines().get(i);
+      assertEquals(args.get(i), line.getString("path"), "line " + i);
+      if (i == 7) {
+        assertEquals("not_found", line.getString("error"));
+      } else if (i == 12) {
+        assertEquals("bad_image", line.getString("error"));
+      } else {
+        assertEquals(6, line.getJsonObject("scores").size(), line.encode());
+      }
+    }
+    assertEquals(alone.lines().get(0).getJsonObject("scores"), run.lines().get(3).getJsonObject("scores"),
+        "the same image scores the same alone and in a parallel batch");
+    assertTrue(!run.lines().get(4).getJsonObject("scores").equals(run.lines().get(3).getJsonObject("scores")),
+        "each line has its own image's scores");
+  }
+
   @Test
   void scoresEveryImageWithTheDefaultSetAndReportsBadOnesWithoutStopping() throws Exception {
     Path jpg = image("a.jpg", new Color(200, 120, 40), "jpeg");

@@ -55,10 +55,14 @@ final class NimaBench extends BenchCommand {
         .note("first request: a fresh sidecar process (NIMA and the default set), the first /infer after its "
             + "'listening' line vs the median of the next 20, with worker.warmup on (default) and off");
     perImageByBatch(t, nima);
-    double without = throughput(dir, 1);
-    double with = throughput(dir, 8);
+    Throughput one = throughput(dir, 1);
+    Throughput eight = throughput(dir, 8);
+    double without = one.perSecond();
+    double with = eight.perSecond();
     t.row("images/s, " + clients + " clients, no batching", String.format("%.1f", without), "", "")
         .row("images/s, " + clients + " clients, dynamic batching", String.format("%.1f", with), "", "")
+        .row("time per image by stage, no batching", one.stages(), "", "")
+        .row("time per image by stage, dynamic batching", eight.stages(), "", "")
         .row("batching speed-up", String.format("%.2f", with / without), ">= 1.5",
             ResultTable.check(with / without, 1.5, true));
     firstRequest(t, dir, true);
@@ -104,7 +108,11 @@ final class NimaBench extends BenchCommand {
         .row("per-image cost, batch 1 / batch 8", String.format("%.2f", one / eight), "", "");
   }
 
-  private double throughput(Path dir, int maxBatch) throws Exception {
+  /** Images per second, and where each image's time went (from the sidecar's stage metrics). */
+  record Throughput(double perSecond, String stages) {
+  }
+
+  private Throughput throughput(Path dir, int maxBatch) throws Exception {
     JsonObject config = new JsonObject().put("device", "cpu").put("max_batch", maxBatch)
         .put("batching", new JsonObject().put("max_queue_delay_ms", maxBatch == 1 ? 0 : 5))
         .put("models", new JsonArray().add(shared.nimaEntry()));
@@ -113,14 +121,18 @@ final class NimaBench extends BenchCommand {
       pool.add(jpeg());
     }
     try (SidecarRun s = SidecarRun.start(config, dir)) {
-      run(s, pool, 5);
-      return run(s, pool, seconds);
+      run(s, pool, 5, new double[1]);
+      var before = s.stages();
+      double[] latency = new double[1];
+      double rate = run(s, pool, seconds, latency);
+      return new Throughput(rate, SidecarRun.stageMeans(before, s.stages(), latency[0]));
     }
   }
 
   /** {@code clients} threads sending distinct images (a counter after the JPEG's end marker) for {@code secs}. */
-  private double run(SidecarRun s, List<byte[]> pool, int secs) throws Exception {
+  private double run(SidecarRun s, List<byte[]> pool, int secs, double[] meanLatencyMs) throws Exception {
     AtomicInteger done = new AtomicInteger();
+    java.util.concurrent.atomic.AtomicLong waited = new java.util.concurrent.atomic.AtomicLong();
     long end = System.nanoTime() + secs * 1_000_000_000L;
     List<Thread> threads = new ArrayList<>();
     long t0 = System.nanoTime();
@@ -130,7 +142,9 @@ final class NimaBench extends BenchCommand {
           int n = seq.incrementAndGet();
           byte[] img = SidecarRun.distinct(pool.get(n % pool.size()), n);
           try {
+            long r0 = System.nanoTime();
             s.infer(img);
+            waited.addAndGet(System.nanoTime() - r0);
             done.incrementAndGet();
           } catch (Exception e) {
             throw new IllegalStateException(e);
@@ -143,6 +157,7 @@ final class NimaBench extends BenchCommand {
     for (Thread th : threads) {
       th.join();
     }
+    meanLatencyMs[0] = waited.get() / 1e6 / Math.max(1, done.get());
     return done.get() / ((System.nanoTime() - t0) / 1e9);
   }
 

@@ -79,6 +79,42 @@ final class SidecarRun implements AutoCloseable {
     return img;
   }
 
+  /** @return per stage of {@code iqa_infer_stage_seconds}, its sum (s) and count, from /metrics now */
+  java.util.Map<String, double[]> stages() throws Exception {
+    String text = HTTP.send(HttpRequest.newBuilder(URI.create(url + "/metrics")).build(),
+        HttpResponse.BodyHandlers.ofString()).body();
+    java.util.Map<String, double[]> out = new java.util.LinkedHashMap<>();
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+        "(?m)^iqa_infer_stage_seconds_(sum|count)\\{stage=\"([a-z_]+)\",?\\} ([0-9.eE+-]+)$").matcher(text);
+    while (m.find()) {
+      out.computeIfAbsent(m.group(2), k -> new double[2])[m.group(1).equals("sum") ? 0 : 1] = Double.parseDouble(m.group(3));
+    }
+    return out;
+  }
+
+  /**
+   * @return the mean ms per image of each stage between two {@link #stages()} snapshots, in the
+   *     order an image passes them, and {@code rest}: what the clients waited beyond them (HTTP, the
+   *     event loop, the answer)
+   */
+  static String stageMeans(java.util.Map<String, double[]> before, java.util.Map<String, double[]> after,
+      double clientMeanMs) {
+    StringBuilder sb = new StringBuilder();
+    double inFront = 0;
+    for (String stage : java.util.List.of("hash", "front_queue", "decode", "batch_wait", "model", "worker")) {
+      double[] a = after.getOrDefault(stage, new double[2]);
+      double[] b = before.getOrDefault(stage, new double[2]);
+      double n = a[1] - b[1];
+      double mean = n <= 0 ? Double.NaN : (a[0] - b[0]) * 1000 / n;
+      if (stage.equals("hash") || stage.equals("front_queue") || stage.equals("worker")) {
+        inFront += Double.isNaN(mean) ? 0 : mean;
+      }
+      sb.append(sb.length() == 0 ? "" : ", ").append(stage).append(String.format(" %.1f", mean));
+    }
+    return sb.append(String.format(", rest %.1f (ms per image; decode, batch_wait and model lie inside worker)",
+        clientMeanMs - inFront)).toString();
+  }
+
   void awaitState(String state) throws Exception {
     await("state " + state, h -> state.equals(h.getString("state")));
   }

@@ -51,7 +51,7 @@ final class Lifecycle {
         broker == null ? null : new HolderLoop.LeaseSpec(broker.getString("url"), broker.getString("token"),
             options.leaseRequest()),
         exit);
-    this.queue = new WorkQueue(options.queueLimit(), loop.demand());
+    this.queue = new WorkQueue(options.queueLimit(), loop.demand(), metrics::stage);
     this.workers = new WorkerSlot(vertx, options, baseDir.toAbsolutePath(), entries, queue, metrics, loop.lease());
     loop.bind(workers, new Pending() {
       @Override

@@ -73,7 +73,12 @@ final class ScoreService {
   Future<JsonObject> infer(byte[] bytes, String sha256, List<String> models, boolean warmup) {
     long t0 = System.nanoTime();
     Future<String> hashed = sha256 != null ? Future.succeededFuture(sha256)
-        : hashPool.executeBlocking(() -> Sha256.hex(bytes), false);
+        : hashPool.executeBlocking(() -> {
+          long h0 = System.nanoTime();
+          String hex = Sha256.hex(bytes);
+          metrics.stage("hash", System.nanoTime() - h0);
+          return hex;
+        }, false);
     if (warmup) {
       return hashed.compose(sha -> {
         Map<String, Future<Score>> scores = new LinkedHashMap<>(lifecycle.queue.submit(bytes, models));

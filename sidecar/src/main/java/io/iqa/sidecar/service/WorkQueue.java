@@ -34,6 +34,8 @@ final class WorkQueue {
     final List<String> handedBack = new ArrayList<>();
     /** When it was sent to the worker (nanoTime), 0 while it waits. */
     long sentNanos;
+    final long queuedNanos = System.nanoTime();
+    boolean decodeTimed;
 
     Job(long id, byte[] bytes, Map<String, Promise<Score>> models) {
       this.id = id;
@@ -52,10 +54,21 @@ final class WorkQueue {
   private long nextId = 1;
   private long lastWorkNanos = System.nanoTime();
 
-  /** @param demand called when a job waits and no worker takes it: bring one up */
-  WorkQueue(int queueLimit, Runnable demand) {
+  /** Told where an image's time went ({@link SidecarMetrics#stage}). */
+  interface Stages {
+    void stage(String stage, long nanos);
+  }
+
+  private final Stages stages;
+
+  /**
+   * @param demand called when a job waits and no worker takes it: bring one up @param stages told of
+   *     each image's time waiting here, in the worker's decoder, for its batch, and in the worker
+   */
+  WorkQueue(int queueLimit, Runnable demand, Stages stages) {
     this.queueLimit = queueLimit;
     this.demand = demand;
+    this.stages = stages;
   }
 
   /** Queues {@code bytes} for {@code models}; a model with {@code queue_limit} images outstanding fails at once. */
@@ -104,6 +117,7 @@ final class WorkQueue {
     while (!pending.isEmpty()) {
       Job job = pending.pollFirst();
       job.sentNanos = System.nanoTime();
+      stages.stage("front_queue", job.sentNanos - job.queuedNanos);
       sent.put(job.id, job);
       worker.accept(Frame.of(Frame.Type.JOB, new JsonObject().put("id", job.id)
           .put("models", new JsonArray(new ArrayList<>(job.models.keySet()))), job.bytes));
@@ -121,6 +135,13 @@ final class WorkQueue {
     if (r.getBoolean("hand_back", false)) {
       job.handedBack.add(model);
     } else {
+      if (r.containsKey("decode_ns") && !job.decodeTimed) {
+        job.decodeTimed = true;
+        stages.stage("decode", r.getLong("decode_ns"));
+      }
+      if (r.containsKey("wait_ns")) {
+        stages.stage("batch_wait", r.getLong("wait_ns"));
+      }
       Promise<Score> p = job.models.remove(model);
       outstanding.merge(model, -1, Integer::sum);
       JsonObject e = r.getJsonObject("error");
@@ -133,6 +154,9 @@ final class WorkQueue {
     }
     if (job.models.size() == job.handedBack.size()) {
       sent.remove(job.id);
+      if (job.handedBack.isEmpty()) {
+        stages.stage("worker", System.nanoTime() - job.sentNanos);
+      }
       if (!job.handedBack.isEmpty()) {
         handBack(job);
       }

@@ -31,7 +31,11 @@ final class Batcher {
     void batch(String model, int size, long nanos);
   }
 
-  private record Pending(ImageInput input, Promise<Score> promise, long queuedNanos) {
+  /** One image's score, and how long it waited for its batch. */
+  record Scored(Score score, long waitNanos) {
+  }
+
+  private record Pending(ImageInput input, Promise<Scored> promise, long queuedNanos) {
   }
 
   private final Vertx vertx;
@@ -57,7 +61,7 @@ final class Batcher {
     this.metrics = metrics;
   }
 
-  Future<Score> submit(ImageInput input) {
+  Future<Scored> submit(ImageInput input) {
     if (stopped != null) {
       return Future.failedFuture(stopped);
     }
@@ -66,7 +70,7 @@ final class Batcher {
           + " images queued or running (queue_limit " + queueLimit + "); retry later", 1));
     }
     outstanding++;
-    Promise<Score> promise = Promise.promise();
+    Promise<Scored> promise = Promise.promise();
     queue.addLast(new Pending(input, promise, System.nanoTime()));
     schedule();
     return promise.future();
@@ -145,10 +149,10 @@ final class Batcher {
     outstanding -= batch.size();
     metrics.batch(model.name(), batch.size(), System.nanoTime() - t0);
     for (int i = 0; i < batch.size(); i++) {
-      Promise<Score> promise = batch.get(i).promise();
+      Promise<Scored> promise = batch.get(i).promise();
       Object r = results.get(i);
       if (r instanceof Score score) {
-        promise.complete(score);
+        promise.complete(new Scored(score, t0 - batch.get(i).queuedNanos()));
       } else {
         promise.fail((Throwable) r);
       }

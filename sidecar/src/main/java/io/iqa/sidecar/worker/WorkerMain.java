@@ -171,19 +171,23 @@ public final class WorkerMain {
     for (Object o : frame.header().getJsonArray("models")) {
       String model = (String) o;
       if (stopping || registry == null) {
-        result(id, model, null, new HandBack());
+        result(id, model, null, new HandBack(), null);
       } else if (!batchers.containsKey(model)) {
-        result(id, model, null, new HttpError(ErrorCode.BAD_REQUEST, "model '" + model + "' is not loaded"));
+        result(id, model, null, new HttpError(ErrorCode.BAD_REQUEST, "model '" + model + "' is not loaded"), null);
       } else {
         names.add(model);
       }
     }
-    score(frame.payload(), names, (model, score, error) -> result(id, model, score, error));
+    score(frame.payload(), names, (model, score, error, times) -> result(id, model, score, error, times));
+  }
+
+  /** Each image's time in the decoder and waiting for its batch, for the front's stage metrics. */
+  private record Times(long decodeNanos, long waitNanos) {
   }
 
   /** What became of one model's run on one image. */
   private interface Outcome {
-    void of(String model, Score score, Throwable error);
+    void of(String model, Score score, Throwable error, Times times);
   }
 
   /**
@@ -202,22 +206,26 @@ public final class WorkerMain {
     ImageInput input = ImageInput.lazy(encoded, decoder, need.none() ? Need.ofInput(1, 1) : need);
     List<ImageModel> models = names.stream().map(registry::get).toList();
     Promise<Void> all = Promise.promise();
+    long[] decodeNanos = new long[1];
     decodePool.executeBlocking(() -> {
+      long t0 = System.nanoTime();
       DecodedImage d = input.decoded();
+      decodeNanos[0] = System.nanoTime() - t0;
       ImageModel.checkSize(models, d.fullWidth(), d.fullHeight());
       return d;
     }, false).onComplete(decoded -> {
       if (decoded.failed()) {
         input.close();
-        names.forEach(m -> outcome.of(m, null, decoded.cause()));
+        names.forEach(m -> outcome.of(m, null, decoded.cause(), null));
         all.complete();
         return;
       }
       int[] left = {names.size()};
       for (String model : names) {
         Batcher b = batchers.get(model);
-        (stopping ? Future.<Score>failedFuture(new HandBack()) : b.submit(input)).onComplete(ar -> {
-          outcome.of(model, ar.result(), ar.cause());
+        (stopping ? Future.<Batcher.Scored>failedFuture(new HandBack()) : b.submit(input)).onComplete(ar -> {
+          outcome.of(model, ar.succeeded() ? ar.result().score() : null, ar.cause(),
+              ar.succeeded() ? new Times(decodeNanos[0], ar.result().waitNanos()) : null);
           if (--left[0] == 0) {
             input.close();
             all.complete();
@@ -240,7 +248,7 @@ public final class WorkerMain {
     byte[] given = warmupImage;
     byte[] jpeg = given != null && given.length > 0 ? given : SampleImages.warmupJpeg();
     List<String> names = new ArrayList<>(batchers.keySet());
-    Outcome check = (model, score, error) -> {
+    Outcome check = (model, score, error, times) -> {
       if (error != null) {
         LOG.warn("warm-up of {} failed: {}", model, error.toString());
       }
@@ -274,10 +282,13 @@ public final class WorkerMain {
     }
   }
 
-  private void result(long id, String model, Score score, Throwable error) {
+  private void result(long id, String model, Score score, Throwable error, Times times) {
     JsonObject r = new JsonObject().put("id", id).put("model", model);
     if (error == null) {
       r.put("value", score.value()).put("std", score.std());
+      if (times != null) {
+        r.put("decode_ns", times.decodeNanos()).put("wait_ns", times.waitNanos());
+      }
     } else if (error instanceof HandBack) {
       r.put("hand_back", true);
     } else if (error instanceof ImageDecodeException de) {

@@ -170,6 +170,14 @@ class SidecarServiceTest {
     String metrics = get("/metrics").body().toString();
     Matcher max = Pattern.compile("iqa_model_batch_size_max\\{model=\"tech_sharpness\"\\} ([0-9.]+)").matcher(metrics);
     assertTrue(max.find() && Double.parseDouble(max.group(1)) > 1, "no batch held more than one image:\n" + metrics);
+    // Where the six images' time went, stage by stage (what scripts/bench nima reports); a body
+    // hashed while it was read has no hash stage.
+    for (String stage : List.of("front_queue", "decode", "batch_wait", "model", "worker")) {
+      Matcher count = Pattern.compile("iqa_infer_stage_seconds_count\\{stage=\"" + stage + "\"\\} ([0-9.]+)")
+          .matcher(metrics);
+      assertTrue(count.find() && Double.parseDouble(count.group(1)) >= 6, stage + " not timed for every image:\n"
+          + metrics);
+    }
   }
 
   @Test

@@ -59,7 +59,7 @@ class BatcherTest {
     try {
       Picky model = new Picky();
       Batcher b = new Batcher(vertx, model, 8, 50, 64, (m, n, ns) -> { });
-      List<Future<Score>> results = new ArrayList<>();
+      List<Future<Batcher.Scored>> results = new ArrayList<>();
       int[] widths = {10, 1, 20, 7, 30};
       vertx.runOnContext(v -> {
         for (int w : widths) {
@@ -68,13 +68,14 @@ class BatcherTest {
       });
       org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10))
           .until(() -> results.size() == widths.length && results.stream().allMatch(Future::isComplete));
-      assertEquals(10.0, results.get(0).result().value());
+      assertEquals(10.0, results.get(0).result().score().value());
       assertTrue(results.get(1).failed() && results.get(1).cause().getMessage().contains("1-pixel"), "" + results.get(1));
-      assertEquals(20.0, results.get(2).result().value());
+      assertEquals(20.0, results.get(2).result().score().value());
       assertTrue(results.get(3).failed() && results.get(3).cause().getMessage().contains("0 scores for 1 image"),
           "a missing score is that image's failure: " + results.get(3).cause());
-      assertEquals(30.0, results.get(4).result().value());
+      assertEquals(30.0, results.get(4).result().score().value());
       assertEquals(List.of(5, 1, 1, 1, 1, 1), model.calls, "the batch, then each image alone");
+      assertTrue(results.get(0).result().waitNanos() >= 0, "each score says how long it waited for its batch");
       assertEquals(0, b.outstanding());
     } finally {
       vertx.close().await(10, TimeUnit.SECONDS);

@@ -12,6 +12,8 @@ import io.iqa.sidecar.image.Need;
 import io.iqa.sidecar.model.ImageInput;
 import io.iqa.sidecar.model.ImageModel;
 import io.iqa.sidecar.model.Score;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -32,6 +34,7 @@ public final class OnnxModel implements ImageModel {
   private final int outputWidth;
   private final long loadMs;
   private final io.iqa.sidecar.model.ModelGate gate;
+  private final ThreadLocal<FloatBuffer> inputs = new ThreadLocal<>();
 
   /**
    * Loads the model. @throws OrtException when ONNX Runtime cannot load it; IllegalArgumentException
@@ -138,7 +141,7 @@ public final class OnnxModel implements ImageModel {
     long[] shape = spec.nhwc()
         ? new long[] {n, spec.height(), spec.width(), 3}
         : new long[] {n, 3, spec.height(), spec.width()};
-    FloatBuffer data = FloatBuffer.allocate(n * 3 * spec.width() * spec.height());
+    FloatBuffer data = inputBuffer(n * 3 * spec.width() * spec.height());
     for (ImageInput img : images) {
       fill(data, img.rgb(spec.width(), spec.height(), spec.centerCrop() ? Fit.COVER : Fit.STRETCH));
     }
@@ -161,6 +164,22 @@ public final class OnnxModel implements ImageModel {
       }
       return scores;
     }
+  }
+
+  /**
+   * The calling thread's input buffer, at least {@code floats} long: direct, so ONNX Runtime reads it
+   * in place (a heap buffer it copies again), and reused from call to call while big enough (each
+   * model's calls run on its own thread; the tensor over it is closed before the call returns).
+   */
+  private FloatBuffer inputBuffer(int floats) {
+    FloatBuffer b = inputs.get();
+    if (b == null || b.capacity() < floats) {
+      b = ByteBuffer.allocateDirect(floats * Float.BYTES).order(ByteOrder.nativeOrder()).asFloatBuffer();
+      inputs.set(b);
+    }
+    b.clear();
+    b.limit(floats);
+    return b;
   }
 
   /** Pixels (interleaved RGB) as floats: x / 255, minus mean, over std, per channel, in the spec's layout. */

@@ -19,7 +19,6 @@ import org.tensorflow.Signature;
 import org.tensorflow.Tensor;
 import org.tensorflow.ndarray.NdArrays;
 import org.tensorflow.ndarray.Shape;
-import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.ndarray.buffer.FloatDataBuffer;
 import org.tensorflow.proto.ConfigProto;
 import org.tensorflow.proto.DataType;
@@ -160,14 +159,19 @@ public final class TfModel implements ImageModel {
       return List.of();
     }
     int n = images.size();
-    float[] data = new float[n * NIMA_SIZE * NIMA_SIZE * 3];
-    int at = 0;
-    for (ImageInput img : images) {
-      at = preprocessNima(img.rgb(NIMA_SIZE, NIMA_SIZE, Fit.STRETCH), data, at);
+    // The pixels go straight into the tensor's native memory: no float[] to fill and copy again.
+    try (TFloat32 input = TFloat32.tensorOf(Shape.of(n, NIMA_SIZE, NIMA_SIZE, 3))) {
+      FloatDataBuffer data = input.asRawTensor().data().asFloats();
+      long at = 0;
+      for (ImageInput img : images) {
+        at = preprocessNima(img.rgb(NIMA_SIZE, NIMA_SIZE, Fit.STRETCH), data, at);
+      }
+      return runNima(input, n);
     }
-    FloatDataBuffer buffer = DataBuffers.of(data, true, false);
-    try (TFloat32 input = TFloat32.tensorOf(Shape.of(n, NIMA_SIZE, NIMA_SIZE, 3), buffer);
-        var result = function.call(Map.of(spec.inputName(), input))) {
+  }
+
+  private List<float[]> runNima(TFloat32 input, int n) {
+    try (var result = function.call(Map.of(spec.inputName(), input))) {
       Tensor out = result.get(spec.outputName()).orElseThrow(() -> new IllegalStateException(
           spec.name() + ": the model returned no '" + spec.outputName() + "'"));
       TFloat32 probs = (TFloat32) out;
@@ -189,9 +193,9 @@ public final class TfModel implements ImageModel {
   }
 
   /** 224x224 RGB (plain resize, aspect not kept) to floats x / 127.5 - 1 (MobileNet). */
-  static int preprocessNima(byte[] rgb, float[] into, int at) {
+  static long preprocessNima(byte[] rgb, FloatDataBuffer into, long at) {
     for (byte b : rgb) {
-      into[at++] = (b & 0xFF) / 127.5f - 1f;
+      into.setFloat((b & 0xFF) / 127.5f - 1f, at++);
     }
     return at;
   }

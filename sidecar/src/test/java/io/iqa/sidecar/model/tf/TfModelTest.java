@@ -65,14 +65,14 @@ class TfModelTest {
         assertEquals(v / 127.5f - 1f, row[0], 1e-6f, "mean of the input tensor for gray " + v);
       }
     }
-    float[] tensor = new float[224 * 224 * 3];
-    int end = TfModel.preprocessNima(solid(255, 0, 51, 17, 33).rgb(224, 224, io.iqa.sidecar.image.Fit.STRETCH),
+    org.tensorflow.ndarray.buffer.FloatDataBuffer tensor = org.tensorflow.ndarray.buffer.DataBuffers.ofFloats(224 * 224 * 3);
+    long end = TfModel.preprocessNima(solid(255, 0, 51, 17, 33).rgb(224, 224, io.iqa.sidecar.image.Fit.STRETCH),
         tensor, 0);
-    assertEquals(tensor.length, end);
-    for (int i = 0; i < tensor.length; i += 3) {
-      assertEquals(1f, tensor[i], 1e-6f);
-      assertEquals(-1f, tensor[i + 1], 1e-6f);
-      assertEquals(51 / 127.5f - 1f, tensor[i + 2], 1e-6f);
+    assertEquals(tensor.size(), end);
+    for (long i = 0; i < tensor.size(); i += 3) {
+      assertEquals(1f, tensor.getFloat(i), 1e-6f);
+      assertEquals(-1f, tensor.getFloat(i + 1), 1e-6f);
+      assertEquals(51 / 127.5f - 1f, tensor.getFloat(i + 2), 1e-6f);
     }
   }
 

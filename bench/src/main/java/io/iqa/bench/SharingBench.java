@@ -148,9 +148,10 @@ final class SharingBench extends BenchCommand {
       double total = now.getValueAtPercentile(50) / 1e6;
       double[] m = medians(steps);
       t.row("cold start steps, " + set + ", this build (share of " + String.format("%.0f ms", total) + ")",
-          String.format("JVM start to connected %.0f ms (%.0f%%), models %.0f ms (%.0f%%), warm-up %.0f ms (%.0f%%), "
-              + "lease, first image and HTTP %.0f ms (%.0f%%)", m[1], 100 * m[1] / total, m[2], 100 * m[2] / total,
-              m[3], 100 * m[3] / total, total - m[0], 100 * (total - m[0]) / total), "", "");
+          String.format("JVM start to connected %.0f ms (%.0f%%), INIT received %.0f ms (%.0f%%), models %.0f ms "
+              + "(%.0f%%), warm-up %.0f ms (%.0f%%), lease, first image and HTTP %.0f ms (%.0f%%)", m[1],
+              100 * m[1] / total, m[2], 100 * m[2] / total, m[3], 100 * m[3] / total, m[4], 100 * m[4] / total,
+              total - m[0], 100 * (total - m[0]) / total), "", "");
     }
   }
 
@@ -166,15 +167,15 @@ final class SharingBench extends BenchCommand {
   }
 
   private static final Pattern READY = Pattern.compile("worker \\(pid \\d+\\) ready (\\d+) ms after its launch: JVM "
-      + "start to connected (\\d+) ms .* models (\\d+) ms, warm-up (\\d+) ms");
+      + "start to connected (\\d+) ms .* INIT received (\\d+) ms, models (\\d+) ms, warm-up (\\d+) ms");
 
-  /** @return the last worker start in the log: to ready, to connected, models, warm-up (ms) */
+  /** @return the last worker start in the log: to ready, to connected, INIT received, models, warm-up (ms) */
   private static double[] lastSteps(Path log) throws Exception {
-    double[] last = {Double.NaN, Double.NaN, Double.NaN, Double.NaN};
+    double[] last = {Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN};
     for (String line : Files.readAllLines(log)) {
       Matcher m = READY.matcher(line);
       if (m.find() && !line.contains("training worker")) {
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < last.length; i++) {
           last[i] = Double.parseDouble(m.group(i + 1));
         }
       }
@@ -183,8 +184,8 @@ final class SharingBench extends BenchCommand {
   }
 
   private static double[] medians(List<double[]> rows) {
-    double[] out = new double[4];
-    for (int i = 0; i < 4; i++) {
+    double[] out = new double[5];
+    for (int i = 0; i < out.length; i++) {
       final int k = i;
       double[] col = rows.stream().mapToDouble(r -> r[k]).sorted().toArray();
       out[i] = col.length == 0 ? Double.NaN : col[col.length / 2];

@@ -87,7 +87,7 @@ final class AllBench extends BenchCommand {
     return failed.isEmpty() ? 0 : 1;
   }
 
-  private static String document(List<String> sections, List<String> failed) {
+  private String document(List<String> sections, List<String> failed) {
     StringBuilder pass = new StringBuilder();
     StringBuilder miss = new StringBuilder();
     for (String s : sections) {
@@ -100,7 +100,9 @@ final class AllBench extends BenchCommand {
       }
     }
     StringBuilder doc = new StringBuilder("# Benchmarks\n\n")
-        .append("Written by `scripts/bench all` on ").append(Instant.now()).append(": every benchmark in turn on one ")
+        .append(tablesOnly ? "Written by `scripts/bench all --tables-only` on " + Instant.now() + " from the tables "
+            + "under `bench/results/`, each measured when its own 'measured' line says, by its benchmark alone, on one "
+            : "Written by `scripts/bench all` on " + Instant.now() + ": every benchmark in turn on one ")
         .append("machine (").append(Runtime.getRuntime().availableProcessors()).append(" cores, ")
         .append(Runtime.getRuntime().maxMemory() >> 20).append(" MiB heap, Java ").append(System.getProperty("java.version"))
         .append(", ").append(System.getProperty("os.name")).append(' ').append(System.getProperty("os.arch"))

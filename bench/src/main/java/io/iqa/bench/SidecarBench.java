@@ -87,7 +87,10 @@ final class SidecarBench extends BenchCommand {
         }
       }
       // 3. throughput, 8 clients, distinct images: without batching, then with.
+      var before = SidecarRun.stages("http://127.0.0.1:" + sidecar.actualPort());
       double without = throughput(http);
+      String stagesWithout = SidecarRun.stageMeans(before, SidecarRun.stages("http://127.0.0.1:" + sidecar.actualPort()),
+          latencyMs());
       http.close();
       server.close().await(30, TimeUnit.SECONDS);
       server = Vertx.vertx();
@@ -95,7 +98,10 @@ final class SidecarBench extends BenchCommand {
       http = client.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1")
           .setDefaultPort(sidecar.actualPort()), new PoolOptions().setHttp1MaxSize(clients + 2));
       throughput(http);
+      before = SidecarRun.stages("http://127.0.0.1:" + sidecar.actualPort());
       double with = throughput(http);
+      String stagesWith = SidecarRun.stageMeans(before, SidecarRun.stages("http://127.0.0.1:" + sidecar.actualPort()),
+          latencyMs());
       server.close().await(30, TimeUnit.SECONDS);
 
       double ratio = p(miss, 50) / p(inProcess, 50);
@@ -118,6 +124,8 @@ final class SidecarBench extends BenchCommand {
           .row("cache hit p99", ms(p(hit, 99)), "", "")
           .row("images/s, " + clients + " clients, no batching", String.format("%.1f", without), "", "")
           .row("images/s, " + clients + " clients, dynamic batching", String.format("%.1f", with), "", "")
+          .row("time per image by stage, no batching", stagesWithout, "", "")
+          .row("time per image by stage, dynamic batching", stagesWith, "", "")
           .row("batching speed-up", String.format("%.2f", with / without), ">= 1.5",
               ResultTable.check(with / without, 1.5, true))
           .printAndWrite(results.or("sidecar.md"));
@@ -161,7 +169,17 @@ final class SidecarBench extends BenchCommand {
     return h;
   }
 
+  /** Client-side wait of the last {@link #throughput} run: total ns and requests. */
+  private final java.util.concurrent.atomic.AtomicLong waitedNanos = new java.util.concurrent.atomic.AtomicLong();
+  private final AtomicInteger answered = new AtomicInteger();
+
+  private double latencyMs() {
+    return waitedNanos.get() / 1e6 / Math.max(1, answered.get());
+  }
+
   private double throughput(HttpClient http) {
+    waitedNanos.set(0);
+    answered.set(0);
     AtomicInteger done = new AtomicInteger();
     long end = System.nanoTime() + seconds * 1_000_000_000L;
     List<Future<Void>> loops = new ArrayList<>();
@@ -189,8 +207,11 @@ final class SidecarBench extends BenchCommand {
     // decoders ignore): a cache miss, so every request runs the models.
     byte[] src = pool.get(next.get() % pool.size());
     byte[] img = SidecarRun.distinct(src, next.getAndIncrement());
+    long r0 = System.nanoTime();
     infer(http, img).onComplete(ar -> {
       if (ar.succeeded()) {
+        waitedNanos.addAndGet(System.nanoTime() - r0);
+        answered.incrementAndGet();
         done.incrementAndGet();
       }
       loop(http, pool, next, end, done, p);

@@ -81,6 +81,11 @@ final class SidecarRun implements AutoCloseable {
 
   /** @return per stage of {@code iqa_infer_stage_seconds}, its sum (s) and count, from /metrics now */
   java.util.Map<String, double[]> stages() throws Exception {
+    return stages(url);
+  }
+
+  /** {@link #stages()} of the sidecar at {@code url} (one in this process, say). */
+  static java.util.Map<String, double[]> stages(String url) throws Exception {
     String text = HTTP.send(HttpRequest.newBuilder(URI.create(url + "/metrics")).build(),
         HttpResponse.BodyHandlers.ofString()).body();
     java.util.Map<String, double[]> out = new java.util.LinkedHashMap<>();

@@ -8,11 +8,11 @@ import io.iqa.holder.Upstream;
 import io.iqa.sidecar.model.ModelEntry;
 import io.iqa.sidecar.model.ModelRegistry;
 import io.iqa.sidecar.model.NativeRuntimes;
+import io.iqa.sidecar.samples.SampleImages;
 import io.iqa.sidecar.worker.Frame;
 import io.iqa.sidecar.worker.ModelInfo;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
-import io.iqa.sidecar.samples.SampleImages;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -39,6 +39,7 @@ final class WorkerSlot implements Upstream {
   private final Map<Integer, WorkerProcess> running = new LinkedHashMap<>();
   private final Map<Integer, Placement> placements = new LinkedHashMap<>();
   private int current;
+  /** How long the sidecar must have had no worker before a training worker makes the class archive. */
   private static final long TRAIN_AFTER_MS = 2000;
   private final WorkerClassArchive archive;
   private final List<String> runtimes;

@@ -66,11 +66,13 @@ public final class WorkerMain {
   /** The image the warm-up scores: INIT's payload (the front makes it once), else one drawn here. */
   private volatile byte[] warmupImage;
   private long modelsMs;
-  private long connectedNanos;
+  /** When this worker connected to the front (just before: the INIT frame may come at once). */
+  private volatile long connectedNanos;
   private long initMs;
   private long warmupMs;
 
   private WorkerMain(Path socket) throws IOException {
+    connectedNanos = System.nanoTime();
     // The lease's deadline (INIT, DEADLINE) is taken at once, on the reader thread: a busy event loop
     // must not delay it.
     out = FrameChannel.connect(socket, f -> {
@@ -87,11 +89,13 @@ public final class WorkerMain {
       LOG.warn("the front closed the socket{}; exiting", e == null ? "" : " (" + e.getMessage() + ")");
       Runtime.getRuntime().halt(1);
     });
-    connectedNanos = System.nanoTime();
     deadline.start(out);
   }
 
-  /** {@code WorkerMain SOCKET [RUNTIME,...]}: preloads the native runtimes named, connects to the front's socket and serves it until told to stop. */
+  /**
+   * {@code WorkerMain SOCKET [RUNTIME,...]}: preloads the native runtimes named, connects to the
+   * front's socket and serves it until told to stop.
+   */
   public static void main(String[] args) {
     if (args.length < 1 || args.length > 2) {
       System.err.println("usage: WorkerMain SOCKET [RUNTIME,...] (the sidecar starts this process itself)");

@@ -2,6 +2,7 @@ package io.iqa.sidecar.cli;
 
 import io.iqa.protocol.wire.ScoreAnswer;
 import io.iqa.sidecar.image.ImageDecoder;
+import io.iqa.sidecar.model.DaemonThreads;
 import io.iqa.sidecar.model.ImageModel;
 import io.iqa.sidecar.model.ImageScorer;
 import io.iqa.sidecar.model.ModelRegistry;
@@ -57,7 +58,7 @@ public final class ScoreCommand implements Callable<Integer> {
   private int score(PrintStream out, JsonObject config, OneShotLease lease) throws Exception {
     try (ModelRegistry registry = ModelRegistry.load(config, SidecarConfig.baseDir(conf))) {
       int cores = Runtime.getRuntime().availableProcessors();
-      ExecutorService modelPool = Executors.newFixedThreadPool(cores, daemon("score-model"));
+      ExecutorService modelPool = Executors.newFixedThreadPool(cores, DaemonThreads.factory("score-model"));
       ImageScorer scorer = new ImageScorer(new ImageDecoder(
           config.getLong("max_image_bytes", ImageDecoder.DEFAULT_MAX_BYTES),
           config.getLong("max_image_pixels", ImageDecoder.DEFAULT_MAX_PIXELS)), registry, modelPool);
@@ -68,7 +69,7 @@ public final class ScoreCommand implements Callable<Integer> {
       // Files are read and decoded on a pool sized to the cores, up to two batches ahead, while the
       // models run on the batch before: no stage waits for the whole list.
       int batchSize = registry.maxBatch();
-      ExecutorService pool = Executors.newFixedThreadPool(cores, daemon("score-decode"));
+      ExecutorService pool = Executors.newFixedThreadPool(cores, DaemonThreads.factory("score-decode"));
       List<Future<ImageScorer.Prepared>> ahead = new ArrayList<>();
       try {
         int submitted = 0;
@@ -116,14 +117,6 @@ public final class ScoreCommand implements Callable<Integer> {
       }
       return lease.lost() != null ? 3 : allOk ? 0 : 1;
     }
-  }
-
-  private static java.util.concurrent.ThreadFactory daemon(String name) {
-    return r -> {
-      Thread t = new Thread(r, name);
-      t.setDaemon(true);
-      return t;
-    };
   }
 
   /** Reads and decodes one file (on the pool). */

@@ -93,11 +93,7 @@ public final class ModelRegistry implements AutoCloseable {
     // Each model loads on a thread of its own (up to the cores): ONNX Runtime's session set-up,
     // TensorFlow's graph import and OpenCV's model files do not wait for one another.
     int threads = Math.max(1, Math.min(entries.size(), Runtime.getRuntime().availableProcessors()));
-    ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
-      Thread t = new Thread(r, "model-load");
-      t.setDaemon(true);
-      return t;
-    });
+    ExecutorService pool = Executors.newFixedThreadPool(threads, DaemonThreads.factory("model-load"));
     List<Future<ImageModel>> futures = new ArrayList<>();
     try {
       entries.forEach(e -> futures.add(pool.submit(() -> loadOne(e))));

@@ -83,7 +83,7 @@ public final class NativeRuntimes {
 
   private static CompletableFuture<Long> timed(String thread, Runnable load) {
     CompletableFuture<Long> f = new CompletableFuture<>();
-    Thread t = new Thread(() -> {
+    DaemonThreads.start(thread, () -> {
       long t0 = System.nanoTime();
       try {
         load.run();
@@ -91,9 +91,7 @@ public final class NativeRuntimes {
         // The model that needs it fails to load with the real error; this only measured the attempt.
       }
       f.complete((System.nanoTime() - t0) / 1_000_000);
-    }, thread);
-    t.setDaemon(true);
-    t.start();
+    });
     return f;
   }
 }

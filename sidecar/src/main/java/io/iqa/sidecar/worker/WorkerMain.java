@@ -107,9 +107,8 @@ public final class WorkerMain {
         : io.iqa.sidecar.model.NativeRuntimes.needed(List.of()));
     // The INIT frame is JSON: Jackson's first use (its classes, Vert.x's codec lookup) happens here,
     // beside the connection, rather than between the connection and the models' load.
-    Thread json = new Thread(() -> new JsonObject("{\"warm\":[1,\"json\",{\"a\":true}]}").encode(), "json-init");
-    json.setDaemon(true);
-    json.start();
+    io.iqa.sidecar.model.DaemonThreads.start("json-init",
+        () -> new JsonObject("{\"warm\":[1,\"json\",{\"a\":true}]}").encode());
     try {
       new WorkerMain(Path.of(args[0]));
       // Everything happens on the event loop and the socket threads; the process ends by exit or halt.

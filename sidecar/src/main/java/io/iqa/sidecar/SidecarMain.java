@@ -15,6 +15,7 @@ import picocli.CommandLine;
 public final class SidecarMain implements Runnable {
 
   public static void main(String[] args) {
+    io.iqa.sidecar.model.NativeRuntimes.skipAbsentGpuBuilds();
     System.exit(cli().execute(args));
   }
 

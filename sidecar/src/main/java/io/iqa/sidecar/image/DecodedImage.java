@@ -1,6 +1,7 @@
 package io.iqa.sidecar.image;
 
 import static org.bytedeco.opencv.global.opencv_core.CV_8UC3;
+import static org.bytedeco.opencv.global.opencv_imgproc.COLOR_BGR2GRAY;
 import static org.bytedeco.opencv.global.opencv_imgproc.COLOR_BGR2RGB;
 import static org.bytedeco.opencv.global.opencv_imgproc.INTER_AREA;
 import static org.bytedeco.opencv.global.opencv_imgproc.INTER_LINEAR;
@@ -57,6 +58,24 @@ public record DecodedImage(Mat bgr, String format, int exifOrientation, int full
       byte[] out = new byte[w * h * 3];
       rgb.data().get(out);
       return out;
+    }
+  }
+
+  /**
+   * The image at {@code w} x {@code h} as 8-bit grey (OpenCV's BGR-to-grey weights), the same
+   * resize as {@link #rgb}: for a model that reads luma only, with no RGB copy on the Java heap.
+   * The caller closes the {@link Mat}.
+   */
+  public Mat gray(int w, int h) {
+    Mat gray = new Mat();
+    if (w == width() && h == height()) {
+      cvtColor(bgr, gray, COLOR_BGR2GRAY);
+      return gray;
+    }
+    try (Mat scaled = new Mat()) {
+      resize(bgr, scaled, new Size(w, h), 0, 0, interpolation(w, h));
+      cvtColor(scaled, gray, COLOR_BGR2GRAY);
+      return gray;
     }
   }
 

@@ -1,6 +1,5 @@
 package io.iqa.sidecar.model;
 
-import ai.onnxruntime.OrtEnvironment;
 import io.iqa.protocol.ScoreScale;
 import io.iqa.protocol.Sha256;
 import io.iqa.protocol.config.ConfigNode;
@@ -213,7 +212,7 @@ public final class ModelRegistry implements AutoCloseable {
   private static ImageModel onnx(OnnxModelSpec spec, String device, long memLimitMb) throws Exception {
     OnnxDevice d = OnnxDevice.choose(spec.name(), device, memLimitMb);
     try {
-      return new OnnxModel(OrtEnvironment.getEnvironment(), spec, d);
+      return new OnnxModel(OnnxDevice.environment(), spec, d);
     } catch (Exception | Error ex) {
       d.options().close();
       throw ex;

@@ -1,6 +1,6 @@
 package io.iqa.sidecar.model;
 
-import ai.onnxruntime.OrtEnvironment;
+import io.iqa.sidecar.model.onnx.OnnxDevice;
 import io.iqa.sidecar.model.builtin.BrisqueModel;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -18,7 +18,7 @@ import org.bytedeco.opencv.global.opencv_quality;
  * libraries), ONNX Runtime's environment (the built-in measures, ONNX models) and TensorFlow. Their loading then runs beside
  * the rest of the start (the connection to the front, the config, the other models) instead of
  * inside the first model's load. A model that needs one simply waits for it: JavaCPP's
- * {@link Loader}, {@link OrtEnvironment} and TensorFlow load once, under their own locks. The front
+ * {@link Loader}, ONNX Runtime's environment ({@link OnnxDevice#environment()}) and TensorFlow load once, under their own locks. The front
  * names the runtimes its config needs on the worker's command line ({@link #needed}).
  */
 public final class NativeRuntimes {
@@ -31,6 +31,26 @@ public final class NativeRuntimes {
   public static final String OPENCV = "opencv";
   public static final String ONNXRUNTIME = "onnxruntime";
   public static final String TENSORFLOW = "tensorflow";
+
+  /** JavaCPP's list of build variants it tries before the plain one (OpenCV's preset asks for "-gpu"). */
+  static final String JAVACPP_EXTENSION = "org.bytedeco.javacpp.platform.extension";
+
+  /**
+   * Call before anything loads a JavaCPP library. Without a GPU build of TensorFlow on the
+   * classpath (the default build) there is no JavaCPP GPU build at all, so JavaCPP is told to try
+   * only the plain one; otherwise OpenCV's first load probes for CUDA's libraries one by one, about
+   * 250 ms of every worker's start. A value set with {@code -D} is kept.
+   */
+  public static void skipAbsentGpuBuilds() {
+    if (System.getProperty(JAVACPP_EXTENSION) == null && !tensorflowGpuNatives()) {
+      System.setProperty(JAVACPP_EXTENSION, "");
+    }
+  }
+
+  /** TensorFlow's GPU natives (the -Pgpu build) live under c_api/linux-x86_64-gpu; the CPU jar has c_api/linux-x86_64. */
+  public static boolean tensorflowGpuNatives() {
+    return NativeRuntimes.class.getClassLoader().getResource("org/tensorflow/internal/c_api/linux-x86_64-gpu") != null;
+  }
 
   /**
    * @return the runtimes {@code entries} need: OpenCV always (the decoder), ONNX Runtime for the
@@ -62,7 +82,7 @@ public final class NativeRuntimes {
             Loader.load(opencv_imgcodecs.class);
             Loader.load(opencv_quality.class);
           }));
-          case ONNXRUNTIME -> m.put(r, timed("natives-onnxruntime", OrtEnvironment::getEnvironment));
+          case ONNXRUNTIME -> m.put(r, timed("natives-onnxruntime", OnnxDevice::environment));
           case TENSORFLOW -> m.put(r, timed("natives-tensorflow", org.tensorflow.TensorFlow::version));
           default -> { }
         }

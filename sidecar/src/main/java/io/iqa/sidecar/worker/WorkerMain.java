@@ -101,6 +101,7 @@ public final class WorkerMain {
       System.err.println("usage: WorkerMain SOCKET [RUNTIME,...] (the sidecar starts this process itself)");
       System.exit(2);
     }
+    io.iqa.sidecar.model.NativeRuntimes.skipAbsentGpuBuilds();
     // The native runtimes the config needs load beside the JVM's start, the connection, the INIT
     // frame and the models.
     io.iqa.sidecar.model.NativeRuntimes.preload(args.length == 2 ? List.of(args[1].split(","))

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
 import io.iqa.sidecar.model.builtin.TechnicalModels;
 import io.iqa.sidecar.model.onnx.OnnxModel;
@@ -70,7 +69,7 @@ class ModelGateTest {
       }
       int underCall = 0;
       for (int r = 0; r < rounds; r++) {
-        OnnxModel model = new OnnxModel(OrtEnvironment.getEnvironment(), TechnicalModels.spec("tech_sharpness"),
+        OnnxModel model = new OnnxModel(io.iqa.sidecar.model.onnx.OnnxDevice.environment(), TechnicalModels.spec("tech_sharpness"),
             new OrtSession.SessionOptions());
         AtomicInteger calls = new AtomicInteger();
         Thread scorer = new Thread(() -> {

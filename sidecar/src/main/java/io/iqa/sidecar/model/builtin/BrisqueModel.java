@@ -1,12 +1,8 @@
 package io.iqa.sidecar.model.builtin;
 
-import static org.bytedeco.opencv.global.opencv_core.CV_8UC3;
-import static org.bytedeco.opencv.global.opencv_imgproc.COLOR_RGB2BGR;
-import static org.bytedeco.opencv.global.opencv_imgproc.cvtColor;
 
 import io.iqa.protocol.ScoreScale;
 import io.iqa.sidecar.image.DecodedImage;
-import io.iqa.sidecar.image.Fit;
 import io.iqa.sidecar.image.Need;
 import io.iqa.sidecar.model.ImageInput;
 import io.iqa.sidecar.model.ImageModel;
@@ -139,11 +135,9 @@ public final class BrisqueModel implements ImageModel {
       double s = Math.min(1.0, WORKING_LONG_SIDE / (double) Math.max(d.width(), d.height()));
       int w = Math.max(1, (int) Math.round(d.width() * s));
       int h = Math.max(1, (int) Math.round(d.height() * s));
-      byte[] rgb = input.rgb(w, h, Fit.STRETCH);
-      try (Mat m = new Mat(h, w, CV_8UC3); Mat bgr = new Mat()) {
-        m.data().put(rgb);
-        cvtColor(m, bgr, COLOR_RGB2BGR);
-        scores.add(new Score(brisque.compute(bgr).get(0), null));
+      // OpenCV's BRISQUE turns colour into grey first: handing it grey skips an RGB copy and two conversions.
+      try (Mat gray = d.gray(w, h)) {
+        scores.add(new Score(brisque.compute(gray).get(0), null));
       }
     }
     return scores;

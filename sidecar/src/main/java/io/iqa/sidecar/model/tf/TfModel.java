@@ -259,7 +259,7 @@ public final class TfModel implements ImageModel {
     if (d.equals("cpu")) {
       return "cpu";
     }
-    String missing = !gpuNativesPresent() ? "these TensorFlow natives are the CPU build (build with -Pgpu)"
+    String missing = !io.iqa.sidecar.model.NativeRuntimes.tensorflowGpuNatives() ? "these TensorFlow natives are the CPU build (build with -Pgpu)"
         : !java.nio.file.Files.exists(java.nio.file.Path.of("/dev/nvidiactl")) ? "no NVIDIA device is visible"
         : null;
     if (missing == null) {
@@ -278,11 +278,6 @@ public final class TfModel implements ImageModel {
   @Override
   public String fallbackReason() {
     return fallbackReason;
-  }
-
-  /** TensorFlow's GPU natives live under c_api/linux-x86_64-gpu; the CPU jar has c_api/linux-x86_64. */
-  private static boolean gpuNativesPresent() {
-    return TfModel.class.getClassLoader().getResource("org/tensorflow/internal/c_api/linux-x86_64-gpu") != null;
   }
 
   private void ensureOpen() {

@@ -3,7 +3,6 @@ package io.iqa.sidecar.model.builtin;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
 import io.iqa.sidecar.model.onnx.OnnxModel;
 import io.iqa.sidecar.samples.SampleImages;
@@ -25,7 +24,7 @@ class TechnicalModelsTest {
   @BeforeAll
   static void load() throws Exception {
     for (String name : TechnicalModels.NAMES) {
-      MODELS.put(name, new OnnxModel(OrtEnvironment.getEnvironment(), TechnicalModels.spec(name),
+      MODELS.put(name, new OnnxModel(io.iqa.sidecar.model.onnx.OnnxDevice.environment(), TechnicalModels.spec(name),
           new OrtSession.SessionOptions()));
     }
     scene = SampleImages.scene(256);

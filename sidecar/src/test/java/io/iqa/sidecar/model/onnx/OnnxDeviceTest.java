@@ -36,7 +36,7 @@ class OnnxDeviceTest {
         .node("ReduceMean", List.of("image"), List.of("score"),
             OnnxModelWriter.Attribute.ints("axes", 1, 2, 3), OnnxModelWriter.Attribute.integer("keepdims", 0))
         .write(file, 13);
-    try (OnnxModel model = new OnnxModel(OrtEnvironment.getEnvironment(), new OnnxModelSpec("m", file, null, false,
+    try (OnnxModel model = new OnnxModel(OnnxDevice.environment(), new OnnxModelSpec("m", file, null, false,
         2, 2, false, new float[3], new float[] {1, 1, 1}, OutputMode.IDENTITY), device.options())) {
       java.awt.image.BufferedImage white = new java.awt.image.BufferedImage(2, 2,
           java.awt.image.BufferedImage.TYPE_INT_RGB);
@@ -58,5 +58,33 @@ class OnnxDeviceTest {
     assertTrue(auto.device().equals("cpu") || auto.device().equals("cuda:0"), auto.device());
     IllegalArgumentException bad = assertThrows(IllegalArgumentException.class, () -> OnnxDevice.choose("m", "gpu", 0));
     assertTrue(bad.getMessage().contains("'auto', 'cpu' or 'cuda:N'"), bad.getMessage());
+  }
+
+  /**
+   * Every session runs on the environment's one pool: loading the five built-in measures adds no
+   * thread per model (a pool per session would add cores - 1 threads each, spinning between runs).
+   */
+  @Test
+  void modelsShareOnePoolOfThreads() throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(Runtime.getRuntime().availableProcessors() > 1,
+        "one core: a per-session pool would add no thread either");
+    OnnxDevice.environment();
+    int before = threads();
+    List<OnnxModel> models = new java.util.ArrayList<>();
+    try {
+      for (String name : io.iqa.sidecar.model.builtin.TechnicalModels.NAMES) {
+        models.add(new OnnxModel(OnnxDevice.environment(), io.iqa.sidecar.model.builtin.TechnicalModels.spec(name),
+            OnnxDevice.choose(name, "cpu", 0)));
+      }
+      assertTrue(threads() - before < models.size(), "threads before " + before + ", after five models " + threads());
+    } finally {
+      models.forEach(OnnxModel::close);
+    }
+  }
+
+  private static int threads() throws java.io.IOException {
+    try (var tasks = java.nio.file.Files.list(Path.of("/proc/self/task"))) {
+      return (int) tasks.count();
+    }
   }
 }

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** ONNX models the test writes itself, run through ONNX Runtime: every output mode, a batch of 8. */
 class OnnxModelTest {
 
-  private static final OrtEnvironment ENV = OrtEnvironment.getEnvironment();
+  private static final OrtEnvironment ENV = OnnxDevice.environment();
   private static final float[] ZERO = {0, 0, 0};
   private static final float[] ONE = {1, 1, 1};
 

@@ -9,9 +9,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
-import java.io.File;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,8 +22,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The front's handle on one GPU worker process ({@link WorkerMain}): started with the lease's
  * environment as a {@link ChildProcess} (its own process group, killed by the kernel if the front
- * dies), connected through a Unix socket in a folder only this user can open, and stopped to free
- * the GPU. Frames from the worker reach {@code onFrame} on the front's event loop; {@link #ready()}
+ * dies), talked to over its stdin and stdout (frames; its stderr goes to the front's log), and
+ * stopped to free the GPU. Frames from the worker reach {@code onFrame} on the front's event loop; {@link #ready()}
  * completes with its READY frame (fails with FAILED, or when it exits first); {@link #exited()}
  * completes once, with its exit code (0 after a clean stop, -1 when it could not be started at all:
  * {@link #goneWhy()} says why). A kill asked for before the process exists is carried out the moment
@@ -77,7 +75,7 @@ final class WorkerProcess {
   private final Path archiveAtExit;
   private boolean usesArchive;
   private long launchedNanos;
-  private long connectedNanos;
+  private volatile long connectedNanos;
 
   private WorkerProcess(Vertx vertx, Consumer<Frame> onFrame, Long stopBy, Path archiveAtExit) {
     this.archiveAtExit = archiveAtExit;
@@ -111,64 +109,63 @@ final class WorkerProcess {
     return w;
   }
 
-  /** Blocking: launches the process, waits for it to connect, starts the frame reader. */
-  private void launch(Launch launch) throws IOException, InterruptedException {
+  /** Blocking: launches the process, starts its frame reader and sends INIT on its stdin. */
+  private void launch(Launch launch) throws IOException {
     Map<String, String> env = launch.env();
-    Path dir = Files.createTempDirectory("iqa-worker-"); // rwx------: only this user can connect
-    Path socket = dir.resolve("s");
-    try (FrameChannel.Listener listener = FrameChannel.listen(socket)) {
-      List<String> cmd = new ArrayList<>();
-      cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-      cmd.add("-XX:+ExitOnOutOfMemoryError"); // a worker out of memory exits (and is replaced), never lingers deaf
-      cmd.addAll(launch.jvmArgs());
-      usesArchive = launch.jvmArgs().stream().anyMatch(a -> a.startsWith("-XX:SharedArchiveFile="));
-      if (archiveAtExit != null) {
-        // The dump lists every class it cannot keep (generated accessors, JFR events) as a warning: not for the log.
-        cmd.addAll(List.of("-XX:ArchiveClassesAtExit=" + archiveAtExit, "-Xlog:cds=off", "-Xlog:cds+dynamic=off"));
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.add("-XX:+ExitOnOutOfMemoryError"); // a worker out of memory exits (and is replaced), never lingers deaf
+    // The worker's stdout carries frames: the JVM's own messages and logs go to stderr.
+    cmd.addAll(List.of("-XX:+DisplayVMOutputToStderr", "-Xlog:disable", "-Xlog:all=warning:stderr"));
+    cmd.addAll(launch.jvmArgs());
+    usesArchive = launch.jvmArgs().stream().anyMatch(a -> a.startsWith("-XX:SharedArchiveFile="));
+    if (archiveAtExit != null) {
+      // The dump lists every class it cannot keep (generated accessors, JFR events) as a warning: not for the log.
+      cmd.addAll(List.of("-XX:ArchiveClassesAtExit=" + archiveAtExit, "-Xlog:cds=off:stderr",
+          "-Xlog:cds+dynamic=off:stderr"));
+    }
+    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), WorkerMain.class.getName()));
+    cmd.add(String.join(",", launch.runtimes()));
+    ProcessBuilder pb = new ProcessBuilder(ChildProcess.wrap(cmd, "KILL"));
+    pb.environment().putAll(env);
+    // OpenCV writes its INFO lines to stdout: they would only be stepped over there.
+    pb.environment().putIfAbsent("OPENCV_LOG_LEVEL", "WARNING");
+    pb.redirectError(ProcessBuilder.Redirect.INHERIT);
+    launchedNanos = System.nanoTime();
+    Process p = pb.start();
+    boolean killNow;
+    synchronized (this) {
+      process = p;
+      killNow = killRequested;
+    }
+    p.onExit().thenAccept(x -> context.runOnContext(v -> onExit(x.exitValue())));
+    if (killNow) {
+      LOG.info("worker (pid {}) was asked to stop while it started: killing it now", p.pid());
+      ChildProcess.signal(p, "KILL");
+      return;
+    }
+    LOG.info("{} started (pid {}{})", archiveAtExit != null ? "training worker" : "worker", p.pid(),
+        env.isEmpty() ? "" : ", " + env);
+    FrameChannel ch = FrameChannel.of(p, frame -> {
+      lastHeardNanos = System.nanoTime();
+      if (connectedNanos == 0) {
+        connectedNanos = lastHeardNanos; // its first frame (a heartbeat) comes the moment it reads its stdin
       }
-      cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), WorkerMain.class.getName(), socket.toString()));
-      cmd.add(String.join(",", launch.runtimes()));
-      ProcessBuilder pb = new ProcessBuilder(ChildProcess.wrap(cmd, "KILL"));
-      pb.environment().putAll(env);
-      // The worker's stdout and stderr both go to the front's log (stderr): stdout is the front's own.
-      File err = new File("/proc/self/fd/2");
-      pb.redirectOutput(err.exists() ? ProcessBuilder.Redirect.appendTo(err) : ProcessBuilder.Redirect.INHERIT);
-      pb.redirectError(ProcessBuilder.Redirect.INHERIT);
-      launchedNanos = System.nanoTime();
-      Process p = pb.start();
-      boolean killNow;
-      synchronized (this) {
-        process = p;
-        killNow = killRequested;
+      context.runOnContext(v -> frame(frame));
+    }, stray -> LOG.warn("worker {} wrote to its stdout: {}", p.pid(), stray),
+        e -> LOG.debug("worker {} streams ended{}", p.pid(), e == null ? "" : ": " + e.getMessage()));
+    synchronized (this) {
+      channel = ch;
+      lastHeardNanos = System.nanoTime();
+      JsonObject first = launch.init().copy();
+      if (stopBy != null) {
+        first.put("stop_by_ns", stopBy);
       }
-      p.onExit().thenAccept(x -> context.runOnContext(v -> onExit(x.exitValue())));
-      if (killNow) {
-        LOG.info("worker (pid {}) was asked to stop while it started: killing it now", p.pid());
+      // Queued at once: the pipe holds it until the worker reads its stdin.
+      ch.send(Frame.of(Frame.Type.INIT, first, launch.warmupImage().get()));
+      if (killRequested) {
         ChildProcess.signal(p, "KILL");
-        return;
       }
-      LOG.info("{} started (pid {}{})", archiveAtExit != null ? "training worker" : "worker", p.pid(),
-          env.isEmpty() ? "" : ", " + env);
-      FrameChannel ch = listener.accept(launch.timeoutMs(), p::isAlive, frame -> {
-        lastHeardNanos = System.nanoTime();
-        context.runOnContext(v -> frame(frame));
-      }, e -> LOG.debug("worker {} socket ended{}", p.pid(), e == null ? "" : ": " + e.getMessage()));
-      synchronized (this) {
-        channel = ch;
-        lastHeardNanos = System.nanoTime();
-        connectedNanos = lastHeardNanos;
-        JsonObject first = launch.init().copy();
-        if (stopBy != null) {
-          first.put("stop_by_ns", stopBy);
-        }
-        ch.send(Frame.of(Frame.Type.INIT, first, launch.warmupImage().get()));
-        if (killRequested) {
-          ChildProcess.signal(p, "KILL");
-        }
-      }
-    } finally {
-      Files.deleteIfExists(socket);
-      Files.deleteIfExists(dir);
     }
   }
 

@@ -2,92 +2,65 @@ package io.iqa.sidecar.worker;
 
 import java.io.BufferedInputStream;
 import java.io.DataInputStream;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
 import java.io.IOException;
-import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
-import java.nio.channels.ServerSocketChannel;
-import java.nio.channels.SocketChannel;
-import java.nio.file.Path;
-import java.util.function.BooleanSupplier;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.util.function.Consumer;
 
 /**
- * The front's and the worker's end of their Unix socket: a reader thread hands each incoming
- * {@link Frame} to {@code onFrame}, a {@link FrameWriter} sends without blocking the caller. When
- * the stream ends or fails, {@code onEnd} runs once (with null at a clean end).
+ * The front's and the worker's end of the worker's standard streams: the front writes frames to
+ * the worker's stdin and reads them from its stdout (no socket, no temp folder, nothing to poll).
+ * A reader thread hands each incoming {@link Frame} to {@code onFrame}, a {@link FrameWriter} sends
+ * without blocking the caller. When the stream ends or fails, {@code onEnd} runs once (with null at
+ * a clean end). Bytes between frames that are not one (a native library printing to the worker's
+ * stdout) go to {@code onStray} and the reader carries on at the next frame.
  */
 public final class FrameChannel implements AutoCloseable {
 
-  private final SocketChannel channel;
+  private final InputStream in;
+  private final OutputStream out;
   private final FrameWriter writer;
 
-  private FrameChannel(SocketChannel channel, String name, Consumer<Frame> onFrame, Consumer<IOException> onEnd) {
-    this.channel = channel;
-    this.writer = new FrameWriter(SocketStreams.output(channel), name + "-writer", onEnd);
+  private FrameChannel(InputStream in, OutputStream out, String name, Consumer<Frame> onFrame,
+      Consumer<String> onStray, Consumer<IOException> onEnd) {
+    this.in = in;
+    this.out = out;
+    this.writer = new FrameWriter(out, name + "-writer", onEnd);
     Thread reader = new Thread(() -> {
-      DataInputStream in = new DataInputStream(new BufferedInputStream(SocketStreams.input(channel), 1 << 16));
+      DataInputStream data = new DataInputStream(new BufferedInputStream(in, 1 << 16));
       try {
-        for (Frame f = Frame.read(in); f != null; f = Frame.read(in)) {
+        for (Frame f = Frame.read(data, onStray); f != null; f = Frame.read(data, onStray)) {
           onFrame.accept(f);
         }
         onEnd.accept(null);
       } catch (IOException e) {
         onEnd.accept(e);
+      } catch (RuntimeException e) {
+        onEnd.accept(new IOException("unreadable frame (" + e.getMessage() + ")", e));
       }
     }, name + "-reader");
     reader.setDaemon(true);
     reader.start();
   }
 
-  /** The worker's side: connects to the front's socket. */
-  public static FrameChannel connect(Path socket, Consumer<Frame> onFrame, Consumer<IOException> onEnd)
-      throws IOException {
-    return new FrameChannel(SocketChannel.open(UnixDomainSocketAddress.of(socket)), "worker", onFrame, onEnd);
+  /**
+   * The worker's side: frames in on stdin, out on stdout. From here on {@code System.out} prints to
+   * stderr, so no Java code can write into the frames.
+   */
+  public static FrameChannel ofStandardStreams(Consumer<Frame> onFrame, Consumer<String> onStray,
+      Consumer<IOException> onEnd) {
+    OutputStream stdout = new FileOutputStream(FileDescriptor.out);
+    System.setOut(new PrintStream(new FileOutputStream(FileDescriptor.err), true));
+    return new FrameChannel(new java.io.FileInputStream(FileDescriptor.in), stdout, "worker", onFrame, onStray, onEnd);
   }
 
-  /** The front's side: listens on {@code socket} for the one worker it starts. */
-  public static Listener listen(Path socket) throws IOException {
-    ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
-    server.bind(UnixDomainSocketAddress.of(socket));
-    server.configureBlocking(false);
-    return new Listener(server);
-  }
-
-  /** A socket the front listens on until its worker connects. */
-  public static final class Listener implements AutoCloseable {
-    private final ServerSocketChannel server;
-
-    private Listener(ServerSocketChannel server) {
-      this.server = server;
-    }
-
-    /**
-     * Blocking: waits for the worker to connect, while {@code alive} holds, {@code timeoutMs} at most.
-     * @throws IOException when the worker exited or did not connect in time
-     */
-    public FrameChannel accept(long timeoutMs, BooleanSupplier alive, Consumer<Frame> onFrame,
-        Consumer<IOException> onEnd) throws IOException, InterruptedException {
-      long deadline = System.nanoTime() + timeoutMs * 1_000_000;
-      while (true) {
-        SocketChannel ch = server.accept();
-        if (ch != null) {
-          ch.configureBlocking(true);
-          return new FrameChannel(ch, "front", onFrame, onEnd);
-        }
-        if (!alive.getAsBoolean()) {
-          throw new IOException("the worker exited before it connected");
-        }
-        if (System.nanoTime() > deadline) {
-          throw new IOException("the worker did not connect within " + timeoutMs + " ms");
-        }
-        Thread.sleep(5);
-      }
-    }
-
-    @Override
-    public void close() throws IOException {
-      server.close();
-    }
+  /** The front's side: the worker {@code process}'s stdout and stdin. */
+  public static FrameChannel of(Process process, Consumer<Frame> onFrame, Consumer<String> onStray,
+      Consumer<IOException> onEnd) {
+    return new FrameChannel(process.getInputStream(), process.getOutputStream(), "front", onFrame, onStray, onEnd);
   }
 
   public void send(Frame f) {
@@ -102,7 +75,12 @@ public final class FrameChannel implements AutoCloseable {
   @Override
   public void close() {
     try {
-      channel.close();
+      out.close();
+    } catch (IOException e) {
+      // closing anyway
+    }
+    try {
+      in.close();
     } catch (IOException e) {
       // closing anyway
     }

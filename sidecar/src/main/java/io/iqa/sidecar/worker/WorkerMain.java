@@ -18,7 +18,6 @@ import io.vertx.core.Vertx;
 import io.vertx.core.WorkerExecutor;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -30,14 +29,15 @@ import org.slf4j.LoggerFactory;
 /**
  * The sidecar's GPU worker: a process of its own, started by the front when it holds the GPU (or
  * runs on CPU) and stopped to free the GPU, since only the end of a process frees all the memory
- * a CUDA or TensorFlow runtime took. It connects to the front's socket, loads the models of
+ * a CUDA or TensorFlow runtime took. It reads the front's frames on its stdin (and answers on its
+ * stdout), loads the models of
  * {@link Frame.Type#INIT}, says {@link Frame.Type#READY}, then scores the images of each
  * {@link Frame.Type#JOB} through one dynamic {@link Batcher} per model, decoding each image once,
  * at the scale its models need, on a decode pool. Before READY every model is warmed up through
  * that same path, so the first request is not the slow one.
  * On {@link Frame.Type#STOP} the model calls running finish, images not started are handed back
  * (the front sends them to the next worker), the models close and the process exits. If the front
- * goes away (its socket closes, or it dies: the worker has a parent-death signal) the worker exits
+ * goes away (the worker's stdin ends, or it dies: the worker has a parent-death signal) the worker exits
  * at once; under a lease it also exits by the lease's deadline on its own clock when the front stops
  * sending newer ones ({@link LeaseDeadline}).
  */
@@ -71,11 +71,11 @@ public final class WorkerMain {
   private long initMs;
   private long warmupMs;
 
-  private WorkerMain(Path socket) throws IOException {
+  private WorkerMain() {
     connectedNanos = System.nanoTime();
     // The lease's deadline (INIT, DEADLINE) is taken at once, on the reader thread: a busy event loop
     // must not delay it.
-    out = FrameChannel.connect(socket, f -> {
+    out = FrameChannel.ofStandardStreams(f -> {
       if (f.type() == Frame.Type.DEADLINE || f.type() == Frame.Type.INIT) {
         deadline.update(f.header());
       }
@@ -85,38 +85,36 @@ public final class WorkerMain {
         }
         context.runOnContext(v -> handle(f));
       }
-    }, e -> {
-      LOG.warn("the front closed the socket{}; exiting", e == null ? "" : " (" + e.getMessage() + ")");
+    }, stray -> LOG.warn("the front sent bytes that are not a frame: {}", stray), e -> {
+      LOG.warn("the front closed the worker's stdin{}; exiting", e == null ? "" : " (" + e.getMessage() + ")");
       Runtime.getRuntime().halt(1);
     });
     deadline.start(out);
   }
 
   /**
-   * {@code WorkerMain SOCKET [RUNTIME,...]}: preloads the native runtimes named, connects to the
-   * front's socket and serves it until told to stop.
+   * {@code WorkerMain [RUNTIME,...]}: preloads the native runtimes named, then serves the front's
+   * frames on stdin and answers on stdout until told to stop.
    */
   public static void main(String[] args) {
-    if (args.length < 1 || args.length > 2) {
-      System.err.println("usage: WorkerMain SOCKET [RUNTIME,...] (the sidecar starts this process itself)");
+    if (args.length > 1) {
+      System.err.println("usage: WorkerMain [RUNTIME,...] (the sidecar starts this process itself, and talks to it "
+          + "on its stdin and stdout)");
       System.exit(2);
     }
     io.iqa.sidecar.model.NativeRuntimes.skipAbsentGpuBuilds();
     // The native runtimes the config needs load beside the JVM's start, the connection, the INIT
     // frame and the models.
-    io.iqa.sidecar.model.NativeRuntimes.preload(args.length == 2 ? List.of(args[1].split(","))
+    io.iqa.sidecar.model.NativeRuntimes.preload(args.length == 1 ? List.of(args[0].split(","))
         : io.iqa.sidecar.model.NativeRuntimes.needed(List.of()));
     // The INIT frame is JSON: Jackson's first use (its classes, Vert.x's codec lookup) happens here,
     // beside the connection, rather than between the connection and the models' load.
     io.iqa.sidecar.model.DaemonThreads.start("json-init",
         () -> new JsonObject("{\"warm\":[1,\"json\",{\"a\":true}]}").encode());
     try {
-      new WorkerMain(Path.of(args[0]));
-      // Everything happens on the event loop and the socket threads; the process ends by exit or halt.
+      new WorkerMain();
+      // Everything happens on the event loop and the stream threads; the process ends by exit or halt.
       Thread.currentThread().join();
-    } catch (IOException e) {
-      System.err.println("iqa worker: cannot connect to the front at " + args[0] + ": " + e.getMessage());
-      System.exit(2);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }

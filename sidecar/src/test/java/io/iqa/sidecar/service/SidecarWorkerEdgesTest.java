@@ -174,7 +174,8 @@ class SidecarWorkerEdgesTest extends SidecarLeaseFixture {
   }
 
   /**
-   * A worker that cannot be launched (here: no usable temporary folder for its socket) completes
+   * A worker that cannot be launched (here: a JVM argument longer than the kernel takes, so its
+   * exec fails) completes
    * like an exit: the image that asked for it gets a clear 503 at once, the lease is released, the
    * sidecar is idle (not loading for ever) and answers the next request too.
    */
@@ -182,9 +183,9 @@ class SidecarWorkerEdgesTest extends SidecarLeaseFixture {
   void aWorkerThatCannotBeLaunchedFailsTheImagesClearlyReleasesTheLeaseAndStaysResponsive() throws Exception {
     try (LeaseClient other = new LeaseClient(brokerUrl)) {
       Lease llm = other.acquire(LeaseRequest.of("llm").withTtl(60));
-      SidecarProcess s = new SidecarProcess(config(new JsonObject().put("lease", new JsonObject().put("wait_s", 10))),
-          dir, List.of("-Djava.io.tmpdir=/dev/null/not-a-folder", "-Dvertx.cacheDirBase=" + dir.resolve("vx")),
-          Map.of());
+      SidecarProcess s = new SidecarProcess(config(new JsonObject().put("lease", new JsonObject().put("wait_s", 10))
+          .put("worker", new JsonObject().put("jvm_args", new io.vertx.core.json.JsonArray()
+              .add("-Dpad=" + "x".repeat(200_000))))), dir, List.of(), Map.of());
       try {
         s.awaitListening();
         llm.close();
@@ -200,6 +201,26 @@ class SidecarWorkerEdgesTest extends SidecarLeaseFixture {
       } finally {
         s.close();
       }
+    }
+  }
+
+  /**
+   * The worker's frames travel on its stdout, which native code may print to as well: here its own
+   * JVM logs every collection there (a small heap, so there are many). The front steps over those
+   * lines, logs them as the worker's, and every image is still answered.
+   */
+  @Test
+  void whatAWorkerPrintsToItsStdoutIsLoggedAndItsFramesStillArrive() throws Exception {
+    SidecarProcess s = sidecar(new JsonObject().put("worker", new JsonObject().put("jvm_args",
+        new io.vertx.core.json.JsonArray().add("-Xlog:gc:stdout").add("-Xmx96m"))));
+    try {
+      for (int i = 0; i < 12; i++) {
+        HttpResponse<String> r = s.inferAsync(SidecarServiceTest.jpeg(40 + i)).get(60, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode(), r.body());
+      }
+      assertTrue(s.log().contains("wrote to its stdout") && s.log().contains("Using"), s.log());
+    } finally {
+      s.close();
     }
   }
 

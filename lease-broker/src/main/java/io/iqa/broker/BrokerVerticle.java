@@ -14,6 +14,7 @@ import io.iqa.broker.impl.Reaper;
 import io.iqa.broker.impl.Timers;
 import io.iqa.broker.impl.Waiters;
 import io.iqa.broker.store.LeaseEvent;
+import io.iqa.broker.store.LeaseEventType;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreListener;
@@ -38,7 +39,6 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import java.util.List;
-import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -51,7 +51,6 @@ public final class BrokerVerticle extends VerticleBase {
   private static final Logger LOG = LoggerFactory.getLogger(BrokerVerticle.class);
   private static final int BODY_LIMIT = 64 * 1024;
   /** The first end of a lease (a revocation counts; how it finished is counted apart). */
-  private static final Set<String> END_TYPES = Set.of("released", "expired", "force_released", "stale", "holder_exited");
 
   private final BrokerOptions options;
   private final Holders holders;
@@ -266,8 +265,8 @@ public final class BrokerVerticle extends VerticleBase {
     }
 
     private void count(LeaseEvent event) {
-      if (END_TYPES.contains(event.type())) {
-        metrics.ended(event.type());
+      if (event.type().endReason() != null) {
+        metrics.ended(event.type().endReason());
       }
       if (event.revokes()) {
         boolean now = Boolean.TRUE.equals(event.immediate());
@@ -275,15 +274,15 @@ public final class BrokerVerticle extends VerticleBase {
           metrics.revocationFinished("immediate");
         }
         LOG.info("lease {} of '{}' on gpu {} revoked: {} by {}{}; {}", event.leaseId(), event.owner(), event.gpu(),
-            event.type(), event.by(), event.reason() == null ? "" : " (" + event.reason() + ")",
+            event.type().wireName(), event.by(), event.reason() == null ? "" : " (" + event.reason() + ")",
             now ? "handed on at once (immediate)" : "handed on when its holder releases, at " + event.handoffAt()
                 + " at the latest");
-      } else if (event.type().equals(LeaseEvent.REVOKE_CONFIRMED) || event.type().equals(LeaseEvent.REVOKE_EXPIRED)) {
-        metrics.revocationFinished(event.type().equals(LeaseEvent.REVOKE_CONFIRMED) ? "confirmed" : "expired");
+      } else if (event.type() == LeaseEventType.REVOKE_CONFIRMED || event.type() == LeaseEventType.REVOKE_EXPIRED) {
+        metrics.revocationFinished(event.type() == LeaseEventType.REVOKE_CONFIRMED ? "confirmed" : "expired");
         LOG.info("lease {} of '{}' on gpu {} handed on: {}", event.leaseId(), event.owner(), event.gpu(), event.reason());
-      } else if (END_TYPES.contains(event.type()) && !"released".equals(event.type())) {
+      } else if (event.type().endReason() != null && event.type() != LeaseEventType.RELEASED) {
         LOG.info("lease {} of '{}' on gpu {} ended: {} by {}{}", event.leaseId(), event.owner(), event.gpu(),
-            event.type(), event.by(), event.reason() == null ? "" : " (" + event.reason() + ")");
+            event.type().wireName(), event.by(), event.reason() == null ? "" : " (" + event.reason() + ")");
       }
     }
 

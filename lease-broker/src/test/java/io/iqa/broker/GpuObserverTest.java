@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.broker.StandInNvidiaSmi.App;
-import io.iqa.broker.store.LeaseEvent;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.net.URI;
@@ -90,7 +89,7 @@ class GpuObserverTest {
       long samples = smi.sampleCount();
       await(() -> smi.sampleCount() >= samples + 3 ? true : null);
       List<JsonObject> events = broker.get("/v1/gpu/events").getJsonArray("events").stream()
-          .map(JsonObject.class::cast).filter(e -> e.getString("type").equals(LeaseEvent.UNLEASED_GPU_USE)).toList();
+          .map(JsonObject.class::cast).filter(e -> e.getString("type").equals(io.iqa.broker.store.LeaseEventType.UNLEASED_GPU_USE.wireName())).toList();
       assertEquals(1, events.size(), "one event per unleased process, however many samples see it: " + events);
       assertEquals(1, events.get(0).getInteger("gpu"));
       assertEquals(0, events.get(0).getLong("lease_id"));

@@ -12,7 +12,6 @@ import ch.qos.logback.classic.LoggerContext;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import io.iqa.broker.TestBroker.Reply;
-import io.iqa.broker.store.LeaseEvent;
 import io.iqa.protocol.Sha256;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
@@ -312,7 +311,7 @@ abstract class LeaseBrokerContractTest {
     Reply granted = TestBroker.await(waiter);
     assertEquals(200, granted.status(), granted.toString());
     assertTrue((System.nanoTime() - confirmed) / 1_000_000 < 2000, "the hand-off after the holder released was slow");
-    assertTrue(eventTypes(b).contains(LeaseEvent.REVOKE_CONFIRMED), eventTypes(b).toString());
+    assertTrue(eventTypes(b).contains(io.iqa.broker.store.LeaseEventType.REVOKE_CONFIRMED.wireName()), eventTypes(b).toString());
   }
 
   @Test
@@ -347,7 +346,7 @@ abstract class LeaseBrokerContractTest {
     assertEquals(false, revocation.getBoolean("immediate"));
     assertEquals(held.getString("expires_at"), revocation.getString("handoff_at"),
         "the latest hand-off is the revoked lease's expires_at");
-    assertTrue(eventTypes(b).contains(LeaseEvent.REVOKE_CONFIRMED));
+    assertTrue(eventTypes(b).contains(io.iqa.broker.store.LeaseEventType.REVOKE_CONFIRMED.wireName()));
   }
 
   @Test
@@ -361,7 +360,7 @@ abstract class LeaseBrokerContractTest {
     long waitedMs = (System.nanoTime() - revokedAt) / 1_000_000;
     assertEquals(200, granted.status(), granted.toString());
     assertTrue(waitedMs >= 900 && waitedMs < 5000, "handed on after " + waitedMs + " ms; expected at expires_at");
-    assertTrue(eventTypes(b).contains(LeaseEvent.REVOKE_EXPIRED), eventTypes(b).toString());
+    assertTrue(eventTypes(b).contains(io.iqa.broker.store.LeaseEventType.REVOKE_EXPIRED.wireName()), eventTypes(b).toString());
     assertEquals("force_released", b.post("/v1/gpu/renew", token(held)).json().getString("reason"));
   }
 
@@ -437,7 +436,7 @@ abstract class LeaseBrokerContractTest {
     b.post("/v1/gpu/release", token(held));
     JsonObject ended = watch.next(5000);
     assertEquals("ended", ended.getString("event"));
-    assertEquals(LeaseEvent.REVOKE_CONFIRMED, ended.getJsonObject("data").getString("event"));
+    assertEquals(io.iqa.broker.store.LeaseEventType.REVOKE_CONFIRMED.wireName(), ended.getJsonObject("data").getString("event"));
     TestBroker.await(watch.ended.future());
     assertEquals(410, b.watch(held.getString("token")).status, "an ended lease answers 410 like renew");
   }
@@ -452,12 +451,12 @@ abstract class LeaseBrokerContractTest {
 
     Reply noWait = b.post("/v1/gpu/lease", req("prober").put("gpu", 0));
     assertEquals(409, noWait.status(), "a request that will not wait asks nobody to yield");
-    assertFalse(eventTypes(b).contains(LeaseEvent.YIELD_REQUESTED), eventTypes(b).toString());
+    assertFalse(eventTypes(b).contains(io.iqa.broker.store.LeaseEventType.YIELD_REQUESTED.wireName()), eventTypes(b).toString());
 
     long t0 = System.nanoTime();
     Future<Reply> waiter = b.postAsync("/v1/gpu/lease", req("llm").put("gpu", 0).put("wait_s", 20));
     JsonObject asked = watch.next(2000);
-    assertEquals(LeaseEvent.YIELD_REQUESTED, asked.getString("event"), asked.encode());
+    assertEquals(io.iqa.broker.store.LeaseEventType.YIELD_REQUESTED.wireName(), asked.getString("event"), asked.encode());
     assertEquals("llm", asked.getJsonObject("data").getString("by"));
     assertTrue((System.nanoTime() - t0) / 1_000_000 < 1000, "the holder must be asked at once");
     Future<Reply> second = b.postAsync("/v1/gpu/lease", req("other").put("gpu", 0).put("wait_s", 20));
@@ -473,7 +472,7 @@ abstract class LeaseBrokerContractTest {
     assertEquals(200, TestBroker.await(waiter).status());
     JsonArray events = b.get("/v1/gpu/events").json().getJsonArray("events");
     List<JsonObject> list = events.stream().map(JsonObject.class::cast).toList();
-    assertEquals(1, list.stream().filter(e -> e.getString("type").equals(LeaseEvent.YIELD_REQUESTED)).count(),
+    assertEquals(1, list.stream().filter(e -> e.getString("type").equals(io.iqa.broker.store.LeaseEventType.YIELD_REQUESTED.wireName())).count(),
         "asked once per lease, however many wait: " + list);
     JsonObject end = list.stream().filter(e -> e.getString("type").equals("released")).findFirst().orElseThrow();
     assertEquals("yielded", end.getString("reason"));
@@ -489,16 +488,16 @@ abstract class LeaseBrokerContractTest {
     Future<Reply> polite = b.postAsync("/v1/gpu/lease", req("polite").put("gpu", 0).put("wait_s", 1)
         .put("priority", "high"));
     assertEquals(409, TestBroker.await(polite).status());
-    assertFalse(eventTypes(b).contains(LeaseEvent.YIELD_REQUESTED), "the holder did not offer to yield");
+    assertFalse(eventTypes(b).contains(io.iqa.broker.store.LeaseEventType.YIELD_REQUESTED.wireName()), "the holder did not offer to yield");
     Future<Reply> sameRank = b.postAsync("/v1/gpu/lease", req("peer").put("gpu", 0).put("wait_s", 1)
         .put("priority", "low").put("preempt", true));
     assertEquals(409, TestBroker.await(sameRank).status());
-    assertFalse(eventTypes(b).contains(LeaseEvent.YIELD_REQUESTED), "preempt reaches lower priorities only");
+    assertFalse(eventTypes(b).contains(io.iqa.broker.store.LeaseEventType.YIELD_REQUESTED.wireName()), "preempt reaches lower priorities only");
 
     Future<Reply> urgent = b.postAsync("/v1/gpu/lease", req("llm").put("gpu", 0).put("wait_s", 20)
         .put("priority", "high").put("preempt", true));
     JsonObject asked = watch.next(2000);
-    assertEquals(LeaseEvent.YIELD_REQUESTED, asked.getString("event"), asked.encode());
+    assertEquals(io.iqa.broker.store.LeaseEventType.YIELD_REQUESTED.wireName(), asked.getString("event"), asked.encode());
     assertTrue(asked.getJsonObject("data").getString("message").contains("preempt"), asked.encode());
     b.post("/v1/gpu/release", token(low).put("reason", "yielded"));
     assertEquals(200, TestBroker.await(urgent).status());
@@ -511,7 +510,7 @@ abstract class LeaseBrokerContractTest {
     Future<Reply> low = b.postAsync("/v1/gpu/lease", req("batch").put("gpu", 0).put("wait_s", 1)
         .put("priority", "normal"));
     assertEquals(409, TestBroker.await(low).status());
-    assertFalse(eventTypes(b).contains(LeaseEvent.YIELD_REQUESTED), eventTypes(b).toString());
+    assertFalse(eventTypes(b).contains(io.iqa.broker.store.LeaseEventType.YIELD_REQUESTED.wireName()), eventTypes(b).toString());
   }
 
   @Test

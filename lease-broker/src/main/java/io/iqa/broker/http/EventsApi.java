@@ -50,7 +50,7 @@ public final class EventsApi {
       return;
     }
     for (HttpServerResponse response : List.copyOf(streams)) {
-      hub.send(response, event.type(), event.seq(), event.toJson());
+      hub.send(response, event.type().wireName(), event.seq(), event.toJson());
     }
   }
 
@@ -59,7 +59,7 @@ public final class EventsApi {
     if (response == null) {
       return; // over the stream budget: refused
     }
-    recent.forEach(e -> hub.send(response, e.type(), e.seq(), e.toJson()));
+    recent.forEach(e -> hub.send(response, e.type().wireName(), e.seq(), e.toJson()));
     streams.add(response);
   }
 

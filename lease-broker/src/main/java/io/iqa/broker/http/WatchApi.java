@@ -80,14 +80,14 @@ public final class WatchApi {
     }
     for (Watch w : List.copyOf(list)) {
       if (e.revokes()) {
-        hub.send(w.response, WatchEvent.REVOKED, null, revoked(e.leaseId(), e.type(), e.by(), e.reason(),
+        hub.send(w.response, WatchEvent.REVOKED, null, revoked(e.leaseId(), e.type().wireName(), e.by(), e.reason(),
             Boolean.TRUE.equals(e.immediate()), e.handoffAt() == null ? null : e.handoffAt().toString()));
       }
-      if (e.type().equals(LeaseEvent.YIELD_REQUESTED)) {
+      if (e.type() == io.iqa.broker.store.LeaseEventType.YIELD_REQUESTED) {
         hub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(e.leaseId(), e.by(), e.reason()));
       }
       if (e.freesCapacity()) {
-        hub.send(w.response, WatchEvent.ENDED, null, new JsonObject().put("lease_id", e.leaseId()).put("event", e.type()));
+        hub.send(w.response, WatchEvent.ENDED, null, new JsonObject().put("lease_id", e.leaseId()).put("event", e.type().wireName()));
         hub.end(w.response);
       }
     }

@@ -78,8 +78,8 @@ public final class BrokerMetrics {
     grantWait.record(waitedNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
   }
 
-  public void ended(String reason) {
-    ends.computeIfAbsent(reason, r -> Counter.builder("gpu_lease_ends").tag("reason", r)
+  public void ended(io.iqa.broker.store.EndReason reason) {
+    ends.computeIfAbsent(reason.wireName(), r -> Counter.builder("gpu_lease_ends").tag("reason", r)
         .description("leases ended, by reason").register(registry)).increment();
   }
 

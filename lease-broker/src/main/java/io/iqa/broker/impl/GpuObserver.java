@@ -2,7 +2,6 @@ package io.iqa.broker.impl;
 
 import io.iqa.broker.NvidiaSmi;
 import io.iqa.broker.store.Lease;
-import io.iqa.broker.store.LeaseEvent;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.StoreSnapshot;
 import io.vertx.core.Vertx;
@@ -209,8 +208,8 @@ public final class GpuObserver {
         String detail = what + " uses " + (u.usedMb() == null ? "an unknown amount of" : u.usedMb() + " MiB of")
             + " gpu " + u.gpu() + " without a lease";
         LOG.warn("{}", detail);
-        store.note(LeaseEvent.UNLEASED_GPU_USE, u.gpu(), what, detail)
-            .onFailure(e -> LOG.debug("could not record {}: {}", LeaseEvent.UNLEASED_GPU_USE, e.getMessage()));
+        store.note(io.iqa.broker.store.LeaseEventType.UNLEASED_GPU_USE, u.gpu(), what, detail)
+            .onFailure(e -> LOG.debug("could not record {}: {}", io.iqa.broker.store.LeaseEventType.UNLEASED_GPU_USE.wireName(), e.getMessage()));
       }
     }
     reported.retainAll(now);

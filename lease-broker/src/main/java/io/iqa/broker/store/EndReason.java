@@ -21,12 +21,6 @@ public enum EndReason implements WireEnum {
     return this == FORCE_RELEASED || this == STALE;
   }
 
-  /** @return true when {@code type} (an event's) is a revocation */
-  public static boolean revokes(String type) {
-    EndReason r = fromWire(type);
-    return r != null && r.revokes();
-  }
-
   /** @return the reason named {@code s}, or null for none */
   public static EndReason fromWire(String s) {
     return WireNames.find(EndReason.class, s);

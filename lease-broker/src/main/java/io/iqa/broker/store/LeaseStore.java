@@ -69,7 +69,7 @@ public interface LeaseStore {
    * Records an event about a GPU rather than a lease ({@code lease_id} 0, {@code by} broker), such
    * as {@code unleased_gpu_use}: {@code subject} goes in {@code owner}, {@code detail} in {@code reason}.
    */
-  Future<Void> note(String type, int gpu, String subject, String detail);
+  Future<Void> note(LeaseEventType type, int gpu, String subject, String detail);
 
   /** The live lease (held or revoking) behind {@code tokenHash}; fails like {@link #renew}. */
   Future<Lease> lookup(String tokenHash);

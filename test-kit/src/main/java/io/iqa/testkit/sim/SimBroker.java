@@ -162,7 +162,7 @@ final class SimBroker {
           ledger.handedOn(e.leaseId(), sim.now());
           ttlLeases.remove(e.leaseId());
         }
-        sim.log("broker", e.type() + " lease " + e.leaseId() + " (" + e.owner() + ")"
+        sim.log("broker", e.type().wireName() + " lease " + e.leaseId() + " (" + e.owner() + ")"
             + (e.reason() == null ? "" : ": " + e.reason()));
         tellWatchers(e);
       }
@@ -347,12 +347,12 @@ final class SimBroker {
     }
     for (Watcher w : list) {
       if (e.revokes()) {
-        net.send(host, w.client(), () -> w.sink().accept(new WatchMsg("revoked", e.type())));
-      } else if (e.type().equals(LeaseEvent.YIELD_REQUESTED)) {
+        net.send(host, w.client(), () -> w.sink().accept(new WatchMsg("revoked", e.type().wireName())));
+      } else if (e.type() == io.iqa.broker.store.LeaseEventType.YIELD_REQUESTED) {
         net.send(host, w.client(), () -> w.sink().accept(new WatchMsg("yield_requested", e.reason())));
       }
       if (e.freesCapacity()) {
-        net.send(host, w.client(), () -> w.sink().accept(new WatchMsg("ended", e.type())));
+        net.send(host, w.client(), () -> w.sink().accept(new WatchMsg("ended", e.type().wireName())));
       }
     }
     if (e.freesCapacity()) {

@@ -1,6 +1,7 @@
 package io.iqa.broker.store.impl;
 
 import io.iqa.broker.store.LeaseEvent;
+import io.iqa.broker.store.LeaseEventType;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.List;
@@ -17,7 +18,7 @@ final class MemoryEventLog {
     this.max = max;
   }
 
-  LeaseEvent add(Instant time, String type, long leaseId, int gpu, String owner, String purpose, String by,
+  LeaseEvent add(Instant time, LeaseEventType type, long leaseId, int gpu, String owner, String purpose, String by,
       String reason, Boolean immediate, Instant handoffAt) {
     LeaseEvent e = new LeaseEvent(nextSeq++, time, type, leaseId, gpu, owner, purpose, by, reason, immediate,
         handoffAt);

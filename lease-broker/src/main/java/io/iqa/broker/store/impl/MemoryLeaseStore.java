@@ -6,6 +6,7 @@ import io.iqa.broker.store.EndReason;
 import io.iqa.broker.store.ForceReleaseSelector;
 import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseEvent;
+import io.iqa.broker.store.LeaseEventType;
 import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.ReleaseResult;
@@ -225,7 +226,7 @@ public final class MemoryLeaseStore implements LeaseStore {
   }
 
   @Override
-  public Future<Void> note(String type, int gpu, String subject, String detail) {
+  public Future<Void> note(LeaseEventType type, int gpu, String subject, String detail) {
     return step(out -> {
       out.events.add(leases.note(type, gpu, subject, detail));
       return null;
@@ -266,9 +267,9 @@ public final class MemoryLeaseStore implements LeaseStore {
       EndReason revoked = l.revoked;
       String who = by != null ? by : l.owner;
       if (revoked != null) {
-        leases.end(l, LeaseEvent.REVOKE_CONFIRMED, revoked, who, "the holder stopped and released", now, out);
+        leases.end(l, LeaseEventType.REVOKE_CONFIRMED, revoked, who, "the holder stopped and released", now, out);
       } else {
-        leases.end(l, EndReason.RELEASED.wireName(), EndReason.RELEASED, who, why, now, out);
+        leases.end(l, LeaseEventType.RELEASED, EndReason.RELEASED, who, why, now, out);
       }
       return new ReleaseResult(true, null, revoked);
     });
@@ -298,7 +299,7 @@ public final class MemoryLeaseStore implements LeaseStore {
       List<Lease> released = new ArrayList<>();
       for (MemoryLease l : selected) {
         if (sel.immediate()) {
-          leases.end(l, EndReason.FORCE_RELEASED.wireName(), EndReason.FORCE_RELEASED, sel.by(), sel.reason(), now, out,
+          leases.end(l, LeaseEventType.FORCE_RELEASED, EndReason.FORCE_RELEASED, sel.by(), sel.reason(), now, out,
               true);
           // Answered as what it became: revoked, and handed on now (its expires_at).
           l.revoked = EndReason.FORCE_RELEASED;
@@ -321,7 +322,7 @@ public final class MemoryLeaseStore implements LeaseStore {
     return step(out -> {
       MemoryLease l = leases.byId(leaseId);
       if (l != null) {
-        leases.end(l, reason.wireName(), reason, by, detail, leases.monoMs(), out);
+        leases.end(l, LeaseEventType.of(reason), reason, by, detail, leases.monoMs(), out);
       }
       return l != null;
     });

@@ -6,6 +6,7 @@ import io.iqa.broker.store.AcquireResult;
 import io.iqa.broker.store.EndReason;
 import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseEvent;
+import io.iqa.broker.store.LeaseEventType;
 import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.StoreClock;
 import io.iqa.broker.store.StoreException;
@@ -94,13 +95,13 @@ final class MemoryLeases {
     }
     l.ttlMs = ttl;
     l.expiresMono = expires;
-    out.events.add(event("renewed", l, by != null ? by : l.owner, null, null));
+    out.events.add(event(LeaseEventType.RENEWED, l, by != null ? by : l.owner, null, null));
     compactIfDue(now);
     return l.view(now, this::wall);
   }
 
   /** @return an event about a GPU, not a lease (lease_id 0), recorded in the log */
-  LeaseEvent note(String type, int gpu, String subject, String detail) {
+  LeaseEvent note(LeaseEventType type, int gpu, String subject, String detail) {
     return log.add(wall(monoMs()), type, 0, gpu, subject, "", "broker", detail, null, null);
   }
 
@@ -156,7 +157,7 @@ final class MemoryLeases {
     }
     nextLeaseId++;
     put(l);
-    out.events.add(event("granted", l, l.owner, null, null));
+    out.events.add(event(LeaseEventType.GRANTED, l, l.owner, null, null));
     // A grant moves the queue head: the next waiter may fit beside this lease.
     if (queue.anyWants(gpu)) {
       out.wakes.add(gpu);
@@ -187,10 +188,10 @@ final class MemoryLeases {
   /** Ends a lease whose expires_at passed. @return the reason its holder is told */
   EndReason endExpired(MemoryLease l, long now, Outbox out) {
     if (l.revoked != null) {
-      end(l, LeaseEvent.REVOKE_EXPIRED, l.revoked, "broker", "expires_at passed before the holder released", now, out);
+      end(l, LeaseEventType.REVOKE_EXPIRED, l.revoked, "broker", "expires_at passed before the holder released", now, out);
       return l.revoked;
     }
-    end(l, EndReason.EXPIRED.wireName(), EndReason.EXPIRED, "broker", "not renewed within ttl_s="
+    end(l, LeaseEventType.EXPIRED, EndReason.EXPIRED, "broker", "not renewed within ttl_s="
         + java.math.BigDecimal.valueOf(l.ttlMs, 3).stripTrailingZeros().toPlainString(),
         now, out);
     return EndReason.EXPIRED;
@@ -219,7 +220,7 @@ final class MemoryLeases {
       boolean asked = l.yieldable && rank >= l.priority.rank() || request.preempt() && rank > l.priority.rank();
       if (asked && l.revoked == null && l.yieldRequestedMono == 0) {
         l.yieldRequestedMono = now;
-        out.events.add(event(LeaseEvent.YIELD_REQUESTED, l, request.owner(), "gpu " + gpu + " is wanted by '"
+        out.events.add(event(LeaseEventType.YIELD_REQUESTED, l, request.owner(), "gpu " + gpu + " is wanted by '"
             + request.owner() + "' (priority " + request.priority().wireName() + (request.preempt() ? ", preempt" : "")
             + ")", null));
       }
@@ -233,15 +234,15 @@ final class MemoryLeases {
     }
     l.revoked = reason;
     l.revokedMono = now;
-    out.events.add(event(reason.wireName(), l, by, detail, false));
+    out.events.add(event(LeaseEventType.of(reason), l, by, detail, false));
   }
 
-  void end(MemoryLease l, String eventType, EndReason reason, String by, String detail, long now,
+  void end(MemoryLease l, LeaseEventType eventType, EndReason reason, String by, String detail, long now,
       Outbox out) {
     end(l, eventType, reason, by, detail, now, out, null);
   }
 
-  void end(MemoryLease l, String eventType, EndReason reason, String by, String detail, long now, Outbox out,
+  void end(MemoryLease l, LeaseEventType eventType, EndReason reason, String by, String detail, long now, Outbox out,
       Boolean immediate) {
     LeaseJournal.Ended gone = new LeaseJournal.Ended(l.leaseId, l.tokenHash, reason);
     if (journal != null) {
@@ -310,8 +311,8 @@ final class MemoryLeases {
     return StoreException.leaseLost(tomb.reason, tomb.leaseId);
   }
 
-  LeaseEvent event(String type, MemoryLease l, String by, String reason, Boolean immediate) {
-    boolean revocation = EndReason.revokes(type);
+  LeaseEvent event(LeaseEventType type, MemoryLease l, String by, String reason, Boolean immediate) {
+    boolean revocation = type.revokes();
     return log.add(wall(monoMs()), type, l.leaseId, l.gpu, l.owner, l.purpose, by, reason,
         revocation ? immediate : null,
         revocation ? (Boolean.TRUE.equals(immediate) ? wall(monoMs()) : wall(l.expiresMono)) : null);

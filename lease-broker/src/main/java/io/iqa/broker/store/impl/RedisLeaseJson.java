@@ -58,7 +58,8 @@ final class RedisLeaseJson {
   /** @return an event the script wrote (its times on the store's clock), with its times shown on the wall clock */
   LeaseEvent event(JsonObject e) {
     Long handoff = e.getLong("handoff_at");
-    return new LeaseEvent(e.getLong("seq"), wall(e.getLong("time")), e.getString("type"),
+    return new LeaseEvent(e.getLong("seq"), wall(e.getLong("time")),
+        io.iqa.broker.store.LeaseEventType.fromWire(e.getString("type")),
         e.getLong("lease_id"), e.getInteger("gpu"), e.getString("owner"), e.getString("purpose"), e.getString("by"),
         e.getString("reason"), e.getBoolean("immediate"), handoff == null ? null : wall(handoff));
   }

@@ -218,8 +218,8 @@ public final class RedisLeaseStore implements LeaseStore {
   }
 
   @Override
-  public Future<Void> note(String type, int gpu, String subject, String detail) {
-    JsonObject args = new JsonObject().put("type", type).put("gpu", gpu).put("subject", subject).put("detail", detail);
+  public Future<Void> note(io.iqa.broker.store.LeaseEventType type, int gpu, String subject, String detail) {
+    JsonObject args = new JsonObject().put("type", type.wireName()).put("gpu", gpu).put("subject", subject).put("detail", detail);
     return call("note", args, res -> null);
   }
 

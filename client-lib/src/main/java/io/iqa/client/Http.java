@@ -15,7 +15,7 @@ import java.util.concurrent.CompletionException;
 /** JSON over the JDK's HttpClient, with v1 errors turned into {@link IqaException}. */
 final class Http {
 
-  static final ObjectMapper JSON = new ObjectMapper();
+  static final ObjectMapper JSON = io.iqa.protocol.wire.WireJson.MAPPER;
 
   private final HttpClient client;
   private final String base;
@@ -94,12 +94,6 @@ final class Http {
     String code = r.body().path("error").asText(null);
     throw new IqaException(what + " failed: " + r.status() + " " + (code == null ? "" : code + ": ")
         + r.body().path("message").asText(r.body().toString()), r.status(), code, null);
-  }
-
-  /** @return {@code node} as plain maps and lists, what the protocol's wire records read */
-  @SuppressWarnings("unchecked")
-  static java.util.Map<String, Object> map(JsonNode node) {
-    return JSON.convertValue(node, java.util.Map.class);
   }
 
   static ObjectNode object() {

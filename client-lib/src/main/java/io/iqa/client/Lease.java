@@ -66,7 +66,7 @@ public final class Lease implements AutoCloseable {
   Lease(Http broker, ScheduledExecutorService scheduler, JsonNode granted, long requestSentNanos, Runnable onClose) {
     this.broker = broker;
     this.scheduler = scheduler;
-    this.granted = LeaseView.fromMap(Http.map(granted));
+    this.granted = io.iqa.protocol.wire.WireJson.fromTree(granted, LeaseView.class);
     this.token = this.granted.token();
     this.ttlNanos = (long) ((this.granted.ttlS() == null ? 0 : this.granted.ttlS()) * 1e9);
     long queued = this.granted.queuedMs() == null ? 0 : this.granted.queuedMs() * 1_000_000L;

@@ -151,7 +151,7 @@ public final class LeaseClient implements AutoCloseable {
       List<Long> stale = new ArrayList<>();
       for (JsonNode gpu : r.body().path("gpus")) {
         for (JsonNode node : gpu.path("leases")) {
-          LeaseView l = LeaseView.fromMap(Http.map(node));
+          LeaseView l = io.iqa.protocol.wire.WireJson.fromTree(node, LeaseView.class);
           if (owner.equals(l.owner()) && l.ageS() != null && l.ageS() > selfLeaseMaxAgeS
               && l.state() != LeaseState.REVOKING && holderGone(l)) {
             stale.add(l.leaseId());

@@ -44,7 +44,7 @@ final class ModelScales {
 
   /** A scale as the sidecar writes it ({@link ScoreScale#fromMap}). */
   static ScoreScale scale(JsonNode j) {
-    return ScoreScale.fromMap(Http.map(j));
+    return io.iqa.protocol.wire.WireJson.fromTree(j, ScoreScale.class);
   }
 
 }

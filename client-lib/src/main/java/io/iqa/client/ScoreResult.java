@@ -14,7 +14,7 @@ public record ScoreResult(String sha256, Map<String, Double> scores, String serv
 
   /** An answer as the sidecar's {@code /infer}, the container's {@code score} and the cache file write it. */
   static ScoreResult fromJson(JsonNode j, String servedBy) {
-    ScoreAnswer a = ScoreAnswer.fromMap(Http.map(j));
+    ScoreAnswer a = io.iqa.protocol.wire.WireJson.fromTree(j, ScoreAnswer.class);
     return new ScoreResult(a.sha256(), a.scores() == null ? Map.of() : a.scores(), servedBy, a.device());
   }
 

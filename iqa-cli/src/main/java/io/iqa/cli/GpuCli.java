@@ -34,7 +34,7 @@ final class GpuCli {
           String gpuName = g.path("gpu").asText() + (g.path("vram_mb").asInt() > 0
               ? " (" + g.path("free_vram_mb").asInt() + "/" + g.path("vram_mb").asInt() + " MB free)" : "");
           for (JsonNode node : g.path("leases")) {
-            LeaseView l = LeaseView.fromMap(ClientJson.map(node));
+            LeaseView l = io.iqa.protocol.wire.WireJson.fromTree(node, LeaseView.class);
             String state = l.state() == LeaseState.REVOKING ? "revoking (" + l.revoked() + ")" : "held";
             rows.add(List.of(gpuName, state, l.owner(), Long.toString(l.leaseId()), l.purpose(),
                 String.format("%.0f s", l.ageS()), String.format("%.0f s", l.expiresInS()),

@@ -1,5 +1,7 @@
 package io.iqa.protocol;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonValue;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -24,6 +26,7 @@ public record ScoreScale(Double min, Double max, boolean higherIsBetter) {
   }
 
   /** @return the wire form: {@code {"range": [min, max] or null, "higher_is_better": ...}} */
+  @JsonValue
   public Map<String, Object> toMap() {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("range", min == null ? null : List.of(min, max));
@@ -32,6 +35,7 @@ public record ScoreScale(Double min, Double max, boolean higherIsBetter) {
   }
 
   /** @return the scale a wire map states; a missing direction is higher-is-better */
+  @JsonCreator(mode = JsonCreator.Mode.DELEGATING)
   public static ScoreScale fromMap(Map<String, ?> m) {
     Object range = m.get("range");
     Object higher = m.get("higher_is_better");

@@ -1,7 +1,8 @@
 package io.iqa.protocol.wire;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import io.iqa.protocol.config.ConfigNode;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Consumer;
@@ -25,8 +26,11 @@ import java.util.regex.Pattern;
  *     waiting for it makes the broker ask ({@code yield_requested})
  * @param preempt while waiting, ask holders of a lower priority to yield even if they did not offer
  */
+@JsonInclude(JsonInclude.Include.NON_NULL)
 public record LeaseRequest(String owner, String purpose, double ttlS, double waitS, Integer gpu, Integer vramMb,
-    Priority priority, Long pid, String host, boolean yieldable, boolean preempt) {
+    Priority priority, Long pid, String host,
+    @JsonProperty("yield") @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean yieldable,
+    @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean preempt) {
 
   /** The fields of the body. */
   public static final Set<String> FIELDS = Set.of("owner", "purpose", "ttl_s", "wait_s", "gpu", "vram_mb",
@@ -63,21 +67,9 @@ public record LeaseRequest(String owner, String purpose, double ttlS, double wai
         f.string("host", null, HOST, "a host name"), f.bool("yield", false), f.bool("preempt", false));
   }
 
-  /** @return the body to send: fields that are null or false are left out */
+  /** @return the body to send: fields that are null or false are left out, and the host without a pid */
   public Map<String, Object> toMap() {
-    Map<String, Object> m = new LinkedHashMap<>();
-    m.put("owner", owner);
-    m.put("purpose", purpose);
-    m.put("ttl_s", ttlS);
-    m.put("wait_s", waitS);
-    WireMaps.put(m, "gpu", gpu);
-    WireMaps.put(m, "vram_mb", vramMb);
-    m.put("priority", priority.wireName());
-    WireMaps.put(m, "pid", pid);
-    WireMaps.put(m, "host", pid == null ? null : host);
-    WireMaps.put(m, "yield", yieldable ? true : null);
-    WireMaps.put(m, "preempt", preempt ? true : null);
-    return m;
+    return WireJson.toMap(pid == null && host != null ? withHost(null) : this);
   }
 
   public LeaseRequest withPurpose(String p) {

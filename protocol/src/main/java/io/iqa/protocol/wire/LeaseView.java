@@ -1,22 +1,17 @@
 package io.iqa.protocol.wire;
 
-import static io.iqa.protocol.wire.WireMaps.decimal;
-import static io.iqa.protocol.wire.WireMaps.instant;
-import static io.iqa.protocol.wire.WireMaps.integer;
-import static io.iqa.protocol.wire.WireMaps.put;
-import static io.iqa.protocol.wire.WireMaps.text;
-import static io.iqa.protocol.wire.WireMaps.whole;
-
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import java.time.Instant;
-import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
  * A lease as the broker's v1 API shows it: to its holder on grant (with the token, once) and on
  * renew, and to anyone in {@code /v1/gpu/status}, in a busy answer's holders and in force-release
- * answers (never with the token). The one definition of these field names: the broker writes
- * them with {@link #toMap}, the clients read them with {@link #fromMap}. Absent fields are null;
- * {@code pid} and {@code host} are always written (null when unknown).
+ * answers (never with the token). The one definition of these fields: the broker writes it and
+ * the clients read it through {@link WireJson}. Absent fields are null (and not written);
+ * {@code pid} and {@code host} are always written (null when unknown). A state or priority this
+ * version does not know reads as held and normal.
  *
  * @param ageS seconds since the grant (public views)
  * @param expiresInS seconds until expires_at, at least 0 (public views)
@@ -28,10 +23,17 @@ import java.util.Map;
  *     granted it (never more than it really did), so the holder's own deadline is its send time +
  *     queued_ms + ttl_s, never later than the broker's expires_at
  */
+@JsonInclude(JsonInclude.Include.NON_NULL)
 public record LeaseView(long leaseId, LeaseState state, int gpu, String owner, String purpose, int vramMb,
-    boolean exclusive, Priority priority, boolean yieldable, Long pid, String host, Double ageS, Double expiresInS,
-    Instant grantedAt, Instant expiresAt, Double ttlS, String token, String revoked, Instant revokedAt,
-    Instant yieldRequestedAt, Integer observedVramMb, Long queuedMs) {
+    boolean exclusive, Priority priority, @JsonProperty("yield") boolean yieldable,
+    @JsonInclude(JsonInclude.Include.ALWAYS) Long pid, @JsonInclude(JsonInclude.Include.ALWAYS) String host,
+    Double ageS, Double expiresInS, Instant grantedAt, Instant expiresAt, Double ttlS, String token, String revoked,
+    Instant revokedAt, Instant yieldRequestedAt, Integer observedVramMb, Long queuedMs) {
+
+  public LeaseView {
+    state = state == null ? LeaseState.HELD : state;
+    priority = priority == null ? Priority.NORMAL : priority;
+  }
 
   /** @return the same view with the token (the grant answer) */
   public LeaseView withToken(String value) {
@@ -40,44 +42,11 @@ public record LeaseView(long leaseId, LeaseState state, int gpu, String owner, S
   }
 
   public Map<String, Object> toMap() {
-    Map<String, Object> m = new LinkedHashMap<>();
-    m.put("lease_id", leaseId);
-    m.put("state", state.wireName());
-    m.put("gpu", gpu);
-    m.put("owner", owner);
-    m.put("purpose", purpose);
-    m.put("vram_mb", vramMb);
-    m.put("exclusive", exclusive);
-    m.put("priority", priority.wireName());
-    m.put("yield", yieldable);
-    m.put("pid", pid);
-    m.put("host", host);
-    put(m, "age_s", ageS);
-    put(m, "expires_in_s", expiresInS);
-    put(m, "granted_at", grantedAt == null ? null : grantedAt.toString());
-    put(m, "expires_at", expiresAt == null ? null : expiresAt.toString());
-    put(m, "ttl_s", ttlS);
-    put(m, "token", token);
-    put(m, "revoked", revoked);
-    put(m, "revoked_at", revokedAt == null ? null : revokedAt.toString());
-    put(m, "yield_requested_at", yieldRequestedAt == null ? null : yieldRequestedAt.toString());
-    put(m, "observed_vram_mb", observedVramMb);
-    put(m, "queued_ms", queuedMs);
-    return m;
+    return WireJson.toMap(this);
   }
 
   /** @return the lease a wire map describes (unknown fields ignored: a newer broker may add some) */
   public static LeaseView fromMap(Map<String, ?> m) {
-    LeaseState state = LeaseState.fromWire(text(m, "state"));
-    Priority priority = Priority.parse(text(m, "priority"));
-    return new LeaseView(whole(m, "lease_id") == null ? 0 : whole(m, "lease_id"),
-        state == null ? LeaseState.HELD : state, integer(m, "gpu") == null ? 0 : integer(m, "gpu"),
-        text(m, "owner"), text(m, "purpose"), integer(m, "vram_mb") == null ? 0 : integer(m, "vram_mb"),
-        !Boolean.FALSE.equals(m.get("exclusive")), priority == null ? Priority.NORMAL : priority,
-        Boolean.TRUE.equals(m.get("yield")), whole(m, "pid"),
-        text(m, "host"), decimal(m, "age_s"), decimal(m, "expires_in_s"), instant(m, "granted_at"),
-        instant(m, "expires_at"), decimal(m, "ttl_s"), text(m, "token"), text(m, "revoked"), instant(m, "revoked_at"),
-        instant(m, "yield_requested_at"),
-        integer(m, "observed_vram_mb"), whole(m, "queued_ms"));
+    return WireJson.fromMap(m, LeaseView.class);
   }
 }

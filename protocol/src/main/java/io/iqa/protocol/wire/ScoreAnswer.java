@@ -1,11 +1,6 @@
 package io.iqa.protocol.wire;
 
-import static io.iqa.protocol.wire.WireMaps.integer;
-import static io.iqa.protocol.wire.WireMaps.keyed;
-import static io.iqa.protocol.wire.WireMaps.numbers;
-import static io.iqa.protocol.wire.WireMaps.put;
-import static io.iqa.protocol.wire.WireMaps.text;
-
+import com.fasterxml.jackson.annotation.JsonInclude;
 import io.iqa.protocol.ScoreScale;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -14,7 +9,7 @@ import java.util.Map;
  * The scores of one image, as the sidecar's {@code /infer} answers them and its {@code score}
  * command prints them (one JSON line per image), and as the client reads both. Absent fields are
  * null and left out of the wire form. The one definition of these field names: the sidecar builds
- * its answers with {@link Builder}, the client reads them with {@link #fromMap}.
+ * its answers with {@link Builder}, both sides read and write it through {@link WireJson}.
  *
  * @param path the file, in {@code score}'s output
  * @param width the image's own width (upright), whatever size it was decoded at
@@ -26,6 +21,7 @@ import java.util.Map;
  * @param scales {@code score}: what each model's scores mean
  * @param error a code ({@code bad_image}, {@code not_found}, ...) when this image was not scored
  */
+@JsonInclude(JsonInclude.Include.NON_NULL)
 public record ScoreAnswer(String path, String sha256, Integer width, Integer height, Map<String, Double> scores,
     Map<String, Double> std, Boolean cached, String device, Integer batch, Map<String, Double> timingsMs,
     Map<String, ScoreScale> scales, String error, String message) {
@@ -38,42 +34,12 @@ public record ScoreAnswer(String path, String sha256, Integer width, Integer hei
 
   /** @return the wire form, fields in a fixed order, nulls left out */
   public Map<String, Object> toMap() {
-    Map<String, Object> m = new LinkedHashMap<>();
-    put(m, "path", path);
-    put(m, "sha256", sha256);
-    put(m, "width", width);
-    put(m, "height", height);
-    put(m, "scores", scores);
-    put(m, "std", std);
-    put(m, "cached", cached);
-    put(m, "device", device);
-    put(m, "batch", batch);
-    put(m, "timings_ms", timingsMs);
-    if (scales != null) {
-      Map<String, Object> s = new LinkedHashMap<>();
-      scales.forEach((k, v) -> s.put(k, v.toMap()));
-      m.put("scales", s);
-    }
-    put(m, "error", error);
-    put(m, "message", message);
-    return m;
+    return WireJson.toMap(this);
   }
 
   /** @return the answer a wire map holds (unknown fields ignored: newer sidecars may add some) */
   public static ScoreAnswer fromMap(Map<String, ?> m) {
-    Map<String, ScoreScale> scales = null;
-    if (m.get("scales") instanceof Map<?, ?> s) {
-      scales = new LinkedHashMap<>();
-      for (Map.Entry<?, ?> e : s.entrySet()) {
-        if (e.getValue() instanceof Map<?, ?> v) {
-          scales.put(String.valueOf(e.getKey()), ScoreScale.fromMap(keyed(v)));
-        }
-      }
-    }
-    return new ScoreAnswer(text(m, "path"), text(m, "sha256"), integer(m, "width"), integer(m, "height"),
-        numbers(m.get("scores")), numbers(m.get("std")), m.get("cached") instanceof Boolean b ? b : null,
-        text(m, "device"), integer(m, "batch"), numbers(m.get("timings_ms")), scales, text(m, "error"),
-        text(m, "message"));
+    return WireJson.fromMap(m, ScoreAnswer.class);
   }
 
   /** Builds one answer as the scores come in, model by model. Not thread-safe. */

@@ -22,7 +22,7 @@ class LeaseViewTest {
     assertEquals(holder, LeaseView.fromMap(wire));
     assertEquals("high", wire.get("priority"));
     assertEquals("held", wire.get("state"));
-    assertEquals(25_000L, wire.get("queued_ms"), "the grant says how long the broker held the request");
+    assertEquals(25_000L, ((Number) wire.get("queued_ms")).longValue(), "the grant says how long the broker held the request");
     LeaseView seen = new LeaseView(42, LeaseState.REVOKING, 0, "llm", "chat", 24_000, true, Priority.HIGH, true, null,
         null, 12.5, 0.0, T, T.plusSeconds(60), null, null, "force_released", T.plusSeconds(10), null, 9000, null);
     Map<String, Object> shown = seen.toMap();

@@ -18,8 +18,10 @@ COPY iqa-cli/pom.xml iqa-cli/
 COPY demo/pom.xml demo/
 COPY bench/pom.xml bench/
 COPY test-kit/pom.xml test-kit/
+COPY simulator/pom.xml simulator/
 RUN mvn -B -ntp -q -pl lease-broker -am dependency:go-offline || true
 COPY protocol/src protocol/src
+COPY test-kit/src test-kit/src
 COPY server-kit/src server-kit/src
 COPY lease-broker/src lease-broker/src
 RUN mvn -B -ntp -DskipTests -pl lease-broker -am package

@@ -16,7 +16,9 @@ COPY iqa-cli/pom.xml iqa-cli/
 COPY demo/pom.xml demo/
 COPY bench/pom.xml bench/
 COPY test-kit/pom.xml test-kit/
+COPY simulator/pom.xml simulator/
 COPY protocol/src protocol/src
+COPY test-kit/src test-kit/src
 COPY server-kit/src server-kit/src
 COPY lease-broker/src lease-broker/src
 COPY client-lib/src client-lib/src

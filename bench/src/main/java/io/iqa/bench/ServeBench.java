@@ -3,7 +3,7 @@ package io.iqa.bench;
 import ch.qos.logback.classic.Level;
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
-import io.iqa.broker.StandInNvidiaSmi;
+import io.iqa.testkit.StandInNvidiaSmi;
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
 import io.iqa.holder.serve.ModelServerFront;

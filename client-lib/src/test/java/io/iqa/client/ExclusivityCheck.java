@@ -3,11 +3,11 @@ package io.iqa.client;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.BrokerProcess;
-import io.iqa.broker.LeaseHistoryChecker.Grant;
-import io.iqa.broker.LeaseHistoryChecker.Participant;
-import io.iqa.broker.LeaseHistoryChecker.Recorder;
-import io.iqa.broker.LeaseHistoryChecker;
+import io.iqa.testkit.BrokerProcess;
+import io.iqa.testkit.LeaseHistoryChecker.Grant;
+import io.iqa.testkit.LeaseHistoryChecker.Participant;
+import io.iqa.testkit.LeaseHistoryChecker.Recorder;
+import io.iqa.testkit.LeaseHistoryChecker;
 import io.iqa.protocol.wire.LeaseRequest;
 import io.iqa.protocol.wire.Priority;
 import io.vertx.core.json.JsonArray;

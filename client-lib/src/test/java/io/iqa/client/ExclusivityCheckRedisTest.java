@@ -1,7 +1,7 @@
 package io.iqa.client;
 
-import io.iqa.broker.BrokerProcess;
-import io.iqa.broker.RedisServer;
+import io.iqa.testkit.BrokerProcess;
+import io.iqa.testkit.RedisServer;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.util.List;

@@ -1,6 +1,6 @@
 package io.iqa.client;
 
-import io.iqa.broker.BrokerProcess;
+import io.iqa.testkit.BrokerProcess;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.util.List;

@@ -64,7 +64,7 @@ public final class Demo {
         work.resolve("broker-state.jsonl").toString(), "GPU_LEASE_OBSERVE_INTERVAL_MS", "200"));
     boolean standInSmi = io.iqa.client.ChildProcess.which("nvidia-smi", System.getenv("PATH")) == null;
     if (standInSmi) {
-      io.iqa.broker.StandInNvidiaSmi smi = new io.iqa.broker.StandInNvidiaSmi(work.resolve("nvidia-smi"),
+      io.iqa.testkit.StandInNvidiaSmi smi = new io.iqa.testkit.StandInNvidiaSmi(work.resolve("nvidia-smi"),
           Map.of(0, 24576));
       smi.showMemoryFiles(gpuMemory());
       brokerEnv.putAll(smi.pathEnv());

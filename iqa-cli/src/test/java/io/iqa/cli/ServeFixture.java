@@ -1,8 +1,8 @@
 package io.iqa.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.iqa.broker.BrokerProcess;
-import io.iqa.broker.StandInNvidiaSmi;
+import io.iqa.testkit.BrokerProcess;
+import io.iqa.testkit.StandInNvidiaSmi;
 import io.iqa.client.LeaseClient;
 import io.iqa.testkit.serve.StandInModelServer;
 import io.vertx.core.json.JsonArray;

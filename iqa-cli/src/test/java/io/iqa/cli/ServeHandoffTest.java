@@ -3,8 +3,8 @@ package io.iqa.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.LeaseHistoryChecker;
-import io.iqa.broker.LeaseHistoryChecker.Grant;
+import io.iqa.testkit.LeaseHistoryChecker;
+import io.iqa.testkit.LeaseHistoryChecker.Grant;
 import io.iqa.sidecar.SidecarMain;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;

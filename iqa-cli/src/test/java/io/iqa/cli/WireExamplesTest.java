@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.iqa.broker.OpenApiContract;
+import io.iqa.testkit.OpenApiContract;
 import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.protocol.wire.LeaseView;
 import io.iqa.protocol.wire.ScoreAnswer;

@@ -1,11 +1,15 @@
 package io.iqa.broker;
 
+import io.iqa.testkit.BrokerProcess;
+import io.iqa.testkit.RawHttp;
+import io.iqa.testkit.Promtool;
+import io.iqa.testkit.HttpLayerProbe;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.RawHttp.Answer;
+import io.iqa.testkit.RawHttp.Answer;
 import io.iqa.broker.TestBroker.Reply;
 import io.iqa.protocol.Sha256;
 import io.vertx.core.http.HttpMethod;

@@ -1,10 +1,11 @@
 package io.iqa.broker;
 
+import io.iqa.testkit.HostilePage;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.HostilePage.Attempt;
+import io.iqa.testkit.HostilePage.Attempt;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.List;

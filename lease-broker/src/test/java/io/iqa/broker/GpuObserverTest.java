@@ -1,10 +1,13 @@
 package io.iqa.broker;
 
+import io.iqa.testkit.BrokerProcess;
+import io.iqa.testkit.StandInNvidiaSmi;
+import io.iqa.testkit.Promtool;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.StandInNvidiaSmi.App;
+import io.iqa.testkit.StandInNvidiaSmi.App;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.net.URI;

@@ -1,5 +1,6 @@
 package io.iqa.broker;
 
+import io.iqa.testkit.BrokerProcess;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,11 +1,13 @@
 package io.iqa.broker;
 
+import io.iqa.testkit.RedisServer;
+import io.iqa.testkit.LeaseHistoryChecker;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.LeaseHistoryChecker.Grant;
-import io.iqa.broker.LeaseHistoryChecker.Participant;
-import io.iqa.broker.LeaseHistoryChecker.Recorder;
+import io.iqa.testkit.LeaseHistoryChecker.Grant;
+import io.iqa.testkit.LeaseHistoryChecker.Participant;
+import io.iqa.testkit.LeaseHistoryChecker.Recorder;
 import io.iqa.broker.TestBroker.Reply;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;

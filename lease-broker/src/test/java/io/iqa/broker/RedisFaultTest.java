@@ -1,5 +1,7 @@
 package io.iqa.broker;
 
+import io.iqa.testkit.BrokerProcess;
+import io.iqa.testkit.RedisServer;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,5 +1,6 @@
 package io.iqa.broker;
 
+import io.iqa.testkit.RedisServer;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

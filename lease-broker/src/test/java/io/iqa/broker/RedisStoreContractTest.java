@@ -1,5 +1,6 @@
 package io.iqa.broker;
 
+import io.iqa.testkit.RedisServer;
 import io.vertx.core.json.JsonObject;
 import java.util.UUID;
 import org.junit.jupiter.api.AfterAll;

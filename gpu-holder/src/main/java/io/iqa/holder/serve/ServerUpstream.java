@@ -52,7 +52,10 @@ final class ServerUpstream implements Upstream {
   private ProcessFamily family;
   private Integer processGpu;
   private boolean asleep;
-  private String state = "stopped";
+  /** The model server's state, as {@code /health} shows it ({@code upstream.state}). */
+  enum State implements io.iqa.protocol.wire.WireEnum { STOPPED, STARTING, WAKING, AWAKE, FALLING_ASLEEP, ASLEEP, STOPPING }
+
+  private State state = State.STOPPED;
   private long deadlineTimer = -1;
   private Long lastWakeMs;
   private Long lastSleepMs;
@@ -81,15 +84,15 @@ final class ServerUpstream implements Upstream {
     Integer gpu = lease.gpu();
     Future<Void> up;
     if (process != null && process.isAlive() && asleep && adapter.sleeps() && Objects.equals(processGpu, gpu)) {
-      state = "waking";
+      state = State.WAKING;
       awakeGen = gen;
       up = adapter.wake(vertx, http, options.wakeTimeoutMs()).compose(v -> healthy(t0));
     } else if (process == null && options.command().isEmpty()) {
-      state = asleep ? "waking" : "starting";
+      state = asleep ? State.WAKING : State.STARTING;
       up = (asleep ? adapter.wake(vertx, http, options.wakeTimeoutMs()) : Future.<Void>succeededFuture())
           .compose(v -> healthy(t0));
     } else {
-      state = "starting";
+      state = State.STARTING;
       up = stopProcess(options.graceMs()).compose(v -> {
         awakeGen = gen;
         return startProcess(gpu);
@@ -109,7 +112,7 @@ final class ServerUpstream implements Upstream {
       long ms = (System.nanoTime() - t0) / 1_000_000;
       if (ar.succeeded()) {
         asleep = false;
-        state = "awake";
+        state = State.AWAKE;
         lastWakeMs = ms;
         LOG.info("{} is awake on gpu {} after {} ms", options.name(), gpu, ms);
         events.accept(new HolderRules.WorkerReady(System.nanoTime(), gen, ms));
@@ -175,7 +178,7 @@ final class ServerUpstream implements Upstream {
    *     deadline): the sleep and its memory check get at most that, else the server is stopped
    */
   private void sleep(int gen, long withinMs) {
-    state = "falling asleep";
+    state = State.FALLING_ASLEEP;
     long t0 = System.nanoTime();
     long timeout = Math.max(1, Math.min(options.sleepTimeoutMs(), withinMs));
     adapter.sleep(vertx, http, timeout)
@@ -189,7 +192,7 @@ final class ServerUpstream implements Upstream {
             lastSleepMs = (System.nanoTime() - t0) / 1_000_000;
             lastSeen = ar.result();
             asleep = true;
-            state = "asleep";
+            state = State.ASLEEP;
             LOG.info("{} is asleep after {} ms ({})", options.name(), lastSleepMs, lastSeen.how());
             gone(gen, 0, "asleep");
             return;
@@ -224,7 +227,7 @@ final class ServerUpstream implements Upstream {
     killAsked = true;
     if (process != null && process.isAlive()) {
       terminate(gen, "SIGKILL", "killed");
-    } else if (!"starting".equals(state) && !"waking".equals(state)) {
+    } else if (state != State.STARTING && state != State.WAKING) {
       if (process == null && !options.command().isEmpty()) {
         gone(gen, 0, "no process");
       } else if (process == null) {
@@ -260,7 +263,7 @@ final class ServerUpstream implements Upstream {
       awaitFamilyGone(gen, why);
       return;
     }
-    state = "stopping";
+    state = State.STOPPING;
     LOG.info("stopping {} (pid {}): {}", options.name(), process.pid(), why);
     if (how.equals("SIGKILL")) {
       family.signal("KILL");
@@ -279,7 +282,7 @@ final class ServerUpstream implements Upstream {
     process = null;
     asleep = false;
     processGpu = null;
-    state = "stopped";
+    state = State.STOPPED;
     if (family != null && family.alive()) {
       family.signal("KILL"); // what it left behind (an engine's child) goes too, before the GPU is called free
     }
@@ -331,7 +334,7 @@ final class ServerUpstream implements Upstream {
 
   @Override
   public JsonObject health(Phase phase) {
-    JsonObject h = new JsonObject().put("state", state).put("adapter", adapter.name())
+    JsonObject h = new JsonObject().put("state", state.wireName()).put("adapter", adapter.name())
         .put("upstream", options.upstream().toString());
     if (process != null) {
       h.put("pid", process.pid());

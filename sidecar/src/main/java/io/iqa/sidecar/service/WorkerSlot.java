@@ -251,15 +251,19 @@ final class WorkerSlot implements Upstream {
     return String.join("+", models.values().stream().filter(m -> m != null).map(ModelInfo::device).distinct().toList());
   }
 
+  /** The worker's state in /health ({@code worker.state}). */
+  enum WorkerState implements io.iqa.protocol.wire.WireEnum { STOPPED, LOADING, SERVING, STOPPING }
+
   /** The worker part of /health: the current worker's state and pid. */
   @Override
   public JsonObject health(HolderRules.Phase phase) {
     WorkerProcess w = running.get(current);
     if (w == null) {
-      return new JsonObject().put("state", "stopped").put("class_archive", archive.health());
+      return new JsonObject().put("state", WorkerState.STOPPED.wireName()).put("class_archive", archive.health());
     }
-    String state = phase == HolderRules.Phase.DRAINING || phase == HolderRules.Phase.LEASE_LOST
-        || phase == HolderRules.Phase.SHUTTING_DOWN ? "stopping" : w.ready().succeeded() ? "serving" : "loading";
-    return new JsonObject().put("state", state).put("pid", w.pid()).put("class_archive", archive.health());
+    WorkerState state = phase == HolderRules.Phase.DRAINING || phase == HolderRules.Phase.LEASE_LOST
+        || phase == HolderRules.Phase.SHUTTING_DOWN ? WorkerState.STOPPING
+        : w.ready().succeeded() ? WorkerState.SERVING : WorkerState.LOADING;
+    return new JsonObject().put("state", state.wireName()).put("pid", w.pid()).put("class_archive", archive.health());
   }
 }

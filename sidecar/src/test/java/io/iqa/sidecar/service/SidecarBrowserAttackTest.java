@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.HostilePage;
-import io.iqa.broker.HostilePage.Attempt;
+import io.iqa.testkit.HostilePage;
+import io.iqa.testkit.HostilePage.Attempt;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;

@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.Promtool;
-import io.iqa.broker.RawHttp;
+import io.iqa.testkit.Promtool;
+import io.iqa.testkit.RawHttp;
 import io.iqa.protocol.Sha256;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -292,7 +292,7 @@ class SidecarHostileTest {
   @Test
   void everyMalformedForeignOrUnknownRequestGetsAJson4xxAndAQuietLog() throws Exception {
     SidecarProcess s = sidecar(new JsonObject(), List.of());
-    io.iqa.broker.HttpLayerProbe.assertEveryRequestGetsItsJsonAnswer(s.port, "/infer", "/release", () -> {
+    io.iqa.testkit.HttpLayerProbe.assertEveryRequestGetsItsJsonAnswer(s.port, "/infer", "/release", () -> {
       try {
         return s.log();
       } catch (java.io.IOException e) {

@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.BrokerProcess;
-import io.iqa.broker.StandInNvidiaSmi;
+import io.iqa.testkit.BrokerProcess;
+import io.iqa.testkit.StandInNvidiaSmi;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.iqa.broker.OpenApiContract;
+import io.iqa.testkit.OpenApiContract;
 import io.iqa.protocol.Sha256;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;

@@ -7,8 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
-import io.iqa.broker.LeaseHistoryChecker.Grant;
-import io.iqa.broker.LeaseHistoryChecker;
+import io.iqa.testkit.LeaseHistoryChecker.Grant;
+import io.iqa.testkit.LeaseHistoryChecker;
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
 import io.iqa.protocol.wire.LeaseRequest;

@@ -1,0 +1,399 @@
+package io.iqa.simulator;
+
+import io.iqa.holder.GpuMode;
+import io.iqa.holder.HolderRules;
+import io.iqa.holder.OnLeaseLost;
+import io.iqa.protocol.wire.Priority;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The sidecar in the simulation: its front runs the real {@link HolderRules} and a {@link
+ * SimLeaseClient}; its workers are simulated processes (a launch that takes a while or fails, models
+ * that load or do not, a crash, a hang that stops even the heartbeat, and the worker's own deadline:
+ * it kills itself a moment before the lease's stop-by time when no newer one came). Images arrive
+ * now and then; the idle timer, yield requests and revocations take the GPU back. The front may
+ * pause (a GC pause, SIGSTOP) while its worker goes on.
+ */
+final class SidecarHolder extends Program {
+
+  private static final long LEAD = 250_000_000L;
+
+  /** One worker process. */
+  private final class Worker {
+    final String name;
+    final int gen;
+    final HolderRules.Placement where;
+    final long leaseId;
+    long stopBy;
+    boolean exists;
+    boolean killRequested;
+    boolean hung;
+    boolean stopping;
+    boolean gone;
+    long lastBeat;
+    int running;
+
+    Worker(int gen, HolderRules.Placement where, Long stopBy) {
+      this.name = SidecarHolder.this.name + "/w" + gen;
+      this.gen = gen;
+      this.where = where;
+      this.leaseId = lease.leaseId();
+      this.stopBy = stopBy == null ? Long.MAX_VALUE : stopBy;
+    }
+
+    void launch() {
+      long starting = sim.ms(200, 1500);
+      sim.after(starting, () -> {
+        if (gone) {
+          return; // its front died first: never forked, or killed by the parent-death signal at once
+        }
+        if (sim.chance(0.04)) {
+          toFront(() -> fire(new HolderRules.WorkerGone(sim.now(), gen, -1, "cannot start")));
+          gone = true;
+          return;
+        }
+        exists = true;
+        lastBeat = sim.now();
+        if (killRequested) {
+          // Killed the moment its process exists: before INIT, so it never touches the GPU.
+          dieIn(sim.ms(1, 20), 137);
+          return;
+        }
+        if (where == HolderRules.Placement.LEASED_GPU) {
+          w.ledger.startUse(SidecarHolder.this.name, "worker#" + gen, leaseId, 0);
+        }
+        beat();
+        watchdog();
+        sim.after(sim.ms(200, 2000), () -> {
+          if (gone || hung) {
+            return;
+          }
+          if (sim.chance(0.02)) {
+            toFront(() -> fire(new HolderRules.WorkerFailed(sim.now(), gen, "a model did not load")));
+          } else {
+            toFront(() -> fire(new HolderRules.WorkerReady(sim.now(), gen, 100)));
+          }
+        });
+        if (sim.chance(0.05)) {
+          sim.after(sim.ms(500, 10_000), () -> {
+            // Not while its front is paused too: with both frozen no process of the system can act
+            // (a cgroup frozen whole); the worker's memory stays until one of them runs again.
+            if (!gone && sim.now() >= pausedUntil) {
+              sim.log(name, "hangs (SIGSTOP)");
+              hung = true;
+            }
+          });
+        } else if (sim.chance(0.05)) {
+          sim.after(sim.ms(500, 10_000), () -> {
+            if (!gone && !hung) {
+              sim.log(name, "crashes");
+              dieIn(0, 1);
+            }
+          });
+        }
+      });
+    }
+
+    private void beat() {
+      sim.after(Sim.s(1), () -> {
+        if (!gone && !hung) {
+          toFront(() -> heard(gen));
+          beat();
+        }
+      });
+    }
+
+    /** The worker's own hold on the lease: it kills itself a moment before the stop-by time. */
+    private void watchdog() {
+      sim.after(Sim.millis(50), () -> {
+        if (gone || hung) {
+          return;
+        }
+        if (stopBy != Long.MAX_VALUE && sim.now() > stopBy - LEAD) {
+          sim.log(name, "the lease's deadline is near without word from the front: kills itself");
+          dieIn(sim.ms(5, 50), 137);
+          return;
+        }
+        watchdog();
+      });
+    }
+
+    void dieIn(long nanos, int code) {
+      if (gone) {
+        return;
+      }
+      sim.after(nanos, () -> {
+        if (gone) {
+          return;
+        }
+        gone = true;
+        if (exists && where == HolderRules.Placement.LEASED_GPU) {
+          w.ledger.endUse(SidecarHolder.this.name, "worker#" + gen);
+        }
+        toFront(() -> fire(new HolderRules.WorkerGone(sim.now(), gen, code, "exited " + code)));
+      });
+    }
+
+    /** SIGKILL: before the process exists, the moment it does (the fixed race); after, now. */
+    void kill() {
+      if (gone) {
+        return;
+      }
+      if (!exists) {
+        if (w.faults.launchRace()) {
+          // The race put back: a stop before the process exists finds nothing and reports it gone.
+          sim.log(name, "(launch race) killed before it exists: reported gone, the launch goes on");
+          toFront(() -> fire(new HolderRules.WorkerGone(sim.now(), gen, 0, "not started")));
+          return;
+        }
+        killRequested = true;
+        return;
+      }
+      dieIn(sim.ms(1, 20), 137);
+    }
+
+    /** STOP: the images running finish, the worker exits; killed after {@code withinMs}. */
+    void stop(long withinMs) {
+      if (gone) {
+        return;
+      }
+      if (!exists) {
+        kill();
+        return;
+      }
+      sim.after(withinMs * 1_000_000L, this::kill);
+      if (!stopping && !hung) {
+        stopping = true;
+        sim.after(sim.ms(20, 300), () -> dieIn(sim.ms(20, 100), 0));
+      }
+    }
+
+    void job(Runnable answered) {
+      if (gone || hung || stopping || !exists) {
+        return; // a hung worker answers nothing; a stopping one hands it back
+      }
+      running++;
+      sim.after(sim.ms(20, 300), () -> {
+        running--;
+        if (!gone && !hung) {
+          toFront(answered);
+        }
+      });
+    }
+  }
+
+  private final HolderRules rules;
+  private final Map<Integer, Worker> workers = new HashMap<>();
+  private final long idleReleaseNanos;
+  private final long ttlMs;
+  private final double waitS;
+  private int pending;
+  private final Deque<Long> sent = new ArrayDeque<>();
+  private int attached = -1;
+  private long lastWork;
+  private final Map<Integer, Long> heard = new HashMap<>();
+  private final List<Runnable> sentAnswered = new ArrayList<>();
+  private final Deque<HolderRules.Event> events = new ArrayDeque<>();
+  private boolean handling;
+
+  SidecarHolder(World w, String name) {
+    super(w, name);
+    this.ttlMs = 2000 + sim.pick(4000);
+    this.waitS = sim.chance(0.5) ? 1 + sim.pick(3) : ttlMs * 2 / 1000.0;
+    this.idleReleaseNanos = sim.ms(1500, 6000);
+    OnLeaseLost onLost = sim.chance(0.7) ? OnLeaseLost.IDLE
+        : OnLeaseLost.CPU;
+    this.rules = new HolderRules(new HolderRules.Settings(GpuMode.LEASED, true, onLost, sim.ms(1000, 4000) / 1_000_000,
+        waitS));
+    this.killable = true;
+  }
+
+  @Override
+  void begin() {
+    lease.onLost(loss -> fire(new HolderRules.LeaseLost(sim.now(), loss, lease.remainingNanos() / 1_000_000)));
+    lease.onYield(why -> fire(new HolderRules.Yield(sim.now(), why, lease.remainingNanos() / 1_000_000)));
+    lease.onDeadline(stopBy -> fire(new HolderRules.Deadline(sim.now(), stopBy)));
+    fire(new HolderRules.Start(sim.now()));
+    images();
+    timers();
+  }
+
+  /** Images come now and then: each a cache miss that needs the worker. */
+  private void images() {
+    after(sim.ms(50, 3000), () -> {
+      pending++;
+      lastWork = sim.now();
+      pump();
+      images();
+    });
+  }
+
+  private void timers() {
+    after(Sim.millis(250), () -> {
+      if (rules.phase() == HolderRules.Phase.SERVING && pending == 0 && sent.isEmpty()
+          && sim.now() - lastWork > idleReleaseNanos) {
+        fire(new HolderRules.Idle(sim.now(), "idle"));
+      }
+      if (rules.workerUp() && (rules.phase() == HolderRules.Phase.SERVING
+          || rules.phase() == HolderRules.Phase.DRAINING)) {
+        Long last = heard.get(rules.gen());
+        if (last != null && sim.now() - last > Sim.s(2)) {
+          fire(new HolderRules.WorkerHung(sim.now(), rules.gen(), "no heartbeat"));
+        }
+      }
+      timers();
+    });
+  }
+
+  private void heard(int gen) {
+    heard.put(gen, sim.now());
+  }
+
+  /** Worker {@code gen}'s messages come over its socket to the front (which may be paused). */
+  private void toFront(Runnable r) {
+    sim.after(sim.ms(0.05, 1), () -> run(r));
+  }
+
+  private void pump() {
+    if (attached < 0) {
+      if (pending > 0) {
+        fire(new HolderRules.Demand(sim.now()));
+      }
+      return;
+    }
+    Worker worker = workers.get(attached);
+    while (pending > 0 && worker != null) {
+      pending--;
+      long id = sim.now();
+      sent.add(id);
+      worker.job(() -> answered(id));
+    }
+  }
+
+  private void answered(long id) {
+    sent.remove(id);
+    lastWork = sim.now();
+    if (sent.isEmpty()) {
+      List<Runnable> done = new ArrayList<>(sentAnswered);
+      sentAnswered.clear();
+      done.forEach(Runnable::run);
+    }
+  }
+
+  private void fire(HolderRules.Event e) {
+    events.addLast(e);
+    if (handling) {
+      return;
+    }
+    handling = true;
+    try {
+      while (!events.isEmpty()) {
+        HolderRules.Event next = events.pollFirst();
+        List<HolderRules.Action> out = rules.handle(next);
+        sim.log(name, next.getClass().getSimpleName() + " -> " + rules.phase());
+        out.forEach(this::act);
+      }
+    } finally {
+      handling = false;
+    }
+  }
+
+  private void act(HolderRules.Action a) {
+    if (a instanceof HolderRules.Enter en) {
+      if (en.phase() == HolderRules.Phase.IDLE && pending > 0) {
+        fire(new HolderRules.Demand(sim.now()));
+      }
+    } else if (a instanceof HolderRules.Acquire acq) {
+      long waitMs = acq.waitS() == null ? (long) (waitS * 1000) : (long) (acq.waitS() * 1000);
+      lease.acquire(new SimBroker.Ask(name, ttlMs, waitMs, true, Priority.NORMAL, pid), identity(), held ->
+          fire(held == null ? new HolderRules.Refused(sim.now(), "no lease")
+              : new HolderRules.Granted(sim.now(), held.gpu(), lease.stopBy())));
+    } else if (a instanceof HolderRules.Launch l) {
+      Worker worker = new Worker(l.gen(), l.where(), l.stopByNanos());
+      workers.put(l.gen(), worker);
+      heard.put(l.gen(), sim.now());
+      worker.launch();
+    } else if (a instanceof HolderRules.Attach at) {
+      attached = at.gen();
+      lastWork = sim.now();
+      pump();
+    } else if (a instanceof HolderRules.Detach) {
+      attached = -1;
+    } else if (a instanceof HolderRules.AwaitSentAnswered aw) {
+      boolean[] told = {false};
+      Runnable tell = () -> {
+        if (!told[0]) {
+          told[0] = true;
+          fire(new HolderRules.SentAnswered(sim.now()));
+        }
+      };
+      after(aw.withinMs() * 1_000_000L, () -> {
+        if (!told[0]) {
+          told[0] = true;
+          fire(new HolderRules.DrainTimedOut(sim.now()));
+        }
+      });
+      if (sent.isEmpty()) {
+        after(0, tell);
+      } else {
+        sentAnswered.add(tell);
+      }
+    } else if (a instanceof HolderRules.StopWorker s) {
+      Worker worker = workers.get(s.gen());
+      if (worker != null) {
+        worker.stop(s.withinMs());
+      }
+    } else if (a instanceof HolderRules.KillWorker k) {
+      Worker worker = workers.get(k.gen());
+      if (worker != null) {
+        worker.kill();
+      }
+    } else if (a instanceof HolderRules.FailPending) {
+      pending = 0;
+    } else if (a instanceof HolderRules.FailSent) {
+      sent.clear();
+    } else if (a instanceof HolderRules.RequeueSent) {
+      pending += sent.size();
+      sent.clear();
+    } else if (a instanceof HolderRules.Release r) {
+      lease.close(r.reason());
+      after(sim.ms(1, 10), () -> fire(new HolderRules.LeaseReleased(sim.now())));
+    } else if (a instanceof HolderRules.SendDeadline d) {
+      Worker worker = workers.get(d.gen());
+      if (worker != null) {
+        long by = d.stopByNanos();
+        sim.after(sim.ms(0.05, 1), () -> {
+          if (!worker.hung) {
+            worker.stopBy = by;
+          }
+        });
+      }
+    }
+  }
+
+  /** A GC pause or SIGSTOP of the front: it does nothing for a while; its worker goes on. */
+  void pause(long nanos) {
+    if (workers.values().stream().anyMatch(wk -> wk.hung && !wk.gone)) {
+      return; // see Worker.launch: the system does not survive both frozen at once
+    }
+    sim.log(name, "front paused for " + nanos / 1_000_000 + " ms");
+    pausedUntil = Math.max(pausedUntil, sim.now() + nanos);
+  }
+
+  @Override
+  void onKilled() {
+    // The workers have a parent-death signal: they go with the front; one not forked yet never is.
+    for (Worker wk : workers.values()) {
+      if (wk.exists) {
+        wk.dieIn(sim.ms(1, 20), 137);
+      } else {
+        wk.gone = true;
+      }
+    }
+  }
+}

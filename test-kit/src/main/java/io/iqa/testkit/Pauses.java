@@ -1,0 +1,17 @@
+package io.iqa.testkit;
+
+/** The short sleep of a polling test helper; an interrupt fails the test. */
+final class Pauses {
+
+  private Pauses() {
+  }
+
+  static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(e);
+    }
+  }
+}

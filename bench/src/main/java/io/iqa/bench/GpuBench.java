@@ -3,7 +3,7 @@ package io.iqa.bench;
 import ch.qos.logback.classic.Level;
 import io.iqa.broker.BrokerOptions;
 import io.iqa.broker.BrokerVerticle;
-import io.iqa.broker.NvidiaSmi;
+import io.iqa.broker.gpu.NvidiaSmi;
 import io.iqa.sidecar.model.builtin.Builtins;
 import io.iqa.sidecar.samples.SampleImages;
 import io.vertx.core.Vertx;

@@ -1,5 +1,6 @@
 package io.iqa.broker;
 
+import io.iqa.broker.gpu.GpuDevice;
 import io.iqa.protocol.config.ConfigException;
 import io.iqa.protocol.config.ConfigNode;
 import io.iqa.server.ConfigJson;
@@ -34,7 +35,7 @@ public final class BrokerOptions {
   public static final String DEFAULT_REDIS_PREFIX = "gpu-lease:";
   public static final int DEFAULT_REDIS_POOL_SIZE = 16;
   public static final long DEFAULT_REDIS_COMMAND_TIMEOUT_MS =
-      io.iqa.broker.store.impl.RedisLeaseStore.DEFAULT_COMMAND_TIMEOUT_MS;
+      io.iqa.broker.store.redis.RedisLeaseStore.DEFAULT_COMMAND_TIMEOUT_MS;
   public static final boolean DEFAULT_STATE_FSYNC = false;
   public static final long DEFAULT_OBSERVE_INTERVAL_MS = 2000;
 

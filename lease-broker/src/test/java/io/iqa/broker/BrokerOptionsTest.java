@@ -1,5 +1,6 @@
 package io.iqa.broker;
 
+import io.iqa.broker.gpu.GpuDevice;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,5 +1,7 @@
 package io.iqa.broker;
 
+import io.iqa.broker.gpu.GpuDevice;
+import io.iqa.broker.gpu.NvidiaSmi;
 import io.iqa.testkit.BrokerProcess;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,5 +1,6 @@
 package io.iqa.broker;
 
+import io.iqa.broker.gpu.GpuDevice;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -38,7 +39,7 @@ class StateFileTest {
   @TempDir
   Path dir;
   private final ListAppender<ILoggingEvent> logs = new ListAppender<>();
-  private final Logger storeLog = (Logger) LoggerFactory.getLogger("io.iqa.broker.store.impl");
+  private final Logger storeLog = (Logger) LoggerFactory.getLogger("io.iqa.broker.store.memory");
 
   @BeforeEach
   void captureLogs() {
@@ -360,7 +361,7 @@ class StateFileTest {
       @Override public String describe() { return "/var/lib/iqa/broker-state.jsonl"; }
       @Override public void close() { }
     };
-    io.iqa.broker.store.impl.MemoryLeaseStore store = new io.iqa.broker.store.impl.MemoryLeaseStore(
+    io.iqa.broker.store.memory.MemoryLeaseStore store = new io.iqa.broker.store.memory.MemoryLeaseStore(
         new io.iqa.broker.store.StoreSettings(900_000, 30_000, 100, 3_600_000, 1000, 600_000, false, null, false),
         io.iqa.broker.store.StoreClock.SYSTEM, unreadable, io.iqa.broker.store.RestoreRule.FULL_TTL);
     var started = store.start(List.of(new GpuDevice(0, 0)), new io.iqa.broker.store.StoreListener() {

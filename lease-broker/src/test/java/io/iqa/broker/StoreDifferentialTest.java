@@ -1,5 +1,6 @@
 package io.iqa.broker;
 
+import io.iqa.broker.gpu.GpuDevice;
 import io.iqa.testkit.RedisServer;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -13,8 +14,8 @@ import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.StoreClock;
 import io.iqa.broker.store.StoreListener;
 import io.iqa.broker.store.StoreSettings;
-import io.iqa.broker.store.impl.MemoryLeaseStore;
-import io.iqa.broker.store.impl.RedisLeaseStore;
+import io.iqa.broker.store.memory.MemoryLeaseStore;
+import io.iqa.broker.store.redis.RedisLeaseStore;
 import io.iqa.protocol.wire.Priority;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;

@@ -1,10 +1,11 @@
 package io.iqa.broker;
 
+import io.iqa.broker.gpu.GpuDevice;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.impl.Timers;
-import io.iqa.broker.impl.Waiters;
+import io.iqa.broker.lease.Timers;
+import io.iqa.broker.lease.Waiters;
 import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.AcquireResult;
 import io.iqa.broker.store.JournalFile;
@@ -13,7 +14,7 @@ import io.iqa.broker.store.RestoreRule;
 import io.iqa.broker.store.StoreClock;
 import io.iqa.broker.store.StoreListener;
 import io.iqa.broker.store.StoreSettings;
-import io.iqa.broker.store.impl.MemoryLeaseStore;
+import io.iqa.broker.store.memory.MemoryLeaseStore;
 import io.iqa.protocol.wire.Priority;
 import io.vertx.core.Future;
 import java.io.ByteArrayOutputStream;

@@ -1,9 +1,9 @@
 package io.iqa.simulator;
 
-import io.iqa.broker.GpuDevice;
-import io.iqa.broker.impl.Reaper;
-import io.iqa.broker.impl.Timers;
-import io.iqa.broker.impl.Waiters;
+import io.iqa.broker.gpu.GpuDevice;
+import io.iqa.broker.lease.Reaper;
+import io.iqa.broker.lease.Timers;
+import io.iqa.broker.lease.Waiters;
 import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.AcquireResult;
 import io.iqa.broker.store.ForceReleaseSelector;
@@ -15,7 +15,7 @@ import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreListener;
 import io.iqa.broker.store.StoreSettings;
 import io.iqa.broker.store.StoreSnapshot;
-import io.iqa.broker.store.impl.MemoryLeaseStore;
+import io.iqa.broker.store.memory.MemoryLeaseStore;
 import io.iqa.protocol.wire.Priority;
 import java.util.ArrayList;
 import java.util.HashMap;

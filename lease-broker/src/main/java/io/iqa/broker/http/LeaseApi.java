@@ -1,11 +1,11 @@
 package io.iqa.broker.http;
 
 import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.GpuDevice;
-import io.iqa.broker.impl.BrokerMetrics;
-import io.iqa.broker.impl.GpuObserver;
-import io.iqa.broker.impl.Holders;
-import io.iqa.broker.impl.Waiters;
+import io.iqa.broker.gpu.GpuDevice;
+import io.iqa.broker.BrokerMetrics;
+import io.iqa.broker.gpu.GpuObserver;
+import io.iqa.broker.lease.Holders;
+import io.iqa.broker.lease.Waiters;
 import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.AcquireResult;
 import io.iqa.broker.store.ForceReleaseSelector;

@@ -5,7 +5,7 @@ import java.io.IOException;
 /**
  * The bytes of the memory store's state file, as the store uses them: read whole at start,
  * appended to inside each step, cut back after a failed append, replaced whole by a compaction.
- * {@link io.iqa.broker.store.impl.PathJournalFile} is the file on disk; a test may hand the store
+ * {@link io.iqa.broker.store.memory.PathJournalFile} is the file on disk; a test may hand the store
  * bytes in memory that fail as a full disk does.
  */
 public interface JournalFile {

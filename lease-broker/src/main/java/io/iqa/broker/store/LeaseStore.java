@@ -1,6 +1,6 @@
 package io.iqa.broker.store;
 
-import io.iqa.broker.GpuDevice;
+import io.iqa.broker.gpu.GpuDevice;
 import io.vertx.core.Future;
 import java.util.List;
 

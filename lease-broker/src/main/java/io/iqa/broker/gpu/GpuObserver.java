@@ -1,6 +1,6 @@
-package io.iqa.broker.impl;
+package io.iqa.broker.gpu;
 
-import io.iqa.broker.NvidiaSmi;
+import io.iqa.broker.lease.Holders;
 import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.StoreSnapshot;

@@ -1,4 +1,4 @@
-package io.iqa.broker.store.impl;
+package io.iqa.broker.store.redis;
 
 import io.iqa.broker.store.AcquireResult;
 import io.iqa.broker.store.EndReason;

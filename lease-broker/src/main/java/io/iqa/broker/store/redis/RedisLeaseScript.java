@@ -1,4 +1,4 @@
-package io.iqa.broker.store.impl;
+package io.iqa.broker.store.redis;
 
 import io.iqa.broker.store.StoreClock;
 import io.iqa.broker.store.StoreException;

@@ -1,4 +1,4 @@
-package io.iqa.broker.store.impl;
+package io.iqa.broker.store.memory;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;

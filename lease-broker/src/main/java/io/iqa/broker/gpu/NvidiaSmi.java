@@ -1,4 +1,4 @@
-package io.iqa.broker;
+package io.iqa.broker.gpu;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

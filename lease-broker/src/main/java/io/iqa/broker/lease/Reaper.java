@@ -1,4 +1,4 @@
-package io.iqa.broker.impl;
+package io.iqa.broker.lease;
 
 import io.iqa.broker.store.EndReason;
 import io.iqa.broker.store.Lease;

@@ -1,4 +1,4 @@
-package io.iqa.broker.store.impl;
+package io.iqa.broker.store.memory;
 
 import io.iqa.broker.store.LeaseEvent;
 import io.iqa.broker.store.StoreListener;

@@ -1,4 +1,4 @@
-package io.iqa.broker.impl;
+package io.iqa.broker.lease;
 
 import io.iqa.protocol.Procs;
 import java.net.InetAddress;

@@ -1,6 +1,6 @@
-package io.iqa.broker.store.impl;
+package io.iqa.broker.store.memory;
 
-import io.iqa.broker.GpuDevice;
+import io.iqa.broker.gpu.GpuDevice;
 import io.iqa.broker.store.AcquireRequest;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,6 +1,6 @@
-package io.iqa.broker.store.impl;
+package io.iqa.broker.store.redis;
 
-import io.iqa.broker.GpuDevice;
+import io.iqa.broker.gpu.GpuDevice;
 import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.AcquireResult;
 import io.iqa.broker.store.EndReason;

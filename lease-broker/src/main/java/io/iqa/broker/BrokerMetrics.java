@@ -1,6 +1,7 @@
-package io.iqa.broker.impl;
+package io.iqa.broker;
 
-import io.iqa.broker.GpuDevice;
+import io.iqa.broker.gpu.GpuDevice;
+import io.iqa.broker.gpu.GpuObserver;
 import io.iqa.broker.store.StoreSnapshot;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;

@@ -1,4 +1,4 @@
-package io.iqa.broker;
+package io.iqa.broker.gpu;
 
 /**
  * One arbitrated device. {@code vramMb} 0 means its size is unknown: only whole-device leases.

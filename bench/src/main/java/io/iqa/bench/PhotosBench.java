@@ -43,8 +43,6 @@ final class PhotosBench extends BenchCommand {
   @Option(names = "--jar", defaultValue = "sidecar/target/iqa-sidecar.jar", description = "the sidecar build whose "
       + "score command and service the 16-photo batch goes through") Path jar;
 
-  /** Distinct camera-size photos for the marginal cost. */
-  private static final int BATCH = 16;
 
   /** Real photos from Debian's plasma-workspace-wallpapers (14.7 MP, baseline and progressive JPEG). */
   private static final String[][] PHOTOS = {
@@ -82,7 +80,7 @@ final class PhotosBench extends BenchCommand {
           .note("old path (the sidecar before this change, reproduced): ImageIO full-size decode, an upright RGB "
               + "copy, one Java2D bilinear resize per model; its end to end = its decode+resize + the same model time")
           .note("djpeg: libjpeg-turbo's command line, -scale 1/N to /dev/null, process start subtracted");
-      marginal(t, registry, decoder);
+      new PhotosMarginal(jar, batchRuns).measure(t, registry, decoder);
       for (Photo photo : photos) {
         measure(t, registry, decoder, photo);
       }
@@ -159,133 +157,6 @@ final class PhotosBench extends BenchCommand {
     }
   }
 
-  /**
-   * 16 distinct 12 MP photos through the one-shot {@code score} (a process of the sidecar's jar) and
-   * through a sidecar with 4 clients: the marginal cost per photo ((16 photos - 1 photo) / 15) against
-   * what the work itself costs on this machine's cores (djpeg at the scale the default set decodes at,
-   * plus the models' own time, both measured here on the same photos).
-   */
-  private void marginal(ResultTable t, ModelRegistry registry, ImageDecoder decoder) throws Exception {
-    Path dir = Path.of("bench/target/photos-12mp");
-    Files.createDirectories(dir);
-    List<Path> files = new ArrayList<>();
-    for (int i = 0; i < BATCH; i++) {
-      Path f = dir.resolve("photo-" + i + ".jpg");
-      if (!Files.isRegularFile(f)) {
-        System.out.println("making 12 MP photo " + (i + 1) + " of " + BATCH + " under " + dir + "...");
-        Files.write(f, SampleImages.jpeg(SampleImages.photo(4000, 3000, 100 + i), 0.92f));
-      }
-      files.add(f);
-    }
-    Need need = Need.NONE;
-    for (ImageModel m : registry.models()) {
-      need = need.and(m.need());
-    }
-    int reduction = need.reduction(4000, 3000);
-    double[] djpeg = new double[BATCH];
-    double[] models = new double[BATCH];
-    double[] ours = new double[BATCH];
-    for (int i = 0; i < BATCH; i++) {
-      djpeg[i] = djpeg(files.get(i), reduction, 5);
-      byte[] bytes = Files.readAllBytes(files.get(i));
-      try (ImageInput in = ImageInput.lazy(bytes, decoder, need)) {
-        prepare(in);
-        models[i] = modelsOnly(registry.models(), in);
-      }
-      // This path's own decode and resizes, warm, on one thread (the best of 3).
-      ours[i] = Double.MAX_VALUE;
-      for (int r = 0; r < 3; r++) {
-        try (ImageInput in = ImageInput.lazy(bytes, decoder, need)) {
-          long t0 = System.nanoTime();
-          prepare(in);
-          ours[i] = Math.min(ours[i], ms(t0));
-        }
-      }
-    }
-    int cores = Runtime.getRuntime().availableProcessors();
-    double work = (median(djpeg) + median(models)) / cores;
-    System.out.println("16 photos through score...");
-    double[] one = new double[batchRuns];
-    double[] all = new double[batchRuns];
-    for (int r = 0; r < batchRuns; r++) {
-      one[r] = scoreProcess(files.subList(0, 1));
-      all[r] = scoreProcess(files);
-    }
-    double viaScore = (median(all) - median(one)) / (BATCH - 1);
-    System.out.println("16 photos through a sidecar, 4 clients...");
-    double viaSidecar;
-    Path tmp = Files.createTempDirectory("bench-photos");
-    try (SidecarRun s = SidecarRun.start(new JsonObject().put("models", Builtins.entries()).put("idle_release_s", 0),
-        tmp, jar.toString(), java.util.Map.of())) {
-      List<byte[]> jpegs = new ArrayList<>();
-      for (Path f : files) {
-        jpegs.add(Files.readAllBytes(f));
-      }
-      int[] seq = {0};
-      sidecarBatch(s, jpegs.subList(0, 4), seq); // warm: the worker's first full-size photos
-      double[] sOne = new double[batchRuns];
-      double[] sAll = new double[batchRuns];
-      for (int r = 0; r < batchRuns; r++) {
-        sOne[r] = sidecarBatch(s, jpegs.subList(0, 1), seq);
-        sAll[r] = sidecarBatch(s, jpegs, seq);
-      }
-      viaSidecar = (median(sAll) - median(sOne)) / (BATCH - 1);
-    }
-    String ref = String.format("(djpeg -scale 1/%d %.1f ms + models %.1f ms) / %d cores = %.1f ms", reduction,
-        median(djpeg), median(models), cores, work);
-    double floor = (median(ours) + median(models)) / cores;
-    t.row("16 distinct 12 MP photos (4000x3000): the work per photo", ref, "", "")
-        .row("the least this path can cost per photo on these cores: (its own decode + resizes " + fmt(median(ours))
-            + " + models " + fmt(median(models)) + ") / " + cores + ", warm, with no overhead",
-            fmt(floor) + " = " + String.format("%.2f", floor / work) + " x the work", "", "")
-        .row("marginal cost per photo through score: (16 photos " + fmt(median(all)) + " - 1 photo " + fmt(median(one))
-            + ") / 15", fmt(viaScore) + " = " + String.format("%.2f", viaScore / work) + " x the work", "<= 1.2 x",
-            ResultTable.check(viaScore / work, 1.2, false))
-        .row("marginal cost per photo through a sidecar, 4 clients", fmt(viaSidecar) + " = "
-            + String.format("%.2f", viaSidecar / work) + " x the work", "<= 1.2 x",
-            ResultTable.check(viaSidecar / work, 1.2, false));
-  }
-
-  /** @return ms for {@code java -cp JAR SidecarMain score FILES} with the default set */
-  private double scoreProcess(List<Path> files) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-cp", jar.toString(), io.iqa.sidecar.SidecarMain.class.getName(), "score"));
-    files.forEach(f -> cmd.add(f.toString()));
-    long t0 = System.nanoTime();
-    Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
-    p.getInputStream().readAllBytes();
-    if (p.waitFor() != 0) {
-      throw new IllegalStateException("score exited with " + p.exitValue());
-    }
-    return ms(t0);
-  }
-
-  /** Sends the photos (each new to the cache) from 4 client threads. @return ms until all are answered */
-  private static double sidecarBatch(SidecarRun s, List<byte[]> jpegs, int[] seq) throws Exception {
-    java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
-    int base = seq[0];
-    seq[0] += jpegs.size();
-    java.util.concurrent.ExecutorService clients = java.util.concurrent.Executors.newFixedThreadPool(4);
-    long t0 = System.nanoTime();
-    try {
-      List<java.util.concurrent.Future<?>> done = new ArrayList<>();
-      for (int c = 0; c < 4; c++) {
-        done.add(clients.submit(() -> {
-          for (int i = next.getAndIncrement(); i < jpegs.size(); i = next.getAndIncrement()) {
-            s.infer(SidecarRun.distinct(jpegs.get(i), base + i));
-          }
-          return null;
-        }));
-      }
-      for (var f : done) {
-        f.get();
-      }
-      return ms(t0);
-    } finally {
-      clients.shutdownNow();
-    }
-  }
-
   private static void scoreAll(List<ImageModel> models, ImageInput in) throws Exception {
     try (in) {
       in.decoded();
@@ -296,7 +167,7 @@ final class PhotosBench extends BenchCommand {
   }
 
   /** Decode and every resize the default set asks for. */
-  private static void prepare(ImageInput in) throws Exception {
+  static void prepare(ImageInput in) throws Exception {
     var d = in.decoded();
     in.rgb(TechnicalModels.SIZE, TechnicalModels.SIZE, Fit.STRETCH);
     double s = Math.min(1.0, BrisqueModel.WORKING_LONG_SIDE / (double) Math.max(d.width(), d.height()));
@@ -304,7 +175,7 @@ final class PhotosBench extends BenchCommand {
   }
 
   /** Models on an input whose resizes are cached: their own time. */
-  private static double modelsOnly(List<ImageModel> models, ImageInput in) throws Exception {
+  static double modelsOnly(List<ImageModel> models, ImageInput in) throws Exception {
     for (ImageModel m : models) {
       m.score(List.of(in)); // fills the resize cache
     }
@@ -340,7 +211,7 @@ final class PhotosBench extends BenchCommand {
   }
 
   /** Median wall time of {@code djpeg -scale 1/r}, less the median start of {@code true}; NaN without djpeg. */
-  private static double djpeg(Path file, int r, int runs) throws Exception {
+  static double djpeg(Path file, int r, int runs) throws Exception {
     if (!Files.isExecutable(Path.of("/usr/bin/djpeg"))) {
       System.out.println("djpeg not found (Debian: libjpeg-turbo-progs); skipping that comparison");
       return Double.NaN;
@@ -364,17 +235,17 @@ final class PhotosBench extends BenchCommand {
     return ms(t0);
   }
 
-  private static double median(double[] v) {
+  static double median(double[] v) {
     double[] c = v.clone();
     Arrays.sort(c);
     return c[c.length / 2];
   }
 
-  private static double ms(long t0) {
+  static double ms(long t0) {
     return (System.nanoTime() - t0) / 1e6;
   }
 
-  private static String fmt(double ms) {
+  static String fmt(double ms) {
     return Double.isNaN(ms) ? "n/a" : String.format("%.1f ms", ms);
   }
 }

@@ -257,8 +257,9 @@ public final class Lease implements AutoCloseable {
             submit(new LeaseRules.RenewOk(now, r.sentAt(),
                 (long) (answer.body().path("ttl_s").asDouble(ttlNanos / 1e9) * 1e9)));
           } else if (error == null && (answer.status() == 410 || answer.status() == 404)) {
-            String reason = answer.status() == 404 ? "unknown_lease" : answer.body().path("reason").asText("lease_lost");
-            submit(new LeaseRules.RenewRefused(now, reason, answer.body().path("message").asText(reason)));
+            LeaseLoss.Reason reason = answer.status() == 404 ? LeaseLoss.Reason.UNKNOWN_LEASE
+                : LeaseLoss.Reason.fromWire(answer.body().path("reason").asText(null));
+            submit(new LeaseRules.RenewRefused(now, reason, answer.body().path("message").asText(reason.wireName())));
           } else {
             String why = error != null ? String.valueOf(error.getCause() != null ? error.getCause().getMessage()
                 : error.getMessage()) : answer.status() + " " + answer.body().path("message").asText();

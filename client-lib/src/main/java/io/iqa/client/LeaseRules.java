@@ -55,7 +55,7 @@ public final class LeaseRules {
   }
 
   /** A renew was answered 404 (the broker does not know the lease) or 410 ({@code reason}). */
-  public record RenewRefused(long now, String reason, String message) implements Event {
+  public record RenewRefused(long now, LeaseLoss.Reason reason, String message) implements Event {
   }
 
   /** A renew got no usable answer (unreachable, timed out, 5xx). */
@@ -63,11 +63,11 @@ public final class LeaseRules {
   }
 
   /** The watch channel says the lease is revoked ({@code force_released}, {@code stale}). */
-  public record Revoked(long now, String reason, String message) implements Event {
+  public record Revoked(long now, LeaseLoss.Reason reason, String message) implements Event {
   }
 
   /** The watch channel says the lease has ended (or answered 404/410). */
-  public record Ended(long now, String reason) implements Event {
+  public record Ended(long now, LeaseLoss.Reason reason) implements Event {
   }
 
   /** The watch channel says a waiter asks this holder to yield. */
@@ -162,7 +162,7 @@ public final class LeaseRules {
           phase = Phase.CLOSED;
           // The broker waits for this release to hand a revoked GPU on; after a deadline loss it may
           // not know the holder stopped. A lease it already ended has nothing to confirm.
-          if (loss.revoked() || loss.reason().equals(LeaseLoss.DEADLINE)) {
+          if (loss.revoked() || loss.reason() == LeaseLoss.Reason.DEADLINE) {
             out.add(new SendRelease(c.reason()));
           }
         }
@@ -184,7 +184,7 @@ public final class LeaseRules {
       out.add(new Deadline(deadline));
       tick(ok.now(), out);
     } else if (e instanceof RenewRefused r) {
-      lose(new LeaseLoss(r.reason(), r.message(), LeaseLoss.isRevocation(r.reason())), out);
+      lose(new LeaseLoss(r.reason(), r.message(), r.reason().revokes()), out);
     } else if (e instanceof RenewFailed f) {
       renewSentAt = -1;
       renewAt = f.now() + Math.min(ttl / 10, 1_000_000_000L);
@@ -192,8 +192,8 @@ public final class LeaseRules {
     } else if (e instanceof Revoked r) {
       lose(new LeaseLoss(r.reason(), r.message(), true), out);
     } else if (e instanceof Ended end) {
-      lose(new LeaseLoss(end.reason(), "lease " + leaseId + " ended: " + end.reason(),
-          LeaseLoss.isRevocation(end.reason())), out);
+      lose(new LeaseLoss(end.reason(), "lease " + leaseId + " ended: " + end.reason().wireName(),
+          end.reason().revokes()), out);
     } else if (e instanceof YieldAsked y) {
       if (yieldMessage == null) {
         yieldMessage = y.message();
@@ -208,7 +208,7 @@ public final class LeaseRules {
 
   private void tick(long now, List<Action> out) {
     if (now >= deadline - margin) {
-      lose(new LeaseLoss(LeaseLoss.DEADLINE, "no renew of lease " + leaseId + " succeeded within its ttl of "
+      lose(new LeaseLoss(LeaseLoss.Reason.DEADLINE, "no renew of lease " + leaseId + " succeeded within its ttl of "
           + ttl / 1e9 + " s: stopping by the holder's own deadline", false), out);
       return;
     }

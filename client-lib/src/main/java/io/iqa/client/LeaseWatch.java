@@ -107,11 +107,13 @@ final class LeaseWatch {
       String reason = data.path("reason").asText("force_released");
       String by = data.path("by").isTextual() ? " by " + data.path("by").asText() : "";
       String why = data.path("message").isTextual() ? ": " + data.path("message").asText() : "";
-      events.accept(new LeaseRules.Revoked(now, reason, "lease " + leaseId + " revoked (" + reason + by + why + ")"));
+      events.accept(new LeaseRules.Revoked(now, LeaseLoss.Reason.fromWire(reason),
+          "lease " + leaseId + " revoked (" + reason + by + why + ")"));
     } else if (event == WatchEvent.YIELD_REQUESTED) {
       events.accept(new LeaseRules.YieldAsked(now, data.path("message").asText("a waiter wants gpu " + gpu)));
     } else if (event == WatchEvent.ENDED) {
-      events.accept(new LeaseRules.Ended(now, data.path("reason").asText(data.path("event").asText("ended"))));
+      events.accept(new LeaseRules.Ended(now,
+          LeaseLoss.Reason.fromWire(data.path("reason").asText(data.path("event").asText("ended")))));
     }
   }
 

@@ -187,7 +187,7 @@ abstract class ExclusivityCheck {
         // Stopping GPU work takes a moment, but never past this holder's own deadline.
         sleep(Math.min(stopDelayMs, lease.remaining().toMillis()));
         stoppedAt.compareAndSet(0, System.nanoTime());
-        run.count(loss.reason());
+        run.count(loss.reason().wireName());
         stopped.countDown();
       });
       if (rnd.nextDouble() < 0.12) {
@@ -247,7 +247,7 @@ abstract class ExclusivityCheck {
       }
       LeasedProcess.Result result = new LeasedProcess(List.of("sleep", Long.toString(holdS)), lease.cudaEnv(), 0, 1000,
           "KILL", null, null).run(lease);
-      run.count(result.loss() != null ? result.loss().reason() : "released");
+      run.count(result.loss() != null ? result.loss().reason().wireName() : "released");
       // Its GPU use ends when the command's family is gone, before the release (which may take a while).
       run.grant(new Grant(lease.id(), lease.gpu(), lease.vramMb(), lease.exclusive(), sent, granted, result.goneNanos(),
           name));

@@ -101,7 +101,7 @@ public final class HolderLease {
       return;
     }
     state = loss.revoked() ? State.REVOKED : State.LOST;
-    reason = loss.reason() + ": " + loss.message();
+    reason = loss.reason().wireName() + ": " + loss.message();
     onLost.accept(loss);
   }
 

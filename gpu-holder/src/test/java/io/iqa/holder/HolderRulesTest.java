@@ -68,7 +68,7 @@ class HolderRulesTest {
     HolderRules r = rules(OnLeaseLost.IDLE);
     r.handle(new HolderRules.Start(0));
     r.handle(new HolderRules.Granted(1, 0, 30 * S));
-    List<Action> lost = r.handle(new HolderRules.LeaseLost(2, new LeaseLoss("force_released", "ops", true), 20_000));
+    List<Action> lost = r.handle(new HolderRules.LeaseLost(2, new LeaseLoss(LeaseLoss.Reason.FORCE_RELEASED, "ops", true), 20_000));
     assertEquals(1, only(lost, HolderRules.KillWorker.class).gen(), "a worker still launching is killed");
     assertFalse(has(lost, HolderRules.Release.class), "not released while the worker may still run");
     assertEquals(Phase.LEASE_LOST, r.phase());
@@ -126,7 +126,7 @@ class HolderRulesTest {
   void aLossWhileDrainingStopsTheWorkerByTheHoldersDeadlineNotTheDrainsBound() {
     HolderRules r = serving(OnLeaseLost.IDLE);
     r.handle(new HolderRules.Idle(3, "idle"));
-    List<Action> lost = r.handle(new HolderRules.LeaseLost(4, new LeaseLoss("deadline", "no renew", false), 700));
+    List<Action> lost = r.handle(new HolderRules.LeaseLost(4, new LeaseLoss(LeaseLoss.Reason.DEADLINE, "no renew", false), 700));
     assertEquals(700, only(lost, HolderRules.StopWorker.class).withinMs());
     assertEquals(Phase.LEASE_LOST, r.phase());
   }
@@ -134,7 +134,7 @@ class HolderRulesTest {
   @Test
   void onLeaseLostExitReleasesThenExits3AndAShutdownAfterItIsDoneAtOnce() {
     HolderRules r = serving(OnLeaseLost.EXIT);
-    r.handle(new HolderRules.LeaseLost(3, new LeaseLoss("force_released", "ops", true), 20_000));
+    r.handle(new HolderRules.LeaseLost(3, new LeaseLoss(LeaseLoss.Reason.FORCE_RELEASED, "ops", true), 20_000));
     r.handle(new HolderRules.WorkerGone(4, 1, 0, "stopped"));
     assertEquals(3, only(r.handle(new HolderRules.LeaseReleased(5)), HolderRules.Exit.class).code());
     assertTrue(has(r.handle(new HolderRules.ShutdownAsked(6, "the sidecar stops")), HolderRules.ShutdownDone.class));
@@ -162,7 +162,7 @@ class HolderRulesTest {
         t -> new HolderRules.WorkerGone(t, 1, 1, "crash"), t -> new HolderRules.WorkerHung(t, 1, "silent"),
         HolderRules.SentAnswered::new, HolderRules.DrainTimedOut::new, t -> new HolderRules.Idle(t, "idle"),
         t -> new HolderRules.Yield(t, "asked", 10_000), t -> new HolderRules.ReleaseAsked(t, "/release"),
-        t -> new HolderRules.LeaseLost(t, new LeaseLoss("stale", "stale", true), 10_000),
+        t -> new HolderRules.LeaseLost(t, new LeaseLoss(LeaseLoss.Reason.STALE, "stale", true), 10_000),
         t -> new HolderRules.Deadline(t, t + 20 * S), HolderRules.LeaseReleased::new,
         t -> new HolderRules.ShutdownAsked(t, "stop"), HolderRules.InflightDrained::new);
     for (OnLeaseLost onLost : OnLeaseLost.values()) {

@@ -174,12 +174,7 @@ final class TestBroker implements AutoCloseable {
   }
 
   static void sleep(long ms) {
-    try {
-      Thread.sleep(ms);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new AssertionError(e);
-    }
+    io.iqa.testkit.Pauses.sleep(ms);
   }
 
   /** Acquires a lease and asserts it was granted. */

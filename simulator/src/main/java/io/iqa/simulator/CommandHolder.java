@@ -131,7 +131,7 @@ final class CommandHolder extends Program {
         }
       });
     }
-    lease.onLost(loss -> feed(run, new HeldProcessRules.Stop(sim.now(), HeldProcessRules.Cause.LOST, loss.reason())));
+    lease.onLost(loss -> feed(run, new HeldProcessRules.Stop(sim.now(), HeldProcessRules.Cause.LOST, loss.reason().wireName())));
     if (yieldable) {
       lease.onYield(why -> feed(run, new HeldProcessRules.Stop(sim.now(), HeldProcessRules.Cause.YIELD, why)));
     }

@@ -149,13 +149,13 @@ final class SimLeaseClient {
           if (o.ok() && o.answer().ok()) {
             handle(new LeaseRules.RenewOk(sim.now(), r.sentAt(), o.answer().ttlMs() * 1_000_000L));
           } else if (o.ok() && o.answer().lost() != null) {
-            handle(new LeaseRules.RenewRefused(sim.now(), o.answer().lost(), o.answer().lost()));
+            handle(new LeaseRules.RenewRefused(sim.now(), LeaseLoss.Reason.fromWire(o.answer().lost()), o.answer().lost()));
           } else {
             handle(new LeaseRules.RenewFailed(sim.now(), o.ok() ? "503" : o.failure()));
           }
         });
       } else if (a instanceof LeaseRules.Lost l) {
-        sim.log(name, "lease " + leaseId + " lost: " + l.loss().reason());
+        sim.log(name, "lease " + leaseId + " lost: " + l.loss().reason().wireName());
         onLost.accept(l.loss());
       } else if (a instanceof LeaseRules.YieldRequested y) {
         onYield.accept(y.message());
@@ -207,9 +207,10 @@ final class SimLeaseClient {
         watchOpen = true;
         watchBackoff = Sim.millis(250);
       }
-      case "revoked" -> handle(new LeaseRules.Revoked(sim.now(), msg.reason(), "revoked (" + msg.reason() + ")"));
+      case "revoked" -> handle(new LeaseRules.Revoked(sim.now(), LeaseLoss.Reason.fromWire(msg.reason()),
+          "revoked (" + msg.reason() + ")"));
       case "yield_requested" -> handle(new LeaseRules.YieldAsked(sim.now(), msg.reason()));
-      case "ended" -> handle(new LeaseRules.Ended(sim.now(), msg.reason()));
+      case "ended" -> handle(new LeaseRules.Ended(sim.now(), LeaseLoss.Reason.fromWire(msg.reason())));
       default -> {
         // The stream broke: open it again later, while the lease lives.
         watchOpen = false;

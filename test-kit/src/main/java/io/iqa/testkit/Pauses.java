@@ -1,12 +1,12 @@
 package io.iqa.testkit;
 
 /** The short sleep of a polling test helper; an interrupt fails the test. */
-final class Pauses {
+public final class Pauses {
 
   private Pauses() {
   }
 
-  static void sleep(long ms) {
+  public static void sleep(long ms) {
     try {
       Thread.sleep(ms);
     } catch (InterruptedException e) {

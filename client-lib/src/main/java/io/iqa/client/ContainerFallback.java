@@ -193,7 +193,7 @@ public final class ContainerFallback {
       if (!ran && lease != null) {
         lease.close(); // every failure before the run: nobody uses the GPU
       }
-      deleteTree(work);
+      TempDirs.delete(work);
     }
   }
 
@@ -377,14 +377,4 @@ public final class ContainerFallback {
     return s.length() > 800 ? "..." + s.substring(s.length() - 800) : s.isBlank() ? "(no stderr)" : s;
   }
 
-  private static void deleteTree(Path dir) {
-    if (dir == null) {
-      return;
-    }
-    try (var files = Files.walk(dir)) {
-      files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    } catch (IOException | RuntimeException ignored) {
-      // temp files
-    }
-  }
 }

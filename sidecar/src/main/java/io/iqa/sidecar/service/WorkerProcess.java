@@ -11,11 +11,8 @@ import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
-import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -61,21 +58,14 @@ final class WorkerProcess {
   private long killTimer = -1;
   private long killAt = Long.MAX_VALUE;
 
-  /**
-   * What a worker starts with. @param init the INIT header (config, limits) @param warmupImage the
-   * image its warm-up scores (made once by the front), sent as INIT's payload @param env
-   * added to the worker's environment (the lease's GPU, or no GPU at all) @param archiveAtExit where its
-   * JVM writes a class archive as it exits (a training worker, {@link WorkerClassArchive}); null for
-   * any other @param runtimes the native runtimes the config needs: the worker loads them from its first moment
-   */
-  record Launch(JsonObject init, Supplier<byte[]> warmupImage, Map<String, String> env, List<String> jvmArgs,
-      long timeoutMs, Path archiveAtExit, List<String> runtimes) {
-  }
 
   private final Path archiveAtExit;
   private boolean usesArchive;
   private long launchedNanos;
   private volatile long connectedNanos;
+  /** Workers' temporary folders: {@code iqa-worker-FRONTPID-...} in the front's java.io.tmpdir. */
+  static final String TMP_PREFIX = "iqa-worker";
+  private volatile Path tmpDir;
 
   private WorkerProcess(Vertx vertx, Consumer<Frame> onFrame, Long stopBy, Path archiveAtExit) {
     this.archiveAtExit = archiveAtExit;
@@ -89,7 +79,7 @@ final class WorkerProcess {
    * Starts a worker and sends it {@code init}. @param env added to the worker's environment (the
    * lease's GPU, or no GPU at all) @param stopBy under a lease, the time it must stop by on its own
    */
-  static WorkerProcess start(Vertx vertx, Launch launch, Long stopBy, Consumer<Frame> onFrame) {
+  static WorkerProcess start(Vertx vertx, WorkerLaunch launch, Long stopBy, Consumer<Frame> onFrame) {
     WorkerProcess w = new WorkerProcess(vertx, onFrame, stopBy, launch.archiveAtExit());
     long timeoutMs = launch.timeoutMs();
     vertx.executeBlocking(() -> {
@@ -110,27 +100,11 @@ final class WorkerProcess {
   }
 
   /** Blocking: launches the process, starts its frame reader and sends INIT on its stdin. */
-  private void launch(Launch launch) throws IOException {
+  private void launch(WorkerLaunch launch) throws IOException {
     Map<String, String> env = launch.env();
-    List<String> cmd = new ArrayList<>();
-    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    cmd.add("-XX:+ExitOnOutOfMemoryError"); // a worker out of memory exits (and is replaced), never lingers deaf
-    // The worker's stdout carries frames: the JVM's own messages and logs go to stderr.
-    cmd.addAll(List.of("-XX:+DisplayVMOutputToStderr", "-Xlog:disable", "-Xlog:all=warning:stderr"));
-    cmd.addAll(launch.jvmArgs());
-    usesArchive = launch.jvmArgs().stream().anyMatch(a -> a.startsWith("-XX:SharedArchiveFile="));
-    if (archiveAtExit != null) {
-      // The dump lists every class it cannot keep (generated accessors, JFR events) as a warning: not for the log.
-      cmd.addAll(List.of("-XX:ArchiveClassesAtExit=" + archiveAtExit, "-Xlog:cds=off:stderr",
-          "-Xlog:cds+dynamic=off:stderr"));
-    }
-    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), WorkerMain.class.getName()));
-    cmd.add(String.join(",", launch.runtimes()));
-    ProcessBuilder pb = new ProcessBuilder(ChildProcess.wrap(cmd, "KILL"));
-    pb.environment().putAll(env);
-    // OpenCV writes its INFO lines to stdout: they would only be stepped over there.
-    pb.environment().putIfAbsent("OPENCV_LOG_LEVEL", "WARNING");
-    pb.redirectError(ProcessBuilder.Redirect.INHERIT);
+    usesArchive = launch.usesArchive();
+    tmpDir = io.iqa.client.TempDirs.create(TMP_PREFIX);
+    ProcessBuilder pb = launch.processBuilder(tmpDir);
     launchedNanos = System.nanoTime();
     Process p = pb.start();
     boolean killNow;
@@ -171,6 +145,7 @@ final class WorkerProcess {
 
   /** The launch failed before or after the process started: the exit ends it, or this does when none started. */
   private void launchFailed(Throwable e) {
+    deleteTmp();
     goneWhy = String.valueOf(e.getMessage());
     boolean started;
     synchronized (this) {
@@ -225,6 +200,18 @@ final class WorkerProcess {
     }
     if (channel != null) {
       channel.close();
+    }
+    deleteTmp();
+  }
+
+  /** The worker's temporary folder goes with it (off the event loop: it may hold large files). */
+  private void deleteTmp() {
+    Path dir = tmpDir;
+    if (dir != null) {
+      vertx.executeBlocking(() -> {
+        io.iqa.client.TempDirs.delete(dir);
+        return null;
+      }, false);
     }
   }
 

@@ -28,6 +28,8 @@ import java.util.function.Consumer;
  */
 final class WorkerSlot implements Upstream {
 
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(WorkerSlot.class);
+
   private final Vertx vertx;
   private final SidecarOptions options;
   private final Path baseDir;
@@ -61,6 +63,13 @@ final class WorkerSlot implements Upstream {
     entries.forEach(e -> models.put(e.name(), null));
     runtimes = NativeRuntimes.needed(entries);
     archive = WorkerClassArchive.of(options.workerClassArchiveDir(), options.workerJvmArgs());
+    // What the workers of a front that was killed left behind (theirs die with it).
+    vertx.executeBlocking(() -> io.iqa.client.TempDirs.sweep(WorkerProcess.TMP_PREFIX), false)
+        .onSuccess(n -> {
+          if (n > 0) {
+            LOG.info("deleted {} temporary folder(s) of workers whose sidecar is gone", n);
+          }
+        });
     if (options.workerWarmup()) {
       vertx.executeBlocking(SampleImages::warmupJpeg, false); // ready by the time the first worker connects
     }
@@ -78,7 +87,7 @@ final class WorkerSlot implements Upstream {
     stopTraining(false);
     List<String> jvmArgs = new ArrayList<>(options.workerJvmArgs());
     jvmArgs.addAll(archive.jvmArgs());
-    WorkerProcess w = WorkerProcess.start(vertx, new WorkerProcess.Launch(init(where), this::warmupImage, env, jvmArgs,
+    WorkerProcess w = WorkerProcess.start(vertx, new WorkerLaunch(init(where), this::warmupImage, env, jvmArgs,
         options.workerStartTimeoutS() * 1000, null, runtimes), stopBy, this::frame);
     running.put(gen, w);
     placements.put(gen, where);
@@ -129,7 +138,7 @@ final class WorkerSlot implements Upstream {
         }, false);
         return;
       }
-      WorkerProcess t = WorkerProcess.start(vertx, new WorkerProcess.Launch(init(Placement.CPU), this::warmupImage,
+      WorkerProcess t = WorkerProcess.start(vertx, new WorkerLaunch(init(Placement.CPU), this::warmupImage,
           Lease.noGpuEnv(), options.workerJvmArgs(), options.workerStartTimeoutS() * 1000, making.tmp, runtimes), null,
           f -> { });
       training = t;

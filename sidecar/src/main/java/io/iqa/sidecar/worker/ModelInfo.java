@@ -2,6 +2,8 @@ package io.iqa.sidecar.worker;
 
 import io.iqa.protocol.ScoreScale;
 import io.vertx.core.json.JsonObject;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * A loaded model as the worker describes it in {@link Frame.Type#READY}: what {@code /v1/models}
@@ -23,6 +25,30 @@ public record ModelInfo(String name, String backend, String device, String input
     return new ModelInfo(j.getString("name"), j.getString("backend"), j.getString("device"), j.getString("inputs"),
         j.getLong("load_ms", 0L), j.getLong("warmup_ms"), j.getString("fingerprint"), j.getString("fallback_reason"),
         ScoreScale.fromMap(j.getMap()));
+  }
+
+  /**
+   * The worker's READY: every model of {@code registry} with its warm-up time, how long loading
+   * took, its pid, and the start's {@code steps} (with the native runtimes' load times added).
+   */
+  static Frame readyFrame(io.iqa.sidecar.model.ModelRegistry registry, Map<String, Long> warmingNanos, long loadMs,
+      JsonObject steps) {
+    io.vertx.core.json.JsonArray models = new io.vertx.core.json.JsonArray();
+    for (io.iqa.sidecar.model.ImageModel m : registry.models()) {
+      Long warmupMs = warmingNanos.containsKey(m.name()) ? warmingNanos.get(m.name()) / 1_000_000 : null;
+      models.add(new ModelInfo(m.name(), m.backend(), m.device(), m.inputs(), m.loadMs(), warmupMs,
+          registry.fingerprint(m.name()), m.fallbackReason(), registry.scale(m.name())).toJson());
+    }
+    steps.put("natives_ms", new JsonObject(new LinkedHashMap<>(io.iqa.sidecar.model.NativeRuntimes.loadMs())));
+    return Frame.of(Frame.Type.READY, new JsonObject().put("models", models).put("load_ms", loadMs)
+        .put("pid", ProcessHandle.current().pid()).put("steps", steps));
+  }
+
+  /** @return per model, {@code nanos} in whole milliseconds */
+  static Map<String, Long> millis(Map<String, Long> nanos) {
+    Map<String, Long> ms = new LinkedHashMap<>();
+    nanos.forEach((m, ns) -> ms.put(m, ns / 1_000_000));
+    return ms;
   }
 
   /** The same model placed on {@code onDevice} (the front shows the leased GPU's real index). */

@@ -16,7 +16,6 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.WorkerExecutor;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -44,13 +43,6 @@ import org.slf4j.LoggerFactory;
 public final class WorkerMain {
 
   private static final Logger LOG = LoggerFactory.getLogger(WorkerMain.class);
-
-  /** Thrown into the promises of images not started when the worker stops: the front re-queues them. */
-  static final class HandBack extends RuntimeException {
-    HandBack() {
-      super("handed back: the worker is stopping", null, false, false);
-    }
-  }
 
   private final FrameChannel out;
   private final LeaseDeadline deadline = new LeaseDeadline();
@@ -147,18 +139,9 @@ public final class WorkerMain {
           return limits.getBoolean("warmup", true) ? warmUp() : Future.succeededFuture();
         })
         .onSuccess(v -> {
-          JsonArray models = new JsonArray();
-          for (ImageModel m : registry.models()) {
-            Long warmupMs = warmingNanos.containsKey(m.name()) ? warmingNanos.get(m.name()) / 1_000_000 : null;
-            models.add(new ModelInfo(m.name(), m.backend(), m.device(), m.inputs(), m.loadMs(), warmupMs,
-                registry.fingerprint(m.name()), m.fallbackReason(), registry.scale(m.name())).toJson());
-          }
           warmedUp = true;
-          JsonObject steps = new JsonObject().put("init_ms", initMs).put("models_ms", modelsMs).put("warmup_ms", warmupMs)
-              .put("natives_ms", new JsonObject(new LinkedHashMap<>(io.iqa.sidecar.model.NativeRuntimes.loadMs())));
-          out.send(Frame.of(Frame.Type.READY, new JsonObject().put("models", models)
-              .put("load_ms", (System.nanoTime() - started) / 1_000_000).put("pid", ProcessHandle.current().pid())
-              .put("steps", steps)));
+          out.send(ModelInfo.readyFrame(registry, warmingNanos, (System.nanoTime() - started) / 1_000_000,
+              new JsonObject().put("init_ms", initMs).put("models_ms", modelsMs).put("warmup_ms", warmupMs)));
           if (stopping) {
             stopping = false;
             stop();
@@ -178,7 +161,7 @@ public final class WorkerMain {
     for (Object o : frame.header().getJsonArray("models")) {
       String model = (String) o;
       if (stopping || registry == null) {
-        result(id, model, null, new HandBack(), null);
+        result(id, model, null, new ResultFrame.HandBack(), null);
       } else if (!batchers.containsKey(model)) {
         result(id, model, null, new HttpError(ErrorCode.BAD_REQUEST, "model '" + model + "' is not loaded"), null);
       } else {
@@ -188,13 +171,9 @@ public final class WorkerMain {
     score(frame.payload(), names, (model, score, error, times) -> result(id, model, score, error, times));
   }
 
-  /** Each image's time in the decoder and waiting for its batch, for the front's stage metrics. */
-  private record Times(long decodeNanos, long waitNanos) {
-  }
-
   /** What became of one model's run on one image. */
   private interface Outcome {
-    void of(String model, Score score, Throwable error, Times times);
+    void of(String model, Score score, Throwable error, ResultFrame.Times times);
   }
 
   /**
@@ -230,9 +209,9 @@ public final class WorkerMain {
       int[] left = {names.size()};
       for (String model : names) {
         Batcher b = batchers.get(model);
-        (stopping ? Future.<Batcher.Scored>failedFuture(new HandBack()) : b.submit(input)).onComplete(ar -> {
+        (stopping ? Future.<Batcher.Scored>failedFuture(new ResultFrame.HandBack()) : b.submit(input)).onComplete(ar -> {
           outcome.of(model, ar.succeeded() ? ar.result().score() : null, ar.cause(),
-              ar.succeeded() ? new Times(decodeNanos[0], ar.result().waitNanos()) : null);
+              ar.succeeded() ? new ResultFrame.Times(decodeNanos[0], ar.result().waitNanos()) : null);
           if (--left[0] == 0) {
             input.close();
             all.complete();
@@ -270,14 +249,8 @@ public final class WorkerMain {
     }).onSuccess(v -> {
       warmupMs = (System.nanoTime() - t0) / 1_000_000;
       LOG.info("warmed up in {} ms (1 image, then {} at once, per model): {} ms of model calls", warmupMs,
-          registry.maxBatch(), warmingMs());
+          registry.maxBatch(), ModelInfo.millis(warmingNanos));
     });
-  }
-
-  private java.util.Map<String, Long> warmingMs() {
-    java.util.Map<String, Long> ms = new LinkedHashMap<>();
-    warmingNanos.forEach((m, ns) -> ms.put(m, ns / 1_000_000));
-    return ms;
   }
 
   /** A model call finished: its time goes to the warm-up's account until READY, then to the front's metrics. */
@@ -289,27 +262,12 @@ public final class WorkerMain {
     }
   }
 
-  private void result(long id, String model, Score score, Throwable error, Times times) {
-    JsonObject r = new JsonObject().put("id", id).put("model", model);
-    if (error == null) {
-      r.put("value", score.value()).put("std", score.std());
-      if (times != null) {
-        r.put("decode_ns", times.decodeNanos()).put("wait_ns", times.waitNanos());
-      }
-    } else if (error instanceof HandBack) {
-      r.put("hand_back", true);
-    } else if (error instanceof ImageDecodeException de) {
-      r.put("error", new JsonObject().put("status", de.errorCode().status()).put("code", de.errorCode().wireName())
-          .put("message", de.getMessage()));
-    } else if (error instanceof HttpError he) {
-      r.put("error", new JsonObject().put("status", he.status()).put("code", he.code().wireName()).put("message", he.getMessage())
-          .put("retry_after_s", he.retryAfterS()));
-    } else {
+  private void result(long id, String model, Score score, Throwable error, ResultFrame.Times times) {
+    if (error != null && !(error instanceof ResultFrame.HandBack || error instanceof ImageDecodeException
+        || error instanceof HttpError)) {
       LOG.error("model {} failed on an image", model, error);
-      r.put("error", new JsonObject().put("status", 500).put("code", io.iqa.protocol.wire.ErrorCode.MODEL_FAILED.wireName())
-          .put("message", model + " failed: " + error));
     }
-    out.send(Frame.of(Frame.Type.RESULT, r));
+    out.send(ResultFrame.of(id, model, score, error, times));
   }
 
   /** Hands back what has not started, lets running model calls finish, closes the models, exits. */
@@ -321,7 +279,7 @@ public final class WorkerMain {
     if (registry == null) {
       return; // still loading: stops once loaded
     }
-    batchers.values().forEach(b -> b.stop(new HandBack()));
+    batchers.values().forEach(b -> b.stop(new ResultFrame.HandBack()));
     vertx.setPeriodic(0, 5, id -> {
       if (batchers.values().stream().allMatch(b -> b.running() == 0)) {
         vertx.cancelTimer(id);

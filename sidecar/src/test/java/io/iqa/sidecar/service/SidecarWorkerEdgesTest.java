@@ -205,6 +205,40 @@ class SidecarWorkerEdgesTest extends SidecarLeaseFixture {
   }
 
   /**
+   * A worker is killed or halted, so its JVM's exit hooks never delete its temporary files (ONNX
+   * Runtime extracts its 20 MB library into one on every start): each worker gets a folder of the
+   * front's, deleted when it exits, and a front sweeps the folders of fronts that are gone.
+   */
+  @Test
+  void aStoppedWorkerLeavesNoTemporaryFilesAndAGoneFrontsAreSwept() throws Exception {
+    Path tmp = java.nio.file.Files.createDirectories(dir.resolve("tmp"));
+    Path stale = java.nio.file.Files.createDirectories(tmp.resolve("iqa-worker-999999999-1"));
+    java.nio.file.Files.writeString(stale.resolve("left.so"), "x");
+    SidecarProcess s = new SidecarProcess(config(new JsonObject()), dir, List.of("-Djava.io.tmpdir=" + tmp), Map.of());
+    try {
+      s.awaitListening();
+      assertEquals(200, s.inferAsync(SidecarServiceTest.jpeg(77)).get(60, TimeUnit.SECONDS).statusCode());
+      java.util.function.Supplier<List<String>> workerDirs = () -> {
+        try (var l = java.nio.file.Files.list(tmp)) {
+          return l.map(p -> p.getFileName().toString()).filter(n -> n.startsWith("iqa-worker-")).toList();
+        } catch (java.io.IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      };
+      assertEquals(1, workerDirs.get().size(), "the running worker's folder, the gone front's swept: " + workerDirs.get());
+      try (var files = java.nio.file.Files.walk(tmp.resolve(workerDirs.get().get(0)))) {
+        assertTrue(files.anyMatch(p -> p.getFileName().toString().startsWith("onnxruntime-java")),
+            "ONNX Runtime's library is extracted into the worker's folder");
+      }
+      assertEquals(200, s.post("/release").statusCode());
+      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30))
+          .until(() -> workerDirs.get().isEmpty());
+    } finally {
+      s.close();
+    }
+  }
+
+  /**
    * The worker's frames travel on its stdout, which native code may print to as well: here its own
    * JVM logs every collection there (a small heap, so there are many). The front steps over those
    * lines, logs them as the worker's, and every image is still answered.

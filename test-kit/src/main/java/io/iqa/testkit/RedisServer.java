@@ -133,6 +133,12 @@ public final class RedisServer implements AutoCloseable {
       }
       kill();
     }
+    // Its data folder goes with it (a test run starts hundreds).
+    try (var files = java.nio.file.Files.walk(dir)) {
+      files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException | RuntimeException ignored) {
+      // temporary
+    }
   }
 
   private static String findBinary() throws IOException {

@@ -48,6 +48,10 @@ final class WorkerProcess {
   private final Promise<Integer> exited = Promise.promise();
   private Process process;
   private FrameChannel channel;
+  /** INIT has gone out (after the worker's first frame): later frames follow it. */
+  private boolean connected;
+  private JsonObject init;
+  private byte[] warmupImage;
   /** The worker said STOPPED: its SIGKILL that follows is the end of a clean stop (exit code 0). */
   private boolean stopped;
   private boolean killRequested;
@@ -99,7 +103,12 @@ final class WorkerProcess {
     return w;
   }
 
-  /** Blocking: launches the process, starts its frame reader and sends INIT on its stdin. */
+  /**
+   * Blocking: launches the process and starts its frame reader. INIT goes out when the worker's
+   * first frame (its heartbeat) says it reads its stdin, with the lease's deadline as it is then:
+   * queued at launch, it would carry the deadline of the launch, stale by the JVM's start, and
+   * the worker could read it and kill itself before reading the newer ones behind it.
+   */
   private void launch(WorkerLaunch launch) throws IOException {
     Map<String, String> env = launch.env();
     usesArchive = launch.usesArchive();
@@ -124,23 +133,34 @@ final class WorkerProcess {
       lastHeardNanos = System.nanoTime();
       if (connectedNanos == 0) {
         connectedNanos = lastHeardNanos; // its first frame (a heartbeat) comes the moment it reads its stdin
+        sendInit();
       }
       context.runOnContext(v -> frame(frame));
     }, stray -> LOG.warn("worker {} wrote to its stdout: {}", p.pid(), stray),
         e -> LOG.debug("worker {} streams ended{}", p.pid(), e == null ? "" : ": " + e.getMessage()));
     synchronized (this) {
+      init = launch.init();
+      warmupImage = launch.warmupImage().get();
       channel = ch;
       lastHeardNanos = System.nanoTime();
-      JsonObject first = launch.init().copy();
-      if (stopBy != null) {
-        first.put("stop_by_ns", stopBy);
-      }
-      // Queued at once: the pipe holds it until the worker reads its stdin.
-      ch.send(Frame.of(Frame.Type.INIT, first, launch.warmupImage().get()));
       if (killRequested) {
         ChildProcess.signal(p, "KILL");
       }
     }
+    sendInit();
+  }
+
+  /** Once the worker has sent its first frame and the channel is set up: INIT, with the deadline as it is now. */
+  private synchronized void sendInit() {
+    if (connected || channel == null || connectedNanos == 0 || killRequested) {
+      return;
+    }
+    connected = true;
+    JsonObject first = init.copy();
+    if (stopBy != null) {
+      first.put("stop_by_ns", stopBy);
+    }
+    channel.send(Frame.of(Frame.Type.INIT, first, warmupImage));
   }
 
   /** The launch failed before or after the process started: the exit ends it, or this does when none started. */
@@ -240,7 +260,7 @@ final class WorkerProcess {
   }
 
   synchronized void send(Frame f) {
-    if (channel != null) {
+    if (connected) {
       channel.send(f);
     }
   }
@@ -248,7 +268,7 @@ final class WorkerProcess {
   /** A renew moved the lease's deadline: the worker stops by {@code nanos} unless told a later one. */
   synchronized void stopBy(long nanos) {
     stopBy = nanos;
-    if (channel != null) {
+    if (connected) {
       channel.send(Frame.of(Frame.Type.DEADLINE, new JsonObject().put("stop_by_ns", nanos)));
     }
   }
@@ -261,7 +281,7 @@ final class WorkerProcess {
   Future<Integer> stop(long withinMs) {
     boolean connected;
     synchronized (this) {
-      connected = channel != null;
+      connected = this.connected;
     }
     if (!connected) {
       kill();

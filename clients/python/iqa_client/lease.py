@@ -379,7 +379,8 @@ class Lease:
             why = f": {data['message']}" if isinstance(data.get("message"), str) else ""
             self._events.put(("revoked", reason, f"lease {self.lease_id} revoked ({reason}{by}{why})"))
         elif event == "yield_requested":
-            self._events.put(("yield_asked", data.get("message", f"a waiter wants gpu {self.gpu}")))
+            message = data.get("message")
+            self._events.put(("yield_asked", message if isinstance(message, str) else f"a waiter wants gpu {self.gpu}"))
         elif event == "ended":
             self._events.put(("ended", data.get("reason", data.get("event", "ended"))))
 

@@ -479,6 +479,24 @@ abstract class LeaseBrokerContractTest {
     assertEquals(400, b.post("/v1/gpu/release", token(held).put("reason", "bad\nreason")).status());
   }
 
+  /** Round 3 (CI, Python client): a watch opened after the request was asked with message null. */
+  @Test
+  void aWatchOpenedAfterTheYieldRequestIsToldWithAMessage() {
+    TestBroker b = broker();
+    JsonObject held = b.lease(req("sidecar").put("gpu", 0).put("ttl_s", 60).put("yield", true));
+    Future<Reply> waiter = b.postAsync("/v1/gpu/lease", req("llm").put("gpu", 0).put("wait_s", 20));
+    b.awaitWaiting(1);
+    TestBroker.Watch watch = b.watch(held.getString("token"));
+    assertEquals("lease", watch.next(5000).getString("event"));
+    JsonObject asked = watch.next(2000);
+    assertEquals("yield_requested", asked.getString("event"), asked.encode());
+    String message = asked.getJsonObject("data").getString("message");
+    assertNotNull(message, asked.encode());
+    assertTrue(message.startsWith("gpu 0 is wanted by a waiter (asked at "), message);
+    b.post("/v1/gpu/release", token(held).put("reason", "yielded"));
+    assertEquals(200, TestBroker.await(waiter).status());
+  }
+
   @Test
   void aHolderThatDidNotOfferIsAskedOnlyByAPreemptingWaiterOfHigherPriority() {
     TestBroker b = broker();

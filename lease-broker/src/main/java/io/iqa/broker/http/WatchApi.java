@@ -63,7 +63,7 @@ public final class WatchApi {
             null, false, lease.expiresAt().toString()));
       } else {
         if (lease.yieldRequestedAt() != null) {
-          hub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(lease.leaseId(), null, null));
+          hub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(lease.leaseId(), null, askedEarlier(lease)));
         }
         // An event published between the lookup and this registration (another broker's, over pub/sub)
         // reached nobody: one more look closes that window.
@@ -119,7 +119,8 @@ public final class WatchApi {
         hub.send(w.response, WatchEvent.REVOKED, null, revoked(l.leaseId(), l.revoked().wireName(), null, null, false,
             l.expiresAt().toString()));
       } else if (ar.succeeded() && ar.result().yieldRequestedAt() != null && !yieldTold) {
-        hub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(ar.result().leaseId(), null, null));
+        hub.send(w.response, WatchEvent.YIELD_REQUESTED, null, yieldRequested(ar.result().leaseId(), null,
+            askedEarlier(ar.result())));
       } else if (ar.failed() && ar.cause() instanceof StoreException se
           && se.kind() != StoreException.Kind.UNAVAILABLE) {
         if (se.reason() != null && se.reason().revokes()) {
@@ -142,6 +143,14 @@ public final class WatchApi {
         watches.remove(leaseId);
       }
     }
+  }
+
+  /**
+   * The message of a yield request read from the lease rather than heard as it happened (the watch
+   * opened after it, or events were missed): who asked is not kept, but a holder always gets a message.
+   */
+  private static String askedEarlier(Lease lease) {
+    return "gpu " + lease.gpu() + " is wanted by a waiter (asked at " + lease.yieldRequestedAt() + ")";
   }
 
   private static JsonObject yieldRequested(long leaseId, String by, String why) {

@@ -53,7 +53,7 @@ public final class HolderLoop {
   private final HolderLease lease;
   private final HolderRules rules;
   private final HolderState status = new HolderState();
-  private final Deque<HolderRules.Event> events = new ArrayDeque<>();
+  private final Deque<HolderEvent> events = new ArrayDeque<>();
   private Upstream workers;
   private Pending work;
   private boolean handling;
@@ -70,9 +70,9 @@ public final class HolderLoop {
     this.exit = exit;
     this.lease = settings.mode() == GpuMode.LEASED ? new HolderLease(vertx, leaseSpec.brokerUrl(),
         leaseSpec.token(), leaseSpec.request(),
-        loss -> fire(new HolderRules.LeaseLost(System.nanoTime(), loss, remainingMs())),
-        why -> fire(new HolderRules.Yield(System.nanoTime(), why, remainingMs())),
-        stopBy -> fire(new HolderRules.Deadline(System.nanoTime(), stopBy))) : null;
+        loss -> fire(new HolderEvent.LeaseLost(System.nanoTime(), loss, remainingMs())),
+        why -> fire(new HolderEvent.Yield(System.nanoTime(), why, remainingMs())),
+        stopBy -> fire(new HolderEvent.Deadline(System.nanoTime(), stopBy))) : null;
     this.rules = new HolderRules(settings);
   }
 
@@ -83,7 +83,7 @@ public final class HolderLoop {
 
   /** @return what the work calls when it waits and no worker takes it */
   public Runnable demand() {
-    return () -> fire(new HolderRules.Demand(System.nanoTime()));
+    return () -> fire(new HolderEvent.Demand(System.nanoTime()));
   }
 
   public void bind(Upstream upstream, Pending pending) {
@@ -107,7 +107,7 @@ public final class HolderLoop {
       vertx.setPeriodic(Math.max(100, Math.min(1000, idle * 250)), id -> {
         if (rules.phase() == Phase.SERVING && work.idle()
             && System.nanoTime() - work.lastWorkNanos() > idle * 1_000_000_000L) {
-          fire(new HolderRules.Idle(System.nanoTime(), timing.idleWhy()));
+          fire(new HolderEvent.Idle(System.nanoTime(), timing.idleWhy()));
         }
       });
     }
@@ -118,17 +118,17 @@ public final class HolderLoop {
         if (rules.workerUp() && (rules.phase() == Phase.SERVING || rules.phase() == Phase.DRAINING)) {
           String why = workers.hung(rules.gen(), heartbeat, job);
           if (why != null) {
-            fire(new HolderRules.WorkerHung(System.nanoTime(), rules.gen(), why));
+            fire(new HolderEvent.WorkerHung(System.nanoTime(), rules.gen(), why));
           }
         }
       });
     }
-    fire(warm ? new HolderRules.Start(System.nanoTime()) : new HolderRules.StartIdle(System.nanoTime()));
+    fire(warm ? new HolderEvent.Start(System.nanoTime()) : new HolderEvent.StartIdle(System.nanoTime()));
     return started.future();
   }
 
   /** Queues {@code e} and handles every queued event in order; an event an action raises waits its turn. */
-  private void fire(HolderRules.Event e) {
+  private void fire(HolderEvent e) {
     events.addLast(e);
     if (handling) {
       return;
@@ -143,52 +143,52 @@ public final class HolderLoop {
     }
   }
 
-  private void carryOut(List<HolderRules.Action> actions) {
-    for (HolderRules.Action a : actions) {
-      if (a instanceof HolderRules.Enter en) {
+  private void carryOut(List<HolderAction> actions) {
+    for (HolderAction a : actions) {
+      if (a instanceof HolderAction.Enter en) {
         status.enter(en.phase(), en.why());
         if (en.phase() == Phase.IDLE && work.hasPending()) {
-          fire(new HolderRules.Demand(System.nanoTime()));
+          fire(new HolderEvent.Demand(System.nanoTime()));
         }
-      } else if (a instanceof HolderRules.Acquire acq) {
+      } else if (a instanceof HolderAction.Acquire acq) {
         lease.acquire(acq.waitS()).onComplete(ar -> fire(ar.succeeded()
-            ? new HolderRules.Granted(System.nanoTime(), ar.result().gpu(), ar.result().stopByNanos())
-            : new HolderRules.Refused(System.nanoTime(), ar.cause().getMessage())));
-      } else if (a instanceof HolderRules.Launch l) {
+            ? new HolderEvent.Granted(System.nanoTime(), ar.result().gpu(), ar.result().stopByNanos())
+            : new HolderEvent.Refused(System.nanoTime(), ar.cause().getMessage())));
+      } else if (a instanceof HolderAction.Launch l) {
         workers.launch(l.gen(), l.where(), l.stopByNanos(), this::fire);
-      } else if (a instanceof HolderRules.Attach at) {
+      } else if (a instanceof HolderAction.Attach at) {
         work.attach(at.gen());
-      } else if (a instanceof HolderRules.Detach) {
+      } else if (a instanceof HolderAction.Detach) {
         work.detach();
-      } else if (a instanceof HolderRules.AwaitSentAnswered w) {
+      } else if (a instanceof HolderAction.AwaitSentAnswered w) {
         awaitSentAnswered(w.withinMs());
-      } else if (a instanceof HolderRules.StopWorker s) {
+      } else if (a instanceof HolderAction.StopWorker s) {
         workers.stop(s.gen(), s.withinMs());
-      } else if (a instanceof HolderRules.KillWorker k) {
+      } else if (a instanceof HolderAction.KillWorker k) {
         workers.kill(k.gen());
-      } else if (a instanceof HolderRules.FailPending f) {
+      } else if (a instanceof HolderAction.FailPending f) {
         work.failPending(f.error());
-      } else if (a instanceof HolderRules.FailSent f) {
+      } else if (a instanceof HolderAction.FailSent f) {
         work.sentGone(f.error(), false);
-      } else if (a instanceof HolderRules.RequeueSent) {
+      } else if (a instanceof HolderAction.RequeueSent) {
         work.sentGone(null, true);
-      } else if (a instanceof HolderRules.Release r) {
-        lease.release(r.reason()).onComplete(ar -> fire(new HolderRules.LeaseReleased(System.nanoTime())));
-      } else if (a instanceof HolderRules.SendDeadline d) {
+      } else if (a instanceof HolderAction.Release r) {
+        lease.release(r.reason()).onComplete(ar -> fire(new HolderEvent.LeaseReleased(System.nanoTime())));
+      } else if (a instanceof HolderAction.SendDeadline d) {
         workers.stopBy(d.gen(), d.stopByNanos());
-      } else if (a instanceof HolderRules.Exit x) {
+      } else if (a instanceof HolderAction.Exit x) {
         exit.accept(x.code());
-      } else if (a instanceof HolderRules.StartDone d) {
+      } else if (a instanceof HolderAction.StartDone d) {
         if (d.failure() == null) {
           started.tryComplete();
         } else {
           started.tryFail(new StartFailed(d.failure()));
         }
-      } else if (a instanceof HolderRules.ReleaseDone) {
+      } else if (a instanceof HolderAction.ReleaseDone) {
         if (!releases.isEmpty()) {
           releases.remove(0).tryComplete();
         }
-      } else if (a instanceof HolderRules.ShutdownDone) {
+      } else if (a instanceof HolderAction.ShutdownDone) {
         if (lease != null) {
           lease.close();
         }
@@ -209,13 +209,13 @@ public final class HolderLoop {
       if (!told[0]) {
         told[0] = true;
         vertx.cancelTimer(drainTimer);
-        fire(new HolderRules.SentAnswered(System.nanoTime()));
+        fire(new HolderEvent.SentAnswered(System.nanoTime()));
       }
     };
     drainTimer = vertx.setTimer(Math.max(1, withinMs), t -> {
       if (!told[0]) {
         told[0] = true;
-        fire(new HolderRules.DrainTimedOut(System.nanoTime()));
+        fire(new HolderEvent.DrainTimedOut(System.nanoTime()));
       }
     });
     work.whenSentAnswered().onComplete(ar -> tell.run());
@@ -232,7 +232,7 @@ public final class HolderLoop {
   public Future<Void> release(String why) {
     Promise<Void> done = Promise.promise();
     releases.add(done);
-    fire(new HolderRules.ReleaseAsked(System.nanoTime(), why));
+    fire(new HolderEvent.ReleaseAsked(System.nanoTime(), why));
     return done.future();
   }
 
@@ -240,8 +240,8 @@ public final class HolderLoop {
   public Future<Void> shutdown(String why, Future<Void> drained) {
     if (shutdown == null) {
       shutdown = Promise.promise();
-      fire(new HolderRules.ShutdownAsked(System.nanoTime(), why));
-      drained.onComplete(ar -> fire(new HolderRules.InflightDrained(System.nanoTime())));
+      fire(new HolderEvent.ShutdownAsked(System.nanoTime(), why));
+      drained.onComplete(ar -> fire(new HolderEvent.InflightDrained(System.nanoTime())));
     }
     return shutdown.future();
   }

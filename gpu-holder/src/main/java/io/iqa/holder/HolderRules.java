@@ -3,6 +3,8 @@ package io.iqa.holder;
 import io.iqa.client.LeaseLoss;
 import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.HttpError;
+import io.iqa.holder.HolderAction.*;
+import io.iqa.holder.HolderEvent.*;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -43,7 +45,7 @@ import java.util.List;
  * Every worker that was launched (or asked to launch) ends with exactly one {@code WorkerGone}; the
  * lease is released only after it.
  */
-public final class HolderRules {
+public final class HolderRules extends HolderWayDown {
 
   public enum Phase { STARTING, IDLE, ACQUIRING, LOADING, SERVING, DRAINING, LEASE_LOST, SHUTTING_DOWN }
 
@@ -63,188 +65,8 @@ public final class HolderRules {
     }
   }
 
-  public sealed interface Event {
-    long now();
-  }
-
-  /** The holder starts: take the lease if the GPU is free now, load the models (or wake the server). */
-  public record Start(long now) implements Event {
-  }
-
-  /** The holder starts cold: no lease and no worker until work comes ({@code iqa gpu serve}). */
-  public record StartIdle(long now) implements Event {
-  }
-
-  /** Work waits and no worker takes it. */
-  public record Demand(long now) implements Event {
-  }
-
-  /** The lease came: its gpu and the time (nanoTime) the holder must stop by. */
-  public record Granted(long now, int gpu, long stopByNanos) implements Event {
-  }
-
-  /** No lease came ({@code why}). */
-  public record Refused(long now, String why) implements Event {
-  }
-
-  public record WorkerReady(long now, int gen, long loadMs) implements Event {
-  }
-
-  /** The worker said its models did not load, or did not say READY in time. */
-  public record WorkerFailed(long now, int gen, String why) implements Event {
-  }
-
-  /** The worker's process is gone (it exited, was killed, or could not be started at all). */
-  public record WorkerGone(long now, int gen, int code, String why) implements Event {
-  }
-
-  /** The worker stopped answering (no heartbeat, or a job past its timeout). */
-  public record WorkerHung(long now, int gen, String why) implements Event {
-  }
-
-  /** Every image sent to the worker has its answer. */
-  public record SentAnswered(long now) implements Event {
-  }
-
-  /** The drain's bound passed before every image sent had its answer. */
-  public record DrainTimedOut(long now) implements Event {
-  }
-
-  /** No cache miss for idle_release_s. */
-  public record Idle(long now, String why) implements Event {
-  }
-
-  /** The broker asks for the GPU. */
-  public record Yield(long now, String why, long remainingMs) implements Event {
-  }
-
-  /** POST /release. */
-  public record ReleaseAsked(long now, String why) implements Event {
-  }
-
-  /** The lease was revoked or lost; {@code remainingMs} to the holder's own deadline. */
-  public record LeaseLost(long now, LeaseLoss loss, long remainingMs) implements Event {
-  }
-
-  /** A renew moved the holder's deadline. */
-  public record Deadline(long now, long stopByNanos) implements Event {
-  }
-
-  /** The release the rules asked for is done (or failed: the broker hands on at expires_at). */
-  public record LeaseReleased(long now) implements Event {
-  }
-
-  /** /shutdown or SIGTERM. */
-  public record ShutdownAsked(long now, String why) implements Event {
-  }
-
-  /** The HTTP requests in flight at a shutdown are answered. */
-  public record InflightDrained(long now) implements Event {
-  }
-
-  public sealed interface Action {
-  }
-
-  /** The lifecycle's state changed: /health and the log. */
-  public record Enter(Phase phase, String why) implements Action {
-  }
-
-  /** Ask the broker for the lease (lease.wait_s when {@code waitS} is null). */
-  public record Acquire(Double waitS) implements Action {
-  }
-
-  /** Start worker {@code gen}; under a lease it must stop by {@code stopByNanos} on its own. */
-  public record Launch(int gen, Placement where, Long stopByNanos) implements Action {
-  }
-
-  /** The queue's jobs go to worker {@code gen}. */
-  public record Attach(int gen) implements Action {
-  }
-
-  /** The queue stops sending jobs: they wait for the next worker. */
-  public record Detach() implements Action {
-  }
-
-  /** Tell {@link SentAnswered} once every image sent has its answer, {@link DrainTimedOut} after {@code withinMs}. */
-  public record AwaitSentAnswered(long withinMs) implements Action {
-  }
-
-  /** Worker {@code gen}: finish what runs, hand back the rest, exit; killed after {@code withinMs}. */
-  public record StopWorker(int gen, long withinMs) implements Action {
-  }
-
-  /** Worker {@code gen}: SIGKILL now (once launched, if it is not yet). */
-  public record KillWorker(int gen) implements Action {
-  }
-
-  /** The images waiting for a worker fail with {@code error}. */
-  public record FailPending(HttpError error) implements Action {
-  }
-
-  /** The images sent to the worker and not answered fail with {@code error}. */
-  public record FailSent(HttpError error) implements Action {
-  }
-
-  /** The images sent to the worker and not answered wait for the next one. */
-  public record RequeueSent() implements Action {
-  }
-
-  /** Release the lease (the worker is gone), with {@code reason} for the broker's event (or none). */
-  public record Release(String reason) implements Action {
-  }
-
-  /** Worker {@code gen} under the lease must stop by {@code stopByNanos} when no newer word comes. */
-  public record SendDeadline(int gen, long stopByNanos) implements Action {
-  }
-
-  /** The process exits with {@code code}. */
-  public record Exit(int code) implements Action {
-  }
-
-  /** The start is done: {@code failure} says why it failed (the models did not load), else null. */
-  public record StartDone(String failure) implements Action {
-  }
-
-  /** The holder has no worker and no lease: a POST /release waiting for that is answered. */
-  public record ReleaseDone() implements Action {
-  }
-
-  /** The shutdown is done: worker gone, lease released. */
-  public record ShutdownDone() implements Action {
-  }
-
-  /** What comes once the worker is gone and the lease released. */
-  private enum Then { IDLE, LOST }
-
-  private final Settings settings;
-  private Phase phase = Phase.STARTING;
-  private int gen;
-  /** The current worker was launched (or asked to) and is not gone yet. */
-  private boolean workerUp;
-  private boolean workerReady;
-  private boolean workerStopping;
-  private Placement placement;
-  private boolean leaseHeld;
-  private boolean acquiring;
-  private boolean releasing;
-  private boolean atStart;
-  private int releaseCallers;
-  /** Asked while the worker loaded: done once it has served what waited for it. */
-  private String downAfterLoad;
-  private String downAfterLoadReason;
-  private long downAfterLoadWithinMs;
-  private boolean drainingSent;
-  private long drainDeadline;
-  private String downWhy;
-  private String releaseReason;
-  private Then then = Then.IDLE;
-  private boolean shutdownAsked;
-  private boolean inflightDrained;
-  private long stopByNanos = -1;
-  private String lostWhy;
-
   public HolderRules(Settings settings) {
-    this.settings = settings;
+    super(settings);
   }
 
   public Phase phase() {
@@ -264,8 +86,8 @@ public final class HolderRules {
     return workerUp;
   }
 
-  public List<Action> handle(Event e) {
-    List<Action> out = new ArrayList<>();
+  public List<HolderAction> handle(HolderEvent e) {
+    List<HolderAction> out = new ArrayList<>();
     if (e instanceof Deadline d) {
       stopByNanos = d.stopByNanos();
       if (workerUp && placement == Placement.LEASED_GPU) {
@@ -308,7 +130,7 @@ public final class HolderRules {
     return out;
   }
 
-  private void idle(Event e, List<Action> out) {
+  private void idle(HolderEvent e, List<HolderAction> out) {
     if (e instanceof StartIdle) {
       atStart = true;
       enter(Phase.IDLE, "no GPU lease until a request comes", out);
@@ -319,7 +141,7 @@ public final class HolderRules {
     }
   }
 
-  private void bringUp(List<Action> out) {
+  private void bringUp(List<HolderAction> out) {
     then = Then.IDLE;
     downWhy = null;
     releaseReason = null;
@@ -334,17 +156,7 @@ public final class HolderRules {
     out.add(new Acquire(atStart ? 0.0 : null));
   }
 
-  private void launch(Placement where, String why, List<Action> out) {
-    gen++;
-    placement = where;
-    workerUp = true;
-    workerReady = false;
-    workerStopping = false;
-    enter(Phase.LOADING, why, out);
-    out.add(new Launch(gen, where, where == Placement.LEASED_GPU && stopByNanos >= 0 ? stopByNanos : null));
-  }
-
-  private void acquiring(Event e, List<Action> out) {
+  private void acquiring(HolderEvent e, List<HolderAction> out) {
     if (e instanceof Granted g) {
       acquiring = false;
       leaseHeld = true;
@@ -385,7 +197,7 @@ public final class HolderRules {
     }
   }
 
-  private void loading(Event e, List<Action> out) {
+  private void loading(HolderEvent e, List<HolderAction> out) {
     if (e instanceof WorkerReady r && r.gen() == gen) {
       workerReady = true;
       enter(Phase.SERVING, "worker loaded the models in " + r.loadMs() + " ms", out);
@@ -424,7 +236,7 @@ public final class HolderRules {
     }
   }
 
-  private void serving(Event e, List<Action> out) {
+  private void serving(HolderEvent e, List<HolderAction> out) {
     if (e instanceof Idle i) {
       down(e.now(), i.why(), "idle", settings.drainTimeoutMs(), Then.IDLE, out);
     } else if (e instanceof Yield y) {
@@ -453,214 +265,4 @@ public final class HolderRules {
     }
   }
 
-  private void goingDown(Event e, List<Action> out) {
-    if ((e instanceof SentAnswered || e instanceof DrainTimedOut) && drainingSent) {
-      drainingSent = false;
-      stopWorker(Math.max(1, (drainDeadline - e.now()) / 1_000_000), out);
-    } else if (e instanceof WorkerGone g && g.gen() == gen) {
-      workerUp = false;
-      out.add(new RequeueSent());
-      workerGone(e.now(), out);
-    } else if (e instanceof WorkerHung h && h.gen() == gen && workerUp) {
-      out.add(new KillWorker(gen));
-    } else if (e instanceof WorkerFailed f && f.gen() == gen && workerUp) {
-      out.add(new KillWorker(gen));
-    } else if (e instanceof Granted) {
-      // A grant for an acquire the shutdown or a release overtook: nobody will use it.
-      acquiring = false;
-      leaseHeld = true;
-      workerGone(e.now(), out);
-    } else if (e instanceof Refused) {
-      acquiring = false;
-      workerGone(e.now(), out);
-    }
-  }
-
-  /** Stops serving: the images in hand finish (within {@code withinMs}), the worker stops, the lease goes back. */
-  private void down(long now, String why, String reason, long withinMs, Then next, List<Action> out) {
-    downWhy = why;
-    releaseReason = reason;
-    then = next;
-    enter(Phase.DRAINING, why, out);
-    if (!workerUp) {
-      workerGone(now, out);
-    } else if (workerReady && !workerStopping) {
-      out.add(new Detach());
-      drainingSent = true;
-      drainDeadline = now + withinMs * 1_000_000L;
-      out.add(new AwaitSentAnswered(withinMs));
-    } else if (!workerStopping) {
-      out.add(new KillWorker(gen)); // still loading: nothing to finish
-      workerStopping = true;
-    }
-  }
-
-  private void stopWorker(long withinMs, List<Action> out) {
-    workerStopping = true;
-    out.add(new StopWorker(gen, withinMs));
-  }
-
-  /** The worker is gone: release the lease (when held), or go on at once. */
-  private void workerGone(long now, List<Action> out) {
-    if (workerUp || acquiring) {
-      return; // an acquire in flight is released when it comes
-    }
-    if (leaseHeld) {
-      if (!releasing) {
-        releasing = true;
-        out.add(new Release(releaseReason));
-      }
-      return;
-    }
-    afterReleased(now, out);
-  }
-
-  private void afterReleased(long now, List<Action> out) {
-    if (workerUp || acquiring || leaseHeld) {
-      return;
-    }
-    if (shutdownAsked) {
-      shutdownAsked = false;
-      if (phase != Phase.SHUTTING_DOWN) {
-        enter(Phase.SHUTTING_DOWN, downWhy == null ? "shutting down" : downWhy, out);
-      }
-      answerReleaseCallers(out);
-      out.add(new ShutdownDone());
-      return;
-    }
-    if (then == Then.LOST) {
-      then = Then.IDLE;
-      switch (settings.onLeaseLost()) {
-        case IDLE -> enter(Phase.IDLE, lostWhy, out);
-        case CPU -> launch(Placement.CPU, lostWhy + "; scoring on CPU without a lease", out);
-        case EXIT -> {
-          enter(Phase.SHUTTING_DOWN, lostWhy + "; exiting with 3", out);
-          out.add(new Exit(3));
-        }
-      }
-    } else {
-      enter(Phase.IDLE, downWhy == null ? "idle" : downWhy, out);
-    }
-    answerReleaseCallers(out); // the GPU is back: whatever comes next, a waiting /release is done
-  }
-
-  private void reachedIdle(String why, List<Action> out) {
-    enter(Phase.IDLE, why, out);
-    answerReleaseCallers(out);
-  }
-
-  private void answerReleaseCallers(List<Action> out) {
-    while (releaseCallers > 0) {
-      releaseCallers--;
-      out.add(new ReleaseDone());
-    }
-  }
-
-  private void releaseAsked(ReleaseAsked r, List<Action> out) {
-    switch (phase) {
-      case STARTING, IDLE -> out.add(new ReleaseDone());
-      case ACQUIRING -> {
-        releaseCallers++;
-        downAfterLoad = r.why();
-        downAfterLoadReason = "released";
-      }
-      case LOADING -> {
-        releaseCallers++;
-        downAfterLoad = r.why();
-        downAfterLoadReason = "released";
-        downAfterLoadWithinMs = settings.drainTimeoutMs();
-      }
-      case SERVING -> {
-        releaseCallers++;
-        down(r.now(), r.why(), "released", settings.drainTimeoutMs(), Then.IDLE, out);
-      }
-      case DRAINING, LEASE_LOST -> releaseCallers++;
-      case SHUTTING_DOWN -> out.add(new ReleaseDone());
-    }
-  }
-
-  /**
-   * Revoked or lost: no model call starts any more, the calls running finish within the holder's
-   * own deadline (the worker is killed if they do not), and only once the worker is gone is the
-   * lease released, which confirms a revocation.
-   */
-  private void leaseLost(LeaseLost l, List<Action> out) {
-    if (!leaseHeld || releasing) {
-      return;
-    }
-    lostWhy = "the GPU lease was " + (l.loss().revoked() ? "revoked" : "lost") + " (" + l.loss().message() + ")";
-    releaseReason = null;
-    downAfterLoad = null;
-    if (phase != Phase.SHUTTING_DOWN) {
-      then = Then.LOST;
-      downWhy = lostWhy;
-      enter(Phase.LEASE_LOST, lostWhy, out);
-      if (settings.onLeaseLost() == OnLeaseLost.EXIT) {
-        out.add(new FailPending(new HttpError(503, ErrorCode.LEASE_LOST, lostWhy + "; the " + settings.name() + " is exiting")));
-      }
-    }
-    if (!workerUp) {
-      workerGone(l.now(), out);
-      return;
-    }
-    if (workerReady) {
-      out.add(new Detach());
-      drainingSent = false;
-      stopWorker(Math.max(1, l.remainingMs()), out);
-    } else {
-      out.add(new KillWorker(gen));
-      workerStopping = true;
-    }
-  }
-
-  private void shutdown(ShutdownAsked s, List<Action> out) {
-    if (shutdownAsked) {
-      return;
-    }
-    if (phase == Phase.SHUTTING_DOWN && !workerUp && !leaseHeld && !acquiring) {
-      out.add(new ShutdownDone()); // already down (on_lease_lost: exit)
-      return;
-    }
-    shutdownAsked = true;
-    downWhy = s.why();
-    releaseReason = "shutdown";
-    boolean serving = phase == Phase.SERVING;
-    if (!serving) {
-      // No worker to finish the waiting images in time: they end now.
-      out.add(new FailPending(new HttpError(ErrorCode.SHUTTING_DOWN, "the " + settings.name() + " is shutting down")));
-    }
-    enter(Phase.SHUTTING_DOWN, s.why(), out);
-    if (!serving) {
-      goDownNow(s.now(), out);
-    } else if (inflightDrained) {
-      goDownNow(s.now(), out);
-    }
-    // Serving: the requests in flight finish first (InflightDrained), then the worker stops.
-  }
-
-  private void goDownNow(long now, List<Action> out) {
-    if (workerUp && !workerStopping) {
-      out.add(new Detach());
-      if (workerReady) {
-        stopWorker(settings.drainTimeoutMs(), out);
-      } else {
-        out.add(new KillWorker(gen));
-        workerStopping = true;
-      }
-      return;
-    }
-    workerGone(now, out);
-  }
-
-  private void startDone(String failure, List<Action> out) {
-    if (atStart) {
-      atStart = false;
-      out.add(new StartDone(failure));
-    }
-  }
-
-  private void enter(Phase p, String why, List<Action> out) {
-    phase = p;
-    out.add(new Enter(p, why));
-  }
 }

@@ -8,13 +8,13 @@ import java.util.function.Consumer;
 /**
  * What uses the leased GPU for a {@link HolderLoop}, one worker ({@code gen}) at a time: the
  * sidecar's worker process, or a model server behind {@code iqa gpu serve}. Every call comes on
- * the loop's event loop; every worker launched ends with exactly one {@link HolderRules.WorkerGone}
+ * the loop's event loop; every worker launched ends with exactly one {@link HolderEvent.WorkerGone}
  * given to {@code events}.
  */
 public interface Upstream {
 
   /** Starts (or wakes) worker {@code gen}; under a lease it must stop by {@code stopByNanos} on its own. */
-  void launch(int gen, Placement where, Long stopByNanos, Consumer<HolderRules.Event> events);
+  void launch(int gen, Placement where, Long stopByNanos, Consumer<HolderEvent> events);
 
   /** Worker {@code gen}: finish what runs, give the GPU back; forced after {@code withinMs}. */
   void stop(int gen, long withinMs);

@@ -291,6 +291,35 @@ class StateFileTest {
     }
   }
 
+  /** Round 3: the file's names became the Java side's (token_hash, vram_mb, ...); files written before are read. */
+  @Test
+  void aVersionTwoFileInShortNamesIsReadAndRewrittenInTheJavaNames() throws Exception {
+    Path state = dir.resolve("broker-state.jsonl");
+    String th = io.iqa.protocol.Sha256.hex("token-of-v2");
+    String ended = io.iqa.protocol.Sha256.hex("ended-v2");
+    Files.writeString(state, "{\"op\":\"snapshot\",\"v\":2,\"next_id\":5,\"next_event_seq\":9,\"recovering\":false,"
+        + "\"leases\":[{\"id\":3,\"th\":\"" + th + "\",\"gpu\":0,\"owner\":\"old\",\"purpose\":\"\",\"vram\":0,"
+        + "\"excl\":true,\"prio\":\"normal\",\"pid\":null,\"pidid\":null,\"host\":null,\"ttl\":60000,\"age\":10,"
+        + "\"expires_wall\":1,\"yield\":true}],\"ended\":[{\"id\":2,\"th\":\"" + ended + "\",\"reason\":\"expired\"}]}\n"
+        + "{\"op\":\"renew\",\"id\":3,\"ttl\":90000,\"age\":20,\"expires_wall\":2}\n");
+    try (TestBroker b = new TestBroker(config(state), false)) {
+      assertEquals("", warnings(), "a whole version 2 file reads without a warning");
+      JsonObject shown = b.get("/v1/gpu/status").json().getJsonArray("gpus").getJsonObject(0).getJsonArray("leases")
+          .getJsonObject(0);
+      assertEquals(3, shown.getLong("lease_id"), shown.encode());
+      assertEquals(true, shown.getBoolean("yield"), shown.encode());
+      assertEquals(200, b.post("/v1/gpu/renew", new JsonObject().put("token", "token-of-v2")).status());
+      assertEquals(410, b.post("/v1/gpu/renew", new JsonObject().put("token", "ended-v2")).status(),
+          "the ended lease of the old snapshot still says why");
+      assertTrue(shown.getDouble("expires_in_s") > 60, "the renew line's ttl of 90 s: " + shown);
+      b.post("/v1/gpu/release", new JsonObject().put("token", "token-of-v2"));
+      assertTrue(lease(b, "new").getLong("lease_id") >= 5, "ids go on from next_id");
+    }
+    String now = Files.readString(state);
+    assertTrue(now.contains("\"token_hash\":\"" + th + "\"") && now.contains("\"vram_mb\":0")
+        && now.contains("\"ttl_ms\":90000") && !now.contains("\"th\":"), now);
+  }
+
   @Test
   void freshDiscardsADamagedFileAndStartsOver() throws Exception {
     Path state = dir.resolve("broker-state.jsonl");

@@ -1,5 +1,7 @@
 package io.iqa.simulator;
 
+import io.iqa.holder.HolderAction;
+import io.iqa.holder.HolderEvent;
 import io.iqa.holder.GpuMode;
 import io.iqa.holder.HolderRules;
 import io.iqa.holder.OnLeaseLost;
@@ -53,7 +55,7 @@ final class SidecarHolder extends Program {
           return; // its front died first: never forked, or killed by the parent-death signal at once
         }
         if (sim.chance(0.04)) {
-          toFront(() -> fire(new HolderRules.WorkerGone(sim.now(), gen, -1, "cannot start")));
+          toFront(() -> fire(new HolderEvent.WorkerGone(sim.now(), gen, -1, "cannot start")));
           gone = true;
           return;
         }
@@ -74,9 +76,9 @@ final class SidecarHolder extends Program {
             return;
           }
           if (sim.chance(0.02)) {
-            toFront(() -> fire(new HolderRules.WorkerFailed(sim.now(), gen, "a model did not load")));
+            toFront(() -> fire(new HolderEvent.WorkerFailed(sim.now(), gen, "a model did not load")));
           } else {
-            toFront(() -> fire(new HolderRules.WorkerReady(sim.now(), gen, 100)));
+            toFront(() -> fire(new HolderEvent.WorkerReady(sim.now(), gen, 100)));
           }
         });
         if (sim.chance(0.05)) {
@@ -135,7 +137,7 @@ final class SidecarHolder extends Program {
         if (exists && where == HolderRules.Placement.LEASED_GPU) {
           w.ledger.endUse(SidecarHolder.this.name, "worker#" + gen);
         }
-        toFront(() -> fire(new HolderRules.WorkerGone(sim.now(), gen, code, "exited " + code)));
+        toFront(() -> fire(new HolderEvent.WorkerGone(sim.now(), gen, code, "exited " + code)));
       });
     }
 
@@ -148,7 +150,7 @@ final class SidecarHolder extends Program {
         if (w.faults.launchRace()) {
           // The race put back: a stop before the process exists finds nothing and reports it gone.
           sim.log(name, "(launch race) killed before it exists: reported gone, the launch goes on");
-          toFront(() -> fire(new HolderRules.WorkerGone(sim.now(), gen, 0, "not started")));
+          toFront(() -> fire(new HolderEvent.WorkerGone(sim.now(), gen, 0, "not started")));
           return;
         }
         killRequested = true;
@@ -198,7 +200,7 @@ final class SidecarHolder extends Program {
   private long lastWork;
   private final Map<Integer, Long> heard = new HashMap<>();
   private final List<Runnable> sentAnswered = new ArrayList<>();
-  private final Deque<HolderRules.Event> events = new ArrayDeque<>();
+  private final Deque<HolderEvent> events = new ArrayDeque<>();
   private boolean handling;
 
   SidecarHolder(World w, String name) {
@@ -215,10 +217,10 @@ final class SidecarHolder extends Program {
 
   @Override
   void begin() {
-    lease.onLost(loss -> fire(new HolderRules.LeaseLost(sim.now(), loss, lease.remainingNanos() / 1_000_000)));
-    lease.onYield(why -> fire(new HolderRules.Yield(sim.now(), why, lease.remainingNanos() / 1_000_000)));
-    lease.onDeadline(stopBy -> fire(new HolderRules.Deadline(sim.now(), stopBy)));
-    fire(new HolderRules.Start(sim.now()));
+    lease.onLost(loss -> fire(new HolderEvent.LeaseLost(sim.now(), loss, lease.remainingNanos() / 1_000_000)));
+    lease.onYield(why -> fire(new HolderEvent.Yield(sim.now(), why, lease.remainingNanos() / 1_000_000)));
+    lease.onDeadline(stopBy -> fire(new HolderEvent.Deadline(sim.now(), stopBy)));
+    fire(new HolderEvent.Start(sim.now()));
     images();
     timers();
   }
@@ -237,13 +239,13 @@ final class SidecarHolder extends Program {
     after(Sim.millis(250), () -> {
       if (rules.phase() == HolderRules.Phase.SERVING && pending == 0 && sent.isEmpty()
           && sim.now() - lastWork > idleReleaseNanos) {
-        fire(new HolderRules.Idle(sim.now(), "idle"));
+        fire(new HolderEvent.Idle(sim.now(), "idle"));
       }
       if (rules.workerUp() && (rules.phase() == HolderRules.Phase.SERVING
           || rules.phase() == HolderRules.Phase.DRAINING)) {
         Long last = heard.get(rules.gen());
         if (last != null && sim.now() - last > Sim.s(2)) {
-          fire(new HolderRules.WorkerHung(sim.now(), rules.gen(), "no heartbeat"));
+          fire(new HolderEvent.WorkerHung(sim.now(), rules.gen(), "no heartbeat"));
         }
       }
       timers();
@@ -262,7 +264,7 @@ final class SidecarHolder extends Program {
   private void pump() {
     if (attached < 0) {
       if (pending > 0) {
-        fire(new HolderRules.Demand(sim.now()));
+        fire(new HolderEvent.Demand(sim.now()));
       }
       return;
     }
@@ -285,7 +287,7 @@ final class SidecarHolder extends Program {
     }
   }
 
-  private void fire(HolderRules.Event e) {
+  private void fire(HolderEvent e) {
     events.addLast(e);
     if (handling) {
       return;
@@ -293,8 +295,8 @@ final class SidecarHolder extends Program {
     handling = true;
     try {
       while (!events.isEmpty()) {
-        HolderRules.Event next = events.pollFirst();
-        List<HolderRules.Action> out = rules.handle(next);
+        HolderEvent next = events.pollFirst();
+        List<HolderAction> out = rules.handle(next);
         sim.log(name, next.getClass().getSimpleName() + " -> " + rules.phase());
         out.forEach(this::act);
       }
@@ -303,39 +305,39 @@ final class SidecarHolder extends Program {
     }
   }
 
-  private void act(HolderRules.Action a) {
-    if (a instanceof HolderRules.Enter en) {
+  private void act(HolderAction a) {
+    if (a instanceof HolderAction.Enter en) {
       if (en.phase() == HolderRules.Phase.IDLE && pending > 0) {
-        fire(new HolderRules.Demand(sim.now()));
+        fire(new HolderEvent.Demand(sim.now()));
       }
-    } else if (a instanceof HolderRules.Acquire acq) {
+    } else if (a instanceof HolderAction.Acquire acq) {
       long waitMs = acq.waitS() == null ? (long) (waitS * 1000) : (long) (acq.waitS() * 1000);
       lease.acquire(new SimBroker.Ask(name, ttlMs, waitMs, true, Priority.NORMAL, pid), identity(), held ->
-          fire(held == null ? new HolderRules.Refused(sim.now(), "no lease")
-              : new HolderRules.Granted(sim.now(), held.gpu(), lease.stopBy())));
-    } else if (a instanceof HolderRules.Launch l) {
+          fire(held == null ? new HolderEvent.Refused(sim.now(), "no lease")
+              : new HolderEvent.Granted(sim.now(), held.gpu(), lease.stopBy())));
+    } else if (a instanceof HolderAction.Launch l) {
       Worker worker = new Worker(l.gen(), l.where(), l.stopByNanos());
       workers.put(l.gen(), worker);
       heard.put(l.gen(), sim.now());
       worker.launch();
-    } else if (a instanceof HolderRules.Attach at) {
+    } else if (a instanceof HolderAction.Attach at) {
       attached = at.gen();
       lastWork = sim.now();
       pump();
-    } else if (a instanceof HolderRules.Detach) {
+    } else if (a instanceof HolderAction.Detach) {
       attached = -1;
-    } else if (a instanceof HolderRules.AwaitSentAnswered aw) {
+    } else if (a instanceof HolderAction.AwaitSentAnswered aw) {
       boolean[] told = {false};
       Runnable tell = () -> {
         if (!told[0]) {
           told[0] = true;
-          fire(new HolderRules.SentAnswered(sim.now()));
+          fire(new HolderEvent.SentAnswered(sim.now()));
         }
       };
       after(aw.withinMs() * 1_000_000L, () -> {
         if (!told[0]) {
           told[0] = true;
-          fire(new HolderRules.DrainTimedOut(sim.now()));
+          fire(new HolderEvent.DrainTimedOut(sim.now()));
         }
       });
       if (sent.isEmpty()) {
@@ -343,27 +345,27 @@ final class SidecarHolder extends Program {
       } else {
         sentAnswered.add(tell);
       }
-    } else if (a instanceof HolderRules.StopWorker s) {
+    } else if (a instanceof HolderAction.StopWorker s) {
       Worker worker = workers.get(s.gen());
       if (worker != null) {
         worker.stop(s.withinMs());
       }
-    } else if (a instanceof HolderRules.KillWorker k) {
+    } else if (a instanceof HolderAction.KillWorker k) {
       Worker worker = workers.get(k.gen());
       if (worker != null) {
         worker.kill();
       }
-    } else if (a instanceof HolderRules.FailPending) {
+    } else if (a instanceof HolderAction.FailPending) {
       pending = 0;
-    } else if (a instanceof HolderRules.FailSent) {
+    } else if (a instanceof HolderAction.FailSent) {
       sent.clear();
-    } else if (a instanceof HolderRules.RequeueSent) {
+    } else if (a instanceof HolderAction.RequeueSent) {
       pending += sent.size();
       sent.clear();
-    } else if (a instanceof HolderRules.Release r) {
+    } else if (a instanceof HolderAction.Release r) {
       lease.close(r.reason());
-      after(sim.ms(1, 10), () -> fire(new HolderRules.LeaseReleased(sim.now())));
-    } else if (a instanceof HolderRules.SendDeadline d) {
+      after(sim.ms(1, 10), () -> fire(new HolderEvent.LeaseReleased(sim.now())));
+    } else if (a instanceof HolderAction.SendDeadline d) {
       Worker worker = workers.get(d.gen());
       if (worker != null) {
         long by = d.stopByNanos();

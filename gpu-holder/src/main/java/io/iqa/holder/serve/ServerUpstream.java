@@ -1,5 +1,6 @@
 package io.iqa.holder.serve;
 
+import io.iqa.holder.HolderEvent;
 import io.iqa.client.ChildProcess;
 import io.iqa.client.ProcessFamily;
 import io.iqa.holder.HolderLease;
@@ -41,7 +42,7 @@ final class ServerUpstream implements Upstream {
   private final UpstreamHttp http;
   private final HolderLease lease;
   private final GpuMemory memory;
-  private Consumer<HolderRules.Event> events;
+  private Consumer<HolderEvent> events;
   private int gen;
   private int goneGen;
   /** The worker the process serves now (0: none; asleep or stopped). */
@@ -76,7 +77,7 @@ final class ServerUpstream implements Upstream {
   }
 
   @Override
-  public void launch(int gen, Placement where, Long stopByNanos, Consumer<HolderRules.Event> events) {
+  public void launch(int gen, Placement where, Long stopByNanos, Consumer<HolderEvent> events) {
     this.events = events;
     this.gen = gen;
     this.killAsked = false;
@@ -115,10 +116,10 @@ final class ServerUpstream implements Upstream {
         state = State.AWAKE;
         lastWakeMs = ms;
         LOG.info("{} is awake on gpu {} after {} ms", options.name(), gpu, ms);
-        events.accept(new HolderRules.WorkerReady(System.nanoTime(), gen, ms));
+        events.accept(new HolderEvent.WorkerReady(System.nanoTime(), gen, ms));
       } else {
         lastTrouble = ar.cause().getMessage();
-        events.accept(new HolderRules.WorkerFailed(System.nanoTime(), gen, Text.printable(lastTrouble)));
+        events.accept(new HolderEvent.WorkerFailed(System.nanoTime(), gen, Text.printable(lastTrouble)));
       }
     });
   }
@@ -312,7 +313,7 @@ final class ServerUpstream implements Upstream {
       vertx.cancelTimer(deadlineTimer);
       deadlineTimer = -1;
     }
-    events.accept(new HolderRules.WorkerGone(System.nanoTime(), gen, code, why));
+    events.accept(new HolderEvent.WorkerGone(System.nanoTime(), gen, code, why));
   }
 
   /** Stops the process the front started (at its shutdown), whatever it does; completes once it has exited. */

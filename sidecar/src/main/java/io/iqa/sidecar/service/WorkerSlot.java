@@ -1,5 +1,6 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.holder.HolderEvent;
 import io.iqa.client.Lease;
 import io.iqa.holder.HolderLease;
 import io.iqa.holder.HolderRules;
@@ -78,7 +79,7 @@ final class WorkerSlot implements Upstream {
 
   /** Starts worker {@code gen}; what becomes of it comes back as events. */
   @Override
-  public void launch(int gen, Placement where, Long stopBy, Consumer<HolderRules.Event> events) {
+  public void launch(int gen, Placement where, Long stopBy, Consumer<HolderEvent> events) {
     Map<String, String> env = switch (where) {
       case LEASED_GPU -> lease.workerEnv();
       case CPU -> Lease.noGpuEnv();
@@ -95,15 +96,15 @@ final class WorkerSlot implements Upstream {
     w.ready().onComplete(ar -> {
       if (ar.succeeded()) {
         loaded(ar.result(), where);
-        events.accept(new HolderRules.WorkerReady(System.nanoTime(), gen, ar.result().getLong("load_ms", 0L)));
+        events.accept(new HolderEvent.WorkerReady(System.nanoTime(), gen, ar.result().getLong("load_ms", 0L)));
       } else if (ar.cause() instanceof WorkerProcess.ModelsFailed && !w.exited().isComplete()) {
-        events.accept(new HolderRules.WorkerFailed(System.nanoTime(), gen, ar.cause().getMessage()));
+        events.accept(new HolderEvent.WorkerFailed(System.nanoTime(), gen, ar.cause().getMessage()));
       }
       // Else it could not start or died while loading: its WorkerGone says so (worker_failed).
     });
     w.exited().onComplete(ar -> {
       running.remove(gen);
-      events.accept(new HolderRules.WorkerGone(System.nanoTime(), gen, ar.result(), w.goneWhy()));
+      events.accept(new HolderEvent.WorkerGone(System.nanoTime(), gen, ar.result(), w.goneWhy()));
       trainLater();
     });
   }

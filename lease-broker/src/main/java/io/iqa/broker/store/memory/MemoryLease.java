@@ -61,7 +61,7 @@ final class MemoryLease {
    * the broker was down is not counted: a younger lease turns stale later, never sooner) and the
    * expiry {@code rule} gives it.
    */
-  static MemoryLease restored(LeaseJournal.LeaseRecord r, long now, long wallNow, RestoreRule rule) {
+  static MemoryLease restored(LeaseRecord r, long now, long wallNow, RestoreRule rule) {
     long granted = now - r.ageMs();
     MemoryLease l = new MemoryLease(r.id(), r.tokenHash(), r.gpu(), r.owner(), r.purpose(), r.vramMb(), r.exclusive(),
         r.priority(), r.pid(), r.pidIdentity(), r.host(), granted, r.ttlMs(),
@@ -74,8 +74,8 @@ final class MemoryLease {
   }
 
   /** @return this lease as the state file keeps it, {@code now} on this store's clock */
-  LeaseJournal.LeaseRecord record(long now, long expiresWallMs) {
-    return new LeaseJournal.LeaseRecord(leaseId, tokenHash, gpu, owner, purpose, vramMb, exclusive, priority, pid,
+  LeaseRecord record(long now, long expiresWallMs) {
+    return new LeaseRecord(leaseId, tokenHash, gpu, owner, purpose, vramMb, exclusive, priority, pid,
         pidIdentity, host, ttlMs, now - grantedMono, expiresWallMs, yieldable, revoked,
         revoked == null ? 0 : revokedMono - grantedMono);
   }

@@ -1,7 +1,5 @@
 package io.iqa.broker.store.memory;
 
-import com.github.benmanes.caffeine.cache.Cache;
-import com.github.benmanes.caffeine.cache.Caffeine;
 import io.iqa.broker.store.AcquireResult;
 import io.iqa.broker.store.EndReason;
 import io.iqa.broker.store.Lease;
@@ -11,7 +9,6 @@ import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.StoreClock;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreSettings;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -39,9 +36,7 @@ final class MemoryLeases {
   private final Map<String, MemoryLease> byToken = new HashMap<>();
   private final Map<Long, MemoryLease> byId = new TreeMap<>();
   final MemoryEventLog log;
-  private final Cache<String, Tombstone> ended;
-  /** The leases that ended last, oldest first, as a snapshot of the state file keeps them. */
-  private final java.util.ArrayDeque<LeaseJournal.Ended> lastEnded = new java.util.ArrayDeque<>();
+  final EndedLeases ended;
   LeaseJournal journal;
   long nextLeaseId = 1;
   /** While the store grants nothing after a start without its lease state, the end of that grace; else 0. */
@@ -55,12 +50,7 @@ final class MemoryLeases {
     this.capacity = capacity;
     this.queue = queue;
     this.log = new MemoryEventLog(settings.eventsMax());
-    this.ended = Caffeine.newBuilder()
-        // Eviction bookkeeping on the caller's thread: no hop to the common pool on every release.
-        .executor(Runnable::run)
-        .maximumSize(settings.tombstonesMax())
-        .expireAfterWrite(Duration.ofMillis(settings.tombstoneTtlMs()))
-        .build();
+    this.ended = new EndedLeases(settings);
   }
 
   MemoryLease byToken(String tokenHash) {
@@ -105,10 +95,6 @@ final class MemoryLeases {
     return log.add(wall(monoMs()), type, 0, gpu, subject, "", "broker", detail, null, null);
   }
 
-  List<LeaseEvent> events() {
-    return log.all();
-  }
-
   /**
    * @return the refusal: the holders of the devices the request could use, and when one of them will
    *     expire, turn stale, or recovery ends (the earliest time a retry could succeed)
@@ -137,7 +123,7 @@ final class MemoryLeases {
   MemoryLease live(String tokenHash, long now, Outbox out) {
     MemoryLease l = byToken.get(tokenHash);
     if (l == null) {
-      throw lostOrUnknown(tokenHash);
+      throw ended.lostOrUnknown(tokenHash);
     }
     if (l.expiresMono <= now) {
       throw StoreException.leaseLost(endExpired(l, now, out), l.leaseId);
@@ -251,7 +237,7 @@ final class MemoryLeases {
     capacity.free(l);
     byToken.remove(l.tokenHash);
     byId.remove(l.leaseId);
-    remember(gone);
+    ended.remember(gone);
     out.events.add(event(eventType, l, by, detail, immediate));
     out.wakes.add(l.gpu);
     compactIfDue(now);
@@ -259,27 +245,13 @@ final class MemoryLeases {
 
   private void compactIfDue(long now) {
     if (journal != null && journal.compactionDue(byId.size())) {
-      journal.compactIfDue(byId.size(), nextLeaseId, log.nextSeq, recovering(now), records(now), lastEnded);
+      journal.compactIfDue(byId.size(), nextLeaseId, log.nextSeq, recovering(now), records(now), ended.last());
     }
-  }
-
-  /** An ended lease: a late renew or release hears why (after a restart too, for the last few hundred). */
-  void remember(LeaseJournal.Ended e) {
-    ended.put(e.tokenHash(), new Tombstone(e.id(), e.reason()));
-    lastEnded.addLast(e);
-    if (lastEnded.size() > LeaseJournal.ENDED_KEPT) {
-      lastEnded.removeFirst();
-    }
-  }
-
-  /** @return the leases that ended last, oldest first */
-  java.util.Collection<LeaseJournal.Ended> lastEnded() {
-    return lastEnded;
   }
 
   /** @return every live lease as the state file keeps it */
-  List<LeaseJournal.LeaseRecord> records(long now) {
-    List<LeaseJournal.LeaseRecord> list = new ArrayList<>();
+  List<LeaseRecord> records(long now) {
+    List<LeaseRecord> list = new ArrayList<>();
     byId.values().forEach(l -> list.add(l.record(now, wallMs(l.expiresMono))));
     return list;
   }
@@ -301,14 +273,6 @@ final class MemoryLeases {
       }
     }
     recoveringUntil = 0;
-  }
-
-  StoreException lostOrUnknown(String tokenHash) {
-    Tombstone tomb = ended.getIfPresent(tokenHash);
-    if (tomb == null) {
-      return new StoreException(StoreException.Kind.UNKNOWN_LEASE, "no lease is known for this token");
-    }
-    return StoreException.leaseLost(tomb.reason, tomb.leaseId);
   }
 
   LeaseEvent event(LeaseEventType type, MemoryLease l, String by, String reason, Boolean immediate) {

@@ -30,7 +30,6 @@ import org.slf4j.LoggerFactory;
 public final class LeasedProcess {
 
   private static final Logger LOG = LoggerFactory.getLogger(LeasedProcess.class);
-  private static final long FAMILY_POLL_MS = 200;
 
   /**
    * How the run ended: the command's exit code (128 + signal when a signal ended it).
@@ -131,7 +130,7 @@ public final class LeasedProcess {
       throw e instanceof IqaException ie ? ie : new IqaException("cannot start " + name + ": " + e, e);
     }
     ProcessFamily family = families.of(p, runId, name);
-    Edge edge = new Edge(rules, events, family, lease, name);
+    HeldProcessLoop edge = new HeldProcessLoop(rules, events, family, lease, name, timeoutMs);
     events.add(new HeldProcessRules.Started(System.nanoTime(), p.pid()));
     p.onExit().thenRun(() -> events.add(new HeldProcessRules.Tick(System.nanoTime())));
     // This JVM asked to stop (SIGTERM, Ctrl-C): stop the command too, and release only once it is gone.
@@ -162,128 +161,6 @@ public final class LeasedProcess {
       } catch (IllegalStateException shuttingDown) {
         // the hook runs (or ran) and waits for the loop, which is done
       }
-    }
-  }
-
-  /** The loop that feeds {@link HeldProcessRules} and carries out what it says. */
-  private final class Edge {
-    final HeldProcessRules rules;
-    final BlockingQueue<HeldProcessRules.Event> events;
-    final ProcessFamily family;
-    final Lease lease;
-    final String name;
-    final CountDownLatch done = new CountDownLatch(1);
-    volatile LeaseLoss loss;
-    long wakeAt = Long.MAX_VALUE;
-    boolean watching;
-    boolean mainReported;
-    boolean timedOut;
-    long goneNanos;
-
-    Edge(HeldProcessRules rules, BlockingQueue<HeldProcessRules.Event> events, ProcessFamily family, Lease lease,
-        String name) {
-      this.rules = rules;
-      this.events = events;
-      this.family = family;
-      this.lease = lease;
-      this.name = name;
-    }
-
-    Result loop(long timeoutAt) {
-      try {
-        while (true) {
-          long now = System.nanoTime();
-          long next = Math.min(wakeAt, timeoutAt);
-          if (watching) {
-            next = Math.min(next, now + FAMILY_POLL_MS * 1_000_000L);
-          }
-          HeldProcessRules.Event e;
-          try {
-            e = events.poll(Math.max(0, next - now), TimeUnit.NANOSECONDS);
-          } catch (InterruptedException ie) {
-            Thread.currentThread().interrupt();
-            e = new HeldProcessRules.Stop(System.nanoTime(), HeldProcessRules.Cause.SIGNAL, "interrupted");
-          }
-          now = System.nanoTime();
-          if (e != null) {
-            Result r = feed(e);
-            if (r != null) {
-              return r;
-            }
-          }
-          // What the loop sees for itself: the timeout, the command's exit, the family gone.
-          if (!timedOut && now >= timeoutAt) {
-            timedOut = true;
-            LOG.warn("{} ran past its {} ms timeout; stopping it", name, timeoutMs);
-            Result r = feed(new HeldProcessRules.Stop(now, HeldProcessRules.Cause.TIMEOUT, "past its timeout"));
-            if (r != null) {
-              return r;
-            }
-          }
-          if (now >= wakeAt) {
-            wakeAt = Long.MAX_VALUE;
-            Result r = feed(new HeldProcessRules.Tick(now));
-            if (r != null) {
-              return r;
-            }
-          }
-          if (!mainReported && !family.main().isAlive()) {
-            mainReported = true;
-            Result r = feed(new HeldProcessRules.MainExited(now, family.main().exitValue()));
-            if (r != null) {
-              return r;
-            }
-          }
-          if (watching) {
-            List<Long> running = family.running();
-            if (running.isEmpty()) {
-              goneNanos = now;
-              Result r = feed(new HeldProcessRules.FamilyGone(now));
-              if (r != null) {
-                return r;
-              }
-            }
-          }
-        }
-      } finally {
-        done.countDown();
-      }
-    }
-
-    private Result feed(HeldProcessRules.Event e) {
-      HeldProcessRules.Phase before = rules.phase();
-      Result result = null;
-      for (HeldProcessRules.Action a : rules.handle(e)) {
-        if (a instanceof HeldProcessRules.Signal s) {
-          List<Long> running = family.running();
-          if (!s.again()) {
-            LOG.warn("stopping {} ({}): SIG{} to {}", name, s.why(), s.signal(),
-                running.isEmpty() ? "its process group" : family.describe(running));
-          } else if (!running.isEmpty()) {
-            LOG.debug("SIG{} again to {} of {}: {}", s.signal(), family.describe(running), name, s.why());
-          }
-          family.signal(s.signal());
-        } else if (a instanceof HeldProcessRules.WakeAt w) {
-          wakeAt = w.at();
-        } else if (a instanceof HeldProcessRules.WatchFamily) {
-          watching = true;
-        } else if (a instanceof HeldProcessRules.Release r) {
-          if (lease != null) {
-            lease.close(r.reason());
-          }
-        } else if (a instanceof HeldProcessRules.Finish f) {
-          result = new Result(f.exitCode(), timedOut, loss,
-              f.stoppedBy() == HeldProcessRules.Cause.YIELD && loss == null, goneNanos == 0 ? System.nanoTime() : goneNanos);
-        }
-      }
-      if (before == HeldProcessRules.Phase.RUNNING && rules.phase() == HeldProcessRules.Phase.LINGERING) {
-        List<Long> left = family.running();
-        if (!left.isEmpty()) {
-          LOG.warn("{} exited; {} it started still run{}: holding the lease until they exit", name,
-              family.describe(left), left.size() == 1 ? "s" : "");
-        }
-      }
-      return result;
     }
   }
 

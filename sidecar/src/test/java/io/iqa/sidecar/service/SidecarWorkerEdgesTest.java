@@ -74,6 +74,30 @@ class SidecarWorkerEdgesTest extends SidecarLeaseFixture {
   }
 
   /**
+   * A worker JVM that starts slower than the lease's ttl (5 s against 3 s, as one did under CI's
+   * load) still serves under the renewed lease: the deadline it goes by is the one of when it
+   * speaks, not of its launch. (The CI failure itself, a stale INIT acted on before the newer
+   * deadlines were read, needs the worker to stall between those frames; this holds the start.)
+   */
+  @Test
+  void aWorkerThatStartsSlowerThanTheLeasesTtlStillServesUnderTheRenewedLease() throws Exception {
+    SidecarProcess s = sidecar(new JsonObject().put("lease", new JsonObject().put("ttl_s", 3))
+        .put("worker", new JsonObject().put("jvm_args", new io.vertx.core.json.JsonArray()
+            .add("-Djava.system.class.loader=" + SlowStartClassLoader.class.getName())
+            .add("-Diqa.test.start_delay_ms=5000"))));
+    try {
+      for (int i = 0; i < 3; i++) {
+        HttpResponse<String> r = s.inferAsync(SidecarServiceTest.jpeg(60 + i)).get(60, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode(), r.body() + "\n" + s.log());
+      }
+      assertFalse(s.log().contains("own deadline"), s.log());
+      assertEquals("serving", s.health().getString("state"), s.log());
+    } finally {
+      s.close();
+    }
+  }
+
+  /**
    * A revocation that comes while the worker is being launched (its JVM starting, not yet
    * connected) stops it the moment it exists, and only then is the lease released: when the waiter
    * is granted, the process table shows no worker of the sidecar's.

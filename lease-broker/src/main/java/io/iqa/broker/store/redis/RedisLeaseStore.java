@@ -92,25 +92,7 @@ public final class RedisLeaseStore implements LeaseStore {
 
   @Override
   public Future<Void> start(List<GpuDevice> gpus, StoreListener brokerListener) {
-    // Every lease id another broker hands out raises this broker's floor, so that a Redis that lost
-    // its data never hands out an id twice (lease-store.lua keeps the counter above every floor).
-    StoreListener storeListener = new StoreListener() {
-      @Override
-      public void onEvent(LeaseEvent event, boolean local) {
-        maxLeaseId.accumulateAndGet(event.leaseId(), Math::max);
-        brokerListener.onEvent(event, local);
-      }
-
-      @Override
-      public void onWake(int gpu) {
-        brokerListener.onWake(gpu);
-      }
-
-      @Override
-      public void onResync() {
-        brokerListener.onResync();
-      }
-    };
+    StoreListener storeListener = new IdFloorListener(maxLeaseId, brokerListener);
     this.listener = storeListener;
     JsonArray devices = new JsonArray();
     gpus.forEach(g -> devices.add(new JsonObject().put("index", g.index()).put("vram", g.vramMb())));

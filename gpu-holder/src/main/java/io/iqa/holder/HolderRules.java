@@ -1,6 +1,5 @@
 package io.iqa.holder;
 
-import io.iqa.client.LeaseLoss;
 import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.HttpError;
 import io.iqa.holder.HolderAction.*;

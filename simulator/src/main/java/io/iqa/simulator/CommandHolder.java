@@ -75,9 +75,9 @@ final class CommandHolder extends Program {
 
   private void next() {
     int run = ++round;
-    SimBroker.Ask a = ask(ttlMs, yieldable);
+    SimWire.Ask a = ask(ttlMs, yieldable);
     if (container) {
-      a = new SimBroker.Ask(a.owner(), a.ttlMs(), Math.min(a.waitMs(), 3000), false, a.priority(), a.pid());
+      a = new SimWire.Ask(a.owner(), a.ttlMs(), Math.min(a.waitMs(), 3000), false, a.priority(), a.pid());
     }
     lease.acquire(a, identity(), held -> {
       if (run != round) {

@@ -38,11 +38,11 @@ abstract class Program extends Host {
   abstract void onKilled();
 
   /** A request: the ttl, a wait that is 0, short, or longer than the ttl, yield or not. */
-  SimBroker.Ask ask(long ttlMs, boolean yieldable) {
+  SimWire.Ask ask(long ttlMs, boolean yieldable) {
     double r = sim.rnd.nextDouble();
     long waitMs = r < 0.3 ? 0 : r < 0.6 ? (long) (100 + sim.rnd.nextDouble() * 2000)
         : (long) (ttlMs * (1.5 + sim.rnd.nextDouble() * 2));
-    return new SimBroker.Ask(name, ttlMs, waitMs, yieldable, Priority.values()[sim.pick(3)], pid);
+    return new SimWire.Ask(name, ttlMs, waitMs, yieldable, Priority.values()[sim.pick(3)], pid);
   }
 
   String identity() {

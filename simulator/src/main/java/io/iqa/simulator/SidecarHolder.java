@@ -23,174 +23,10 @@ import java.util.Map;
  */
 final class SidecarHolder extends Program {
 
-  private static final long LEAD = 250_000_000L;
-
-  /** One worker process. */
-  private final class Worker {
-    final String name;
-    final int gen;
-    final HolderRules.Placement where;
-    final long leaseId;
-    long stopBy;
-    boolean exists;
-    boolean killRequested;
-    boolean hung;
-    boolean stopping;
-    boolean gone;
-    long lastBeat;
-    int running;
-
-    Worker(int gen, HolderRules.Placement where, Long stopBy) {
-      this.name = SidecarHolder.this.name + "/w" + gen;
-      this.gen = gen;
-      this.where = where;
-      this.leaseId = lease.leaseId();
-      this.stopBy = stopBy == null ? Long.MAX_VALUE : stopBy;
-    }
-
-    void launch() {
-      long starting = sim.ms(200, 1500);
-      sim.after(starting, () -> {
-        if (gone) {
-          return; // its front died first: never forked, or killed by the parent-death signal at once
-        }
-        if (sim.chance(0.04)) {
-          toFront(() -> fire(new HolderEvent.WorkerGone(sim.now(), gen, -1, "cannot start")));
-          gone = true;
-          return;
-        }
-        exists = true;
-        lastBeat = sim.now();
-        if (killRequested) {
-          // Killed the moment its process exists: before INIT, so it never touches the GPU.
-          dieIn(sim.ms(1, 20), 137);
-          return;
-        }
-        if (where == HolderRules.Placement.LEASED_GPU) {
-          w.ledger.startUse(SidecarHolder.this.name, "worker#" + gen, leaseId, 0);
-        }
-        beat();
-        watchdog();
-        sim.after(sim.ms(200, 2000), () -> {
-          if (gone || hung) {
-            return;
-          }
-          if (sim.chance(0.02)) {
-            toFront(() -> fire(new HolderEvent.WorkerFailed(sim.now(), gen, "a model did not load")));
-          } else {
-            toFront(() -> fire(new HolderEvent.WorkerReady(sim.now(), gen, 100)));
-          }
-        });
-        if (sim.chance(0.05)) {
-          sim.after(sim.ms(500, 10_000), () -> {
-            // Not while its front is paused too: with both frozen no process of the system can act
-            // (a cgroup frozen whole); the worker's memory stays until one of them runs again.
-            if (!gone && sim.now() >= pausedUntil) {
-              sim.log(name, "hangs (SIGSTOP)");
-              hung = true;
-            }
-          });
-        } else if (sim.chance(0.05)) {
-          sim.after(sim.ms(500, 10_000), () -> {
-            if (!gone && !hung) {
-              sim.log(name, "crashes");
-              dieIn(0, 1);
-            }
-          });
-        }
-      });
-    }
-
-    private void beat() {
-      sim.after(Sim.s(1), () -> {
-        if (!gone && !hung) {
-          toFront(() -> heard(gen));
-          beat();
-        }
-      });
-    }
-
-    /** The worker's own hold on the lease: it kills itself a moment before the stop-by time. */
-    private void watchdog() {
-      sim.after(Sim.millis(50), () -> {
-        if (gone || hung) {
-          return;
-        }
-        if (stopBy != Long.MAX_VALUE && sim.now() > stopBy - LEAD) {
-          sim.log(name, "the lease's deadline is near without word from the front: kills itself");
-          dieIn(sim.ms(5, 50), 137);
-          return;
-        }
-        watchdog();
-      });
-    }
-
-    void dieIn(long nanos, int code) {
-      if (gone) {
-        return;
-      }
-      sim.after(nanos, () -> {
-        if (gone) {
-          return;
-        }
-        gone = true;
-        if (exists && where == HolderRules.Placement.LEASED_GPU) {
-          w.ledger.endUse(SidecarHolder.this.name, "worker#" + gen);
-        }
-        toFront(() -> fire(new HolderEvent.WorkerGone(sim.now(), gen, code, "exited " + code)));
-      });
-    }
-
-    /** SIGKILL: before the process exists, the moment it does (the fixed race); after, now. */
-    void kill() {
-      if (gone) {
-        return;
-      }
-      if (!exists) {
-        if (w.faults.launchRace()) {
-          // The race put back: a stop before the process exists finds nothing and reports it gone.
-          sim.log(name, "(launch race) killed before it exists: reported gone, the launch goes on");
-          toFront(() -> fire(new HolderEvent.WorkerGone(sim.now(), gen, 0, "not started")));
-          return;
-        }
-        killRequested = true;
-        return;
-      }
-      dieIn(sim.ms(1, 20), 137);
-    }
-
-    /** STOP: the images running finish, the worker exits; killed after {@code withinMs}. */
-    void stop(long withinMs) {
-      if (gone) {
-        return;
-      }
-      if (!exists) {
-        kill();
-        return;
-      }
-      sim.after(withinMs * 1_000_000L, this::kill);
-      if (!stopping && !hung) {
-        stopping = true;
-        sim.after(sim.ms(20, 300), () -> dieIn(sim.ms(20, 100), 0));
-      }
-    }
-
-    void job(Runnable answered) {
-      if (gone || hung || stopping || !exists) {
-        return; // a hung worker answers nothing; a stopping one hands it back
-      }
-      running++;
-      sim.after(sim.ms(20, 300), () -> {
-        running--;
-        if (!gone && !hung) {
-          toFront(answered);
-        }
-      });
-    }
-  }
+  static final long LEAD = 250_000_000L;
 
   private final HolderRules rules;
-  private final Map<Integer, Worker> workers = new HashMap<>();
+  private final Map<Integer, SimWorker> workers = new HashMap<>();
   private final long idleReleaseNanos;
   private final long ttlMs;
   private final double waitS;
@@ -252,12 +88,12 @@ final class SidecarHolder extends Program {
     });
   }
 
-  private void heard(int gen) {
+  void heard(int gen) {
     heard.put(gen, sim.now());
   }
 
-  /** Worker {@code gen}'s messages come over its socket to the front (which may be paused). */
-  private void toFront(Runnable r) {
+  /** Worker {@code gen}'s frames come over its stdout to the front (which may be paused). */
+  void toFront(Runnable r) {
     sim.after(sim.ms(0.05, 1), () -> run(r));
   }
 
@@ -268,7 +104,7 @@ final class SidecarHolder extends Program {
       }
       return;
     }
-    Worker worker = workers.get(attached);
+    SimWorker worker = workers.get(attached);
     while (pending > 0 && worker != null) {
       pending--;
       long id = sim.now();
@@ -287,7 +123,7 @@ final class SidecarHolder extends Program {
     }
   }
 
-  private void fire(HolderEvent e) {
+  void fire(HolderEvent e) {
     events.addLast(e);
     if (handling) {
       return;
@@ -312,11 +148,11 @@ final class SidecarHolder extends Program {
       }
     } else if (a instanceof HolderAction.Acquire acq) {
       long waitMs = acq.waitS() == null ? (long) (waitS * 1000) : (long) (acq.waitS() * 1000);
-      lease.acquire(new SimBroker.Ask(name, ttlMs, waitMs, true, Priority.NORMAL, pid), identity(), held ->
+      lease.acquire(new SimWire.Ask(name, ttlMs, waitMs, true, Priority.NORMAL, pid), identity(), held ->
           fire(held == null ? new HolderEvent.Refused(sim.now(), "no lease")
               : new HolderEvent.Granted(sim.now(), held.gpu(), lease.stopBy())));
     } else if (a instanceof HolderAction.Launch l) {
-      Worker worker = new Worker(l.gen(), l.where(), l.stopByNanos());
+      SimWorker worker = new SimWorker(this, l.gen(), l.where(), l.stopByNanos());
       workers.put(l.gen(), worker);
       heard.put(l.gen(), sim.now());
       worker.launch();
@@ -346,12 +182,12 @@ final class SidecarHolder extends Program {
         sentAnswered.add(tell);
       }
     } else if (a instanceof HolderAction.StopWorker s) {
-      Worker worker = workers.get(s.gen());
+      SimWorker worker = workers.get(s.gen());
       if (worker != null) {
         worker.stop(s.withinMs());
       }
     } else if (a instanceof HolderAction.KillWorker k) {
-      Worker worker = workers.get(k.gen());
+      SimWorker worker = workers.get(k.gen());
       if (worker != null) {
         worker.kill();
       }
@@ -366,7 +202,7 @@ final class SidecarHolder extends Program {
       lease.close(r.reason());
       after(sim.ms(1, 10), () -> fire(new HolderEvent.LeaseReleased(sim.now())));
     } else if (a instanceof HolderAction.SendDeadline d) {
-      Worker worker = workers.get(d.gen());
+      SimWorker worker = workers.get(d.gen());
       if (worker != null) {
         long by = d.stopByNanos();
         sim.after(sim.ms(0.05, 1), () -> {
@@ -381,7 +217,7 @@ final class SidecarHolder extends Program {
   /** A GC pause or SIGSTOP of the front: it does nothing for a while; its worker goes on. */
   void pause(long nanos) {
     if (workers.values().stream().anyMatch(wk -> wk.hung && !wk.gone)) {
-      return; // see Worker.launch: the system does not survive both frozen at once
+      return; // see SimWorker.launch: the system does not survive both frozen at once
     }
     sim.log(name, "front paused for " + nanos / 1_000_000 + " ms");
     pausedUntil = Math.max(pausedUntil, sim.now() + nanos);
@@ -390,7 +226,7 @@ final class SidecarHolder extends Program {
   @Override
   void onKilled() {
     // The workers have a parent-death signal: they go with the front; one not forked yet never is.
-    for (Worker wk : workers.values()) {
+    for (SimWorker wk : workers.values()) {
       if (wk.exists) {
         wk.dieIn(sim.ms(1, 20), 137);
       } else {

@@ -1,8 +1,8 @@
 package io.iqa.simulator;
 
+import io.iqa.simulator.SimWire.*;
 import io.iqa.broker.gpu.GpuDevice;
 import io.iqa.broker.lease.Reaper;
-import io.iqa.broker.lease.Timers;
 import io.iqa.broker.lease.Waiters;
 import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.AcquireResult;
@@ -16,7 +16,6 @@ import io.iqa.broker.store.StoreListener;
 import io.iqa.broker.store.StoreSettings;
 import io.iqa.broker.store.StoreSnapshot;
 import io.iqa.broker.store.memory.MemoryLeaseStore;
-import io.iqa.protocol.wire.Priority;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -36,25 +35,6 @@ import java.util.function.Consumer;
  */
 final class SimBroker {
 
-  /** A lease request as a program sends it. */
-  record Ask(String owner, long ttlMs, long waitMs, boolean yieldable, Priority priority, long pid) {
-  }
-
-  /** The answer to a lease request: a grant (token, lease, queued_ms), or why not. */
-  record Grant(String token, long leaseId, int gpu, long ttlMs, long queuedMs, String refused) {
-  }
-
-  /** A renew's or release's answer: 200, or 404/410 ({@code lost}: the reason), or 503. */
-  record Answer(boolean ok, String lost, boolean unavailable, long ttlMs) {
-  }
-
-  /** What the watch channel says: revoked, yield_requested, ended, or that the stream broke. */
-  record WatchMsg(String type, String reason) {
-  }
-
-  private record Watcher(Host client, Consumer<WatchMsg> sink) {
-  }
-
   final Host host;
   private final Sim sim;
   private final Net net;
@@ -69,12 +49,10 @@ final class SimBroker {
   private long monoBase;
   private long wallOffset;
   private final Set<Net.Call<?>> held = new LinkedHashSet<>();
-  private final Map<Long, List<Watcher>> watches = new HashMap<>();
+  private final SimWatches watches;
   private final Map<String, Long> ttls = new HashMap<>();
   private boolean storeUp;
   private long nextToken;
-  private long nextTimer;
-  private final Set<Long> cancelled = new HashSet<>();
   long recoveringUntil;
 
   SimBroker(Sim sim, Net net, Ledger ledger, Processes processes, StoreSettings settings, RestoreRule restoreRule,
@@ -82,6 +60,7 @@ final class SimBroker {
     this.sim = sim;
     this.host = new Host(sim, "broker");
     this.net = net;
+    this.watches = new SimWatches(net, host);
     this.ledger = ledger;
     this.processes = processes;
     this.file = new SimJournalFile(sim);
@@ -95,17 +74,7 @@ final class SimBroker {
   /** The broker's own clocks: monotonic from its start, wall from the host's (which may step). */
   private StoreClock clock() {
     long base = monoBase;
-    return new StoreClock() {
-      @Override
-      public long monotonicMs() {
-        return (sim.now() + base) / 1_000_000;
-      }
-
-      @Override
-      public long wallMs() {
-        return (sim.now() + wallOffset) / 1_000_000;
-      }
-    };
+    return StoreClock.of(() -> (sim.now() + base) / 1_000_000, () -> (sim.now() + wallOffset) / 1_000_000);
   }
 
   /** The host's wall clock steps by {@code nanos} (NTP, an operator): only wall time moves. */
@@ -127,7 +96,7 @@ final class SimBroker {
     }
     store = s;
     storeUp = true;
-    waiters = new Waiters(timers(), store);
+    waiters = new Waiters(new SimTimers(host, () -> sim.now() + monoBase), store);
     StoreSnapshot snap = store.snapshot().result();
     recoveringUntil = snap.recoveringUntil() == null ? 0 : sim.now() + settings.recoveryGraceMs() * 1_000_000L;
     Set<Long> restored = new HashSet<>();
@@ -164,7 +133,7 @@ final class SimBroker {
         }
         sim.log("broker", e.type().wireName() + " lease " + e.leaseId() + " (" + e.owner() + ")"
             + (e.reason() == null ? "" : ": " + e.reason()));
-        tellWatchers(e);
+        watches.tell(e);
       }
 
       @Override
@@ -172,31 +141,6 @@ final class SimBroker {
         if (waiters != null) {
           waiters.wake(gpu);
         }
-      }
-    };
-  }
-
-  private Timers timers() {
-    return new Timers() {
-      @Override
-      public long set(long delayMs, Runnable task) {
-        long id = nextTimer++;
-        host.after(delayMs * 1_000_000L, () -> {
-          if (!cancelled.remove(id)) {
-            task.run();
-          }
-        });
-        return id;
-      }
-
-      @Override
-      public void cancel(long id) {
-        cancelled.add(id);
-      }
-
-      @Override
-      public long nanoTime() {
-        return sim.now() + monoBase;
       }
     };
   }
@@ -209,9 +153,7 @@ final class SimBroker {
     List<Net.Call<?>> calls = new ArrayList<>(held);
     held.clear();
     calls.forEach(Net.Call::reset);
-    watches.values().forEach(list -> list.forEach(w -> net.send(host, w.client(), () -> w.sink().accept(
-        new WatchMsg("broken", "the broker went away")))));
-    watches.clear();
+    watches.breakAll();
     store = null;
     waiters = null;
   }
@@ -330,7 +272,7 @@ final class SimBroker {
         return;
       }
       Lease l = ar.result();
-      watches.computeIfAbsent(l.leaseId(), id -> new ArrayList<>()).add(new Watcher(client, sink));
+      watches.add(l.leaseId(), client, sink);
       net.send(host, client, () -> sink.accept(new WatchMsg("open", null)));
       if (l.revoking()) {
         net.send(host, client, () -> sink.accept(new WatchMsg("revoked", l.revoked().wireName())));
@@ -338,26 +280,6 @@ final class SimBroker {
         net.send(host, client, () -> sink.accept(new WatchMsg("yield_requested", "a waiter wants the GPU")));
       }
     });
-  }
-
-  private void tellWatchers(LeaseEvent e) {
-    List<Watcher> list = watches.get(e.leaseId());
-    if (list == null) {
-      return;
-    }
-    for (Watcher w : list) {
-      if (e.revokes()) {
-        net.send(host, w.client(), () -> w.sink().accept(new WatchMsg("revoked", e.type().wireName())));
-      } else if (e.type() == io.iqa.broker.store.LeaseEventType.YIELD_REQUESTED) {
-        net.send(host, w.client(), () -> w.sink().accept(new WatchMsg("yield_requested", e.reason())));
-      }
-      if (e.freesCapacity()) {
-        net.send(host, w.client(), () -> w.sink().accept(new WatchMsg("ended", e.type().wireName())));
-      }
-    }
-    if (e.freesCapacity()) {
-      watches.remove(e.leaseId());
-    }
   }
 
   /** An operator (or another program) force-releases {@code owner}'s leases. */

@@ -49,11 +49,11 @@ final class SimLeaseClient {
   }
 
   /** Asks for a lease; {@code done} gets it, or null when none came. */
-  void acquire(SimBroker.Ask ask, String identity, Consumer<Held> done) {
+  void acquire(SimWire.Ask ask, String identity, Consumer<Held> done) {
     long sent = sim.now();
     String waiterKey = name + "-" + waiterSeq++;
     long timeout = ask.waitMs() * 1_000_000L + Sim.s(3);
-    net.<SimBroker.Grant>call(host, broker.host, timeout, call -> broker.acquire(call, ask, identity, waiterKey), o -> {
+    net.<SimWire.Grant>call(host, broker.host, timeout, call -> broker.acquire(call, ask, identity, waiterKey), o -> {
       if (!o.ok() || o.answer().refused() != null) {
         if (!o.ok()) {
           // The HTTP client gave up or its connection broke: the broker drops its place in the queue.
@@ -63,7 +63,7 @@ final class SimLeaseClient {
         done.accept(null);
         return;
       }
-      SimBroker.Grant g = o.answer();
+      SimWire.Grant g = o.answer();
       token = g.token();
       leaseId = g.leaseId();
       ttl = g.ttlMs() * 1_000_000L;
@@ -142,7 +142,7 @@ final class SimLeaseClient {
         });
       } else if (a instanceof LeaseRules.SendRenew r) {
         String t = token;
-        net.<SimBroker.Answer>call(host, broker.host, r.timeoutNanos(), call -> broker.renew(call, t), o -> {
+        net.<SimWire.Answer>call(host, broker.host, r.timeoutNanos(), call -> broker.renew(call, t), o -> {
           if (rules != mine) {
             return;
           }
@@ -166,7 +166,7 @@ final class SimLeaseClient {
       } else if (a instanceof LeaseRules.SendRelease r) {
         String t = token;
         sim.log(name, "releases lease " + leaseId + (r.reason() == null ? "" : " (" + r.reason() + ")"));
-        net.<SimBroker.Answer>call(host, broker.host, Sim.s(10), call -> broker.release(call, t, r.reason()), o -> { });
+        net.<SimWire.Answer>call(host, broker.host, Sim.s(10), call -> broker.release(call, t, r.reason()), o -> { });
       }
     }
   }
@@ -184,12 +184,12 @@ final class SimLeaseClient {
           }
         });
       } else {
-        net.send(broker.host, host, () -> watchEvent(new SimBroker.WatchMsg("broken", "refused")));
+        net.send(broker.host, host, () -> watchEvent(new SimWire.WatchMsg("broken", "refused")));
       }
     });
     host.after(Sim.s(3), () -> {
       if (rules == mine && watching && attempt == watchAttempt && !watchOpen) {
-        watchEvent(new SimBroker.WatchMsg("broken", "no answer"));
+        watchEvent(new SimWire.WatchMsg("broken", "no answer"));
       }
     });
     watchOpen = false;
@@ -198,7 +198,7 @@ final class SimLeaseClient {
   private int watchAttempt;
   private boolean watchOpen;
 
-  private void watchEvent(SimBroker.WatchMsg msg) {
+  private void watchEvent(SimWire.WatchMsg msg) {
     if (!watching) {
       return;
     }

@@ -1,6 +1,7 @@
 package io.iqa.broker.store;
 
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
 
 /**
  * The time a lease store decides by. The memory store runs on {@link #SYSTEM} (the host's
@@ -16,29 +17,24 @@ public interface StoreClock {
   /** @return the wall-clock time (epoch ms) now */
   long wallMs();
 
-  StoreClock SYSTEM = new StoreClock() {
-    @Override
-    public long monotonicMs() {
-      return System.nanoTime() / 1_000_000L;
-    }
-
-    @Override
-    public long wallMs() {
-      return System.currentTimeMillis();
-    }
-  };
+  StoreClock SYSTEM = of(() -> System.nanoTime() / 1_000_000L, System::currentTimeMillis);
 
   /** @return a clock that reads {@code ms} (epoch ms) for both */
   static StoreClock manual(AtomicLong ms) {
+    return of(ms::get, ms::get);
+  }
+
+  /** @return the clock that reads {@code monotonic} and {@code wall} */
+  static StoreClock of(LongSupplier monotonic, LongSupplier wall) {
     return new StoreClock() {
       @Override
       public long monotonicMs() {
-        return ms.get();
+        return monotonic.getAsLong();
       }
 
       @Override
       public long wallMs() {
-        return ms.get();
+        return wall.getAsLong();
       }
     };
   }

@@ -18,7 +18,6 @@ import io.iqa.broker.store.StoreSnapshot;
 import io.iqa.broker.store.JournalFile;
 import io.iqa.broker.store.RestoreRule;
 import io.vertx.core.Future;
-import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;

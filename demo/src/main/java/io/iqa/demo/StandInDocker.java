@@ -3,7 +3,6 @@ package io.iqa.demo;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * A {@code docker} for a machine without Docker: the project's {@code scripts/stand-in-docker} (run
@@ -22,7 +21,7 @@ final class StandInDocker {
   static Path write(Path dir, Path root, Path sidecarJar) throws IOException {
     Path bin = Files.createDirectories(dir.resolve("bin"));
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    executable(bin.resolve("container"), """
+    return io.iqa.testkit.StandInDocker.write(bin, """
         #!/bin/bash
         # The stand-in container of the IQA demo: what the sidecar image runs, without a container.
         visible=""
@@ -34,16 +33,6 @@ final class StandInDocker {
         shift
         files=(); for f in "$@"; do files+=("$dir/${f#/in/}"); done
         CUDA_VISIBLE_DEVICES="$visible" exec "%s" -jar "%s" score "${files[@]}"
-        """.formatted(java, sidecarJar));
-    executable(bin.resolve("docker"), """
-        #!/bin/bash
-        STAND_IN_DOCKER_CONTAINER="$(dirname "$0")/container" exec "%s" "$@"
-        """.formatted(root.resolve("scripts/stand-in-docker")));
-    return bin;
-  }
-
-  private static void executable(Path file, String script) throws IOException {
-    Files.writeString(file, script);
-    Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rwxr-xr-x"));
+        """.formatted(java, sidecarJar), root);
   }
 }

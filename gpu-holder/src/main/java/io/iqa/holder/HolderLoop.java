@@ -6,9 +6,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Deque;
 import java.util.List;
 import java.util.function.IntConsumer;
 
@@ -53,10 +51,9 @@ public final class HolderLoop {
   private final HolderLease lease;
   private final HolderRules rules;
   private final HolderState status = new HolderState();
-  private final Deque<HolderEvent> events = new ArrayDeque<>();
+  private final HolderInbox inbox;
   private Upstream workers;
   private Pending work;
-  private boolean handling;
   private final Promise<Void> started = Promise.promise();
   private final List<Promise<Void>> releases = new ArrayList<>();
   private Promise<Void> shutdown;
@@ -74,6 +71,7 @@ public final class HolderLoop {
         why -> fire(new HolderEvent.Yield(System.nanoTime(), why, remainingMs())),
         stopBy -> fire(new HolderEvent.Deadline(System.nanoTime(), stopBy))) : null;
     this.rules = new HolderRules(settings);
+    this.inbox = new HolderInbox(rules, (e, actions) -> carryOut(actions));
   }
 
   /** @return the lease, null when this holder takes none */
@@ -127,20 +125,8 @@ public final class HolderLoop {
     return started.future();
   }
 
-  /** Queues {@code e} and handles every queued event in order; an event an action raises waits its turn. */
   private void fire(HolderEvent e) {
-    events.addLast(e);
-    if (handling) {
-      return;
-    }
-    handling = true;
-    try {
-      while (!events.isEmpty()) {
-        carryOut(rules.handle(events.pollFirst()));
-      }
-    } finally {
-      handling = false;
-    }
+    inbox.fire(e);
   }
 
   private void carryOut(List<HolderAction> actions) {

@@ -1,5 +1,6 @@
 package io.iqa.cli;
 
+import io.iqa.testkit.StandInDocker;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;

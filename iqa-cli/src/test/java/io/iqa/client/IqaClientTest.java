@@ -71,7 +71,7 @@ class IqaClientTest {
 
   /** A stand-in docker whose container is {@code body}: it checks the arguments it was given, then runs score. */
   private Path standInDocker(String body) throws Exception {
-    return io.iqa.cli.StandInDocker.write(dir.resolve("bin"), body);
+    return io.iqa.testkit.StandInDocker.write(dir.resolve("bin"), body);
   }
 
   /**

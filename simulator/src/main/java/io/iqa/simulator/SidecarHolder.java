@@ -2,6 +2,7 @@ package io.iqa.simulator;
 
 import io.iqa.holder.HolderAction;
 import io.iqa.holder.HolderEvent;
+import io.iqa.holder.HolderInbox;
 import io.iqa.holder.GpuMode;
 import io.iqa.holder.HolderRules;
 import io.iqa.holder.OnLeaseLost;
@@ -36,8 +37,7 @@ final class SidecarHolder extends Program {
   private long lastWork;
   private final Map<Integer, Long> heard = new HashMap<>();
   private final List<Runnable> sentAnswered = new ArrayList<>();
-  private final Deque<HolderEvent> events = new ArrayDeque<>();
-  private boolean handling;
+  private final HolderInbox inbox;
 
   SidecarHolder(World w, String name) {
     super(w, name);
@@ -48,6 +48,10 @@ final class SidecarHolder extends Program {
         : OnLeaseLost.CPU;
     this.rules = new HolderRules(new HolderRules.Settings(GpuMode.LEASED, true, onLost, sim.ms(1000, 4000) / 1_000_000,
         waitS));
+    this.inbox = new HolderInbox(rules, (e, out) -> {
+      sim.log(name, e.getClass().getSimpleName() + " -> " + rules.phase());
+      out.forEach(this::act);
+    });
     this.killable = true;
   }
 
@@ -124,21 +128,7 @@ final class SidecarHolder extends Program {
   }
 
   void fire(HolderEvent e) {
-    events.addLast(e);
-    if (handling) {
-      return;
-    }
-    handling = true;
-    try {
-      while (!events.isEmpty()) {
-        HolderEvent next = events.pollFirst();
-        List<HolderAction> out = rules.handle(next);
-        sim.log(name, next.getClass().getSimpleName() + " -> " + rules.phase());
-        out.forEach(this::act);
-      }
-    } finally {
-      handling = false;
-    }
+    inbox.fire(e);
   }
 
   private void act(HolderAction a) {

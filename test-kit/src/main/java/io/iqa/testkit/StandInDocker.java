@@ -1,4 +1,4 @@
-package io.iqa.cli;
+package io.iqa.testkit;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -6,7 +6,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 
 /**
- * A {@code docker} for the tests: the project's {@code scripts/stand-in-docker} (run with a cidfile,
+ * A {@code docker} for the tests and the demo: the project's {@code scripts/stand-in-docker} (run with a cidfile,
  * kill, inspect, wait; the container a process group of its own, outside the client's), whose
  * container is the test's script: it gets {@code docker run}'s arguments after {@code --cidfile FILE}.
  */
@@ -25,12 +25,17 @@ public final class StandInDocker {
    * @return {@code bin}, for the fallback's search path; calls are logged to {@code bin/stand-in-docker.log}
    */
   public static Path write(Path bin, String containerScript) throws IOException {
+    return write(bin, containerScript, root());
+  }
+
+  /** {@link #write(Path, String)} with the project's scripts under {@code root}. */
+  public static Path write(Path bin, String containerScript, Path root) throws IOException {
     Files.createDirectories(bin);
     executable(bin.resolve("container"), containerScript);
     executable(bin.resolve("docker"), """
         #!/bin/bash
         STAND_IN_DOCKER_CONTAINER="$(dirname "$0")/container" exec "%s" "$@"
-        """.formatted(root().resolve("scripts/stand-in-docker")));
+        """.formatted(root.resolve("scripts/stand-in-docker")));
     return bin;
   }
 

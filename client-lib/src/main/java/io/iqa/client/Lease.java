@@ -25,12 +25,10 @@ import org.slf4j.LoggerFactory;
  *       next renew ({@code 410});</li>
  *   <li>the broker answers {@code 410 lease_lost} or {@code 404 unknown_lease} (a broker restarted
  *       without its state) to a renew;</li>
- *   <li>no renew succeeded before the holder's own deadline, whatever the broker answers or fails to
- *       answer. The deadline is never later than the broker's expires_at and not much earlier: the
- *       request's send time plus the time the broker held it ({@code queued_ms}) plus the ttl, moved
- *       on by each successful renew to its send time plus the ttl. The callback runs a safety margin
- *       (a tenth of the ttl, at most 2 s) before it, so the holder has stopped before anyone else can
- *       be granted the GPU.</li>
+ *   <li>no renew succeeded before the holder's own deadline (never later than the broker's
+ *       expires_at: {@link LeaseRules}' deadline rule), whatever the broker answers or fails to
+ *       answer. The callback runs a safety margin before it, so the holder has stopped before anyone
+ *       else can be granted the GPU.</li>
  * </ul>
  * After a loss stop all GPU work, then call {@link #close()}: its release is the confirmation a
  * revoking broker waits for to hand the GPU on at once (else at the lease's expires_at).
@@ -48,10 +46,9 @@ public final class Lease implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(Lease.class);
 
-  private final Http broker;
+  private final LeaseCalls calls;
   private final ScheduledExecutorService scheduler;
   private final LeaseView granted;
-  private final String token;
   private final long ttlNanos;
   private final LeaseRules rules;
   private final LeaseWatch watch;
@@ -64,15 +61,14 @@ public final class Lease implements AutoCloseable {
   private CompletableFuture<?> released;
 
   Lease(Http broker, ScheduledExecutorService scheduler, JsonNode granted, long requestSentNanos, Runnable onClose) {
-    this.broker = broker;
     this.scheduler = scheduler;
     this.granted = io.iqa.protocol.wire.WireJson.fromTree(granted, LeaseView.class);
-    this.token = this.granted.token();
     this.ttlNanos = (long) ((this.granted.ttlS() == null ? 0 : this.granted.ttlS()) * 1e9);
     long queued = this.granted.queuedMs() == null ? 0 : this.granted.queuedMs() * 1_000_000L;
     this.rules = new LeaseRules(id(), requestSentNanos, queued, ttlNanos);
     this.onClose = onClose;
-    this.watch = new LeaseWatch(broker, token, id(), gpu(), scheduler, this::submit);
+    this.calls = new LeaseCalls(broker, this.granted.token(), ttlNanos);
+    this.watch = new LeaseWatch(broker, this.granted.token(), id(), gpu(), scheduler, this::submit);
   }
 
   /** Starts the rules' timers and the watch. */
@@ -212,7 +208,7 @@ public final class Lease implements AutoCloseable {
       for (LeaseRules.Action a : actions) {
         if (a instanceof LeaseRules.SendRelease r) {
           // Sent under the lock, so that every caller of close() finds this one release to wait for.
-          released = broker.postJson("/v1/gpu/release", releaseBody(r.reason()), Duration.ofSeconds(10));
+          released = calls.release(r.reason());
         }
       }
     }
@@ -224,7 +220,13 @@ public final class Lease implements AutoCloseable {
       if (a instanceof LeaseRules.WakeAt w) {
         wakeAt(w.at());
       } else if (a instanceof LeaseRules.SendRenew r) {
-        renew(r);
+        calls.renew(r).thenAccept(e -> {
+          if (e instanceof LeaseRules.RenewFailed f) {
+            LOG.warn("renewing lease {} failed ({}); retrying, and stopping by its own deadline in {} ms", id(),
+                f.why(), remaining().toMillis());
+          }
+          submit(e);
+        });
       } else if (a instanceof LeaseRules.Lost l) {
         LOG.warn("GPU lease {} lost: {}", id(), l.loss().message());
         cancelWake();
@@ -247,27 +249,6 @@ public final class Lease implements AutoCloseable {
     } catch (RuntimeException e) {
       LOG.warn("a callback of GPU lease {} failed: {}", id(), e.toString());
     }
-  }
-
-  private void renew(LeaseRules.SendRenew r) {
-    broker.postJson("/v1/gpu/renew", Http.object().put("token", token), Duration.ofNanos(r.timeoutNanos()))
-        .whenComplete((answer, error) -> {
-          long now = System.nanoTime();
-          if (error == null && answer.status() == 200) {
-            submit(new LeaseRules.RenewOk(now, r.sentAt(),
-                (long) (answer.body().path("ttl_s").asDouble(ttlNanos / 1e9) * 1e9)));
-          } else if (error == null && (answer.status() == 410 || answer.status() == 404)) {
-            LeaseLoss.Reason reason = answer.status() == 404 ? LeaseLoss.Reason.UNKNOWN_LEASE
-                : LeaseLoss.Reason.fromWire(answer.body().path("reason").asText(null));
-            submit(new LeaseRules.RenewRefused(now, reason, answer.body().path("message").asText(reason.wireName())));
-          } else {
-            String why = error != null ? String.valueOf(error.getCause() != null ? error.getCause().getMessage()
-                : error.getMessage()) : answer.status() + " " + answer.body().path("message").asText();
-            LOG.warn("renewing lease {} failed ({}); retrying, and stopping by its own deadline in {} ms", id(), why,
-                remaining().toMillis());
-            submit(new LeaseRules.RenewFailed(now, why));
-          }
-        });
   }
 
   private synchronized void wakeAt(long at) {
@@ -332,11 +313,6 @@ public final class Lease implements AutoCloseable {
    */
   public Boolean releaseConfirmed() {
     return releaseConfirmed;
-  }
-
-  private com.fasterxml.jackson.databind.node.ObjectNode releaseBody(String why) {
-    var body = Http.object().put("token", token);
-    return why == null ? body : body.put("reason", why);
   }
 
   /** Stops renewing and watching without releasing (see {@link LeaseClient#halt()}). */

@@ -320,6 +320,22 @@ class StateFileTest {
         && now.contains("\"ttl_ms\":90000") && !now.contains("\"th\":"), now);
   }
 
+  /** Round 3: an unknown name reads as null with the shared Jackson mapper; a revocation must not read as none. */
+  @Test
+  void aSnapshotLeaseWithAnUnknownRevocationIsNotRestoredAsHeld() throws Exception {
+    Path state = dir.resolve("broker-state.jsonl");
+    Files.writeString(state, "{\"op\":\"snapshot\",\"v\":3,\"next_id\":5,\"leases\":[{\"id\":3,\"token_hash\":\""
+        + io.iqa.protocol.Sha256.hex("t") + "\",\"gpu\":0,\"owner\":\"old\",\"vram_mb\":0,\"exclusive\":true,"
+        + "\"priority\":\"normal\",\"ttl_ms\":60000,\"revoked\":\"martian\"}]}\n");
+    try (TestBroker b = new TestBroker(config(state), false)) {
+      assertTrue(warnings().contains("unknown revocation martian") && warnings().contains("that lease is lost"),
+          warnings());
+      assertEquals(0, b.get("/v1/gpu/status").json().getJsonArray("gpus").getJsonObject(0).getJsonArray("leases")
+          .size(), "a lease whose revocation cannot be read is not held again");
+      assertEquals("recovering", b.get("/health").json().getString("status"), "a lost lease starts the grace");
+    }
+  }
+
   @Test
   void freshDiscardsADamagedFileAndStartsOver() throws Exception {
     Path state = dir.resolve("broker-state.jsonl");

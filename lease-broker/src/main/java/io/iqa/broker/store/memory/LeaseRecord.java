@@ -66,7 +66,13 @@ record LeaseRecord(
     if (j == null) {
       throw new IllegalArgumentException("the lease is missing");
     }
-    return WireJson.fromMap(j.getMap(), LeaseRecord.class);
+    LeaseRecord r = WireJson.fromMap(j.getMap(), LeaseRecord.class);
+    Object rv = j.getValue("revoked", j.getValue("rv"));
+    if (rv != null && r.revoked() == null) {
+      // An unknown name reads as null: a revoked lease must never come back as a held one.
+      throw new IllegalArgumentException("unknown revocation " + rv);
+    }
+    return r;
   }
 
   LeaseRecord renewed(long ttl, long age, long expiresWall) {

@@ -1,0 +1,47 @@
+package io.iqa.client;
+
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * A lease's two calls to the broker, renew and release, and what a renew's answer means to its
+ * {@link LeaseRules}: 200 moves the deadline on, 404 and 410 lose the lease (with the broker's
+ * reason), anything else (no answer, a 5xx) is a failure to retry.
+ */
+final class LeaseCalls {
+
+  private final Http broker;
+  private final String token;
+  private final long ttlNanos;
+
+  LeaseCalls(Http broker, String token, long ttlNanos) {
+    this.broker = broker;
+    this.token = token;
+    this.ttlNanos = ttlNanos;
+  }
+
+  /** @return the event the renew's answer is, never failed */
+  CompletableFuture<LeaseRules.Event> renew(LeaseRules.SendRenew r) {
+    return broker.postJson("/v1/gpu/renew", Http.object().put("token", token), Duration.ofNanos(r.timeoutNanos()))
+        .handle((answer, error) -> {
+          long now = System.nanoTime();
+          if (error == null && answer.status() == 200) {
+            return new LeaseRules.RenewOk(now, r.sentAt(),
+                (long) (answer.body().path("ttl_s").asDouble(ttlNanos / 1e9) * 1e9));
+          } else if (error == null && (answer.status() == 410 || answer.status() == 404)) {
+            LeaseLoss.Reason reason = answer.status() == 404 ? LeaseLoss.Reason.UNKNOWN_LEASE
+                : LeaseLoss.Reason.fromWire(answer.body().path("reason").asText(null));
+            return new LeaseRules.RenewRefused(now, reason, answer.body().path("message").asText(reason.wireName()));
+          }
+          String why = error != null ? String.valueOf(error.getCause() != null ? error.getCause().getMessage()
+              : error.getMessage()) : answer.status() + " " + answer.body().path("message").asText();
+          return new LeaseRules.RenewFailed(now, why);
+        });
+  }
+
+  /** @param why the release's reason for the broker's event ({@code yielded}, ...), or null */
+  CompletableFuture<?> release(String why) {
+    var body = Http.object().put("token", token);
+    return broker.postJson("/v1/gpu/release", why == null ? body : body.put("reason", why), Duration.ofSeconds(10));
+  }
+}

@@ -156,6 +156,11 @@ class Lease:
         self._watcher = threading.Thread(target=self._watch, name=f"lease-{self.lease_id}-watch", daemon=True)
 
     def _start(self) -> "Lease":
+        # A first tick before the holder sees the lease: a grant whose answer came after its deadline
+        # is already lost (``loss`` set), not lost a moment later on the lease's thread.
+        with self._lock:
+            actions = self._rules.handle("tick", time.monotonic_ns())
+        self._carry_out(actions)
         self._thread.start()
         self._watcher.start()
         return self
@@ -222,7 +227,6 @@ class Lease:
     # -- the lease's own thread ------------------------------------------------------------------------
 
     def _run(self) -> None:
-        self._carry_out([("wake_at", self._rules.next_wake())])
         while True:
             # Held: wake for the next renew or the deadline; lost: only the holder's close is awaited.
             timeout = max(0.0, (self._wake_at - time.monotonic_ns()) / 1e9) if self._rules.phase == "held" else None

@@ -20,6 +20,7 @@ import java.util.List;
  *
  * <p>The table, (phase, event) to (phase, actions):
  * <pre>
+ * start (the grant)                                  Deadline, then as a Tick (a grant that came too late: LOST)
  * HELD   Tick          deadline - margin passed        LOST   Lost(deadline), CloseWatch
  *                      renew due, none in flight       HELD   SendRenew, WakeAt
  *                      else                            HELD   WakeAt
@@ -140,9 +141,13 @@ public final class LeaseRules {
     this.renewAt = renewDue();
   }
 
-  /** @return the first actions, once granted: the first wake-up */
+  /** @return the first actions, once granted: the deadline, and a first tick (a grant that came too late is lost at once) */
   public List<Action> start(long now) {
-    return List.of(new WakeAt(nextWake()), new Deadline(deadline));
+    // As a tick: a grant whose answer came after its deadline is lost before the holder sees it.
+    List<Action> out = new ArrayList<>();
+    out.add(new Deadline(deadline));
+    tick(now, out);
+    return out;
   }
 
   /** @return what to do about {@code e} */

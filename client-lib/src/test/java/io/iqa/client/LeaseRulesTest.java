@@ -39,6 +39,16 @@ class LeaseRulesTest {
     assertEquals(35 * S, renew.sentAt());
   }
 
+  /** Round 3 (CI): the loss of a grant that came after its deadline waited for the first timer, so loss() was null. */
+  @Test
+  void aGrantWhoseAnswerCameAfterItsDeadlineIsLostAtTheStart() {
+    LeaseRules r = new LeaseRules(3, 0, 0, S);
+    List<Action> first = r.start(3 * S / 2);
+    assertEquals(LeaseLoss.Reason.DEADLINE, only(first, LeaseRules.Lost.class).loss().reason());
+    assertTrue(has(first, LeaseRules.CloseWatch.class), first.toString());
+    assertFalse(r.valid(3 * S / 2));
+  }
+
   @Test
   void aRenewMovesTheDeadlineToItsSendTimePlusTheTtlAndNeverBack() {
     LeaseRules r = new LeaseRules(1, 0, 0, 30 * S);

@@ -4,7 +4,6 @@ import io.iqa.holder.HolderEvent;
 import io.iqa.client.ChildProcess;
 import io.iqa.client.ProcessFamily;
 import io.iqa.holder.HolderLease;
-import io.iqa.holder.HolderRules;
 import io.iqa.holder.HolderRules.Phase;
 import io.iqa.holder.HolderRules.Placement;
 import io.iqa.holder.Upstream;

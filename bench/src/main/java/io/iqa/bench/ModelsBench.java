@@ -35,7 +35,7 @@ final class ModelsBench extends BenchCommand {
     try {
       StringBuilder perModel = new StringBuilder();
       for (ImageModel m : batch1.models()) {
-        perModel.append(perModel.length() == 0 ? "" : ", ").append(m.name()).append(' ').append(m.loadMs()).append(" ms");
+        perModel.append(perModel.length() == 0 ? "" : ", ").append(m.name()).append(' ').append(m.loaded().loadMs()).append(" ms");
       }
       System.out.println("warming up...");
       rate(batch1, jpegs, 1);
@@ -46,7 +46,7 @@ final class ModelsBench extends BenchCommand {
           .note(images + " distinct " + size + "x" + size + " JPEGs per pass; each image is hashed, decoded and "
               + "scored by all 5 models (input 256x256); best of " + rounds + " passes after a warm-up pass")
           .note("ONNX Runtime default threads on this machine's cores; devices: "
-              + batch1.models().stream().map(ImageModel::device).distinct().toList())
+              + batch1.models().stream().map(m -> m.loaded().device()).distinct().toList())
           .row("load time, all 5 models (cold, includes writing the ONNX files)", String.format("%.0f ms", loadMs), "", "")
           .row("load time per model", perModel.toString(), "", "")
           .row("images/s at batch 1", String.format("%.1f", r1), "", "")

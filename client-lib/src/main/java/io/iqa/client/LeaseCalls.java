@@ -1,5 +1,6 @@
 package io.iqa.client;
 
+import io.iqa.protocol.wire.EndReason;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 
@@ -8,17 +9,7 @@ import java.util.concurrent.CompletableFuture;
  * {@link LeaseRules}: 200 moves the deadline on, 404 and 410 lose the lease (with the broker's
  * reason), anything else (no answer, a 5xx) is a failure to retry.
  */
-final class LeaseCalls {
-
-  private final Http broker;
-  private final String token;
-  private final long ttlNanos;
-
-  LeaseCalls(Http broker, String token, long ttlNanos) {
-    this.broker = broker;
-    this.token = token;
-    this.ttlNanos = ttlNanos;
-  }
+record LeaseCalls(Http broker, String token, long ttlNanos) {
 
   /** @return the event the renew's answer is, never failed */
   CompletableFuture<LeaseRules.Event> renew(LeaseRules.SendRenew r) {
@@ -29,8 +20,8 @@ final class LeaseCalls {
             return new LeaseRules.RenewOk(now, r.sentAt(),
                 (long) (answer.body().path("ttl_s").asDouble(ttlNanos / 1e9) * 1e9));
           } else if (error == null && (answer.status() == 410 || answer.status() == 404)) {
-            LeaseLoss.Reason reason = answer.status() == 404 ? LeaseLoss.Reason.UNKNOWN_LEASE
-                : LeaseLoss.Reason.fromWire(answer.body().path("reason").asText(null));
+            EndReason reason = answer.status() == 404 ? EndReason.UNKNOWN_LEASE
+                : EndReason.heard(answer.body().path("reason").asText(null));
             return new LeaseRules.RenewRefused(now, reason, answer.body().path("message").asText(reason.wireName()));
           }
           String why = error != null ? String.valueOf(error.getCause() != null ? error.getCause().getMessage()

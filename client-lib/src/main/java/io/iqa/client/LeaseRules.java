@@ -1,5 +1,6 @@
 package io.iqa.client;
 
+import io.iqa.protocol.wire.EndReason;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -56,7 +57,7 @@ public final class LeaseRules {
   }
 
   /** A renew was answered 404 (the broker does not know the lease) or 410 ({@code reason}). */
-  public record RenewRefused(long now, LeaseLoss.Reason reason, String message) implements Event {
+  public record RenewRefused(long now, EndReason reason, String message) implements Event {
   }
 
   /** A renew got no usable answer (unreachable, timed out, 5xx). */
@@ -64,11 +65,11 @@ public final class LeaseRules {
   }
 
   /** The watch channel says the lease is revoked ({@code force_released}, {@code stale}). */
-  public record Revoked(long now, LeaseLoss.Reason reason, String message) implements Event {
+  public record Revoked(long now, EndReason reason, String message) implements Event {
   }
 
   /** The watch channel says the lease has ended (or answered 404/410). */
-  public record Ended(long now, LeaseLoss.Reason reason) implements Event {
+  public record Ended(long now, EndReason reason) implements Event {
   }
 
   /** The watch channel says a waiter asks this holder to yield. */
@@ -167,7 +168,7 @@ public final class LeaseRules {
           phase = Phase.CLOSED;
           // The broker waits for this release to hand a revoked GPU on; after a deadline loss it may
           // not know the holder stopped. A lease it already ended has nothing to confirm.
-          if (loss.revoked() || loss.reason() == LeaseLoss.Reason.DEADLINE) {
+          if (loss.revoked() || loss.reason() == EndReason.DEADLINE) {
             out.add(new SendRelease(c.reason()));
           }
         }
@@ -213,7 +214,7 @@ public final class LeaseRules {
 
   private void tick(long now, List<Action> out) {
     if (now >= deadline - margin) {
-      lose(new LeaseLoss(LeaseLoss.Reason.DEADLINE, "no renew of lease " + leaseId + " succeeded within its ttl of "
+      lose(new LeaseLoss(EndReason.DEADLINE, "no renew of lease " + leaseId + " succeeded within its ttl of "
           + ttl / 1e9 + " s: stopping by the holder's own deadline", false), out);
       return;
     }

@@ -1,5 +1,6 @@
 package io.iqa.client;
 
+import io.iqa.protocol.wire.EndReason;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.iqa.protocol.wire.WatchEvent;
 import java.net.http.HttpResponse;
@@ -107,13 +108,13 @@ final class LeaseWatch {
       String reason = data.path("reason").asText("force_released");
       String by = data.path("by").isTextual() ? " by " + data.path("by").asText() : "";
       String why = data.path("message").isTextual() ? ": " + data.path("message").asText() : "";
-      events.accept(new LeaseRules.Revoked(now, LeaseLoss.Reason.fromWire(reason),
+      events.accept(new LeaseRules.Revoked(now, EndReason.heard(reason),
           "lease " + leaseId + " revoked (" + reason + by + why + ")"));
     } else if (event == WatchEvent.YIELD_REQUESTED) {
       events.accept(new LeaseRules.YieldAsked(now, data.path("message").asText("a waiter wants gpu " + gpu)));
     } else if (event == WatchEvent.ENDED) {
       events.accept(new LeaseRules.Ended(now,
-          LeaseLoss.Reason.fromWire(data.path("reason").asText(data.path("event").asText("ended")))));
+          EndReason.heard(data.path("reason").asText(data.path("event").asText("ended")))));
     }
   }
 

@@ -1,5 +1,6 @@
 package io.iqa.client;
 
+import io.iqa.protocol.wire.EndReason;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -139,7 +140,7 @@ class LeaseClientTest {
       client.forceRelease(lease.id(), null, null, "operator", false);
       LeaseLoss loss = lost.get(5, TimeUnit.SECONDS);
       long heardMs = (System.nanoTime() - t0) / 1_000_000;
-      assertEquals(LeaseLoss.Reason.FORCE_RELEASED, loss.reason());
+      assertEquals(EndReason.FORCE_RELEASED, loss.reason());
       assertTrue(loss.revoked());
       assertTrue(heardMs < 1000, "loss heard after " + heardMs + " ms; ttl/3 is 20 s, so the watch did not work");
       assertFalse(lease.valid());
@@ -162,7 +163,7 @@ class LeaseClientTest {
       vertx.close().await(30, TimeUnit.SECONDS);
       LeaseLoss loss = lost.get(10, TimeUnit.SECONDS);
       long lostAfterMs = (System.nanoTime() - brokerGone) / 1_000_000;
-      assertEquals(LeaseLoss.Reason.DEADLINE, loss.reason(), loss.toString());
+      assertEquals(EndReason.DEADLINE, loss.reason(), loss.toString());
       assertFalse(loss.revoked());
       // The last renew succeeded before the broker went: the deadline lies within one ttl of that.
       assertTrue(lostAfterMs <= 2000, "lost " + lostAfterMs + " ms after the broker went; the ttl is 2 s");
@@ -181,7 +182,7 @@ class LeaseClientTest {
       vertx = Vertx.vertx();
       deploy(vertx, port);
       LeaseLoss loss = lost.get(10, TimeUnit.SECONDS);
-      assertEquals(LeaseLoss.Reason.UNKNOWN_LEASE, loss.reason(), "expected unknown_lease, got " + loss);
+      assertEquals(EndReason.UNKNOWN_LEASE, loss.reason(), "expected unknown_lease, got " + loss);
       lease.close();
     }
   }
@@ -214,7 +215,7 @@ class LeaseClientTest {
       try (Lease again = fresh.acquire(LeaseRequest.of("pipeline").withWait(10))) {
         assertTrue(again.id() > mine.id());
       }
-      assertEquals(LeaseLoss.Reason.FORCE_RELEASED, mine.loss().reason());
+      assertEquals(EndReason.FORCE_RELEASED, mine.loss().reason());
     }
   }
 
@@ -230,7 +231,7 @@ class LeaseClientTest {
       try (LeaseClient client = new LeaseClient(slow.url(), null, 0)) {
         Lease late = client.acquire(LeaseRequest.of("late").withTtl(1));
         assertFalse(late.valid(), "a grant whose ttl ran out on the way is of no use");
-        assertEquals(LeaseLoss.Reason.DEADLINE, late.loss().reason());
+        assertEquals(EndReason.DEADLINE, late.loss().reason());
         IqaException refused = assertThrows(IqaException.class, () -> new LeasedProcess(
             java.util.List.of("sh", "-c", "touch '" + marker + "'"), late.cudaEnv(), 0, 1000, "KILL", null, null).run(late));
         assertTrue(refused.getMessage().contains("not started"), refused.getMessage());

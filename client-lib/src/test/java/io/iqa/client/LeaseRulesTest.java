@@ -1,5 +1,6 @@
 package io.iqa.client;
 
+import io.iqa.protocol.wire.EndReason;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -44,7 +45,7 @@ class LeaseRulesTest {
   void aGrantWhoseAnswerCameAfterItsDeadlineIsLostAtTheStart() {
     LeaseRules r = new LeaseRules(3, 0, 0, S);
     List<Action> first = r.start(3 * S / 2);
-    assertEquals(LeaseLoss.Reason.DEADLINE, only(first, LeaseRules.Lost.class).loss().reason());
+    assertEquals(EndReason.DEADLINE, only(first, LeaseRules.Lost.class).loss().reason());
     assertTrue(has(first, LeaseRules.CloseWatch.class), first.toString());
     assertFalse(r.valid(3 * S / 2));
   }
@@ -69,7 +70,7 @@ class LeaseRulesTest {
     List<Action> failed = r.handle(new LeaseRules.RenewFailed(11 * S, "connection refused"));
     assertTrue(only(failed, LeaseRules.WakeAt.class).at() <= 12 * S, "a failed renew is retried soon: " + failed);
     List<Action> lost = r.handle(new LeaseRules.Tick(30 * S - r.marginNanos()));
-    assertEquals(LeaseLoss.Reason.DEADLINE, only(lost, LeaseRules.Lost.class).loss().reason());
+    assertEquals(EndReason.DEADLINE, only(lost, LeaseRules.Lost.class).loss().reason());
     assertTrue(has(lost, LeaseRules.CloseWatch.class));
     assertEquals(LeaseRules.Phase.LOST, r.phase());
     // A renew answer arriving after the loss changes nothing; closing still tells the broker.
@@ -82,7 +83,7 @@ class LeaseRulesTest {
   void aRevocationIsALossThatTheReleaseConfirmsAndAnEndNeedsNoRelease() {
     LeaseRules revoked = new LeaseRules(1, 0, 0, 30 * S);
     revoked.start(0);
-    LeaseLoss loss = only(revoked.handle(new LeaseRules.Revoked(S, LeaseLoss.Reason.FORCE_RELEASED, "ops")), LeaseRules.Lost.class)
+    LeaseLoss loss = only(revoked.handle(new LeaseRules.Revoked(S, EndReason.FORCE_RELEASED, "ops")), LeaseRules.Lost.class)
         .loss();
     assertTrue(loss.revoked());
     assertTrue(revoked.remainingNanos(S) > 20 * S, "work in hand may still finish within the deadline");
@@ -90,7 +91,7 @@ class LeaseRulesTest {
 
     LeaseRules ended = new LeaseRules(2, 0, 0, 30 * S);
     ended.start(0);
-    ended.handle(new LeaseRules.RenewRefused(S, LeaseLoss.Reason.EXPIRED, "lease 2 has ended: expired"));
+    ended.handle(new LeaseRules.RenewRefused(S, EndReason.EXPIRED, "lease 2 has ended: expired"));
     assertFalse(has(ended.handle(new LeaseRules.Close(2 * S, null)), LeaseRules.SendRelease.class),
         "the broker already ended it: nothing to confirm");
   }

@@ -1,5 +1,6 @@
 package io.iqa.holder;
 
+import io.iqa.protocol.wire.EndReason;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -66,7 +67,7 @@ class HolderRulesTest {
     HolderRules r = rules(OnLeaseLost.IDLE);
     r.handle(new HolderEvent.Start(0));
     r.handle(new HolderEvent.Granted(1, 0, 30 * S));
-    List<HolderAction> lost = r.handle(new HolderEvent.LeaseLost(2, new LeaseLoss(LeaseLoss.Reason.FORCE_RELEASED, "ops", true), 20_000));
+    List<HolderAction> lost = r.handle(new HolderEvent.LeaseLost(2, new LeaseLoss(EndReason.FORCE_RELEASED, "ops", true), 20_000));
     assertEquals(1, only(lost, HolderAction.KillWorker.class).gen(), "a worker still launching is killed");
     assertFalse(has(lost, HolderAction.Release.class), "not released while the worker may still run");
     assertEquals(Phase.LEASE_LOST, r.phase());
@@ -124,7 +125,7 @@ class HolderRulesTest {
   void aLossWhileDrainingStopsTheWorkerByTheHoldersDeadlineNotTheDrainsBound() {
     HolderRules r = serving(OnLeaseLost.IDLE);
     r.handle(new HolderEvent.Idle(3, "idle"));
-    List<HolderAction> lost = r.handle(new HolderEvent.LeaseLost(4, new LeaseLoss(LeaseLoss.Reason.DEADLINE, "no renew", false), 700));
+    List<HolderAction> lost = r.handle(new HolderEvent.LeaseLost(4, new LeaseLoss(EndReason.DEADLINE, "no renew", false), 700));
     assertEquals(700, only(lost, HolderAction.StopWorker.class).withinMs());
     assertEquals(Phase.LEASE_LOST, r.phase());
   }
@@ -132,7 +133,7 @@ class HolderRulesTest {
   @Test
   void onLeaseLostExitReleasesThenExits3AndAShutdownAfterItIsDoneAtOnce() {
     HolderRules r = serving(OnLeaseLost.EXIT);
-    r.handle(new HolderEvent.LeaseLost(3, new LeaseLoss(LeaseLoss.Reason.FORCE_RELEASED, "ops", true), 20_000));
+    r.handle(new HolderEvent.LeaseLost(3, new LeaseLoss(EndReason.FORCE_RELEASED, "ops", true), 20_000));
     r.handle(new HolderEvent.WorkerGone(4, 1, 0, "stopped"));
     assertEquals(3, only(r.handle(new HolderEvent.LeaseReleased(5)), HolderAction.Exit.class).code());
     assertTrue(has(r.handle(new HolderEvent.ShutdownAsked(6, "the sidecar stops")), HolderAction.ShutdownDone.class));
@@ -160,7 +161,7 @@ class HolderRulesTest {
         t -> new HolderEvent.WorkerGone(t, 1, 1, "crash"), t -> new HolderEvent.WorkerHung(t, 1, "silent"),
         HolderEvent.SentAnswered::new, HolderEvent.DrainTimedOut::new, t -> new HolderEvent.Idle(t, "idle"),
         t -> new HolderEvent.Yield(t, "asked", 10_000), t -> new HolderEvent.ReleaseAsked(t, "/release"),
-        t -> new HolderEvent.LeaseLost(t, new LeaseLoss(LeaseLoss.Reason.STALE, "stale", true), 10_000),
+        t -> new HolderEvent.LeaseLost(t, new LeaseLoss(EndReason.STALE, "stale", true), 10_000),
         t -> new HolderEvent.Deadline(t, t + 20 * S), HolderEvent.LeaseReleased::new,
         t -> new HolderEvent.ShutdownAsked(t, "stop"), HolderEvent.InflightDrained::new);
     for (OnLeaseLost onLost : OnLeaseLost.values()) {

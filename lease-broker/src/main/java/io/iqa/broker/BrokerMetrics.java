@@ -79,7 +79,7 @@ public final class BrokerMetrics {
     grantWait.record(waitedNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
   }
 
-  public void ended(io.iqa.broker.store.EndReason reason) {
+  public void ended(io.iqa.protocol.wire.EndReason reason) {
     ends.computeIfAbsent(reason.wireName(), r -> Counter.builder("gpu_lease_ends").tag("reason", r)
         .description("leases ended, by reason").register(registry)).increment();
   }

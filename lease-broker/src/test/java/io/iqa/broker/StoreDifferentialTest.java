@@ -5,7 +5,7 @@ import io.iqa.testkit.RedisServer;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.iqa.broker.store.AcquireResult;
-import io.iqa.broker.store.EndReason;
+import io.iqa.protocol.wire.EndReason;
 import io.iqa.broker.store.ForceReleaseSelector;
 import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseEvent;

@@ -8,7 +8,7 @@ import io.iqa.broker.lease.Timers;
 import io.iqa.broker.lease.Waiters;
 import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.AcquireResult;
-import io.iqa.broker.store.JournalFile;
+import io.iqa.broker.store.BytesJournalFile;
 import io.iqa.broker.store.LeaseEvent;
 import io.iqa.broker.store.RestoreRule;
 import io.iqa.broker.store.StoreClock;
@@ -17,7 +17,6 @@ import io.iqa.broker.store.StoreSettings;
 import io.iqa.broker.store.memory.MemoryLeaseStore;
 import io.iqa.protocol.wire.Priority;
 import io.vertx.core.Future;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
@@ -30,60 +29,21 @@ import org.junit.jupiter.api.Test;
 class WaitersStoreFailureTest {
 
   /** A state file in memory that refuses the next {@code grantsRefused} grant records as a full disk does. */
-  private static final class FillingFile implements JournalFile {
-    final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+  private static final class FillingFile extends BytesJournalFile {
     int grantsRefused;
 
-    @Override
-    public boolean exists() {
-      return true;
-    }
-
-    @Override
-    public byte[] read() {
-      return bytes.toByteArray();
-    }
-
-    @Override
-    public long size() {
-      return bytes.size();
+    FillingFile() {
+      super("memory", new byte[0]);
     }
 
     @Override
     public void append(byte[] more, boolean sync) throws IOException {
       if (grantsRefused > 0 && new String(more, java.nio.charset.StandardCharsets.UTF_8).contains("\"op\":\"grant\"")) {
         grantsRefused--;
-        bytes.write(more, 0, more.length / 2); // a part reached the disk: the store cuts it back
+        appendPart(more, more.length / 2); // a part reached the disk: the store cuts it back
         throw new IOException("No space left on device");
       }
-      bytes.write(more);
-    }
-
-    @Override
-    public void truncate(long size) {
-      byte[] kept = java.util.Arrays.copyOf(bytes.toByteArray(), (int) size);
-      bytes.reset();
-      bytes.writeBytes(kept);
-    }
-
-    @Override
-    public void replace(byte[] all, boolean sync) {
-      bytes.reset();
-      bytes.writeBytes(all);
-    }
-
-    @Override
-    public String moveAside(String suffix) {
-      return "memory" + suffix;
-    }
-
-    @Override
-    public String describe() {
-      return "memory";
-    }
-
-    @Override
-    public void close() {
+      appendPart(more, more.length);
     }
   }
 

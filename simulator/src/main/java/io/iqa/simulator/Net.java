@@ -9,17 +9,7 @@ import java.util.function.Consumer;
  * one message; the caller gives up after its timeout, as an HTTP client does, and hears at once when
  * the server's process dies while it holds the call.
  */
-final class Net {
-
-  private final Sim sim;
-  private final double loss;
-  private final double slow;
-
-  Net(Sim sim, double loss, double slow) {
-    this.sim = sim;
-    this.loss = loss;
-    this.slow = slow;
-  }
+record Net(Sim sim, double loss, double slow) {
 
   /** @return one message's delay */
   long delay() {

@@ -74,7 +74,7 @@ final class SimBroker {
   /** The broker's own clocks: monotonic from its start, wall from the host's (which may step). */
   private StoreClock clock() {
     long base = monoBase;
-    return StoreClock.of(() -> (sim.now() + base) / 1_000_000, () -> (sim.now() + wallOffset) / 1_000_000);
+    return new StoreClock(() -> (sim.now() + base) / 1_000_000, () -> (sim.now() + wallOffset) / 1_000_000);
   }
 
   /** The host's wall clock steps by {@code nanos} (NTP, an operator): only wall time moves. */

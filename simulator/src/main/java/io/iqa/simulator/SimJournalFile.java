@@ -1,10 +1,8 @@
 package io.iqa.simulator;
 
-import io.iqa.broker.store.JournalFile;
-import java.io.ByteArrayOutputStream;
+import io.iqa.broker.store.BytesJournalFile;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
 
 /**
  * The memory store's state file as bytes in memory, with the faults a disk has: full for a while
@@ -12,45 +10,23 @@ import java.util.Arrays;
  * emptied or its first line cut (a power loss, a damaged disk). Between broker incarnations it is
  * what survives.
  */
-final class SimJournalFile implements JournalFile {
+final class SimJournalFile extends BytesJournalFile {
 
   private final Sim sim;
-  private byte[] bytes;
   private long fullUntil;
 
   SimJournalFile(Sim sim) {
+    super("sim:broker-state.jsonl", null);
     this.sim = sim;
   }
 
   @Override
-  public boolean exists() {
-    return bytes != null;
-  }
-
-  @Override
-  public byte[] read() {
-    return bytes.clone();
-  }
-
-  @Override
-  public long size() {
-    return bytes == null ? 0 : bytes.length;
-  }
-
-  @Override
   public void append(byte[] more, boolean sync) throws IOException {
-    byte[] base = bytes == null ? new byte[0] : bytes;
     if (sim.now() < fullUntil) {
-      int part = sim.pick(more.length);
-      bytes = concat(base, Arrays.copyOf(more, part));
+      appendPart(more, sim.pick(more.length));
       throw new IOException("No space left on device");
     }
-    bytes = concat(base, more);
-  }
-
-  @Override
-  public void truncate(long size) {
-    bytes = Arrays.copyOf(bytes, (int) size);
+    appendPart(more, more.length);
   }
 
   @Override
@@ -58,22 +34,7 @@ final class SimJournalFile implements JournalFile {
     if (sim.now() < fullUntil) {
       throw new IOException("No space left on device (writing the temporary file)");
     }
-    bytes = all.clone();
-  }
-
-  @Override
-  public String moveAside(String suffix) {
-    bytes = null;
-    return "broker-state.jsonl" + suffix;
-  }
-
-  @Override
-  public String describe() {
-    return "sim:broker-state.jsonl";
-  }
-
-  @Override
-  public void close() {
+    super.replace(all, sync);
   }
 
   /** The disk is full for {@code nanos}. */
@@ -89,7 +50,8 @@ final class SimJournalFile implements JournalFile {
   /** A crash in the middle of an append: a part of a record is left at the end. */
   void tornWrite() {
     if (bytes != null) {
-      bytes = concat(bytes, "{\"op\":\"grant\",\"lease\":{\"id\":".getBytes(StandardCharsets.UTF_8));
+      byte[] torn = "{\"op\":\"grant\",\"lease\":{\"id\":".getBytes(StandardCharsets.UTF_8);
+      appendPart(torn, torn.length);
     }
   }
 
@@ -106,12 +68,5 @@ final class SimJournalFile implements JournalFile {
     int nl = text.indexOf('\n');
     bytes = ((nl > 0 ? text.substring(0, nl / 2) : "") + (nl > 0 ? text.substring(nl) : ""))
         .getBytes(StandardCharsets.UTF_8);
-  }
-
-  private static byte[] concat(byte[] a, byte[] b) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream(a.length + b.length);
-    out.writeBytes(a);
-    out.writeBytes(b);
-    return out.toByteArray();
   }
 }

@@ -1,5 +1,6 @@
 package io.iqa.simulator;
 
+import io.iqa.protocol.wire.EndReason;
 import io.iqa.client.LeaseLoss;
 import io.iqa.client.LeaseRules;
 import java.util.List;
@@ -149,7 +150,7 @@ final class SimLeaseClient {
           if (o.ok() && o.answer().ok()) {
             handle(new LeaseRules.RenewOk(sim.now(), r.sentAt(), o.answer().ttlMs() * 1_000_000L));
           } else if (o.ok() && o.answer().lost() != null) {
-            handle(new LeaseRules.RenewRefused(sim.now(), LeaseLoss.Reason.fromWire(o.answer().lost()), o.answer().lost()));
+            handle(new LeaseRules.RenewRefused(sim.now(), EndReason.heard(o.answer().lost()), o.answer().lost()));
           } else {
             handle(new LeaseRules.RenewFailed(sim.now(), o.ok() ? "503" : o.failure()));
           }
@@ -207,10 +208,10 @@ final class SimLeaseClient {
         watchOpen = true;
         watchBackoff = Sim.millis(250);
       }
-      case "revoked" -> handle(new LeaseRules.Revoked(sim.now(), LeaseLoss.Reason.fromWire(msg.reason()),
+      case "revoked" -> handle(new LeaseRules.Revoked(sim.now(), EndReason.heard(msg.reason()),
           "revoked (" + msg.reason() + ")"));
       case "yield_requested" -> handle(new LeaseRules.YieldAsked(sim.now(), msg.reason()));
-      case "ended" -> handle(new LeaseRules.Ended(sim.now(), LeaseLoss.Reason.fromWire(msg.reason())));
+      case "ended" -> handle(new LeaseRules.Ended(sim.now(), EndReason.heard(msg.reason())));
       default -> {
         // The stream broke: open it again later, while the lease lives.
         watchOpen = false;

@@ -1,6 +1,6 @@
 package io.iqa.broker.lease;
 
-import io.iqa.broker.store.EndReason;
+import io.iqa.protocol.wire.EndReason;
 import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseStore;
 import io.vertx.core.Future;

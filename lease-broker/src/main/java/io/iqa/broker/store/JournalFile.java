@@ -5,8 +5,8 @@ import java.io.IOException;
 /**
  * The bytes of the memory store's state file, as the store uses them: read whole at start,
  * appended to inside each step, cut back after a failed append, replaced whole by a compaction.
- * {@link io.iqa.broker.store.memory.PathJournalFile} is the file on disk; a test may hand the store
- * bytes in memory that fail as a full disk does.
+ * {@link io.iqa.broker.store.memory.PathJournalFile} is the file on disk; {@link BytesJournalFile} holds the
+ * bytes in memory, for the simulator and tests that make it fail as a full disk does.
  */
 public interface JournalFile {
 

@@ -1,5 +1,6 @@
 package io.iqa.broker.store;
 
+import io.iqa.protocol.wire.EndReason;
 import io.iqa.protocol.wire.LeaseState;
 import io.iqa.protocol.wire.LeaseView;
 import io.iqa.protocol.wire.Priority;

@@ -1,5 +1,6 @@
 package io.iqa.broker.store;
 
+import io.iqa.protocol.wire.EndReason;
 import io.iqa.protocol.wire.WireEnum;
 import io.iqa.protocol.wire.WireNames;
 

@@ -1,5 +1,6 @@
 package io.iqa.broker.store;
 
+import io.iqa.protocol.wire.EndReason;
 import io.iqa.broker.gpu.GpuDevice;
 import io.vertx.core.Future;
 import java.util.List;

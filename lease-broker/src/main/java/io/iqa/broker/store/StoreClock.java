@@ -9,33 +9,22 @@ import java.util.function.LongSupplier;
  * Redis's own clock, so that every broker sharing it agrees. A test gives both stores one
  * {@link #manual} clock and moves it, so the same operations must give the same answers.
  */
-public interface StoreClock {
+public record StoreClock(LongSupplier monotonic, LongSupplier wall) {
+
+  public static final StoreClock SYSTEM = new StoreClock(() -> System.nanoTime() / 1_000_000L, System::currentTimeMillis);
 
   /** @return milliseconds on a clock that never goes back */
-  long monotonicMs();
-
-  /** @return the wall-clock time (epoch ms) now */
-  long wallMs();
-
-  StoreClock SYSTEM = of(() -> System.nanoTime() / 1_000_000L, System::currentTimeMillis);
-
-  /** @return a clock that reads {@code ms} (epoch ms) for both */
-  static StoreClock manual(AtomicLong ms) {
-    return of(ms::get, ms::get);
+  public long monotonicMs() {
+    return monotonic.getAsLong();
   }
 
-  /** @return the clock that reads {@code monotonic} and {@code wall} */
-  static StoreClock of(LongSupplier monotonic, LongSupplier wall) {
-    return new StoreClock() {
-      @Override
-      public long monotonicMs() {
-        return monotonic.getAsLong();
-      }
+  /** @return the wall-clock time (epoch ms) now */
+  public long wallMs() {
+    return wall.getAsLong();
+  }
 
-      @Override
-      public long wallMs() {
-        return wall.getAsLong();
-      }
-    };
+  /** @return a clock that reads {@code ms} (epoch ms) for both */
+  public static StoreClock manual(AtomicLong ms) {
+    return new StoreClock(ms::get, ms::get);
   }
 }

@@ -1,5 +1,7 @@
 package io.iqa.broker.store;
 
+import io.iqa.protocol.wire.EndReason;
+
 /**
  * A failure the store reports on purpose; the HTTP layer maps each kind to its status and code.
  */

@@ -2,8 +2,10 @@ package io.iqa.protocol.log;
 
 import ch.qos.logback.classic.pattern.ThrowableProxyConverter;
 import ch.qos.logback.classic.spi.IThrowableProxy;
-import ch.qos.logback.classic.spi.StackTraceElementProxy;
 import io.iqa.protocol.Text;
+import java.lang.reflect.InvocationHandler;
+import java.lang.reflect.Proxy;
+import java.util.Arrays;
 
 /**
  * {@code %ex} with each exception's message escaped ({@link Text#printable}): a parser's message may
@@ -16,52 +18,22 @@ public final class SafeThrowableConverter extends ThrowableProxyConverter {
     return super.throwableProxyToString(safe(tp));
   }
 
+  /**
+   * @return {@code tp} with its message, its causes' and its suppressed exceptions' escaped; every
+   *     other method (also one a later logback adds) answers what {@code tp} does
+   */
   private static IThrowableProxy safe(IThrowableProxy tp) {
-    return tp == null ? null : new Escaped(tp);
-  }
-
-  private record Escaped(IThrowableProxy tp) implements IThrowableProxy {
-    @Override
-    public String getMessage() {
-      return tp.getMessage() == null ? null : Text.printable(tp.getMessage());
+    if (tp == null) {
+      return null;
     }
-
-    @Override
-    public String getClassName() {
-      return tp.getClassName();
-    }
-
-    @Override
-    public StackTraceElementProxy[] getStackTraceElementProxyArray() {
-      return tp.getStackTraceElementProxyArray();
-    }
-
-    @Override
-    public int getCommonFrames() {
-      return tp.getCommonFrames();
-    }
-
-    @Override
-    public IThrowableProxy getCause() {
-      return safe(tp.getCause());
-    }
-
-    @Override
-    public IThrowableProxy[] getSuppressed() {
-      IThrowableProxy[] s = tp.getSuppressed();
-      if (s == null) {
-        return null;
-      }
-      IThrowableProxy[] out = new IThrowableProxy[s.length];
-      for (int i = 0; i < s.length; i++) {
-        out[i] = safe(s[i]);
-      }
-      return out;
-    }
-
-    @Override
-    public boolean isCyclic() {
-      return tp.isCyclic();
-    }
+    InvocationHandler escaped = (proxy, method, args) -> switch (method.getName()) {
+      case "getMessage" -> tp.getMessage() == null ? null : Text.printable(tp.getMessage());
+      case "getCause" -> safe(tp.getCause());
+      case "getSuppressed" -> tp.getSuppressed() == null ? null
+          : Arrays.stream(tp.getSuppressed()).map(SafeThrowableConverter::safe).toArray(IThrowableProxy[]::new);
+      default -> method.invoke(tp, args);
+    };
+    return (IThrowableProxy) Proxy.newProxyInstance(IThrowableProxy.class.getClassLoader(),
+        new Class<?>[] {IThrowableProxy.class}, escaped);
   }
 }

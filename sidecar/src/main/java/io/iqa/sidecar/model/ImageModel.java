@@ -7,21 +7,23 @@ import java.util.List;
 /** A loaded model of any backend: scores a batch of images. Closing frees its native memory. */
 public interface ImageModel extends AutoCloseable {
 
-  String name();
+  /**
+   * What a model is once loaded, for the log, the worker's READY and {@code /v1/models}.
+   *
+   * @param backend {@code onnxruntime}, {@code tensorflow} or {@code opencv}
+   * @param device where it runs: {@code cpu} or {@code cuda:N}
+   * @param fallbackReason why CUDA was not used although asked for, or null
+   * @param loadMs how long loading took
+   * @param inputs a short description of what the model takes
+   */
+  record Loaded(String name, String backend, String device, String fallbackReason, long loadMs, String inputs) {
+  }
 
-  /** @return {@code onnxruntime}, {@code tensorflow} or {@code opencv} */
-  String backend();
+  Loaded loaded();
 
-  /** @return where it runs: {@code cpu} or {@code cuda:N} */
-  String device();
-
-  /** @return why CUDA was not used although asked for, or null */
-  String fallbackReason();
-
-  long loadMs();
-
-  /** A short description of what the model takes, for {@code /v1/models}. */
-  String inputs();
+  default String name() {
+    return loaded().name();
+  }
 
   /** @return how many pixels it needs of a decoded image ({@link Need#NONE}: it reads the encoded bytes) */
   Need need();

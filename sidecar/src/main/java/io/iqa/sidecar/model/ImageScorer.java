@@ -153,7 +153,7 @@ public final class ImageScorer {
       for (int k = 0; k < runs.size(); k++) {
         ImageModel model = models.get(k);
         List<Object> results = get(runs.get(k));
-        devices.add(model.device());
+        devices.add(model.loaded().device());
         for (int i = 0; i < batchSize; i++) {
           if (failed[i]) {
             continue;

@@ -116,7 +116,7 @@ public final class ModelRegistry implements AutoCloseable {
       if (failed == null) {
         fingerprints.put(entry.name(), fingerprint(entry, model, baseDir));
         scales.put(entry.name(), entry.knownScale() != null ? entry.knownScale() : model.scale());
-        LOG.info("loaded model {} ({}, {}) in {} ms", entry.name(), model.backend(), model.device(), model.loadMs());
+        LOG.info("loaded model {} ({}, {}) in {} ms", entry.name(), model.loaded().backend(), model.loaded().device(), model.loaded().loadMs());
       }
     }
     if (failed != null) {
@@ -154,7 +154,7 @@ public final class ModelRegistry implements AutoCloseable {
    */
   private static String fingerprint(ModelEntry me, ImageModel model, Path baseDir) {
     JsonObject entry = new JsonObject(me.json());
-    StringBuilder sb = new StringBuilder(me.json()).append('|').append(model.device());
+    StringBuilder sb = new StringBuilder(me.json()).append('|').append(model.loaded().device());
     if (model instanceof OnnxModel o && o.spec().model() != null) {
       // A graph made in memory (a built-in measure) that changes in a version must not answer from old scores.
       sb.append('|').append(Sha256.hex(o.spec().model()));

@@ -4,16 +4,16 @@ import io.iqa.holder.GpuMode;
 import io.iqa.holder.HolderLoop;
 import io.iqa.holder.HolderRules;
 import io.iqa.holder.HolderRules.Phase;
-import io.iqa.holder.Pending;
-import io.iqa.server.HttpError;
 import io.iqa.sidecar.model.ModelConfigException;
 import io.iqa.sidecar.model.ModelEntry;
 import io.iqa.sidecar.worker.ModelInfo;
+import io.iqa.sidecar.worker.Frame;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.function.Consumer;
 import java.util.Map;
 import java.util.function.IntConsumer;
 import org.slf4j.Logger;
@@ -51,49 +51,14 @@ final class Lifecycle {
         broker == null ? null : new HolderLoop.LeaseSpec(broker.getString("url"), broker.getString("token"),
             options.leaseRequest()),
         exit);
-    this.queue = new WorkQueue(options.queueLimit(), loop.demand(), metrics::stage);
+    this.queue = new WorkQueue(options.queueLimit(), loop.demand(), metrics::stage, this::sender);
     this.workers = new WorkerSlot(vertx, options, baseDir.toAbsolutePath(), entries, queue, metrics, loop.lease());
-    loop.bind(workers, new Pending() {
-      @Override
-      public void attach(int gen) {
-        queue.attach(workers.sender(gen));
-      }
+    loop.bind(workers, queue);
+  }
 
-      @Override
-      public void detach() {
-        queue.detach();
-      }
-
-      @Override
-      public Future<Void> whenSentAnswered() {
-        return queue.whenSentAnswered();
-      }
-
-      @Override
-      public void failPending(HttpError why) {
-        queue.failPending(why);
-      }
-
-      @Override
-      public void sentGone(HttpError why, boolean retry) {
-        queue.workerGone(why, retry);
-      }
-
-      @Override
-      public boolean hasPending() {
-        return queue.hasPending();
-      }
-
-      @Override
-      public boolean idle() {
-        return queue.idle();
-      }
-
-      @Override
-      public long lastWorkNanos() {
-        return queue.lastWorkNanos();
-      }
-    });
+  /** Where the queue sends worker {@code gen}'s frames. */
+  private Consumer<Frame> sender(int gen) {
+    return workers.sender(gen);
   }
 
   /**

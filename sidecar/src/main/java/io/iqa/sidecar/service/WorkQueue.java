@@ -1,5 +1,6 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.holder.Pending;
 import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.HttpError;
 import io.iqa.sidecar.model.Score;
@@ -17,6 +18,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.function.Consumer;
+import java.util.function.IntFunction;
 
 /**
  * The front's queue of cache misses, bounded by {@code queue_limit} images per model: jobs wait
@@ -25,7 +27,7 @@ import java.util.function.Consumer;
  * for the next worker. A job is one image and the models still to run on it. Runs on the front's
  * event loop.
  */
-final class WorkQueue {
+final class WorkQueue implements Pending {
 
   private static final class Job {
     final long id;
@@ -60,15 +62,18 @@ final class WorkQueue {
   }
 
   private final Stages stages;
+  private final IntFunction<Consumer<Frame>> senders;
 
   /**
    * @param demand called when a job waits and no worker takes it: bring one up @param stages told of
    *     each image's time waiting here, in the worker's decoder, for its batch, and in the worker
+   * @param senders where to send worker {@code gen}'s frames
    */
-  WorkQueue(int queueLimit, Runnable demand, Stages stages) {
+  WorkQueue(int queueLimit, Runnable demand, Stages stages, IntFunction<Consumer<Frame>> senders) {
     this.queueLimit = queueLimit;
     this.demand = demand;
     this.stages = stages;
+    this.senders = senders;
   }
 
   /** Queues {@code bytes} for {@code models}; a model with {@code queue_limit} images outstanding fails at once. */
@@ -95,15 +100,17 @@ final class WorkQueue {
     return out;
   }
 
-  /** A worker serves from now on: every waiting job goes to it. */
-  void attach(Consumer<Frame> serving) {
-    this.worker = serving;
+  /** Worker {@code gen} serves from now on: every waiting job goes to it. */
+  @Override
+  public void attach(int gen) {
+    this.worker = senders.apply(gen);
     lastWorkNanos = System.nanoTime(); // idle time counts from when a worker serves
     pump();
   }
 
   /** The worker stops taking jobs (it is stopping); jobs wait here for the next one. */
-  void detach() {
+  @Override
+  public void detach() {
     worker = null;
   }
 
@@ -165,7 +172,8 @@ final class WorkQueue {
   }
 
   /** @return completes once every job sent to the worker is answered (at once when none is out) */
-  Future<Void> whenSentAnswered() {
+  @Override
+  public Future<Void> whenSentAnswered() {
     Promise<Void> p = Promise.promise();
     sentWaiters.add(p);
     notifySentWaiters();
@@ -187,7 +195,8 @@ final class WorkQueue {
   }
 
   /** The worker is gone: what it had not answered waits for the next one ({@code retry}), or fails with {@code why}. */
-  void workerGone(HttpError why, boolean retry) {
+  @Override
+  public void sentGone(HttpError why, boolean retry) {
     List<Job> lost = new ArrayList<>(sent.values());
     sent.clear();
     for (Job job : lost) {
@@ -201,7 +210,8 @@ final class WorkQueue {
   }
 
   /** Fails every job waiting for a worker with {@code why} (no GPU came, the models did not load). */
-  void failPending(HttpError why) {
+  @Override
+  public void failPending(HttpError why) {
     List<Job> waiting = new ArrayList<>(pending);
     pending.clear();
     waiting.forEach(job -> fail(job, why));
@@ -231,17 +241,20 @@ final class WorkQueue {
     return outstanding.values().stream().mapToInt(Integer::intValue).sum();
   }
 
-  boolean hasPending() {
+  @Override
+  public boolean hasPending() {
     return !pending.isEmpty();
   }
 
   /** @return whether nothing waits or runs */
-  boolean idle() {
+  @Override
+  public boolean idle() {
     return pending.isEmpty() && sent.isEmpty();
   }
 
   /** @return nanoTime of the last job queued or answered */
-  long lastWorkNanos() {
+  @Override
+  public long lastWorkNanos() {
     return lastWorkNanos;
   }
 }

@@ -36,8 +36,9 @@ public record ModelInfo(String name, String backend, String device, String input
     io.vertx.core.json.JsonArray models = new io.vertx.core.json.JsonArray();
     for (io.iqa.sidecar.model.ImageModel m : registry.models()) {
       Long warmupMs = warmingNanos.containsKey(m.name()) ? warmingNanos.get(m.name()) / 1_000_000 : null;
-      models.add(new ModelInfo(m.name(), m.backend(), m.device(), m.inputs(), m.loadMs(), warmupMs,
-          registry.fingerprint(m.name()), m.fallbackReason(), registry.scale(m.name())).toJson());
+      models.add(new ModelInfo(m.name(), m.loaded().backend(), m.loaded().device(), m.loaded().inputs(),
+          m.loaded().loadMs(), warmupMs, registry.fingerprint(m.name()), m.loaded().fallbackReason(),
+          registry.scale(m.name())).toJson());
     }
     steps.put("natives_ms", new JsonObject(new LinkedHashMap<>(io.iqa.sidecar.model.NativeRuntimes.loadMs())));
     return Frame.of(Frame.Type.READY, new JsonObject().put("models", models).put("load_ms", loadMs)

@@ -31,9 +31,9 @@ class ModelRegistryTest {
         new JsonObject().put("name", "tech_noise").put("backend", "builtin").put("device", "cpu")), dir)) {
       assertEquals(2, r.models().size());
       assertEquals("sharp", r.models().get(0).name());
-      assertEquals("onnxruntime", r.models().get(0).backend());
-      assertEquals("cpu", r.get("tech_noise").device());
-      assertTrue(r.get("sharp").loadMs() >= 0);
+      assertEquals("onnxruntime", r.models().get(0).loaded().backend());
+      assertEquals("cpu", r.get("tech_noise").loaded().device());
+      assertTrue(r.get("sharp").loaded().loadMs() >= 0);
       assertEquals(ModelRegistry.DEFAULT_MAX_BATCH, r.maxBatch());
     }
   }
@@ -47,7 +47,7 @@ class ModelRegistryTest {
             .put("range", new JsonArray().add(0).add(1)).put("higher_is_better", false)), dir)) {
       assertEquals(new io.iqa.protocol.ScoreScale(0.0, 100.0, true), r.scale("tech_noise"));
       assertEquals(new io.iqa.protocol.ScoreScale(0.0, 100.0, false), r.scale("brisque"));
-      assertEquals("cpu", r.get("brisque").device(), "BRISQUE runs on CPU");
+      assertEquals("cpu", r.get("brisque").loaded().device(), "BRISQUE runs on CPU");
       assertEquals(new io.iqa.protocol.ScoreScale(0.0, 1.0, false), r.scale("sharp01"), "the entry's own scale");
       assertEquals("0-1, lower is better", r.scale("sharp01").describe());
     }

@@ -26,12 +26,7 @@ class BatcherTest {
   private static final class Picky implements ImageModel {
     final List<Integer> calls = new ArrayList<>();
 
-    @Override public String name() { return "picky"; }
-    @Override public String backend() { return "test"; }
-    @Override public String device() { return "cpu"; }
-    @Override public String fallbackReason() { return null; }
-    @Override public long loadMs() { return 0; }
-    @Override public String inputs() { return "any"; }
+    @Override public Loaded loaded() { return new Loaded("picky", "test", "cpu", null, 0, "any"); }
     @Override public Need need() { return Need.NONE; }
     @Override public ScoreScale scale() { return new ScoreScale(0.0, 100.0, true); }
     @Override public void close() { }

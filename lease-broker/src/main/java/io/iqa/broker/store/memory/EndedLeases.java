@@ -2,7 +2,7 @@ package io.iqa.broker.store.memory;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
-import io.iqa.broker.store.EndReason;
+import io.iqa.protocol.wire.EndReason;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreSettings;
 import java.time.Duration;

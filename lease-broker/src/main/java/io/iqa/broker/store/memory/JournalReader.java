@@ -1,6 +1,6 @@
 package io.iqa.broker.store.memory;
 
-import io.iqa.broker.store.EndReason;
+import io.iqa.protocol.wire.EndReason;
 import io.iqa.broker.store.JournalFile;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;

@@ -3,7 +3,7 @@ package io.iqa.broker.store.memory;
 import com.fasterxml.jackson.annotation.JsonAlias;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
-import io.iqa.broker.store.EndReason;
+import io.iqa.protocol.wire.EndReason;
 import io.iqa.protocol.wire.Priority;
 import io.iqa.protocol.wire.WireJson;
 import io.vertx.core.json.JsonObject;

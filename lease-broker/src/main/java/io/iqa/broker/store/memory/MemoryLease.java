@@ -1,6 +1,6 @@
 package io.iqa.broker.store.memory;
 
-import io.iqa.broker.store.EndReason;
+import io.iqa.protocol.wire.EndReason;
 import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.RestoreRule;

@@ -1,7 +1,7 @@
 package io.iqa.broker.store.redis;
 
 import io.iqa.broker.store.AcquireResult;
-import io.iqa.broker.store.EndReason;
+import io.iqa.protocol.wire.EndReason;
 import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseEvent;
 import io.iqa.broker.store.AcquireRequest;

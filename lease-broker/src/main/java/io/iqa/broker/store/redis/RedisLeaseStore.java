@@ -3,7 +3,7 @@ package io.iqa.broker.store.redis;
 import io.iqa.broker.gpu.GpuDevice;
 import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.AcquireResult;
-import io.iqa.broker.store.EndReason;
+import io.iqa.protocol.wire.EndReason;
 import io.iqa.broker.store.ForceReleaseSelector;
 import io.iqa.broker.store.Lease;
 import io.iqa.broker.store.LeaseEvent;

@@ -37,14 +37,13 @@ public final class BrisqueModel implements ImageModel {
   public static final int WORKING_LONG_SIDE = 768;
   private static final String[] FILES = {"brisque_model_live.yml", "brisque_range_live.yml"};
 
-  private final String name;
+  private final Loaded loaded;
   private final QualityBRISQUE brisque;
-  private final long loadMs;
 
   private BrisqueModel(String name, QualityBRISQUE brisque, long loadMs) {
-    this.name = name;
+    this.loaded = new Loaded(name, "opencv", "cpu", null, loadMs,
+        "8-bit colour, long side at most " + WORKING_LONG_SIDE + " (LIVE model)");
     this.brisque = brisque;
-    this.loadMs = loadMs;
   }
 
   /** Loads the model files from the OpenCV jar, in memory. */
@@ -73,33 +72,8 @@ public final class BrisqueModel implements ImageModel {
 
 
   @Override
-  public String name() {
-    return name;
-  }
-
-  @Override
-  public String backend() {
-    return "opencv";
-  }
-
-  @Override
-  public String device() {
-    return "cpu";
-  }
-
-  @Override
-  public String fallbackReason() {
-    return null;
-  }
-
-  @Override
-  public long loadMs() {
-    return loadMs;
-  }
-
-  @Override
-  public String inputs() {
-    return "8-bit colour, long side at most " + WORKING_LONG_SIDE + " (LIVE model)";
+  public Loaded loaded() {
+    return loaded;
   }
 
   @Override

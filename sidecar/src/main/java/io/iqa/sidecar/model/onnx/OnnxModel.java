@@ -32,7 +32,7 @@ public final class OnnxModel implements ImageModel {
   private final OrtSession session;
   private final String inputName;
   private final int outputWidth;
-  private final long loadMs;
+  private final Loaded loaded;
   private final io.iqa.sidecar.model.ModelGate gate;
   private final ThreadLocal<FloatBuffer> inputs = new ThreadLocal<>();
 
@@ -66,7 +66,8 @@ public final class OnnxModel implements ImageModel {
       throw e;
     }
     this.session = created;
-    this.loadMs = (System.nanoTime() - t0) / 1_000_000;
+    this.loaded = new Loaded(spec.name(), "onnxruntime", device.device(), device.fallbackReason(),
+        (System.nanoTime() - t0) / 1_000_000, inputs(spec));
   }
 
   /** On CPU with these session options (tests). */
@@ -75,36 +76,15 @@ public final class OnnxModel implements ImageModel {
   }
 
   @Override
-  public String name() {
-    return spec.name();
-  }
-
-  @Override
-  public String backend() {
-    return "onnxruntime";
-  }
-
-  @Override
-  public String device() {
-    return device.device();
-  }
-
-  @Override
-  public String fallbackReason() {
-    return device.fallbackReason();
-  }
-
-  @Override
-  public long loadMs() {
-    return loadMs;
+  public Loaded loaded() {
+    return loaded;
   }
 
   public OnnxModelSpec spec() {
     return spec;
   }
 
-  @Override
-  public String inputs() {
+  private static String inputs(OnnxModelSpec spec) {
     return "float " + (spec.nhwc() ? "[N," + spec.height() + "," + spec.width() + ",3]"
         : "[N,3," + spec.height() + "," + spec.width() + "]") + ", output " + spec.outputMode().wireName();
   }

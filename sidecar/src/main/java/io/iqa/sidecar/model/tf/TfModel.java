@@ -42,16 +42,16 @@ public final class TfModel implements ImageModel {
   private final TfModelSpec spec;
   private final SavedModelBundle bundle;
   private final SessionFunction function;
-  private final String device;
+  /** Set by {@link #deviceName} when CUDA was asked for and cannot be used. */
   private String fallbackReason;
-  private final long loadMs;
+  private final Loaded loaded;
   private final io.iqa.sidecar.model.ModelGate gate;
 
   /** @throws IllegalArgumentException when the export lacks the expected signature, input or output */
   public TfModel(TfModelSpec spec) {
     long t0 = System.nanoTime();
     this.spec = spec;
-    this.device = deviceName(spec);
+    String device = deviceName(spec);
     this.gate = new io.iqa.sidecar.model.ModelGate(spec.name());
     this.bundle = SavedModelBundle.loader(spec.dir().toString())
         .withTags(spec.tag())
@@ -63,21 +63,17 @@ public final class TfModel implements ImageModel {
       bundle.close();
       throw e;
     }
-    this.loadMs = (System.nanoTime() - t0) / 1_000_000;
+    this.loaded = new Loaded(spec.name(), "tensorflow", device, fallbackReason, (System.nanoTime() - t0) / 1_000_000,
+        inputs(spec));
   }
 
+  /** {@code device}: {@code cpu} or {@code cuda:N}, where this model's ops can go (TensorFlow places them). */
   @Override
-  public String name() {
-    return spec.name();
+  public Loaded loaded() {
+    return loaded;
   }
 
-  @Override
-  public String backend() {
-    return "tensorflow";
-  }
-
-  @Override
-  public String inputs() {
+  private static String inputs(TfModelSpec spec) {
     return spec.kind() == TfModelSpec.Kind.NIMA
         ? "float [N,224,224,3] '" + spec.inputName() + "' (x/127.5-1)"
         : "string scalar '" + spec.inputName() + "' (encoded image bytes)";
@@ -111,17 +107,6 @@ public final class TfModel implements ImageModel {
 
   public TfModelSpec spec() {
     return spec;
-  }
-
-  @Override
-  public long loadMs() {
-    return loadMs;
-  }
-
-  /** @return {@code cpu} or {@code cuda:N}: where this model's ops can go (TensorFlow places them) */
-  @Override
-  public String device() {
-    return device;
   }
 
   /** NIMA: one call for the whole batch. @return one score per image, in order */
@@ -249,7 +234,7 @@ public final class TfModel implements ImageModel {
   /**
    * TensorFlow Java cannot list devices, so the device is decided from what is installed: the GPU
    * natives (the -Pgpu build) and a visible NVIDIA device. Asking for CUDA without both runs on CPU
-   * with a WARN and a {@link #fallbackReason()}.
+   * with a WARN and a fallback reason in {@link #loaded()}.
    */
   private String deviceName(TfModelSpec spec) {
     String d = spec.device() == null ? "auto" : spec.device();
@@ -272,12 +257,6 @@ public final class TfModel implements ImageModel {
       LOG.warn("model {}: {}; RUNNING ON CPU", spec.name(), fallbackReason);
     }
     return "cpu";
-  }
-
-  /** @return why CUDA was not used although asked for, or null */
-  @Override
-  public String fallbackReason() {
-    return fallbackReason;
   }
 
   private void ensureOpen() {

@@ -52,7 +52,7 @@ class BrisqueModelTest {
   void rubberwhale1ScoresWhatOpenCvPublishes() throws Exception {
     double s = score(Files.readAllBytes(rubberwhale()));
     assertEquals(OPENCV_RUBBERWHALE1, s, 0.01, "BRISQUE of OpenCV's rubberwhale1.png");
-    assertEquals("opencv", brisque.backend());
+    assertEquals("opencv", brisque.loaded().backend());
     assertFalse(brisque.scale().higherIsBetter(), "BRISQUE: lower is better");
     assertEquals(100.0, brisque.scale().max());
   }

@@ -48,8 +48,8 @@ class TfModelTest {
         assertEquals(5.0, s.value(), 1e-5, "sum(i * p_i)");
         assertEquals(Math.sqrt(1.2), s.std(), 1e-5, "std of the distribution");
       }
-      assertEquals("cpu", nima.device(), "no NVIDIA device on this machine");
-      assertTrue(nima.loadMs() >= 0);
+      assertEquals("cpu", nima.loaded().device(), "no NVIDIA device on this machine");
+      assertTrue(nima.loaded().loadMs() >= 0);
     }
   }
 
@@ -84,8 +84,8 @@ class TfModelTest {
         base.inputName(), base.outputName(), "cuda:0", true, 0.4);
     try (TfModel nima = new TfModel(cuda)) {
       if (!java.nio.file.Files.exists(Path.of("/dev/nvidiactl"))) {
-        assertEquals("cpu", nima.device());
-        assertTrue(nima.fallbackReason().startsWith("asked for cuda:0 but"), nima.fallbackReason());
+        assertEquals("cpu", nima.loaded().device());
+        assertTrue(nima.loaded().fallbackReason().startsWith("asked for cuda:0 but"), nima.loaded().fallbackReason());
       }
       assertEquals(5.0, nima.scoreNima(List.of(solid(1, 2, 3, 8, 8))).get(0).value(), 1e-5, "still scores");
     }

@@ -191,20 +191,19 @@ class Lease:
 
     def on_lost(self, callback: Callable[[Loss], None]) -> "Lease":
         """``callback(loss)`` once the lease is revoked or lost (at once if it already is)."""
-        with self._lock:
-            self._on_lost.append(callback)
-            lost = self._rules.loss
-        if lost is not None:
-            callback(lost)
-        return self
+        return self._listen(self._on_lost, callback, lambda: self._rules.loss)
 
     def on_yield_requested(self, callback: Callable[[str], None]) -> "Lease":
         """``callback(message)`` when a waiter asks this (yieldable) holder for the GPU."""
+        return self._listen(self._on_yield, callback, lambda: self._rules.yield_message)
+
+    def _listen(self, callbacks: list, callback: Callable, current: Callable) -> "Lease":
+        """Adds ``callback`` to ``callbacks``, and calls it at once with ``current()`` if that has come."""
         with self._lock:
-            self._on_yield.append(callback)
-            asked = self._rules.yield_message
-        if asked is not None:
-            callback(asked)
+            callbacks.append(callback)
+            now = current()
+        if now is not None:
+            callback(now)
         return self
 
     def close(self, reason: Optional[str] = None, timeout_s: float = 15.0) -> Optional[bool]:

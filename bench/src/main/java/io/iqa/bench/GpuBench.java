@@ -1,8 +1,7 @@
 package io.iqa.bench;
 
+import io.iqa.broker.LocalBroker;
 import ch.qos.logback.classic.Level;
-import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.BrokerVerticle;
 import io.iqa.broker.gpu.NvidiaSmi;
 import io.iqa.sidecar.model.builtin.Builtins;
 import io.iqa.sidecar.samples.SampleImages;
@@ -79,10 +78,7 @@ final class GpuBench extends BenchCommand {
         .note("VRAM: nvidia-smi --query-gpu=index,memory.used, whole device (other programs included)")
         .row("VRAM in use before the start", before, "", "");
     try {
-      BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
-          .put("nvidia_smi", nvidiaSmi)).fresh(true));
-      vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
-      String brokerUrl = "http://127.0.0.1:" + broker.actualPort();
+      String brokerUrl = LocalBroker.start(vertx, 0, new JsonObject().put("nvidia_smi", nvidiaSmi));
       double onGpu;
       try (SidecarRun s = SidecarRun.start(config(models, "cuda:0", brokerUrl), work)) {
         JsonObject health = get(s.url + "/health");

@@ -1,8 +1,7 @@
 package io.iqa.bench;
 
+import io.iqa.broker.LocalBroker;
 import ch.qos.logback.classic.Level;
-import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.BrokerVerticle;
 import io.iqa.testkit.StandInNvidiaSmi;
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
@@ -55,11 +54,9 @@ final class ServeBench extends BenchCommand {
       StandInNvidiaSmi smi = new StandInNvidiaSmi(work.resolve("smi"), Map.of(0, 24576));
       Path mem = work.resolve("gpu-memory");
       smi.showMemoryFiles(mem);
-      BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
-          .put("observe_interval_ms", 100).put("nvidia_smi", smi.dir.resolve("nvidia-smi").toString())
-          .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 24576)))).fresh(true));
-      vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
-      String brokerUrl = "http://127.0.0.1:" + broker.actualPort();
+      String brokerUrl = LocalBroker.start(vertx, 0, new JsonObject().put("observe_interval_ms", 100)
+          .put("nvidia_smi", smi.dir.resolve("nvidia-smi").toString())
+          .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 24576))));
       ResultTable t = new ResultTable("iqa gpu serve: hand-off and wake")
           .note("a real broker (observe_interval_ms 100, a stand-in nvidia-smi listing the stand-in's memory), the "
               + "front in this JVM, the stand-in model server its own process on the leased GPU; " + samples

@@ -1,8 +1,7 @@
 package io.iqa.bench;
 
+import io.iqa.broker.LocalBroker;
 import ch.qos.logback.classic.Level;
-import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.BrokerVerticle;
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
 import io.iqa.protocol.wire.LeaseRequest;
@@ -54,11 +53,7 @@ final class SharingBench extends BenchCommand {
     Vertx vertx = Vertx.vertx();
     Path work = Files.createTempDirectory("bench-sharing");
     try {
-      BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
-          .put("observe_interval_ms", 0)
-          .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
-      vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
-      String brokerUrl = "http://127.0.0.1:" + broker.actualPort();
+      String brokerUrl = LocalBroker.start(vertx, 1, new JsonObject().put("observe_interval_ms", 0));
 
       Histogram yield = new Histogram(3);
       try (SidecarRun s = SidecarRun.start(config(brokerUrl, Builtins.entries(), 0), work)) {

@@ -1,6 +1,7 @@
 package io.iqa.client;
 
 import io.iqa.protocol.wire.EndReason;
+import io.iqa.protocol.wire.LeaseView;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.iqa.protocol.wire.WatchEvent;
 import java.net.http.HttpResponse;
@@ -28,9 +29,7 @@ final class LeaseWatch {
   private static final long SILENCE_LIMIT_MS = 45_000;
 
   private final Http broker;
-  private final String token;
-  private final long leaseId;
-  private final int gpu;
+  private final LeaseView lease;
   private final ScheduledExecutorService scheduler;
   private final Consumer<LeaseRules.Event> events;
   private volatile boolean closed;
@@ -39,12 +38,9 @@ final class LeaseWatch {
   private long backoffMs = 250;
   private ScheduledFuture<?> silenceCheck;
 
-  LeaseWatch(Http broker, String token, long leaseId, int gpu, ScheduledExecutorService scheduler,
-      Consumer<LeaseRules.Event> events) {
+  LeaseWatch(Http broker, LeaseView lease, ScheduledExecutorService scheduler, Consumer<LeaseRules.Event> events) {
     this.broker = broker;
-    this.token = token;
-    this.leaseId = leaseId;
-    this.gpu = gpu;
+    this.lease = lease;
     this.scheduler = scheduler;
     this.events = events;
   }
@@ -75,7 +71,7 @@ final class LeaseWatch {
     }
     lastHeardNanos = System.nanoTime();
     var request = broker.request("/v1/gpu/lease/watch", Duration.ofSeconds(10))
-        .header("Lease-Token", token).header("Accept", "text/event-stream").GET().build();
+        .header("Lease-Token", lease.token()).header("Accept", "text/event-stream").GET().build();
     Frames frames = new Frames();
     CompletableFuture<HttpResponse<Void>> sent = broker.client().sendAsync(request, info -> info.statusCode() == 200
         ? HttpResponse.BodySubscribers.fromLineSubscriber(frames)
@@ -85,7 +81,7 @@ final class LeaseWatch {
         }));
     sent.whenComplete((r, e) -> {
       if (e != null) {
-        LOG.debug("watch of lease {} failed: {}", leaseId, e.toString());
+        LOG.debug("watch of lease {} failed: {}", lease.leaseId(), e.toString());
       }
       reconnectLater();
     });
@@ -97,7 +93,7 @@ final class LeaseWatch {
       onEvent(WatchEvent.ENDED, Http.object()
           .put("reason", body.path("reason").asText(status == 404 ? "unknown_lease" : "ended")));
     } else {
-      LOG.debug("watch of lease {} answered {}: {}", leaseId, status, body);
+      LOG.debug("watch of lease {} answered {}: {}", lease.leaseId(), status, body);
     }
   }
 
@@ -109,9 +105,9 @@ final class LeaseWatch {
       String by = data.path("by").isTextual() ? " by " + data.path("by").asText() : "";
       String why = data.path("message").isTextual() ? ": " + data.path("message").asText() : "";
       events.accept(new LeaseRules.Revoked(now, EndReason.heard(reason),
-          "lease " + leaseId + " revoked (" + reason + by + why + ")"));
+          "lease " + lease.leaseId() + " revoked (" + reason + by + why + ")"));
     } else if (event == WatchEvent.YIELD_REQUESTED) {
-      events.accept(new LeaseRules.YieldAsked(now, data.path("message").asText("a waiter wants gpu " + gpu)));
+      events.accept(new LeaseRules.YieldAsked(now, data.path("message").asText("a waiter wants gpu " + lease.gpu())));
     } else if (event == WatchEvent.ENDED) {
       events.accept(new LeaseRules.Ended(now,
           EndReason.heard(data.path("reason").asText(data.path("event").asText("ended")))));
@@ -133,7 +129,7 @@ final class LeaseWatch {
 
   private void checkSilence() {
     if (!closed && (System.nanoTime() - lastHeardNanos) / 1_000_000 > SILENCE_LIMIT_MS) {
-      LOG.debug("watch of lease {} silent for {} ms; reopening it", leaseId, SILENCE_LIMIT_MS);
+      LOG.debug("watch of lease {} silent for {} ms; reopening it", lease.leaseId(), SILENCE_LIMIT_MS);
       Flow.Subscription s = subscription;
       if (s != null) {
         s.cancel();

@@ -1,5 +1,6 @@
 package io.iqa.client;
 
+import io.iqa.broker.LocalBroker;
 import io.iqa.protocol.wire.EndReason;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -7,11 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.BrokerVerticle;
 import io.iqa.protocol.wire.LeaseRequest;
 import io.vertx.core.Vertx;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
@@ -41,11 +39,8 @@ class LeaseClientTest {
 
   /** A fresh memory-store broker with one whole-device gpu 0. @return its port */
   private static int deploy(Vertx vertx, int port) throws Exception {
-    BrokerVerticle b = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", port)
-        .put("reaper_interval_ms", 200)
-        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
-    vertx.deployVerticle(b).await(60, TimeUnit.SECONDS);
-    return b.actualPort();
+    String url = LocalBroker.start(vertx, 1, new JsonObject().put("port", port).put("reaper_interval_ms", 200));
+    return java.net.URI.create(url).getPort();
   }
 
   private static int leases(LeaseClient c) {

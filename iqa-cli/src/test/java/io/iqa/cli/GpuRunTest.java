@@ -1,18 +1,16 @@
 package io.iqa.cli;
 
+import io.iqa.broker.LocalBroker;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.protocol.Procs;
 import com.fasterxml.jackson.databind.JsonNode;
-import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.BrokerVerticle;
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
 import io.iqa.protocol.wire.LeaseRequest;
 import io.vertx.core.Vertx;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -46,11 +44,7 @@ class GpuRunTest {
   @BeforeEach
   void start() throws Exception {
     vertx = Vertx.vertx();
-    BrokerVerticle b = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
-        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0))
-            .add(new JsonObject().put("index", 1).put("vram_mb", 0)))).fresh(true));
-    vertx.deployVerticle(b).await(60, TimeUnit.SECONDS);
-    brokerUrl = "http://127.0.0.1:" + b.actualPort();
+    brokerUrl = LocalBroker.start(vertx, 2);
     conf = dir.resolve("client.json");
     Files.writeString(conf, new JsonObject().put("broker_url", brokerUrl).encode());
     broker = new LeaseClient(brokerUrl);

@@ -1,11 +1,9 @@
 package io.iqa.cli;
 
+import io.iqa.broker.LocalBroker;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.BrokerVerticle;
 import io.vertx.core.Vertx;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -64,9 +62,6 @@ final class Iqa {
 
   /** @return the URL of an embedded broker (fresh, one whole-device gpu 0) deployed on {@code vertx} */
   static String startBroker(Vertx vertx) throws Exception {
-    BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
-        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
-    vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
-    return "http://127.0.0.1:" + broker.actualPort();
+    return LocalBroker.start(vertx, 1);
   }
 }

@@ -1,13 +1,12 @@
 package io.iqa.client;
 
+import io.iqa.broker.LocalBroker;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.protocol.Procs;
 import com.fasterxml.jackson.databind.JsonNode;
-import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.BrokerVerticle;
 import io.iqa.protocol.wire.LeaseRequest;
 import io.iqa.sidecar.SidecarMain;
 import io.iqa.sidecar.samples.SampleImages;
@@ -43,11 +42,7 @@ class IqaClientTest {
   @BeforeEach
   void start() throws Exception {
     vertx = Vertx.vertx();
-    BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
-        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0))
-            .add(new JsonObject().put("index", 1).put("vram_mb", 0)))).fresh(true));
-    vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
-    brokerUrl = "http://127.0.0.1:" + broker.actualPort();
+    brokerUrl = LocalBroker.start(vertx, 2);
     SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
         .put("broker", new JsonObject().put("url", brokerUrl))
         .put("lease", new JsonObject().put("owner", "sidecar").put("gpu", 0))

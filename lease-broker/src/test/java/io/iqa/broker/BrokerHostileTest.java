@@ -254,15 +254,7 @@ class BrokerHostileTest {
       Thread.sleep(100);
       String state = Files.readString(Path.of("/proc", Long.toString(zombie), "stat"));
       assertTrue(state.contains(") Z "), "the test needs a zombie: " + state);
-      Reply renew = null;
-      long deadline = System.nanoTime() + 5_000_000_000L;
-      while (System.nanoTime() < deadline) {
-        renew = b.post("/v1/gpu/renew", new JsonObject().put("token", lease.getString("token")));
-        if (renew.status() != 200) {
-          break;
-        }
-        Thread.sleep(50);
-      }
+      Reply renew = b.renewWhile(lease, 200, 5000);
       assertEquals(410, renew.status(), "a zombie holder kept its lease: " + renew);
       assertEquals("holder_exited", renew.json().getString("reason"));
     } finally {

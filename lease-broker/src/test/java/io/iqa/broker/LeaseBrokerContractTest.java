@@ -565,11 +565,7 @@ abstract class LeaseBrokerContractTest {
       assertEquals(200, b.post("/v1/gpu/renew", token(lease)).status(), "a live holder keeps its lease");
       holder.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
       long killed = System.nanoTime();
-      Reply renew;
-      do {
-        TestBroker.sleep(50);
-        renew = b.post("/v1/gpu/renew", token(lease));
-      } while (renew.status() == 200 && System.nanoTime() - killed < 5_000_000_000L);
+      Reply renew = b.renewWhile(lease, 200, 5000);
       assertEquals(410, renew.status(), "lease survived its holder: " + renew);
       assertEquals("holder_exited", renew.json().getString("reason"));
       assertTrue((System.nanoTime() - killed) / 1_000_000 < 2000, "released later than a few reaper intervals");
@@ -600,12 +596,7 @@ abstract class LeaseBrokerContractTest {
       assertEquals(200, b.post("/v1/gpu/renew", token(lease)).status(),
           "the lease ended while a process carrying its id still ran");
       carrier.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
-      long gone = System.nanoTime();
-      Reply renew;
-      do {
-        TestBroker.sleep(50);
-        renew = b.post("/v1/gpu/renew", token(lease));
-      } while (renew.status() == 200 && System.nanoTime() - gone < 5_000_000_000L);
+      Reply renew = b.renewWhile(lease, 200, 5000);
       assertEquals(410, renew.status(), renew.toString());
       assertEquals("holder_exited", renew.json().getString("reason"));
     } finally {

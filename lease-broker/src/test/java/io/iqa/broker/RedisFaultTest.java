@@ -77,15 +77,7 @@ class RedisFaultTest {
       assertFalse(health.json().getBoolean("store_ok"));
 
       redis.start();
-      Reply renewed = null;
-      long deadline = System.nanoTime() + 15_000_000_000L;
-      while (System.nanoTime() < deadline) {
-        renewed = broker.post("/v1/gpu/renew", new JsonObject().put("token", held.getString("token")));
-        if (renewed.status() != 503) {
-          break;
-        }
-        TestBroker.sleep(100);
-      }
+      Reply renewed = broker.renewWhile(held, 503, 15_000);
       assertEquals(200, renewed.status(), "the lease Redis kept must renew after the restart: " + renewed);
       Reply busy = broker.post("/v1/gpu/lease", new JsonObject().put("owner", "other").put("gpu", 0));
       assertEquals(409, busy.status(), "gpu 0 granted twice after the Redis restart: " + busy);

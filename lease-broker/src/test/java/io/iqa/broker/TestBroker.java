@@ -177,6 +177,26 @@ final class TestBroker implements AutoCloseable {
     io.iqa.testkit.Pauses.sleep(ms);
   }
 
+  /**
+   * Renews {@code lease} every 50 ms while the broker answers {@code status}, for up to {@code
+   * withinMs}. @return the first other answer, or the last one when time ran out (the caller's
+   * assertion shows it)
+   */
+  Reply renewWhile(JsonObject lease, int status, long withinMs) {
+    JsonObject body = new JsonObject().put("token", lease.getString("token"));
+    java.util.concurrent.atomic.AtomicReference<Reply> last = new java.util.concurrent.atomic.AtomicReference<>();
+    try {
+      org.awaitility.Awaitility.await().pollInterval(java.time.Duration.ofMillis(50))
+          .atMost(java.time.Duration.ofMillis(withinMs)).until(() -> {
+            last.set(post("/v1/gpu/renew", body));
+            return last.get().status() != status;
+          });
+    } catch (org.awaitility.core.ConditionTimeoutException e) {
+      // the caller asserts on the last answer
+    }
+    return last.get();
+  }
+
   /** Acquires a lease and asserts it was granted. */
   JsonObject lease(JsonObject request) {
     return lease(request, null);

@@ -5,20 +5,15 @@ package io.iqa.protocol.wire;
  * served first; aging raises a waiter's rank over time.
  */
 public enum Priority implements WireEnum {
-  LOW(0), NORMAL(1), HIGH(2);
+  LOW, NORMAL, HIGH;
 
-  private final int rank;
-
-  Priority(int rank) {
-    this.rank = rank;
-  }
-
+  /** @return its rank: the order above (low 0, normal 1, high 2) */
   public int rank() {
-    return rank;
+    return ordinal();
   }
 
   /** @return the priority named {@code s} ({@code low}, {@code normal}, {@code high}), or null if unknown */
-  public static Priority parse(String s) {
+  public static Priority fromWire(String s) {
     return WireNames.find(Priority.class, s);
   }
 }

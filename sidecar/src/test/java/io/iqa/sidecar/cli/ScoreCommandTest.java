@@ -1,10 +1,9 @@
 package io.iqa.sidecar.cli;
 
+import io.iqa.broker.LocalBroker;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.BrokerVerticle;
 import io.iqa.client.Lease;
 import io.iqa.client.LeaseClient;
 import io.iqa.protocol.wire.LeaseRequest;
@@ -213,11 +212,7 @@ class ScoreCommandTest {
   void withABrokerAndACudaDeviceScoreHoldsALeaseWhileItRunsAndFallsBackToCpuWithoutOne() throws Exception {
     Vertx vertx = Vertx.vertx();
     try {
-      BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(
-          new JsonObject().put("port", 0).put("gpus", new JsonArray()
-              .add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
-      vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
-      String url = "http://127.0.0.1:" + broker.actualPort();
+      String url = LocalBroker.start(vertx, 1);
       Path jpg = image("leased.jpg", new Color(200, 120, 40), "jpeg");
       JsonObject config = new JsonObject().put("device", "cuda:0")
           .put("models", new JsonArray().add(new JsonObject().put("name", "tech_sharpness")

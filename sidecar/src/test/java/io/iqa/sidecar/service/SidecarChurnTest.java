@@ -1,10 +1,9 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.broker.LocalBroker;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.BrokerVerticle;
 import io.iqa.testkit.LeaseHistoryChecker.Grant;
 import io.iqa.testkit.LeaseHistoryChecker;
 import io.iqa.client.Lease;
@@ -45,10 +44,7 @@ class SidecarChurnTest {
   @Test
   void releasesYieldsAndIdleReleasesRacingWithWorkLoseNothingAndNeverOverlap() throws Exception {
     Vertx vertx = Vertx.vertx();
-    BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
-        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
-    SidecarServiceTest.await(vertx.deployVerticle(broker));
-    String brokerUrl = "http://127.0.0.1:" + broker.actualPort();
+    String brokerUrl = LocalBroker.start(vertx, 1);
     List<Grant> uses = new CopyOnWriteArrayList<>();
     Map<Integer, Integer> statuses = new ConcurrentHashMap<>();
     List<String> failures = new CopyOnWriteArrayList<>();

@@ -1,10 +1,9 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.broker.LocalBroker;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.BrokerVerticle;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -38,11 +37,7 @@ abstract class SidecarLeaseFixture {
   @BeforeEach
   void startBroker() {
     vertx = Vertx.vertx();
-    BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
-        .put("reaper_interval_ms", 200).put("gpus", new JsonArray().add(new JsonObject().put("index", 0)
-            .put("vram_mb", 0)))).fresh(true));
-    SidecarServiceTest.await(vertx.deployVerticle(broker));
-    brokerUrl = "http://127.0.0.1:" + broker.actualPort();
+    brokerUrl = LocalBroker.start(vertx, 1, new JsonObject().put("reaper_interval_ms", 200));
   }
 
   @AfterEach

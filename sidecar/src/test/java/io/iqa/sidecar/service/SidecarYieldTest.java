@@ -1,12 +1,11 @@
 package io.iqa.sidecar.service;
 
+import io.iqa.broker.LocalBroker;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.iqa.broker.BrokerOptions;
-import io.iqa.broker.BrokerVerticle;
 import io.iqa.testkit.LeaseHistoryChecker.Grant;
 import io.iqa.testkit.LeaseHistoryChecker;
 import io.iqa.client.Lease;
@@ -50,10 +49,7 @@ class SidecarYieldTest {
   @BeforeEach
   void startBroker() {
     vertx = Vertx.vertx();
-    BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(new JsonObject().put("port", 0)
-        .put("gpus", new JsonArray().add(new JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
-    SidecarServiceTest.await(vertx.deployVerticle(broker));
-    brokerUrl = "http://127.0.0.1:" + broker.actualPort();
+    brokerUrl = LocalBroker.start(vertx, 1);
   }
 
   @AfterEach

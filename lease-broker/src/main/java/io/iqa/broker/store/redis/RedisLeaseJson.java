@@ -149,7 +149,7 @@ final class RedisLeaseJson {
 
   /** Stored by name; an older broker stored the rank. */
   static Priority priority(Object stored) {
-    return stored instanceof Number n ? Priority.values()[n.intValue()] : Priority.parse(String.valueOf(stored));
+    return stored instanceof Number n ? Priority.values()[n.intValue()] : Priority.fromWire(String.valueOf(stored));
   }
 
   /** Lua's JSON encoder writes an empty list as {}: read both as a list. */

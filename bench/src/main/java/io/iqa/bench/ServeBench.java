@@ -48,9 +48,7 @@ final class ServeBench extends BenchCommand {
   @Override
   public Integer call() throws Exception {
     BenchCommand.quietLogs(Level.WARN);
-    Vertx vertx = Vertx.vertx();
-    Path work = Files.createTempDirectory("bench-serve");
-    try {
+    return withVertx("serve", (vertx, work) -> {
       StandInNvidiaSmi smi = new StandInNvidiaSmi(work.resolve("smi"), Map.of(0, 24576));
       Path mem = work.resolve("gpu-memory");
       smi.showMemoryFiles(mem);
@@ -74,9 +72,7 @@ final class ServeBench extends BenchCommand {
       }
       t.printAndWrite(results.or("serve.md"));
       return 0;
-    } finally {
-      vertx.close().await(60, TimeUnit.SECONDS);
-    }
+    });
   }
 
   private Histogram[] run(Vertx vertx, String brokerUrl, Path mem, Path work, String adapter) throws Exception {

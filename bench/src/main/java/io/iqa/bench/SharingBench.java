@@ -7,7 +7,6 @@ import io.iqa.client.LeaseClient;
 import io.iqa.protocol.wire.LeaseRequest;
 import io.iqa.sidecar.model.builtin.Builtins;
 import io.iqa.sidecar.samples.SampleImages;
-import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
@@ -17,7 +16,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.concurrent.TimeUnit;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -50,9 +48,7 @@ final class SharingBench extends BenchCommand {
   @Override
   public Integer call() throws Exception {
     BenchCommand.quietLogs(Level.WARN);
-    Vertx vertx = Vertx.vertx();
-    Path work = Files.createTempDirectory("bench-sharing");
-    try {
+    return withVertx("sharing", (vertx, work) -> {
       String brokerUrl = LocalBroker.start(vertx, 1, new JsonObject().put("observe_interval_ms", 0));
 
       Histogram yield = new Histogram(3);
@@ -96,9 +92,7 @@ final class SharingBench extends BenchCommand {
       }
       table.printAndWrite(results.or("sharing.md"));
       return 0;
-    } finally {
-      vertx.close().await(60, TimeUnit.SECONDS);
-    }
+    });
   }
 
   /** Cold starts of both builds in turn; rows: each build's p50, the ratio, this build's steps. */

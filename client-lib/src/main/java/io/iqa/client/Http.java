@@ -100,6 +100,11 @@ final class Http {
     return JSON.createObjectNode();
   }
 
+  /** @return the body a wire record ({@code io.iqa.protocol.wire}) is, in its wire names, nulls left out */
+  static ObjectNode body(Object request) {
+    return io.iqa.protocol.wire.WireJson.MAPPER.valueToTree(request);
+  }
+
   static JsonNode parse(byte[] bytes) {
     try {
       return bytes.length == 0 ? JSON.createObjectNode() : JSON.readTree(bytes);

@@ -7,10 +7,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.LongConsumer;
 import org.slf4j.Logger;
@@ -47,7 +44,7 @@ public final class Lease implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(Lease.class);
 
   private final LeaseCalls calls;
-  private final ScheduledExecutorService scheduler;
+  private final LeaseScheduler timer;
   private final LeaseView granted;
   private final long ttlNanos;
   private final LeaseRules rules;
@@ -56,19 +53,18 @@ public final class Lease implements AutoCloseable {
   private Consumer<LeaseLoss> onLost = loss -> { };
   private Consumer<String> onYield = why -> { };
   private LongConsumer onDeadline = d -> { };
-  private ScheduledFuture<?> wake;
   /** The release (or nothing to release): every caller of close() waits for this one. */
   private CompletableFuture<?> released;
 
   Lease(Http broker, ScheduledExecutorService scheduler, JsonNode granted, long requestSentNanos, Runnable onClose) {
-    this.scheduler = scheduler;
+    this.timer = new LeaseScheduler(scheduler, this::handle);
     this.granted = io.iqa.protocol.wire.WireJson.fromTree(granted, LeaseView.class);
     this.ttlNanos = (long) ((this.granted.ttlS() == null ? 0 : this.granted.ttlS()) * 1e9);
     long queued = this.granted.queuedMs() == null ? 0 : this.granted.queuedMs() * 1_000_000L;
     this.rules = new LeaseRules(id(), requestSentNanos, queued, ttlNanos);
     this.onClose = onClose;
     this.calls = new LeaseCalls(broker, this.granted.token(), ttlNanos);
-    this.watch = new LeaseWatch(broker, this.granted, scheduler, this::submit);
+    this.watch = new LeaseWatch(broker, this.granted, scheduler, timer::submit);
   }
 
   /** Starts the rules' timers and the watch. */
@@ -192,15 +188,6 @@ public final class Lease implements AutoCloseable {
     return rules.loss();
   }
 
-  /** Handles {@code e} on the scheduler thread, in order with every other event of this lease. */
-  private void submit(LeaseRules.Event e) {
-    try {
-      scheduler.execute(() -> handle(e));
-    } catch (RejectedExecutionException closing) {
-      handle(e); // the client is shutting down: handled here, still one at a time (the lock)
-    }
-  }
-
   private void handle(LeaseRules.Event e) {
     List<LeaseRules.Action> actions;
     synchronized (this) {
@@ -218,18 +205,18 @@ public final class Lease implements AutoCloseable {
   private void carryOut(List<LeaseRules.Action> actions) {
     for (LeaseRules.Action a : actions) {
       if (a instanceof LeaseRules.WakeAt w) {
-        wakeAt(w.at());
+        timer.wakeAt(w.at());
       } else if (a instanceof LeaseRules.SendRenew r) {
         calls.renew(r).thenAccept(e -> {
           if (e instanceof LeaseRules.RenewFailed f) {
             LOG.warn("renewing lease {} failed ({}); retrying, and stopping by its own deadline in {} ms", id(),
                 f.why(), remaining().toMillis());
           }
-          submit(e);
+          timer.submit(e);
         });
       } else if (a instanceof LeaseRules.Lost l) {
         LOG.warn("GPU lease {} lost: {}", id(), l.loss().message());
-        cancelWake();
+        timer.cancel();
         callback(() -> onLost.accept(l.loss()));
       } else if (a instanceof LeaseRules.YieldRequested y) {
         LOG.info("GPU lease {}: the broker asks this holder to yield ({})", id(), y.message());
@@ -248,23 +235,6 @@ public final class Lease implements AutoCloseable {
       call.run();
     } catch (RuntimeException e) {
       LOG.warn("a callback of GPU lease {} failed: {}", id(), e.toString());
-    }
-  }
-
-  private synchronized void wakeAt(long at) {
-    cancelWake();
-    try {
-      wake = scheduler.schedule(() -> handle(new LeaseRules.Tick(System.nanoTime())),
-          Math.max(0, at - System.nanoTime()), TimeUnit.NANOSECONDS);
-    } catch (RejectedExecutionException closing) {
-      wake = null; // the client is closed: nothing more is due
-    }
-  }
-
-  private synchronized void cancelWake() {
-    if (wake != null) {
-      wake.cancel(false);
-      wake = null;
     }
   }
 
@@ -288,7 +258,7 @@ public final class Lease implements AutoCloseable {
     // Handled here, not queued: close() may be called from a callback on the scheduler thread, and a
     // JVM shutting down must not exit before the release is sent.
     handle(new LeaseRules.Close(System.nanoTime(), why));
-    cancelWake();
+    timer.cancel();
     onClose.run();
     CompletableFuture<?> release;
     synchronized (this) {
@@ -318,7 +288,7 @@ public final class Lease implements AutoCloseable {
   /** Stops renewing and watching without releasing (see {@link LeaseClient#halt()}). */
   void halt() {
     handle(new LeaseRules.Halt(System.nanoTime()));
-    cancelWake();
+    timer.cancel();
     onClose.run();
   }
 

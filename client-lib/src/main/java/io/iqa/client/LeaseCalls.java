@@ -1,6 +1,8 @@
 package io.iqa.client;
 
 import io.iqa.protocol.wire.EndReason;
+import io.iqa.protocol.wire.ReleaseRequest;
+import io.iqa.protocol.wire.RenewRequest;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 
@@ -13,7 +15,7 @@ record LeaseCalls(Http broker, String token, long ttlNanos) {
 
   /** @return the event the renew's answer is, never failed */
   CompletableFuture<LeaseRules.Event> renew(LeaseRules.SendRenew r) {
-    return broker.postJson("/v1/gpu/renew", Http.object().put("token", token), Duration.ofNanos(r.timeoutNanos()))
+    return broker.postJson("/v1/gpu/renew", Http.body(new RenewRequest(token, null)), Duration.ofNanos(r.timeoutNanos()))
         .handle((answer, error) -> {
           long now = System.nanoTime();
           if (error == null && answer.status() == 200) {
@@ -32,7 +34,6 @@ record LeaseCalls(Http broker, String token, long ttlNanos) {
 
   /** @param why the release's reason for the broker's event ({@code yielded}, ...), or null */
   CompletableFuture<?> release(String why) {
-    var body = Http.object().put("token", token);
-    return broker.postJson("/v1/gpu/release", why == null ? body : body.put("reason", why), Duration.ofSeconds(10));
+    return broker.postJson("/v1/gpu/release", Http.body(new ReleaseRequest(token, why)), Duration.ofSeconds(10));
   }
 }

@@ -2,6 +2,7 @@ package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.iqa.protocol.wire.ForceReleaseRequest;
 import io.iqa.protocol.wire.LeaseRequest;
 import io.iqa.protocol.wire.LeaseState;
 import io.iqa.protocol.wire.LeaseView;
@@ -118,19 +119,8 @@ public final class LeaseClient implements AutoCloseable {
    * @return the leases affected (public view)
    */
   public List<JsonNode> forceRelease(Long leaseId, String owner, Double olderThanS, String reason, boolean immediate) {
-    ObjectNode body = Http.object().put("reason", reason == null ? "force-released by iqa client" : reason);
-    if (leaseId != null) {
-      body.put("lease_id", leaseId);
-    }
-    if (owner != null) {
-      body.put("owner", owner);
-    }
-    if (olderThanS != null) {
-      body.put("older_than_s", olderThanS);
-    }
-    if (immediate) {
-      body.put("immediate", true);
-    }
+    ObjectNode body = Http.body(new ForceReleaseRequest(leaseId, owner, olderThanS,
+        reason == null ? "force-released by iqa client" : reason, immediate ? true : null));
     JsonNode answer = Http.expect(Http.join(http.postJson("/v1/gpu/force_release", body)), "force_release", 200);
     List<JsonNode> released = new ArrayList<>();
     answer.path("released").forEach(released::add);
@@ -160,9 +150,8 @@ public final class LeaseClient implements AutoCloseable {
       }
       CompletableFuture<Void> all = CompletableFuture.completedFuture(null);
       for (long id : stale) {
-        ObjectNode body = Http.object().put("lease_id", id).put("owner", owner)
-            .put("reason", "self-heal: '" + owner + "' revokes its own lease older than " + selfLeaseMaxAgeS
-                + " s whose holder is gone");
+        ObjectNode body = Http.body(new ForceReleaseRequest(id, owner, null, "self-heal: '" + owner
+            + "' revokes its own lease older than " + selfLeaseMaxAgeS + " s whose holder is gone", null));
         all = all.thenCompose(v -> http.postJson("/v1/gpu/force_release", body).thenAccept(fr -> {
           if (fr.status() == 200) {
             LOG.info("self-heal revoked lease {} of '{}' (older than {} s, holder gone)", id, owner, selfLeaseMaxAgeS);

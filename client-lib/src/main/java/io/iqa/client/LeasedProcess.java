@@ -26,7 +26,8 @@ import org.slf4j.LoggerFactory;
  * handled in order on the calling thread. The command runs as a {@link ChildProcess}: its own process
  * group and a parent-death signal.
  */
-public final class LeasedProcess {
+public record LeasedProcess(List<String> command, Map<String, String> env, long timeoutMs, long graceMs,
+    String deathSignal, Path stdout, Path stderr, LeasedProcess.Families families) {
 
   private static final Logger LOG = LoggerFactory.getLogger(LeasedProcess.class);
 
@@ -46,15 +47,6 @@ public final class LeasedProcess {
     ProcessFamily of(Process main, String runId, String name);
   }
 
-  private final List<String> command;
-  private final Map<String, String> env;
-  private final long timeoutMs;
-  private final long graceMs;
-  private final String deathSignal;
-  private final Path stdout;
-  private final Path stderr;
-  private final Families families;
-
   /**
    * @param env variables added to this process's environment
    * @param timeoutMs 0 for none; past it the command is stopped like on a loss
@@ -69,17 +61,10 @@ public final class LeasedProcess {
     this(command, env, timeoutMs, graceMs, deathSignal, stdout, stderr, ProcessFamily::new);
   }
 
-  /** @param families what makes up a started command's family (a container fallback adds its container) */
-  public LeasedProcess(List<String> command, Map<String, String> env, long timeoutMs, long graceMs,
-      String deathSignal, Path stdout, Path stderr, Families families) {
-    this.command = List.copyOf(command);
-    this.env = Map.copyOf(env);
-    this.timeoutMs = timeoutMs;
-    this.graceMs = graceMs;
-    this.deathSignal = deathSignal;
-    this.stdout = stdout;
-    this.stderr = stderr;
-    this.families = families;
+  /** {@code families}: what makes up a started command's family (a container fallback adds its container). */
+  public LeasedProcess {
+    command = List.copyOf(command);
+    env = Map.copyOf(env);
   }
 
   /**

@@ -38,6 +38,13 @@ class LeaseClientTest {
   }
 
   /** A fresh memory-store broker with one whole-device gpu 0. @return its port */
+  /** @return completes with {@code lease}'s loss */
+  static CompletableFuture<LeaseLoss> whenLost(Lease lease) {
+    CompletableFuture<LeaseLoss> lost = new CompletableFuture<>();
+    lease.onLost(lost::complete);
+    return lost;
+  }
+
   private static int deploy(Vertx vertx, int port) throws Exception {
     String url = LocalBroker.start(vertx, 1, new JsonObject().put("port", port).put("reaper_interval_ms", 200));
     return java.net.URI.create(url).getPort();
@@ -127,8 +134,7 @@ class LeaseClientTest {
   void aRevocationIsHeardAtOnceAndCloseConfirmsItSoTheWaiterIsGrantedThen() throws Exception {
     try (LeaseClient client = new LeaseClient(url); LeaseClient other = new LeaseClient(url)) {
       Lease lease = client.acquire(LeaseRequest.of("victim").withTtl(60));
-      CompletableFuture<LeaseLoss> lost = new CompletableFuture<>();
-      lease.onLost(lost::complete);
+      CompletableFuture<LeaseLoss> lost = whenLost(lease);
       CompletableFuture<Lease> waiter = other.acquireAsync(LeaseRequest.of("next").withWait(30));
       Thread.sleep(300);
       long t0 = System.nanoTime();
@@ -152,8 +158,7 @@ class LeaseClientTest {
   void withTheBrokerUnreachableTheHolderStopsByItsOwnDeadline() throws Exception {
     try (LeaseClient client = new LeaseClient(url)) {
       Lease lease = client.acquire(LeaseRequest.of("cut-off").withTtl(2));
-      CompletableFuture<LeaseLoss> lost = new CompletableFuture<>();
-      lease.onLost(lost::complete);
+      CompletableFuture<LeaseLoss> lost = whenLost(lease);
       long brokerGone = System.nanoTime();
       vertx.close().await(30, TimeUnit.SECONDS);
       LeaseLoss loss = lost.get(10, TimeUnit.SECONDS);
@@ -171,8 +176,7 @@ class LeaseClientTest {
   void aBrokerRestartedWithoutItsStateAnswers404AndTheLeaseIsLostAtOnce() throws Exception {
     try (LeaseClient client = new LeaseClient(url)) {
       Lease lease = client.acquire(LeaseRequest.of("forgotten").withTtl(3));
-      CompletableFuture<LeaseLoss> lost = new CompletableFuture<>();
-      lease.onLost(lost::complete);
+      CompletableFuture<LeaseLoss> lost = whenLost(lease);
       vertx.close().await(30, TimeUnit.SECONDS);
       vertx = Vertx.vertx();
       deploy(vertx, port);

@@ -92,39 +92,29 @@ public final class HolderRules extends HolderWayDown {
       if (workerUp && placement == Placement.LEASED_GPU) {
         out.add(new SendDeadline(gen, d.stopByNanos()));
       }
-      return out;
-    }
-    if (e instanceof LeaseReleased) {
+    } else if (e instanceof LeaseReleased) {
       releasing = false;
       leaseHeld = false;
       afterReleased(e.now(), out);
-      return out;
-    }
-    if (e instanceof ShutdownAsked s) {
+    } else if (e instanceof ShutdownAsked s) {
       shutdown(s, out);
-      return out;
-    }
-    if (e instanceof InflightDrained d) {
+    } else if (e instanceof InflightDrained d) {
       inflightDrained = true;
       if (shutdownAsked) {
         goDownNow(d.now(), out);
       }
-      return out;
-    }
-    if (e instanceof ReleaseAsked r) {
+    } else if (e instanceof ReleaseAsked r) {
       releaseAsked(r, out);
-      return out;
-    }
-    if (e instanceof LeaseLost l) {
+    } else if (e instanceof LeaseLost l) {
       leaseLost(l, out);
-      return out;
-    }
-    switch (phase) {
-      case STARTING, IDLE -> idle(e, out);
-      case ACQUIRING -> acquiring(e, out);
-      case LOADING -> loading(e, out);
-      case SERVING -> serving(e, out);
-      case DRAINING, LEASE_LOST, SHUTTING_DOWN -> goingDown(e, out);
+    } else {
+      switch (phase) {
+        case STARTING, IDLE -> idle(e, out);
+        case ACQUIRING -> acquiring(e, out);
+        case LOADING -> loading(e, out);
+        case SERVING -> serving(e, out);
+        case DRAINING, LEASE_LOST, SHUTTING_DOWN -> goingDown(e, out);
+      }
     }
     return out;
   }

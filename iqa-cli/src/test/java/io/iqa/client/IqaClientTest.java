@@ -37,12 +37,15 @@ class IqaClientTest {
   private String sidecarUrl;
   private String sidecarDeployment;
   private String brokerUrl;
+  /** The other programs on this host: they hold the GPUs the fallback must not take. */
+  private LeaseClient others;
   private final List<Path> images = new ArrayList<>();
 
   @BeforeEach
   void start() throws Exception {
     vertx = Vertx.vertx();
     brokerUrl = LocalBroker.start(vertx, 2);
+    others = new LeaseClient(brokerUrl);
     SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
         .put("broker", new JsonObject().put("url", brokerUrl))
         .put("lease", new JsonObject().put("owner", "sidecar").put("gpu", 0))
@@ -61,6 +64,7 @@ class IqaClientTest {
 
   @AfterEach
   void stop() throws Exception {
+    others.close();
     vertx.close().await(60, TimeUnit.SECONDS);
   }
 
@@ -175,8 +179,7 @@ class IqaClientTest {
   @Test
   void theFallbackRunsHoldingALeaseForTheGpuItPassesToDocker() throws Exception {
     Path bin = sidecarDownRealScoreDocker();
-    try (LeaseClient others = new LeaseClient(brokerUrl);
-        Lease llm = others.acquire(LeaseRequest.of("llm-server").withGpu(0).withTtl(60));
+    try (Lease llm = others.acquire(LeaseRequest.of("llm-server").withGpu(0).withTtl(60));
         IqaClient client = client(bin, null)) {
       ScoreResult r = client.score(images.get(0));
       assertEquals("container", r.servedBy());
@@ -199,8 +202,7 @@ class IqaClientTest {
   @Test
   void withoutALeaseInTimeTheFallbackRunsTheCpuImageWithoutGpusOrFailsAsConfigured() throws Exception {
     Path bin = sidecarDownRealScoreDocker();
-    try (LeaseClient others = new LeaseClient(brokerUrl);
-        Lease a = others.acquire(LeaseRequest.of("llm-a").withGpu(0).withTtl(60));
+    try (Lease a = others.acquire(LeaseRequest.of("llm-a").withGpu(0).withTtl(60));
         Lease b = others.acquire(LeaseRequest.of("llm-b").withGpu(1).withTtl(60))) {
       try (IqaClient cpu = IqaClient.builder().sidecarUrl(sidecarUrl).brokerUrl(brokerUrl, null)
           .fallback(fallback(bin, 0.5, "cpu")).build()) {
@@ -270,51 +272,58 @@ class IqaClientTest {
    */
   @Test
   void afterAFallbackTimeoutTheLeaseIsReleasedOnlyOnceTheContainerHasExited() throws Exception {
-    Path bin = stubbornContainerDocker();
-    try (LeaseClient others = new LeaseClient(brokerUrl);
-        Lease llm = others.acquire(LeaseRequest.of("llm-server").withGpu(0).withTtl(60));
-        IqaClient client = IqaClient.builder().sidecarUrl(sidecarUrl).brokerUrl(brokerUrl, null)
-            .fallback(fallback(bin, 5, "cpu", 2, 1)).build()) {
-      CompletableFuture<Long> containerGone = whenGone(bin.resolve("container.pid"));
-      CompletableFuture<Long> leaseFree = whenFree(others, 1);
+    leaseOutlivesTheStubbornContainer(2, "released", (client, bin) -> {
       IqaException timedOut = assertThrows(IqaException.class, () -> client.score(images.get(0)));
       assertTrue(timedOut.getMessage().contains("timed out"), timedOut.getMessage());
-      long gone = containerGone.get(30, TimeUnit.SECONDS);
-      long free = leaseFree.get(30, TimeUnit.SECONDS);
-      assertTrue(free >= gone, "the lease was released " + (gone - free) / 1_000_000 + " ms before the container "
-          + "(which ignores SIGTERM) had exited");
-      assertTrue(Files.readString(bin.resolve("stand-in-docker.log")).contains("kill --signal KILL"),
-          "the container must be stopped by its id: " + Files.readString(bin.resolve("stand-in-docker.log")));
-      assertTrue(llm.valid());
-    }
+    });
+    Path log = dir.resolve("bin").resolve("stand-in-docker.log");
+    assertTrue(Files.readString(log).contains("kill --signal KILL"),
+        "the container must be stopped by its id: " + Files.readString(log));
   }
 
   @Test
   void afterARevocationTheLeaseIsReleasedOnlyOnceTheContainerHasExited() throws Exception {
-    Path bin = stubbornContainerDocker();
-    try (LeaseClient others = new LeaseClient(brokerUrl);
-        Lease llm = others.acquire(LeaseRequest.of("llm-server").withGpu(0).withTtl(60));
-        IqaClient client = IqaClient.builder().sidecarUrl(sidecarUrl).brokerUrl(brokerUrl, null)
-            .fallback(fallback(bin, 5, "cpu", 120, 1)).build()) {
-      CompletableFuture<Long> containerGone = whenGone(bin.resolve("container.pid"));
-      CompletableFuture<Long> leaseFree = whenFree(others, 1);
+    java.util.concurrent.atomic.AtomicLong revoked = new java.util.concurrent.atomic.AtomicLong();
+    leaseOutlivesTheStubbornContainer(120, "confirmed as revoked", (client, bin) -> {
       CompletableFuture<ScoreResult> scoring = CompletableFuture.supplyAsync(() -> client.score(images.get(0)));
       org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30))
           .until(() -> Files.exists(bin.resolve("container.pid")));
       long leaseId = others.status().path("gpus").get(1).path("leases").get(0).path("lease_id").asLong();
+      revoked.set(leaseId);
       others.forceRelease(leaseId, null, null, "the LLM needs both GPUs", false);
       java.util.concurrent.ExecutionException stopped = assertThrows(java.util.concurrent.ExecutionException.class,
           () -> scoring.get(60, TimeUnit.SECONDS));
       assertTrue(stopped.getCause().getMessage().contains("lease was lost"), stopped.getCause().getMessage());
+    });
+    JsonNode confirmed = java.util.stream.StreamSupport.stream(others.events().path("events").spliterator(), false)
+        .filter(e -> e.path("lease_id").asLong() == revoked.get() && e.path("type").asText().equals("revoke_confirmed"))
+        .findFirst().orElse(null);
+    assertTrue(confirmed != null, "the client must confirm the revocation once the container is gone: "
+        + others.events());
+  }
+
+  /** What a test does to a fallback run whose container ignores SIGTERM. */
+  private interface StubbornRun {
+    void run(IqaClient client, Path bin) throws Exception;
+  }
+
+  /**
+   * With gpu 0 held by another program, {@code scenario} runs a fallback (timeout {@code timeoutS})
+   * on gpu 1 whose container ignores SIGTERM, and ends it: the fallback's lease must be {@code
+   * ended} only once the container has exited, and the other program keeps its own.
+   */
+  private void leaseOutlivesTheStubbornContainer(int timeoutS, String ended, StubbornRun scenario) throws Exception {
+    Path bin = stubbornContainerDocker();
+    try (Lease llm = others.acquire(LeaseRequest.of("llm-server").withGpu(0).withTtl(60));
+        IqaClient client = IqaClient.builder().sidecarUrl(sidecarUrl).brokerUrl(brokerUrl, null)
+            .fallback(fallback(bin, 5, "cpu", timeoutS, 1)).build()) {
+      CompletableFuture<Long> containerGone = whenGone(bin.resolve("container.pid"));
+      CompletableFuture<Long> leaseFree = whenFree(others, 1);
+      scenario.run(client, bin);
       long gone = containerGone.get(30, TimeUnit.SECONDS);
       long free = leaseFree.get(30, TimeUnit.SECONDS);
-      assertTrue(free >= gone, "the revoked lease was confirmed " + (gone - free) / 1_000_000 + " ms before the "
-          + "container had exited");
-      JsonNode confirmed = java.util.stream.StreamSupport.stream(others.events().path("events").spliterator(), false)
-          .filter(e -> e.path("lease_id").asLong() == leaseId && e.path("type").asText().equals("revoke_confirmed"))
-          .findFirst().orElse(null);
-      assertTrue(confirmed != null, "the client must confirm the revocation once the container is gone: "
-          + others.events());
+      assertTrue(free >= gone, "the lease was " + ended + " " + (gone - free) / 1_000_000 + " ms before the "
+          + "container (which ignores SIGTERM) had exited");
       assertTrue(llm.valid());
     }
   }

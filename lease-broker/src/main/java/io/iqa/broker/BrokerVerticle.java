@@ -29,6 +29,7 @@ import io.iqa.server.ErrorRenderer;
 import io.iqa.server.GuardedServer;
 import io.iqa.server.HttpError;
 import io.iqa.server.Json;
+import io.iqa.server.OpenApiRequests;
 import io.iqa.server.RequestPolicy;
 import io.iqa.server.Routes;
 import io.vertx.core.Future;
@@ -51,6 +52,8 @@ public final class BrokerVerticle extends VerticleBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(BrokerVerticle.class);
   private static final int BODY_LIMIT = 64 * 1024;
+  /** The document /openapi.json serves, and every request is checked against. */
+  private static final String OPENAPI = "io/iqa/broker/openapi.json";
   /** The first end of a lease (a revocation counts; how it finished is counted apart). */
 
   private final BrokerOptions options;
@@ -93,8 +96,9 @@ public final class BrokerVerticle extends VerticleBase {
           metrics = new BrokerMetrics(gpus, observer::latest);
           return store.start(gpus, new Listener());
         })
-        .compose(v -> GuardedServer.listen(vertx, router(), options.host(), options.port(), options.limits(),
-            options.requestPolicy()))
+        .compose(v -> OpenApiRequests.load(vertx, OPENAPI))
+        .compose(contract -> GuardedServer.listen(vertx, router(contract), options.host(), options.port(),
+            options.limits(), options.requestPolicy()))
         .onSuccess(s -> {
           server = s;
           if (options.authTokens().isEmpty() && !isLoopback(options.host())) {
@@ -160,20 +164,25 @@ public final class BrokerVerticle extends VerticleBase {
     return new MemoryLeaseStore(settings);
   }
 
-  private Router router() {
+  /** Every request a route takes is first checked against the document the broker serves ({@code contract}). */
+  private Router router(OpenApiRequests contract) {
     LeaseApi api = new LeaseApi(options, gpus, store, waiters, holders, metrics, observer);
     Router router = Router.router(vertx);
     Routes.get(router, "/health").handler(this::health);
-    Routes.resource(router, "/openapi.json", "io/iqa/broker/openapi.json", "application/json");
+    Routes.resource(router, "/openapi.json", OPENAPI, "application/json");
     OperatorPage.install(router);
     router.route().handler(new BearerAuth(options.authTokens()));
-    router.post("/v1/gpu/lease").handler(this::readBody).handler(api::lease);
-    router.post("/v1/gpu/renew").handler(this::readBody).handler(api::renew);
-    router.post("/v1/gpu/release").handler(this::readBody).handler(api::release);
-    Routes.get(router, "/v1/gpu/lease/watch").handler(watchApi::watch);
+    router.post("/v1/gpu/lease").handler(this::readBody).handler(contract.check("lease", Body::buffer))
+        .handler(api::lease);
+    router.post("/v1/gpu/renew").handler(this::readBody).handler(contract.check("renew", Body::buffer))
+        .handler(api::renew);
+    router.post("/v1/gpu/release").handler(this::readBody).handler(contract.check("release", Body::buffer))
+        .handler(api::release);
+    Routes.get(router, "/v1/gpu/lease/watch").handler(contract.check("watch", null)).handler(watchApi::watch);
     Routes.get(router, "/v1/gpu/status").handler(api::status);
-    router.post("/v1/gpu/force_release").handler(this::readBody).handler(api::forceRelease);
-    Routes.get(router, "/v1/gpu/events").handler(eventsApi::events);
+    router.post("/v1/gpu/force_release").handler(this::readBody)
+        .handler(contract.check("forceRelease", Body::buffer)).handler(api::forceRelease);
+    Routes.get(router, "/v1/gpu/events").handler(contract.check("events", null)).handler(eventsApi::events);
     Routes.get(router, "/metrics").handler(this::metrics);
     ErrorRenderer.install(router, "broker", e -> e instanceof StoreException se ? LeaseApi.toApi(se) : null);
     return router;

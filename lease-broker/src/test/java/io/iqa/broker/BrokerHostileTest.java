@@ -1,5 +1,6 @@
 package io.iqa.broker;
 
+import io.iqa.testkit.Cleanup;
 import io.iqa.testkit.BrokerProcess;
 import io.iqa.testkit.RawHttp;
 import io.iqa.testkit.Promtool;
@@ -24,7 +25,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -38,12 +39,8 @@ class BrokerHostileTest {
 
   @TempDir
   Path dir;
-  private final List<TestBroker> brokers = new ArrayList<>();
-
-  @AfterEach
-  void close() {
-    brokers.forEach(TestBroker::close);
-  }
+  @AutoClose
+  final Cleanup cleanup = new Cleanup();
 
   private TestBroker broker(JsonObject extra) {
     JsonObject config = new JsonObject()
@@ -52,9 +49,7 @@ class BrokerHostileTest {
         .put("limits", new JsonObject().put("header_timeout_ms", 1000).put("idle_timeout_ms", 1500)
             .put("body_timeout_ms", 1000).put("max_connections", 50))
         .mergeIn(extra, true);
-    TestBroker b = new TestBroker(config);
-    brokers.add(b);
-    return b;
+    return cleanup.add(new TestBroker(config));
   }
 
   @Test

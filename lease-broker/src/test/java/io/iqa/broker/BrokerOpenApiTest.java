@@ -58,6 +58,48 @@ class BrokerOpenApiTest {
     }
   }
 
+  /**
+   * The document is the check of every request: a body or parameter it does not allow is a 400
+   * {@code bad_request} whose message names the field and what the document asks of it.
+   */
+  @Test
+  void aRequestTheDocumentRefusesIsA400NamingTheFieldAndWhatItMayBe() {
+    String[][] cases = {
+        {"/v1/gpu/lease", "{}", "owner is required"},
+        {"/v1/gpu/lease", "{\"owner\":\"a b\"}", "owner must match ^[A-Za-z0-9._-]{1,64}$"},
+        {"/v1/gpu/lease", "{\"owner\":\"a\",\"gpus\":1}", "unknown field 'gpus'"},
+        {"/v1/gpu/lease", "{\"owner\":\"a\",\"priority\":\"urgent\"}", "priority must be one of [\"low\",\"normal\",\"high\"]"},
+        {"/v1/gpu/lease", "{\"owner\":\"a\",\"gpu\":0.5}", "gpu must be integer, not number"},
+        {"/v1/gpu/lease", "{\"owner\":\"a\",\"yield\":\"yes\"}", "yield must be boolean, not string"},
+        {"/v1/gpu/lease", "{\"owner\":\"a\",\"wait_s\":-1}", "wait_s must be at least 0, not -1"},
+        {"/v1/gpu/lease", "{\"owner\":\"a\",\"ttl_s\":7200}", "ttl_s must be between 1 and 3600, not 7200"},
+        {"/v1/gpu/lease", "[1]", "the request body must be object, not array"},
+        {"/v1/gpu/lease", "{\"owner\"", "the request body is not valid JSON"},
+        {"/v1/gpu/renew", "{\"ttl_s\":5}", "token is required"},
+        {"/v1/gpu/renew", "{\"token\":\"x\",\"ttl_s\":99999}", "ttl_s must be at most max_ttl_s=3600, not 99999"},
+        {"/v1/gpu/release", "{\"token\":\"x\",\"reason\":\"bad\\nreason\"}", "reason must match ^[A-Za-z0-9._ -]{1,64}$"},
+        {"/v1/gpu/force_release", "{}", "lease_id is required or owner is required"},
+        {"/v1/gpu/force_release", "{\"lease_id\":0}", "lease_id must be at least 1, not 0"},
+    };
+    try (TestBroker b = new TestBroker(config())) {
+      for (String[] c : cases) {
+        Reply r = b.send(HttpMethod.POST, c[0], io.vertx.core.buffer.Buffer.buffer(c[1]), null);
+        assertEquals(400, r.status(), c[1] + " -> " + r);
+        assertEquals("bad_request", r.json().getString("error"), c[1] + " -> " + r);
+        assertEquals(c[2], r.json().getString("message"), c[1] + " -> " + r);
+      }
+      Reply since = b.get("/v1/gpu/events?since=-1");
+      assertEquals(400, since.status());
+      assertEquals("since must be at least 0, not -1", since.json().getString("message"));
+      Reply watch = b.send(HttpMethod.GET, "/v1/gpu/lease/watch", null, null);
+      assertEquals(400, watch.status());
+      assertTrue(watch.json().getString("message").contains("Lease-Token"), watch.toString());
+      Reply nulls = b.post("/v1/gpu/lease", new JsonObject().put("owner", "a").putNull("purpose").putNull("ttl_s")
+          .putNull("priority"));
+      assertEquals(200, nulls.status(), "a null is the field's default: " + nulls);
+    }
+  }
+
   private static Reply check(OpenApiContract api, String method, String path, Reply reply) throws Exception {
     api.check(method, path, reply.status(), reply.body().toString());
     return reply;

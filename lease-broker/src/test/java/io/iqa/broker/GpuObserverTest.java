@@ -1,5 +1,6 @@
 package io.iqa.broker;
 
+import io.iqa.testkit.Cleanup;
 import io.iqa.testkit.BrokerProcess;
 import io.iqa.testkit.StandInNvidiaSmi;
 import io.iqa.testkit.Promtool;
@@ -16,12 +17,11 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
 import org.awaitility.Awaitility;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -34,19 +34,13 @@ class GpuObserverTest {
 
   @TempDir
   Path dir;
-  private final List<Process> processes = new ArrayList<>();
-
-  @AfterEach
-  void stopProcesses() {
-    processes.forEach(Process::destroyForcibly);
-  }
+  @AutoClose
+  final Cleanup cleanup = new Cleanup();
 
   private Process start(Map<String, String> env, String... command) throws Exception {
     ProcessBuilder pb = new ProcessBuilder(command);
     pb.environment().putAll(env);
-    Process p = pb.start();
-    processes.add(p);
-    return p;
+    return cleanup.kill(pb.start());
   }
 
   @Test

@@ -1,5 +1,6 @@
 package io.iqa.broker;
 
+import io.iqa.testkit.Cleanup;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -26,7 +27,7 @@ import java.util.Base64;
 import java.util.HashSet;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.slf4j.LoggerFactory;
 
@@ -45,12 +46,8 @@ abstract class LeaseBrokerContractTest {
    */
   abstract void loseLeaseState() throws Exception;
 
-  private final List<TestBroker> brokers = new ArrayList<>();
-
-  @AfterEach
-  void closeBrokers() {
-    brokers.forEach(TestBroker::close);
-  }
+  @AutoClose
+  final Cleanup cleanup = new Cleanup();
 
   /** gpu 0: whole device only; gpu 1: 8000 MB for packing. Reaper slow, so wake-ups must be events. */
   TestBroker broker(JsonObject overrides) {
@@ -61,9 +58,21 @@ abstract class LeaseBrokerContractTest {
         .put("reaper_interval_ms", 60_000)
         .put("store", storeConfig())
         .mergeIn(overrides);
-    TestBroker broker = new TestBroker(config);
-    brokers.add(broker);
-    return broker;
+    return cleanup.add(new TestBroker(config));
+  }
+
+  /**
+   * A broker with auth on: for each name and role, a token {@code <name>-secret} of that name and
+   * role ({@code client} holders may use only their own owner name).
+   */
+  TestBroker authBroker(String... namesAndRoles) {
+    JsonArray tokens = new JsonArray();
+    for (int i = 0; i < namesAndRoles.length; i += 2) {
+      String name = namesAndRoles[i];
+      tokens.add(new JsonObject().put("name", name).put("token_sha256", Sha256.hex(name + "-secret"))
+          .put("role", namesAndRoles[i + 1]));
+    }
+    return broker(new JsonObject().put("auth", new JsonObject().put("tokens", tokens)));
   }
 
   TestBroker broker() {
@@ -366,12 +375,7 @@ abstract class LeaseBrokerContractTest {
 
   @Test
   void onlyAnAdminMayForceReleaseImmediatelyAndThatHandsTheGpuOnAtOnce() {
-    JsonArray tokens = new JsonArray()
-        .add(new JsonObject().put("name", "alice").put("token_sha256", Sha256.hex("alice-secret"))
-            .put("role", "client"))
-        .add(new JsonObject().put("name", "ops").put("token_sha256", Sha256.hex("ops-secret"))
-            .put("role", "admin"));
-    TestBroker b = broker(new JsonObject().put("auth", new JsonObject().put("tokens", tokens)));
+    TestBroker b = authBroker("alice", "client", "ops", "admin");
     JsonObject hung = b.post("/v1/gpu/lease", req("alice").put("gpu", 0).put("ttl_s", 60), "alice-secret").json();
     Reply refused = b.post("/v1/gpu/force_release",
         new JsonObject().put("owner", "alice").put("immediate", true), "alice-secret");
@@ -538,7 +542,7 @@ abstract class LeaseBrokerContractTest {
         .put("recovery_grace_s", 1.5)
         .put("store", storeConfig());
     TestBroker b = new TestBroker(config, false);
-    brokers.add(b);
+    cleanup.add(b);
     long started = System.nanoTime();
     loseLeaseState();
     JsonObject health = b.get("/health").json();
@@ -651,14 +655,7 @@ abstract class LeaseBrokerContractTest {
 
   @Test
   void withAuthAClientMayForceReleaseOnlyItsOwnLeasesAndAnAdminAny() {
-    JsonArray tokens = new JsonArray()
-        .add(new JsonObject().put("name", "alice").put("token_sha256", Sha256.hex("alice-secret"))
-            .put("role", "client"))
-        .add(new JsonObject().put("name", "bob").put("token_sha256", Sha256.hex("bob-secret"))
-            .put("role", "client"))
-        .add(new JsonObject().put("name", "ops").put("token_sha256", Sha256.hex("ops-secret"))
-            .put("role", "admin"));
-    TestBroker b = broker(new JsonObject().put("auth", new JsonObject().put("tokens", tokens)));
+    TestBroker b = authBroker("alice", "client", "bob", "client", "ops", "admin");
     assertEquals(200, b.get("/health").status(), "health stays open for liveness probes");
     Reply none = b.get("/v1/gpu/status");
     assertEquals(401, none.status());

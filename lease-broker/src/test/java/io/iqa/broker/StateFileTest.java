@@ -41,8 +41,12 @@ class StateFileTest {
   private final ListAppender<ILoggingEvent> logs = new ListAppender<>();
   private final Logger storeLog = (Logger) LoggerFactory.getLogger("io.iqa.broker.store.memory");
 
+  /** The state file most tests use. */
+  private Path state;
+
   @BeforeEach
   void captureLogs() {
+    state = dir.resolve("broker-state.jsonl");
     logs.setContext((LoggerContext) LoggerFactory.getILoggerFactory());
     logs.start();
     storeLog.addAppender(logs);
@@ -51,6 +55,11 @@ class StateFileTest {
   @AfterEach
   void stopCapturing() {
     storeLog.detachAppender(logs);
+  }
+
+  /** A broker on {@link #state}, started as after a restart: it restores what the file holds. */
+  private TestBroker onTheStateFile() {
+    return new TestBroker(config(state), false);
   }
 
   private JsonObject config(Path state) {
@@ -77,8 +86,8 @@ class StateFileTest {
 
   @Test
   void aFileThatDoesNotExistYetIsAFirstStartThatGrantsAtOnce() throws Exception {
-    Path state = dir.resolve("new/folder/broker-state.jsonl");
-    try (TestBroker first = new TestBroker(config(state), false)) {
+    state = dir.resolve("new/folder/broker-state.jsonl");
+    try (TestBroker first = onTheStateFile()) {
       assertEquals("ok", first.get("/health").json().getString("status"), "a first start has nothing to recover");
       assertEquals(1, lease(first, "first").getLong("lease_id"));
     }
@@ -88,10 +97,9 @@ class StateFileTest {
 
   @Test
   void aTornLastLineFromACrashIsDroppedAndEverythingBeforeItRestored() throws Exception {
-    Path state = dir.resolve("broker-state.jsonl");
     JsonObject held;
     long lastSeq;
-    try (TestBroker first = new TestBroker(config(state), false)) {
+    try (TestBroker first = onTheStateFile()) {
       held = lease(first, "kept");
       assertEquals(200, renew(first, held));
       JsonArray events = first.get("/v1/gpu/events").json().getJsonArray("events");
@@ -99,7 +107,7 @@ class StateFileTest {
     }
     assertFalse(Files.readString(state).contains(held.getString("token")), "only the token's hash may be written");
     Files.writeString(state, "{\"op\":\"grant\",\"lease\":{\"id\":99,\"th\":\"ab", StandardOpenOption.APPEND);
-    try (TestBroker second = new TestBroker(config(state), false)) {
+    try (TestBroker second = onTheStateFile()) {
       assertEquals("ok", second.get("/health").json().getString("status"), "a torn change record is no lost state");
       assertEquals(200, renew(second, held));
       JsonObject renewed = second.get("/v1/gpu/events").json().getJsonArray("events").getJsonObject(0);
@@ -115,7 +123,6 @@ class StateFileTest {
 
   @Test
   void aTornRecordInTheMiddleIsSkippedWithAWarningAndEveryWholeRecordAfterItIsKept() throws Exception {
-    Path state = dir.resolve("broker-state.jsonl");
     JsonObject a;
     JsonObject b;
     try (TestBroker first = new TestBroker(config(state).put("gpus", new JsonArray()
@@ -147,12 +154,11 @@ class StateFileTest {
 
   @Test
   void anEmptyFileIsLostStateTheGraceAppliesAndLeaseIdsAreNeverHandedOutAgain() throws Exception {
-    Path state = dir.resolve("broker-state.jsonl");
-    try (TestBroker first = new TestBroker(config(state), false)) {
+    try (TestBroker first = onTheStateFile()) {
       lease(first, "lost");
     }
     Files.write(state, new byte[0]); // what a power loss with state_fsync false can leave
-    try (TestBroker second = new TestBroker(config(state), false)) {
+    try (TestBroker second = onTheStateFile()) {
       JsonObject health = second.get("/health").json();
       assertEquals("recovering", health.getString("status"), "an empty state file is lost state: " + health);
       Reply refused = second.post("/v1/gpu/lease", new JsonObject().put("owner", "other"));
@@ -169,22 +175,21 @@ class StateFileTest {
       assertTrue(granted.json().getLong("lease_id") >= System.currentTimeMillis() / 1000 - 3600,
           "after lost state lease ids go on above the Unix time, never from 1 again: " + granted);
     }
-    try (TestBroker fourth = new TestBroker(config(state), false)) {
+    try (TestBroker fourth = onTheStateFile()) {
       assertEquals("ok", fourth.get("/health").json().getString("status"), "the grace ended and the file says so");
     }
   }
 
   @Test
   void aTornSnapshotIsLostStateYetTheWholeRecordsAfterItAreRestored() throws Exception {
-    Path state = dir.resolve("broker-state.jsonl");
     JsonObject held;
-    try (TestBroker first = new TestBroker(config(state), false)) {
+    try (TestBroker first = onTheStateFile()) {
       held = lease(first, "after-snapshot");
     }
     List<String> lines = Files.readAllLines(state);
     lines.set(0, lines.get(0).substring(0, lines.get(0).length() / 2));
     Files.write(state, lines);
-    try (TestBroker second = new TestBroker(config(state), false)) {
+    try (TestBroker second = onTheStateFile()) {
       assertEquals("recovering", second.get("/health").json().getString("status"), "a torn snapshot is lost state");
       assertEquals(200, renew(second, held), "the grant after the torn snapshot is kept: its holder goes on");
       assertTrue(warnings().contains("the snapshot of every live lease) is torn"), warnings());
@@ -197,9 +202,8 @@ class StateFileTest {
 
   @Test
   void aStateFileThatCannotBeReadIsMovedAsideAndLostStateGetsTheGrace() throws Exception {
-    Path state = dir.resolve("broker-state.jsonl");
     Files.createDirectories(state.resolve("not-a-file"));
-    try (TestBroker b = new TestBroker(config(state), false)) {
+    try (TestBroker b = onTheStateFile()) {
       assertEquals("recovering", b.get("/health").json().getString("status"));
       assertTrue(warnings().contains("cannot be read") && warnings().contains(".unreadable-"), warnings());
       assertTrue(Files.isRegularFile(state), "a new state file is kept in its place");
@@ -273,7 +277,6 @@ class StateFileTest {
 
   @Test
   void aFailedCompactionNeverTurnsAMadeChangeIntoAnErrorAndKeepsEveryChange() throws Exception {
-    Path state = dir.resolve("broker-state.jsonl");
     // The compaction's temporary file cannot be created: a folder is in its place.
     Files.createDirectories(dir.resolve("broker-state.jsonl.tmp").resolve("blocker"));
     JsonObject held;
@@ -285,7 +288,7 @@ class StateFileTest {
       assertTrue(warnings().contains("could not compact the lease state file"), warnings());
     }
     assertTrue(Files.isDirectory(dir.resolve("broker-state.jsonl.tmp")), "what was there is left alone");
-    try (TestBroker restarted = new TestBroker(config(state), false)) {
+    try (TestBroker restarted = onTheStateFile()) {
       assertEquals("ok", restarted.get("/health").json().getString("status"));
       assertEquals(200, renew(restarted, held));
     }
@@ -294,7 +297,6 @@ class StateFileTest {
   /** Round 3: the file's names became the Java side's (token_hash, vram_mb, ...); files written before are read. */
   @Test
   void aVersionTwoFileInShortNamesIsReadAndRewrittenInTheJavaNames() throws Exception {
-    Path state = dir.resolve("broker-state.jsonl");
     String th = io.iqa.protocol.Sha256.hex("token-of-v2");
     String ended = io.iqa.protocol.Sha256.hex("ended-v2");
     Files.writeString(state, "{\"op\":\"snapshot\",\"v\":2,\"next_id\":5,\"next_event_seq\":9,\"recovering\":false,"
@@ -302,7 +304,7 @@ class StateFileTest {
         + "\"excl\":true,\"prio\":\"normal\",\"pid\":null,\"pidid\":null,\"host\":null,\"ttl\":60000,\"age\":10,"
         + "\"expires_wall\":1,\"yield\":true}],\"ended\":[{\"id\":2,\"th\":\"" + ended + "\",\"reason\":\"expired\"}]}\n"
         + "{\"op\":\"renew\",\"id\":3,\"ttl\":90000,\"age\":20,\"expires_wall\":2}\n");
-    try (TestBroker b = new TestBroker(config(state), false)) {
+    try (TestBroker b = onTheStateFile()) {
       assertEquals("", warnings(), "a whole version 2 file reads without a warning");
       JsonObject shown = b.get("/v1/gpu/status").json().getJsonArray("gpus").getJsonObject(0).getJsonArray("leases")
           .getJsonObject(0);
@@ -323,11 +325,10 @@ class StateFileTest {
   /** Round 3: an unknown name reads as null with the shared Jackson mapper; a revocation must not read as none. */
   @Test
   void aSnapshotLeaseWithAnUnknownRevocationIsNotRestoredAsHeld() throws Exception {
-    Path state = dir.resolve("broker-state.jsonl");
     Files.writeString(state, "{\"op\":\"snapshot\",\"v\":3,\"next_id\":5,\"leases\":[{\"id\":3,\"token_hash\":\""
         + io.iqa.protocol.Sha256.hex("t") + "\",\"gpu\":0,\"owner\":\"old\",\"vram_mb\":0,\"exclusive\":true,"
         + "\"priority\":\"normal\",\"ttl_ms\":60000,\"revoked\":\"martian\"}]}\n");
-    try (TestBroker b = new TestBroker(config(state), false)) {
+    try (TestBroker b = onTheStateFile()) {
       assertTrue(warnings().contains("unknown revocation martian") && warnings().contains("that lease is lost"),
           warnings());
       assertEquals(0, b.get("/v1/gpu/status").json().getJsonArray("gpus").getJsonObject(0).getJsonArray("leases")
@@ -338,7 +339,6 @@ class StateFileTest {
 
   @Test
   void freshDiscardsADamagedFileAndStartsOver() throws Exception {
-    Path state = dir.resolve("broker-state.jsonl");
     Files.writeString(state, "{\"op\":\"snapshot\",\"next_id\":7,\"leases\":[]}\nnot json\n{\"op\":\"end\",\"id\":1}\n");
     try (TestBroker fresh = new TestBroker(config(state), true)) {
       assertEquals("ok", fresh.get("/health").json().getString("status"));
@@ -351,17 +351,16 @@ class StateFileTest {
   /** Round 2: a release that came late, after a restart, got 404 instead of {@code released: false}. */
   @Test
   void aLateReleaseAfterARestartStillHearsWhyItsLeaseEnded() throws Exception {
-    Path state = dir.resolve("broker-state.jsonl");
     JsonObject ended;
     JsonObject revoked;
-    try (TestBroker b = new TestBroker(config(state), false)) {
+    try (TestBroker b = onTheStateFile()) {
       ended = lease(b, "early");
       release(b, ended);
       revoked = lease(b, "hung");
       assertEquals(200, b.post("/v1/gpu/force_release", new JsonObject().put("owner", "hung").put("immediate", true))
           .status());
     }
-    try (TestBroker restarted = new TestBroker(config(state), false)) {
+    try (TestBroker restarted = onTheStateFile()) {
       Reply late = restarted.post("/v1/gpu/release", new JsonObject().put("token", ended.getString("token")));
       assertEquals(200, late.status(), late.toString());
       assertEquals(false, late.json().getBoolean("released"));
@@ -375,14 +374,13 @@ class StateFileTest {
   /** Round 2: a revoke record with a reason the broker does not know turned a revoking lease back into a held one. */
   @Test
   void aRevocationWhoseReasonCannotBeReadStaysARevocation() throws Exception {
-    Path state = dir.resolve("broker-state.jsonl");
     JsonObject held;
-    try (TestBroker b = new TestBroker(config(state), false)) {
+    try (TestBroker b = onTheStateFile()) {
       held = lease(b, "victim");
     }
     Files.writeString(state, "{\"op\":\"revoke\",\"id\":" + held.getLong("lease_id") + ",\"reason\":\"martian\",\"age\":5}\n",
         java.nio.file.StandardOpenOption.APPEND);
-    try (TestBroker restarted = new TestBroker(config(state), false)) {
+    try (TestBroker restarted = onTheStateFile()) {
       JsonObject lease = restarted.get("/v1/gpu/status").json().getJsonArray("gpus").getJsonObject(0)
           .getJsonArray("leases").getJsonObject(0);
       assertEquals("revoking", lease.getString("state"), lease.encode());

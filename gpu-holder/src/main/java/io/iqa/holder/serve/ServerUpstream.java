@@ -1,22 +1,16 @@
 package io.iqa.holder.serve;
 
 import io.iqa.holder.HolderEvent;
-import io.iqa.client.ChildProcess;
-import io.iqa.client.ProcessFamily;
 import io.iqa.holder.HolderLease;
 import io.iqa.holder.HolderRules.Phase;
 import io.iqa.holder.HolderRules.Placement;
 import io.iqa.holder.Upstream;
 import io.iqa.protocol.Text;
 import io.vertx.core.Future;
-import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
-import java.io.IOException;
 import java.time.Instant;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
@@ -47,10 +41,7 @@ final class ServerUpstream implements Upstream {
   /** The worker the process serves now (0: none; asleep or stopped). */
   private int awakeGen;
   private boolean killAsked;
-  /** The process the front started (null: none, or the server is run by someone else). */
-  private Process process;
-  private ProcessFamily family;
-  private Integer processGpu;
+  private final ServedProcess proc;
   private boolean asleep;
   /** The model server's state, as {@code /health} shows it ({@code upstream.state}). */
   enum State implements io.iqa.protocol.wire.WireEnum { STOPPED, STARTING, WAKING, AWAKE, FALLING_ASLEEP, ASLEEP, STOPPING }
@@ -69,6 +60,7 @@ final class ServerUpstream implements Upstream {
     this.http = new UpstreamHttp(vertx, options.upstream());
     this.lease = lease;
     this.memory = new GpuMemory(vertx, options.brokerUrl(), options.token());
+    this.proc = new ServedProcess(vertx, options, adapter.env(), this::exited);
   }
 
   UpstreamHttp http() {
@@ -83,19 +75,19 @@ final class ServerUpstream implements Upstream {
     long t0 = System.nanoTime();
     Integer gpu = lease.gpu();
     Future<Void> up;
-    if (process != null && process.isAlive() && asleep && adapter.sleeps() && Objects.equals(processGpu, gpu)) {
+    if (proc.alive() && asleep && adapter.sleeps() && Objects.equals(proc.gpu(), gpu)) {
       state = State.WAKING;
       awakeGen = gen;
       up = adapter.wake(vertx, http, options.wakeTimeoutMs()).compose(v -> healthy(t0));
-    } else if (process == null && options.command().isEmpty()) {
+    } else if (!proc.ours() && options.command().isEmpty()) {
       state = asleep ? State.WAKING : State.STARTING;
       up = (asleep ? adapter.wake(vertx, http, options.wakeTimeoutMs()) : Future.<Void>succeededFuture())
           .compose(v -> healthy(t0));
     } else {
       state = State.STARTING;
-      up = stopProcess(options.graceMs()).compose(v -> {
+      up = proc.stop(options.graceMs()).compose(v -> {
         awakeGen = gen;
-        return startProcess(gpu);
+        return proc.start(lease.workerEnv(), gpu).onSuccess(started -> asleep = false);
       }).compose(v -> healthy(t0));
     }
     if (stopByNanos != null) {
@@ -123,34 +115,9 @@ final class ServerUpstream implements Upstream {
     });
   }
 
-  private Future<Void> startProcess(Integer gpu) {
-    if (options.command().isEmpty()) {
-      return Future.succeededFuture();
-    }
-    Map<String, String> env = new HashMap<>(adapter.env());
-    env.putAll(lease.workerEnv());
-    String runId = ProcessFamily.newRunId();
-    env.put(ProcessFamily.MARKER, runId);
-    ProcessBuilder pb = new ProcessBuilder(ChildProcess.wrap(options.command(), "TERM")).inheritIO();
-    pb.environment().putAll(env);
-    try {
-      Process p = pb.start();
-      process = p;
-      family = new ProcessFamily(p, runId, options.name());
-      processGpu = gpu;
-      asleep = false;
-      LOG.info("started {} (pid {}) on gpu {}: {}", options.name(), p.pid(), gpu,
-          Text.printable(String.join(" ", options.command())));
-      p.onExit().thenRun(() -> vertx.runOnContext(v -> exited(p)));
-      return Future.succeededFuture();
-    } catch (IOException e) {
-      return Future.failedFuture("could not start " + options.command().get(0) + ": " + e.getMessage());
-    }
-  }
-
   /** Polls the server's health until it answers 2xx; fails if the process exits first or the wake timeout passes. */
   private Future<Void> healthy(long t0) {
-    Process p = process;
+    Process p = proc.current();
     long left = Math.max(1, options.wakeTimeoutMs() - (System.nanoTime() - t0) / 1_000_000);
     return Adapter.poll(vertx, left, options.health() + " to answer 2xx", () -> {
       if (p != null && !p.isAlive()) {
@@ -204,7 +171,7 @@ final class ServerUpstream implements Upstream {
             LOG.warn("{} did not go to sleep: {}; stopping it before the lease is released", options.name(),
                 Text.printable(lastTrouble));
           }
-          if (process != null) {
+          if (proc.ours()) {
             terminate(gen, "SIGTERM", "it did not sleep");
           } else {
             // Not ours to stop: the lease stays held (nobody else gets a GPU it may still use) and the sleep is tried again.
@@ -225,12 +192,12 @@ final class ServerUpstream implements Upstream {
       return;
     }
     killAsked = true;
-    if (process != null && process.isAlive()) {
+    if (proc.alive()) {
       terminate(gen, "SIGKILL", "killed");
     } else if (state != State.STARTING && state != State.WAKING) {
-      if (process == null && !options.command().isEmpty()) {
+      if (!proc.ours() && !options.command().isEmpty()) {
         gone(gen, 0, "no process");
-      } else if (process == null) {
+      } else if (!proc.ours()) {
         sleep(gen, options.sleepTimeoutMs()); // someone else's server: asleep is the most the front can make of it
       }
     }
@@ -247,7 +214,7 @@ final class ServerUpstream implements Upstream {
       deadlineTimer = -1;
       if (gen == this.gen && goneGen < gen && !asleep) {
         LOG.error("{}: the lease's own deadline passed with no renew; stopping it now", options.name());
-        if (process != null) {
+        if (proc.ours()) {
           terminate(gen, "SIGKILL", "the lease's deadline passed");
         }
       }
@@ -256,50 +223,23 @@ final class ServerUpstream implements Upstream {
 
   /** Signals the process group; the worker is gone once every process of it has exited. */
   private void terminate(int gen, String how, String why) {
-    if (process == null || !process.isAlive()) {
-      if (family != null && family.alive()) {
-        family.signal("KILL");
-      }
-      awaitFamilyGone(gen, why);
+    if (!proc.alive()) {
+      proc.killLeftovers();
+      proc.familyGone().onComplete(ar -> gone(gen, 0, why));
       return;
     }
     state = State.STOPPING;
-    LOG.info("stopping {} (pid {}): {}", options.name(), process.pid(), why);
-    if (how.equals("SIGKILL")) {
-      family.signal("KILL");
-    } else {
-      ChildProcess.stop(process, options.graceMs(), options.name());
-    }
+    proc.signal(how.equals("SIGKILL"), why);
     // exited() reports it.
   }
 
-  private void exited(Process p) {
-    if (p != process) {
-      return;
-    }
-    int code = p.exitValue();
-    LOG.info("{} (pid {}) exited with code {}", options.name(), p.pid(), code);
-    process = null;
+  private void exited(int code) {
     asleep = false;
-    processGpu = null;
     state = State.STOPPED;
-    if (family != null && family.alive()) {
-      family.signal("KILL"); // what it left behind (an engine's child) goes too, before the GPU is called free
+    int served = gen;
+    if (awakeGen == served && goneGen < served) {
+      proc.familyGone().onComplete(ar -> gone(served, 0, "exited with code " + code));
     }
-    if (awakeGen == gen && goneGen < gen) {
-      awaitFamilyGone(gen, "exited with code " + code);
-    }
-  }
-
-  private void awaitFamilyGone(int gen, String why) {
-    ProcessFamily f = family;
-    Adapter.poll(vertx, 30_000, "process of " + options.name() + " to be left", () -> Future.succeededFuture(
-        f == null || !f.alive())).onComplete(ar -> {
-          if (f == family) {
-            family = null;
-          }
-          gone(gen, 0, why);
-        });
   }
 
   private void gone(int gen, int code, String why) {
@@ -317,14 +257,7 @@ final class ServerUpstream implements Upstream {
 
   /** Stops the process the front started (at its shutdown), whatever it does; completes once it has exited. */
   Future<Void> stopProcess(long graceMs) {
-    Process p = process;
-    if (p == null || !p.isAlive()) {
-      return Future.succeededFuture();
-    }
-    Promise<Void> done = Promise.promise();
-    p.onExit().thenRun(() -> vertx.runOnContext(v -> done.tryComplete()));
-    ChildProcess.stop(p, graceMs, options.name());
-    return done.future();
+    return proc.stop(graceMs);
   }
 
   @Override
@@ -336,8 +269,8 @@ final class ServerUpstream implements Upstream {
   public JsonObject health(Phase phase) {
     JsonObject h = new JsonObject().put("state", state.wireName()).put("adapter", adapter.name())
         .put("upstream", options.upstream().toString());
-    if (process != null) {
-      h.put("pid", process.pid());
+    if (proc.ours()) {
+      h.put("pid", proc.current().pid());
     }
     if (lastWakeMs != null) {
       h.put("last_wake_ms", lastWakeMs);

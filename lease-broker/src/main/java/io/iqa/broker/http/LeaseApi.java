@@ -14,9 +14,12 @@ import io.iqa.broker.store.LeaseStore;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.StoreSnapshot;
 import io.iqa.protocol.Sha256;
-import io.iqa.protocol.config.ConfigNode;
+import io.iqa.protocol.Text;
 import io.iqa.protocol.wire.ErrorCode;
+import io.iqa.protocol.wire.ForceReleaseRequest;
 import io.iqa.protocol.wire.LeaseRequest;
+import io.iqa.protocol.wire.ReleaseRequest;
+import io.iqa.protocol.wire.RenewRequest;
 import io.iqa.server.HttpError;
 import io.iqa.server.Json;
 import io.vertx.core.Future;
@@ -27,10 +30,8 @@ import java.security.SecureRandom;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
-import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,12 +39,6 @@ import org.slf4j.LoggerFactory;
 public final class LeaseApi {
 
   private static final Logger LOG = LoggerFactory.getLogger(LeaseApi.class);
-  private static final Pattern TOKEN = Pattern.compile("(?s).{1,256}");
-  private static final Pattern REASON = Pattern.compile("(?s).{0,500}");
-  private static final Set<String> RENEW_FIELDS = Set.of("token", "ttl_s");
-  private static final Set<String> RELEASE_FIELDS = Set.of("token", "reason");
-  private static final Pattern RELEASE_REASON = Pattern.compile("[A-Za-z0-9._ -]{1,64}");
-  private static final Set<String> FORCE_FIELDS = Set.of("lease_id", "owner", "older_than_s", "reason", "immediate");
   private static final int TOKEN_BYTES = 32;
 
   private final BrokerOptions options;
@@ -129,10 +124,13 @@ public final class LeaseApi {
   }
 
   public void renew(RoutingContext ctx) {
-    ConfigNode body = Body.of(ctx).known(RENEW_FIELDS);
-    String token = body.requiredString("token", TOKEN, "a lease token");
-    Double ttlS = body.optionalNumber("ttl_s", 1, options.maxTtlS());
-    store.renew(Sha256.hex(token), ttlS == null ? null : Math.round(ttlS * 1000), caller(ctx))
+    RenewRequest body = Body.read(ctx, RenewRequest.class);
+    Double ttlS = body.ttlS();
+    if (ttlS != null && ttlS > options.maxTtlS()) {
+      throw HttpError.badRequest("ttl_s must be at most max_ttl_s=" + Text.number(options.maxTtlS()) + ", not "
+          + Text.number(ttlS));
+    }
+    store.renew(Sha256.hex(body.token()), ttlS == null ? null : Math.round(ttlS * 1000), caller(ctx))
         .onSuccess(lease -> {
           metrics.renewed();
           Json.send(ctx, 200, lease.toHolderJson(null, null));
@@ -141,10 +139,8 @@ public final class LeaseApi {
   }
 
   public void release(RoutingContext ctx) {
-    ConfigNode body = Body.of(ctx).known(RELEASE_FIELDS);
-    String token = body.requiredString("token", TOKEN, "a lease token");
-    String why = body.string("reason", null, RELEASE_REASON, "1 to 64 letters, digits, spaces or '._-'");
-    store.release(Sha256.hex(token), caller(ctx), why)
+    ReleaseRequest body = Body.read(ctx, ReleaseRequest.class);
+    store.release(Sha256.hex(body.token()), caller(ctx), body.reason())
         .onSuccess(r -> Json.send(ctx, 200, !r.released()
             ? new JsonObject().put("released", false).put("reason", r.reason().wireName())
             : r.revoked() == null ? new JsonObject().put("released", true)
@@ -153,15 +149,12 @@ public final class LeaseApi {
   }
 
   public void forceRelease(RoutingContext ctx) {
-    ConfigNode body = Body.of(ctx).known(FORCE_FIELDS);
-    Long leaseId = body.optionalInteger("lease_id", 1, Long.MAX_VALUE);
-    String owner = body.string("owner", null, LeaseRequest.OWNER, LeaseRequest.OWNER_RULE);
-    Double olderThanS = body.optionalNumber("older_than_s", 0, 1e9);
-    String reason = body.string("reason", "force-released by operator", REASON, "at most 500 characters");
-    boolean immediate = body.bool("immediate", false);
-    if (leaseId == null && owner == null) {
-      throw HttpError.badRequest("force_release needs lease_id, or owner (with optional older_than_s)");
-    }
+    ForceReleaseRequest body = Body.read(ctx, ForceReleaseRequest.class);
+    Long leaseId = body.leaseId();
+    String owner = body.owner();
+    Double olderThanS = body.olderThanS();
+    String reason = body.reason() == null ? "force-released by operator" : body.reason();
+    boolean immediate = Boolean.TRUE.equals(body.immediate());
     Principal who = BearerAuth.principal(ctx);
     if (owner != null && !who.mayActAs(owner)) {
       throw new HttpError(ErrorCode.FORBIDDEN, "'" + who.name() + "' may only force-release leases of " + who.owners()
@@ -236,7 +229,7 @@ public final class LeaseApi {
   }
 
   private AcquireRequest leaseRequest(RoutingContext ctx, String tokenHash) {
-    LeaseRequest asked = LeaseRequest.fromMap(Body.of(ctx).map(), options.defaultTtlS(), options.maxTtlS(),
+    LeaseRequest asked = LeaseRequest.fromMap(Body.json(ctx).getMap(), options.defaultTtlS(), options.maxTtlS(),
         options.maxWaitS());
     Principal who = BearerAuth.principal(ctx);
     if (!who.mayActAs(asked.owner())) {

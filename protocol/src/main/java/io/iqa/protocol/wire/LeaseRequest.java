@@ -2,16 +2,18 @@ package io.iqa.protocol.wire;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
-import io.iqa.protocol.config.ConfigNode;
+import io.iqa.protocol.Text;
+import java.util.HashMap;
 import java.util.Map;
-import java.util.Set;
+import java.util.Objects;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
 
 /**
  * The body of {@code POST /v1/gpu/lease}: what a program asks the broker for. Clients build it
  * with {@link #of(String)} and the {@code with*} methods and send {@link #toMap()}; the broker
- * reads it with {@link #fromMap}, which checks every field.
+ * checks it against its OpenAPI document, then reads it with {@link #fromMap}, which adds its
+ * defaults and its configured bounds.
  *
  * @param owner who holds the lease (letters, digits, {@code . _ -}; at most 64)
  * @param purpose shown in the broker's status
@@ -32,14 +34,9 @@ public record LeaseRequest(String owner, String purpose, double ttlS, double wai
     @JsonProperty("yield") @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean yieldable,
     @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean preempt) {
 
-  /** The fields of the body. */
-  public static final Set<String> FIELDS = Set.of("owner", "purpose", "ttl_s", "wait_s", "gpu", "vram_mb",
-      "priority", "pid", "host", "yield", "preempt");
-  /** What an owner name may be. */
+  /** What an owner name may be (the broker's document says the same). */
   public static final Pattern OWNER = Pattern.compile("[A-Za-z0-9._-]{1,64}");
   public static final String OWNER_RULE = "1 to 64 letters, digits, '.', '_' or '-'";
-  private static final Pattern PURPOSE = Pattern.compile("(?s).{0,256}");
-  private static final Pattern HOST = Pattern.compile("[A-Za-z0-9._:\\[\\]-]{1,253}");
 
   /** A whole-device lease on any GPU for {@code owner}: ttl 60 s, no waiting, this process's pid. */
   public static LeaseRequest of(String owner) {
@@ -48,23 +45,31 @@ public record LeaseRequest(String owner, String purpose, double ttlS, double wai
   }
 
   /**
-   * Reads and checks a body.
+   * Reads a body the broker's OpenAPI document has checked (types, patterns, fields): what is absent
+   * or null takes its default, and the bounds of the broker's config are checked here.
    *
    * @param defaultTtlS the ttl when the body names none
    * @param maxTtlS the longest ttl allowed
    * @param maxWaitS the longest wait allowed
-   * @throws WireFormatException naming the first field that breaks the contract
+   * @throws WireFormatException for a ttl or wait beyond the config's bounds
    */
   public static LeaseRequest fromMap(Map<String, ?> body, double defaultTtlS, double maxTtlS, double maxWaitS) {
-    ConfigNode f = ConfigNode.document(body).known(FIELDS);
-    Long gpu = f.optionalInteger("gpu", 0, Integer.MAX_VALUE);
-    Long vramMb = f.optionalInteger("vram_mb", 1, Integer.MAX_VALUE);
-    return new LeaseRequest(f.requiredString("owner", OWNER, OWNER_RULE),
-        f.string("purpose", "", PURPOSE, "at most 256 characters"),
-        f.number("ttl_s", defaultTtlS, 1, maxTtlS), f.number("wait_s", 0, 0, maxWaitS),
-        gpu == null ? null : gpu.intValue(), vramMb == null ? null : vramMb.intValue(),
-        f.choice("priority", Priority.NORMAL, Priority.class), f.optionalInteger("pid", 1, Integer.MAX_VALUE),
-        f.string("host", null, HOST, "a host name"), f.bool("yield", false), f.bool("preempt", false));
+    Map<String, Object> given = new HashMap<>(body);
+    given.values().removeIf(Objects::isNull);
+    given.putIfAbsent("purpose", "");
+    given.putIfAbsent("ttl_s", defaultTtlS);
+    given.putIfAbsent("priority", Priority.NORMAL.wireName());
+    LeaseRequest r = WireJson.fromMap(given, LeaseRequest.class);
+    within("ttl_s", r.ttlS, 1, maxTtlS);
+    within("wait_s", r.waitS, 0, maxWaitS);
+    return r;
+  }
+
+  private static void within(String field, double value, double min, double max) {
+    if (!(value >= min && value <= max)) {
+      throw new WireFormatException(field + " must be between " + Text.number(min) + " and "
+          + Text.number(max) + ", not " + Text.number(value));
+    }
   }
 
   /** @return the body to send: fields that are null or false are left out, and the host without a pid */

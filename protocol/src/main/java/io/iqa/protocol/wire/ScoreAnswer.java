@@ -9,7 +9,7 @@ import java.util.Map;
  * The scores of one image, as the sidecar's {@code /infer} answers them and its {@code score}
  * command prints them (one JSON line per image), and as the client reads both. Absent fields are
  * null and left out of the wire form. The one definition of these field names: the sidecar builds
- * its answers with {@link Builder}, both sides read and write it through {@link WireJson}.
+ * its answers with {@link Builder} (the {@code score} command adds the path), both sides read and write it through {@link WireJson}.
  *
  * @param path the file, in {@code score}'s output
  * @param width the image's own width (upright), whatever size it was decoded at
@@ -44,7 +44,6 @@ public record ScoreAnswer(String path, String sha256, Integer width, Integer hei
 
   /** Builds one answer as the scores come in, model by model. Not thread-safe. */
   public static final class Builder {
-    private String path;
     private final String sha256;
     private Integer width;
     private Integer height;
@@ -60,11 +59,6 @@ public record ScoreAnswer(String path, String sha256, Integer width, Integer hei
 
     public Builder(String sha256) {
       this.sha256 = sha256;
-    }
-
-    public Builder path(String value) {
-      path = value;
-      return this;
     }
 
     public Builder size(int w, int h) {
@@ -98,18 +92,14 @@ public record ScoreAnswer(String path, String sha256, Integer width, Integer hei
       return this;
     }
 
-    public Builder device(String value) {
-      device = value;
-      return this;
-    }
-
-    public Builder batch(int value) {
-      batch = value;
-      return this;
-    }
-
-    public Builder scales(Map<String, ScoreScale> value) {
-      scales = value;
+    /**
+     * Where and how the models ran: on {@code device}, {@code batch} images to a call (null: not
+     * said, as in /infer), their scores meaning {@code scales} (null: not said).
+     */
+    public Builder ran(String device, Integer batch, Map<String, ScoreScale> scales) {
+      this.device = device;
+      this.batch = batch;
+      this.scales = scales;
       return this;
     }
 
@@ -120,7 +110,7 @@ public record ScoreAnswer(String path, String sha256, Integer width, Integer hei
     }
 
     public ScoreAnswer build() {
-      return new ScoreAnswer(path, sha256, width, height, scores, std, cached, device, batch,
+      return new ScoreAnswer(null, sha256, width, height, scores, std, cached, device, batch,
           timings.isEmpty() ? null : new LinkedHashMap<>(timings), scales,
           error, message);
     }

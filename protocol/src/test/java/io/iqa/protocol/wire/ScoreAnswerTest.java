@@ -17,9 +17,9 @@ class ScoreAnswerTest {
     Map<String, ScoreScale> scales = new LinkedHashMap<>();
     scales.put("brisque", new ScoreScale(0.0, 100.0, false));
     scales.put("onnx_plain", ScoreScale.UNKNOWN);
-    ScoreAnswer a = new ScoreAnswer.Builder("abc").path("a.jpg").size(4000, 3000).timing("decode", 12.5)
-        .score("brisque", 21.25, null).score("nima", 5.5, 1.25).timing("nima", 30.0).device("cpu").batch(2)
-        .scales(scales).build();
+    ScoreAnswer a = new ScoreAnswer.Builder("abc").size(4000, 3000).timing("decode", 12.5)
+        .score("brisque", 21.25, null).score("nima", 5.5, 1.25).timing("nima", 30.0).ran("cpu", 2, scales)
+        .build().withPath("a.jpg");
     Map<String, Object> wire = a.toMap();
     assertEquals(List.of("path", "sha256", "width", "height", "scores", "std", "device", "batch", "timings_ms",
         "scales"), List.copyOf(wire.keySet()), "no cached, error or message: they were not set");

@@ -15,18 +15,15 @@ import java.util.concurrent.atomic.AtomicReference;
  * run on CUDA, held while the images are scored, released after the models are closed. Without a
  * lease (busy, broker unreachable) the models run on CPU, unless {@code lease.required}.
  */
-final class OneShotLease implements AutoCloseable {
+record OneShotLease(LeaseClient client, Lease lease, AtomicReference<LeaseLoss> loss) implements AutoCloseable {
 
-  private final LeaseClient client;
-  private final Lease lease;
-  private final AtomicReference<LeaseLoss> lost = new AtomicReference<>();
-
-  private OneShotLease(LeaseClient client, Lease lease) {
-    this.client = client;
-    this.lease = lease;
+  /** Holds {@code lease} of {@code client} (both null: none), hearing of its loss. */
+  private static OneShotLease holding(LeaseClient client, Lease lease) {
+    OneShotLease held = new OneShotLease(client, lease, new AtomicReference<>());
     if (lease != null) {
-      lease.onLost(lost::set);
+      lease.onLost(held.loss::set);
     }
+    return held;
   }
 
   /**
@@ -37,14 +34,14 @@ final class OneShotLease implements AutoCloseable {
   static OneShotLease take(JsonObject config, Path baseDir) {
     SidecarOptions options = new SidecarOptions(config);
     if (!options.hasBroker() || !options.wantsGpu(ModelRegistry.check(config, baseDir))) {
-      return new OneShotLease(null, null);
+      return holding(null, null);
     }
     LeaseClient client = new LeaseClient(options.broker().getString("url"), options.broker().getString("token"), 0);
     try {
       Lease lease = client.acquire(options.leaseRequest().withPurpose("iqa score (one-shot)"));
       config.mergeIn(ModelRegistry.placed(config, "cuda:" + lease.gpu()));
       System.err.println("score: GPU lease " + lease.id() + " on gpu " + lease.gpu());
-      return new OneShotLease(client, lease);
+      return holding(client, lease);
     } catch (IqaException e) {
       client.close();
       if (options.leaseRequired()) {
@@ -52,13 +49,13 @@ final class OneShotLease implements AutoCloseable {
       }
       System.err.println("score: no GPU lease (" + e.getMessage() + "); scoring on CPU");
       config.mergeIn(ModelRegistry.placed(config, "cpu"));
-      return new OneShotLease(null, null);
+      return holding(null, null);
     }
   }
 
   /** @return why the lease was lost (stop starting model calls), or null while it holds */
   LeaseLoss lost() {
-    return lost.get();
+    return loss.get();
   }
 
   /** Releases the lease (confirming a revocation); call after the models are closed. */

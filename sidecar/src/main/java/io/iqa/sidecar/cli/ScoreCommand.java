@@ -125,9 +125,9 @@ public final class ScoreCommand implements Callable<Integer> {
     try {
       bytes = Files.readAllBytes(p);
     } catch (NoSuchFileException e) {
-      return ImageScorer.Prepared.failed(errorAnswer(p, "not_found", "no such file: " + p));
+      return ImageScorer.Prepared.failed(errorAnswer("not_found", "no such file: " + p));
     } catch (IOException e) {
-      return ImageScorer.Prepared.failed(errorAnswer(p, "unreadable", "cannot read " + p + ": " + e.getMessage()));
+      return ImageScorer.Prepared.failed(errorAnswer("unreadable", "cannot read " + p + ": " + e.getMessage()));
     }
     return scorer.prepare(bytes, models);
   }
@@ -141,11 +141,12 @@ public final class ScoreCommand implements Callable<Integer> {
   }
 
   private static ScoreAnswer error(Path p, String code, String message) {
-    return errorAnswer(p, code, message).build();
+    return errorAnswer(code, message).build().withPath(p.toString());
   }
 
-  private static ScoreAnswer.Builder errorAnswer(Path p, String code, String message) {
-    return new ScoreAnswer.Builder(null).path(p.toString()).error(code, message);
+  /** The answer for an image that was not scored; its path is added with every answer's. */
+  private static ScoreAnswer.Builder errorAnswer(String code, String message) {
+    return new ScoreAnswer.Builder(null).error(code, message);
   }
 
 

@@ -177,7 +177,7 @@ public final class ImageScorer {
       pending = scored;
       String device = String.join("+", devices);
       for (ScoreAnswer.Builder a : pending) {
-        a.device(device).batch(batchSize).scales(scales);
+        a.ran(device, batchSize, scales);
       }
       return answers.stream().map(ScoreAnswer.Builder::build).toList();
     } finally {

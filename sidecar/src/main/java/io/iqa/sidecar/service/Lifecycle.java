@@ -46,8 +46,8 @@ final class Lifecycle {
         new HolderRules.Settings(mode, options.leaseRequired(), options.onLeaseLost(),
             options.drainTimeoutS() * 1000, options.leaseRequest().waitS(), "sidecar"),
         new HolderLoop.Timing(options.idleReleaseS(),
-            "no cache miss for idle_release_s=" + options.idleReleaseS(), options.workerHeartbeatTimeoutS(),
-            options.workerJobTimeoutS()),
+            "no cache miss for idle_release_s=" + options.idleReleaseS(), options.worker().heartbeatTimeoutS(),
+            options.worker().jobTimeoutS()),
         broker == null ? null : new HolderLoop.LeaseSpec(broker.getString("url"), broker.getString("token"),
             options.leaseRequest()),
         exit);
@@ -86,7 +86,7 @@ final class Lifecycle {
 
   /** Drains, stops the worker, releases the lease. {@code drained} completes when in-flight requests are done. */
   Future<Void> shutdown(String why, Future<Void> drained) {
-    workers.stopTraining(true); // no class archive training outlives the sidecar
+    workers.stopTraining();
     return loop.shutdown(why, drained);
   }
 

@@ -183,7 +183,7 @@ final class ScoreService {
       ModelInfo info = lifecycle.models().get(name);
       devices.add(info == null ? "unknown" : info.device());
     });
-    return new JsonObject(answer.cached(cached).device(String.join("+", devices))
+    return new JsonObject(answer.cached(cached).ran(String.join("+", devices), null, null)
         .timing("total", ms(System.nanoTime() - t0)).build().toMap());
   }
 

@@ -63,12 +63,7 @@ public final class SidecarOptions {
   private final LeaseOptions lease;
   private final OnLeaseLost onLeaseLost;
   private final long idleReleaseS;
-  private final List<String> workerJvmArgs;
-  private final long workerStartTimeoutS;
-  private final long workerHeartbeatTimeoutS;
-  private final long workerJobTimeoutS;
-  private final boolean workerWarmup;
-  private final Path workerClassArchiveDir;
+  private final WorkerOptions worker;
   private final long drainTimeoutS;
   private final long idleShutdownS;
   private final String adminTokenSha256;
@@ -109,16 +104,7 @@ public final class SidecarOptions {
     onLeaseLost = OnLeaseLost.valueOf(c.choice("on_lease_lost", "idle", Set.of("idle", "cpu", "exit"))
         .toUpperCase(Locale.ROOT));
     idleReleaseS = c.integer("idle_release_s", 300, 0, 365L * 24 * 3600);
-    ConfigNode worker = c.block("worker").known(Set.of("jvm_args", "start_timeout_s", "warmup", "heartbeat_timeout_s",
-        "job_timeout_s", "class_archive", "class_archive_dir"));
-    workerJvmArgs = List.copyOf(worker.strings("jvm_args", List.of()));
-    workerStartTimeoutS = worker.integer("start_timeout_s", 300, 1, 86_400);
-    workerWarmup = worker.bool("warmup", true);
-    String archiveDir = worker.string("class_archive_dir", null);
-    workerClassArchiveDir = !worker.bool("class_archive", true) ? null
-        : archiveDir != null ? Path.of(archiveDir) : defaultClassArchiveDir();
-    workerHeartbeatTimeoutS = worker.integer("heartbeat_timeout_s", 10, 2, 3600);
-    workerJobTimeoutS = worker.integer("job_timeout_s", 300, 1, 86_400);
+    worker = WorkerOptions.parse(c.block("worker"));
     drainTimeoutS = c.integer("drain_timeout_s", 30, 0, 3600);
     idleShutdownS = c.integer("idle_shutdown_s", 0, 0, 365L * 24 * 3600);
     adminTokenSha256 = c.block("auth").known(Set.of("admin_token_sha256"))
@@ -263,44 +249,9 @@ public final class SidecarOptions {
     return idleReleaseS;
   }
 
-  /** @return extra JVM arguments for the worker process (e.g. -Xmx4g) */
-  public List<String> workerJvmArgs() {
-    return workerJvmArgs;
-  }
-
-  /** @return where the worker's class archive is kept (worker.class_archive_dir); null when it is off */
-  public Path workerClassArchiveDir() {
-    return workerClassArchiveDir;
-  }
-
-  /** {@code $XDG_CACHE_HOME/iqa/class-archives}, else {@code ~/.cache/iqa/class-archives}. */
-  private static Path defaultClassArchiveDir() {
-    String xdg = System.getenv("XDG_CACHE_HOME");
-    Path cache = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
-    return cache.resolve("iqa").resolve("class-archives");
-  }
-
-  /** @return whether the worker runs one batch per model before it serves (worker.warmup) */
-  public boolean workerWarmup() {
-    return workerWarmup;
-  }
-
-  /** @return how long the worker may take to start and load the models */
-  public long workerStartTimeoutS() {
-    return workerStartTimeoutS;
-  }
-
-  /**
-   * @return worker.heartbeat_timeout_s: a serving worker silent this long (it sends a heartbeat every
-   *     second) is taken for hung (stopped, deadlocked), killed and replaced
-   */
-  public long workerHeartbeatTimeoutS() {
-    return workerHeartbeatTimeoutS;
-  }
-
-  /** @return worker.job_timeout_s: an image sent to the worker without an answer this long makes it hung */
-  public long workerJobTimeoutS() {
-    return workerJobTimeoutS;
+  /** @return the {@code worker} block */
+  public WorkerOptions worker() {
+    return worker;
   }
 
   public long drainTimeoutS() {

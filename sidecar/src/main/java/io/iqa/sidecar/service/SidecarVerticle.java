@@ -92,7 +92,7 @@ public final class SidecarVerticle extends VerticleBase {
           return lifecycle.start().recover(e -> s.close().transform(x -> Future.failedFuture(e)));
         })
         // The front's own warm-up, only when a worker serves (a sidecar that starts idle takes no lease for it).
-        .compose(v -> lifecycle.serving() && options.workerWarmup()
+        .compose(v -> lifecycle.serving() && options.worker().warmup()
             ? warmup.send(vertx, options.host(), server.actualPort()) : Future.succeededFuture())
         .onSuccess(v -> {
           started = true;

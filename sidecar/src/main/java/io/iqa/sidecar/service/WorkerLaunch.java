@@ -2,6 +2,7 @@ package io.iqa.sidecar.service;
 
 import io.iqa.client.ChildProcess;
 import io.iqa.sidecar.worker.WorkerMain;
+import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -21,6 +22,19 @@ import java.util.function.Supplier;
  */
 record WorkerLaunch(JsonObject init, Supplier<byte[]> warmupImage, Map<String, String> env, List<String> jvmArgs,
     long timeoutMs, Path archiveAtExit, List<String> runtimes) {
+
+  /** Workers' temporary folders: {@code iqa-worker-FRONTPID-...} in the front's java.io.tmpdir. */
+  static final String TMP_PREFIX = "iqa-worker";
+
+  /** A worker's temporary folder ({@code null}: none) goes with it, off the event loop: it may hold large files. */
+  static void deleteTmp(Vertx vertx, Path dir) {
+    if (dir != null) {
+      vertx.executeBlocking(() -> {
+        io.iqa.client.TempDirs.delete(dir);
+        return null;
+      }, false);
+    }
+  }
 
   /** @return whether the worker's JVM maps a class archive */
   boolean usesArchive() {

@@ -25,6 +25,7 @@ import org.slf4j.LoggerFactory;
  * completes once, with its exit code (0 after a clean stop, -1 when it could not be started at all:
  * {@link #goneWhy()} says why). A kill asked for before the process exists is carried out the moment
  * it does, so a stop that races a launch never leaves a worker behind. Nothing here blocks the event loop.
+ * A worker whose models did not load fails {@link #ready()} with {@link ModelsFailed}.
  */
 final class WorkerProcess {
 
@@ -33,17 +34,6 @@ final class WorkerProcess {
   private final Vertx vertx;
   private final Context context;
   private final Consumer<Frame> onFrame;
-  /**
-   * The worker ran and its models did not load (its FAILED frame, or not within the start timeout):
-   * {@code models_unavailable}. A worker that could not start or died while loading fails {@link
-   * #ready()} otherwise, and its {@link #exited()} tells the rest ({@code worker_failed}).
-   */
-  static final class ModelsFailed extends RuntimeException {
-    ModelsFailed(String message) {
-      super(message, null, false, false);
-    }
-  }
-
   private final Promise<JsonObject> ready = Promise.promise();
   private final Promise<Integer> exited = Promise.promise();
   private Process process;
@@ -61,14 +51,10 @@ final class WorkerProcess {
   private volatile long lastHeardNanos = System.nanoTime();
   private long killTimer = -1;
   private long killAt = Long.MAX_VALUE;
-
-
   private final Path archiveAtExit;
   private boolean usesArchive;
   private long launchedNanos;
   private volatile long connectedNanos;
-  /** Workers' temporary folders: {@code iqa-worker-FRONTPID-...} in the front's java.io.tmpdir. */
-  static final String TMP_PREFIX = "iqa-worker";
   private volatile Path tmpDir;
 
   private WorkerProcess(Vertx vertx, Consumer<Frame> onFrame, Long stopBy, Path archiveAtExit) {
@@ -112,7 +98,7 @@ final class WorkerProcess {
   private void launch(WorkerLaunch launch) throws IOException {
     Map<String, String> env = launch.env();
     usesArchive = launch.usesArchive();
-    tmpDir = io.iqa.client.TempDirs.create(TMP_PREFIX);
+    tmpDir = io.iqa.client.TempDirs.create(WorkerLaunch.TMP_PREFIX);
     ProcessBuilder pb = launch.processBuilder(tmpDir);
     launchedNanos = System.nanoTime();
     Process p = pb.start();
@@ -165,7 +151,7 @@ final class WorkerProcess {
 
   /** The launch failed before or after the process started: the exit ends it, or this does when none started. */
   private void launchFailed(Throwable e) {
-    deleteTmp();
+    WorkerLaunch.deleteTmp(vertx, tmpDir);
     goneWhy = String.valueOf(e.getMessage());
     boolean started;
     synchronized (this) {
@@ -221,18 +207,7 @@ final class WorkerProcess {
     if (channel != null) {
       channel.close();
     }
-    deleteTmp();
-  }
-
-  /** The worker's temporary folder goes with it (off the event loop: it may hold large files). */
-  private void deleteTmp() {
-    Path dir = tmpDir;
-    if (dir != null) {
-      vertx.executeBlocking(() -> {
-        io.iqa.client.TempDirs.delete(dir);
-        return null;
-      }, false);
-    }
+    WorkerLaunch.deleteTmp(vertx, tmpDir);
   }
 
   /** @return the worker's READY header: its models and their fingerprints */

@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.Consumer;
 
 /**
@@ -42,15 +43,9 @@ final class WorkerSlot implements Upstream {
   private final Map<Integer, WorkerProcess> running = new LinkedHashMap<>();
   private final Map<Integer, Placement> placements = new LinkedHashMap<>();
   private int current;
-  /** How long the sidecar must have had no worker before a training worker makes the class archive. */
-  private static final long TRAIN_AFTER_MS = 2000;
   private final WorkerClassArchive archive;
   private final List<String> runtimes;
-  /** The worker making the class archive, while one runs. */
-  private WorkerProcess training;
-  private String trainingEndedWhy;
-  /** The sidecar stops: no more training. */
-  private boolean trainingOver;
+  private final ArchiveTraining training;
 
   /** @param lease the lease a {@link Placement#LEASED_GPU} worker runs under; null when there is none */
   WorkerSlot(Vertx vertx, SidecarOptions options, Path baseDir, List<ModelEntry> entries, WorkQueue queue,
@@ -63,18 +58,21 @@ final class WorkerSlot implements Upstream {
     this.lease = lease;
     entries.forEach(e -> models.put(e.name(), null));
     runtimes = NativeRuntimes.needed(entries);
-    archive = WorkerClassArchive.of(options.workerClassArchiveDir(), options.workerJvmArgs());
+    archive = WorkerClassArchive.of(options.worker().classArchiveDir(), options.worker().jvmArgs());
+    training = new ArchiveTraining(vertx, archive, () -> !running.isEmpty(), tmp -> new WorkerLaunch(
+        init(Placement.CPU), this::warmupImage, Lease.noGpuEnv(), options.worker().jvmArgs(),
+        options.worker().startTimeoutS() * 1000, tmp, runtimes));
     // What the workers of a front that was killed left behind (theirs die with it).
-    vertx.executeBlocking(() -> io.iqa.client.TempDirs.sweep(WorkerProcess.TMP_PREFIX), false)
+    vertx.executeBlocking(() -> io.iqa.client.TempDirs.sweep(WorkerLaunch.TMP_PREFIX), false)
         .onSuccess(n -> {
           if (n > 0) {
             LOG.info("deleted {} temporary folder(s) of workers whose sidecar is gone", n);
           }
         });
-    if (options.workerWarmup()) {
+    if (options.worker().warmup()) {
       vertx.executeBlocking(SampleImages::warmupJpeg, false); // ready by the time the first worker connects
     }
-    trainLater();
+    training.later();
   }
 
   /** Starts worker {@code gen}; what becomes of it comes back as events. */
@@ -85,11 +83,11 @@ final class WorkerSlot implements Upstream {
       case CPU -> Lease.noGpuEnv();
       case AS_CONFIGURED -> Map.of();
     };
-    stopTraining(false);
-    List<String> jvmArgs = new ArrayList<>(options.workerJvmArgs());
+    training.stop(false);
+    List<String> jvmArgs = new ArrayList<>(options.worker().jvmArgs());
     jvmArgs.addAll(archive.jvmArgs());
     WorkerProcess w = WorkerProcess.start(vertx, new WorkerLaunch(init(where), this::warmupImage, env, jvmArgs,
-        options.workerStartTimeoutS() * 1000, null, runtimes), stopBy, this::frame);
+        options.worker().startTimeoutS() * 1000, null, runtimes), stopBy, this::frame);
     running.put(gen, w);
     placements.put(gen, where);
     current = gen;
@@ -97,7 +95,7 @@ final class WorkerSlot implements Upstream {
       if (ar.succeeded()) {
         loaded(ar.result(), where);
         events.accept(new HolderEvent.WorkerReady(System.nanoTime(), gen, ar.result().getLong("load_ms", 0L)));
-      } else if (ar.cause() instanceof WorkerProcess.ModelsFailed && !w.exited().isComplete()) {
+      } else if (ar.cause() instanceof ModelsFailed && !w.exited().isComplete()) {
         events.accept(new HolderEvent.WorkerFailed(System.nanoTime(), gen, ar.cause().getMessage()));
       }
       // Else it could not start or died while loading: its WorkerGone says so (worker_failed).
@@ -105,67 +103,17 @@ final class WorkerSlot implements Upstream {
     w.exited().onComplete(ar -> {
       running.remove(gen);
       events.accept(new HolderEvent.WorkerGone(System.nanoTime(), gen, ar.result(), w.goneWhy()));
-      trainLater();
+      training.later();
     });
   }
 
   private byte[] warmupImage() {
-    return options.workerWarmup() ? SampleImages.warmupJpeg() : new byte[0];
+    return options.worker().warmup() ? SampleImages.warmupJpeg() : new byte[0];
   }
 
-  /**
-   * Makes the worker's class archive when it is missing, with a training worker on CPU, once the
-   * sidecar has had no worker of its own for {@value #TRAIN_AFTER_MS} ms (a worker that starts kills
-   * it: {@link #stopTraining}).
-   */
-  private void trainLater() {
-    if (archive.wanted()) {
-      vertx.setTimer(TRAIN_AFTER_MS, t -> train());
-    }
-  }
-
-  private void train() {
-    if (trainingOver || !running.isEmpty() || training != null || !archive.wanted()) {
-      return;
-    }
-    vertx.executeBlocking(archive::begin, false).onSuccess(making -> {
-      if (making == null) {
-        return;
-      }
-      if (trainingOver || !running.isEmpty() || training != null) {
-        vertx.executeBlocking(() -> {
-          making.end(-1, "a worker started");
-          return null;
-        }, false);
-        return;
-      }
-      WorkerProcess t = WorkerProcess.start(vertx, new WorkerLaunch(init(Placement.CPU), this::warmupImage,
-          Lease.noGpuEnv(), options.workerJvmArgs(), options.workerStartTimeoutS() * 1000, making.tmp, runtimes), null,
-          f -> { });
-      training = t;
-      trainingEndedWhy = null;
-      t.ready().onSuccess(h -> t.stop(60_000));
-      t.exited().onComplete(ar -> {
-        String why = trainingEndedWhy;
-        training = null;
-        vertx.executeBlocking(() -> {
-          making.end(ar.result(), why);
-          return null;
-        }, false).onComplete(v -> trainLater());
-      });
-    });
-  }
-
-  /**
-   * A real worker starts, or the sidecar stops: a training worker must not take their CPU or memory
-   * (nor outlive the sidecar); it is tried again later.
-   */
-  void stopTraining(boolean forGood) {
-    trainingOver |= forGood;
-    if (training != null) {
-      trainingEndedWhy = "a worker started or the sidecar stops";
-      training.kill();
-    }
+  /** The sidecar stops: no class archive training outlives it. */
+  void stopTraining() {
+    training.stop(true);
   }
 
   private JsonObject init(Placement where) {
@@ -178,7 +126,7 @@ final class WorkerSlot implements Upstream {
         .put("workers", options.workers())
         // A worker started for images that wait skips the warm-up: it is there for the images that come
         // after READY, while each waiting image would wait for the whole of it (and pays the first calls anyway).
-        .put("warmup", options.workerWarmup() && !queue.hasPending()));
+        .put("warmup", options.worker().warmup() && !queue.hasPending()));
   }
 
   private void frame(Frame f) {
@@ -205,28 +153,24 @@ final class WorkerSlot implements Upstream {
     return w == null ? f -> { } : w::send;
   }
 
+  /** Tells worker {@code gen} {@code what}, if it still runs. */
+  private void tell(int gen, Consumer<WorkerProcess> what) {
+    Optional.ofNullable(running.get(gen)).ifPresent(what);
+  }
+
   @Override
   public void stop(int gen, long withinMs) {
-    WorkerProcess w = running.get(gen);
-    if (w != null) {
-      w.stop(withinMs);
-    }
+    tell(gen, w -> w.stop(withinMs));
   }
 
   @Override
   public void kill(int gen) {
-    WorkerProcess w = running.get(gen);
-    if (w != null) {
-      w.kill();
-    }
+    tell(gen, WorkerProcess::kill);
   }
 
   @Override
   public void stopBy(int gen, long nanos) {
-    WorkerProcess w = running.get(gen);
-    if (w != null) {
-      w.stopBy(nanos);
-    }
+    tell(gen, w -> w.stopBy(nanos));
   }
 
   /**

@@ -141,23 +141,9 @@ public final class IqaClient implements AutoCloseable {
     }
   }
 
-  /** Asks the sidecar to shut down (frees its GPU memory and lease). @return its answer */
-  public JsonNode shutdownSidecar() {
-    return sidecar.shutdown();
-  }
-
-  /**
-   * Asks the sidecar to give the GPU back now ({@code POST /release}): its worker stops and its
-   * lease is released; it keeps serving cached scores and takes the GPU again for the next new
-   * image. @return its answer, once the GPU is free
-   */
-  public JsonNode releaseSidecarGpu() {
-    return sidecar.releaseGpu();
-  }
-
-  /** @return the sidecar's /health, or fails when it does not answer */
-  public JsonNode sidecarHealth() {
-    return sidecar.health();
+  /** @return the sidecar's API: its shutdown, its GPU release and its health, for an operator's tool */
+  public SidecarApi sidecar() {
+    return sidecar;
   }
 
   long cachedEntries() {
@@ -202,7 +188,7 @@ public final class IqaClient implements AutoCloseable {
       return this;
     }
 
-    /** The sidecar's admin token (for {@link #shutdownSidecar()} when it has auth). */
+    /** The sidecar's admin token (for {@link SidecarApi#shutdown()} when it has auth). */
     public Builder token(String t) {
       this.token = t;
       return this;

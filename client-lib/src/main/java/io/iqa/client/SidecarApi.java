@@ -10,9 +10,9 @@ import java.util.concurrent.CompletableFuture;
 /**
  * The sidecar's HTTP API as {@link IqaClient} calls it: {@code /infer} for the client's models (its
  * answer read into a {@link ScoreResult}), {@code /shutdown}, {@code /release}, {@code /health} and
- * {@code /v1/models}.
+ * {@code /v1/models}. A program reaches the operator's three through {@link IqaClient#sidecar()}.
  */
-final class SidecarApi {
+public final class SidecarApi {
 
   /** An image as a request body, read only when the request is made. */
   interface Body {
@@ -38,15 +38,22 @@ final class SidecarApi {
     }
   }
 
-  JsonNode shutdown() {
+  /** Asks the sidecar to shut down (frees its GPU memory and lease). @return its answer */
+  public JsonNode shutdown() {
     return Http.expect(Http.join(http.send("POST", "/shutdown", null, "application/json", null)), "sidecar /shutdown", 202);
   }
 
-  JsonNode releaseGpu() {
+  /**
+   * Asks the sidecar to give the GPU back now ({@code POST /release}): its worker stops and its
+   * lease is released; it keeps serving cached scores and takes the GPU again for the next new
+   * image. @return its answer, once the GPU is free
+   */
+  public JsonNode releaseGpu() {
     return Http.expect(Http.join(http.send("POST", "/release", null, "application/json", null)), "sidecar /release", 200);
   }
 
-  JsonNode health() {
+  /** @return the sidecar's /health, or fails when it does not answer */
+  public JsonNode health() {
     return Http.expect(Http.join(http.get("/health")), "sidecar /health", 200);
   }
 

@@ -31,7 +31,7 @@ final class SidecarCli {
 
     @Override
     public Integer call() {
-      return sidecar.print(c -> c.shutdownSidecar().path("message").asText("shutting down"));
+      return sidecar.print(c -> c.sidecar().shutdown().path("message").asText("shutting down"));
     }
   }
 
@@ -43,7 +43,7 @@ final class SidecarCli {
 
     @Override
     public Integer call() {
-      return sidecar.print(c -> c.releaseSidecarGpu().path("message").asText("released"));
+      return sidecar.print(c -> c.sidecar().releaseGpu().path("message").asText("released"));
     }
   }
 
@@ -53,7 +53,7 @@ final class SidecarCli {
 
     @Override
     public Integer call() {
-      return sidecar.print(c -> c.sidecarHealth().toPrettyString());
+      return sidecar.print(c -> c.sidecar().health().toPrettyString());
     }
   }
 }

@@ -369,7 +369,7 @@ class IqaClientTest {
         "IQA_CLIENT_FALLBACK_ENABLED", "false"));
     try (IqaClient client = cfg.clientBuilder().build()) {
       assertEquals("sidecar", client.score(images.get(2)).servedBy());
-      assertEquals("ok", client.sidecarHealth().path("status").asText());
+      assertEquals("ok", client.sidecar().health().path("status").asText());
     }
     assertThrows(io.iqa.protocol.config.ConfigException.class,
         () -> ClientConfig.load(conf, Map.of("IQA_CLIENT_SIDECARURL", "x")));

@@ -5,6 +5,7 @@ import io.iqa.protocol.config.ConfigException;
 import io.iqa.protocol.config.ConfigNode;
 import io.iqa.server.ConfigJson;
 import io.iqa.broker.http.StreamLimits;
+import io.iqa.server.Listening;
 import io.iqa.server.RequestPolicy;
 import io.iqa.server.ServerLimits;
 import io.vertx.core.json.DecodeException;
@@ -24,20 +25,11 @@ public final class BrokerOptions {
 
   public static final String DEFAULT_HOST = "127.0.0.1";
   public static final int DEFAULT_PORT = 8470;
-  public static final double DEFAULT_TTL_S = 300;
-  public static final double DEFAULT_MAX_TTL_S = 3600;
-  public static final double DEFAULT_MAX_WAIT_S = 3600;
-  public static final double DEFAULT_STALE_MAX_AGE_S = 900;
-  public static final long DEFAULT_REAPER_INTERVAL_MS = 1000;
-  public static final double DEFAULT_PRIORITY_AGING_S = 30;
-  public static final int DEFAULT_EVENTS_MAX = 1000;
   public static final String DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0";
   public static final String DEFAULT_REDIS_PREFIX = "gpu-lease:";
   public static final int DEFAULT_REDIS_POOL_SIZE = 16;
   public static final long DEFAULT_REDIS_COMMAND_TIMEOUT_MS =
       io.iqa.broker.store.redis.RedisLeaseStore.DEFAULT_COMMAND_TIMEOUT_MS;
-  public static final boolean DEFAULT_STATE_FSYNC = false;
-  public static final long DEFAULT_OBSERVE_INTERVAL_MS = 2000;
 
   /** Environment variable for each key; values of JSON-typed keys are JSON text. */
   public static final Map<String, String> ENV = Map.ofEntries(
@@ -70,25 +62,25 @@ public final class BrokerOptions {
   private String host = DEFAULT_HOST;
   private int port = DEFAULT_PORT;
   private List<GpuDevice> gpus;
-  private double defaultTtlS = DEFAULT_TTL_S;
-  private double maxTtlS = DEFAULT_MAX_TTL_S;
-  private double maxWaitS = DEFAULT_MAX_WAIT_S;
-  private double staleMaxAgeS = DEFAULT_STALE_MAX_AGE_S;
-  private long reaperIntervalMs = DEFAULT_REAPER_INTERVAL_MS;
-  private double priorityAgingS = DEFAULT_PRIORITY_AGING_S;
-  private int eventsMax = DEFAULT_EVENTS_MAX;
+  private double defaultTtlS = 300;
+  private double maxTtlS = 3600;
+  private double maxWaitS = 3600;
+  private double staleMaxAgeS = 900;
+  private long reaperIntervalMs = 1000;
+  private double priorityAgingS = 30;
+  private int eventsMax = 1000;
   private JsonObject store = new JsonObject().put("type", "memory");
   private List<AuthToken> authTokens = List.of();
   private Path stateFile;
   /** {@code "state_file": null} was written on purpose: keep no state (every start is then a lost-state start). */
   private boolean noStateFile;
-  private boolean stateFsync = DEFAULT_STATE_FSYNC;
+  private boolean stateFsync = false;
   private Double recoveryGraceS;
   private boolean fresh;
   private ServerLimits limits = ServerLimits.defaults();
   private RequestPolicy requestPolicy = RequestPolicy.defaults();
   private StreamLimits streamLimits = StreamLimits.defaults();
-  private long observeIntervalMs = DEFAULT_OBSERVE_INTERVAL_MS;
+  private long observeIntervalMs = 2000;
   private String nvidiaSmi = "nvidia-smi";
 
   public BrokerOptions() {
@@ -126,7 +118,7 @@ public final class BrokerOptions {
     if (stateFile != null && !"memory".equals(store.getString("type"))) {
       throw new ConfigException("state_file is for the memory store; the redis store keeps its state in Redis");
     }
-    stateFsync = c.bool("state_fsync", DEFAULT_STATE_FSYNC);
+    stateFsync = c.bool("state_fsync", false);
     recoveryGraceS = c.optionalNumber("recovery_grace_s", 0, 86_400 * 7);
     ConfigNode limitsBlock = c.block("limits").known(union(ServerLimits.KEYS, StreamLimits.KEYS));
     limits = ServerLimits.from(limitsBlock);
@@ -245,12 +237,10 @@ public final class BrokerOptions {
   public double recoveryGraceS() { return recoveryGraceS != null ? recoveryGraceS : maxTtlS; }
   /** @return whether the operator said no lease from an earlier run can be alive (--fresh): no recovery period */
   public boolean fresh() { return fresh; }
-  /** @return the HTTP limits (timeouts, connections, request sizes): the {@code limits} block */
-  public ServerLimits limits() { return limits; }
   /** @return the budget of event streams and lease watches: the stream keys of the {@code limits} block */
   public StreamLimits streamLimits() { return streamLimits; }
-  /** @return which requests are taken at all (browsers, Host names, origins): allowed_hosts, allowed_origins */
-  public RequestPolicy requestPolicy() { return requestPolicy; }
+  /** @return where it listens, its HTTP limits (the {@code limits} block), which requests it takes at all */
+  public Listening listening() { return new Listening(host, port, limits, requestPolicy); }
   public BrokerOptions fresh(boolean f) { this.fresh = f; return this; }
   /** @return how often the observer samples nvidia-smi; 0: never */
   public long observeIntervalMs() { return observeIntervalMs; }

@@ -97,8 +97,7 @@ public final class BrokerVerticle extends VerticleBase {
           return store.start(gpus, new Listener());
         })
         .compose(v -> OpenApiRequests.load(vertx, OPENAPI))
-        .compose(contract -> GuardedServer.listen(vertx, router(contract), options.host(), options.port(),
-            options.limits(), options.requestPolicy()))
+        .compose(contract -> GuardedServer.listen(vertx, router(contract), options.listening()))
         .onSuccess(s -> {
           server = s;
           if (options.authTokens().isEmpty() && !isLoopback(options.host())) {

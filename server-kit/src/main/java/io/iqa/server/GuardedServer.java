@@ -33,26 +33,24 @@ public final class GuardedServer {
   private static final long OVER_LIMIT_GRACE_MS = 2000;
 
   private final Vertx vertx;
-  private final ServerLimits limits;
-  private final RequestPolicy policy;
-  private final String host;
+  private final Listening at;
   private final Map<HttpConnection, Conn> conns = new ConcurrentHashMap<>();
   private final AtomicInteger open = new AtomicInteger();
 
-  private GuardedServer(Vertx vertx, ServerLimits limits, RequestPolicy policy, String host) {
+  private GuardedServer(Vertx vertx, Listening at) {
     this.vertx = vertx;
-    this.limits = limits;
-    this.policy = policy;
-    this.host = host;
+    this.at = at;
   }
 
   /**
-   * Listens on {@code host:port}, handing requests to {@code router}.
+   * Listens on {@code at}'s host and port, handing requests to {@code router}.
    * @return the server, or a failed future whose message names the address it could not listen on
    */
-  public static Future<HttpServer> listen(Vertx vertx, Router router, String host, int port, ServerLimits limits,
-      RequestPolicy policy) {
-    GuardedServer guard = new GuardedServer(vertx, limits, policy, host);
+  public static Future<HttpServer> listen(Vertx vertx, Router router, Listening at) {
+    GuardedServer guard = new GuardedServer(vertx, at);
+    ServerLimits limits = at.limits();
+    String host = at.host();
+    int port = at.port();
     // First route: re-arm the connection's idle timer when an answer ends.
     router.route().order(Integer.MIN_VALUE).handler(ctx -> {
       HttpConnection c = ctx.request().connection();
@@ -90,7 +88,7 @@ public final class GuardedServer {
   }
 
   private void connected(HttpConnection c) {
-    Conn conn = new Conn(open.incrementAndGet() > limits.maxConnections());
+    Conn conn = new Conn(open.incrementAndGet() > at.limits().maxConnections());
     conns.put(c, conn);
     c.closeHandler(v -> {
       open.decrementAndGet();
@@ -99,7 +97,8 @@ public final class GuardedServer {
         vertx.cancelTimer(gone.timer);
       }
     });
-    arm(c, conn, conn.overLimit ? Math.min(OVER_LIMIT_GRACE_MS, limits.headerTimeoutMs()) : limits.headerTimeoutMs());
+    long headerTimeoutMs = at.limits().headerTimeoutMs();
+    arm(c, conn, conn.overLimit ? Math.min(OVER_LIMIT_GRACE_MS, headerTimeoutMs) : headerTimeoutMs);
   }
 
   /** No complete request head within {@code ms}: close. A request that arrives cancels it. */
@@ -123,7 +122,7 @@ public final class GuardedServer {
   private void answered(HttpConnection c) {
     Conn conn = conns.get(c);
     if (conn != null) {
-      arm(c, conn, limits.idleTimeoutMs());
+      arm(c, conn, at.limits().idleTimeoutMs());
     }
   }
 
@@ -133,7 +132,7 @@ public final class GuardedServer {
     boolean health = req.path().equals("/health") && (req.method() == HttpMethod.GET || req.method() == HttpMethod.HEAD);
     if (conn != null && conn.overLimit && !health) {
       req.response().putHeader("Connection", "close");
-      Json.send(req.response(), HttpError.overloaded("more than max_connections=" + limits.maxConnections()
+      Json.send(req.response(), HttpError.overloaded("more than max_connections=" + at.limits().maxConnections()
           + " connections are open; retry later", 1));
       return;
     }
@@ -141,7 +140,7 @@ public final class GuardedServer {
     // that reads its body answers it: BodyReader).
     req.exceptionHandler(e -> LOG.debug("{} {}: {}", req.method(), Text.printable(req.path(), 200),
         Text.printable(String.valueOf(e.getMessage()), 200)));
-    HttpError refused = policy.check(req, host);
+    HttpError refused = at.policy().check(req, at.host());
     if (refused != null) {
       LOG.warn("refused {} {}: {}", req.method(), Text.printable(req.path(), 200), refused.getMessage());
       if (refused.code() == ErrorCode.METHOD_NOT_ALLOWED) {
@@ -154,7 +153,7 @@ public final class GuardedServer {
       return;
     }
     if (hasBody(req)) {
-      long t = vertx.setTimer(limits.bodyTimeoutMs(), id -> bodyTooSlow(req));
+      long t = vertx.setTimer(at.limits().bodyTimeoutMs(), id -> bodyTooSlow(req));
       req.end().onComplete(ar -> vertx.cancelTimer(t));
     }
     router.handle(req);
@@ -171,17 +170,18 @@ public final class GuardedServer {
     }
     req.response().putHeader("Connection", "close");
     Json.send(req.response(), 408, new HttpError(ErrorCode.REQUEST_TIMEOUT, "the request body did not arrive within "
-        + "body_timeout_ms=" + limits.bodyTimeoutMs()).body());
+        + "body_timeout_ms=" + at.limits().bodyTimeoutMs()).body());
     req.connection().close();
   }
 
   private void invalid(HttpServerRequest req) {
     Throwable cause = req.decoderResult() == null ? null : req.decoderResult().cause();
     HttpError e = cause instanceof TooLongHttpLineException
-        ? new HttpError(ErrorCode.URI_TOO_LONG, "the request line is longer than max_uri_bytes=" + limits.maxUriBytes())
+        ? new HttpError(ErrorCode.URI_TOO_LONG, "the request line is longer than max_uri_bytes="
+            + at.limits().maxUriBytes())
         : cause instanceof TooLongHttpHeaderException
             ? new HttpError(ErrorCode.HEADERS_TOO_LARGE, "the request headers exceed max_header_bytes="
-                + limits.maxHeaderBytes())
+                + at.limits().maxHeaderBytes())
             : HttpError.badRequest("malformed HTTP request" + (cause == null ? ""
                 : ": " + Text.printable(cause.getMessage(), 200)));
     LOG.debug("refused an invalid request: {}", e.getMessage());

@@ -5,9 +5,12 @@ import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.json.schema.OutputUnit;
+import io.vertx.openapi.contract.MediaType;
 import io.vertx.openapi.contract.OpenAPIContract;
 import io.vertx.openapi.contract.Operation;
 import io.vertx.openapi.validation.RequestUtils;
@@ -67,7 +70,13 @@ public final class OpenApiRequests {
     for (String path : paths.fieldNames()) {
       JsonObject operations = paths.getJsonObject(path);
       for (String method : operations.fieldNames()) {
-        if (operations.getValue(method) instanceof JsonObject op && op.getValue("responses") instanceof JsonObject answers) {
+        if (operations.getValue(method) instanceof JsonObject op && op.getValue("requestBody") instanceof JsonObject in
+            && in.getValue("content") instanceof JsonObject content) {
+          // Bodies it cannot read (an image) are the route's own: see checkJson.
+          content.fieldNames().removeIf(type -> !MediaType.SUPPORTED_MEDIA_TYPES.contains(type));
+        }
+        if (operations.getValue(method) instanceof JsonObject op
+            && op.getValue("responses") instanceof JsonObject answers) {
           for (String status : answers.fieldNames()) {
             if (answers.getValue(status) instanceof JsonObject answer) {
               answer.remove("content");
@@ -97,6 +106,31 @@ public final class OpenApiRequests {
         .compose(request -> validator.validate(request, operationId))
         .onSuccess(validated -> ctx.next())
         .onFailure(e -> ctx.fail(refusal(e, schema)));
+  }
+
+  /**
+   * Checks the JSON body of an operation whose route reads its body itself because the operation
+   * takes other media types too (the sidecar's {@code /infer}: an image, or {@code {"path": ...}}).
+   * @return the body, decoded @throws HttpError 400 naming the field, as {@link #check} refuses
+   */
+  public Object checkJson(String operationId, Buffer body) {
+    Operation operation = contract.operation(operationId);
+    MediaType json = operation == null || operation.getRequestBody() == null ? null
+        : operation.getRequestBody().getContent().get(MediaType.APPLICATION_JSON);
+    if (json == null) {
+      throw new IllegalArgumentException("the OpenAPI document has no JSON body for '" + operationId + "'");
+    }
+    Object value;
+    try {
+      value = Json.decodeValue(body);
+    } catch (DecodeException e) {
+      throw HttpError.badRequest("the request body is not valid JSON");
+    }
+    OutputUnit unit = contract.getSchemaRepository().validator(json.getSchema()).validate(value);
+    if (!Boolean.TRUE.equals(unit.getValid())) {
+      throw HttpError.badRequest(Text.printable(describe(unit, "", bodySchema(operation)), 500));
+    }
+    return value;
   }
 
   /** @return the raw schema of {@code operation}'s JSON body, or an empty one */
@@ -177,7 +211,8 @@ public final class OpenApiRequests {
     }
     m = BOUND.matcher(error);
     if (m.matches()) {
-      return where + " must be at " + (m.group(2).equals("less") ? "least " : "most ") + m.group(3) + ", not " + m.group(1);
+      return where + " must be at " + (m.group(2).equals("less") ? "least " : "most ") + m.group(3) + ", not "
+          + m.group(1);
     }
     m = ENUM.matcher(error);
     if (m.matches()) {

@@ -23,30 +23,24 @@ import java.util.Set;
 public record ServerLimits(long headerTimeoutMs, long idleTimeoutMs, long bodyTimeoutMs, int maxConnections,
     int maxUriBytes, int maxHeaderBytes) {
 
-  public static final long DEFAULT_HEADER_TIMEOUT_MS = 10_000;
-  public static final long DEFAULT_IDLE_TIMEOUT_MS = 30_000;
-  public static final long DEFAULT_BODY_TIMEOUT_MS = 30_000;
-  public static final int DEFAULT_MAX_CONNECTIONS = 1024;
-  public static final int DEFAULT_MAX_URI_BYTES = 8192;
-  public static final int DEFAULT_MAX_HEADER_BYTES = 16_384;
-
   /** The keys of a {@code limits} block that this record reads. */
   public static final Set<String> KEYS = Set.of("header_timeout_ms", "idle_timeout_ms", "body_timeout_ms",
       "max_connections", "max_uri_bytes", "max_header_bytes");
 
+  /** @return the limits of a server whose config says none: docs/broker.md and docs/sidecar.md list them */
   public static ServerLimits defaults() {
-    return new ServerLimits(DEFAULT_HEADER_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_BODY_TIMEOUT_MS,
-        DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_URI_BYTES, DEFAULT_MAX_HEADER_BYTES);
+    return new ServerLimits(10_000, 30_000, 30_000, 1024, 8192, 16_384);
   }
 
   /** Reads these keys of {@code limits}; the caller checks the block's keys (it may hold others). */
   public static ServerLimits from(ConfigNode limits) {
+    ServerLimits d = defaults();
     return new ServerLimits(
-        limits.integer("header_timeout_ms", DEFAULT_HEADER_TIMEOUT_MS, 100, 3_600_000),
-        limits.integer("idle_timeout_ms", DEFAULT_IDLE_TIMEOUT_MS, 100, 3_600_000),
-        limits.integer("body_timeout_ms", DEFAULT_BODY_TIMEOUT_MS, 100, 3_600_000),
-        (int) limits.integer("max_connections", DEFAULT_MAX_CONNECTIONS, 1, 1_000_000),
-        (int) limits.integer("max_uri_bytes", DEFAULT_MAX_URI_BYTES, 256, 1_048_576),
-        (int) limits.integer("max_header_bytes", DEFAULT_MAX_HEADER_BYTES, 1024, 1_048_576));
+        limits.integer("header_timeout_ms", d.headerTimeoutMs, 100, 3_600_000),
+        limits.integer("idle_timeout_ms", d.idleTimeoutMs, 100, 3_600_000),
+        limits.integer("body_timeout_ms", d.bodyTimeoutMs, 100, 3_600_000),
+        (int) limits.integer("max_connections", d.maxConnections, 1, 1_000_000),
+        (int) limits.integer("max_uri_bytes", d.maxUriBytes, 256, 1_048_576),
+        (int) limits.integer("max_header_bytes", d.maxHeaderBytes, 1024, 1_048_576));
   }
 }

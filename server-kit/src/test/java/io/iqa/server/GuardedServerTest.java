@@ -43,7 +43,7 @@ class GuardedServerTest {
     });
     ErrorRenderer.install(router, "test server", null);
     ServerLimits limits = new ServerLimits(HEADER_MS, 1500, BODY_MS, 3, 256, 1024);
-    server = GuardedServer.listen(vertx, router, "127.0.0.1", 0, limits, RequestPolicy.defaults())
+    server = GuardedServer.listen(vertx, router, new Listening("127.0.0.1", 0, limits, RequestPolicy.defaults()))
         .await(10, TimeUnit.SECONDS);
   }
 

@@ -6,11 +6,10 @@ import io.iqa.server.BodyReader;
 import io.iqa.server.HttpError;
 import io.iqa.server.RequestPolicy;
 import io.iqa.server.InflightBudget;
+import io.iqa.server.OpenApiRequests;
 import io.vertx.core.Future;
 import io.vertx.core.WorkerExecutor;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.json.DecodeException;
-import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
 
@@ -24,11 +23,14 @@ final class InferInput {
   private final long maxBodyBytes;
   private final PathInput paths;
   private final WorkerExecutor ioPool;
+  private final OpenApiRequests contract;
 
-  InferInput(SidecarOptions options, WorkerExecutor ioPool) {
+  /** @param contract the sidecar's OpenAPI document: it checks a JSON body */
+  InferInput(SidecarOptions options, WorkerExecutor ioPool, OpenApiRequests contract) {
     this.maxBodyBytes = options.maxBodyBytes();
     this.paths = new PathInput(options.allowedRoots(), options.maxImageBytes());
     this.ioPool = ioPool;
+    this.contract = contract;
   }
 
   /** @return the bytes with their SHA-256 (null: still to compute) */
@@ -50,13 +52,9 @@ final class InferInput {
   private Future<byte[]> pathBytes(byte[] body, InflightBudget.Reservation held) {
     String path;
     try {
-      Object json = Json.decodeValue(Buffer.buffer(body));
-      path = json instanceof JsonObject o && o.getValue("path") instanceof String s ? s : null;
-    } catch (DecodeException e) {
-      path = null;
-    }
-    if (path == null) {
-      return Future.failedFuture(HttpError.badRequest("body must be {\"path\": \"/absolute/path\"}"));
+      path = ((JsonObject) contract.checkJson("infer", Buffer.buffer(body))).getString("path");
+    } catch (HttpError refused) {
+      return Future.failedFuture(refused);
     }
     if (!paths.enabled()) {
       return Future.failedFuture(new HttpError(ErrorCode.FORBIDDEN,

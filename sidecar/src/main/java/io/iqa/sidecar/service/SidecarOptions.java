@@ -8,6 +8,7 @@ import io.iqa.protocol.config.ConfigNode;
 import io.iqa.protocol.config.EnvOverrides;
 import io.iqa.protocol.wire.LeaseRequest;
 import io.iqa.server.ConfigJson;
+import io.iqa.server.Listening;
 import io.iqa.server.RequestPolicy;
 import io.iqa.server.ServerLimits;
 import io.iqa.sidecar.image.ImageDecoder;
@@ -267,13 +268,8 @@ public final class SidecarOptions {
     return adminTokenSha256;
   }
 
-  /** @return the HTTP limits (timeouts, connections, request sizes): the {@code limits} block */
-  public ServerLimits limits() {
-    return limits;
-  }
-
-  /** @return which requests are taken at all (browsers, Host names, origins): allowed_hosts, allowed_origins */
-  public RequestPolicy requestPolicy() {
-    return requestPolicy;
+  /** @return where it listens, its HTTP limits (the {@code limits} block), which requests it takes at all */
+  public Listening listening() {
+    return new Listening(host, port, limits, requestPolicy);
   }
 }

@@ -9,6 +9,7 @@ import io.iqa.server.GuardedServer;
 import io.iqa.server.HttpError;
 import io.iqa.server.InflightBudget;
 import io.iqa.server.Json;
+import io.iqa.server.OpenApiRequests;
 import io.iqa.server.Routes;
 import io.iqa.sidecar.image.ImageDecodeException;
 import io.iqa.sidecar.model.ModelConfigException;
@@ -57,6 +58,8 @@ public final class SidecarVerticle extends VerticleBase {
   /** The start is done: the models loaded once (or the sidecar is idle by choice), the front warmed up. */
   private volatile boolean started;
   private long lastRequestNanos = System.nanoTime();
+  /** The document /openapi.json serves; the JSON body of /infer is checked against it. */
+  private static final String OPENAPI = "io/iqa/sidecar/openapi.json";
   private IntConsumer exit = code -> { };
 
   /** @param baseDir the config file's folder: relative model paths are resolved against it */
@@ -76,16 +79,18 @@ public final class SidecarVerticle extends VerticleBase {
   public Future<?> start() {
     ioPool = vertx.createSharedWorkerExecutor("iqa-io", Math.max(2, options.workers()));
     inflight = new InflightBudget(options.maxInflightBytes());
-    input = new InferInput(options, ioPool);
     // Every config mistake before any lease or model work (the lease wait may be long).
-    return vertx.executeBlocking(() -> ModelRegistry.check(options.json(), baseDir))
+    return OpenApiRequests.load(vertx, OPENAPI)
+        .compose(contract -> {
+          input = new InferInput(options, ioPool, contract);
+          return vertx.executeBlocking(() -> ModelRegistry.check(options.json(), baseDir));
+        })
         .compose(entries -> {
           lifecycle = new Lifecycle(vertx, options, baseDir, entries, metrics, code -> exit.accept(code));
           service = new ScoreService(vertx, lifecycle, ioPool, options, metrics);
           pages = new StatusPages(options, lifecycle, service, startedNanos);
           // The port first: a busy one fails the start before any lease is taken or worker started.
-          return GuardedServer.listen(vertx, router(), options.host(), options.port(), options.limits(),
-              options.requestPolicy());
+          return GuardedServer.listen(vertx, router(), options.listening());
         })
         .compose(s -> {
           server = s;
@@ -168,7 +173,7 @@ public final class SidecarVerticle extends VerticleBase {
     Routes.get(router, "/health").handler(ctx -> pages.health(ctx, shuttingDown != null, inFlight, started));
     Routes.get(router, "/health/ready").handler(ctx -> pages.ready(ctx, shuttingDown != null, started));
     Routes.get(router, "/v1/models").handler(ctx -> pages.models(ctx, state()));
-    Routes.resource(router, "/openapi.json", "io/iqa/sidecar/openapi.json", "application/json");
+    Routes.resource(router, "/openapi.json", OPENAPI, "application/json");
     Routes.get(router, "/metrics").handler(ctx -> ctx.response()
         .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(metrics.registry.scrape()));
     router.post("/infer").handler(this::infer);

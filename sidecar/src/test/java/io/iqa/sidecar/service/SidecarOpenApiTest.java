@@ -59,6 +59,36 @@ class SidecarOpenApiTest {
     }
   }
 
+  /** The document checks {@code /infer}'s JSON body: what it does not allow is a 400 naming the field. */
+  @Test
+  void aJsonBodyTheDocumentRefusesIsA400NamingTheField() throws Exception {
+    Vertx vertx = Vertx.vertx();
+    try {
+      SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
+          .put("allowed_roots", new JsonArray().add(dir.toString()))
+          .put("models", new JsonArray().add(new JsonObject().put("name", "tech_sharpness").put("backend", "builtin")))),
+          dir);
+      SidecarServiceTest.await(vertx.deployVerticle(sidecar));
+      String base = "http://127.0.0.1:" + sidecar.actualPort();
+      String[][] cases = {
+          {"{}", "path is required"},
+          {"{\"path\": 5}", "path must be string, not number"},
+          {"{\"path\": \"/x.jpg\", \"paths\": []}", "unknown field 'paths'"},
+          {"[\"/x.jpg\"]", "the request body must be object, not array"},
+          {"{\"path\"", "the request body is not valid JSON"},
+      };
+      for (String[] c : cases) {
+        HttpResponse<String> r = send(base, "POST", "/infer", "", "application/json", c[0].getBytes());
+        assertEquals(400, r.statusCode(), c[0] + " -> " + r.body());
+        JsonObject error = new JsonObject(r.body());
+        assertEquals("bad_request", error.getString("error"), c[0] + " -> " + r.body());
+        assertEquals(c[1], error.getString("message"), c[0] + " -> " + r.body());
+      }
+    } finally {
+      SidecarServiceTest.await(vertx.close());
+    }
+  }
+
   private static void check(OpenApiContract api, String base, String method, String path, String query,
       String contentType, byte[] body) throws Exception {
     HttpResponse<String> r = send(base, method, path, query, contentType, body);

@@ -1,7 +1,6 @@
 package io.iqa.protocol.config;
 
 import io.iqa.protocol.Text;
-import io.iqa.protocol.wire.WireFormatException;
 import io.iqa.protocol.wire.WireNames;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -21,43 +20,19 @@ public final class ConfigNode {
 
   private final Map<String, Object> map;
   private final String path;
-  private final Kind kind;
 
-  /** What is read: a program's configuration, or a request document (a body of the v1 API). */
-  private enum Kind {
-    CONFIG("config key", false),
-    DOCUMENT("field", true);
-
-    final String keyNoun;
-    final boolean emptyStrings;
-
-    Kind(String keyNoun, boolean emptyStrings) {
-      this.keyNoun = keyNoun;
-      this.emptyStrings = emptyStrings;
-    }
-
-    RuntimeException refuse(String message) {
-      return this == CONFIG ? new ConfigException(message) : new WireFormatException(message);
-    }
-  }
-
-  private ConfigNode(Map<String, Object> map, String path, Kind kind) {
+  private ConfigNode(Map<String, Object> map, String path) {
     this.map = map;
     this.path = path;
-    this.kind = kind;
   }
 
   /** The top level of a configuration: what it refuses is a {@link ConfigException}. */
   public static ConfigNode root(Map<String, ?> map) {
-    return new ConfigNode(copy(map), "", Kind.CONFIG);
+    return new ConfigNode(copy(map), "");
   }
 
-  /**
-   * A request document (a v1 body as a plain map): the same getters, what they refuse is a
-   * {@link WireFormatException} (400 {@code bad_request}), and an empty string is a value.
-   */
-  public static ConfigNode document(Map<String, ?> map) {
-    return new ConfigNode(copy(map), "", Kind.DOCUMENT);
+  private static ConfigException refuse(String message) {
+    return new ConfigException(message);
   }
 
   @SuppressWarnings("unchecked")
@@ -74,7 +49,7 @@ public final class ConfigNode {
       }
     }
     if (!unknown.isEmpty()) {
-      throw kind.refuse("unknown " + kind.keyNoun + (unknown.size() > 1 ? "s " : " ") + quoted(unknown) + " ("
+      throw refuse("unknown config key" + (unknown.size() > 1 ? "s " : " ") + quoted(unknown) + " ("
           + (path.isEmpty() ? "known keys" : path.substring(0, path.length() - 1) + " takes") + ": "
           + String.join(", ", new TreeSet<>(keys)) + ")");
     }
@@ -94,12 +69,12 @@ public final class ConfigNode {
   public ConfigNode block(String key) {
     Object v = map.get(key);
     if (v == null) {
-      return new ConfigNode(new LinkedHashMap<>(), path + key + ".", kind);
+      return new ConfigNode(new LinkedHashMap<>(), path + key + ".");
     }
     if (!(v instanceof Map<?, ?> m)) {
       throw wrongType(key, "an object", v);
     }
-    return new ConfigNode(copy(cast(m)), path + key + ".", kind);
+    return new ConfigNode(copy(cast(m)), path + key + ".");
   }
 
   /** The objects of a list. */
@@ -116,7 +91,7 @@ public final class ConfigNode {
       if (!(list.get(i) instanceof Map<?, ?> m)) {
         throw wrongType(key + "[" + i + "]", "an object", list.get(i));
       }
-      out.add(new ConfigNode(copy(cast(m)), path + key + "[" + i + "].", kind));
+      out.add(new ConfigNode(copy(cast(m)), path + key + "[" + i + "]."));
     }
     return out;
   }
@@ -126,8 +101,8 @@ public final class ConfigNode {
     if (v == null) {
       return def;
     }
-    if (!(v instanceof String s) || (s.isBlank() && !kind.emptyStrings)) {
-      throw wrongType(key, kind.emptyStrings ? "a string" : "a non-empty string", v);
+    if (!(v instanceof String s) || s.isBlank()) {
+      throw wrongType(key, "a non-empty string", v);
     }
     return s;
   }
@@ -136,7 +111,7 @@ public final class ConfigNode {
   public String string(String key, String def, Pattern pattern, String what) {
     String s = string(key, def);
     if (s != null && !pattern.matcher(s).matches()) {
-      throw kind.refuse(name(key) + " must be " + what + ", not \"" + Text.printable(s, 80) + "\"");
+      throw refuse(name(key) + " must be " + what + ", not \"" + Text.printable(s, 80) + "\"");
     }
     return s;
   }
@@ -145,7 +120,7 @@ public final class ConfigNode {
   public String requiredString(String key, Pattern pattern, String what) {
     String s = string(key, null, pattern, what);
     if (s == null) {
-      throw kind.refuse(name(key) + " is required");
+      throw refuse(name(key) + " is required");
     }
     return s;
   }
@@ -154,7 +129,7 @@ public final class ConfigNode {
   public String choice(String key, String def, Set<String> choices) {
     String s = string(key, def);
     if (s != null && !choices.contains(s)) {
-      throw kind.refuse(name(key) + " must be one of " + quoted(new ArrayList<>(new TreeSet<>(choices)))
+      throw refuse(name(key) + " must be one of " + quoted(new ArrayList<>(new TreeSet<>(choices)))
           + ", not \"" + Text.printable(s, 80) + "\"");
     }
     return s;
@@ -206,7 +181,7 @@ public final class ConfigNode {
       java.math.BigDecimal exact = n instanceof java.math.BigInteger b ? new java.math.BigDecimal(b)
           : new java.math.BigDecimal(n.toString());
       if (exact.compareTo(java.math.BigDecimal.valueOf(min)) < 0 || exact.compareTo(java.math.BigDecimal.valueOf(max)) > 0) {
-        throw kind.refuse(name(key) + " must be between " + min + " and " + max + ", not "
+        throw refuse(name(key) + " must be between " + min + " and " + max + ", not "
             + Text.printable(exact.toPlainString(), 40));
       }
     }
@@ -215,7 +190,7 @@ public final class ConfigNode {
 
   /** Refuses {@code key} with {@code message} the way this node refuses anything (a config error, or a 400). */
   public RuntimeException refuse(String key, String message) {
-    return kind.refuse(name(key) + " " + message);
+    return refuse(name(key) + " " + message);
   }
 
   /** A constant of {@code type} named by its wire name ({@link WireNames}). */
@@ -226,7 +201,7 @@ public final class ConfigNode {
     }
     E e = WireNames.find(type, s);
     if (e == null) {
-      throw kind.refuse(name(key) + " must be " + WireNames.choices(type) + ", not \"" + Text.printable(s, 80) + "\"");
+      throw refuse(name(key) + " must be " + WireNames.choices(type) + ", not \"" + Text.printable(s, 80) + "\"");
     }
     return e;
   }
@@ -257,7 +232,7 @@ public final class ConfigNode {
 
   private double inRange(String key, double d, double min, double max) {
     if (d < min || d > max) {
-      throw kind.refuse(name(key) + " must be between " + Text.number(min) + " and " + Text.number(max) + ", not "
+      throw refuse(name(key) + " must be between " + Text.number(min) + " and " + Text.number(max) + ", not "
           + Text.number(d));
     }
     return d;
@@ -266,7 +241,7 @@ public final class ConfigNode {
   /** {@link #inRange(String, double, double, double)} for whole numbers, compared exactly. */
   private long inRange(String key, long l, long min, long max) {
     if (l < min || l > max) {
-      throw kind.refuse(name(key) + " must be between " + min + " and " + max + ", not " + l);
+      throw refuse(name(key) + " must be between " + min + " and " + max + ", not " + l);
     }
     return l;
   }
@@ -274,7 +249,7 @@ public final class ConfigNode {
   private RuntimeException wrongType(String key, String expected, Object v) {
     String shown = v instanceof String s ? "\"" + Text.printable(s, 80) + "\" (a string)"
         : v instanceof Map ? "an object" : v instanceof List ? "a list" : Text.printable(String.valueOf(v), 80);
-    return kind.refuse(name(key) + " must be " + expected + ", not " + shown);
+    return refuse(name(key) + " must be " + expected + ", not " + shown);
   }
 
   private static String quoted(List<String> names) {

@@ -8,6 +8,7 @@ import io.iqa.broker.store.AcquireRequest;
 import io.iqa.broker.store.StoreException;
 import io.iqa.broker.store.Waiter;
 import io.iqa.protocol.wire.Priority;
+import io.iqa.protocol.wire.WireJson;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.time.Instant;
@@ -18,10 +19,10 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 
 /**
- * The Redis store's records as {@code lease-store.lua} keeps them (short keys: {@code th} token
- * hash, {@code excl}, {@code prio} by name, {@code rv}/{@code rvat} revoked, {@code y}/{@code yr}
- * yield offered/requested, times in ms on the store's clock, shown on the broker's wall clock), written from and read into the
- * store's own types. Every lease read raises {@code maxLeaseId}, so that ids continue above it
+ * The Redis store's records as {@code lease-store.lua} keeps them, in the field names of the
+ * store's own {@link Lease} and {@link AcquireRequest} (snake_case; times in ms on the store's
+ * clock, shown on the broker's wall clock; the script reads an older broker's short names too),
+ * written from and read into those types. Every lease read raises {@code maxLeaseId}, so that ids continue above it
  * should Redis lose its data.
  */
 final class RedisLeaseJson {
@@ -64,21 +65,10 @@ final class RedisLeaseJson {
         e.getString("reason"), e.getBoolean("immediate"), handoff == null ? null : wall(handoff));
   }
 
+  /** @return the request as the script reads it: the record's own fields, in snake_case, nulls left out */
   static JsonObject request(AcquireRequest r) {
-    JsonObject req = new JsonObject()
-        .put("th", r.tokenHash())
-        .put("owner", r.owner())
-        .put("purpose", r.purpose())
-        .put("ttl", r.ttlMs())
-        .put("prio", r.priority().wireName())
-        .put("wait", r.waitMs())
-        .put("yield", r.yieldable())
-        .put("preempt", r.preempt());
-    putIfSet(req, "gpu", r.gpu());
-    putIfSet(req, "vram", r.vramMb());
-    putIfSet(req, "pid", r.pid());
-    putIfSet(req, "pidid", r.pidIdentity());
-    putIfSet(req, "host", r.host());
+    JsonObject req = new JsonObject(WireJson.toMap(r));
+    req.getMap().values().removeIf(java.util.Objects::isNull); // a JSON null is cjson.null in Lua, which is true
     return req;
   }
 
@@ -110,16 +100,18 @@ final class RedisLeaseJson {
   }
 
   Lease lease(JsonObject l, long now) {
-    long granted = l.getLong("granted");
-    long expires = l.getLong("expires");
+    long granted = l.getLong("granted_at");
+    long expires = l.getLong("expires_at");
     maxLeaseId.accumulateAndGet(l.getLong("id"), Math::max);
-    String rv = l.getString("rv");
-    return new Lease(l.getLong("id"), l.getString("th"), l.getInteger("gpu"), l.getString("owner"),
-        l.getString("purpose", ""), l.getInteger("vram"), l.getBoolean("excl"), priority(l.getValue("prio")),
-        l.getLong("pid"), l.getValue("pidid") instanceof String id ? id : null, l.getString("host"),
-        wall(granted), wall(expires), l.getLong("ttl"), now - granted, expires - now,
-        rv == null ? null : EndReason.fromWire(rv), rv == null ? null : wall(l.getLong("rvat")),
-        l.getBoolean("y", false), l.getLong("yr") == null ? null : wall(l.getLong("yr")));
+    String rv = l.getString("revoked");
+    return new Lease(l.getLong("id"), l.getString("token_hash"), l.getInteger("gpu"), l.getString("owner"),
+        l.getString("purpose", ""), l.getInteger("vram_mb"), l.getBoolean("exclusive"),
+        priority(l.getValue("priority")), l.getLong("pid"),
+        l.getValue("pid_identity") instanceof String id ? id : null, l.getString("host"),
+        wall(granted), wall(expires), l.getLong("ttl_ms"), now - granted, expires - now,
+        rv == null ? null : EndReason.fromWire(rv), rv == null ? null : wall(l.getLong("revoked_at")),
+        l.getBoolean("yieldable", false),
+        l.getLong("yield_requested_at") == null ? null : wall(l.getLong("yield_requested_at")));
   }
 
   static List<Waiter> waiters(JsonObject res) {
@@ -129,7 +121,7 @@ final class RedisLeaseJson {
       JsonObject q = (JsonObject) o;
       JsonObject r = q.getJsonObject("req");
       waiting.add(new Waiter(r.getString("owner"), r.getString("purpose", ""), r.getInteger("gpu"),
-          r.getInteger("vram"), priority(r.getValue("prio")), now - q.getLong("enq")));
+          r.getInteger("vram_mb"), priority(r.getValue("priority")), now - q.getLong("enq")));
     }
     return waiting;
   }
@@ -152,16 +144,20 @@ final class RedisLeaseJson {
     return stored instanceof Number n ? Priority.values()[n.intValue()] : Priority.fromWire(String.valueOf(stored));
   }
 
+  /** @return the devices a broker stored, in the names of now (an older broker wrote {@code vram}) */
+  static JsonArray storedDevices(String stored) {
+    JsonArray devices = new JsonArray();
+    for (Object o : new JsonArray(stored)) {
+      JsonObject d = (JsonObject) o;
+      devices.add(new JsonObject().put("index", d.getValue("index"))
+          .put("vram_mb", d.containsKey("vram_mb") ? d.getValue("vram_mb") : d.getValue("vram")));
+    }
+    return devices;
+  }
+
   /** Lua's JSON encoder writes an empty list as {}: read both as a list. */
   static JsonArray array(JsonObject json, String key) {
     Object v = json.getValue(key);
     return v instanceof JsonArray a ? a : new JsonArray();
-  }
-
-  /** A JSON null would reach Lua as cjson.null, which is true: leave the key out instead. */
-  static void putIfSet(JsonObject json, String key, Object value) {
-    if (value != null) {
-      json.put(key, value);
-    }
   }
 }

@@ -95,25 +95,28 @@ public final class RedisLeaseStore implements LeaseStore {
     StoreListener storeListener = new IdFloorListener(maxLeaseId, brokerListener);
     this.listener = storeListener;
     JsonArray devices = new JsonArray();
-    gpus.forEach(g -> devices.add(new JsonObject().put("index", g.index()).put("vram", g.vramMb())));
+    gpus.forEach(g -> devices.add(new JsonObject().put("index", g.index()).put("vram_mb", g.vramMb())));
     JsonObject settingsJson = new JsonObject()
         .put("gpus", devices)
-        .put("stale", settings.staleMaxAgeMs())
-        .put("aging", settings.priorityAgingMs())
+        .put("stale_max_age_ms", settings.staleMaxAgeMs())
+        .put("priority_aging_ms", settings.priorityAgingMs())
         .put("events_max", settings.eventsMax())
-        .put("tomb_ttl", settings.tombstoneTtlMs())
-        .put("grace", settings.recoveryGraceMs());
+        .put("tombstone_ttl_ms", settings.tombstoneTtlMs())
+        .put("recovery_grace_ms", settings.recoveryGraceMs());
     String gpusKey = prefix + "gpus";
     return script.load(settingsJson)
         .compose(loaded -> script.timed(redis.send(Request.cmd(Command.SET).arg(gpusKey).arg(devices.encode()).arg("NX")
             .arg("GET")), "SET gpus"))
         .compose(previous -> {
-          if (previous != null && !new JsonArray(previous.toString()).equals(devices)) {
+          if (previous != null && !RedisLeaseJson.storedDevices(previous.toString()).equals(devices)) {
             return Future.failedFuture(new StoreException(StoreException.Kind.UNAVAILABLE,
                 "the brokers sharing " + url + " (prefix '" + prefix + "') arbitrate gpus " + previous
                     + ", this broker's config says " + devices.encode() + ": make them agree, or use another key_prefix"));
           }
-          return call("start", new JsonObject().put("fresh", settings.fresh()), res -> res);
+          // An older broker's short names: written anew, so that one of those no longer starts here.
+          Future<?> upgraded = previous == null || previous.toString().equals(devices.encode()) ? Future.succeededFuture()
+              : script.timed(redis.send(Request.cmd(Command.SET).arg(gpusKey).arg(devices.encode())), "SET gpus");
+          return upgraded.compose(v -> call("start", new JsonObject().put("fresh", settings.fresh()), res -> res));
         })
         .compose(res -> {
           long until = res.getLong("recovering_until", 0L);
@@ -153,13 +156,13 @@ public final class RedisLeaseStore implements LeaseStore {
 
   @Override
   public Future<Lease> renew(String tokenHash, Long ttlMs, String by) {
-    return holderCall("renew", new JsonObject().put("th", tokenHash).put("by", by).put("ttl", ttlMs),
+    return holderCall("renew", new JsonObject().put("token_hash", tokenHash).put("by", by).put("ttl_ms", ttlMs),
         res -> json.lease(res.getJsonObject("lease"), res.getLong("now")));
   }
 
   @Override
   public Future<ReleaseResult> release(String tokenHash, String by, String why) {
-    return holderCall("release", new JsonObject().put("th", tokenHash).put("by", by).put("why", why), res -> {
+    return holderCall("release", new JsonObject().put("token_hash", tokenHash).put("by", by).put("reason", why), res -> {
       boolean released = res.getBoolean("released");
       String revoked = res.getString("revoked");
       return new ReleaseResult(released, released ? null : EndReason.fromWire(res.getString("reason")),
@@ -169,14 +172,14 @@ public final class RedisLeaseStore implements LeaseStore {
 
   @Override
   public Future<Lease> lookup(String tokenHash) {
-    return holderCall("lookup", new JsonObject().put("th", tokenHash),
+    return holderCall("lookup", new JsonObject().put("token_hash", tokenHash),
         res -> json.lease(res.getJsonObject("lease"), res.getLong("now")));
   }
 
   @Override
   public Future<List<Lease>> forceRelease(ForceReleaseSelector sel) {
     JsonObject args = new JsonObject().put("by", sel.by()).put("reason", sel.reason()).put("immediate", sel.immediate())
-        .put("lease_id", sel.leaseId()).put("owner", sel.owner()).put("older_than", sel.olderThanMs());
+        .put("lease_id", sel.leaseId()).put("owner", sel.owner()).put("older_than_ms", sel.olderThanMs());
     if (sel.allowedOwners() != null) {
       args.put("allowed_owners", new JsonArray(List.copyOf(sel.allowedOwners())));
     }

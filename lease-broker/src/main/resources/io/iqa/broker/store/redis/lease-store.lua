@@ -5,7 +5,8 @@
 -- expiry and age and no step of any wall clock (Redis's or a broker's) moves a deadline. A new or
 -- emptied Redis starts it at Redis's wall time, so store times read as dates. A test may pass
 -- "now" to drive this store and the memory store with one clock.
--- Keys (P = prefix): seq, eseq, qseq counters; lease:<id> JSON; dev:<gpu> zset of lease ids;
+-- Keys (P = prefix): seq, eseq, qseq counters; lease:<id> JSON (the fields of the Java side's Lease);
+-- dev:<gpu> zset of lease ids;
 -- exp zset id by expiry; tok:<token sha256> -> id; ended:<token sha256> -> "id:reason" (PX);
 -- queue hash waiter id -> JSON; events list of JSON; init JSON (the state exists; recovering_until);
 -- channel ch for pub/sub notifications.
@@ -35,9 +36,32 @@ local reinit = false
 
 local function lease_key(id) return P .. 'lease:' .. id end
 
+-- Records carry the Java side's field names (the store's Lease and AcquireRequest, in snake_case;
+-- times in ms on the store's clock). A record an older broker wrote in the short names of before
+-- reads as the same record (it is written in the names of now the next time it changes).
+local OLD_LEASE = {th = 'token_hash', vram = 'vram_mb', excl = 'exclusive', prio = 'priority',
+  pidid = 'pid_identity', ttl = 'ttl_ms', granted = 'granted_at', expires = 'expires_at', rv = 'revoked',
+  rvat = 'revoked_at', y = 'yieldable', yr = 'yield_requested_at'}
+local OLD_REQUEST = {th = 'token_hash', vram = 'vram_mb', prio = 'priority', pidid = 'pid_identity',
+  ttl = 'ttl_ms', wait = 'wait_ms', yield = 'yieldable'}
+local function renamed(t, names)
+  for old, new in pairs(names) do
+    if t[old] ~= nil and t[new] == nil then t[new] = t[old] end
+    t[old] = nil
+  end
+  return t
+end
+
+-- A waiter of the queue hash, its request in the names of now.
+local function decode_waiter(s)
+  local q = cjson.decode(s)
+  q.req = renamed(q.req, OLD_REQUEST)
+  return q
+end
+
 local function get_lease(id)
   local s = redis.call('GET', lease_key(id))
-  if s then return cjson.decode(s) end
+  if s then return renamed(cjson.decode(s), OLD_LEASE) end
   return nil
 end
 
@@ -77,7 +101,7 @@ end
 
 local function new_state(lost)
   local st = {id = a.origin .. ':' .. now, created = now, recovering_until = 0}
-  if lost and S.grace > 0 then st.recovering_until = now + S.grace end
+  if lost and S.recovery_grace_ms > 0 then st.recovering_until = now + S.recovery_grace_ms end
   if lost then ids_above_unix_time() end
   redis.call('SET', P .. 'init', cjson.encode(st))
   reinit = lost
@@ -92,8 +116,8 @@ local function init_state(starting)
     -- Made anew since this broker last looked (another broker found it gone, or a new broker took
     -- an emptied Redis for a first start): the state this broker knew is lost. The broker adopts
     -- this one (its id comes back in the answer); a grace starts unless one runs.
-    if st.recovering_until <= now and S.grace > 0 then
-      st.recovering_until = now + S.grace
+    if st.recovering_until <= now and S.recovery_grace_ms > 0 then
+      st.recovering_until = now + S.recovery_grace_ms
       redis.call('SET', P .. 'init', cjson.encode(st))
     end
     ids_above_unix_time()
@@ -110,7 +134,7 @@ local function emit(etype, l, by, reason, immediate)
     owner = l.owner, purpose = l.purpose, by = by, reason = reason}
   if etype == 'force_released' or etype == 'stale' then
     e.immediate = immediate
-    if immediate then e.handoff_at = now else e.handoff_at = l.expires end
+    if immediate then e.handoff_at = now else e.handoff_at = l.expires_at end
   end
   redis.call('RPUSH', P .. 'events', cjson.encode(e))
   redis.call('LTRIM', P .. 'events', -S.events_max, -1)
@@ -119,29 +143,29 @@ end
 
 -- Frees the lease's capacity; renew/release answer with tomb_reason afterwards.
 local function end_lease(l, etype, tomb_reason, by, detail, immediate)
-  redis.call('DEL', lease_key(l.id), P .. 'tok:' .. l.th)
+  redis.call('DEL', lease_key(l.id), P .. 'tok:' .. l.token_hash)
   redis.call('ZREM', P .. 'dev:' .. l.gpu, l.id)
   redis.call('ZREM', P .. 'exp', l.id)
-  redis.call('SET', P .. 'ended:' .. l.th, l.id .. ':' .. tomb_reason, 'PX', S.tomb_ttl)
+  redis.call('SET', P .. 'ended:' .. l.token_hash, l.id .. ':' .. tomb_reason, 'PX', S.tombstone_ttl_ms)
   emit(etype, l, by, detail, immediate)
   wakes[l.gpu] = true
 end
 
 -- The holder is told to stop; the capacity stays held until it confirms or expires_at passes.
 local function revoke(l, reason, by, detail)
-  l.rv = reason
-  l.rvat = now
+  l.revoked = reason
+  l.revoked_at = now
   redis.call('SET', lease_key(l.id), cjson.encode(l))
   emit(reason, l, by, detail, false)
 end
 
 -- Ends a lease whose expires_at passed; returns the reason its holder is told.
 local function end_expired(l)
-  if l.rv then
-    end_lease(l, 'revoke_expired', l.rv, 'broker', 'expires_at passed before the holder released')
-    return l.rv
+  if l.revoked then
+    end_lease(l, 'revoke_expired', l.revoked, 'broker', 'expires_at passed before the holder released')
+    return l.revoked
   end
-  end_lease(l, 'expired', 'expired', 'broker', 'not renewed within ttl_s=' .. (l.ttl / 1000))
+  end_lease(l, 'expired', 'expired', 'broker', 'not renewed within ttl_s=' .. (l.ttl_ms / 1000))
   return 'expired'
 end
 
@@ -181,7 +205,7 @@ local function candidates(req)
   end
   local r = {}
   for _, g in ipairs(S.gpus) do
-    if req.vram == nil or g.vram == 0 or g.vram >= req.vram then table.insert(r, g) end
+    if req.vram_mb == nil or g.vram_mb == 0 or g.vram_mb >= req.vram_mb then table.insert(r, g) end
   end
   return r
 end
@@ -189,10 +213,10 @@ end
 local function wants(req, gpu)
   if req.gpu ~= nil then return req.gpu == gpu end
   local d = device(gpu)
-  return d ~= nil and (req.vram == nil or d.vram == 0 or d.vram >= req.vram)
+  return d ~= nil and (req.vram_mb == nil or d.vram_mb == 0 or d.vram_mb >= req.vram_mb)
 end
 
-local function exclusive(d, req) return req.vram == nil or d.vram == 0 end
+local function exclusive(d, req) return req.vram_mb == nil or d.vram_mb == 0 end
 
 -- Revoking leases still hold their capacity: their holders may not have stopped yet.
 local function fits(d, req)
@@ -201,23 +225,23 @@ local function fits(d, req)
   if exclusive(d, req) then return false end
   local used = 0
   for _, l in ipairs(ls) do
-    if l.excl then return false end
-    used = used + l.vram
+    if l.exclusive then return false end
+    used = used + l.vram_mb
   end
-  return used + req.vram <= d.vram
+  return used + req.vram_mb <= d.vram_mb
 end
 
 local function queue_all()
   local r = {}
   local kv = redis.call('HGETALL', P .. 'queue')
-  for i = 1, #kv, 2 do table.insert(r, cjson.decode(kv[i + 1])) end
+  for i = 1, #kv, 2 do table.insert(r, decode_waiter(kv[i + 1])) end
   return r
 end
 
 -- Highest effective rank first (priority plus one level per aging interval waited), then FIFO.
 local function rank(q)
-  if S.aging > 0 then return prio_rank(q.req.prio) + math.floor((now - q.enq) / S.aging) end
-  return prio_rank(q.req.prio)
+  if S.priority_aging_ms > 0 then return prio_rank(q.req.priority) + math.floor((now - q.enq) / S.priority_aging_ms) end
+  return prio_rank(q.req.priority)
 end
 
 local function before(x, y)
@@ -244,13 +268,13 @@ end
 -- A waiting request first in line that does not fit asks holders that offered to yield (priority no
 -- higher than its own), or with preempt any holder of a lower priority, to give the GPU back.
 local function ask_to_yield(d, req)
-  if req.wait <= 0 then return end
+  if req.wait_ms <= 0 then return end
   for _, l in ipairs(dev_leases(d.index)) do
-    local asked = (l.y and prio_rank(req.prio) >= prio_rank(l.prio)) or (req.preempt and prio_rank(req.prio) > prio_rank(l.prio))
-    if asked and not l.rv and not l.yr then
-      l.yr = now
+    local asked = (l.yieldable and prio_rank(req.priority) >= prio_rank(l.priority)) or (req.preempt and prio_rank(req.priority) > prio_rank(l.priority))
+    if asked and not l.revoked and not l.yield_requested_at then
+      l.yield_requested_at = now
       redis.call('SET', lease_key(l.id), cjson.encode(l))
-      local why = 'gpu ' .. d.index .. ' is wanted by \'' .. req.owner .. '\' (priority ' .. ({[0] = 'low', 'normal', 'high'})[prio_rank(req.prio)]
+      local why = 'gpu ' .. d.index .. ' is wanted by \'' .. req.owner .. '\' (priority ' .. ({[0] = 'low', 'normal', 'high'})[prio_rank(req.priority)]
       if req.preempt then why = why .. ', preempt' end
       emit('yield_requested', l, req.owner, why .. ')')
     end
@@ -260,13 +284,14 @@ end
 local function grant(d, req)
   local id = redis.call('INCR', P .. 'seq')
   local ex = exclusive(d, req)
-  local l = {id = id, th = req.th, gpu = d.index, owner = req.owner, purpose = req.purpose,
-    vram = ex and d.vram or req.vram, excl = ex, prio = req.prio, pid = req.pid, pidid = req.pidid,
-    host = req.host, granted = now, expires = now + req.ttl, ttl = req.ttl, y = req.yield}
+  local l = {id = id, token_hash = req.token_hash, gpu = d.index, owner = req.owner, purpose = req.purpose,
+    vram_mb = ex and d.vram_mb or req.vram_mb, exclusive = ex, priority = req.priority, pid = req.pid,
+    pid_identity = req.pid_identity, host = req.host, granted_at = now, expires_at = now + req.ttl_ms,
+    ttl_ms = req.ttl_ms, yieldable = req.yieldable}
   redis.call('SET', lease_key(id), cjson.encode(l))
   redis.call('ZADD', P .. 'dev:' .. d.index, id, id)
-  redis.call('ZADD', P .. 'exp', l.expires, id)
-  redis.call('SET', P .. 'tok:' .. req.th, id)
+  redis.call('ZADD', P .. 'exp', l.expires_at, id)
+  redis.call('SET', P .. 'tok:' .. req.token_hash, id)
   emit('granted', l, req.owner, nil)
   return l
 end
@@ -323,7 +348,7 @@ if op == 'acquire' then
   if wid then
     for _, q in ipairs(queue) do if q.id == wid then me = q end end
   end
-  local probe = me or {id = wid, req = req, enq = now, deadline = now + req.wait, hb = now + a.hb, seq = 1e15}
+  local probe = me or {id = wid, req = req, enq = now, deadline = now + req.wait_ms, hb = now + a.hb, seq = 1e15}
   local best, granted = nil, nil
   for _, d in ipairs(candidates(req)) do
     local ahead = 0
@@ -334,8 +359,8 @@ if op == 'acquire' then
     if ahead == 0 and not recovering then
       if not fits(d, req) then
         for _, l in ipairs(dev_leases(d.index)) do
-          if not l.rv and now - l.granted >= S.stale then
-            revoke(l, 'stale', 'broker', 'older than stale_max_age_s=' .. math.floor(S.stale / 1000)
+          if not l.revoked and now - l.granted_at >= S.stale_max_age_ms then
+            revoke(l, 'stale', 'broker', 'older than stale_max_age_s=' .. math.floor(S.stale_max_age_ms / 1000)
               .. ' while another request waited')
           end
         end
@@ -354,7 +379,7 @@ if op == 'acquire' then
     end
     return finish({granted = granted})
   end
-  if wid and not me and req.wait > 0 then
+  if wid and not me and req.wait_ms > 0 then
     probe.seq = redis.call('INCR', P .. 'qseq')
     redis.call('HSET', P .. 'queue', wid, cjson.encode(probe))
   end
@@ -362,9 +387,9 @@ if op == 'acquire' then
   for _, d in ipairs(candidates(req)) do
     for _, l in ipairs(dev_leases(d.index)) do
       table.insert(holders, l)
-      if retry == nil or l.expires < retry then retry = l.expires end
-      local stale_at = l.granted + S.stale
-      if not l.rv and stale_at > now and stale_at < retry then retry = stale_at end
+      if retry == nil or l.expires_at < retry then retry = l.expires_at end
+      local stale_at = l.granted_at + S.stale_max_age_ms
+      if not l.revoked and stale_at > now and stale_at < retry then retry = stale_at end
     end
   end
   if recovering then retry = state.recovering_until end
@@ -378,7 +403,7 @@ elseif op == 'cancel' then
   local s = redis.call('HGET', P .. 'queue', a.waiter)
   if s then
     redis.call('HDEL', P .. 'queue', a.waiter)
-    for _, d in ipairs(candidates(cjson.decode(s).req)) do wakes[d.index] = true end
+    for _, d in ipairs(candidates(decode_waiter(s).req)) do wakes[d.index] = true end
   end
   return finish({})
 
@@ -386,7 +411,7 @@ elseif op == 'touch' then
   for _, wid in ipairs(a.waiters) do
     local s = redis.call('HGET', P .. 'queue', wid)
     if s then
-      local q = cjson.decode(s)
+      local q = decode_waiter(s)
       q.hb = now + a.hb
       redis.call('HSET', P .. 'queue', wid, cjson.encode(q))
     end
@@ -394,41 +419,41 @@ elseif op == 'touch' then
   return finish({})
 
 elseif op == 'renew' then
-  local l = live_by_token(a.th)
-  if not l then return finish(lost_or_unknown(a.th)) end
-  if l.expires <= now then
+  local l = live_by_token(a.token_hash)
+  if not l then return finish(lost_or_unknown(a.token_hash)) end
+  if l.expires_at <= now then
     return finish({lost = {id = l.id, reason = end_expired(l)}})
   end
-  if l.rv then return finish({lost = {id = l.id, reason = l.rv, revoking = true}}) end
-  if a.ttl then l.ttl = a.ttl end
-  l.expires = now + l.ttl
+  if l.revoked then return finish({lost = {id = l.id, reason = l.revoked, revoking = true}}) end
+  if a.ttl_ms then l.ttl_ms = a.ttl_ms end
+  l.expires_at = now + l.ttl_ms
   redis.call('SET', lease_key(l.id), cjson.encode(l))
-  redis.call('ZADD', P .. 'exp', l.expires, l.id)
+  redis.call('ZADD', P .. 'exp', l.expires_at, l.id)
   emit('renewed', l, a.by or l.owner, nil)
   return finish({lease = l})
 
 elseif op == 'lookup' then
-  local l = live_by_token(a.th)
-  if not l then return finish(lost_or_unknown(a.th)) end
+  local l = live_by_token(a.token_hash)
+  if not l then return finish(lost_or_unknown(a.token_hash)) end
   -- Past its expiry, whether or not a reaper has been by: ended now, never shown as held.
-  if l.expires <= now then return finish({lost = {id = l.id, reason = end_expired(l)}}) end
+  if l.expires_at <= now then return finish({lost = {id = l.id, reason = end_expired(l)}}) end
   return finish({lease = l})
 
 elseif op == 'release' then
-  local l = live_by_token(a.th)
+  local l = live_by_token(a.token_hash)
   if not l then
-    local r = lost_or_unknown(a.th)
+    local r = lost_or_unknown(a.token_hash)
     if r.lost then return finish({released = false, reason = r.lost.reason}) end
     return finish({unknown = true})
   end
-  if l.expires <= now then
+  if l.expires_at <= now then
     return finish({released = false, reason = end_expired(l)})
   end
-  if l.rv then
-    end_lease(l, 'revoke_confirmed', l.rv, a.by or l.owner, 'the holder stopped and released')
-    return finish({released = true, revoked = l.rv})
+  if l.revoked then
+    end_lease(l, 'revoke_confirmed', l.revoked, a.by or l.owner, 'the holder stopped and released')
+    return finish({released = true, revoked = l.revoked})
   end
-  end_lease(l, 'released', 'released', a.by or l.owner, a.why)
+  end_lease(l, 'released', 'released', a.by or l.owner, a.reason)
   return finish({released = true})
 
 elseif op == 'force' then
@@ -436,7 +461,7 @@ elseif op == 'force' then
   local selected = {}
   for _, l in ipairs(all_leases()) do
     if (a.lease_id == nil or l.id == a.lease_id) and (a.owner == nil or l.owner == a.owner)
-        and (a.older_than == nil or now - l.granted >= a.older_than) then
+        and (a.older_than_ms == nil or now - l.granted_at >= a.older_than_ms) then
       table.insert(selected, l)
     end
   end
@@ -452,10 +477,10 @@ elseif op == 'force' then
     if a.immediate then
       end_lease(l, 'force_released', 'force_released', a.by, a.reason, true)
       -- Answered as what it became: revoked, and handed on now.
-      l.rv = 'force_released'
-      l.rvat = now
-      l.expires = now
-    elseif not l.rv then
+      l.revoked = 'force_released'
+      l.revoked_at = now
+      l.expires_at = now
+    elseif not l.revoked then
       revoke(l, 'force_released', a.by, a.reason)
     end
   end

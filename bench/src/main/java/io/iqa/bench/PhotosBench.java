@@ -23,6 +23,7 @@ import java.util.Arrays;
 import java.util.List;
 import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -40,8 +41,8 @@ final class PhotosBench extends BenchCommand {
   @Option(names = "--runs", defaultValue = "12", description = "timed runs per path, median kept") int runs;
   @Option(names = "--batch-runs", defaultValue = "3", description = "timed runs of the 16-photo batch, median kept")
   int batchRuns;
-  @Option(names = "--jar", defaultValue = "sidecar/target/iqa-sidecar.jar", description = "the sidecar build whose "
-      + "score command and service the 16-photo batch goes through") Path jar;
+  /** The build whose score command and service the 16-photo batch goes through. */
+  @Mixin SidecarJar sidecar;
 
 
   /** Real photos from Debian's plasma-workspace-wallpapers (14.7 MP, baseline and progressive JPEG). */
@@ -80,7 +81,7 @@ final class PhotosBench extends BenchCommand {
           .note("old path (the sidecar before this change, reproduced): ImageIO full-size decode, an upright RGB "
               + "copy, one Java2D bilinear resize per model; its end to end = its decode+resize + the same model time")
           .note("djpeg: libjpeg-turbo's command line, -scale 1/N to /dev/null, process start subtracted");
-      new PhotosMarginal(jar, batchRuns).measure(t, registry, decoder);
+      new PhotosMarginal(sidecar.jar, batchRuns).measure(t, registry, decoder);
       for (Photo photo : photos) {
         measure(t, registry, decoder, photo);
       }

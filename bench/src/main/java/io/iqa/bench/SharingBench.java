@@ -38,8 +38,7 @@ final class SharingBench extends BenchCommand {
   @Option(names = "--baseline-jar", defaultValue = "bench/target/baseline/sidecar/target/iqa-sidecar.jar",
       description = "the sidecar build to compare cold starts with (scripts/bench builds the one before the cold-start "
           + "work there); skipped when absent") Path baselineJar;
-  @Option(names = "--jar", defaultValue = "sidecar/target/iqa-sidecar.jar", description = "this build's sidecar jar")
-  Path jar;
+  @Mixin SidecarJar sidecar;
 
   @Mixin SharedModels shared;
 
@@ -78,7 +77,7 @@ final class SharingBench extends BenchCommand {
           .note("cold start: idle_release_s 1; once the sidecar is idle (worker stopped, lease released), time "
               + "from sending a new image to its answer: lease, worker JVM start, model load, warm-up, decode, score; "
               + coldSamples + " samples per model set and build, the two builds' samples taken in turn in this run")
-          .note("builds: this one (" + jar + ", its class archive made by its own training worker before the "
+          .note("builds: this one (" + sidecar.jar + ", its class archive made by its own training worker before the "
               + "samples) and the baseline (" + baselineJar + ": the sidecar before the cold-start work, built from "
               + "git by scripts/bench); steps from this build's 'worker ... ready' log lines, medians")
           .row("yield latency p50", ms(yield.getValueAtPercentile(50)), "< 500 ms",
@@ -102,7 +101,7 @@ final class SharingBench extends BenchCommand {
     Histogram before = new Histogram(3);
     List<double[]> steps = new ArrayList<>();
     Path cache = Files.createTempDirectory(work, "cache");
-    try (SidecarRun s = SidecarRun.start(config(brokerUrl, models, 1), work, jar.toString(),
+    try (SidecarRun s = SidecarRun.start(config(brokerUrl, models, 1), work, sidecar.jar.toString(),
         Map.of("XDG_CACHE_HOME", cache.toString()));
         SidecarRun old = withBaseline ? SidecarRun.start(config(brokerUrl, models, 1), work, baselineJar.toString(),
             Map.of()) : null) {

@@ -64,7 +64,7 @@ public final class Lease implements AutoCloseable {
     this.rules = new LeaseRules(id(), requestSentNanos, queued, ttlNanos);
     this.onClose = onClose;
     this.calls = new LeaseCalls(broker, this.granted.token(), ttlNanos);
-    this.watch = new LeaseWatch(broker, this.granted, scheduler, timer::submit);
+    this.watch = new LeaseWatch(broker, this.granted, timer);
   }
 
   /** Starts the rules' timers and the watch. */

@@ -42,6 +42,24 @@ final class LeaseScheduler {
     }
   }
 
+  /** Runs {@code task} on the scheduler thread in {@code delayMs} (nothing once the client is closed). */
+  void later(Runnable task, long delayMs) {
+    try {
+      scheduler.schedule(task, delayMs, TimeUnit.MILLISECONDS);
+    } catch (RejectedExecutionException closing) {
+      // the client is closed: nothing more is due
+    }
+  }
+
+  /** Runs {@code task} on the scheduler thread every {@code periodMs} from {@code firstMs}; null once closed. */
+  ScheduledFuture<?> every(Runnable task, long firstMs, long periodMs) {
+    try {
+      return scheduler.scheduleAtFixedRate(task, firstMs, periodMs, TimeUnit.MILLISECONDS);
+    } catch (RejectedExecutionException closing) {
+      return null;
+    }
+  }
+
   synchronized void cancel() {
     if (wake != null) {
       wake.cancel(false);

@@ -8,10 +8,7 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Flow;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -26,31 +23,31 @@ import org.slf4j.LoggerFactory;
 final class LeaseWatch {
 
   private static final Logger LOG = LoggerFactory.getLogger(LeaseWatch.class);
-  private static final long SILENCE_LIMIT_MS = 45_000;
+  /** The broker's keep-alive period on a watch (its SseHub.KEEPALIVE_MS). */
+  private static final long KEEPALIVE_MS = 15_000;
+  private static final long SILENCE_LIMIT_MS = 3 * KEEPALIVE_MS;
 
   private final Http broker;
   private final LeaseView lease;
-  private final ScheduledExecutorService scheduler;
-  private final Consumer<LeaseRules.Event> events;
+  private final LeaseScheduler thread;
   private volatile boolean closed;
   private volatile Flow.Subscription subscription;
   private volatile long lastHeardNanos = System.nanoTime();
   private long backoffMs = 250;
   private ScheduledFuture<?> silenceCheck;
 
-  LeaseWatch(Http broker, LeaseView lease, ScheduledExecutorService scheduler, Consumer<LeaseRules.Event> events) {
+  /** @param thread the lease's: its events and this watch's timers run there */
+  LeaseWatch(Http broker, LeaseView lease, LeaseScheduler thread) {
     this.broker = broker;
     this.lease = lease;
-    this.scheduler = scheduler;
-    this.events = events;
+    this.thread = thread;
   }
 
   void open() {
     if (closed) {
       return;
     }
-    silenceCheck = scheduler.scheduleAtFixedRate(this::checkSilence, SILENCE_LIMIT_MS, SILENCE_LIMIT_MS / 3,
-        TimeUnit.MILLISECONDS);
+    silenceCheck = thread.every(this::checkSilence, SILENCE_LIMIT_MS, SILENCE_LIMIT_MS / 3);
     connect();
   }
 
@@ -104,12 +101,12 @@ final class LeaseWatch {
       String reason = data.path("reason").asText("force_released");
       String by = data.path("by").isTextual() ? " by " + data.path("by").asText() : "";
       String why = data.path("message").isTextual() ? ": " + data.path("message").asText() : "";
-      events.accept(new LeaseRules.Revoked(now, EndReason.heard(reason),
+      thread.submit(new LeaseRules.Revoked(now, EndReason.heard(reason),
           "lease " + lease.leaseId() + " revoked (" + reason + by + why + ")"));
     } else if (event == WatchEvent.YIELD_REQUESTED) {
-      events.accept(new LeaseRules.YieldAsked(now, data.path("message").asText("a waiter wants gpu " + lease.gpu())));
+      thread.submit(new LeaseRules.YieldAsked(now, data.path("message").asText("a waiter wants gpu " + lease.gpu())));
     } else if (event == WatchEvent.ENDED) {
-      events.accept(new LeaseRules.Ended(now,
+      thread.submit(new LeaseRules.Ended(now,
           EndReason.heard(data.path("reason").asText(data.path("event").asText("ended")))));
     }
   }
@@ -120,11 +117,7 @@ final class LeaseWatch {
     }
     long delay = backoffMs;
     backoffMs = Math.min(5000, backoffMs * 2);
-    try {
-      scheduler.schedule(this::connect, delay, TimeUnit.MILLISECONDS);
-    } catch (java.util.concurrent.RejectedExecutionException e) {
-      // the client is closing
-    }
+    thread.later(this::connect, delay);
   }
 
   private void checkSilence() {

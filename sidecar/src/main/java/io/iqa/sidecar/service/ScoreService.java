@@ -45,11 +45,9 @@ final class ScoreService {
     this.lifecycle = lifecycle;
     this.hashPool = hashPool;
     this.metrics = metrics;
-    this.maxEntries = options.cacheMaxEntries();
+    this.maxEntries = options.cache().maxEntries();
     this.cache = Caffeine.newBuilder().maximumSize(maxEntries).executor(Runnable::run).build();
-    String redisUrl = options.sharedCacheUrl();
-    this.shared = redisUrl == null ? null : new SharedCache(vertx, redisUrl, options.sharedCacheTtlS(),
-        options.sharedCacheTimeoutMs());
+    this.shared = options.cache().redisUrl() == null ? null : new SharedCache(vertx, options.cache());
   }
 
   /** @return the named models (all for none), in order. @throws HttpError 400 naming an unknown model */

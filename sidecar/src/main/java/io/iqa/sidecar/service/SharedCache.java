@@ -24,24 +24,21 @@ final class SharedCache {
   private static final String PREFIX = "iqa:score:";
 
   private final Redis redis;
-  private final String url;
-  private final long ttlS;
-  /** A call without an answer this long counts as Redis down: a miss, and the model runs. */
-  private final long timeoutMs;
+  /** Its {@code redis_timeout_ms}: a call without an answer this long counts as Redis down (a miss: the model runs). */
+  private final CacheOptions options;
   private long hits;
   private boolean down;
 
-  SharedCache(Vertx vertx, String url, long ttlS, long timeoutMs) {
-    this.redis = Redis.createClient(vertx, new RedisOptions().setConnectionString(url).setMaxPoolSize(8)
-        .setMaxPoolWaiting(1024));
-    this.url = url;
-    this.ttlS = ttlS;
-    this.timeoutMs = timeoutMs;
+  /** @param options with a {@code redis_url} */
+  SharedCache(Vertx vertx, CacheOptions options) {
+    this.redis = Redis.createClient(vertx, new RedisOptions().setConnectionString(options.redisUrl())
+        .setMaxPoolSize(8).setMaxPoolWaiting(1024));
+    this.options = options;
   }
 
   /** @return the score, or null when Redis does not have it (or does not answer) */
   Future<Score> get(String key) {
-    return redis.send(Request.cmd(Command.GET).arg(PREFIX + key)).timeout(timeoutMs, TimeUnit.MILLISECONDS).map(resp -> {
+    return redis.send(Request.cmd(Command.GET).arg(PREFIX + key)).timeout(options.redisTimeoutMs(), TimeUnit.MILLISECONDS).map(resp -> {
       up();
       if (resp == null) {
         return (Score) null;
@@ -60,14 +57,14 @@ final class SharedCache {
     if (score.std() != null) {
       j.put("s", score.std());
     }
-    redis.send(Request.cmd(Command.SET).arg(PREFIX + key).arg(j.encode()).arg("EX").arg(ttlS))
-        .timeout(timeoutMs, TimeUnit.MILLISECONDS)
+    redis.send(Request.cmd(Command.SET).arg(PREFIX + key).arg(j.encode()).arg("EX").arg(options.redisTtlS()))
+        .timeout(options.redisTimeoutMs(), TimeUnit.MILLISECONDS)
         .onSuccess(r -> up())
         .onFailure(this::down);
   }
 
   JsonObject stats() {
-    return new JsonObject().put("url", url.replaceAll("//[^@/]*@", "//***@")).put("hits", hits).put("ok", !down);
+    return new JsonObject().put("url", shown()).put("hits", hits).put("ok", !down);
   }
 
   void close() {
@@ -77,14 +74,19 @@ final class SharedCache {
   private void up() {
     if (down) {
       down = false;
-      LOG.info("shared cache at {} is back", url);
+      LOG.info("shared cache at {} is back", shown());
     }
   }
 
   private void down(Throwable e) {
     if (!down) {
       down = true;
-      LOG.warn("shared cache at {} unavailable ({}); scoring without it until it is back", url, e.getMessage());
+      LOG.warn("shared cache at {} unavailable ({}); scoring without it until it is back", shown(), e.getMessage());
     }
+  }
+
+  /** @return the URL without its password: for the status and the log */
+  private String shown() {
+    return options.redisUrl().replaceAll("//[^@/]*@", "//***@");
   }
 }

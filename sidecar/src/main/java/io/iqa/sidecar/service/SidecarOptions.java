@@ -53,10 +53,7 @@ public final class SidecarOptions {
   private final long maxImageBytes;
   private final long maxImagePixels;
   private final long maxInflightBytes;
-  private final long cacheMaxEntries;
-  private final String sharedCacheUrl;
-  private final long sharedCacheTtlS;
-  private final long sharedCacheTimeoutMs;
+  private final CacheOptions cache;
   private final long maxQueueDelayMs;
   private final int queueLimit;
   private final int workers;
@@ -84,11 +81,7 @@ public final class SidecarOptions {
     maxImageBytes = c.integer("max_image_bytes", ImageDecoder.DEFAULT_MAX_BYTES, 1024, 1L << 30);
     maxImagePixels = c.integer("max_image_pixels", ImageDecoder.DEFAULT_MAX_PIXELS, 1, 1L << 34);
     maxInflightBytes = c.integer("max_inflight_bytes", defaultInflightBytes(), 1L << 20, 1L << 40);
-    ConfigNode cache = c.block("cache").known(Set.of("max_entries", "redis_url", "redis_ttl_s", "redis_timeout_ms"));
-    cacheMaxEntries = cache.integer("max_entries", 100_000, 0, 1L << 31);
-    sharedCacheUrl = cache.string("redis_url", null, Pattern.compile("(redis|rediss|unix)://.*"), "a redis:// URL");
-    sharedCacheTtlS = cache.integer("redis_ttl_s", 30L * 24 * 3600, 1, 10L * 365 * 24 * 3600);
-    sharedCacheTimeoutMs = cache.integer("redis_timeout_ms", 500, 10, 60_000);
+    cache = CacheOptions.parse(c.block("cache"));
     ConfigNode batching = c.block("batching").known(Set.of("max_queue_delay_ms", "queue_limit", "workers"));
     maxQueueDelayMs = batching.integer("max_queue_delay_ms", 5, 0, 60_000);
     queueLimit = (int) batching.integer("queue_limit", 256, 1, 1_000_000);
@@ -161,22 +154,9 @@ public final class SidecarOptions {
     return maxInflightBytes;
   }
 
-  public long cacheMaxEntries() {
-    return cacheMaxEntries;
-  }
-
-  /** @return cache.redis_url, the optional shared cache, or null */
-  public String sharedCacheUrl() {
-    return sharedCacheUrl;
-  }
-
-  public long sharedCacheTtlS() {
-    return sharedCacheTtlS;
-  }
-
-  /** @return cache.redis_timeout_ms: a shared-cache call without an answer this long is a miss (the model runs) */
-  public long sharedCacheTimeoutMs() {
-    return sharedCacheTimeoutMs;
+  /** @return the {@code cache} block */
+  public CacheOptions cache() {
+    return cache;
   }
 
   public long maxQueueDelayMs() {

@@ -45,7 +45,7 @@ class SidecarOptionsTest {
     assertEquals("http://10.0.0.7:8470", o.broker().getString("url"));
     assertTrue(o.leaseRequired());
     assertEquals(List.of(java.nio.file.Path.of("/data/photos")), o.allowedRoots());
-    assertEquals("redis://127.0.0.1:6379/1", o.sharedCacheUrl());
+    assertEquals("redis://127.0.0.1:6379/1", o.cache().redisUrl());
   }
 
   @Test

@@ -43,12 +43,11 @@ public sealed interface HolderAction {
   record FailPending(HttpError error) implements HolderAction {
   }
 
-  /** The images sent to the worker and not answered fail with {@code error}. */
-  record FailSent(HttpError error) implements HolderAction {
-  }
-
-  /** The images sent to the worker and not answered wait for the next one. */
-  record RequeueSent() implements HolderAction {
+  /**
+   * The worker is gone: the images sent to it and not answered wait for the next one ({@code
+   * retry}), or fail with {@code error}.
+   */
+  record SentGone(HttpError error, boolean retry) implements HolderAction {
   }
 
   /** Release the lease (the worker is gone), with {@code reason} for the broker's event (or none). */

@@ -154,10 +154,8 @@ public final class HolderLoop {
         workers.kill(k.gen());
       } else if (a instanceof HolderAction.FailPending f) {
         work.failPending(f.error());
-      } else if (a instanceof HolderAction.FailSent f) {
-        work.sentGone(f.error(), false);
-      } else if (a instanceof HolderAction.RequeueSent) {
-        work.sentGone(null, true);
+      } else if (a instanceof HolderAction.SentGone s) {
+        work.sentGone(s.error(), s.retry());
       } else if (a instanceof HolderAction.Release r) {
         lease.release(r.reason()).onComplete(ar -> fire(new HolderEvent.LeaseReleased(System.nanoTime())));
       } else if (a instanceof HolderAction.SendDeadline d) {

@@ -32,11 +32,11 @@ import java.util.List;
  *            ShutdownAsked       -> SHUTTING_DOWN  Kill, FailPending(shutting_down)
  * SERVING    Idle, Yield, /release -> DRAINING Detach, AwaitSentAnswered(bound)
  *            LeaseLost           -> LEASE_LOST Detach, Stop(gen, the holder's time left)
- *            WorkerGone (crash)  -> DRAINING   Detach, FailSent(worker_failed), Release
- *            WorkerHung          -> DRAINING   Detach, Kill, FailSent(worker_failed)
+ *            WorkerGone (crash)  -> DRAINING   Detach, SentGone(worker_failed), Release
+ *            WorkerHung          -> DRAINING   Detach, Kill, SentGone(worker_failed)
  *            ShutdownAsked       -> SHUTTING_DOWN  (in-flight requests finish first, then as below)
  * DRAINING   SentAnswered, DrainTimedOut         Stop(gen, what is left of the bound)
- *            WorkerGone                          RequeueSent, Release  (the unstarted images wait for the next worker)
+ *            WorkerGone                          SentGone(retry), Release  (the unstarted images wait for the next worker)
  *            LeaseLost           -> LEASE_LOST   Stop(gen, the holder's time left): sooner, never later
  * any        LeaseReleased       -> IDLE, or LEASE_LOST's on_lease_lost (idle, a CPU worker, exit 3), or done
  * any        Deadline            SendDeadline(gen) to a worker under the lease: it stops by it on its own clock
@@ -235,7 +235,7 @@ public final class HolderRules extends HolderWayDown {
       workerUp = false;
       String why = "the worker exited with code " + g.code() + " while serving";
       out.add(new Detach());
-      out.add(new FailSent(new HttpError(ErrorCode.WORKER_FAILED, why + "; retry")));
+      out.add(new SentGone(new HttpError(ErrorCode.WORKER_FAILED, why + "; retry"), false));
       downWhy = why;
       releaseReason = "worker exited";
       then = Then.IDLE;
@@ -244,7 +244,8 @@ public final class HolderRules extends HolderWayDown {
     } else if (e instanceof WorkerHung h && h.gen() == gen) {
       String why = "the worker stopped answering (" + h.why() + ")";
       out.add(new Detach());
-      out.add(new FailSent(new HttpError(503, ErrorCode.WORKER_FAILED, why + "; it is replaced, retry", null, 1)));
+      out.add(new SentGone(new HttpError(503, ErrorCode.WORKER_FAILED, why + "; it is replaced, retry", null, 1),
+          false));
       out.add(new KillWorker(gen));
       workerStopping = true;
       downWhy = why;

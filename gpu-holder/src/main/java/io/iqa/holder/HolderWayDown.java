@@ -67,7 +67,7 @@ abstract class HolderWayDown {
       stopWorker(Math.max(1, (drainDeadline - e.now()) / 1_000_000), out);
     } else if (e instanceof WorkerGone g && g.gen() == gen) {
       workerUp = false;
-      out.add(new RequeueSent());
+      out.add(new SentGone(null, true));
       workerGone(e.now(), out);
     } else if (e instanceof WorkerHung h && h.gen() == gen && workerUp) {
       out.add(new KillWorker(gen));

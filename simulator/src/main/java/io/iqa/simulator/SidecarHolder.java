@@ -183,10 +183,8 @@ final class SidecarHolder extends Program {
       }
     } else if (a instanceof HolderAction.FailPending) {
       pending = 0;
-    } else if (a instanceof HolderAction.FailSent) {
-      sent.clear();
-    } else if (a instanceof HolderAction.RequeueSent) {
-      pending += sent.size();
+    } else if (a instanceof HolderAction.SentGone g) {
+      pending += g.retry() ? sent.size() : 0;
       sent.clear();
     } else if (a instanceof HolderAction.Release r) {
       lease.close(r.reason());

@@ -1,6 +1,5 @@
 package io.iqa.client;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.iqa.protocol.ScoreScale;
 import io.iqa.protocol.Sha256;
 import java.net.http.HttpRequest;

@@ -96,8 +96,7 @@ public final class BrokerVerticle extends VerticleBase {
           metrics = new BrokerMetrics(gpus, observer::latest);
           return store.start(gpus, new Listener());
         })
-        .compose(v -> OpenApiRequests.load(vertx, OPENAPI))
-        .compose(contract -> GuardedServer.listen(vertx, router(contract), options.listening()))
+        .compose(v -> GuardedServer.listen(vertx, router(OpenApiRequests.load(OPENAPI)), options.listening()))
         .onSuccess(s -> {
           server = s;
           if (options.authTokens().isEmpty() && !isLoopback(options.host())) {

@@ -68,7 +68,7 @@ class BrokerOpenApiTest {
         {"/v1/gpu/lease", "{}", "owner is required"},
         {"/v1/gpu/lease", "{\"owner\":\"a b\"}", "owner must match ^[A-Za-z0-9._-]{1,64}$"},
         {"/v1/gpu/lease", "{\"owner\":\"a\",\"gpus\":1}", "unknown field 'gpus'"},
-        {"/v1/gpu/lease", "{\"owner\":\"a\",\"priority\":\"urgent\"}", "priority must be one of [\"low\",\"normal\",\"high\"]"},
+        {"/v1/gpu/lease", "{\"owner\":\"a\",\"priority\":\"urgent\"}", "priority must be one of [\"low\", \"normal\", \"high\"]"},
         {"/v1/gpu/lease", "{\"owner\":\"a\",\"gpu\":0.5}", "gpu must be integer, not number"},
         {"/v1/gpu/lease", "{\"owner\":\"a\",\"yield\":\"yes\"}", "yield must be boolean, not string"},
         {"/v1/gpu/lease", "{\"owner\":\"a\",\"wait_s\":-1}", "wait_s must be at least 0, not -1"},

@@ -30,7 +30,7 @@ class OpenApiRequestsTest {
   void start() throws Exception {
     vertx = Vertx.vertx();
     // An answer vertx-openapi cannot read (an event stream) and a body it cannot (an image) load all the same.
-    contract = OpenApiRequests.load(vertx, "io/iqa/server/test-openapi.json").await(10, TimeUnit.SECONDS);
+    contract = OpenApiRequests.load("io/iqa/server/test-openapi.json");
     Router router = Router.router(vertx);
     router.post("/thing").handler(BodyHandler.create())
         .handler(contract.check("thing", ctx -> ctx.body().buffer()))
@@ -56,7 +56,7 @@ class OpenApiRequestsTest {
         {"{\"name\":\"a\",\"n\":0}", "n must be at least 1, not 0"},
         {"{\"name\":\"a\",\"n\":11}", "n must be at most 10, not 11"},
         {"{\"name\":\"a\",\"n\":1.5}", "n must be integer, not number"},
-        {"{\"name\":\"a\",\"kind\":\"c\"}", "kind must be one of [\"a\",\"b\"]"},
+        {"{\"name\":\"a\",\"kind\":\"c\"}", "kind must be one of [\"a\", \"b\"]"},
         {"{\"name\":\"a\",\"other\":1}", "unknown field 'other'"},
         {"[1]", "the request body must be object, not array"},
         {"{\"name\":", "the request body is not valid JSON"},
@@ -80,7 +80,7 @@ class OpenApiRequestsTest {
 
   @Test
   void aJsonBodyTheRouteReadsItselfIsCheckedTheSameWay() {
-    assertEquals(new JsonObject().put("name", "ok"), contract.checkJson("thing", Buffer.buffer("{\"name\":\"ok\"}")));
+    assertEquals("ok", contract.checkJson("thing", Buffer.buffer("{\"name\":\"ok\"}")).path("name").asText());
     HttpError refused = assertThrows(HttpError.class, () -> contract.checkJson("thing", Buffer.buffer("{\"n\":2}")));
     assertEquals(400, refused.status());
     assertEquals("name is required", refused.getMessage());

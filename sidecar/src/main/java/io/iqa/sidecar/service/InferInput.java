@@ -10,7 +10,6 @@ import io.iqa.server.OpenApiRequests;
 import io.vertx.core.Future;
 import io.vertx.core.WorkerExecutor;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
 
 /**
@@ -52,7 +51,7 @@ final class InferInput {
   private Future<byte[]> pathBytes(byte[] body, InflightBudget.Reservation held) {
     String path;
     try {
-      path = ((JsonObject) contract.checkJson("infer", Buffer.buffer(body))).getString("path");
+      path = contract.checkJson("infer", Buffer.buffer(body)).path("path").asText();
     } catch (HttpError refused) {
       return Future.failedFuture(refused);
     }

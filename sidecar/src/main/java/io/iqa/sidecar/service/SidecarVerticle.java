@@ -80,11 +80,8 @@ public final class SidecarVerticle extends VerticleBase {
     ioPool = vertx.createSharedWorkerExecutor("iqa-io", Math.max(2, options.workers()));
     inflight = new InflightBudget(options.maxInflightBytes());
     // Every config mistake before any lease or model work (the lease wait may be long).
-    return OpenApiRequests.load(vertx, OPENAPI)
-        .compose(contract -> {
-          input = new InferInput(options, ioPool, contract);
-          return vertx.executeBlocking(() -> ModelRegistry.check(options.json(), baseDir));
-        })
+    input = new InferInput(options, ioPool, OpenApiRequests.load(OPENAPI));
+    return vertx.executeBlocking(() -> ModelRegistry.check(options.json(), baseDir))
         .compose(entries -> {
           lifecycle = new Lifecycle(vertx, options, baseDir, entries, metrics, code -> exit.accept(code));
           service = new ScoreService(vertx, lifecycle, ioPool, options, metrics);

@@ -72,7 +72,7 @@ class SidecarOpenApiTest {
       String base = "http://127.0.0.1:" + sidecar.actualPort();
       String[][] cases = {
           {"{}", "path is required"},
-          {"{\"path\": 5}", "path must be string, not number"},
+          {"{\"path\": 5}", "path must be string, not integer"},
           {"{\"path\": \"/x.jpg\", \"paths\": []}", "unknown field 'paths'"},
           {"[\"/x.jpg\"]", "the request body must be object, not array"},
           {"{\"path\"", "the request body is not valid JSON"},

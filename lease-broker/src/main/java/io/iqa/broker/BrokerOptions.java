@@ -5,6 +5,7 @@ import io.iqa.protocol.config.ConfigException;
 import io.iqa.protocol.config.ConfigNode;
 import io.iqa.server.ConfigJson;
 import io.iqa.broker.http.StreamLimits;
+import io.iqa.broker.store.redis.RedisStoreConfig;
 import io.iqa.server.Listening;
 import io.iqa.server.RequestPolicy;
 import io.iqa.server.ServerLimits;
@@ -25,11 +26,6 @@ public final class BrokerOptions {
 
   public static final String DEFAULT_HOST = "127.0.0.1";
   public static final int DEFAULT_PORT = 8470;
-  public static final String DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0";
-  public static final String DEFAULT_REDIS_PREFIX = "gpu-lease:";
-  public static final int DEFAULT_REDIS_POOL_SIZE = 16;
-  public static final long DEFAULT_REDIS_COMMAND_TIMEOUT_MS =
-      io.iqa.broker.store.redis.RedisLeaseStore.DEFAULT_COMMAND_TIMEOUT_MS;
 
   /** Environment variable for each key; values of JSON-typed keys are JSON text. */
   public static final Map<String, String> ENV = Map.ofEntries(
@@ -69,7 +65,8 @@ public final class BrokerOptions {
   private long reaperIntervalMs = 1000;
   private double priorityAgingS = 30;
   private int eventsMax = 1000;
-  private JsonObject store = new JsonObject().put("type", "memory");
+  /** The Redis store's block; null: the memory store. */
+  private RedisStoreConfig redis;
   private List<AuthToken> authTokens = List.of();
   private Path stateFile;
   /** {@code "state_file": null} was written on purpose: keep no state (every start is then a lost-state start). */
@@ -105,7 +102,7 @@ public final class BrokerOptions {
       throw new ConfigException("default_ttl_s (" + defaultTtlS + ") must not exceed max_ttl_s (" + maxTtlS + ")");
     }
     if (c.has("store")) {
-      store = validateStore(c.block("store"));
+      redis = redisStore(c.block("store"));
     }
     List<AuthToken> parsed = new ArrayList<>();
     for (ConfigNode t : c.block("auth").known(Set.of("tokens")).blocks("tokens")) {
@@ -115,7 +112,7 @@ public final class BrokerOptions {
     String file = c.string("state_file", null);
     stateFile = file == null ? null : Path.of(file);
     noStateFile = json.containsKey("state_file") && json.getValue("state_file") == null;
-    if (stateFile != null && !"memory".equals(store.getString("type"))) {
+    if (stateFile != null && redis != null) {
       throw new ConfigException("state_file is for the memory store; the redis store keeps its state in Redis");
     }
     stateFsync = c.bool("state_fsync", false);
@@ -179,19 +176,13 @@ public final class BrokerOptions {
     }
   }
 
-  private static JsonObject validateStore(ConfigNode store) {
-    String type = store.choice("type", "memory", Set.of("memory", "redis"));
-    if (type.equals("memory")) {
+  /** @return the Redis store's block, or null for the memory store (which takes no other key) */
+  private static RedisStoreConfig redisStore(ConfigNode store) {
+    if (store.choice("type", "memory", Set.of("memory", "redis")).equals("memory")) {
       store.known(Set.of("type"));
-      return new JsonObject().put("type", "memory");
+      return null;
     }
-    store.known(Set.of("type", "url", "key_prefix", "pool_size", "command_timeout_ms"));
-    String url = store.string("url", DEFAULT_REDIS_URL, java.util.regex.Pattern.compile("(redis|rediss|unix)://.*"),
-        "a redis:// URL");
-    return new JsonObject().put("type", "redis").put("url", url)
-        .put("key_prefix", store.string("key_prefix", DEFAULT_REDIS_PREFIX))
-        .put("pool_size", (int) store.integer("pool_size", DEFAULT_REDIS_POOL_SIZE, 1, 1024))
-        .put("command_timeout_ms", store.integer("command_timeout_ms", DEFAULT_REDIS_COMMAND_TIMEOUT_MS, 100, 600_000));
+    return RedisStoreConfig.parse(store);
   }
 
   private static List<GpuDevice> parseGpus(ConfigNode c) {
@@ -228,7 +219,8 @@ public final class BrokerOptions {
   public long reaperIntervalMs() { return reaperIntervalMs; }
   public double priorityAgingS() { return priorityAgingS; }
   public int eventsMax() { return eventsMax; }
-  public JsonObject store() { return store; }
+  /** @return the Redis store's {@code store} block, or null for the memory store */
+  public RedisStoreConfig redisStore() { return redis; }
   public List<AuthToken> authTokens() { return authTokens; }
   /** @return the memory store's state file, or null (state kept in this process only) */
   public Path stateFile() { return stateFile; }
@@ -267,7 +259,7 @@ public final class BrokerOptions {
    * grants at once (the file does not exist yet: a first start) and survives a restart.
    */
   public BrokerOptions defaultStateFile(Path file) {
-    if (stateFile == null && !noStateFile && "memory".equals(store.getString("type"))) {
+    if (stateFile == null && !noStateFile && redis == null) {
       stateFile = file;
     }
     return this;

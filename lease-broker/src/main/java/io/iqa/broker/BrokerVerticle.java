@@ -151,13 +151,8 @@ public final class BrokerVerticle extends VerticleBase {
         options.fresh(),
         options.stateFile(),
         options.stateFsync());
-    JsonObject conf = options.store();
-    if ("redis".equals(conf.getString("type"))) {
-      return new RedisLeaseStore(vertx, conf.getString("url", BrokerOptions.DEFAULT_REDIS_URL),
-          conf.getString("key_prefix", BrokerOptions.DEFAULT_REDIS_PREFIX),
-          conf.getInteger("pool_size", BrokerOptions.DEFAULT_REDIS_POOL_SIZE), settings,
-          Math.max(2000, 3 * options.reaperIntervalMs()))
-          .commandTimeoutMs(conf.getLong("command_timeout_ms", BrokerOptions.DEFAULT_REDIS_COMMAND_TIMEOUT_MS));
+    if (options.redisStore() != null) {
+      return new RedisLeaseStore(vertx, options.redisStore(), settings, Math.max(2000, 3 * options.reaperIntervalMs()));
     }
     return new MemoryLeaseStore(settings);
   }

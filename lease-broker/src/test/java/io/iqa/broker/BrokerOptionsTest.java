@@ -28,7 +28,7 @@ class BrokerOptionsTest {
     assertEquals(3600, o.maxTtlS());
     assertEquals(900, o.staleMaxAgeS());
     assertEquals(1000, o.reaperIntervalMs());
-    assertEquals("memory", o.store().getString("type"));
+    assertNull(o.redisStore(), "the memory store");
     assertTrue(o.authTokens().isEmpty());
   }
 
@@ -55,13 +55,13 @@ class BrokerOptionsTest {
     BrokerOptions fromEnv = new BrokerOptions(BrokerOptions.applyEnv(
         new JsonObject().put("store", new JsonObject().put("type", "memory")),
         Map.of("GPU_LEASE_REDIS_URL", "redis://10.0.0.5:6380/2")));
-    assertEquals("redis", fromEnv.store().getString("type"));
-    assertEquals("redis://10.0.0.5:6380/2", fromEnv.store().getString("url"));
+    assertEquals("redis://10.0.0.5:6380/2", fromEnv.redisStore().url());
+    assertEquals("gpu-lease:", fromEnv.redisStore().keyPrefix(), "the rest of the block keeps its defaults");
     // docker compose: the image's config names a state file for a broker on its own; on Redis it does not apply.
     BrokerOptions compose = new BrokerOptions(BrokerOptions.applyEnv(new JsonObject()
         .put("store", new JsonObject().put("type", "memory")).put("state_file", "/data/broker-state.jsonl"),
         Map.of("GPU_LEASE_REDIS_URL", "redis://redis:6379/0")));
-    assertEquals("redis", compose.store().getString("type"));
+    assertEquals("redis://redis:6379/0", compose.redisStore().url());
     assertEquals(null, compose.stateFile());
     assertMessage(new JsonObject().put("store", new JsonObject().put("type", "redis").put("host", "x")),
         "unknown config key 'store.host'");

@@ -74,7 +74,8 @@ class StoreDifferentialTest {
     AtomicLong now = new AtomicLong(1_800_000_000_000L);
     StoreClock clock = StoreClock.manual(now);
     LeaseStore memory = new MemoryLeaseStore(SETTINGS, clock, null, io.iqa.broker.store.RestoreRule.FULL_TTL);
-    LeaseStore onRedis = new RedisLeaseStore(vertx, redis.url(), "diff" + seed + ":", 2, SETTINGS, 60_000, clock);
+    LeaseStore onRedis = new RedisLeaseStore(vertx,
+        new io.iqa.broker.store.redis.RedisStoreConfig(redis.url(), "diff" + seed + ":", 2, 3000), SETTINGS, 60_000, clock);
     await(memory.start(GPUS, QUIET));
     await(onRedis.start(GPUS, QUIET));
     Random rnd = new Random(seed);

@@ -51,7 +51,7 @@ final class Lifecycle {
         broker == null ? null : new HolderLoop.LeaseSpec(broker.getString("url"), broker.getString("token"),
             options.leaseRequest()),
         exit);
-    this.queue = new WorkQueue(options.queueLimit(), loop.demand(), metrics::stage, this::sender);
+    this.queue = new WorkQueue(options.batching().queueLimit(), loop.demand(), metrics::stage, this::sender);
     this.workers = new WorkerSlot(vertx, options, baseDir.toAbsolutePath(), entries, queue, metrics, loop.lease());
     loop.bind(workers, queue);
   }

@@ -54,9 +54,7 @@ public final class SidecarOptions {
   private final long maxImagePixels;
   private final long maxInflightBytes;
   private final CacheOptions cache;
-  private final long maxQueueDelayMs;
-  private final int queueLimit;
-  private final int workers;
+  private final BatchingOptions batching;
   private final List<Path> allowedRoots = new ArrayList<>();
   private final LeaseOptions lease;
   private final OnLeaseLost onLeaseLost;
@@ -82,11 +80,7 @@ public final class SidecarOptions {
     maxImagePixels = c.integer("max_image_pixels", ImageDecoder.DEFAULT_MAX_PIXELS, 1, 1L << 34);
     maxInflightBytes = c.integer("max_inflight_bytes", defaultInflightBytes(), 1L << 20, 1L << 40);
     cache = CacheOptions.parse(c.block("cache"));
-    ConfigNode batching = c.block("batching").known(Set.of("max_queue_delay_ms", "queue_limit", "workers"));
-    maxQueueDelayMs = batching.integer("max_queue_delay_ms", 5, 0, 60_000);
-    queueLimit = (int) batching.integer("queue_limit", 256, 1, 1_000_000);
-    // Decoding (and the front's hashing) runs on every core unless told otherwise.
-    workers = (int) batching.integer("workers", Runtime.getRuntime().availableProcessors(), 1, 256);
+    batching = BatchingOptions.parse(c.block("batching"));
     for (String r : c.strings("allowed_roots", List.of())) {
       Path root = Path.of(r);
       if (!root.isAbsolute()) {
@@ -159,16 +153,9 @@ public final class SidecarOptions {
     return cache;
   }
 
-  public long maxQueueDelayMs() {
-    return maxQueueDelayMs;
-  }
-
-  public int queueLimit() {
-    return queueLimit;
-  }
-
-  public int workers() {
-    return workers;
+  /** @return the {@code batching} block */
+  public BatchingOptions batching() {
+    return batching;
   }
 
   public List<Path> allowedRoots() {

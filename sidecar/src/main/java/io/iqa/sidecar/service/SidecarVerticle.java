@@ -77,7 +77,7 @@ public final class SidecarVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
-    ioPool = vertx.createSharedWorkerExecutor("iqa-io", Math.max(2, options.workers()));
+    ioPool = vertx.createSharedWorkerExecutor("iqa-io", Math.max(2, options.batching().workers()));
     inflight = new InflightBudget(options.maxInflightBytes());
     // Every config mistake before any lease or model work (the lease wait may be long).
     input = new InferInput(options, ioPool, OpenApiRequests.load(OPENAPI));

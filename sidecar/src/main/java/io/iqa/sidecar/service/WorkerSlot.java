@@ -122,8 +122,8 @@ final class WorkerSlot implements Upstream {
         : ModelRegistry.placed(options.json(), where == Placement.CPU ? "cpu" : "cuda:0");
     return new JsonObject().put("config", config).put("base_dir", baseDir.toString()).put("limits", new JsonObject()
         .put("max_image_bytes", options.maxImageBytes()).put("max_image_pixels", options.maxImagePixels())
-        .put("max_queue_delay_ms", options.maxQueueDelayMs()).put("queue_limit", options.queueLimit())
-        .put("workers", options.workers())
+        .put("max_queue_delay_ms", options.batching().maxQueueDelayMs())
+        .put("queue_limit", options.batching().queueLimit()).put("workers", options.batching().workers())
         // A worker started for images that wait skips the warm-up: it is there for the images that come
         // after READY, while each waiting image would wait for the whole of it (and pays the first calls anyway).
         .put("warmup", options.worker().warmup() && !queue.hasPending()));

@@ -40,8 +40,8 @@ class SidecarOptionsTest {
         "IQA_SIDECAR_CACHE_REDIS_URL", "redis://127.0.0.1:6379/1",
         "PATH", "/usr/bin")));
     assertEquals(9000, o.port());
-    assertEquals(2, o.maxQueueDelayMs());
-    assertEquals(3, o.workers(), "keys the environment does not name keep the file's value");
+    assertEquals(2, o.batching().maxQueueDelayMs());
+    assertEquals(3, o.batching().workers(), "keys the environment does not name keep the file's value");
     assertEquals("http://10.0.0.7:8470", o.broker().getString("url"));
     assertTrue(o.leaseRequired());
     assertEquals(List.of(java.nio.file.Path.of("/data/photos")), o.allowedRoots());

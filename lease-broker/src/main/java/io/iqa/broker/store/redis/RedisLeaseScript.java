@@ -32,7 +32,7 @@ final class RedisLeaseScript {
   private String sha;
   private JsonObject settings;
   /** How long one call may take: past it the call fails as the store unavailable (a paused Redis). */
-  private long commandTimeoutMs = RedisLeaseStore.DEFAULT_COMMAND_TIMEOUT_MS;
+  private long commandTimeoutMs;
   /**
    * This broker's anchor on the store's clock: the store time an answer carried and this broker's
    * monotonic time when it arrived. Each call asks the store to move its clock to anchor + the

@@ -54,34 +54,32 @@ public final class RedisLeaseStore implements LeaseStore {
   /** The highest lease id this broker has seen: a Redis that lost its data never goes below it. */
   private final AtomicLong maxLeaseId = new AtomicLong();
   private final RedisLeaseJson json;
-  /** How long one call to Redis may take by default (store.command_timeout_ms). */
-  public static final long DEFAULT_COMMAND_TIMEOUT_MS = 3000;
 
   /**
    * @param waiterHeartbeatMs a queued request whose broker has not touched it for this long is dropped
    */
-  public RedisLeaseStore(Vertx vertx, String url, String prefix, int poolSize, StoreSettings settings,
-      long waiterHeartbeatMs) {
-    this(vertx, url, prefix, poolSize, settings, waiterHeartbeatMs, null);
+  public RedisLeaseStore(Vertx vertx, RedisStoreConfig config, StoreSettings settings, long waiterHeartbeatMs) {
+    this(vertx, config, settings, waiterHeartbeatMs, null);
   }
 
   /**
    * @param clock null: the store's own clock in Redis, moved by the brokers' monotonic clocks (what every broker
    *     sharing this Redis agrees on, and no wall-clock step moves); else the test's
    */
-  public RedisLeaseStore(Vertx vertx, String url, String prefix, int poolSize, StoreSettings settings,
-      long waiterHeartbeatMs, StoreClock clock) {
+  public RedisLeaseStore(Vertx vertx, RedisStoreConfig config, StoreSettings settings, long waiterHeartbeatMs,
+      StoreClock clock) {
     this.vertx = vertx;
-    this.url = url;
-    this.prefix = prefix;
+    this.url = config.url();
+    this.prefix = config.keyPrefix();
     this.settings = settings;
     this.waiterHeartbeatMs = waiterHeartbeatMs;
     this.redis = Redis.createClient(vertx, new RedisOptions()
         .setConnectionString(url)
-        .setMaxPoolSize(poolSize)
+        .setMaxPoolSize(config.poolSize())
         .setMaxPoolWaiting(10_000)
         .setMaxWaitingHandlers(10_000));
     this.script = new RedisLeaseScript(redis, url, prefix, origin, clock);
+    script.commandTimeoutMs(config.commandTimeoutMs());
     this.json = new RedisLeaseJson(maxLeaseId, clock == null ? System::currentTimeMillis : clock::wallMs);
   }
 
@@ -233,12 +231,6 @@ public final class RedisLeaseStore implements LeaseStore {
           return list;
         })
         .recover(e -> Future.failedFuture(e instanceof StoreException ? e : script.unavailable(e)));
-  }
-
-  /** Every call to Redis fails as unavailable past {@code ms} (store.command_timeout_ms). @return this */
-  public RedisLeaseStore commandTimeoutMs(long ms) {
-    script.commandTimeoutMs(ms);
-    return this;
   }
 
   @Override

@@ -22,19 +22,13 @@ import io.iqa.broker.store.StoreListener;
 import io.iqa.broker.store.StoreSettings;
 import io.iqa.broker.store.memory.MemoryLeaseStore;
 import io.iqa.broker.store.redis.RedisLeaseStore;
-import io.iqa.protocol.Text;
-import io.iqa.protocol.wire.ErrorCode;
-import io.iqa.server.BodyReader;
 import io.iqa.server.ErrorRenderer;
 import io.iqa.server.GuardedServer;
-import io.iqa.server.HttpError;
 import io.iqa.server.Json;
 import io.iqa.server.OpenApiRequests;
-import io.iqa.server.RequestPolicy;
 import io.iqa.server.Routes;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -51,7 +45,6 @@ import org.slf4j.LoggerFactory;
 public final class BrokerVerticle extends VerticleBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(BrokerVerticle.class);
-  private static final int BODY_LIMIT = 64 * 1024;
   /** The document /openapi.json serves, and every request is checked against. */
   private static final String OPENAPI = "io/iqa/broker/openapi.json";
   /** The first end of a lease (a revocation counts; how it finished is counted apart). */
@@ -165,40 +158,20 @@ public final class BrokerVerticle extends VerticleBase {
     Routes.resource(router, "/openapi.json", OPENAPI, "application/json");
     OperatorPage.install(router);
     router.route().handler(new BearerAuth(options.authTokens()));
-    router.post("/v1/gpu/lease").handler(this::readBody).handler(contract.check("lease", Body::buffer))
+    router.post("/v1/gpu/lease").handler(Body::read).handler(contract.check("lease", Body::buffer))
         .handler(api::lease);
-    router.post("/v1/gpu/renew").handler(this::readBody).handler(contract.check("renew", Body::buffer))
+    router.post("/v1/gpu/renew").handler(Body::read).handler(contract.check("renew", Body::buffer))
         .handler(api::renew);
-    router.post("/v1/gpu/release").handler(this::readBody).handler(contract.check("release", Body::buffer))
+    router.post("/v1/gpu/release").handler(Body::read).handler(contract.check("release", Body::buffer))
         .handler(api::release);
     Routes.get(router, "/v1/gpu/lease/watch").handler(contract.check("watch", null)).handler(watchApi::watch);
     Routes.get(router, "/v1/gpu/status").handler(api::status);
-    router.post("/v1/gpu/force_release").handler(this::readBody)
+    router.post("/v1/gpu/force_release").handler(Body::read)
         .handler(contract.check("forceRelease", Body::buffer)).handler(api::forceRelease);
     Routes.get(router, "/v1/gpu/events").handler(contract.check("events", null)).handler(eventsApi::events);
     Routes.get(router, "/metrics").handler(this::metrics);
     ErrorRenderer.install(router, "broker", e -> e instanceof StoreException se ? LeaseApi.toApi(se) : null);
     return router;
-  }
-
-  /**
-   * Reads a JSON body ({@code Content-Type: application/json}, 415 otherwise: see {@link
-   * io.iqa.server.RequestPolicy}), capped at 64 KiB, into the context for {@link Body#of}.
-   */
-  private void readBody(RoutingContext ctx) {
-    String type = RequestPolicy.mediaType(ctx.request().getHeader("Content-Type"));
-    if (type == null || !(type.equals("application/json") || type.endsWith("+json"))) {
-      ctx.response().putHeader("Connection", "close"); // the body is not read
-      ctx.fail(new HttpError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "the body must be JSON sent as Content-Type: "
-          + "application/json" + (type == null ? "" : ", not " + Text.printable(type, 100))));
-      return;
-    }
-    BodyReader.read(ctx.request(), BODY_LIMIT, false, null, "the broker's body limit")
-        .onSuccess(body -> {
-          ctx.put(Body.CONTEXT_KEY, Buffer.buffer(body.bytes()));
-          ctx.next();
-        })
-        .onFailure(ctx::fail);
   }
 
   private void health(RoutingContext ctx) {

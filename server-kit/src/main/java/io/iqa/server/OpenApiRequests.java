@@ -43,6 +43,9 @@ public final class OpenApiRequests {
       b -> b.metaSchema(JsonMetaSchema.builder(JsonMetaSchema.getV202012())
           .keyword(new NonValidationKeyword("components")).build()));
 
+  /** Where {@link #check} leaves the body it decoded and found valid, for the handler to read (not parse again). */
+  public static final String CHECKED_BODY = "openapi.checked_body";
+
   private final JsonNode document;
 
   private OpenApiRequests(JsonNode document) {
@@ -71,7 +74,8 @@ public final class OpenApiRequests {
     JsonNode operation = operation(operationId);
     List<Parameter> parameters = new ArrayList<>();
     operation.path("parameters").forEach(p -> parameters.add(new Parameter(p.path("name").asText(),
-        p.path("in").asText(), p.path("required").asBoolean(false), schema(p.path("schema")))));
+        p.path("in").asText(), p.path("required").asBoolean(false), p.path("schema").path("type").asText("string"),
+        schema(p.path("schema")))));
     JsonSchema json = body == null ? null : jsonBody(operation, operationId);
     return ctx -> {
       try {
@@ -79,7 +83,7 @@ public final class OpenApiRequests {
           p.check(ctx.request());
         }
         if (json != null) {
-          valid(json, body.apply(ctx), "the request body");
+          ctx.put(CHECKED_BODY, valid(json, body.apply(ctx), "the request body"));
         }
         ctx.next();
       } catch (HttpError refused) {
@@ -89,12 +93,14 @@ public final class OpenApiRequests {
   }
 
   /**
-   * Checks the JSON body of an operation whose route reads its body itself because the operation
-   * takes other media types too (the sidecar's {@code /infer}: an image, or {@code {"path": ...}}).
-   * @return the body, decoded @throws HttpError 400 naming the field, as {@link #check} refuses
+   * The check of the JSON body of an operation whose route reads its body itself because the
+   * operation takes other media types too (the sidecar's {@code /infer}: an image, or {@code
+   * {"path": ...}}): made once, applied to each body.
+   * @return the body, decoded, from each call; it throws HttpError 400 naming the field, as {@link #check} refuses
    */
-  public JsonNode checkJson(String operationId, Buffer body) {
-    return valid(jsonBody(operation(operationId), operationId), body, "the request body");
+  public Function<Buffer, JsonNode> jsonCheck(String operationId) {
+    JsonSchema schema = jsonBody(operation(operationId), operationId);
+    return body -> valid(schema, body, "the request body");
   }
 
   private JsonNode operation(String operationId) {
@@ -187,7 +193,7 @@ public final class OpenApiRequests {
   }
 
   /** A query or header parameter of an operation, as its schema types it. */
-  private record Parameter(String name, String in, boolean required, JsonSchema schema) {
+  private record Parameter(String name, String in, boolean required, String type, JsonSchema schema) {
 
     void check(HttpServerRequest request) {
       String raw = in.equals("header") ? request.getHeader(name) : in.equals("query") ? request.getParam(name) : null;
@@ -202,7 +208,6 @@ public final class OpenApiRequests {
 
     /** @return {@code raw} as the JSON value its schema's type reads it as (a string when it is not one) */
     private JsonNode typed(String raw) {
-      String type = schema.getSchemaNode().path("allOf").path(0).path("type").asText("string");
       JsonNodeFactory nodes = JsonNodeFactory.instance;
       try {
         return switch (type) {

@@ -80,8 +80,8 @@ class OpenApiRequestsTest {
 
   @Test
   void aJsonBodyTheRouteReadsItselfIsCheckedTheSameWay() {
-    assertEquals("ok", contract.checkJson("thing", Buffer.buffer("{\"name\":\"ok\"}")).path("name").asText());
-    HttpError refused = assertThrows(HttpError.class, () -> contract.checkJson("thing", Buffer.buffer("{\"n\":2}")));
+    assertEquals("ok", contract.jsonCheck("thing").apply(Buffer.buffer("{\"name\":\"ok\"}")).path("name").asText());
+    HttpError refused = assertThrows(HttpError.class, () -> contract.jsonCheck("thing").apply(Buffer.buffer("{\"n\":2}")));
     assertEquals(400, refused.status());
     assertEquals("name is required", refused.getMessage());
     assertThrows(IllegalArgumentException.class, () -> contract.check("nothing", null), "an operation the document lacks");

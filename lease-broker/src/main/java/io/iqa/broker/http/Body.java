@@ -1,18 +1,21 @@
 package io.iqa.broker.http;
 
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.JsonNode;
 import io.iqa.protocol.Text;
 import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.protocol.wire.WireJson;
 import io.iqa.server.BodyReader;
 import io.iqa.server.HttpError;
+import io.iqa.server.OpenApiRequests;
 import io.iqa.server.RequestPolicy;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
+import java.util.Map;
 
 /**
  * A request body, as the broker's body reader left it in the routing context and the OpenAPI
- * document checked it ({@link io.iqa.server.OpenApiRequests}): a JSON object whose every field is
+ * document checked and decoded it ({@link OpenApiRequests}): a JSON object whose every field is
  * of the type and range the document gives.
  */
 public final class Body {
@@ -20,6 +23,7 @@ public final class Body {
   /** Where the broker's body reader leaves the request body in the routing context. */
   public static final String CONTEXT_KEY = "body";
   private static final int LIMIT = 64 * 1024;
+  private static final TypeReference<Map<String, Object>> MAP = new TypeReference<>() { };
 
   private Body() {
   }
@@ -49,13 +53,17 @@ public final class Body {
     return ctx.get(CONTEXT_KEY);
   }
 
-  /** @return the checked body as a JSON object */
-  public static JsonObject json(RoutingContext ctx) {
-    return new JsonObject(buffer(ctx));
+  /** @return the body the route's {@link OpenApiRequests} check decoded, as plain maps */
+  public static Map<String, Object> map(RoutingContext ctx) {
+    return WireJson.MAPPER.convertValue(checked(ctx), MAP);
   }
 
-  /** @return the checked body as the wire record {@code type} (absent and null fields null) */
-  public static <T> T read(RoutingContext ctx, Class<T> type) {
-    return WireJson.fromMap(json(ctx).getMap(), type);
+  /** @return the body the route's {@link OpenApiRequests} check decoded, as the wire record {@code type} */
+  public static <T> T as(RoutingContext ctx, Class<T> type) {
+    return WireJson.fromTree(checked(ctx), type);
+  }
+
+  private static JsonNode checked(RoutingContext ctx) {
+    return ctx.get(OpenApiRequests.CHECKED_BODY);
   }
 }

@@ -124,7 +124,7 @@ public final class LeaseApi {
   }
 
   public void renew(RoutingContext ctx) {
-    RenewRequest body = Body.read(ctx, RenewRequest.class);
+    RenewRequest body = Body.as(ctx, RenewRequest.class);
     Double ttlS = body.ttlS();
     if (ttlS != null && ttlS > options.maxTtlS()) {
       throw HttpError.badRequest("ttl_s must be at most max_ttl_s=" + Text.number(options.maxTtlS()) + ", not "
@@ -139,7 +139,7 @@ public final class LeaseApi {
   }
 
   public void release(RoutingContext ctx) {
-    ReleaseRequest body = Body.read(ctx, ReleaseRequest.class);
+    ReleaseRequest body = Body.as(ctx, ReleaseRequest.class);
     store.release(Sha256.hex(body.token()), caller(ctx), body.reason())
         .onSuccess(r -> Json.send(ctx, 200, !r.released()
             ? new JsonObject().put("released", false).put("reason", r.reason().wireName())
@@ -149,7 +149,7 @@ public final class LeaseApi {
   }
 
   public void forceRelease(RoutingContext ctx) {
-    ForceReleaseRequest body = Body.read(ctx, ForceReleaseRequest.class);
+    ForceReleaseRequest body = Body.as(ctx, ForceReleaseRequest.class);
     Long leaseId = body.leaseId();
     String owner = body.owner();
     Double olderThanS = body.olderThanS();
@@ -229,7 +229,7 @@ public final class LeaseApi {
   }
 
   private AcquireRequest leaseRequest(RoutingContext ctx, String tokenHash) {
-    LeaseRequest asked = LeaseRequest.fromMap(Body.json(ctx).getMap(), options.defaultTtlS(), options.maxTtlS(),
+    LeaseRequest asked = LeaseRequest.fromMap(Body.map(ctx), options.defaultTtlS(), options.maxTtlS(),
         options.maxWaitS());
     Principal who = BearerAuth.principal(ctx);
     if (!who.mayActAs(asked.owner())) {

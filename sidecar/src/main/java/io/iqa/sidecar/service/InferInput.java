@@ -1,5 +1,6 @@
 package io.iqa.sidecar.service;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.iqa.protocol.Text;
 import io.iqa.protocol.wire.ErrorCode;
 import io.iqa.server.BodyReader;
@@ -11,6 +12,7 @@ import io.vertx.core.Future;
 import io.vertx.core.WorkerExecutor;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.ext.web.RoutingContext;
+import java.util.function.Function;
 
 /**
  * The image of one /infer, by its content type: raw image bytes (read as they arrive: limited,
@@ -22,14 +24,15 @@ final class InferInput {
   private final long maxBodyBytes;
   private final PathInput paths;
   private final WorkerExecutor ioPool;
-  private final OpenApiRequests contract;
+  /** The sidecar's OpenAPI document's check of a JSON body. */
+  private final Function<Buffer, JsonNode> jsonCheck;
 
   /** @param contract the sidecar's OpenAPI document: it checks a JSON body */
   InferInput(SidecarOptions options, WorkerExecutor ioPool, OpenApiRequests contract) {
     this.maxBodyBytes = options.maxBodyBytes();
     this.paths = new PathInput(options.allowedRoots(), options.maxImageBytes());
     this.ioPool = ioPool;
-    this.contract = contract;
+    this.jsonCheck = contract.jsonCheck("infer");
   }
 
   /** @return the bytes with their SHA-256 (null: still to compute) */
@@ -51,7 +54,7 @@ final class InferInput {
   private Future<byte[]> pathBytes(byte[] body, InflightBudget.Reservation held) {
     String path;
     try {
-      path = contract.checkJson("infer", Buffer.buffer(body)).path("path").asText();
+      path = jsonCheck.apply(Buffer.buffer(body)).path("path").asText();
     } catch (HttpError refused) {
       return Future.failedFuture(refused);
     }

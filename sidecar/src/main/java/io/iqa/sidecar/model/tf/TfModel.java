@@ -42,8 +42,6 @@ public final class TfModel implements ImageModel {
   private final TfModelSpec spec;
   private final SavedModelBundle bundle;
   private final SessionFunction function;
-  /** Set by {@link #deviceName} when CUDA was asked for and cannot be used. */
-  private String fallbackReason;
   private final Loaded loaded;
   private final io.iqa.sidecar.model.ModelGate gate;
 
@@ -51,7 +49,7 @@ public final class TfModel implements ImageModel {
   public TfModel(TfModelSpec spec) {
     long t0 = System.nanoTime();
     this.spec = spec;
-    String device = deviceName(spec);
+    Placed placed = place(spec);
     this.gate = new io.iqa.sidecar.model.ModelGate(spec.name());
     this.bundle = SavedModelBundle.loader(spec.dir().toString())
         .withTags(spec.tag())
@@ -63,8 +61,8 @@ public final class TfModel implements ImageModel {
       bundle.close();
       throw e;
     }
-    this.loaded = new Loaded(spec.name(), "tensorflow", device, fallbackReason, (System.nanoTime() - t0) / 1_000_000,
-        inputs(spec));
+    this.loaded = new Loaded(spec.name(), "tensorflow", placed.device(), placed.fallbackReason(),
+        (System.nanoTime() - t0) / 1_000_000, inputs(spec));
   }
 
   /** {@code device}: {@code cpu} or {@code cuda:N}, where this model's ops can go (TensorFlow places them). */
@@ -236,27 +234,31 @@ public final class TfModel implements ImageModel {
    * natives (the -Pgpu build) and a visible NVIDIA device. Asking for CUDA without both runs on CPU
    * with a WARN and a fallback reason in {@link #loaded()}.
    */
-  private String deviceName(TfModelSpec spec) {
+  private static Placed place(TfModelSpec spec) {
     String d = spec.device() == null ? "auto" : spec.device();
     if (!d.equals("auto") && !d.equals("cpu") && !CUDA.matcher(d).matches()) {
       throw new IllegalArgumentException(spec.name() + ": device must be 'auto', 'cpu' or 'cuda:N', not '" + d + "'");
     }
     if (d.equals("cpu")) {
-      return "cpu";
+      return new Placed("cpu", null);
     }
     String missing = !io.iqa.sidecar.model.NativeRuntimes.tensorflowGpuNatives() ? "these TensorFlow natives are the CPU build (build with -Pgpu)"
         : !java.nio.file.Files.exists(java.nio.file.Path.of("/dev/nvidiactl")) ? "no NVIDIA device is visible"
         : null;
     if (missing == null) {
-      return d.equals("auto") ? "cuda:0" : d;
+      return new Placed(d.equals("auto") ? "cuda:0" : d, null);
     }
     if (d.equals("auto")) {
       LOG.info("model {}: device auto -> cpu ({})", spec.name(), missing);
-    } else {
-      fallbackReason = "asked for " + d + " but " + missing;
-      LOG.warn("model {}: {}; RUNNING ON CPU", spec.name(), fallbackReason);
+      return new Placed("cpu", null);
     }
-    return "cpu";
+    String why = "asked for " + d + " but " + missing;
+    LOG.warn("model {}: {}; RUNNING ON CPU", spec.name(), why);
+    return new Placed("cpu", why);
+  }
+
+  /** Where the model's ops go, and why not where it was asked (or null). */
+  private record Placed(String device, String fallbackReason) {
   }
 
   private void ensureOpen() {

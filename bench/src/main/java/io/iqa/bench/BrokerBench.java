@@ -74,7 +74,7 @@ final class BrokerBench extends BenchCommand {
       if (stateFile != null) {
         conf.put("state_file", stateFile.toAbsolutePath().toString());
       }
-      BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(conf).fresh(true));
+      BrokerVerticle broker = new BrokerVerticle(BrokerOptions.read(conf), true);
       server.deployVerticle(broker).await(60, TimeUnit.SECONDS);
       port = broker.actualPort();
     } else {

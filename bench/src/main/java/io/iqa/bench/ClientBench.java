@@ -41,7 +41,7 @@ final class ClientBench extends BenchCommand {
     Vertx vertx = Vertx.vertx();
     double sidecarS;
     try {
-      SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
+      SidecarVerticle sidecar = new SidecarVerticle(SidecarOptions.read(new JsonObject().put("port", 0)
           .put("device", "cpu").put("models", io.iqa.sidecar.model.builtin.Builtins.entries())), dir);
       vertx.deployVerticle(sidecar).await(120, TimeUnit.SECONDS);
       try (IqaClient client = IqaClient.builder().sidecarUrl("http://127.0.0.1:" + sidecar.actualPort())

@@ -144,7 +144,7 @@ final class SidecarBench extends BenchCommand {
   }
 
   private static SidecarVerticle deploy(Vertx vertx, int maxBatch, long delayMs) throws Exception {
-    SidecarVerticle s = new SidecarVerticle(new SidecarOptions(config(maxBatch, delayMs)), Path.of("."));
+    SidecarVerticle s = new SidecarVerticle(SidecarOptions.read(config(maxBatch, delayMs)), Path.of("."));
     vertx.deployVerticle(s).await(120, TimeUnit.SECONDS);
     return s;
   }

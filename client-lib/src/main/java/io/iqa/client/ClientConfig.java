@@ -1,20 +1,19 @@
 package io.iqa.client;
 
-import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.iqa.protocol.config.ConfigException;
-import io.iqa.protocol.config.ConfigNode;
+import io.iqa.protocol.config.ConfigReader;
+import io.iqa.protocol.config.Matches;
+import io.iqa.protocol.config.Range;
 import io.iqa.protocol.config.EnvOverrides;
 import io.iqa.protocol.wire.LeaseRequest;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.regex.Pattern;
 
 /**
  * {@code conf/client.json} plus environment overrides ({@code IQA_CLIENT_<KEY>} or
@@ -23,57 +22,20 @@ import java.util.regex.Pattern;
  * one config reader: every key of every block and every type is checked when the config is
  * loaded, and a mistake is a {@link ConfigException} naming the key.
  */
-public final class ClientConfig {
+public record ClientConfig(@Matches(value = URL, what = "an http:// URL") String sidecarUrl,
+    @Matches(value = URL, what = "an http:// URL") String brokerUrl, String token, String brokerToken,
+    List<String> models, @Range(min = 1, max = 256) int concurrency, @Range(min = 0.1, max = 86_400) double timeoutS,
+    @Matches(value = LeaseRequest.OWNER_PATTERN, what = LeaseRequest.OWNER_RULE) String owner,
+    @Range(min = 0, max = 86_400 * 7) double selfLeaseMaxAgeS, Cache cache, ContainerFallback.Settings fallback) {
 
   private static final String ENV_PREFIX = "IQA_CLIENT_";
-  private static final Set<String> BLOCKS = Set.of("cache", "fallback");
-  private static final Set<String> KEYS = Set.of("sidecar_url", "broker_url", "token", "broker_token", "models",
-      "concurrency", "timeout_s", "owner", "self_lease_max_age_s", "cache", "fallback");
-  private static final Set<String> FALLBACK_KEYS = Set.of("enabled", "command", "gpu_args", "image", "cpu_image",
-      "timeout_s", "lease_wait_s", "lease_ttl_s", "gpu", "on_no_lease", "search_path", "stop_grace_s");
-  private static final Pattern URL = Pattern.compile("https?://.+");
+  private static final String URL = "https?://.+";
+  private static final ClientConfig DEFAULTS = new ClientConfig("http://127.0.0.1:8471", "http://127.0.0.1:8470", null,
+      null, List.of(), 4, 120, "iqa-client", LeaseClient.DEFAULT_SELF_LEASE_MAX_AGE_S, new Cache(100_000, null),
+      ContainerFallback.Settings.defaults());
 
-  private final String sidecarUrl;
-  private final String brokerUrl;
-  private final String token;
-  private final String brokerToken;
-  private final String owner;
-  private final double selfLeaseMaxAgeS;
-  private final List<String> models;
-  private final int concurrency;
-  private final double timeoutS;
-  private final long cacheMaxEntries;
-  private final String cacheDir;
-  private final ContainerFallback.Settings fallback;
-
-  private ClientConfig(ConfigNode c) {
-    c.known(KEYS);
-    sidecarUrl = c.string("sidecar_url", "http://127.0.0.1:8471", URL, "an http:// URL");
-    brokerUrl = c.string("broker_url", "http://127.0.0.1:8470", URL, "an http:// URL");
-    token = c.string("token", null);
-    brokerToken = c.string("broker_token", null);
-    owner = c.string("owner", "iqa-client", LeaseRequest.OWNER, "[A-Za-z0-9._-]{1,64}");
-    selfLeaseMaxAgeS = c.number("self_lease_max_age_s", LeaseClient.DEFAULT_SELF_LEASE_MAX_AGE_S, 0, 86_400 * 7);
-    models = c.strings("models", List.of());
-    concurrency = (int) c.integer("concurrency", 4, 1, 256);
-    timeoutS = c.number("timeout_s", 120, 0.1, 86_400);
-    ConfigNode cache = c.block("cache").known(Set.of("max_entries", "dir"));
-    cacheMaxEntries = cache.integer("max_entries", 100_000, 0, 1L << 31);
-    cacheDir = cache.string("dir", null);
-    ConfigNode fb = c.block("fallback").known(FALLBACK_KEYS);
-    ContainerFallback.Settings d = ContainerFallback.Settings.defaults();
-    Long gpu = fb.optionalInteger("gpu", 0, 1024);
-    try {
-      fallback = !fb.bool("enabled", true) ? null : new ContainerFallback.Settings(
-          fb.strings("command", d.command()), fb.strings("gpu_args", d.gpuArgs()), fb.string("image", d.image()),
-          fb.string("cpu_image", d.cpuImage()), fb.integer("timeout_s", d.timeoutS(), 1, 86_400),
-          fb.number("lease_wait_s", d.leaseWaitS(), 0, 86_400), fb.number("lease_ttl_s", d.leaseTtlS(), 1, 86_400),
-          gpu == null ? null : gpu.intValue(),
-          ContainerFallback.OnNoLease.fromWire(fb.choice("on_no_lease", "cpu", Set.of("cpu", "fail"))), owner,
-          fb.string("search_path", null), fb.number("stop_grace_s", d.stopGraceS(), 0.1, 3600));
-    } catch (IqaException e) {
-      throw new ConfigException(e.getMessage(), e);
-    }
+  /** The {@code cache} block: scores kept in memory, and the folder of the cache on disk (null: none). */
+  public record Cache(@Range(min = 0, max = 1L << 31) long maxEntries, String dir) {
   }
 
   /**
@@ -91,26 +53,25 @@ public final class ClientConfig {
    * @throws ConfigException naming the key, or the file that cannot be read
    */
   public static ClientConfig load(Path file, Map<String, String> env, Map<String, ?> commandLine) {
-    Map<String, Object> json = new LinkedHashMap<>();
+    String text = "{}";
     if (file != null) {
       try {
-        json = Http.JSON.readValue(Files.readString(file), new TypeReference<LinkedHashMap<String, Object>>() { });
-      } catch (IOException e) {
+        text = Files.readString(file);
+        ConfigReader.tree(text);
+      } catch (IOException | ConfigException e) {
         throw new ConfigException("cannot read client config " + file + ": " + e.getMessage(), e);
       }
     }
-    Set<String> plain = new HashSet<>(KEYS);
-    plain.removeAll(BLOCKS);
-    json = EnvOverrides.apply(json, ENV_PREFIX, env, plain, BLOCKS, v -> {
-      try {
-        return Http.JSON.readValue(v, Object.class);
-      } catch (IOException e) {
-        throw new IllegalArgumentException(e);
-      }
-    });
-    json.putAll(leaseEnv(env));
-    json.putAll(commandLine);
-    return new ClientConfig(ConfigNode.root(json));
+    ObjectNode json = EnvOverrides.apply(text, ENV_PREFIX, env, ClientConfig.class);
+    json.setAll(ConfigReader.toTree(leaseEnv(env)));
+    json.setAll(ConfigReader.toTree(commandLine));
+    // The fallback's lease is the client's owner's unless its block names another.
+    if (json.hasNonNull("owner") && json.get("fallback") instanceof ObjectNode fallback && !fallback.hasNonNull("owner")) {
+      fallback.set("owner", json.get("owner"));
+    } else if (json.hasNonNull("owner") && !json.has("fallback")) {
+      json.putObject("fallback").set("owner", json.get("owner"));
+    }
+    return ConfigReader.read(json, DEFAULTS);
   }
 
   /** The broker's URL and token, the same two variables for every script, {@code iqa} and both clients. */
@@ -141,22 +102,6 @@ public final class ClientConfig {
     return out;
   }
 
-  public String brokerUrl() {
-    return brokerUrl;
-  }
-
-  public String brokerToken() {
-    return brokerToken;
-  }
-
-  public String owner() {
-    return owner;
-  }
-
-  public double selfLeaseMaxAgeS() {
-    return selfLeaseMaxAgeS;
-  }
-
   public LeaseClient leaseClient() {
     return new LeaseClient(brokerUrl, brokerToken, selfLeaseMaxAgeS);
   }
@@ -169,11 +114,11 @@ public final class ClientConfig {
         .timeout(Duration.ofMillis((long) (timeoutS * 1000)))
         .concurrency(concurrency)
         .models(models)
-        .cacheMaxEntries(cacheMaxEntries)
+        .cacheMaxEntries(cache.maxEntries())
         .brokerUrl(brokerUrl, brokerToken)
-        .fallback(fallback);
-    if (cacheDir != null) {
-      b.cacheDir(Path.of(cacheDir));
+        .fallback(fallback.enabled() ? fallback : null);
+    if (cache.dir() != null) {
+      b.cacheDir(Path.of(cache.dir()));
     }
     return b;
   }

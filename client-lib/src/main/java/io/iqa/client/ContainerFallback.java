@@ -2,7 +2,10 @@ package io.iqa.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.iqa.protocol.wire.LeaseRequest;
-import io.iqa.protocol.wire.WireNames;
+import io.iqa.protocol.config.ConfigException;
+import io.iqa.protocol.config.Matches;
+import io.iqa.protocol.config.Range;
+import io.iqa.protocol.wire.WireEnum;
 import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -48,20 +51,11 @@ public final class ContainerFallback {
   public static final String BAD_FILE_NAME = "bad_file_name";
 
   /** What the fallback does when no GPU lease comes within {@code lease_wait_s}. */
-  public enum OnNoLease {
+  public enum OnNoLease implements WireEnum {
     /** Run the CPU image: slower, never on the GPU. */
     CPU,
     /** Fail the images, for a caller that must not run without the GPU. */
-    FAIL;
-
-    /** @return the choice named {@code cpu} or {@code fail} */
-    public static OnNoLease fromWire(String name) {
-      OnNoLease o = WireNames.find(OnNoLease.class, name);
-      if (o == null) {
-        throw new IqaException("fallback.on_no_lease must be 'cpu' or 'fail', not '" + name + "'");
-      }
-      return o;
-    }
+    FAIL
   }
 
   /**
@@ -77,33 +71,34 @@ public final class ContainerFallback {
    * @param searchPath where to look for the executable when it has no '/' (default: PATH)
    * @param stopGraceS a run being stopped (timeout, revocation) gets SIGTERM, and SIGKILL this long after
    */
-  public record Settings(List<String> command, List<String> gpuArgs, String image, String cpuImage, long timeoutS,
-      double leaseWaitS, double leaseTtlS, Integer gpu, OnNoLease onNoLease, String owner, String searchPath,
-      double stopGraceS) {
+  public record Settings(boolean enabled, List<String> command, List<String> gpuArgs, String image,
+      String cpuImage, @Range(min = 1, max = 86_400) long timeoutS, @Range(min = 0, max = 86_400) double leaseWaitS,
+      @Range(min = 1, max = 86_400) double leaseTtlS, @Range(min = 0, max = 1024) Integer gpu, OnNoLease onNoLease,
+      @Matches(value = LeaseRequest.OWNER_PATTERN, what = LeaseRequest.OWNER_RULE) String owner, String searchPath,
+      @Range(min = 0.1, max = 3600) double stopGraceS) {
 
     public static final double DEFAULT_STOP_GRACE_S = 10;
 
     public static Settings defaults() {
-      return new Settings(DEFAULT_COMMAND, DEFAULT_GPU_ARGS, DEFAULT_IMAGE, DEFAULT_CPU_IMAGE, 600, 30, 60, null,
+      return new Settings(true, DEFAULT_COMMAND, DEFAULT_GPU_ARGS, DEFAULT_IMAGE, DEFAULT_CPU_IMAGE, 600, 30, 60, null,
           OnNoLease.CPU, "iqa-client", null, DEFAULT_STOP_GRACE_S);
     }
 
+    /** @throws ConfigException naming the key (the config reader puts {@code fallback.} in front) */
     public Settings {
       if (command.stream().noneMatch(a -> a.contains("{file}"))) {
-        throw new IqaException("fallback.command needs a {file} argument: " + command);
+        throw new ConfigException("command needs a {file} argument: " + command);
       }
       if (command.stream().noneMatch(a -> a.contains("{cidfile}"))) {
-        throw new IqaException("fallback.command needs a {cidfile} argument (\"--cidfile\", \"{cidfile}\" after \"run\"): "
+        throw new ConfigException("command needs a {cidfile} argument (\"--cidfile\", \"{cidfile}\" after \"run\"): "
             + "the container belongs to the container engine, not to this process, so it is stopped and awaited by "
             + "its id before the GPU lease is released: " + command);
       }
       if (command.stream().anyMatch(a -> a.equals("--gpus") || a.startsWith("--gpus=") || a.startsWith("--gpu="))) {
-        throw new IqaException("fallback.command must not name GPUs itself (" + command + "): put {gpu_args} where "
-            + "fallback.gpu_args go, so the container gets only the leased GPU");
+        throw new ConfigException("command must not name GPUs itself (" + command + "): put {gpu_args} where "
+            + "gpu_args go, so the container gets only the leased GPU");
       }
-      if (onNoLease == null) {
-        throw new IqaException("fallback.on_no_lease must be 'cpu' or 'fail'");
-      }
+      onNoLease = onNoLease == null ? OnNoLease.CPU : onNoLease;
       command = List.copyOf(command);
       gpuArgs = List.copyOf(gpuArgs);
     }

@@ -33,9 +33,10 @@ final class FallbackRoute implements AutoCloseable {
   private final Executor pool;
 
   FallbackRoute(IqaClient.Builder b, ModelScales scales, UnaryOperator<ScoreResult> remember, Executor pool) {
-    this.ownLeases = b.fallback != null && b.leases == null && b.brokerUrl != null
+    boolean on = b.fallback != null && b.fallback.enabled();
+    this.ownLeases = on && b.leases == null && b.brokerUrl != null
         ? new LeaseClient(b.brokerUrl, b.brokerToken, LeaseClient.DEFAULT_SELF_LEASE_MAX_AGE_S) : null;
-    this.fallback = b.fallback == null ? null
+    this.fallback = !on ? null
         : new ContainerFallback(b.fallback, b.leases != null ? b.leases : ownLeases);
     this.scales = scales;
     this.remember = remember;

@@ -93,7 +93,7 @@ public final class Demo {
     try (LeaseClient leases = new LeaseClient(broker.url);
         IqaClient client = IqaClient.builder().sidecarUrl(sidecar.url).brokerUrl(broker.url, null)
             .timeout(Duration.ofSeconds(60))
-            .fallback(new ContainerFallback.Settings(ContainerFallback.DEFAULT_COMMAND,
+            .fallback(new ContainerFallback.Settings(true, ContainerFallback.DEFAULT_COMMAND,
                 ContainerFallback.DEFAULT_GPU_ARGS, ContainerFallback.DEFAULT_IMAGE,
                 ContainerFallback.DEFAULT_CPU_IMAGE, 300, 2, 60, null, ContainerFallback.OnNoLease.CPU,
                 "iqa-demo-client", StandInDocker.write(work, root, root.resolve("sidecar/target/iqa-sidecar.jar"))

@@ -195,10 +195,10 @@ class DeploymentFilesIT {
   /** broker.json through BrokerOptions, sidecar.json through SidecarOptions and the model check. */
   private static void checkServerConfig(String name, JsonObject config) {
     if (name.startsWith("broker")) {
-      new BrokerOptions(config);
+      BrokerOptions.read(config);
     } else {
       assertEquals("sidecar.json", name);
-      new SidecarOptions(config);
+      SidecarOptions.read(config);
       ModelRegistry.check(config, ROOT);
       assertEquals("http://lease-broker:8470", config.getJsonObject("broker").getString("url"));
     }

@@ -94,9 +94,9 @@ class ScriptsIT {
   void theScriptsAndIqaReachABrokerNamedOnlyByGpuLeaseUrl() throws Exception {
     io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
     try {
-      io.iqa.broker.BrokerVerticle b = new io.iqa.broker.BrokerVerticle(new io.iqa.broker.BrokerOptions(
+      io.iqa.broker.BrokerVerticle b = new io.iqa.broker.BrokerVerticle(io.iqa.broker.BrokerOptions.read(
           new io.vertx.core.json.JsonObject().put("port", 0).put("gpus", new io.vertx.core.json.JsonArray()
-              .add(new io.vertx.core.json.JsonObject().put("index", 0).put("vram_mb", 0)))).fresh(true));
+              .add(new io.vertx.core.json.JsonObject().put("index", 0).put("vram_mb", 0)))), true);
       vertx.deployVerticle(b).await(60, TimeUnit.SECONDS);
       Map<String, String> env = Map.of("GPU_LEASE_URL", "http://127.0.0.1:" + b.actualPort());
       Run status = script(env, "gpu-status");

@@ -27,7 +27,7 @@ class IqaCliTest extends IqaCliFixture {
 
   @BeforeEach
   void start() throws Exception {
-    SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
+    SidecarVerticle sidecar = new SidecarVerticle(SidecarOptions.read(new JsonObject().put("port", 0)
         .put("broker", new JsonObject().put("url", brokerUrl))
         // required: it leases on this CPU-only machine as it would on a GPU one
         .put("lease", new JsonObject().put("owner", "iqa-sidecar").put("required", true))

@@ -46,7 +46,7 @@ class IqaClientTest {
     vertx = Vertx.vertx();
     brokerUrl = LocalBroker.start(vertx, 2);
     others = new LeaseClient(brokerUrl);
-    SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
+    SidecarVerticle sidecar = new SidecarVerticle(SidecarOptions.read(new JsonObject().put("port", 0)
         .put("broker", new JsonObject().put("url", brokerUrl))
         .put("lease", new JsonObject().put("owner", "sidecar").put("gpu", 0))
         .put("models", new JsonArray().add(new JsonObject().put("name", "tech_sharpness").put("backend", "builtin"))
@@ -115,8 +115,8 @@ class IqaClientTest {
   private ContainerFallback.Settings fallback(Path searchPath, double leaseWaitS, String onNoLease, long timeoutS,
       double stopGraceS) {
     ContainerFallback.Settings d = ContainerFallback.Settings.defaults();
-    return new ContainerFallback.Settings(d.command(), d.gpuArgs(), "test-image:gpu", "test-image:cpu", timeoutS,
-        leaseWaitS, 30, null, ContainerFallback.OnNoLease.fromWire(onNoLease), "iqa-test-client",
+    return new ContainerFallback.Settings(true, d.command(), d.gpuArgs(), "test-image:gpu", "test-image:cpu", timeoutS,
+        leaseWaitS, 30, null, io.iqa.protocol.wire.WireNames.find(ContainerFallback.OnNoLease.class, onNoLease), "iqa-test-client",
         searchPath == null ? null : searchPath.toString(), stopGraceS);
   }
 

@@ -44,15 +44,14 @@ public final class BrokerMain implements Callable<Integer> {
     try {
       JsonObject json = conf == null ? new JsonObject() : ConfigFile.read(conf);
       json = listen.applyTo(BrokerOptions.applyEnv(json, System.getenv()));
-      options = new BrokerOptions(json).fresh(fresh)
-          .resolveAgainst(conf == null ? null : conf.toAbsolutePath().getParent())
-          .defaultStateFile(BrokerOptions.defaultStateFile(System.getenv()));
+      options = BrokerOptions.read(json, conf == null ? null : conf.toAbsolutePath().getParent(),
+          BrokerOptions.defaultStateFile(System.getenv()));
     } catch (ConfigException e) {
       System.err.println("lease-broker: config error: " + e.getMessage());
       return 2;
     }
     Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
-    BrokerVerticle verticle = new BrokerVerticle(options);
+    BrokerVerticle verticle = new BrokerVerticle(options, fresh);
     Integer failed = ServerProcess.deploy("lease-broker", vertx, verticle, 60);
     if (failed != null) {
       return failed;

@@ -2,27 +2,34 @@ package io.iqa.broker;
 
 import io.iqa.broker.gpu.GpuDevice;
 import io.iqa.protocol.config.ConfigException;
-import io.iqa.protocol.config.ConfigNode;
-import io.iqa.server.ConfigJson;
+import io.iqa.protocol.Text;
+import io.iqa.protocol.config.ConfigReader;
+import io.iqa.protocol.config.Range;
 import io.iqa.broker.http.StreamLimits;
 import io.iqa.broker.store.redis.RedisStoreConfig;
 import io.iqa.server.Listening;
 import io.iqa.server.RequestPolicy;
-import io.iqa.server.ServerLimits;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
-import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
 /**
- * Broker configuration. Built from JSON ({@code conf/broker.json}), then environment variables,
+ * Broker configuration, one record read by {@link ConfigReader}. Built from JSON ({@code conf/broker.json}), then environment variables,
  * then command-line flags, each overriding the one before. Unknown keys are refused so that a typo
  * does not silently fall back to a default.
  */
-public final class BrokerOptions {
+public record BrokerOptions(String host, @Range(min = 0, max = 65535) int port, List<GpuDevice> gpus,
+    @Range(min = 1, max = 86_400 * 7) double defaultTtlS, @Range(min = 1, max = 86_400 * 7) double maxTtlS,
+    @Range(min = 0, max = 86_400) double maxWaitS, @Range(min = 0.001, max = 86_400 * 365) double staleMaxAgeS,
+    @Range(min = 10, max = 3_600_000) long reaperIntervalMs, @Range(min = 0, max = 86_400) double priorityAgingS,
+    @Range(min = 1, max = 1_000_000) int eventsMax, RedisStoreConfig store, Auth auth, Path stateFile,
+    boolean stateFsync, @Range(min = 0, max = 86_400 * 7) Double recoveryGraceS, BrokerLimits limits,
+    @Range(min = 0, max = 3_600_000) long observeIntervalMs, String nvidiaSmi, List<String> allowedHosts,
+    List<String> allowedOrigins) {
 
   public static final String DEFAULT_HOST = "127.0.0.1";
   public static final int DEFAULT_PORT = 8470;
@@ -50,82 +57,81 @@ public final class BrokerOptions {
       Map.entry("GPU_LEASE_ALLOWED_HOSTS", "allowed_hosts"),
       Map.entry("GPU_LEASE_ALLOWED_ORIGINS", "allowed_origins"));
 
-  private static final Set<String> KEYS = Set.of("host", "port", "gpus", "default_ttl_s", "max_ttl_s",
-      "max_wait_s", "stale_max_age_s", "reaper_interval_ms", "priority_aging_s", "events_max", "store", "auth",
-      "state_file", "state_fsync", "recovery_grace_s", "limits", "observe_interval_ms", "nvidia_smi", "allowed_hosts",
-      "allowed_origins");
-
-  private String host = DEFAULT_HOST;
-  private int port = DEFAULT_PORT;
-  private List<GpuDevice> gpus;
-  private double defaultTtlS = 300;
-  private double maxTtlS = 3600;
-  private double maxWaitS = 3600;
-  private double staleMaxAgeS = 900;
-  private long reaperIntervalMs = 1000;
-  private double priorityAgingS = 30;
-  private int eventsMax = 1000;
-  /** The Redis store's block; null: the memory store. */
-  private RedisStoreConfig redis;
-  private List<AuthToken> authTokens = List.of();
-  private Path stateFile;
-  /** {@code "state_file": null} was written on purpose: keep no state (every start is then a lost-state start). */
-  private boolean noStateFile;
-  private boolean stateFsync = false;
-  private Double recoveryGraceS;
-  private boolean fresh;
-  private ServerLimits limits = ServerLimits.defaults();
-  private RequestPolicy requestPolicy = RequestPolicy.defaults();
-  private StreamLimits streamLimits = StreamLimits.defaults();
-  private long observeIntervalMs = 2000;
-  private String nvidiaSmi = "nvidia-smi";
-
-  public BrokerOptions() {
-  }
-
-  /** @throws ConfigException naming the offending key */
-  public BrokerOptions(JsonObject json) {
-    ConfigNode c = ConfigJson.root(json).known(KEYS);
-    host = c.string("host", host);
-    port = (int) c.integer("port", port, 0, 65535);
-    if (c.has("gpus")) {
-      gpus = parseGpus(c);
-    }
-    defaultTtlS = c.number("default_ttl_s", defaultTtlS, 1, 86_400 * 7);
-    maxTtlS = c.number("max_ttl_s", maxTtlS, 1, 86_400 * 7);
-    maxWaitS = c.number("max_wait_s", maxWaitS, 0, 86_400);
-    staleMaxAgeS = c.number("stale_max_age_s", staleMaxAgeS, 0.001, 86_400 * 365);
-    reaperIntervalMs = c.integer("reaper_interval_ms", reaperIntervalMs, 10, 3_600_000);
-    priorityAgingS = c.number("priority_aging_s", priorityAgingS, 0, 86_400);
-    eventsMax = (int) c.integer("events_max", eventsMax, 1, 1_000_000);
+  /**
+   * @param gpus the devices to arbitrate, or null to detect them with nvidia-smi
+   * @param store the {@code store} block: memory (the default) or Redis
+   * @param stateFile the memory store's state file, or null (state kept in this process only)
+   * @param recoveryGraceS how long a broker that starts without its lease state grants nothing;
+   *     null: max_ttl_s ({@link #recoveryGraceMs})
+   * @param observeIntervalMs how often the observer samples nvidia-smi; 0: never
+   * @param nvidiaSmi the nvidia-smi to run: a name looked up on the PATH, or a path
+   */
+  public BrokerOptions {
     if (defaultTtlS > maxTtlS) {
       throw new ConfigException("default_ttl_s (" + defaultTtlS + ") must not exceed max_ttl_s (" + maxTtlS + ")");
     }
-    if (c.has("store")) {
-      redis = redisStore(c.block("store"));
+    if (gpus != null) {
+      Set<Integer> seen = new HashSet<>();
+      for (GpuDevice d : gpus) {
+        if (d != null && !seen.add(d.index())) {
+          throw new ConfigException("gpus lists index " + d.index() + " twice");
+        }
+      }
+      if (gpus.isEmpty()) {
+        throw new ConfigException("gpus must name at least one device");
+      }
     }
-    List<AuthToken> parsed = new ArrayList<>();
-    for (ConfigNode t : c.block("auth").known(Set.of("tokens")).blocks("tokens")) {
-      parsed.add(AuthToken.from(t));
-    }
-    authTokens = List.copyOf(parsed);
-    String file = c.string("state_file", null);
-    stateFile = file == null ? null : Path.of(file);
-    noStateFile = json.containsKey("state_file") && json.getValue("state_file") == null;
-    if (stateFile != null && redis != null) {
+    if (stateFile != null && store.type() == RedisStoreConfig.Type.REDIS) {
       throw new ConfigException("state_file is for the memory store; the redis store keeps its state in Redis");
     }
-    stateFsync = c.bool("state_fsync", false);
-    recoveryGraceS = c.optionalNumber("recovery_grace_s", 0, 86_400 * 7);
-    ConfigNode limitsBlock = c.block("limits").known(union(ServerLimits.KEYS, StreamLimits.KEYS));
-    limits = ServerLimits.from(limitsBlock);
-    streamLimits = StreamLimits.from(limitsBlock, limits.maxConnections());
-    requestPolicy = RequestPolicy.from(c);
-    observeIntervalMs = c.integer("observe_interval_ms", observeIntervalMs, 0, 3_600_000);
     if (observeIntervalMs > 0 && observeIntervalMs < 100) {
       throw new ConfigException("observe_interval_ms must be 0 (off) or at least 100, not " + observeIntervalMs);
     }
-    nvidiaSmi = c.string("nvidia_smi", nvidiaSmi);
+    RequestPolicy.of(allowedHosts, allowedOrigins);
+  }
+
+  /** The {@code auth} block: with no token, auth is off. */
+  public record Auth(List<AuthToken> tokens) {
+    public Auth {
+      tokens = tokens == null ? List.of() : tokens;
+    }
+  }
+
+  /** What a config that says nothing gets; docs/broker.md lists the same. */
+  public static final BrokerOptions DEFAULTS = new BrokerOptions(DEFAULT_HOST, DEFAULT_PORT, null, 300, 3600, 3600, 900,
+      1000, 30, 1000, RedisStoreConfig.DEFAULTS, new Auth(List.of()), null, false, null, BrokerLimits.DEFAULTS, 2000,
+      "nvidia-smi", List.of(), List.of());
+
+  /** @throws ConfigException naming the offending key */
+  public static BrokerOptions read(JsonObject json) {
+    BrokerOptions o = ConfigReader.read(json.encode(), DEFAULTS);
+    if (o.store.type() == RedisStoreConfig.Type.MEMORY && json.getValue("store") instanceof JsonObject store) {
+      store.fieldNames().stream().filter(k -> !k.equals("type") && store.getValue(k) != null).findFirst()
+          .ifPresent(k -> {
+            throw new ConfigException("unknown config key 'store." + Text.printable(k, 80) + "' (the memory store "
+                + "takes none but type)");
+          });
+    }
+    return o;
+  }
+
+  /**
+   * The broker program's reading of its config: a relative state_file is resolved against {@code
+   * configDir} (the config file's folder); the memory store keeps its state in {@code
+   * defaultStateFile} unless the config names a state file or says {@code "state_file": null}, so a
+   * plain start both grants at once (the file does not exist yet: a first start) and survives a
+   * restart.
+   */
+  public static BrokerOptions read(JsonObject json, Path configDir, Path defaultStateFile) {
+    BrokerOptions o = read(json);
+    JsonObject resolved = json.copy();
+    if (o.stateFile != null && !o.stateFile.isAbsolute() && configDir != null) {
+      resolved.put("state_file", configDir.resolve(o.stateFile).normalize().toString());
+    } else if (o.stateFile == null && !json.containsKey("state_file") && o.redisStore() == null
+        && defaultStateFile != null) {
+      resolved.put("state_file", defaultStateFile.toString());
+    }
+    return resolved.equals(json) ? o : read(resolved);
   }
 
   /** Returns a copy of {@code json} with every {@link #ENV} variable present in {@code env} applied. */
@@ -141,9 +147,7 @@ public final class BrokerOptions {
       }
       Object parsed = switch (key) {
         case "host", "state_file", "nvidia_smi" -> value;
-        case "state_fsync" -> Boolean.parseBoolean(value.trim());
-        case "gpus", "store", "auth" -> parseJsonEnv(var, value);
-        default -> parseNumberEnv(var, value);
+        default -> parseJsonEnv(var, value);
       };
       out.put(key, parsed);
     });
@@ -162,82 +166,36 @@ public final class BrokerOptions {
 
   private static Object parseJsonEnv(String var, String value) {
     try {
-      return io.vertx.core.json.Json.decodeValue(value);
+      return io.vertx.core.json.Json.decodeValue(value.trim());
     } catch (DecodeException e) {
-      throw new ConfigException(var + " must be JSON: " + e.getMessage(), e);
+      throw new ConfigException(var + " must be JSON (a number, true or false, a list or an object), not '"
+          + Text.printable(value, 80) + "'", e);
     }
   }
 
-  private static Number parseNumberEnv(String var, String value) {
-    try {
-      return Double.parseDouble(value.trim());
-    } catch (NumberFormatException e) {
-      throw new ConfigException(var + " must be a number, not '" + value + "'", e);
-    }
-  }
-
-  /** @return the Redis store's block, or null for the memory store (which takes no other key) */
-  private static RedisStoreConfig redisStore(ConfigNode store) {
-    if (store.choice("type", "memory", Set.of("memory", "redis")).equals("memory")) {
-      store.known(Set.of("type"));
-      return null;
-    }
-    return RedisStoreConfig.parse(store);
-  }
-
-  private static List<GpuDevice> parseGpus(ConfigNode c) {
-    List<GpuDevice> list = new ArrayList<>();
-    for (ConfigNode g : c.blocks("gpus")) {
-      g.known(Set.of("index", "vram_mb"));
-      Long index = g.optionalInteger("index", 0, 1024);
-      if (index == null) {
-        throw new ConfigException(g.name("index") + " is required");
-      }
-      int vram = (int) g.integer("vram_mb", 0, 0, 16 * 1024 * 1024);
-      if (list.stream().anyMatch(d -> d.index() == index)) {
-        throw new ConfigException("gpus lists index " + index + " twice");
-      }
-      list.add(new GpuDevice(index.intValue(), vram));
-    }
-    if (list.isEmpty()) {
-      throw new ConfigException("gpus must name at least one device");
-    }
-    return List.copyOf(list);
-  }
-
-  public String host() { return host; }
-  public BrokerOptions host(String host) { this.host = host; return this; }
-  public int port() { return port; }
-  public BrokerOptions port(int port) { this.port = port; return this; }
-  /** @return the configured devices, or null to detect them with nvidia-smi */
-  public List<GpuDevice> gpus() { return gpus; }
-  public BrokerOptions gpus(List<GpuDevice> gpus) { this.gpus = gpus; return this; }
-  public double defaultTtlS() { return defaultTtlS; }
-  public double maxTtlS() { return maxTtlS; }
-  public double maxWaitS() { return maxWaitS; }
-  public double staleMaxAgeS() { return staleMaxAgeS; }
-  public long reaperIntervalMs() { return reaperIntervalMs; }
-  public double priorityAgingS() { return priorityAgingS; }
-  public int eventsMax() { return eventsMax; }
   /** @return the Redis store's {@code store} block, or null for the memory store */
-  public RedisStoreConfig redisStore() { return redis; }
-  public List<AuthToken> authTokens() { return authTokens; }
-  /** @return the memory store's state file, or null (state kept in this process only) */
-  public Path stateFile() { return stateFile; }
-  public boolean stateFsync() { return stateFsync; }
+  public RedisStoreConfig redisStore() {
+    return store.type() == RedisStoreConfig.Type.REDIS ? store : null;
+  }
+
+  public List<AuthToken> authTokens() {
+    return auth.tokens();
+  }
+
   /** @return how long a broker that starts without its lease state grants nothing: max_ttl_s unless configured */
-  public double recoveryGraceS() { return recoveryGraceS != null ? recoveryGraceS : maxTtlS; }
-  /** @return whether the operator said no lease from an earlier run can be alive (--fresh): no recovery period */
-  public boolean fresh() { return fresh; }
+  public long recoveryGraceMs() {
+    return Math.round((recoveryGraceS != null ? recoveryGraceS : maxTtlS) * 1000);
+  }
+
   /** @return the budget of event streams and lease watches: the stream keys of the {@code limits} block */
-  public StreamLimits streamLimits() { return streamLimits; }
+  public StreamLimits streamLimits() {
+    return limits.streams();
+  }
+
   /** @return where it listens, its HTTP limits (the {@code limits} block), which requests it takes at all */
-  public Listening listening() { return new Listening(host, port, limits, requestPolicy); }
-  public BrokerOptions fresh(boolean f) { this.fresh = f; return this; }
-  /** @return how often the observer samples nvidia-smi; 0: never */
-  public long observeIntervalMs() { return observeIntervalMs; }
-  /** @return the nvidia-smi to run: a name looked up on the PATH, or a path */
-  public String nvidiaSmi() { return nvidiaSmi; }
+  public Listening listening() {
+    return new Listening(host, port, limits.server(), RequestPolicy.of(allowedHosts, allowedOrigins));
+  }
 
   /**
    * Where a broker keeps its lease state when its config does not say: {@code
@@ -251,31 +209,5 @@ public final class BrokerOptions {
     }
     String home = env.get("HOME");
     return home == null || home.isBlank() ? null : Path.of(home, ".local", "state", "iqa", "broker-state.jsonl");
-  }
-
-  /**
-   * The memory store keeps its state in {@code file} unless the config names a state file or says
-   * {@code "state_file": null}: the built-in default of the broker program, so a plain start both
-   * grants at once (the file does not exist yet: a first start) and survives a restart.
-   */
-  public BrokerOptions defaultStateFile(Path file) {
-    if (stateFile == null && !noStateFile && redis == null) {
-      stateFile = file;
-    }
-    return this;
-  }
-
-  /** Resolves a relative state_file against {@code dir} (the config file's folder). */
-  public BrokerOptions resolveAgainst(Path dir) {
-    if (stateFile != null && !stateFile.isAbsolute() && dir != null) {
-      stateFile = dir.resolve(stateFile).normalize();
-    }
-    return this;
-  }
-
-  private static Set<String> union(Set<String> a, Set<String> b) {
-    Set<String> all = new java.util.HashSet<>(a);
-    all.addAll(b);
-    return all;
   }
 }

@@ -50,6 +50,7 @@ public final class BrokerVerticle extends VerticleBase {
   /** The first end of a lease (a revocation counts; how it finished is counted apart). */
 
   private final BrokerOptions options;
+  private final boolean fresh;
   private final Holders holders;
   private final long startedNanos = System.nanoTime();
   private List<GpuDevice> gpus;
@@ -65,13 +66,11 @@ public final class BrokerVerticle extends VerticleBase {
   private volatile boolean stopping;
   private boolean storeDown;
 
-  public BrokerVerticle(BrokerOptions options) {
-    this(options, new Holders());
-  }
-
-  public BrokerVerticle(BrokerOptions options, Holders holders) {
+  /** @param fresh the operator says no lease from an earlier run can be alive (--fresh): no recovery period */
+  public BrokerVerticle(BrokerOptions options, boolean fresh) {
     this.options = options;
-    this.holders = holders;
+    this.fresh = fresh;
+    this.holders = new Holders();
   }
 
   @Override
@@ -140,8 +139,8 @@ public final class BrokerVerticle extends VerticleBase {
         options.eventsMax(),
         Math.max(3_600_000L, Math.round(options.maxTtlS() * 1000)),
         100_000,
-        Math.round(options.recoveryGraceS() * 1000),
-        options.fresh(),
+        options.recoveryGraceMs(),
+        fresh,
         options.stateFile(),
         options.stateFsync());
     if (options.redisStore() != null) {

@@ -36,7 +36,7 @@ public final class LocalBroker {
       }
       json.put("gpus", devices);
     }
-    BrokerVerticle broker = new BrokerVerticle(new BrokerOptions(json).fresh(true));
+    BrokerVerticle broker = new BrokerVerticle(BrokerOptions.read(json), true);
     try {
       vertx.deployVerticle(broker).await(60, TimeUnit.SECONDS);
     } catch (TimeoutException e) {

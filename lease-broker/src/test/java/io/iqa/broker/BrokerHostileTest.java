@@ -451,6 +451,6 @@ class BrokerHostileTest {
   }
 
   private static final class StreamLimitsDefaults {
-    static final int PER_CLIENT = io.iqa.broker.http.StreamLimits.DEFAULT_MAX_STREAMS_PER_CLIENT;
+    static final int PER_CLIENT = io.iqa.broker.BrokerLimits.DEFAULT_MAX_STREAMS_PER_CLIENT;
   }
 }

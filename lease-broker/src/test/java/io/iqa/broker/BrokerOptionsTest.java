@@ -20,7 +20,7 @@ class BrokerOptionsTest {
 
   @Test
   void defaultsMatchTheDocumentedOnes() {
-    BrokerOptions o = new BrokerOptions(new JsonObject());
+    BrokerOptions o = BrokerOptions.read(new JsonObject());
     assertEquals("127.0.0.1", o.host());
     assertEquals(8470, o.port());
     assertNull(o.gpus(), "no gpus configured means: detect them");
@@ -39,7 +39,7 @@ class BrokerOptionsTest {
         "GPU_LEASE_STALE_MAX_AGE", "42",
         "GPU_LEASE_GPUS", "[{\"index\":0,\"vram_mb\":24576},{\"index\":1,\"vram_mb\":24576}]",
         "GPU_LEASE_HOST", "0.0.0.0"));
-    BrokerOptions o = new BrokerOptions(merged);
+    BrokerOptions o = BrokerOptions.read(merged);
     assertEquals(42, o.staleMaxAgeS());
     assertEquals(9000, o.port(), "keys without a variable keep the file's value");
     assertEquals("0.0.0.0", o.host());
@@ -48,17 +48,23 @@ class BrokerOptionsTest {
     ConfigException bad = assertThrows(ConfigException.class,
         () -> BrokerOptions.applyEnv(new JsonObject(), Map.of("GPU_LEASE_PORT", "eighty")));
     assertTrue(bad.getMessage().contains("GPU_LEASE_PORT"), bad.getMessage());
+    // A value that is not JSON is an error naming the variable, not a silent false.
+    ConfigException yes = assertThrows(ConfigException.class,
+        () -> BrokerOptions.applyEnv(new JsonObject(), Map.of("GPU_LEASE_STATE_FSYNC", "yes")));
+    assertTrue(yes.getMessage().startsWith("GPU_LEASE_STATE_FSYNC must be JSON"), yes.getMessage());
+    assertTrue(BrokerOptions.read(BrokerOptions.applyEnv(new JsonObject(), Map.of("GPU_LEASE_STATE_FSYNC", "true")))
+        .stateFsync());
   }
 
   @Test
   void redisStoreIsConfiguredByFileOrByGpuLeaseRedisUrl() {
-    BrokerOptions fromEnv = new BrokerOptions(BrokerOptions.applyEnv(
+    BrokerOptions fromEnv = BrokerOptions.read(BrokerOptions.applyEnv(
         new JsonObject().put("store", new JsonObject().put("type", "memory")),
         Map.of("GPU_LEASE_REDIS_URL", "redis://10.0.0.5:6380/2")));
     assertEquals("redis://10.0.0.5:6380/2", fromEnv.redisStore().url());
     assertEquals("gpu-lease:", fromEnv.redisStore().keyPrefix(), "the rest of the block keeps its defaults");
     // docker compose: the image's config names a state file for a broker on its own; on Redis it does not apply.
-    BrokerOptions compose = new BrokerOptions(BrokerOptions.applyEnv(new JsonObject()
+    BrokerOptions compose = BrokerOptions.read(BrokerOptions.applyEnv(new JsonObject()
         .put("store", new JsonObject().put("type", "memory")).put("state_file", "/data/broker-state.jsonl"),
         Map.of("GPU_LEASE_REDIS_URL", "redis://redis:6379/0")));
     assertEquals("redis://redis:6379/0", compose.redisStore().url());
@@ -87,8 +93,24 @@ class BrokerOptionsTest {
   }
 
   @Test
+  void theBrokerProgramResolvesItsStateFile(@TempDir Path dir) {
+    Path fallback = dir.resolve("default-state.jsonl");
+    assertEquals(fallback, BrokerOptions.read(new JsonObject(), dir, fallback).stateFile(), "a plain start keeps state");
+    assertEquals(dir.resolve("s.jsonl"), BrokerOptions.read(new JsonObject().put("state_file", "s.jsonl"), dir, fallback)
+        .stateFile(), "a relative state_file is the config folder's");
+    assertNull(BrokerOptions.read(new JsonObject().putNull("state_file"), dir, fallback).stateFile(),
+        "\"state_file\": null keeps no state");
+    assertNull(BrokerOptions.read(new JsonObject().put("store", new JsonObject().put("type", "redis")), dir, fallback)
+        .stateFile(), "the redis store keeps its state in Redis");
+    assertMessage(new JsonObject().put("store", new JsonObject().put("type", "memory").put("url", "redis://x")),
+        "unknown config key 'store.url'");
+    assertMessage(new JsonObject().put("limits", new JsonObject().put("max_connections", 10).put("max_streams", 10)),
+        "limits.max_streams (10) must stay below max_connections (10)");
+  }
+
+  @Test
   void readsTheShippedConfigFile(@TempDir Path dir) throws Exception {
-    BrokerOptions shipped = new BrokerOptions(ConfigFile.read(Path.of("../conf/broker.json")));
+    BrokerOptions shipped = BrokerOptions.read(ConfigFile.read(Path.of("../conf/broker.json")));
     assertEquals(8470, shipped.port());
     Path broken = dir.resolve("broken.json");
     Files.writeString(broken, "{ not json");
@@ -97,7 +119,7 @@ class BrokerOptionsTest {
   }
 
   private static void assertMessage(JsonObject json, String expected) {
-    ConfigException e = assertThrows(ConfigException.class, () -> new BrokerOptions(json));
+    ConfigException e = assertThrows(ConfigException.class, () -> BrokerOptions.read(json));
     assertTrue(e.getMessage().contains(expected), "message '" + e.getMessage() + "' lacks '" + expected + "'");
   }
 }

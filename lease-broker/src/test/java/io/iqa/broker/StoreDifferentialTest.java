@@ -75,7 +75,7 @@ class StoreDifferentialTest {
     StoreClock clock = StoreClock.manual(now);
     LeaseStore memory = new MemoryLeaseStore(SETTINGS, clock, null, io.iqa.broker.store.RestoreRule.FULL_TTL);
     LeaseStore onRedis = new RedisLeaseStore(vertx,
-        new io.iqa.broker.store.redis.RedisStoreConfig(redis.url(), "diff" + seed + ":", 2, 3000), SETTINGS, 60_000, clock);
+        new io.iqa.broker.store.redis.RedisStoreConfig(io.iqa.broker.store.redis.RedisStoreConfig.Type.REDIS, redis.url(), "diff" + seed + ":", 2, 3000), SETTINGS, 60_000, clock);
     await(memory.start(GPUS, QUIET));
     await(onRedis.start(GPUS, QUIET));
     Random rnd = new Random(seed);

@@ -25,7 +25,7 @@ final class TestBroker implements AutoCloseable {
   /** @param fresh false: the broker starts as after a restart that lost its state (recovery period) */
   TestBroker(JsonObject config, boolean fresh) {
     JsonObject json = config.copy().put("host", "127.0.0.1").put("port", 0);
-    verticle = new BrokerVerticle(new BrokerOptions(json).fresh(fresh));
+    verticle = new BrokerVerticle(BrokerOptions.read(json), fresh);
     try {
       vertx.deployVerticle(verticle).await();
     } catch (RuntimeException e) {

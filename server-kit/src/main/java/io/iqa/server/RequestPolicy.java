@@ -1,7 +1,7 @@
 package io.iqa.server;
 
 import io.iqa.protocol.Text;
-import io.iqa.protocol.config.ConfigNode;
+import io.iqa.protocol.config.ConfigException;
 import io.iqa.protocol.wire.ErrorCode;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.regex.Pattern;
-import java.util.stream.Collectors;
+import java.util.HashSet;
 
 /**
  * Which requests a server takes at all, before any route sees them: the rules that keep a web page
@@ -38,9 +38,6 @@ import java.util.stream.Collectors;
  */
 public record RequestPolicy(Set<String> allowedHosts, Set<String> allowedOrigins) {
 
-  /** The top-level config keys this record reads. */
-  public static final Set<String> KEYS = Set.of("allowed_hosts", "allowed_origins");
-
   /** The methods a server takes; what {@code Allow} says on a 405. */
   public static final String ALLOW = "GET, HEAD, POST";
 
@@ -62,24 +59,25 @@ public record RequestPolicy(Set<String> allowedHosts, Set<String> allowedOrigins
     return new RequestPolicy(Set.of(), Set.of());
   }
 
-  /** Reads {@code allowed_hosts} and {@code allowed_origins} of a server's config root. */
-  public static RequestPolicy from(ConfigNode root) {
-    List<String> hosts = root.strings("allowed_hosts", List.of());
-    for (String h : hosts) {
-      if (!h.equals("*") && !HOST_NAME.matcher(h.toLowerCase(Locale.ROOT)).matches()) {
-        throw root.refuse("allowed_hosts", "holds host names (no port, no scheme) or \"*\", not '"
-            + Text.printable(h, 100) + "'");
+  /** Checks the {@code allowed_hosts} and {@code allowed_origins} of a server's config (null: none). */
+  public static RequestPolicy of(List<String> hosts, List<String> origins) {
+    Set<String> h = new HashSet<>();
+    for (String host : hosts == null ? List.<String>of() : hosts) {
+      if (!host.equals("*") && !HOST_NAME.matcher(host.toLowerCase(Locale.ROOT)).matches()) {
+        throw new ConfigException("allowed_hosts holds host names (no port, no scheme) or \"*\", not '"
+            + Text.printable(host, 100) + "'");
       }
+      h.add(host.toLowerCase(Locale.ROOT));
     }
-    List<String> origins = root.strings("allowed_origins", List.of());
-    for (String o : origins) {
-      if (!ORIGIN.matcher(o).matches()) {
-        throw root.refuse("allowed_origins", "holds origins such as https://ops.example:8443 (scheme, host, "
-            + "port; no path), not '" + Text.printable(o, 100) + "'");
+    Set<String> o = new HashSet<>();
+    for (String origin : origins == null ? List.<String>of() : origins) {
+      if (!ORIGIN.matcher(origin).matches()) {
+        throw new ConfigException("allowed_origins holds origins such as https://ops.example:8443 (scheme, host, "
+            + "port; no path), not '" + Text.printable(origin, 100) + "'");
       }
+      o.add(origin.toLowerCase(Locale.ROOT));
     }
-    return new RequestPolicy(hosts.stream().map(h -> h.toLowerCase(Locale.ROOT)).collect(Collectors.toSet()),
-        origins.stream().map(o -> o.toLowerCase(Locale.ROOT)).collect(Collectors.toSet()));
+    return new RequestPolicy(h, o);
   }
 
   /**

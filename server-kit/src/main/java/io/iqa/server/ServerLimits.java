@@ -1,7 +1,6 @@
 package io.iqa.server;
 
-import io.iqa.protocol.config.ConfigNode;
-import java.util.Set;
+import io.iqa.protocol.config.Range;
 
 /**
  * What a server refuses, and when it closes a connection: the {@code limits} block of the broker's
@@ -20,27 +19,11 @@ import java.util.Set;
  * @param maxUriBytes a longer request line answers 414 {@code uri_too_long}
  * @param maxHeaderBytes larger headers answer 431 {@code headers_too_large}
  */
-public record ServerLimits(long headerTimeoutMs, long idleTimeoutMs, long bodyTimeoutMs, int maxConnections,
-    int maxUriBytes, int maxHeaderBytes) {
+public record ServerLimits(@Range(min = 100, max = 3_600_000) long headerTimeoutMs,
+    @Range(min = 100, max = 3_600_000) long idleTimeoutMs, @Range(min = 100, max = 3_600_000) long bodyTimeoutMs,
+    @Range(min = 1, max = 1_000_000) int maxConnections, @Range(min = 256, max = 1_048_576) int maxUriBytes,
+    @Range(min = 1024, max = 1_048_576) int maxHeaderBytes) {
 
-  /** The keys of a {@code limits} block that this record reads. */
-  public static final Set<String> KEYS = Set.of("header_timeout_ms", "idle_timeout_ms", "body_timeout_ms",
-      "max_connections", "max_uri_bytes", "max_header_bytes");
-
-  /** @return the limits of a server whose config says none: docs/broker.md and docs/sidecar.md list them */
-  public static ServerLimits defaults() {
-    return new ServerLimits(10_000, 30_000, 30_000, 1024, 8192, 16_384);
-  }
-
-  /** Reads these keys of {@code limits}; the caller checks the block's keys (it may hold others). */
-  public static ServerLimits from(ConfigNode limits) {
-    ServerLimits d = defaults();
-    return new ServerLimits(
-        limits.integer("header_timeout_ms", d.headerTimeoutMs, 100, 3_600_000),
-        limits.integer("idle_timeout_ms", d.idleTimeoutMs, 100, 3_600_000),
-        limits.integer("body_timeout_ms", d.bodyTimeoutMs, 100, 3_600_000),
-        (int) limits.integer("max_connections", d.maxConnections, 1, 1_000_000),
-        (int) limits.integer("max_uri_bytes", d.maxUriBytes, 256, 1_048_576),
-        (int) limits.integer("max_header_bytes", d.maxHeaderBytes, 1024, 1_048_576));
-  }
+  /** The limits of a server whose config says none: docs/broker.md and docs/sidecar.md list them. */
+  public static final ServerLimits DEFAULTS = new ServerLimits(10_000, 30_000, 30_000, 1024, 8192, 16_384);
 }

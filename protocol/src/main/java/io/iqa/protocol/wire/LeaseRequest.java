@@ -35,7 +35,8 @@ public record LeaseRequest(String owner, String purpose, double ttlS, double wai
     @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean preempt) {
 
   /** What an owner name may be (the broker's document says the same). */
-  public static final Pattern OWNER = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+  public static final String OWNER_PATTERN = "[A-Za-z0-9._-]{1,64}";
+  public static final Pattern OWNER = Pattern.compile(OWNER_PATTERN);
   public static final String OWNER_RULE = "1 to 64 letters, digits, '.', '_' or '-'";
 
   /** A whole-device lease on any GPU for {@code owner}: ttl 60 s, no waiting, this process's pid. */

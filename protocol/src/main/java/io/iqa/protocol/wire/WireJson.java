@@ -17,18 +17,26 @@ import java.util.Map;
  */
 public final class WireJson {
 
-  public static final ObjectMapper MAPPER = JsonMapper.builder()
-      .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-      .addModule(new JavaTimeModule())
-      .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS)
+  public static final ObjectMapper MAPPER = builder()
       .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
-      .disable(DeserializationFeature.ADJUST_DATES_TO_CONTEXT_TIME_ZONE)
       .enable(DeserializationFeature.READ_UNKNOWN_ENUM_VALUES_AS_NULL)
       .build();
 
   private static final TypeReference<Map<String, Object>> MAP = new TypeReference<>() { };
 
   private WireJson() {
+  }
+
+  /**
+   * @return what every mapper of the project shares (the wire's lenient one above, the config's
+   *     strict one in {@code ConfigReader}): snake_case fields, ISO-8601 times
+   */
+  public static JsonMapper.Builder builder() {
+    return JsonMapper.builder()
+        .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+        .addModule(new JavaTimeModule())
+        .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS)
+        .disable(DeserializationFeature.ADJUST_DATES_TO_CONTEXT_TIME_ZONE);
   }
 
   /** @return {@code value} as plain maps and lists, in its wire field names (what Vert.x's JsonObject wraps) */

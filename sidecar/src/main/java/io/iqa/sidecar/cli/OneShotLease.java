@@ -32,11 +32,11 @@ record OneShotLease(LeaseClient client, Lease lease, AtomicReference<LeaseLoss> 
    * @throws IqaException when no lease came and {@code lease.required} is true
    */
   static OneShotLease take(JsonObject config, Path baseDir) {
-    SidecarOptions options = new SidecarOptions(config);
+    SidecarOptions options = SidecarOptions.read(config);
     if (!options.hasBroker() || !options.wantsGpu(ModelRegistry.check(config, baseDir))) {
       return holding(null, null);
     }
-    LeaseClient client = new LeaseClient(options.broker().getString("url"), options.broker().getString("token"), 0);
+    LeaseClient client = new LeaseClient(options.broker().url(), options.broker().token(), 0);
     try {
       Lease lease = client.acquire(options.leaseRequest().withPurpose("iqa score (one-shot)"));
       config.mergeIn(ModelRegistry.placed(config, "cuda:" + lease.gpu()));

@@ -39,7 +39,7 @@ public final class ServeCommand implements Callable<Integer> {
     SidecarOptions options;
     try {
       JsonObject json = listen.applyTo(SidecarOptions.applyEnv(SidecarConfig.read(conf), System.getenv()));
-      options = new SidecarOptions(json);
+      options = SidecarOptions.read(json);
       // The model entries too (keys, types, files), before the lease wait and the model loading.
       ModelRegistry.check(options.json(), SidecarConfig.baseDir(conf));
     } catch (ConfigException e) {

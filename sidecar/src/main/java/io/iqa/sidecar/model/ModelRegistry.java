@@ -2,8 +2,7 @@ package io.iqa.sidecar.model;
 
 import io.iqa.protocol.ScoreScale;
 import io.iqa.protocol.Sha256;
-import io.iqa.protocol.config.ConfigNode;
-import io.iqa.server.ConfigJson;
+import io.iqa.protocol.config.ConfigReader;
 import io.iqa.sidecar.model.builtin.BrisqueModel;
 import io.iqa.sidecar.model.builtin.TechnicalModels;
 import io.iqa.sidecar.model.onnx.OnnxDevice;
@@ -56,9 +55,7 @@ public final class ModelRegistry implements AutoCloseable {
    * @throws ModelConfigException naming the entry and the key
    */
   public static List<ModelEntry> check(JsonObject config, Path baseDir) {
-    ConfigNode root = ConfigJson.root(config);
-    root.integer("max_batch", DEFAULT_MAX_BATCH, 1, 256);
-    return ModelEntry.parse(root, baseDir);
+    return ModelEntry.parse(config, baseDir);
   }
 
   /**
@@ -88,7 +85,7 @@ public final class ModelRegistry implements AutoCloseable {
    */
   public static ModelRegistry load(JsonObject config, Path baseDir) {
     List<ModelEntry> entries = check(config, baseDir);
-    int maxBatch = (int) ConfigJson.root(config).integer("max_batch", DEFAULT_MAX_BATCH, 1, 256);
+    int maxBatch = ConfigReader.read(config.encode(), ModelKeys.Models.DEFAULTS).maxBatch();
     // Each model loads on a thread of its own (up to the cores): ONNX Runtime's session set-up,
     // TensorFlow's graph import and OpenCV's model files do not wait for one another.
     int threads = Math.max(1, Math.min(entries.size(), Runtime.getRuntime().availableProcessors()));

@@ -41,14 +41,14 @@ final class Lifecycle {
     this.options = options;
     this.entries = List.copyOf(entries);
     this.mode = options.gpuMode(entries);
-    JsonObject broker = options.broker();
+    LeaseOptions.BrokerAddress broker = options.broker();
     this.loop = new HolderLoop(vertx,
         new HolderRules.Settings(mode, options.leaseRequired(), options.onLeaseLost(),
             options.drainTimeoutS() * 1000, options.leaseRequest().waitS(), "sidecar"),
         new HolderLoop.Timing(options.idleReleaseS(),
             "no cache miss for idle_release_s=" + options.idleReleaseS(), options.worker().heartbeatTimeoutS(),
             options.worker().jobTimeoutS()),
-        broker == null ? null : new HolderLoop.LeaseSpec(broker.getString("url"), broker.getString("token"),
+        !options.hasBroker() ? null : new HolderLoop.LeaseSpec(broker.url(), broker.token(),
             options.leaseRequest()),
         exit);
     this.queue = new WorkQueue(options.batching().queueLimit(), loop.demand(), metrics::stage, this::sender);

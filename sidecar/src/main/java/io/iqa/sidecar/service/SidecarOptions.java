@@ -1,109 +1,90 @@
 package io.iqa.sidecar.service;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.iqa.holder.GpuMode;
 import io.iqa.holder.OnLeaseLost;
-
 import io.iqa.protocol.config.ConfigException;
-import io.iqa.protocol.config.ConfigNode;
+import io.iqa.protocol.config.ConfigReader;
+import io.iqa.protocol.config.Matches;
+import io.iqa.protocol.config.Range;
 import io.iqa.protocol.config.EnvOverrides;
 import io.iqa.protocol.wire.LeaseRequest;
-import io.iqa.server.ConfigJson;
 import io.iqa.server.Listening;
 import io.iqa.server.RequestPolicy;
 import io.iqa.server.ServerLimits;
 import io.iqa.sidecar.image.ImageDecoder;
 import io.iqa.sidecar.model.ModelEntry;
 import io.iqa.sidecar.model.ModelRegistry;
-import io.vertx.core.json.Json;
+import io.iqa.sidecar.service.LeaseOptions.BrokerAddress;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
-import java.util.regex.Pattern;
 
 /**
- * The sidecar's settings: the config file, then environment variables, then command-line flags.
- * Every key of every block is checked, with its type and range, when the options are built, so a
- * typo or a wrong type is a {@link ConfigException} naming the key before any lease or model work.
- * (The {@code models} list is checked by {@link ModelRegistry#check}, the {@code broker} and {@code
- * lease} blocks by {@code LeaseOptions}.)
+ * The sidecar's settings, one record read by {@link ConfigReader}: the config file, then
+ * environment variables, then command-line flags. Every key of every block is checked, with its
+ * type and range, when the options are read, so a typo or a wrong type is a {@link
+ * ConfigException} naming the key before any lease or model work. (The entries of the {@code
+ * models} list are checked by {@link ModelRegistry#check}.)
+ *
+ * @param device where a model runs unless its entry says: auto, cpu or cuda:N
+ * @param maxInflightBytes the cap on bytes held for requests in flight (503 overloaded beyond it);
+ *     a quarter of the JVM's heap unless told
+ * @param broker where the broker is; its url is null when no broker is configured
+ * @param idleReleaseS seconds without a cache miss after which the worker stops and the lease is released; 0: never
  */
-public final class SidecarOptions {
+public record SidecarOptions(List<ObjectNode> models,
+    @Matches(value = "auto|cpu|cuda:\\d{1,2}", what = "auto, cpu or cuda:N") String device,
+    @Range(min = 1, max = 256) int maxBatch,
+    // One body is held in one array while it is hashed and decoded: at most 1 GiB (2^31 wrapped).
+    @Range(min = 1024, max = 1L << 30) long maxImageBytes, @Range(min = 1, max = 1L << 34) long maxImagePixels,
+    String host, @Range(min = 0, max = 65535) int port, @Range(min = 1024, max = 1L << 30) long maxBodyBytes,
+    @Range(min = 1L << 20, max = 1L << 40) long maxInflightBytes, CacheOptions cache, BatchingOptions batching,
+    List<Path> allowedRoots, BrokerAddress broker, OnLeaseLost onLeaseLost,
+    @Range(min = 0, max = 3600) long drainTimeoutS, @Range(min = 0, max = 365L * 24 * 3600) long idleShutdownS,
+    @Range(min = 0, max = 365L * 24 * 3600) long idleReleaseS, Auth auth, LeaseOptions lease, ServerLimits limits,
+    WorkerOptions worker, List<String> allowedHosts, List<String> allowedOrigins) {
 
   public static final String DEFAULT_HOST = "127.0.0.1";
   public static final int DEFAULT_PORT = 8471;
   /** Environment variables that override the config: IQA_SIDECAR_KEY or IQA_SIDECAR_BLOCK_KEY. */
   public static final String ENV_PREFIX = "IQA_SIDECAR_";
 
-  private static final Set<String> BLOCKS = Set.of("cache", "batching", "broker", "lease", "auth", "limits", "worker");
-  private static final Set<String> KEYS = Set.of("models", "device", "max_batch", "max_image_bytes",
-      "max_image_pixels", "host", "port", "max_body_bytes", "max_inflight_bytes", "cache", "batching", "allowed_roots",
-      "broker", "on_lease_lost", "drain_timeout_s", "idle_shutdown_s", "idle_release_s", "auth", "lease", "limits",
-      "worker", "allowed_hosts", "allowed_origins");
+  /** What a config that says nothing gets; docs/sidecar.md lists the same. */
+  static final SidecarOptions DEFAULTS = new SidecarOptions(List.of(), "auto", ModelRegistry.DEFAULT_MAX_BATCH,
+      ImageDecoder.DEFAULT_MAX_BYTES, ImageDecoder.DEFAULT_MAX_PIXELS, DEFAULT_HOST, DEFAULT_PORT,
+      ImageDecoder.DEFAULT_MAX_BYTES, Math.max(64L << 20, Runtime.getRuntime().maxMemory() / 4), CacheOptions.DEFAULTS,
+      BatchingOptions.DEFAULTS, List.of(), new BrokerAddress(null, null), OnLeaseLost.IDLE, 30, 0, 300,
+      new Auth(null), LeaseOptions.DEFAULTS, ServerLimits.DEFAULTS, WorkerOptions.DEFAULTS, List.of(), List.of());
 
-  private final JsonObject json;
-  private final String host;
-  private final int port;
-  private final long maxBodyBytes;
-  private final long maxImageBytes;
-  private final long maxImagePixels;
-  private final long maxInflightBytes;
-  private final CacheOptions cache;
-  private final BatchingOptions batching;
-  private final List<Path> allowedRoots = new ArrayList<>();
-  private final LeaseOptions lease;
-  private final OnLeaseLost onLeaseLost;
-  private final long idleReleaseS;
-  private final WorkerOptions worker;
-  private final long drainTimeoutS;
-  private final long idleShutdownS;
-  private final String adminTokenSha256;
-  private final ServerLimits limits;
-  private final RequestPolicy requestPolicy;
-
-  /** @throws ConfigException naming the key, for any unknown key, wrong type or out-of-range value */
-  public SidecarOptions(JsonObject json) {
-    this.json = json;
-    ConfigNode c = ConfigJson.root(json).known(KEYS);
-    host = c.string("host", DEFAULT_HOST);
-    port = (int) c.integer("port", DEFAULT_PORT, 0, 65535);
-    c.string("device", "auto", Pattern.compile("auto|cpu|cuda:\\d{1,2}"), "auto, cpu or cuda:N");
-    c.integer("max_batch", ModelRegistry.DEFAULT_MAX_BATCH, 1, 256);
-    // One body is held in one array while it is hashed and decoded: at most 1 GiB (2^31 wrapped).
-    maxBodyBytes = c.integer("max_body_bytes", ImageDecoder.DEFAULT_MAX_BYTES, 1024, 1L << 30);
-    maxImageBytes = c.integer("max_image_bytes", ImageDecoder.DEFAULT_MAX_BYTES, 1024, 1L << 30);
-    maxImagePixels = c.integer("max_image_pixels", ImageDecoder.DEFAULT_MAX_PIXELS, 1, 1L << 34);
-    maxInflightBytes = c.integer("max_inflight_bytes", defaultInflightBytes(), 1L << 20, 1L << 40);
-    cache = CacheOptions.parse(c.block("cache"));
-    batching = BatchingOptions.parse(c.block("batching"));
-    for (String r : c.strings("allowed_roots", List.of())) {
-      Path root = Path.of(r);
-      if (!root.isAbsolute()) {
-        throw new ConfigException("allowed_roots entries must be absolute paths, not '" + r + "'");
-      }
-      allowedRoots.add(root);
-    }
-    lease = LeaseOptions.parse(c);
-    onLeaseLost = OnLeaseLost.valueOf(c.choice("on_lease_lost", "idle", Set.of("idle", "cpu", "exit"))
-        .toUpperCase(Locale.ROOT));
-    idleReleaseS = c.integer("idle_release_s", 300, 0, 365L * 24 * 3600);
-    worker = WorkerOptions.parse(c.block("worker"));
-    drainTimeoutS = c.integer("drain_timeout_s", 30, 0, 3600);
-    idleShutdownS = c.integer("idle_shutdown_s", 0, 0, 365L * 24 * 3600);
-    adminTokenSha256 = c.block("auth").known(Set.of("admin_token_sha256"))
-        .string("admin_token_sha256", null, Pattern.compile("[0-9a-fA-F]{64}"), "64 hex digits (sha256sum of the token)");
-    limits = ServerLimits.from(c.block("limits").known(ServerLimits.KEYS));
-    requestPolicy = RequestPolicy.from(c);
+  /** The {@code auth} block: SHA-256 of the admin bearer token, or null when auth is off. */
+  public record Auth(@Matches(value = "[0-9a-fA-F]{64}", what = "64 hex digits (sha256sum of the token)")
+      String adminTokenSha256) {
   }
 
-  /** A quarter of the JVM's heap: what a burst of large uploads may hold before 503 {@code overloaded}. */
-  private static long defaultInflightBytes() {
-    return Math.max(64L << 20, Runtime.getRuntime().maxMemory() / 4);
+  public SidecarOptions {
+    for (Path root : allowedRoots) {
+      if (!root.isAbsolute()) {
+        throw new ConfigException("allowed_roots entries must be absolute paths, not '" + root + "'");
+      }
+    }
+    RequestPolicy.of(allowedHosts, allowedOrigins);
+  }
+
+  /** @throws ConfigException naming the key, for any unknown key, wrong type or out-of-range value */
+  public static SidecarOptions read(JsonObject json) {
+    if (json.getValue("broker") instanceof JsonObject b) {
+      for (String key : ConfigReader.toTree(LeaseOptions.DEFAULTS).properties().stream().map(Map.Entry::getKey)
+          .toList()) {
+        if (b.containsKey(key)) {
+          throw new ConfigException("broker." + key + " is now lease." + key + ": the broker block says where the "
+              + "broker is (url, token), the lease block what to ask it for");
+        }
+      }
+    }
+    return ConfigReader.read(json.encode(), DEFAULTS);
   }
 
   /**
@@ -113,68 +94,22 @@ public final class SidecarOptions {
    * matches no key is refused.
    */
   public static JsonObject applyEnv(JsonObject json, Map<String, String> env) {
-    Set<String> plain = new HashSet<>(KEYS);
-    plain.removeAll(BLOCKS);
-    return new JsonObject(EnvOverrides.apply(ConfigJson.plain(json), ENV_PREFIX, env, plain, BLOCKS, Json::decodeValue));
+    return new JsonObject(EnvOverrides.apply(json.encode(), ENV_PREFIX, env, SidecarOptions.class).toString());
   }
 
-  /** The whole config (the model registry reads its {@code models}, {@code device}, {@code max_batch}). */
+  /** The whole config, every default filled in (the model registry reads its {@code models}, {@code device}, {@code max_batch}). */
   public JsonObject json() {
-    return json;
+    return new JsonObject(ConfigReader.toTree(this).toString());
   }
 
-  public String host() {
-    return host;
-  }
-
-  public int port() {
-    return port;
-  }
-
-  public long maxBodyBytes() {
-    return maxBodyBytes;
-  }
-
-  public long maxImageBytes() {
-    return maxImageBytes;
-  }
-
-  public long maxImagePixels() {
-    return maxImagePixels;
-  }
-
-  /** @return the cap on bytes held for requests in flight (503 overloaded beyond it) */
-  public long maxInflightBytes() {
-    return maxInflightBytes;
-  }
-
-  /** @return the {@code cache} block */
-  public CacheOptions cache() {
-    return cache;
-  }
-
-  /** @return the {@code batching} block */
-  public BatchingOptions batching() {
-    return batching;
-  }
-
-  public List<Path> allowedRoots() {
-    return allowedRoots;
-  }
-
-  /** @return {@code url} and {@code token} of the broker block, or null when no broker is configured */
-  public JsonObject broker() {
-    return lease.broker();
-  }
-
-  /** @return whether a broker is configured to lease GPUs from */
   /** @return how this sidecar guards the GPU, given its models */
   public GpuMode gpuMode(List<ModelEntry> entries) {
     return !hasBroker() ? GpuMode.UNGUARDED : wantsGpu(entries) || leaseRequired() ? GpuMode.LEASED : GpuMode.CPU_ONLY;
   }
 
+  /** @return whether a broker is configured to lease GPUs from */
   public boolean hasBroker() {
-    return lease.broker() != null;
+    return broker.url() != null;
   }
 
   /** The lease request the {@code lease} block describes, for this process ({@code yield} included). */
@@ -203,40 +138,18 @@ public final class SidecarOptions {
     return lease.required() != null ? lease.required() : nvidiaVisible();
   }
 
-  public OnLeaseLost onLeaseLost() {
-    return onLeaseLost;
-  }
-
   /** @return lease.yield: give the GPU back when a request of equal or higher priority waits for it */
   public boolean leaseYield() {
     return lease.yieldable();
   }
 
-  /** @return seconds without a cache miss after which the worker stops and the lease is released; 0: never */
-  public long idleReleaseS() {
-    return idleReleaseS;
-  }
-
-  /** @return the {@code worker} block */
-  public WorkerOptions worker() {
-    return worker;
-  }
-
-  public long drainTimeoutS() {
-    return drainTimeoutS;
-  }
-
-  public long idleShutdownS() {
-    return idleShutdownS;
-  }
-
   /** @return SHA-256 of the admin bearer token, or null when auth is off */
   public String adminTokenSha256() {
-    return adminTokenSha256;
+    return auth.adminTokenSha256();
   }
 
   /** @return where it listens, its HTTP limits (the {@code limits} block), which requests it takes at all */
   public Listening listening() {
-    return new Listening(host, port, limits, requestPolicy);
+    return new Listening(host, port, limits, RequestPolicy.of(allowedHosts, allowedOrigins));
   }
 }

@@ -58,7 +58,7 @@ final class WorkerSlot implements Upstream {
     this.lease = lease;
     entries.forEach(e -> models.put(e.name(), null));
     runtimes = NativeRuntimes.needed(entries);
-    archive = WorkerClassArchive.of(options.worker().classArchiveDir(), options.worker().jvmArgs());
+    archive = WorkerClassArchive.of(options.worker().archiveDir(), options.worker().jvmArgs());
     training = new ArchiveTraining(vertx, archive, () -> !running.isEmpty(), tmp -> new WorkerLaunch(
         init(Placement.CPU), this::warmupImage, Lease.noGpuEnv(), options.worker().jvmArgs(),
         options.worker().startTimeoutS() * 1000, tmp, runtimes));

@@ -54,7 +54,7 @@ class SharedCacheTest {
         .put("models", new JsonArray().add(new JsonObject().put("name", "tech_sharpness").put("backend", "builtin")))
         .put("cache", new JsonObject().put("redis_url", redisUrl));
     Vertx vertx = Vertx.vertx();
-    SidecarVerticle v = new SidecarVerticle(new SidecarOptions(config), dir);
+    SidecarVerticle v = new SidecarVerticle(SidecarOptions.read(config), dir);
     SidecarServiceTest.await(vertx.deployVerticle(v));
     return new Sidecar(vertx, v, vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1")
         .setDefaultPort(v.actualPort())));

@@ -30,7 +30,7 @@ class SidecarOpenApiTest {
     OpenApiContract api = OpenApiContract.load("io/iqa/sidecar/openapi.json");
     Vertx vertx = Vertx.vertx();
     try {
-      SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
+      SidecarVerticle sidecar = new SidecarVerticle(SidecarOptions.read(new JsonObject().put("port", 0)
           .put("auth", new JsonObject().put("admin_token_sha256", Sha256.hex("admin-secret")))
           .put("models", new JsonArray().add(new JsonObject().put("name", "tech_sharpness").put("backend", "builtin")))),
           dir);
@@ -64,7 +64,7 @@ class SidecarOpenApiTest {
   void aJsonBodyTheDocumentRefusesIsA400NamingTheField() throws Exception {
     Vertx vertx = Vertx.vertx();
     try {
-      SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
+      SidecarVerticle sidecar = new SidecarVerticle(SidecarOptions.read(new JsonObject().put("port", 0)
           .put("allowed_roots", new JsonArray().add(dir.toString()))
           .put("models", new JsonArray().add(new JsonObject().put("name", "tech_sharpness").put("backend", "builtin")))),
           dir);

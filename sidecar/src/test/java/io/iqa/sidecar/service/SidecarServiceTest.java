@@ -51,7 +51,7 @@ class SidecarServiceTest {
     }
     JsonObject config = new JsonObject().put("models", models).put("device", "cpu").put("port", 0).mergeIn(extra);
     vertx = Vertx.vertx();
-    sidecar = new SidecarVerticle(new SidecarOptions(config), dir);
+    sidecar = new SidecarVerticle(SidecarOptions.read(config), dir);
     await(vertx.deployVerticle(sidecar));
     http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(sidecar.actualPort()),
         new PoolOptions().setHttp1MaxSize(32));

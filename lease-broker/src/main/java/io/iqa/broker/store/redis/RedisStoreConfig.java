@@ -1,34 +1,29 @@
 package io.iqa.broker.store.redis;
 
-import io.iqa.protocol.config.ConfigNode;
-import java.util.Set;
-import java.util.regex.Pattern;
+import io.iqa.protocol.config.Matches;
+import io.iqa.protocol.config.Range;
+import io.iqa.protocol.wire.WireEnum;
 
 /**
- * The broker's {@code store} block for the Redis store ({@code "type": "redis"}).
+ * The broker's {@code store} block; every key but {@code type} is the Redis store's.
  *
  * @param keyPrefix the prefix of every key: brokers sharing one Redis and one prefix share one lease state
  * @param poolSize connections to Redis
  * @param commandTimeoutMs how long one call may take before the broker answers 503 {@code store_unavailable}
  */
-public record RedisStoreConfig(String url, String keyPrefix, int poolSize, long commandTimeoutMs) {
+public record RedisStoreConfig(Type type,
+    @Matches(value = "(redis|rediss|unix)://.*", what = "a redis:// URL") String url, String keyPrefix,
+    @Range(min = 1, max = 1024) int poolSize, @Range(min = 100, max = 600_000) long commandTimeoutMs) {
+
+  /** Where the lease state is kept: this process's memory (and its state file), or Redis. */
+  public enum Type implements WireEnum { MEMORY, REDIS }
 
   public static final String DEFAULT_URL = "redis://127.0.0.1:6379/0";
-  static final Set<String> KEYS = Set.of("type", "url", "key_prefix", "pool_size", "command_timeout_ms");
+  /** The memory store, and the Redis store's defaults should the type be redis. */
+  public static final RedisStoreConfig DEFAULTS = new RedisStoreConfig(Type.MEMORY, DEFAULT_URL, "gpu-lease:", 16, 3000);
 
-  /** The defaults but for {@code url} and {@code keyPrefix}. */
+  /** The Redis store with the defaults but for {@code url} and {@code keyPrefix}. */
   public static RedisStoreConfig at(String url, String keyPrefix) {
-    return new RedisStoreConfig(url, keyPrefix, 16, 3000);
-  }
-
-  /** Reads a {@code store} block whose type is redis, every key checked. */
-  public static RedisStoreConfig parse(ConfigNode store) {
-    store.known(KEYS);
-    RedisStoreConfig d = at(DEFAULT_URL, "gpu-lease:");
-    return new RedisStoreConfig(
-        store.string("url", d.url, Pattern.compile("(redis|rediss|unix)://.*"), "a redis:// URL"),
-        store.string("key_prefix", d.keyPrefix),
-        (int) store.integer("pool_size", d.poolSize, 1, 1024),
-        store.integer("command_timeout_ms", d.commandTimeoutMs, 100, 600_000));
+    return new RedisStoreConfig(Type.REDIS, url, keyPrefix, DEFAULTS.poolSize, DEFAULTS.commandTimeoutMs);
   }
 }

@@ -15,7 +15,7 @@ public record TfModelSpec(String name, Kind kind, Path dir, String tag, String s
     String outputName, String device, boolean allowGrowth, double memoryFraction) {
 
   /** The two model families and their published signatures. */
-  public enum Kind {
+  public enum Kind implements io.iqa.protocol.wire.WireEnum {
     NIMA("image_quality", "input_image", "quality_prediction"),
     MUSIQ("serving_default", "image_bytes_tensor", "output_0");
 

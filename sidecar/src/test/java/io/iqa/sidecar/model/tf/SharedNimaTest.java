@@ -88,7 +88,7 @@ class SharedNimaTest {
     assumeTrue(export != null, "../shared/models/nima-mobilenet-random is not here");
     Vertx vertx = Vertx.vertx();
     try {
-      SidecarVerticle sidecar = new SidecarVerticle(new SidecarOptions(new JsonObject().put("port", 0)
+      SidecarVerticle sidecar = new SidecarVerticle(SidecarOptions.read(new JsonObject().put("port", 0)
           .put("device", "cpu").put("models", new JsonArray().add(new JsonObject().put("name", "nima_aesthetic")
               .put("backend", "tensorflow").put("kind", "nima").put("dir", export.toString())))), dir);
       vertx.deployVerticle(sidecar).await(120, TimeUnit.SECONDS);

@@ -1,0 +1,58 @@
+package io.iqa.client;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.iqa.protocol.config.ConfigException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ClientConfigTest {
+
+  @TempDir
+  Path dir;
+
+  @Test
+  void theFileThenTheEnvironmentThenTheCommandLine() throws Exception {
+    Path conf = dir.resolve("client.json");
+    Files.writeString(conf, "{\"concurrency\": 2, \"owner\": \"nightly\", \"cache\": {\"max_entries\": 10}}");
+    ClientConfig c = ClientConfig.load(conf, Map.of("IQA_CLIENT_CONCURRENCY", "3", "GPU_LEASE_URL", "http://b:8470",
+        "IQA_CLIENT_FALLBACK_LEASE_WAIT_S", "5"), Map.of("sidecar_url", "http://s:8471"));
+    assertEquals(3, c.concurrency(), "the environment over the file");
+    assertEquals("http://b:8470", c.brokerUrl());
+    assertEquals("http://s:8471", c.sidecarUrl());
+    assertEquals(10, c.cache().maxEntries(), "a block's other keys keep the file's value");
+    assertEquals(5, c.fallback().leaseWaitS());
+    assertEquals(600, c.fallback().timeoutS(), "and a key nobody gives keeps its default");
+    assertEquals("nightly", c.fallback().owner(), "the fallback's lease is taken in the client's name");
+    assertEquals("iqa-client", ClientConfig.load(null, Map.of()).fallback().owner());
+    assertFalse(ClientConfig.load(null, Map.of("IQA_CLIENT_FALLBACK_ENABLED", "false")).fallback().enabled());
+  }
+
+  @Test
+  void mistakesNameTheKey() throws Exception {
+    refused(Map.of("IQA_CLIENT_SIDECARURL", "x"), "IQA_CLIENT_SIDECARURL names no config key");
+    refused(Map.of("IQA_CLIENT_CONCURRENCY", "0"), "concurrency must be between 1 and 256, not 0");
+    refused(Map.of("IQA_CLIENT_SIDECAR_URL", "127.0.0.1:8471"),
+        "sidecar_url must be an http:// URL, not \"127.0.0.1:8471\"");
+    refused(Map.of("IQA_CLIENT_FALLBACK_ON_NO_LEASE", "wait"),
+        "fallback.on_no_lease must be one of 'cpu', 'fail', not \"wait\"");
+    refused(Map.of("IQA_CLIENT_FALLBACK_COMMAND", "[\"docker\", \"run\", \"{cidfile}\"]"),
+        "fallback.command needs a {file} argument");
+    refused(Map.of("IQA_CLIENT_FALLBACK_IMAGES", "x"), "unknown config key 'fallback.images' (fallback takes: ");
+    Path broken = dir.resolve("broken.json");
+    Files.writeString(broken, "{ not json");
+    ConfigException e = assertThrows(ConfigException.class, () -> ClientConfig.load(broken, Map.of()));
+    assertTrue(e.getMessage().startsWith("cannot read client config " + broken), e.getMessage());
+  }
+
+  private static void refused(Map<String, String> env, String message) {
+    ConfigException e = assertThrows(ConfigException.class, () -> ClientConfig.load(null, env));
+    assertTrue(e.getMessage().startsWith(message), "'" + e.getMessage() + "' does not start with '" + message + "'");
+  }
+}

@@ -1,0 +1,18 @@
+package io.iqa.protocol.config;
+
+import static java.lang.annotation.ElementType.FIELD;
+import static java.lang.annotation.ElementType.PARAMETER;
+import static java.lang.annotation.ElementType.RECORD_COMPONENT;
+import static java.lang.annotation.RetentionPolicy.RUNTIME;
+
+import java.lang.annotation.Retention;
+import java.lang.annotation.Target;
+
+/** A config value's range, ends included; a whole-number component is compared as a whole number. Checked by {@link ConfigReader} once the record is read. */
+@Retention(RUNTIME)
+@Target({RECORD_COMPONENT, FIELD, PARAMETER})
+public @interface Range {
+  double min();
+
+  double max();
+}

@@ -1,0 +1,16 @@
+package io.iqa.protocol.config;
+
+import static java.lang.annotation.ElementType.FIELD;
+import static java.lang.annotation.ElementType.PARAMETER;
+import static java.lang.annotation.ElementType.RECORD_COMPONENT;
+import static java.lang.annotation.RetentionPolicy.RUNTIME;
+
+import java.lang.annotation.Retention;
+import java.lang.annotation.Target;
+
+/** A config key that must be given; {@code value} is a hint said after "is required: ". Checked by {@link ConfigReader} once the record is read. */
+@Retention(RUNTIME)
+@Target({RECORD_COMPONENT, FIELD, PARAMETER})
+public @interface Required {
+  String value() default "";
+}

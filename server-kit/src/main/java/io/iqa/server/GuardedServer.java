@@ -143,7 +143,7 @@ public final class GuardedServer {
     HttpError refused = at.policy().check(req, at.host());
     if (refused != null) {
       LOG.warn("refused {} {}: {}", req.method(), Text.printable(req.path(), 200), refused.getMessage());
-      if (refused.code() == ErrorCode.METHOD_NOT_ALLOWED) {
+      if (refused.refusal().code() == ErrorCode.METHOD_NOT_ALLOWED) {
         req.response().putHeader("Allow", RequestPolicy.ALLOW);
       }
       if (hasBody(req)) {

@@ -9,10 +9,19 @@ import io.vertx.core.json.JsonObject;
  */
 public final class HttpError extends RuntimeException {
 
-  private final int status;
-  private final ErrorCode code;
+  /**
+   * What the error says: the HTTP status, the v1 code, the message and {@code Retry-After} (or
+   * null); also what the sidecar's worker sends for an image it refused.
+   */
+  public record Refusal(int status, ErrorCode code, String message, Integer retryAfterS) {
+    /** A code a newer peer sent that this one does not know is {@code internal}. */
+    public Refusal {
+      code = code == null ? ErrorCode.INTERNAL : code;
+    }
+  }
+
+  private final Refusal refusal;
   private final JsonObject extra;
-  private final Integer retryAfterS;
 
   /** With the code's usual status. */
   public HttpError(ErrorCode code, String message) {
@@ -30,11 +39,13 @@ public final class HttpError extends RuntimeException {
 
   /** @param retryAfterS sent as {@code Retry-After} (503 overloaded), or null */
   public HttpError(int status, ErrorCode code, String message, JsonObject extra, Integer retryAfterS) {
-    super(message, null, false, false);
-    this.status = status;
-    this.code = code;
+    this(new Refusal(status, code, message, retryAfterS), extra);
+  }
+
+  public HttpError(Refusal refusal, JsonObject extra) {
+    super(refusal.message(), null, false, false);
+    this.refusal = refusal;
     this.extra = extra;
-    this.retryAfterS = retryAfterS;
   }
 
   public static HttpError badRequest(String message) {
@@ -46,20 +57,12 @@ public final class HttpError extends RuntimeException {
     return new HttpError(503, ErrorCode.OVERLOADED, message, null, retryAfterS);
   }
 
-  public int status() {
-    return status;
-  }
-
-  public ErrorCode code() {
-    return code;
-  }
-
-  public Integer retryAfterS() {
-    return retryAfterS;
+  public Refusal refusal() {
+    return refusal;
   }
 
   public JsonObject body() {
-    JsonObject body = new JsonObject().put("error", code.wireName()).put("message", getMessage());
+    JsonObject body = new JsonObject().put("error", refusal.code().wireName()).put("message", getMessage());
     if (extra != null) {
       body.mergeIn(extra);
     }

@@ -23,9 +23,9 @@ public final class Json {
 
   /** Sends {@code e} as JSON (with {@code Retry-After} when it has one). */
   public static void send(HttpServerResponse response, HttpError e) {
-    if (e.retryAfterS() != null && !response.headWritten()) {
-      response.putHeader("Retry-After", Integer.toString(e.retryAfterS()));
+    if (e.refusal().retryAfterS() != null && !response.headWritten()) {
+      response.putHeader("Retry-After", Integer.toString(e.refusal().retryAfterS()));
     }
-    send(response, e.status(), e.body());
+    send(response, e.refusal().status(), e.body());
   }
 }

@@ -82,7 +82,7 @@ class OpenApiRequestsTest {
   void aJsonBodyTheRouteReadsItselfIsCheckedTheSameWay() {
     assertEquals("ok", contract.jsonCheck("thing").apply(Buffer.buffer("{\"name\":\"ok\"}")).path("name").asText());
     HttpError refused = assertThrows(HttpError.class, () -> contract.jsonCheck("thing").apply(Buffer.buffer("{\"n\":2}")));
-    assertEquals(400, refused.status());
+    assertEquals(400, refused.refusal().status());
     assertEquals("name is required", refused.getMessage());
     assertThrows(IllegalArgumentException.class, () -> contract.check("nothing", null), "an operation the document lacks");
   }

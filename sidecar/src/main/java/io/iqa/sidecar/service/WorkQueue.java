@@ -1,7 +1,7 @@
 package io.iqa.sidecar.service;
 
 import io.iqa.holder.Pending;
-import io.iqa.protocol.wire.ErrorCode;
+import io.iqa.protocol.wire.WireJson;
 import io.iqa.server.HttpError;
 import io.iqa.sidecar.model.Score;
 import io.iqa.sidecar.worker.Frame;
@@ -16,7 +16,6 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.function.Consumer;
 import java.util.function.IntFunction;
 
@@ -155,8 +154,7 @@ final class WorkQueue implements Pending {
       if (e == null) {
         p.complete(new Score(r.getDouble("value"), r.getDouble("std")));
       } else {
-        p.fail(new HttpError(e.getInteger("status"), Objects.requireNonNullElse(ErrorCode.fromWire(e.getString("code")), ErrorCode.INTERNAL), e.getString("message"), null,
-            e.getInteger("retry_after_s")));
+        p.fail(new HttpError(WireJson.fromMap(e.getMap(), HttpError.Refusal.class), null));
       }
     }
     if (job.models.size() == job.handedBack.size()) {

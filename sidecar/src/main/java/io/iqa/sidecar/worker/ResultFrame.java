@@ -1,6 +1,7 @@
 package io.iqa.sidecar.worker;
 
 import io.iqa.protocol.wire.ErrorCode;
+import io.iqa.protocol.wire.WireJson;
 import io.iqa.server.HttpError;
 import io.iqa.sidecar.image.ImageDecodeException;
 import io.iqa.sidecar.model.Score;
@@ -37,15 +38,12 @@ final class ResultFrame {
       }
     } else if (error instanceof HandBack) {
       r.put("hand_back", true);
-    } else if (error instanceof ImageDecodeException de) {
-      r.put("error", new JsonObject().put("status", de.errorCode().status()).put("code", de.errorCode().wireName())
-          .put("message", de.getMessage()));
-    } else if (error instanceof HttpError he) {
-      r.put("error", new JsonObject().put("status", he.status()).put("code", he.code().wireName())
-          .put("message", he.getMessage()).put("retry_after_s", he.retryAfterS()));
     } else {
-      r.put("error", new JsonObject().put("status", 500).put("code", ErrorCode.MODEL_FAILED.wireName())
-          .put("message", model + " failed: " + error));
+      HttpError.Refusal refused = error instanceof HttpError he ? he.refusal()
+          : error instanceof ImageDecodeException de
+              ? new HttpError.Refusal(de.errorCode().status(), de.errorCode(), de.getMessage(), null)
+              : new HttpError.Refusal(500, ErrorCode.MODEL_FAILED, model + " failed: " + error, null);
+      r.put("error", new JsonObject(WireJson.toMap(refused)));
     }
     return Frame.of(Frame.Type.RESULT, r);
   }

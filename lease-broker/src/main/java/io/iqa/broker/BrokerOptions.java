@@ -18,9 +18,17 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Broker configuration, one record read by {@link ConfigReader}. Built from JSON ({@code conf/broker.json}), then environment variables,
- * then command-line flags, each overriding the one before. Unknown keys are refused so that a typo
- * does not silently fall back to a default.
+ * Broker configuration, one record read by {@link ConfigReader}. Built from JSON ({@code
+ * conf/broker.json}), then environment variables, then command-line flags, each overriding the one
+ * before. Unknown keys are refused so that a typo does not silently fall back to a default.
+ *
+ * @param gpus the devices to arbitrate, or null to detect them with nvidia-smi
+ * @param store the {@code store} block: memory (the default) or Redis
+ * @param stateFile the memory store's state file, or null (state kept in this process only)
+ * @param recoveryGraceS how long a broker that starts without its lease state grants nothing;
+ *     null: max_ttl_s ({@link #recoveryGraceMs})
+ * @param observeIntervalMs how often the observer samples nvidia-smi; 0: never
+ * @param nvidiaSmi the nvidia-smi to run: a name looked up on the PATH, or a path
  */
 public record BrokerOptions(String host, @Range(min = 0, max = 65535) int port, List<GpuDevice> gpus,
     @Range(min = 1, max = 86_400 * 7) double defaultTtlS, @Range(min = 1, max = 86_400 * 7) double maxTtlS,
@@ -57,15 +65,7 @@ public record BrokerOptions(String host, @Range(min = 0, max = 65535) int port, 
       Map.entry("GPU_LEASE_ALLOWED_HOSTS", "allowed_hosts"),
       Map.entry("GPU_LEASE_ALLOWED_ORIGINS", "allowed_origins"));
 
-  /**
-   * @param gpus the devices to arbitrate, or null to detect them with nvidia-smi
-   * @param store the {@code store} block: memory (the default) or Redis
-   * @param stateFile the memory store's state file, or null (state kept in this process only)
-   * @param recoveryGraceS how long a broker that starts without its lease state grants nothing;
-   *     null: max_ttl_s ({@link #recoveryGraceMs})
-   * @param observeIntervalMs how often the observer samples nvidia-smi; 0: never
-   * @param nvidiaSmi the nvidia-smi to run: a name looked up on the PATH, or a path
-   */
+  /** The rules between keys. */
   public BrokerOptions {
     if (defaultTtlS > maxTtlS) {
       throw new ConfigException("default_ttl_s (" + defaultTtlS + ") must not exceed max_ttl_s (" + maxTtlS + ")");

@@ -13,6 +13,7 @@ import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
 import com.fasterxml.jackson.databind.type.LogicalType;
 import com.fasterxml.jackson.databind.exc.InvalidTypeIdException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
+import com.fasterxml.jackson.databind.exc.ValueInstantiationException;
 import com.fasterxml.jackson.databind.node.NullNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.iqa.protocol.Text;
@@ -100,6 +101,10 @@ public final class ConfigReader {
           throw new ConfigException(ConfigRefusal.prefix(e.getPath()) + own.getMessage(), own);
         }
       }
+      if (e instanceof ValueInstantiationException && e.getCause() != null) {
+        String at = ConfigRefusal.path(e.getPath());
+        throw new ConfigException((at.isEmpty() ? "the config" : at) + " cannot be used: " + e.getCause(), e);
+      }
       throw ConfigRefusal.mismatch(type, input, e, MAPPER);
     } catch (JsonProcessingException e) {
       throw new ConfigException("the config cannot be read: " + e.getOriginalMessage(), e);
@@ -163,6 +168,9 @@ public final class ConfigReader {
       }
       if (v instanceof List<?> list) {
         for (int i = 0; i < list.size(); i++) {
+          if (list.get(i) == null) {
+            throw new ConfigException(name + "[" + i + "] must not be null");
+          }
           check(name + "[" + i + "].", list.get(i), g == null ? null : g.get(i));
         }
       }

@@ -2,6 +2,7 @@ package io.iqa.protocol.config;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.iqa.protocol.config.Matches;
 import io.iqa.protocol.config.Range;
@@ -17,6 +18,12 @@ class ConfigReaderTest {
 
   record Token(@Required("sha256sum of the token") @Matches(value = "[0-9a-f]{64}", what = "64 hex digits") String sha,
       List<String> owners) {
+  }
+
+  record Strict(List<String> names) {
+    Strict {
+      names = List.copyOf(names);
+    }
   }
 
   record Root(@Range(min = 0, max = 65535) int port, @Range(min = 1, max = 86_400) double ttlS, String host,
@@ -63,7 +70,17 @@ class ConfigReaderTest {
         "tokens[0].owners must be a list of strings, not \"x\" (a string)");
     refused("{\"port\": 1, \"ttl_s\": 5000}", "ttl_s (5000.0) is too long for port 1");
     refused("[1]", "the config must be an object, not a list");
+    refused("{\"tokens\": [null]}", "tokens[0] must not be null");
+    refused("{\"tokens\": [{\"sha\": \"" + "a".repeat(64) + "\", \"owners\": [\"a\", null]}]}",
+        "tokens[0].owners[1] must not be null");
+    refused("{\"port\": 80, \"port \": 81}", "unknown config key 'port '");
     refused("{\"port\": 18446744073709551617}", "port must be");
+  }
+
+  @Test
+  void aConstructorThatFailsOtherwiseIsStillNamed() {
+    ConfigException e = assertThrows(ConfigException.class, () -> ConfigReader.read("{}", Strict.class));
+    assertTrue(e.getMessage().startsWith("the config cannot be used: java.lang.NullPointerException"), e.getMessage());
   }
 
   private static void refused(String json, String message) {

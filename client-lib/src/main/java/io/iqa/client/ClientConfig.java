@@ -22,14 +22,15 @@ import java.util.Map;
  * one config reader: every key of every block and every type is checked when the config is
  * loaded, and a mistake is a {@link ConfigException} naming the key.
  */
-public record ClientConfig(@Matches(value = URL, what = "an http:// URL") String sidecarUrl,
-    @Matches(value = URL, what = "an http:// URL") String brokerUrl, String token, String brokerToken,
+public record ClientConfig(@Matches(value = Matches.HTTP_URL, what = Matches.HTTP_URL_RULE) String sidecarUrl,
+    @Matches(value = Matches.HTTP_URL, what = Matches.HTTP_URL_RULE) String brokerUrl,
+    @Matches(value = Matches.TOKEN, what = Matches.TOKEN_RULE) String token,
+    @Matches(value = Matches.TOKEN, what = Matches.TOKEN_RULE) String brokerToken,
     List<String> models, @Range(min = 1, max = 256) int concurrency, @Range(min = 0.1, max = 86_400) double timeoutS,
     @Matches(value = LeaseRequest.OWNER_PATTERN, what = LeaseRequest.OWNER_RULE) String owner,
     @Range(min = 0, max = 86_400 * 7) double selfLeaseMaxAgeS, Cache cache, ContainerFallback.Settings fallback) {
 
   private static final String ENV_PREFIX = "IQA_CLIENT_";
-  private static final String URL = "https?://.+";
   private static final ClientConfig DEFAULTS = new ClientConfig("http://127.0.0.1:8471", "http://127.0.0.1:8470", null,
       null, List.of(), 4, 120, "iqa-client", LeaseClient.DEFAULT_SELF_LEASE_MAX_AGE_S, new Cache(100_000, null),
       ContainerFallback.Settings.defaults());
@@ -68,7 +69,7 @@ public record ClientConfig(@Matches(value = URL, what = "an http:// URL") String
     // The fallback's lease is the client's owner's unless its block names another.
     if (json.hasNonNull("owner") && json.get("fallback") instanceof ObjectNode fallback && !fallback.hasNonNull("owner")) {
       fallback.set("owner", json.get("owner"));
-    } else if (json.hasNonNull("owner") && !json.has("fallback")) {
+    } else if (json.hasNonNull("owner") && !json.hasNonNull("fallback")) {
       json.putObject("fallback").set("owner", json.get("owner"));
     }
     return ConfigReader.read(json, DEFAULTS);

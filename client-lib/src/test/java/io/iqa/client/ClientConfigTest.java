@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.iqa.protocol.config.ConfigException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,6 +32,12 @@ class ClientConfigTest {
     assertEquals(600, c.fallback().timeoutS(), "and a key nobody gives keeps its default");
     assertEquals("nightly", c.fallback().owner(), "the fallback's lease is taken in the client's name");
     assertEquals("iqa-client", ClientConfig.load(null, Map.of()).fallback().owner());
+    assertEquals("nightly", ClientConfig.load(null, Map.of(), Map.of("owner", "nightly", "models", List.of()))
+        .fallback().owner());
+    Path nullBlock = dir.resolve("null-fallback.json");
+    Files.writeString(nullBlock, "{\"owner\": \"good\", \"fallback\": null}");
+    assertEquals("good", ClientConfig.load(nullBlock, Map.of()).fallback().owner(), "null is the default block");
+    assertEquals("12", ClientConfig.load(null, Map.of("IQA_CLIENT_OWNER", "12")).owner(), "a text key's value is text");
     assertFalse(ClientConfig.load(null, Map.of("IQA_CLIENT_FALLBACK_ENABLED", "false")).fallback().enabled());
   }
 
@@ -45,6 +52,16 @@ class ClientConfigTest {
     refused(Map.of("IQA_CLIENT_FALLBACK_COMMAND", "[\"docker\", \"run\", \"{cidfile}\"]"),
         "fallback.command needs a {file} argument");
     refused(Map.of("IQA_CLIENT_FALLBACK_IMAGES", "x"), "unknown config key 'fallback.images' (fallback takes: ");
+    refused(Map.of("IQA_CLIENT_TOKEN", "abc\r\nX-Evil: 1"), "token must be printable ASCII without spaces");
+    refused(Map.of("IQA_CLIENT_TIMEOUT_S", "\"NaN\""), "timeout_s must be a finite number, not NaN");
+    Path list = dir.resolve("list.json");
+    Files.writeString(list, "[1, 2]");
+    ConfigException notObject = assertThrows(ConfigException.class, () -> ClientConfig.load(list, Map.of()));
+    assertTrue(notObject.getMessage().contains("must be a JSON object, not [1,2]"), notObject.getMessage());
+    Path twice = dir.resolve("twice.json");
+    Files.writeString(twice, "{\"concurrency\": 1, \"concurrency\": 8}");
+    ConfigException dup = assertThrows(ConfigException.class, () -> ClientConfig.load(twice, Map.of()));
+    assertTrue(dup.getMessage().contains("Duplicate field 'concurrency'"), dup.getMessage());
     Path broken = dir.resolve("broken.json");
     Files.writeString(broken, "{ not json");
     ConfigException e = assertThrows(ConfigException.class, () -> ClientConfig.load(broken, Map.of()));

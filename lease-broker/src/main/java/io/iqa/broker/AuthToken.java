@@ -2,6 +2,7 @@ package io.iqa.broker;
 
 import io.iqa.protocol.config.Matches;
 import io.iqa.protocol.config.Required;
+import io.iqa.protocol.wire.LeaseRequest;
 import io.iqa.protocol.wire.WireEnum;
 import java.util.Locale;
 import java.util.Set;
@@ -11,10 +12,9 @@ import java.util.Set;
  * client} leases and force-releases in its own name only ({@code name}), or in the names listed in
  * {@code owners}; an {@code admin} may do anything.
  */
-public record AuthToken(@Required String name,
-    @Required("sha256sum of the token")
-    @Matches(value = "[0-9a-f]{64}", what = "64 hex digits (sha256sum of the token)") String tokenSha256,
-    Role role, Set<String> owners) {
+public record AuthToken(@Required @Matches(value = LeaseRequest.OWNER_PATTERN, what = LeaseRequest.OWNER_RULE) String name,
+    @Required("sha256sum of the token") @Matches(value = Matches.SHA256, what = Matches.SHA256_RULE) String tokenSha256,
+    Role role, @Matches(value = LeaseRequest.OWNER_PATTERN, what = LeaseRequest.OWNER_RULE) Set<String> owners) {
 
   public enum Role implements WireEnum { CLIENT, ADMIN }
 

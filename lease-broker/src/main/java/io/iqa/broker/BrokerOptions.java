@@ -4,6 +4,7 @@ import io.iqa.broker.gpu.GpuDevice;
 import io.iqa.protocol.config.ConfigException;
 import io.iqa.protocol.Text;
 import io.iqa.protocol.config.ConfigReader;
+import io.iqa.protocol.config.Matches;
 import io.iqa.protocol.config.Range;
 import io.iqa.broker.http.StreamLimits;
 import io.iqa.broker.store.redis.RedisStoreConfig;
@@ -30,13 +31,15 @@ import java.util.Set;
  * @param observeIntervalMs how often the observer samples nvidia-smi; 0: never
  * @param nvidiaSmi the nvidia-smi to run: a name looked up on the PATH, or a path
  */
-public record BrokerOptions(String host, @Range(min = 0, max = 65535) int port, List<GpuDevice> gpus,
+public record BrokerOptions(@Matches(value = Matches.HOST, what = Matches.HOST_RULE) String host,
+    @Range(min = 0, max = 65535) int port, List<GpuDevice> gpus,
     @Range(min = 1, max = 86_400 * 7) double defaultTtlS, @Range(min = 1, max = 86_400 * 7) double maxTtlS,
     @Range(min = 0, max = 86_400) double maxWaitS, @Range(min = 0.001, max = 86_400 * 365) double staleMaxAgeS,
     @Range(min = 10, max = 3_600_000) long reaperIntervalMs, @Range(min = 0, max = 86_400) double priorityAgingS,
     @Range(min = 1, max = 1_000_000) int eventsMax, RedisStoreConfig store, Auth auth, Path stateFile,
     boolean stateFsync, @Range(min = 0, max = 86_400 * 7) Double recoveryGraceS, BrokerLimits limits,
-    @Range(min = 0, max = 3_600_000) long observeIntervalMs, String nvidiaSmi, List<String> allowedHosts,
+    @Range(min = 0, max = 3_600_000) long observeIntervalMs,
+    @Matches(value = "[^\\p{Cntrl}]+", what = "a command name or path") String nvidiaSmi, List<String> allowedHosts,
     List<String> allowedOrigins) {
 
   public static final String DEFAULT_HOST = "127.0.0.1";
@@ -64,6 +67,9 @@ public record BrokerOptions(String host, @Range(min = 0, max = 65535) int port, 
       Map.entry("GPU_LEASE_NVIDIA_SMI", "nvidia_smi"),
       Map.entry("GPU_LEASE_ALLOWED_HOSTS", "allowed_hosts"),
       Map.entry("GPU_LEASE_ALLOWED_ORIGINS", "allowed_origins"));
+
+  /** The variables of the broker's clients (scripts, iqa, the sidecar's children): not a setting, and no typo. */
+  private static final Set<String> CLIENT_ENV = Set.of("GPU_LEASE_URL", "GPU_LEASE_TOKEN", "GPU_LEASE_ID");
 
   /** The rules between keys. */
   public BrokerOptions {
@@ -136,6 +142,12 @@ public record BrokerOptions(String host, @Range(min = 0, max = 65535) int port, 
 
   /** Returns a copy of {@code json} with every {@link #ENV} variable present in {@code env} applied. */
   public static JsonObject applyEnv(JsonObject json, Map<String, String> env) {
+    for (String var : new java.util.TreeSet<>(env.keySet())) {
+      if (var.startsWith("GPU_LEASE_") && !ENV.containsKey(var) && !CLIENT_ENV.contains(var)) {
+        throw new ConfigException(var + " names no broker setting (the broker reads "
+            + String.join(", ", new java.util.TreeSet<>(ENV.keySet())) + ")");
+      }
+    }
     JsonObject out = json.copy();
     ENV.forEach((var, key) -> {
       String value = env.get(var);

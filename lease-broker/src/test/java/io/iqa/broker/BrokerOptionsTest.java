@@ -54,6 +54,11 @@ class BrokerOptionsTest {
     assertTrue(yes.getMessage().startsWith("GPU_LEASE_STATE_FSYNC must be JSON"), yes.getMessage());
     assertTrue(BrokerOptions.read(BrokerOptions.applyEnv(new JsonObject(), Map.of("GPU_LEASE_STATE_FSYNC", "true")))
         .stateFsync());
+    // A typo in a variable's name is refused too (the key's own name is not the variable's), the clients' are not.
+    ConfigException typo = assertThrows(ConfigException.class,
+        () -> BrokerOptions.applyEnv(new JsonObject(), Map.of("GPU_LEASE_MAX_TTL_S", "10")));
+    assertTrue(typo.getMessage().startsWith("GPU_LEASE_MAX_TTL_S names no broker setting"), typo.getMessage());
+    BrokerOptions.applyEnv(new JsonObject(), Map.of("GPU_LEASE_URL", "http://x:8470", "GPU_LEASE_ID", "7"));
   }
 
   @Test
@@ -106,6 +111,16 @@ class BrokerOptionsTest {
         "unknown config key 'store.url'");
     assertMessage(new JsonObject().put("limits", new JsonObject().put("max_connections", 10).put("max_streams", 10)),
         "limits.max_streams (10) must stay below max_connections (10)");
+    // What a hostile probe got past the first version: a Java exception's text, a silent accept.
+    assertMessage(new JsonObject().put("allowed_hosts", new io.vertx.core.json.JsonArray().addNull()),
+        "allowed_hosts[0] must not be null");
+    assertMessage(new JsonObject().put("host", "a b"), "host must be a host name or address, not \"a b\"");
+    assertMessage(new JsonObject().put("priority_aging_s", "NaN"), "priority_aging_s must be a finite number");
+    assertEquals(Path.of("/var/lib/iqa/state:1.jsonl"), BrokerOptions.read(new JsonObject()
+        .put("state_file", "/var/lib/iqa/state:1.jsonl")).stateFile());
+    assertMessage(new JsonObject().put("auth", new JsonObject().put("tokens", new io.vertx.core.json.JsonArray()
+        .add(new JsonObject().put("name", "x").put("token_sha256", "a".repeat(64)).put("owners",
+            new io.vertx.core.json.JsonArray().add("bad owner"))))), "auth.tokens[0].owners[0] must be 1 to 64");
   }
 
   @Test

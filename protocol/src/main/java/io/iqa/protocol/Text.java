@@ -16,6 +16,18 @@ public final class Text {
    *     {@code \\uXXXX}, and backslashes doubled so the result reads back unambiguously; "null" for null
    */
   public static String printable(String s) {
+    return escaped(s, true);
+  }
+
+  /**
+   * @return {@code s} with the characters {@link #printable} escapes escaped, backslashes left as
+   *     they are: for a message that may already hold printable text
+   */
+  public static String safe(String s) {
+    return escaped(s, false);
+  }
+
+  private static String escaped(String s, boolean backslashes) {
     if (s == null) {
       return "null";
     }
@@ -24,7 +36,7 @@ public final class Text {
       char c = s.charAt(i);
       boolean control = c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || c == '\u2028' || c == '\u2029'
           || bidi(c);
-      if (control || c == '\\') {
+      if (control || backslashes && c == '\\') {
         if (out == null) {
           out = new StringBuilder(s.length() + 16).append(s, 0, i);
         }

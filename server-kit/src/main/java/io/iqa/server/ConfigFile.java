@@ -1,6 +1,7 @@
 package io.iqa.server;
 
 import io.iqa.protocol.config.ConfigException;
+import io.iqa.protocol.config.ConfigReader;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
@@ -16,10 +17,12 @@ public final class ConfigFile {
   /** @throws ConfigException when the file is unreadable or not a JSON object */
   public static JsonObject read(Path file) {
     try {
-      return new JsonObject(Files.readString(file));
+      String text = Files.readString(file);
+      ConfigReader.tree(text); // refuses a key given twice (JSON lets the last one win silently)
+      return new JsonObject(text);
     } catch (IOException e) {
       throw new ConfigException("cannot read config file " + file + ": " + e.getMessage(), e);
-    } catch (DecodeException e) {
+    } catch (DecodeException | ConfigException e) {
       throw new ConfigException("config file " + file + " is not a JSON object: " + e.getMessage(), e);
     }
   }

@@ -1,7 +1,11 @@
 package io.iqa.protocol.config;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationContext;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -15,11 +19,17 @@ import com.fasterxml.jackson.databind.exc.InvalidTypeIdException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import com.fasterxml.jackson.databind.exc.ValueInstantiationException;
 import com.fasterxml.jackson.databind.node.NullNode;
+import com.fasterxml.jackson.databind.deser.std.StdScalarDeserializer;
+import com.fasterxml.jackson.databind.module.SimpleModule;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.ser.std.ToStringSerializer;
 import io.iqa.protocol.Text;
 import io.iqa.protocol.wire.WireJson;
 import java.lang.reflect.RecordComponent;
-import java.util.List;
+import java.io.IOException;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.util.Collection;
 import java.util.regex.Pattern;
 
 /**
@@ -42,6 +52,22 @@ public final class ConfigReader {
       .withCoercionConfig(LogicalType.Textual, text -> text.setCoercion(CoercionInputShape.Integer, CoercionAction.Fail)
           .setCoercion(CoercionInputShape.Float, CoercionAction.Fail)
           .setCoercion(CoercionInputShape.Boolean, CoercionAction.Fail))
+      .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+      // A path is its text: Jackson's own reading takes "a:b" for a URI.
+      .addModule(new SimpleModule().addSerializer(Path.class, new ToStringSerializer(Path.class))
+          .addDeserializer(Path.class, new StdScalarDeserializer<Path>(Path.class) {
+            @Override
+            public Path deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
+              if (!p.hasToken(JsonToken.VALUE_STRING) || p.getText().isBlank()) {
+                return (Path) ctxt.handleUnexpectedToken(Path.class, p);
+              }
+              try {
+                return Path.of(p.getText());
+              } catch (InvalidPathException e) {
+                return (Path) ctxt.handleWeirdStringValue(Path.class, p.getText(), e.getReason());
+              }
+            }
+          }))
       .build();
   private static final PropertyNamingStrategies.NamingBase SNAKE =
       (PropertyNamingStrategies.NamingBase) PropertyNamingStrategies.SNAKE_CASE;
@@ -88,6 +114,7 @@ public final class ConfigReader {
   /** Reads {@code json} as a {@code type} without defaults: a key left out is null (0 or false for a primitive). */
   public static <T> T read(Object json, Class<T> type) {
     JsonNode input = tree(json);
+    refuseNullEntries("", input);
     T value;
     try {
       value = MAPPER.treeToValue(input, type);
@@ -156,25 +183,44 @@ public final class ConfigReader {
       if (range != null && v instanceof Number n) {
         inRange(name, n, range, whole(c.getType()));
       }
-      if (v instanceof String s) {
-        Matches m = c.getAnnotation(Matches.class);
-        if (s.isBlank() || m != null && !Pattern.compile(m.value()).matcher(s).matches()) {
-          throw new ConfigException(name + " must be " + (s.isBlank() ? "a non-empty string" : m.what()) + ", not \""
-              + Text.printable(s, 80) + "\"");
-        }
-      }
+      checkValue(name, v, c.getAnnotation(Matches.class));
       if (v instanceof Record) {
         check(name + ".", v, g);
       }
-      if (v instanceof List<?> list) {
-        for (int i = 0; i < list.size(); i++) {
-          if (list.get(i) == null) {
-            throw new ConfigException(name + "[" + i + "] must not be null");
-          }
-          check(name + "[" + i + "].", list.get(i), g == null ? null : g.get(i));
+      if (v instanceof Collection<?> list) {
+        int i = 0;
+        for (Object e : list) {
+          checkValue(name + "[" + i + "]", e, c.getAnnotation(Matches.class));
+          check(name + "[" + i + "].", e, g == null ? null : g.get(i));
+          i++;
         }
       }
     }
+  }
+
+  /** A string is not blank and matches its pattern; a number is finite ("NaN" and 1e400 are read as doubles). */
+  private static void checkValue(String name, Object v, Matches m) {
+    if (v instanceof String s && (s.isBlank() || m != null && !Pattern.compile(m.value()).matcher(s).matches())) {
+      throw new ConfigException(name + " must be " + (s.isBlank() ? "a non-empty string" : m.what()) + ", not \""
+          + Text.printable(s, 80) + "\"");
+    }
+    if (v instanceof Double d && !Double.isFinite(d) || v instanceof Float f && !Float.isFinite(f)) {
+      throw new ConfigException(name + " must be a finite number, not " + v);
+    }
+  }
+
+  /** A null inside a list never means a default: refused by its path before a record's constructor meets it. */
+  private static void refuseNullEntries(String path, JsonNode node) {
+    if (node.isArray()) {
+      for (int i = 0; i < node.size(); i++) {
+        if (node.get(i).isNull()) {
+          throw new ConfigException(path + "[" + i + "] must not be null");
+        }
+        refuseNullEntries(path + "[" + i + "]", node.get(i));
+      }
+    }
+    node.fields().forEachRemaining(f -> refuseNullEntries(path.isEmpty() ? f.getKey() : path + "." + f.getKey(),
+        f.getValue()));
   }
 
   private static void inRange(String name, Number n, Range range, boolean whole) {

@@ -64,7 +64,8 @@ final class ConfigRefusal {
     }
     String name = path(e.getPath());
     String expected = expected(type, component, mapper);
-    boolean text = expected.startsWith("one of") || component != null && component.getAnnotation(Matches.class) != null;
+    boolean text = expected.startsWith("one of") || expected.equals("a path")
+        || component != null && component.getAnnotation(Matches.class) != null;
     return new ConfigException((name.isEmpty() ? "the config" : name) + " must be " + expected + ", not "
         + shown(given, !text), e);
   }
@@ -93,6 +94,9 @@ final class ConfigRefusal {
       Class<?> element = raw(elementOf(type));
       return element == String.class ? "a list of strings" : element.isRecord() ? "a list of objects"
           : "a list of " + expected(element, null, mapper).replaceFirst("^an? ", "") + "s";
+    }
+    if (java.nio.file.Path.class.isAssignableFrom(raw)) {
+      return "a path";
     }
     if (raw.isRecord() || raw.isInterface() || JsonNode.class.isAssignableFrom(raw)) {
       return "an object";

@@ -26,6 +26,9 @@ class ConfigReaderTest {
     }
   }
 
+  record Files(java.nio.file.Path stateFile, List<Double> range) {
+  }
+
   record Root(@Range(min = 0, max = 65535) int port, @Range(min = 1, max = 86_400) double ttlS, String host,
       Priority priority, Limits limits, List<Token> tokens, Boolean required) {
     Root {
@@ -75,6 +78,26 @@ class ConfigReaderTest {
         "tokens[0].owners[1] must not be null");
     refused("{\"port\": 80, \"port \": 81}", "unknown config key 'port '");
     refused("{\"port\": 18446744073709551617}", "port must be");
+  }
+
+  /** Found by a hostile probe of the first version: each was accepted, or refused with a Java exception's text. */
+  @Test
+  void whatAProbeGotPastTheFirstVersionIsRefusedByName() {
+    refused("{\"ttl_s\": \"NaN\"}", "ttl_s must be a finite number, not NaN");
+    refused("{\"ttl_s\": \"Infinity\"}", "ttl_s must be between 1 and 86400, not Infinity");
+    refused("{\"port\": 1, \"port\": 2}", "not JSON: Duplicate field 'port'");
+    refused("{\"tokens\": [{\"sha\": \"x\\u001b[31m\"}]}", "tokens[0].sha must be 64 hex digits, not \"x\\u001b[31m\"");
+    ConfigException e = assertThrows(ConfigException.class,
+        () -> ConfigReader.read("{\"range\": [0, \"-Infinity\"]}", Files.class));
+    assertEquals("range[1] must be a finite number, not -Infinity", e.getMessage());
+    e = assertThrows(ConfigException.class, () -> ConfigReader.read("{\"state_file\": 5}", Files.class));
+    assertEquals("state_file must be a path, not 5", e.getMessage());
+    e = assertThrows(ConfigException.class, () -> ConfigReader.read("{\"state_file\": \"\"}", Files.class));
+    assertEquals("state_file must be a path, not \"\"", e.getMessage());
+    assertEquals(java.nio.file.Path.of("/var/lib/iqa/state:1.jsonl"),
+        ConfigReader.read("{\"state_file\": \"/var/lib/iqa/state:1.jsonl\"}", Files.class).stateFile(),
+        "a path is its text, not a URI");
+    assertEquals("a\\u001bb", new ConfigException("a\u001bb").getMessage(), "a message never carries a control character");
   }
 
   @Test

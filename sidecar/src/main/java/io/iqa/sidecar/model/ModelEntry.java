@@ -98,7 +98,7 @@ public sealed interface ModelEntry {
     for (int i = 0; i < written.models().size(); i++) {
       ModelKeys keys = written.models().get(i);
       if (!names.add(keys.name())) {
-        throw new ModelConfigException("model name '" + keys.name() + "' is used twice");
+        throw new ModelConfigException("models[" + i + "].name: model name '" + keys.name() + "' is used twice");
       }
       try {
         out.add(keys.entry(written.device(), config.getJsonArray("models").getJsonObject(i).encode(), baseDir));

@@ -77,6 +77,15 @@ sealed interface ModelKeys {
     return p;
   }
 
+  private static float[] positive(float[] std, List<Double> written) {
+    for (float s : std) {
+      if (!(s > 0) || !Float.isFinite(s)) {
+        throw new ConfigException("std must be 3 positive numbers, not " + written);
+      }
+    }
+    return std;
+  }
+
   private static float[] triple(String key, List<Double> values, float def) {
     if (values == null) {
       return new float[] {def, def, def};
@@ -123,7 +132,7 @@ sealed interface ModelKeys {
     public ModelEntry entry(String device, String json, Path baseDir) {
       OnnxModelSpec spec = new OnnxModelSpec(name, existing("file", file, baseDir), inputName,
           "nhwc".equalsIgnoreCase(layout), width == null ? 224 : width, height == null ? 224 : height,
-          "crop".equals(resize), triple("mean", mean, 0f), triple("std", std, 1f),
+          "crop".equals(resize), triple("mean", mean, 0f), positive(triple("std", std, 1f), std),
           output == null ? OutputMode.IDENTITY : output);
       return new ModelEntry.Onnx(spec, this.device != null ? this.device : device,
           gpuMemLimitMb == null ? 0 : gpuMemLimitMb, json, scale());

@@ -34,6 +34,7 @@ public record LeaseOptions(@Matches(value = LeaseRequest.OWNER_PATTERN, what = L
    *
    * @param url the broker's URL, or null when no broker is configured
    */
-  public record BrokerAddress(@Matches(value = "https?://.+", what = "an http:// URL") String url, String token) {
+  public record BrokerAddress(@Matches(value = Matches.HTTP_URL, what = Matches.HTTP_URL_RULE) String url,
+      @Matches(value = Matches.TOKEN, what = Matches.TOKEN_RULE) String token) {
   }
 }

@@ -40,7 +40,7 @@ public record SidecarOptions(List<ObjectNode> models,
     @Range(min = 1, max = 256) int maxBatch,
     // One body is held in one array while it is hashed and decoded: at most 1 GiB (2^31 wrapped).
     @Range(min = 1024, max = 1L << 30) long maxImageBytes, @Range(min = 1, max = 1L << 34) long maxImagePixels,
-    String host, @Range(min = 0, max = 65535) int port, @Range(min = 1024, max = 1L << 30) long maxBodyBytes,
+    @Matches(value = Matches.HOST, what = Matches.HOST_RULE) String host, @Range(min = 0, max = 65535) int port, @Range(min = 1024, max = 1L << 30) long maxBodyBytes,
     @Range(min = 1L << 20, max = 1L << 40) long maxInflightBytes, CacheOptions cache, BatchingOptions batching,
     List<Path> allowedRoots, BrokerAddress broker, OnLeaseLost onLeaseLost,
     @Range(min = 0, max = 3600) long drainTimeoutS, @Range(min = 0, max = 365L * 24 * 3600) long idleShutdownS,
@@ -60,8 +60,7 @@ public record SidecarOptions(List<ObjectNode> models,
       new Auth(null), LeaseOptions.DEFAULTS, ServerLimits.DEFAULTS, WorkerOptions.DEFAULTS, List.of(), List.of());
 
   /** The {@code auth} block: SHA-256 of the admin bearer token, or null when auth is off. */
-  public record Auth(@Matches(value = "[0-9a-fA-F]{64}", what = "64 hex digits (sha256sum of the token)")
-      String adminTokenSha256) {
+  public record Auth(@Matches(value = Matches.SHA256, what = Matches.SHA256_RULE) String adminTokenSha256) {
   }
 
   public SidecarOptions {

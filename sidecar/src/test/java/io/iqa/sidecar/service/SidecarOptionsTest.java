@@ -46,6 +46,11 @@ class SidecarOptionsTest {
     assertTrue(o.leaseRequired());
     assertEquals(List.of(java.nio.file.Path.of("/data/photos")), o.allowedRoots());
     assertEquals("redis://127.0.0.1:6379/1", o.cache().redisUrl());
+    // A text key's value is its text: an owner of digits, a token that reads as JSON.
+    SidecarOptions text = SidecarOptions.read(SidecarOptions.applyEnv(new JsonObject(), Map.of(
+        "IQA_SIDECAR_LEASE_OWNER", "12", "IQA_SIDECAR_BROKER_URL", "http://b:8470", "IQA_SIDECAR_BROKER_TOKEN", "true")));
+    assertEquals("12", text.leaseRequest().owner());
+    assertEquals("true", text.broker().token());
   }
 
   @Test

@@ -36,7 +36,7 @@ public record ClientConfig(@Matches(value = Matches.HTTP_URL, what = Matches.HTT
       ContainerFallback.Settings.defaults());
 
   /** The {@code cache} block: scores kept in memory, and the folder of the cache on disk (null: none). */
-  public record Cache(@Range(min = 0, max = 1L << 31) long maxEntries, String dir) {
+  public record Cache(@Range(min = 0, max = 1L << 31) long maxEntries, Path dir) {
   }
 
   /**
@@ -119,7 +119,7 @@ public record ClientConfig(@Matches(value = Matches.HTTP_URL, what = Matches.HTT
         .brokerUrl(brokerUrl, brokerToken)
         .fallback(fallback.enabled() ? fallback : null);
     if (cache.dir() != null) {
-      b.cacheDir(Path.of(cache.dir()));
+      b.cacheDir(cache.dir());
     }
     return b;
   }

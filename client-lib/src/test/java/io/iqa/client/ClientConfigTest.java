@@ -54,6 +54,7 @@ class ClientConfigTest {
     refused(Map.of("IQA_CLIENT_FALLBACK_IMAGES", "x"), "unknown config key 'fallback.images' (fallback takes: ");
     refused(Map.of("IQA_CLIENT_TOKEN", "abc\r\nX-Evil: 1"), "token must be printable ASCII without spaces");
     refused(Map.of("IQA_CLIENT_TIMEOUT_S", "\"NaN\""), "timeout_s must be a finite number, not NaN");
+    refused(Map.of("IQA_CLIENT_CACHE_DIR", "a\u0000b"), "cache.dir must be a path, not \"a\\u0000b\"");
     Path list = dir.resolve("list.json");
     Files.writeString(list, "[1, 2]");
     ConfigException notObject = assertThrows(ConfigException.class, () -> ClientConfig.load(list, Map.of()));

@@ -12,7 +12,8 @@ import java.util.Set;
  * client} leases and force-releases in its own name only ({@code name}), or in the names listed in
  * {@code owners}; an {@code admin} may do anything.
  */
-public record AuthToken(@Required @Matches(value = LeaseRequest.OWNER_PATTERN, what = LeaseRequest.OWNER_RULE) String name,
+public record AuthToken(
+    @Required @Matches(value = LeaseRequest.OWNER_PATTERN, what = LeaseRequest.OWNER_RULE) String name,
     @Required("sha256sum of the token") @Matches(value = Matches.SHA256, what = Matches.SHA256_RULE) String tokenSha256,
     Role role, @Matches(value = LeaseRequest.OWNER_PATTERN, what = LeaseRequest.OWNER_RULE) Set<String> owners) {
 

@@ -188,7 +188,14 @@ class SidecarHostileTest {
         while (System.nanoTime() < end) {
           for (String p : List.of(root.resolve("link.jpg").toString(), root.resolve("dir/pic.jpg").toString())) {
             try {
-              HttpResponse<String> r = postPath(s, p);
+              HttpResponse<String> r;
+              try {
+                r = postPath(s, p);
+              } catch (java.io.IOException closed) {
+                // The JDK client may send on a kept-alive connection the server closed at that moment
+                // ("header parser received no bytes", 1 in ~40k here): no answer is no leak; ask again.
+                r = postPath(s, p);
+              }
               requests.incrementAndGet();
               if (r.body().contains(secretSha) || r.statusCode() == 200 || r.body().contains("ff d8")) {
                 leaks.add(r.statusCode() + " " + r.body());

@@ -22,6 +22,9 @@ public @interface Matches {
   /** A host name or address to listen on. */
   String HOST = "[A-Za-z0-9._:\\[\\]%-]{1,253}";
   String HOST_RULE = "a host name or address";
+  /** Where a Redis is: what Lettuce takes. */
+  String REDIS_URL = "(redis|rediss|unix)://.*";
+  String REDIS_URL_RULE = "a redis:// URL";
   /** A SHA-256, as sha256sum prints it. */
   String SHA256 = "[0-9a-fA-F]{64}";
   String SHA256_RULE = "64 hex digits (sha256sum of the token)";

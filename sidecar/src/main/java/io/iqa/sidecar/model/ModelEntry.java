@@ -24,6 +24,10 @@ import io.vertx.core.json.JsonObject;
  */
 public sealed interface ModelEntry {
 
+  /** Where a model runs: the config's {@code device} and an entry's. */
+  String DEVICE = "auto|cpu|cuda:\\d{1,2}";
+  String DEVICE_RULE = "auto, cpu or cuda:N";
+
   String name();
 
   String device();

@@ -29,8 +29,8 @@ import java.util.List;
 sealed interface ModelKeys {
 
   String NAME = "[A-Za-z0-9_.-]{1,64}";
-  String DEVICE = "auto|cpu|cuda:\\d{1,2}";
-  String DEVICE_RULE = "auto, cpu or cuda:N";
+  String DEVICE = ModelEntry.DEVICE;
+  String DEVICE_RULE = ModelEntry.DEVICE_RULE;
 
   /** The {@code models} list and the two keys of the sidecar's config that apply to every model. */
   @JsonIgnoreProperties(ignoreUnknown = true) // the sidecar's other keys: SidecarOptions checks them

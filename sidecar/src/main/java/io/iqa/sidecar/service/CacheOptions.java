@@ -12,7 +12,7 @@ import io.iqa.protocol.config.Range;
  * @param redisTimeoutMs a shared-cache call without an answer this long is a miss (the model runs)
  */
 public record CacheOptions(@Range(min = 0, max = 1L << 31) long maxEntries,
-    @Matches(value = "(redis|rediss|unix)://.*", what = "a redis:// URL") String redisUrl,
+    @Matches(value = Matches.REDIS_URL, what = Matches.REDIS_URL_RULE) String redisUrl,
     @Range(min = 1, max = 10L * 365 * 24 * 3600) long redisTtlS, @Range(min = 10, max = 60_000) long redisTimeoutMs) {
 
   static final CacheOptions DEFAULTS = new CacheOptions(100_000, null, 30L * 24 * 3600, 500);

@@ -36,7 +36,7 @@ import java.util.Map;
  * @param idleReleaseS seconds without a cache miss after which the worker stops and the lease is released; 0: never
  */
 public record SidecarOptions(List<ObjectNode> models,
-    @Matches(value = "auto|cpu|cuda:\\d{1,2}", what = "auto, cpu or cuda:N") String device,
+    @Matches(value = ModelEntry.DEVICE, what = ModelEntry.DEVICE_RULE) String device,
     @Range(min = 1, max = 256) int maxBatch,
     // One body is held in one array while it is hashed and decoded: at most 1 GiB (2^31 wrapped).
     @Range(min = 1024, max = 1L << 30) long maxImageBytes, @Range(min = 1, max = 1L << 34) long maxImagePixels,
@@ -75,8 +75,8 @@ public record SidecarOptions(List<ObjectNode> models,
   /** @throws ConfigException naming the key, for any unknown key, wrong type or out-of-range value */
   public static SidecarOptions read(JsonObject json) {
     if (json.getValue("broker") instanceof JsonObject b) {
-      for (String key : ConfigReader.toTree(LeaseOptions.DEFAULTS).properties().stream().map(Map.Entry::getKey)
-          .toList()) {
+      for (java.lang.reflect.RecordComponent c : LeaseOptions.class.getRecordComponents()) {
+        String key = ConfigReader.key(c);
         if (b.containsKey(key)) {
           throw new ConfigException("broker." + key + " is now lease." + key + ": the broker block says where the "
               + "broker is (url, token), the lease block what to ask it for");

@@ -12,7 +12,7 @@ import io.iqa.protocol.wire.WireEnum;
  * @param commandTimeoutMs how long one call may take before the broker answers 503 {@code store_unavailable}
  */
 public record RedisStoreConfig(Type type,
-    @Matches(value = "(redis|rediss|unix)://.*", what = "a redis:// URL") String url, String keyPrefix,
+    @Matches(value = Matches.REDIS_URL, what = Matches.REDIS_URL_RULE) String url, String keyPrefix,
     @Range(min = 1, max = 1024) int poolSize, @Range(min = 100, max = 600_000) long commandTimeoutMs) {
 
   /** Where the lease state is kept: this process's memory (and its state file), or Redis. */
